@@ -1,0 +1,106 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Defaults match kubeadm's static etcd pods.
+const (
+	DefaultNamespace = "kube-system"
+	DefaultSelector  = "component=etcd"
+)
+
+// ErrNoMembers is returned (wrapped) when no etcd pod matches.
+var ErrNoMembers = errors.New("no etcd pods found")
+
+// Options select the etcd pods.
+type Options struct {
+	Namespace string
+	Selector  string
+}
+
+// Discover lists the etcd pods and parses each. Members come back sorted by
+// node name so output is stable. Node readiness is filled in when nodes can
+// be read; a denial there is not an error.
+func Discover(ctx context.Context, cs kubernetes.Interface, o Options) ([]Member, error) {
+	if o.Namespace == "" {
+		o.Namespace = DefaultNamespace
+	}
+	if o.Selector == "" {
+		o.Selector = DefaultSelector
+	}
+	pods, err := cs.CoreV1().Pods(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
+	if err != nil {
+		return nil, ExplainAPIError(err, "list", "pods", o.Namespace)
+	}
+	if len(pods.Items) == 0 {
+		return nil, fmt.Errorf("%w in namespace %q with selector %q.\n"+
+			"This usually means one of:\n"+
+			"  - the cluster uses external etcd (not a static pod), or a distribution that does not run etcd as a pod (k3s, EKS, GKE, AKS);\n"+
+			"  - the current context points at another cluster (check: kubectl config current-context);\n"+
+			"  - etcd runs under other labels or in another namespace.\n"+
+			"Try: kubectl get pods -A -l component=etcd, then --etcd-namespace and --etcd-selector", ErrNoMembers, o.Namespace, o.Selector)
+	}
+	members := make([]Member, 0, len(pods.Items))
+	ready := nodeReadiness(ctx, cs)
+	for i := range pods.Items {
+		m := ParsePod(&pods.Items[i])
+		if r, ok := ready[m.Node]; ok {
+			r := r
+			m.NodeReady = &r
+		}
+		members = append(members, m)
+	}
+	sort.Slice(members, func(i, j int) bool {
+		if members[i].Node != members[j].Node {
+			return members[i].Node < members[j].Node
+		}
+		return members[i].Pod < members[j].Pod
+	})
+	return members, nil
+}
+
+func nodeReadiness(ctx context.Context, cs kubernetes.Interface) map[string]bool {
+	out := map[string]bool{}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return out
+	}
+	for _, n := range nodes.Items {
+		out[n.Name] = NodeIsReady(&n)
+	}
+	return out
+}
+
+// NodeIsReady reports whether the node's Ready condition is True.
+func NodeIsReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// ExplainAPIError adds what to do to the API errors users meet most.
+func ExplainAPIError(err error, verb, resource, ns string) error {
+	switch {
+	case apierrors.IsForbidden(err):
+		return fmt.Errorf("RBAC denied: you cannot %s %s in namespace %q (%w).\n"+
+			"Ask a cluster admin for a Role in %s that allows verb %q on %q, or use a context with more rights (check: kubectl auth can-i %s %s -n %s)",
+			verb, resource, ns, err, ns, verb, resource, verb, resource, ns)
+	case apierrors.IsUnauthorized(err):
+		return fmt.Errorf("the API server rejected your credentials (%w); refresh them or pick another --context", err)
+	default:
+		return fmt.Errorf("cannot %s %s in namespace %q: %w", verb, resource, ns, err)
+	}
+}
+

@@ -1,0 +1,182 @@
+package etcd
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+)
+
+// ForwardDialer port-forwards to each member's client port and speaks
+// client/v3 with the TLS material the pod spec names.
+type ForwardDialer struct {
+	Forwarder exec.Forwarder
+	TLS       TLSSource
+	Timeout   time.Duration // per call, default 5s
+}
+
+// Name implements Dialer.
+func (d *ForwardDialer) Name() string { return "port-forward" }
+
+// Dial implements Dialer.
+func (d *ForwardDialer) Dial(ctx context.Context, m discovery.Member) (Conn, error) {
+	if !m.Running {
+		return nil, fmt.Errorf("member %s: pod %s/%s is not running: %s", m.Name, m.Namespace, m.Pod, m.NotRunningReason)
+	}
+	var tlsCfg *tls.Config
+	if m.TLS() {
+		mat, err := d.TLS.Material(ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		if tlsCfg, err = mat.ClientConfig(m.ServerNames()); err != nil {
+			return nil, err
+		}
+	}
+	ref := exec.PodRef{Namespace: m.Namespace, Name: m.Pod, Container: m.Container}
+	addr, stop, err := d.Forwarder.Forward(ctx, ref, m.ClientPort())
+	if err != nil {
+		return nil, fmt.Errorf("port-forward to member %s (%s): %w", m.Name, ref, err)
+	}
+	scheme := "http://"
+	if tlsCfg != nil {
+		scheme = "https://"
+	}
+	timeout := d.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{scheme + addr},
+		TLS:         tlsCfg,
+		DialTimeout: timeout,
+		Logger:      zap.NewNop(),
+		Context:     ctx,
+	})
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("connecting to member %s through %s: %w", m.Name, addr, err)
+	}
+	return &V3Conn{Client: cli, Timeout: timeout, stop: stop}, nil
+}
+
+// V3Conn is a Conn over client/v3. It is exported so that tests and the
+// backup command can use it with any client.
+type V3Conn struct {
+	Client  *clientv3.Client
+	Timeout time.Duration
+	stop    func()
+}
+
+// NewV3Conn wraps an existing client.
+func NewV3Conn(cli *clientv3.Client, timeout time.Duration) *V3Conn {
+	return &V3Conn{Client: cli, Timeout: timeout}
+}
+
+func (c *V3Conn) endpoint() string { return c.Client.Endpoints()[0] }
+
+func (c *V3Conn) call(ctx context.Context) (context.Context, context.CancelFunc) {
+	t := c.Timeout
+	if t == 0 {
+		t = 5 * time.Second
+	}
+	return context.WithTimeout(ctx, t)
+}
+
+func (c *V3Conn) MemberList(ctx context.Context) (uint64, []MemberInfo, error) {
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.Client.MemberList(ctx)
+	if err != nil {
+		return 0, nil, explainRPC(err)
+	}
+	return clusterIDOf(resp.Header), fromPBMembers(resp.Members), nil
+}
+
+func (c *V3Conn) Status(ctx context.Context) (*Status, error) {
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.Client.Status(ctx, c.endpoint())
+	if err != nil {
+		return nil, explainRPC(err)
+	}
+	return fromPBStatus((*pb.StatusResponse)(resp)), nil
+}
+
+func (c *V3Conn) Health(ctx context.Context) (time.Duration, error) {
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Client.Get(ctx, "health")
+	took := time.Since(start)
+	// A permission error still proves that raft answered, as in etcdctl.
+	if err != nil && !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		return took, explainRPC(err)
+	}
+	alarms, err := c.Alarms(ctx)
+	if err != nil {
+		return took, err
+	}
+	if len(alarms) > 0 {
+		return took, fmt.Errorf("active alarm(s): %s", alarmSummary(alarms))
+	}
+	return took, nil
+}
+
+func (c *V3Conn) Alarms(ctx context.Context) ([]Alarm, error) {
+	ctx, cancel := c.call(ctx)
+	defer cancel()
+	resp, err := c.Client.AlarmList(ctx)
+	if err != nil {
+		return nil, explainRPC(err)
+	}
+	return fromPBAlarms(resp.Alarms), nil
+}
+
+// Snapshot implements Snapshotter. It has no call timeout: a snapshot
+// takes as long as the database is large; cancel ctx to stop it.
+func (c *V3Conn) Snapshot(ctx context.Context) (io.ReadCloser, error) {
+	return c.Client.Snapshot(ctx)
+}
+
+func (c *V3Conn) Close() error {
+	err := c.Client.Close()
+	if c.stop != nil {
+		c.stop()
+	}
+	return err
+}
+
+func alarmSummary(as []Alarm) string {
+	s := ""
+	for i, a := range as {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%s on %s", a.Type, HexID(a.MemberID))
+	}
+	return s
+}
+
+// explainRPC adds a hint to the transport errors users meet.
+func explainRPC(err error) error {
+	var uerr x509.UnknownAuthorityError
+	switch {
+	case errors.As(err, &uerr):
+		return fmt.Errorf("%w: the member's certificate is not signed by the CA that the pod spec names (--trusted-ca-file)", err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("member did not answer in time: %w", err)
+	}
+	return err
+}

@@ -1,0 +1,203 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+)
+
+// ExecDialer runs etcdctl inside each member's etcd container, with the
+// endpoint and certificate flags taken from the member's pod spec. No
+// shell is used: 3.6+ etcd images have none.
+type ExecDialer struct {
+	Exec    exec.Executor
+	Timeout time.Duration // --command-timeout, default 5s
+}
+
+// Name implements Dialer.
+func (d *ExecDialer) Name() string { return "exec" }
+
+// Dial implements Dialer. It does no I/O.
+func (d *ExecDialer) Dial(_ context.Context, m discovery.Member) (Conn, error) {
+	if !m.Running {
+		return nil, fmt.Errorf("member %s: pod %s/%s is not running: %s", m.Name, m.Namespace, m.Pod, m.NotRunningReason)
+	}
+	t := d.Timeout
+	if t == 0 {
+		t = 5 * time.Second
+	}
+	return &execConn{d: d, m: m, timeout: t}, nil
+}
+
+type execConn struct {
+	d       *ExecDialer
+	m       discovery.Member
+	timeout time.Duration
+}
+
+// Args is the etcdctl invocation for member m, without the subcommand.
+func Args(m discovery.Member, timeout time.Duration) []string {
+	args := []string{"etcdctl", "--endpoints=" + m.LocalClientURL(), "--command-timeout=" + timeout.String()}
+	if m.Client.TrustedCAFile != "" {
+		args = append(args, "--cacert="+m.Client.TrustedCAFile)
+	}
+	if m.Client.CertFile != "" && m.Client.KeyFile != "" {
+		args = append(args, "--cert="+m.Client.CertFile, "--key="+m.Client.KeyFile)
+	}
+	return args
+}
+
+// run executes etcdctl with sub and decodes its JSON output into v. A
+// non-zero exit still decodes what was printed, since etcdctl prints the
+// per-endpoint result before failing.
+func (c *execConn) run(ctx context.Context, v any, sub ...string) error {
+	args := append(Args(c.m, c.timeout), "-w", "json")
+	args = append(args, sub...)
+	var stdout, stderr bytes.Buffer
+	ref := exec.PodRef{Namespace: c.m.Namespace, Name: c.m.Pod, Container: c.m.Container}
+	err := c.d.Exec.Exec(ctx, ref, args, nil, &stdout, &stderr)
+	if errors.Is(err, exec.ErrNotFound) {
+		return fmt.Errorf("%w (etcdctl is missing from image %s; use --transport=port-forward)", err, c.m.Image)
+	}
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		return err
+	}
+	if stdout.Len() > 0 && v != nil {
+		if jerr := json.Unmarshal(stdout.Bytes(), v); jerr == nil {
+			return nil
+		} else if err == nil {
+			return fmt.Errorf("cannot parse etcdctl %s output: %w", strings.Join(sub, " "), jerr)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("etcdctl %s in %s: %s", strings.Join(sub, " "), c.m.Pod, firstLine(stderr.String(), err))
+	}
+	return nil
+}
+
+func firstLine(stderr string, fallback error) string {
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "{") {
+			return l
+		}
+	}
+	return fallback.Error()
+}
+
+func (c *execConn) MemberList(ctx context.Context) (uint64, []MemberInfo, error) {
+	var resp pb.MemberListResponse
+	if err := c.run(ctx, &resp, "member", "list"); err != nil {
+		return 0, nil, err
+	}
+	return clusterIDOf(resp.Header), fromPBMembers(resp.Members), nil
+}
+
+type endpointStatus struct {
+	Endpoint string             `json:"Endpoint"`
+	Status   *pb.StatusResponse `json:"Status"`
+}
+
+func (c *execConn) Status(ctx context.Context) (*Status, error) {
+	var resp []endpointStatus
+	if err := c.run(ctx, &resp, "endpoint", "status"); err != nil {
+		return nil, err
+	}
+	if len(resp) != 1 || resp[0].Status == nil {
+		return nil, fmt.Errorf("etcdctl endpoint status in %s returned %d results, want 1", c.m.Pod, len(resp))
+	}
+	return fromPBStatus(resp[0].Status), nil
+}
+
+type endpointHealth struct {
+	Endpoint string `json:"endpoint"`
+	Health   bool   `json:"health"`
+	Took     string `json:"took"`
+	Error    string `json:"error,omitempty"`
+}
+
+func (c *execConn) Health(ctx context.Context) (time.Duration, error) {
+	var resp []endpointHealth
+	if err := c.run(ctx, &resp, "endpoint", "health"); err != nil {
+		return 0, err
+	}
+	if len(resp) != 1 {
+		return 0, fmt.Errorf("etcdctl endpoint health in %s returned %d results, want 1", c.m.Pod, len(resp))
+	}
+	took, _ := time.ParseDuration(resp[0].Took)
+	if !resp[0].Health {
+		msg := resp[0].Error
+		if msg == "" {
+			msg = "unhealthy"
+		}
+		return took, errors.New(msg)
+	}
+	return took, nil
+}
+
+func (c *execConn) Alarms(ctx context.Context) ([]Alarm, error) {
+	var resp pb.AlarmResponse
+	if err := c.run(ctx, &resp, "alarm", "list"); err != nil {
+		return nil, err
+	}
+	return fromPBAlarms(resp.Alarms), nil
+}
+
+func (c *execConn) Close() error { return nil }
+
+func clusterIDOf(h *pb.ResponseHeader) uint64 {
+	if h == nil {
+		return 0
+	}
+	return h.ClusterId
+}
+
+func fromPBMembers(ms []*pb.Member) []MemberInfo {
+	out := make([]MemberInfo, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, MemberInfo{ID: m.ID, Name: m.Name, PeerURLs: m.PeerURLs, ClientURLs: m.ClientURLs, IsLearner: m.IsLearner})
+	}
+	return out
+}
+
+func fromPBStatus(s *pb.StatusResponse) *Status {
+	st := &Status{
+		Version:          s.Version,
+		StorageVersion:   s.StorageVersion,
+		DBSize:           s.DbSize,
+		DBSizeInUse:      s.DbSizeInUse,
+		DBSizeQuota:      s.DbSizeQuota,
+		Leader:           s.Leader,
+		RaftTerm:         s.RaftTerm,
+		RaftIndex:        s.RaftIndex,
+		RaftAppliedIndex: s.RaftAppliedIndex,
+		IsLearner:        s.IsLearner,
+		Errors:           s.Errors,
+	}
+	if s.Header != nil {
+		st.ClusterID = s.Header.ClusterId
+		st.MemberID = s.Header.MemberId
+		st.Revision = s.Header.Revision
+	}
+	return st
+}
+
+func fromPBAlarms(as []*pb.AlarmMember) []Alarm {
+	out := make([]Alarm, 0, len(as))
+	for _, a := range as {
+		if a.Alarm == pb.AlarmType_NONE {
+			continue
+		}
+		out = append(out, Alarm{MemberID: a.MemberID, Type: a.Alarm.String()})
+	}
+	return out
+}

@@ -1,0 +1,156 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"path"
+	"sync"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
+)
+
+// Material is a member's client TLS material, held in memory only.
+type Material struct {
+	CA, Cert, Key []byte
+}
+
+// ClientConfig builds a TLS config that verifies the server against the
+// CA and accepts any of names: through a port-forward the member is dialled
+// as 127.0.0.1, which kubeadm's serving certificates carry, but other
+// installers may only name the node.
+func (m *Material) ClientConfig(names []string) (*tls.Config, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(m.CA) {
+		return nil, fmt.Errorf("the trusted CA file holds no PEM certificate")
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(m.Cert) > 0 {
+		pair, err := tls.X509KeyPair(m.Cert, m.Key)
+		if err != nil {
+			return nil, fmt.Errorf("the client certificate and key from the pod spec do not form a pair: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	// Name checking is done below against every acceptable name, so the
+	// default single-name check is switched off, not verification.
+	cfg.InsecureSkipVerify = true
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		return verifyPeer(cs, pool, names)
+	}
+	return cfg, nil
+}
+
+func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, names []string) error {
+	if len(cs.PeerCertificates) == 0 {
+		return fmt.Errorf("the member presented no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	leaf := cs.PeerCertificates[0]
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return fmt.Errorf("member certificate rejected: %w", err)
+	}
+	for _, n := range names {
+		if n == "" {
+			continue
+		}
+		if ip := net.ParseIP(n); ip != nil {
+			for _, sip := range leaf.IPAddresses {
+				if sip.Equal(ip) {
+					return nil
+				}
+			}
+			continue
+		}
+		if leaf.VerifyHostname(n) == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("member certificate rejected: it is valid for %v %v, none of %v", leaf.DNSNames, leaf.IPAddresses, names)
+}
+
+// TLSSource provides a member's client TLS material.
+type TLSSource interface {
+	Material(ctx context.Context, m discovery.Member) (*Material, error)
+}
+
+// NodeTLSSource reads the files the pod spec names on the member's node,
+// through a short-lived helper pod that mounts their directories read-only,
+// and keeps them in memory. The first material read serves every member:
+// kubeadm signs all members' certificates with one CA, and a member's
+// server certificate is also valid as a client certificate.
+type NodeTLSSource struct {
+	Runner    *nodepod.Runner
+	Namespace string
+	Image     string
+
+	mu  sync.Mutex
+	mat *Material
+}
+
+// Material implements TLSSource.
+func (s *NodeTLSSource) Material(ctx context.Context, m discovery.Member) (*Material, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mat != nil {
+		return s.mat, nil
+	}
+	files := []string{m.Client.TrustedCAFile, m.Client.CertFile, m.Client.KeyFile}
+	if files[0] == "" {
+		return nil, fmt.Errorf("member %s serves TLS but its pod spec names no --trusted-ca-file; use --transport=exec", m.Name)
+	}
+	spec := nodepod.Spec{
+		Purpose:   "certs",
+		Node:      m.Node,
+		Namespace: s.Namespace,
+		Image:     s.Image,
+		Mounts:    certMounts(files),
+		Lifetime:  120,
+	}
+	mat := &Material{}
+	dst := []*[]byte{&mat.CA, &mat.Cert, &mat.Key}
+	err := s.Runner.Run(ctx, spec, func(ctx context.Context, p *nodepod.Pod) error {
+		for i, f := range files {
+			if f == "" {
+				continue
+			}
+			var out, errb bytes.Buffer
+			if err := p.Exec(ctx, []string{"cat", "/host" + f}, nil, &out, &errb); err != nil {
+				return fmt.Errorf("reading %s on node %s: %v %s", f, m.Node, err, errb.String())
+			}
+			*dst[i] = out.Bytes()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.mat = mat
+	return mat, nil
+}
+
+// certMounts mounts each distinct directory of files under /host.
+func certMounts(files []string) []nodepod.HostMount {
+	seen := map[string]bool{}
+	var out []nodepod.HostMount
+	for _, f := range files {
+		if f == "" {
+			continue
+		}
+		dir := path.Dir(f)
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		out = append(out, nodepod.HostMount{HostPath: dir, MountPath: "/host" + dir, ReadOnly: true})
+	}
+	return out
+}
+

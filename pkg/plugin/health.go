@@ -1,0 +1,86 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
+)
+
+var healthExample = templates.Examples(`
+	# Check every member; the exit status is 1 if any is unhealthy
+	kubectl etcd health
+
+	# In a script
+	kubectl etcd health -o json >/dev/null || page-the-on-call`)
+
+// HealthOptions are the options of `kubectl etcd health`.
+type HealthOptions struct {
+	*GlobalOptions
+	Output string
+}
+
+// NewCmdHealth returns the health command.
+func NewCmdHealth(g *GlobalOptions) *cobra.Command {
+	o := &HealthOptions{GlobalOptions: g}
+	cmd := &cobra.Command{
+		Use:     "health",
+		Aliases: []string{"endpoint-health"},
+		Short:   "Check the health of every etcd member",
+		Long: templates.LongDesc(`
+			Check every etcd member as etcdctl endpoint health does: a linearizable
+			read must succeed and no alarm may be raised. Prints how long each check
+			took and why a member is unhealthy. Exits non-zero when any member is
+			unhealthy, so scripts and monitoring can use it.`),
+		Example: healthExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	addOutputFlag(cmd, &o.Output)
+	return cmd
+}
+
+// Complete builds the clients.
+func (o *HealthOptions) Complete() error { return o.GlobalOptions.Complete() }
+
+// Validate checks the flags.
+func (o *HealthOptions) Validate() error { return validateOutput(o.Output) }
+
+// Run checks the members and prints every result before failing.
+func (o *HealthOptions) Run(ctx context.Context) error {
+	pods, err := o.Members(ctx)
+	if err != nil {
+		return err
+	}
+	v, herr := etcd.CheckHealth(ctx, o.Dialer(), pods)
+	if err := printers.Print(o.Out, o.Output, v, printers.HealthTable(v)); err != nil {
+		return err
+	}
+	if errors.Is(herr, etcd.ErrSomeFailed) {
+		return fmt.Errorf("unhealthy cluster: %d of %d members unhealthy", unhealthy(v), len(v))
+	}
+	return herr
+}
+
+func unhealthy(v []etcd.HealthView) int {
+	n := 0
+	for _, h := range v {
+		if !h.Healthy {
+			n++
+		}
+	}
+	return n
+}

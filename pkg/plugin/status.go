@@ -1,0 +1,74 @@
+package plugin
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
+)
+
+var statusExample = templates.Examples(`
+	# Per-member version, DB size, leader, raft indexes and alarms
+	kubectl etcd status
+
+	# With storage version, revision and pod names
+	kubectl etcd status -o wide
+
+	# Exact numbers for scripts
+	kubectl etcd status -o json`)
+
+// StatusOptions are the options of `kubectl etcd status`.
+type StatusOptions struct {
+	*GlobalOptions
+	Output string
+}
+
+// NewCmdStatus returns the status command.
+func NewCmdStatus(g *GlobalOptions) *cobra.Command {
+	o := &StatusOptions{GlobalOptions: g}
+	cmd := &cobra.Command{
+		Use:     "status",
+		Aliases: []string{"endpoint-status"},
+		Short:   "Show the status of every etcd member",
+		Long: templates.LongDesc(`
+			Show each member's node, hex ID, etcd version, storage version, DB size,
+			bytes in use, quota, leadership, learner state, raft term and indexes,
+			alarms and errors. A member that cannot be reached is reported while the
+			others are still shown, and the exit status is then non-zero.`),
+		Example: statusExample,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	addOutputFlag(cmd, &o.Output)
+	return cmd
+}
+
+// Complete builds the clients.
+func (o *StatusOptions) Complete() error { return o.GlobalOptions.Complete() }
+
+// Validate checks the flags.
+func (o *StatusOptions) Validate() error { return validateOutput(o.Output) }
+
+// Run collects and prints the status; failures are reported after the table.
+func (o *StatusOptions) Run(ctx context.Context) error {
+	pods, err := o.Members(ctx)
+	if err != nil {
+		return err
+	}
+	v, serr := etcd.CollectStatus(ctx, o.Dialer(), pods)
+	if err := printers.Print(o.Out, o.Output, v, printers.StatusTable(v)); err != nil {
+		return err
+	}
+	return serr
+}

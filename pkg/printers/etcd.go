@@ -1,0 +1,131 @@
+package printers
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+)
+
+// MembersTable is the table of `kubectl etcd members`.
+func MembersTable(v *etcd.MemberListView) TableFunc {
+	return func(wide bool) ([]string, [][]string) {
+		h := []string{"ID", "NAME", "NODE", "STATUS", "LEARNER", "PEER URLS", "CLIENT URLS"}
+		if wide {
+			h = append(h, "POD")
+		}
+		var rows [][]string
+		for _, m := range v.Members {
+			r := []string{m.ID, dash(m.Name), dash(m.Node), m.Status, yesNo(m.IsLearner), list(m.PeerURLs), list(m.ClientURLs)}
+			if wide {
+				r = append(r, dash(m.Pod))
+			}
+			rows = append(rows, r)
+		}
+		return h, rows
+	}
+}
+
+// HealthTable is the table of `kubectl etcd health`.
+func HealthTable(v []etcd.HealthView) TableFunc {
+	return func(wide bool) ([]string, [][]string) {
+		h := []string{"NAME", "NODE", "HEALTHY", "TOOK", "ERROR"}
+		if wide {
+			h = []string{"NAME", "NODE", "POD", "ENDPOINT", "HEALTHY", "TOOK", "ERROR"}
+		}
+		var rows [][]string
+		for _, m := range v {
+			if wide {
+				rows = append(rows, []string{m.Name, dash(m.Node), dash(m.Pod), dash(m.Endpoint), fmt.Sprint(m.Healthy), m.TookText, oneLine(m.Error)})
+			} else {
+				rows = append(rows, []string{m.Name, dash(m.Node), fmt.Sprint(m.Healthy), m.TookText, oneLine(m.Error)})
+			}
+		}
+		return h, rows
+	}
+}
+
+// StatusTable is the table of `kubectl etcd status`.
+func StatusTable(v *etcd.StatusListView) TableFunc {
+	return func(wide bool) ([]string, [][]string) {
+		h := []string{"NAME", "NODE", "ID", "VERSION", "DB SIZE", "IN USE", "QUOTA", "LEADER", "LEARNER", "RAFT TERM", "RAFT INDEX", "APPLIED", "ALARMS", "ERRORS"}
+		if wide {
+			h = append(h[:4], append([]string{"STORAGE"}, h[4:]...)...)
+			h = append(h, "REVISION", "POD")
+		}
+		var rows [][]string
+		for _, m := range v.Members {
+			if m.Error != "" {
+				r := []string{m.Name, dash(m.Node), dash(m.ID), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", oneLine(m.Error)}
+				if wide {
+					r = append(r[:4], append([]string{"-"}, r[4:]...)...)
+					r = append(r, "-", dash(m.Pod))
+				}
+				rows = append(rows, r)
+				continue
+			}
+			r := []string{m.Name, dash(m.Node), m.ID, m.Version,
+				Bytes(m.DBSize), inUse(m.DBSizeInUse, m.DBSize), Bytes(m.Quota),
+				yesNo(m.IsLeader), yesNo(m.IsLearner),
+				fmt.Sprint(m.RaftTerm), fmt.Sprint(m.RaftIndex), fmt.Sprint(m.RaftAppliedIndex),
+				list(m.Alarms), list(m.Errors)}
+			if wide {
+				r = append(r[:4], append([]string{dash(m.StorageVersion)}, r[4:]...)...)
+				r = append(r, fmt.Sprint(m.Revision), dash(m.Pod))
+			}
+			rows = append(rows, r)
+		}
+		return h, rows
+	}
+}
+
+// Bytes is a size for people: "12 MB" style, IEC units as etcd's own docs use.
+func Bytes(n int64) string {
+	if n < 0 {
+		return "-"
+	}
+	return humanize.IBytes(uint64(n))
+}
+
+// inUse shows the bytes in use and their share of the file. A zero DB size
+// (a member that has just started) must not divide by zero.
+func inUse(used, size int64) string {
+	if size <= 0 {
+		return Bytes(used)
+	}
+	return fmt.Sprintf("%s (%d%%)", Bytes(used), used*100/size)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func list(s []string) string {
+	if len(s) == 0 {
+		return "-"
+	}
+	return strings.Join(s, ",")
+}
+
+func oneLine(s string) string {
+	if s == "" {
+		return "-"
+	}
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > 200 {
+		s = s[:197] + "..."
+	}
+	return s
+}
