@@ -103,4 +103,3 @@ func ExplainAPIError(err error, verb, resource, ns string) error {
 		return fmt.Errorf("cannot %s %s in namespace %q: %w", verb, resource, ns, err)
 	}
 }
-

@@ -153,4 +153,3 @@ func certMounts(files []string) []nodepod.HostMount {
 	}
 	return out
 }
-

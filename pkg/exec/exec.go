@@ -40,7 +40,9 @@ type ExitError struct {
 	Err  error
 }
 
-func (e *ExitError) Error() string { return fmt.Sprintf("command exited with status %d: %v", e.Code, e.Err) }
+func (e *ExitError) Error() string {
+	return fmt.Sprintf("command exited with status %d: %v", e.Code, e.Err)
+}
 func (e *ExitError) Unwrap() error { return e.Err }
 
 // ErrNotFound is returned (wrapped) when the command's executable does not
