@@ -1,0 +1,208 @@
+package etcd_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
+)
+
+// directForwarder "forwards" to the member's real address: the client/v3
+// transport is exercised end to end, minus the API server.
+type directForwarder struct{ c *etcdtest.Cluster }
+
+func (d directForwarder) Forward(_ context.Context, pod exec.PodRef, _ int) (string, func(), error) {
+	for _, m := range d.c.Members {
+		if "etcd-"+m.Name == pod.Name {
+			u, _ := url.Parse(m.ClientURL)
+			return u.Host, func() {}, nil
+		}
+	}
+	return "", nil, fmt.Errorf("no member for pod %s", pod.Name)
+}
+
+// fileTLS reads the files the pod spec names from the local disk.
+type fileTLS struct{}
+
+func (fileTLS) Material(_ context.Context, m discovery.Member) (*etcd.Material, error) {
+	ca, err := os.ReadFile(m.Client.TrustedCAFile)
+	if err != nil {
+		return nil, err
+	}
+	cert, _ := os.ReadFile(m.Client.CertFile)
+	key, _ := os.ReadFile(m.Client.KeyFile)
+	return &etcd.Material{CA: ca, Cert: cert, Key: key}, nil
+}
+
+type transport struct {
+	name string
+	d    etcd.Dialer
+}
+
+func transports(t *testing.T, c *etcdtest.Cluster) []transport {
+	bins, err := etcdtest.Etcdctls(t.TempDir())
+	if err != nil {
+		t.Fatalf("building etcdctl: %v", err)
+	}
+	out := []transport{{"port-forward", &etcd.ForwardDialer{Forwarder: directForwarder{c}, TLS: fileTLS{}, Timeout: 3 * time.Second}}}
+	names := make([]string, 0, len(bins))
+	for n := range bins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		ex := &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins[n]}}
+		out = append(out, transport{"exec/etcdctl-" + n, &etcd.ExecDialer{Exec: ex, Timeout: 3 * time.Second}})
+	}
+	return out
+}
+
+func pods(c *etcdtest.Cluster) []discovery.Member {
+	var out []discovery.Member
+	for i := range c.Members {
+		out = append(out, discovery.ParsePod(c.Pod(i, "registry.k8s.io/etcd:3.6.8-0")))
+	}
+	return out
+}
+
+// truth asks etcd directly, without the plugin's code.
+func truth(t *testing.T, c *etcdtest.Cluster) (*clientv3.MemberListResponse, map[string]*clientv3.StatusResponse) {
+	t.Helper()
+	mat, _ := fileTLS{}.Material(context.Background(), pods(c)[0])
+	cfg, err := mat.ClientConfig([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), TLS: cfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ml, err := cli.MemberList(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := map[string]*clientv3.StatusResponse{}
+	for _, m := range c.Members {
+		if m.Running() {
+			if st[m.Name], err = cli.Status(ctx, m.ClientURL); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return ml, st
+}
+
+func TestIntegrationRealCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts a real 3-member etcd cluster")
+	}
+	c := etcdtest.Start(t, 3)
+	ctx := context.Background()
+	ml, st := truth(t, c)
+	trs := transports(t, c)
+
+	for _, tr := range trs {
+		t.Run("healthy/"+tr.name, func(t *testing.T) {
+			v, err := etcd.ListMembers(ctx, tr.d, pods(c))
+			if err != nil {
+				t.Fatalf("ListMembers: %v", err)
+			}
+			if v.ClusterID != etcd.HexID(ml.Header.ClusterId) {
+				t.Errorf("cluster ID %s, etcd says %x", v.ClusterID, ml.Header.ClusterId)
+			}
+			if len(v.Members) != len(ml.Members) {
+				t.Fatalf("%d members, etcd says %d", len(v.Members), len(ml.Members))
+			}
+			want := map[string]string{}
+			for _, m := range ml.Members {
+				want[fmt.Sprintf("%x", m.ID)] = m.Name
+			}
+			for _, m := range v.Members {
+				if want[m.ID] != m.Name || m.Status != "started" || m.Pod != "etcd-"+m.Name || m.Node != "node-"+m.Name {
+					t.Errorf("member %+v does not match etcd's %v", m, want)
+				}
+			}
+
+			h, err := etcd.CheckHealth(ctx, tr.d, pods(c))
+			if err != nil {
+				t.Fatalf("CheckHealth: %v (%+v)", err, h)
+			}
+			for _, r := range h {
+				if !r.Healthy || r.Took <= 0 {
+					t.Errorf("member %s: healthy=%v took=%v err=%s", r.Name, r.Healthy, r.Took, r.Error)
+				}
+			}
+
+			s, err := etcd.CollectStatus(ctx, tr.d, pods(c))
+			if err != nil {
+				t.Fatalf("CollectStatus: %v", err)
+			}
+			leaders := 0
+			for _, r := range s.Members {
+				e := st[r.Name]
+				if r.ID != fmt.Sprintf("%x", e.Header.MemberId) || r.Version != e.Version || r.Leader != fmt.Sprintf("%x", e.Leader) {
+					t.Errorf("status of %s = %+v, etcd says id %x version %s leader %x", r.Name, r, e.Header.MemberId, e.Version, e.Leader)
+				}
+				if r.DBSize <= 0 || r.RaftIndex == 0 || r.Quota != discovery.DefaultQuotaBackendBytes {
+					t.Errorf("status of %s has empty numbers: %+v", r.Name, r)
+				}
+				if r.IsLeader {
+					leaders++
+				}
+			}
+			if leaders != 1 {
+				t.Errorf("%d leaders, want 1", leaders)
+			}
+		})
+	}
+
+	c.StopMember(2)
+	stopped := c.Members[2].Name
+	for _, tr := range trs {
+		t.Run("member-down/"+tr.name, func(t *testing.T) {
+			v, err := etcd.ListMembers(ctx, tr.d, pods(c))
+			if err != nil || len(v.Members) != 3 {
+				t.Fatalf("ListMembers with one member down: %v, %+v", err, v)
+			}
+			h, err := etcd.CheckHealth(ctx, tr.d, pods(c))
+			if !errors.Is(err, etcd.ErrSomeFailed) {
+				t.Errorf("CheckHealth error = %v, want ErrSomeFailed", err)
+			}
+			for _, r := range h {
+				if r.Healthy == (r.Name == stopped) {
+					t.Errorf("member %s healthy=%v err=%s", r.Name, r.Healthy, r.Error)
+				}
+			}
+			s, err := etcd.CollectStatus(ctx, tr.d, pods(c))
+			if !errors.Is(err, etcd.ErrSomeFailed) {
+				t.Errorf("CollectStatus error = %v, want ErrSomeFailed", err)
+			}
+			if len(s.Members) != 3 {
+				t.Fatalf("%d status rows, want 3", len(s.Members))
+			}
+			for _, r := range s.Members {
+				if (r.Error != "") != (r.Name == stopped) {
+					t.Errorf("status of %s: error %q", r.Name, r.Error)
+				}
+				if r.Name != stopped && r.Version == "" {
+					t.Errorf("running member %s lost its status: %+v", r.Name, r)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,196 @@
+package etcdtest
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Member is one running (or stopped) member.
+type Member struct {
+	Name       string
+	ClientURL  string
+	PeerURL    string
+	MetricsURL string
+	DataDir    string
+	cfg        *embed.Config
+	etcd       *embed.Etcd
+}
+
+// Cluster is a real etcd cluster in this process.
+type Cluster struct {
+	PKI     *PKI
+	Members []*Member
+	t       testing.TB
+}
+
+// Start starts an n-member cluster with TLS on client and peer ports and
+// client-cert-auth on both, and stops it when the test ends.
+func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	dir := t.TempDir()
+	pki, err := NewPKI(filepath.Join(dir, "pki"))
+	if err != nil {
+		t.Fatalf("pki: %v", err)
+	}
+	c := &Cluster{PKI: pki, t: t}
+	var initial []string
+	for i := 0; i < n; i++ {
+		m := &Member{
+			Name:       fmt.Sprintf("m%d", i+1),
+			ClientURL:  "https://127.0.0.1:" + freePort(t),
+			PeerURL:    "https://127.0.0.1:" + freePort(t),
+			MetricsURL: "http://127.0.0.1:" + freePort(t),
+			DataDir:    filepath.Join(dir, fmt.Sprintf("m%d.etcd", i+1)),
+		}
+		c.Members = append(c.Members, m)
+		initial = append(initial, m.Name+"="+m.PeerURL)
+	}
+	tls := transport.TLSInfo{CertFile: pki.CertFile, KeyFile: pki.KeyFile, TrustedCAFile: pki.CAFile, ClientCertAuth: true}
+	for _, m := range c.Members {
+		cfg := embed.NewConfig()
+		cfg.Name = m.Name
+		cfg.Dir = m.DataDir
+		cfg.ListenClientUrls = []url.URL{mustURL(m.ClientURL)}
+		cfg.AdvertiseClientUrls = cfg.ListenClientUrls
+		cfg.ListenPeerUrls = []url.URL{mustURL(m.PeerURL)}
+		cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
+		cfg.ListenMetricsUrls = []url.URL{mustURL(m.MetricsURL)}
+		cfg.InitialCluster = strings.Join(initial, ",")
+		cfg.InitialClusterToken = "etcdtest"
+		cfg.ClientTLSInfo = tls
+		cfg.PeerTLSInfo = tls
+		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+		m.cfg = cfg
+	}
+	// Members of a new cluster wait for each other, so start them together.
+	errs := make(chan error, n)
+	for _, m := range c.Members {
+		go func() { errs <- m.start() }()
+	}
+	for range c.Members {
+		if err := <-errs; err != nil {
+			c.Stop()
+			t.Fatalf("starting etcd: %v", err)
+		}
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+func (m *Member) start() error {
+	e, err := embed.StartEtcd(m.cfg)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return fmt.Errorf("member %s not ready in 60s", m.Name)
+	}
+	m.etcd = e
+	return nil
+}
+
+// ID is the member's ID, as etcd reports it.
+func (m *Member) ID() uint64 { return uint64(m.etcd.Server.MemberID()) }
+
+// Running reports whether the member is up.
+func (m *Member) Running() bool { return m.etcd != nil }
+
+// StopMember stops one member; the others keep quorum if there are three.
+func (c *Cluster) StopMember(i int) {
+	if m := c.Members[i]; m.etcd != nil {
+		m.etcd.Close()
+		m.etcd = nil
+	}
+}
+
+// Stop stops every member.
+func (c *Cluster) Stop() {
+	for i := range c.Members {
+		c.StopMember(i)
+	}
+}
+
+// Endpoints are the client URLs of the running members.
+func (c *Cluster) Endpoints() []string {
+	var out []string
+	for _, m := range c.Members {
+		if m.Running() {
+			out = append(out, m.ClientURL)
+		}
+	}
+	return out
+}
+
+// Pod returns a kubeadm-style static pod spec for member i, as the
+// discovery package would read it from the API.
+func (c *Cluster) Pod(i int, image string) *corev1.Pod {
+	m := c.Members[i]
+	var initial []string
+	for _, o := range c.Members {
+		initial = append(initial, o.Name+"="+o.PeerURL)
+	}
+	// The pod stays Running after StopMember, like a static pod whose
+	// etcd hangs: the failure must come from talking to the member.
+	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
+	phase := corev1.PodRunning
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "etcd-" + m.Name, Namespace: "kube-system", Labels: map[string]string{"component": "etcd", "tier": "control-plane"}},
+		Spec: corev1.PodSpec{
+			NodeName: "node-" + m.Name,
+			Containers: []corev1.Container{{
+				Name:  "etcd",
+				Image: image,
+				Command: []string{"etcd",
+					"--name=" + m.Name,
+					"--data-dir=" + m.DataDir,
+					"--advertise-client-urls=" + m.ClientURL,
+					"--listen-client-urls=" + m.ClientURL,
+					"--initial-advertise-peer-urls=" + m.PeerURL,
+					"--listen-peer-urls=" + m.PeerURL,
+					"--listen-metrics-urls=" + m.MetricsURL,
+					"--initial-cluster=" + strings.Join(initial, ","),
+					"--cert-file=" + c.PKI.CertFile,
+					"--key-file=" + c.PKI.KeyFile,
+					"--trusted-ca-file=" + c.PKI.CAFile,
+					"--client-cert-auth=true",
+					"--peer-cert-file=" + c.PKI.CertFile,
+					"--peer-key-file=" + c.PKI.KeyFile,
+					"--peer-trusted-ca-file=" + c.PKI.CAFile,
+					"--peer-client-cert-auth=true",
+				},
+			}},
+		},
+		Status: corev1.PodStatus{Phase: phase, ContainerStatuses: []corev1.ContainerStatus{{Name: "etcd", State: running}}},
+	}
+}
+
+func freePort(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
+
+func mustURL(s string) url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return *u
+}
