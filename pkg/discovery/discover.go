@@ -47,7 +47,7 @@ func Discover(ctx context.Context, cs kubernetes.Interface, o Options) ([]Member
 			"  - the cluster uses external etcd (not a static pod), or a distribution that does not run etcd as a pod (k3s, EKS, GKE, AKS);\n"+
 			"  - the current context points at another cluster (check: kubectl config current-context);\n"+
 			"  - etcd runs under other labels or in another namespace.\n"+
-			"Try: kubectl get pods -A -l component=etcd, then --etcd-namespace and --etcd-selector", ErrNoMembers, o.Namespace, o.Selector)
+			"Try: kubectl get pods -A -l component=etcd, then pass -n/--namespace and -l/--selector", ErrNoMembers, o.Namespace, o.Selector)
 	}
 	members := make([]Member, 0, len(pods.Items))
 	ready := nodeReadiness(ctx, cs)

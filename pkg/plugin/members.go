@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/spf13/cobra"
-	cmdutil "k8s.io/kubectl/pkg/cmd/util"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
@@ -71,9 +70,4 @@ func addOutputFlag(cmd *cobra.Command, p *string) {
 	cmd.Flags().StringVarP(p, "output", "o", printers.Table, "Output format: table, wide, json or yaml.")
 }
 
-func validateOutput(f string) error {
-	if err := printers.ValidateFormat(f); err != nil {
-		return cmdutil.UsageErrorf(nil, "%v", err)
-	}
-	return nil
-}
+func validateOutput(f string) error { return printers.ValidateFormat(f) }

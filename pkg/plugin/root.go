@@ -31,7 +31,13 @@ var rootExample = templates.Examples(`
 
 // NewCmdEtcd returns the root command.
 func NewCmdEtcd(streams genericiooptions.IOStreams) *cobra.Command {
-	g := NewGlobalOptions(streams)
+	return NewCmdEtcdWithOptions(NewGlobalOptions(streams))
+}
+
+// NewCmdEtcdWithOptions returns the root command around g; tests use it to
+// put fake clients in g.
+func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
+	streams := g.IOStreams
 	cmd := &cobra.Command{
 		Use:           "kubectl-etcd",
 		Short:         "Back up, inspect and check the etcd of a kubeadm-style cluster",
@@ -64,3 +70,4 @@ func NewGlobalOptions(streams genericiooptions.IOStreams) *GlobalOptions {
 	cf.Namespace = nil
 	return &GlobalOptions{IOStreams: streams, ConfigFlags: cf}
 }
+
