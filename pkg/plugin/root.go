@@ -70,4 +70,3 @@ func NewGlobalOptions(streams genericiooptions.IOStreams) *GlobalOptions {
 	cf.Namespace = nil
 	return &GlobalOptions{IOStreams: streams, ConfigFlags: cf}
 }
-

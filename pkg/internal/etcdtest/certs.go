@@ -19,10 +19,10 @@ import (
 // PKI is a CA and the files of one server/client certificate it signed,
 // laid out like kubeadm's /etc/kubernetes/pki/etcd.
 type PKI struct {
-	Dir                     string
+	Dir                       string
 	CAFile, CertFile, KeyFile string
-	caCert                  *x509.Certificate
-	caKey                   *ecdsa.PrivateKey
+	caCert                    *x509.Certificate
+	caKey                     *ecdsa.PrivateKey
 }
 
 // NewPKI writes ca.crt, server.crt and server.key under dir. The server
