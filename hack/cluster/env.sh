@@ -26,7 +26,7 @@ if [ -z "${HC_FLAVOUR:-}" ] && [ "${HC_USE_STATE:-1}" != 0 ] && [ -r "$HC_STATE_
   HC_FLAVOUR="$(sed -n 's/^HC_FLAVOUR=//p' "$HC_STATE_FILE" | tr -d "'\"")"
   # The recorded pins win over the flavour defaults (they may have been overridden).
   eval "$(grep -E '^(K8S_VERSION|K8S_STAGING|ETCD_VERSION|ETCD_TAG|PAUSE_TAG|ETCD_IMAGE_STYLE)=' "$HC_STATE_FILE" \
-    | sed -E 's/^([A-Z0-9_]+)=(.*)$/: "${\1:=\2}"/')"
+    | sed -E "s/^([A-Z0-9_]+)='?([^']*)'?\$/: \"\\\${\1:=\2}\"/")"
 fi
 export HC_FLAVOUR="${HC_FLAVOUR:-1.33}"
 

@@ -32,7 +32,7 @@ hc_log "cleanup done in $T_CLEAN s; starting $HC_NODES node(s) of flavour $HC_FL
 
 mkdir -p "$HC_STATE_DIR" "$HC_RUN_DIR" "$HC_PID_DIR" "$HC_NODES_DIR"
 chmod 700 "$HC_STATE_DIR"
-rm -rf "$HC_LOG_DIR.prev"; [ -d "$HC_LOG_DIR" ] && mv "$HC_LOG_DIR" "$HC_LOG_DIR.prev"
+rm -rf "$HC_LOG_DIR.prev"; if [ -d "$HC_LOG_DIR" ]; then mv "$HC_LOG_DIR" "$HC_LOG_DIR.prev"; fi
 mkdir -p "$HC_LOG_DIR"
 
 # ---- host network: one bridge, no routing to the outside -----------------
@@ -40,8 +40,9 @@ ip link add "$HC_BRIDGE" type bridge
 ip addr add "$HC_BRIDGE_IP/24" dev "$HC_BRIDGE"
 ip link set "$HC_BRIDGE" up
 
-TOKEN="$(tr -dc 'a-z0-9' </dev/urandom | head -c6).$(tr -dc 'a-z0-9' </dev/urandom | head -c16)"
-CERT_KEY="$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
+hexrand() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+TOKEN="$(hexrand 3).$(hexrand 8)"
+CERT_KEY="$(hexrand 32)"
 IP1="$(hc_node_ip 1)"
 SANS="127.0.0.1, localhost"
 for i in $(seq 1 "$HC_NODES"); do SANS+=", $(hc_node_ip "$i")"; done
@@ -235,7 +236,7 @@ start_node() { # i: holder, containerd, images, kubelet
 
 kubeadm_on() { # i log args...
   local i="$1" log="$2"; shift 2
-  if ! hc_nsenter "$i" "$HC_KUBEADM" "$@" --ignore-preflight-errors=SystemVerification >"$log" 2>&1; then
+  if ! PATH="$HC_K8S_BIN:$PATH" hc_nsenter "$i" "$HC_KUBEADM" "$@" --ignore-preflight-errors=SystemVerification >"$log" 2>&1; then
     tail -n 30 "$log" >&2
     hc_die "kubeadm $1 on $(hc_node_name "$i") failed (full log: $log; kubelet log: $HC_LOG_DIR/n$i/kubelet.log)"
   fi
