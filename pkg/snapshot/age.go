@@ -1,0 +1,139 @@
+package snapshot
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+)
+
+// Recipients parses age recipients given on the command line and in
+// recipients files (one per line, # comments), as age(1) does.
+func Recipients(keys []string, files []string) ([]age.Recipient, error) {
+	var out []age.Recipient
+	for _, k := range keys {
+		r, err := age.ParseX25519Recipient(strings.TrimSpace(k))
+		if err != nil {
+			return nil, fmt.Errorf("--recipient %q: %w (want an age public key, age1...)", k, err)
+		}
+		out = append(out, r)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--recipients-file: %w", err)
+		}
+		rs, err := age.ParseRecipients(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("--recipients-file %s: %w", f, err)
+		}
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// Encrypter returns an Options.Encrypt function for the recipients.
+func Encrypter(rs []age.Recipient) func(io.Writer) (io.WriteCloser, error) {
+	return func(w io.Writer) (io.WriteCloser, error) { return age.Encrypt(w, rs...) }
+}
+
+// Identities reads age identity files (--identity).
+func Identities(files []string) ([]age.Identity, error) {
+	var out []age.Identity
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--identity: %w", err)
+		}
+		ids, err := age.ParseIdentities(bytes.NewReader(b))
+		if err != nil {
+			return nil, fmt.Errorf("--identity %s: %w", f, err)
+		}
+		out = append(out, ids...)
+	}
+	return out, nil
+}
+
+// IsEncrypted tells whether r starts with an age header (binary or armored).
+// It returns a reader that still yields the whole stream.
+func IsEncrypted(r io.Reader) (bool, io.Reader, error) {
+	br := bufio.NewReader(r)
+	head, err := br.Peek(len(armor.Header))
+	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+		return false, br, err
+	}
+	s := string(head)
+	return strings.HasPrefix(s, "age-encryption.org/") || strings.HasPrefix(s, armor.Header), br, nil
+}
+
+// Open opens a snapshot file for reading, decrypting it when it is an age
+// file. Encrypted files need identities.
+func Open(path string, ids []age.Identity) (io.ReadCloser, bool, error) {
+	return openTee(path, ids, nil)
+}
+
+// openTee is Open, with every byte read from the file also written to
+// tee when it is not nil.
+func openTee(path string, ids []age.Identity, tee io.Writer) (io.ReadCloser, bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	var src io.Reader = f
+	if tee != nil {
+		src = io.TeeReader(f, tee)
+	}
+	enc, r, err := IsEncrypted(src)
+	if err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	if !enc {
+		return readCloser{r, f}, false, nil
+	}
+	if len(ids) == 0 {
+		f.Close()
+		return nil, true, fmt.Errorf("%s is encrypted with age; pass --identity with a key file that can decrypt it", path)
+	}
+	if strings.HasPrefix(peekString(r), armor.Header) {
+		r = armor.NewReader(r)
+	}
+	dr, err := age.Decrypt(r, ids...)
+	if err != nil {
+		f.Close()
+		return nil, true, fmt.Errorf("decrypting %s: %w", path, err)
+	}
+	// Drain what decryption leaves unread so that tee sees the whole file.
+	return readCloser{io.MultiReader(dr, drain{r}), f}, true, nil
+}
+
+// drain reads r to its end and then reports EOF.
+type drain struct{ r io.Reader }
+
+func (d drain) Read([]byte) (int, error) {
+	_, err := io.Copy(io.Discard, d.r)
+	if err != nil {
+		return 0, err
+	}
+	return 0, io.EOF
+}
+
+func peekString(r io.Reader) string {
+	if br, ok := r.(*bufio.Reader); ok {
+		b, _ := br.Peek(len(armor.Header))
+		return string(b)
+	}
+	return ""
+}
+
+type readCloser struct {
+	io.Reader
+	c io.Closer
+}
+
+func (r readCloser) Close() error { return r.c.Close() }

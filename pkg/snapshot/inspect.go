@@ -1,0 +1,191 @@
+package snapshot
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"filippo.io/age"
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
+	"go.etcd.io/etcd/server/v3/storage/schema"
+	"go.uber.org/zap"
+)
+
+// Report is what `snapshot inspect` prints.
+type Report struct {
+	File      string `json:"file"`
+	Encrypted bool   `json:"encrypted"`
+	// FileSHA256 is the sha256 of the file as stored.
+	FileSHA256 string `json:"fileSHA256"`
+	// Size of the plain snapshot, trailer included.
+	Size int64 `json:"size"`
+	// The four numbers etcdutl snapshot status prints, computed by its code.
+	Hash      string `json:"hash"`
+	Revision  int64  `json:"revision"`
+	TotalKey  int    `json:"totalKey"`
+	TotalSize int64  `json:"totalSize"`
+	Version   string `json:"version,omitempty"`
+	// Usage is keys and bytes per Kubernetes resource, largest first.
+	Usage []PrefixUsage `json:"usage,omitempty"`
+}
+
+// PrefixUsage is what one key prefix holds.
+type PrefixUsage struct {
+	Prefix string `json:"prefix"`
+	// Keys and Bytes count live keys and their latest key+value sizes.
+	Keys  int   `json:"keys"`
+	Bytes int64 `json:"bytes"`
+	// Revisions and HistoryBytes count every stored version, which is
+	// what fills a database that is not compacted.
+	Revisions    int   `json:"revisions"`
+	HistoryBytes int64 `json:"historyBytes"`
+}
+
+// Verify checks a snapshot file (decrypting it if needed) and returns the
+// plain size and the file's sha256.
+func Verify(path string, ids []age.Identity) (size int64, fileSHA string, err error) {
+	fh := sha256.New()
+	rc, _, err := openTee(path, ids, fh)
+	if err != nil {
+		return 0, "", err
+	}
+	defer rc.Close()
+	size, err = VerifyReader(rc)
+	if err != nil {
+		return size, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return size, hex.EncodeToString(fh.Sum(nil)), nil
+}
+
+// Inspect verifies the file, then reads it with etcdutl's status code and
+// adds the usage per prefix (top entries; top <= 0 keeps all).
+func Inspect(path string, ids []age.Identity, top int) (*Report, error) {
+	size, fileSHA, err := Verify(path, ids)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{File: path, Size: size, FileSHA256: fileSHA}
+	dbPath := path
+	rc, enc, err := Open(path, ids)
+	if err != nil {
+		return nil, err
+	}
+	rep.Encrypted = enc
+	if enc {
+		// bbolt needs a file: decrypt to a private temporary one.
+		tmp, err := os.CreateTemp("", "kubectl-etcd-inspect-*.db")
+		if err != nil {
+			rc.Close()
+			return nil, err
+		}
+		defer os.Remove(tmp.Name())
+		_, err = io.Copy(tmp, rc)
+		rc.Close()
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decrypting to a temporary file: %w", err)
+		}
+		dbPath = tmp.Name()
+	} else {
+		rc.Close()
+	}
+	st, err := etcdutl.NewV3(zap.NewNop()).Status(dbPath)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotBolt, err)
+	}
+	rep.Hash = fmt.Sprintf("%x", st.Hash)
+	rep.Revision, rep.TotalKey, rep.TotalSize, rep.Version = st.Revision, st.TotalKey, st.TotalSize, st.Version
+	if rep.Usage, err = usage(dbPath, top); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// usage walks the key bucket once, in revision order, keeping the latest
+// version of every key.
+func usage(dbPath string, top int) ([]PrefixUsage, error) {
+	db, err := bolt.Open(dbPath, 0o400, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	type latest struct {
+		size    int64
+		deleted bool
+	}
+	keys := map[string]latest{}
+	byPrefix := map[string]*PrefixUsage{}
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(schema.Key.Name())
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			var kv mvccpb.KeyValue
+			if err := kv.Unmarshal(v); err != nil {
+				return fmt.Errorf("corrupt key revision %x: %w", k, err)
+			}
+			p := ResourcePrefix(string(kv.Key))
+			u := byPrefix[p]
+			if u == nil {
+				u = &PrefixUsage{Prefix: p}
+				byPrefix[p] = u
+			}
+			n := int64(len(kv.Key) + len(kv.Value))
+			u.Revisions++
+			u.HistoryBytes += n
+			keys[string(kv.Key)] = latest{size: n, deleted: mvcc.IsTombstone(k)}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	for k, l := range keys {
+		if l.deleted {
+			continue
+		}
+		u := byPrefix[ResourcePrefix(k)]
+		u.Keys++
+		u.Bytes += l.size
+	}
+	out := make([]PrefixUsage, 0, len(byPrefix))
+	for _, u := range byPrefix {
+		out = append(out, *u)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Bytes != out[j].Bytes {
+			return out[i].Bytes > out[j].Bytes
+		}
+		return out[i].Prefix < out[j].Prefix
+	})
+	if top > 0 && len(out) > top {
+		out = out[:top]
+	}
+	return out, nil
+}
+
+// ResourcePrefix maps a key to its Kubernetes resource prefix:
+// /registry/pods/ns/name -> /registry/pods/, and for resources of API
+// groups (/registry/<group>/<resource>/...) the group is kept.
+func ResourcePrefix(key string) string {
+	parts := strings.SplitN(strings.TrimPrefix(key, "/"), "/", 4)
+	switch {
+	case len(parts) >= 3 && parts[0] == "registry" && strings.Contains(parts[1], "."):
+		return "/registry/" + parts[1] + "/" + parts[2] + "/"
+	case len(parts) >= 2 && parts[0] == "registry":
+		return "/registry/" + parts[1] + "/"
+	case len(parts) >= 2:
+		return "/" + parts[0] + "/"
+	}
+	return key
+}

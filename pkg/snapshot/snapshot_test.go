@@ -1,0 +1,317 @@
+package snapshot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
+	"go.uber.org/zap"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
+)
+
+// realSnapshot takes a snapshot of a real etcd holding some Kubernetes-like
+// keys, once for the whole test binary.
+var realSnapshot []byte
+
+func TestMain(m *testing.M) {
+	os.Exit(m.Run())
+}
+
+func snapshotBytes(t *testing.T) []byte {
+	t.Helper()
+	if realSnapshot != nil {
+		return realSnapshot
+	}
+	c := etcdtest.Start(t, 1)
+	mat := &etcd.Material{}
+	var err error
+	if mat.CA, err = os.ReadFile(c.PKI.CAFile); err != nil {
+		t.Fatal(err)
+	}
+	mat.Cert, _ = os.ReadFile(c.PKI.CertFile)
+	mat.Key, _ = os.ReadFile(c.PKI.KeyFile)
+	tlsCfg, err := mat.ClientConfig([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx := context.Background()
+	put := func(k string, n int) {
+		if _, err := cli.Put(ctx, k, strings.Repeat("x", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 20; i++ {
+		put(fmt.Sprintf("/registry/configmaps/default/cm-%d", i), 10000)
+		put(fmt.Sprintf("/registry/pods/default/pod-%d", i), 1000)
+	}
+	put("/registry/pods/default/pod-0", 2000) // a second revision
+	put("/registry/apiregistration.k8s.io/apiservices/v1.apps", 300)
+	if _, err := cli.Delete(ctx, "/registry/pods/default/pod-19"); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := etcd.NewV3Conn(cli, 0).Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	realSnapshot = b
+	return b
+}
+
+func source(b []byte) Source {
+	return func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+}
+
+// cutReader fails after n bytes, like a dropped port-forward.
+type cutReader struct {
+	r io.Reader
+	n int
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.n <= 0 {
+		return 0, errors.New("connection reset by peer")
+	}
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	n, err := c.r.Read(p)
+	c.n -= n
+	return n, err
+}
+
+type failingSink struct{ FileSink }
+
+type fullDisk struct{ w io.Writer }
+
+func (f fullDisk) Write(p []byte) (int, error) { return 0, errors.New("no space left on device") }
+
+func (s *failingSink) Begin() (io.Writer, error) {
+	if _, err := s.FileSink.Begin(); err != nil {
+		return nil, err
+	}
+	return fullDisk{}, nil
+}
+
+func assertNoFile(t *testing.T, path string) {
+	t.Helper()
+	for _, p := range []string{path, path + ".part"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("%s exists after a failed save", p)
+		}
+	}
+}
+
+func TestSaveFailuresLeaveNoFile(t *testing.T) {
+	snap := snapshotBytes(t)
+	corrupt := append([]byte{}, snap...)
+	corrupt[len(corrupt)/2] ^= 0xff
+	tests := []struct {
+		name    string
+		src     Source
+		sink    func(path string) Sink
+		cancel  bool
+		wantErr string
+	}{
+		{name: "stream cut mid-way, no retries", src: func(context.Context) (io.ReadCloser, error) {
+			return io.NopCloser(&cutReader{r: bytes.NewReader(snap), n: len(snap) / 2}), nil
+		}, wantErr: "connection reset"},
+		{name: "truncated stream", src: source(snap[:len(snap)-1000]), wantErr: "no sha256 trailer"},
+		{name: "wrong hash", src: source(corrupt), wantErr: "does not match"},
+		{name: "full disk", src: source(snap), sink: func(p string) Sink { return &failingSink{FileSink{Path: p}} }, wantErr: "no space left"},
+		{name: "ctrl-c", src: source(snap), cancel: true, wantErr: "context canceled"},
+		{name: "not a snapshot", src: source(bytes.Repeat([]byte("a"), 16384+32)), wantErr: "not a bbolt database"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "etcd.db")
+			var sink Sink = &FileSink{Path: path}
+			if tc.sink != nil {
+				sink = tc.sink(path)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				cancel()
+			}
+			_, err := Save(ctx, tc.src, sink, Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			assertNoFile(t, path)
+		})
+	}
+}
+
+func TestSaveRetriesAndVerifies(t *testing.T) {
+	snap := snapshotBytes(t)
+	path := filepath.Join(t.TempDir(), "etcd.db")
+	calls := 0
+	src := func(context.Context) (io.ReadCloser, error) {
+		calls++
+		if calls == 1 {
+			return io.NopCloser(&cutReader{r: bytes.NewReader(snap), n: 4096}), nil
+		}
+		return io.NopCloser(bytes.NewReader(snap)), nil
+	}
+	var notes []string
+	res, err := Save(context.Background(), src, &FileSink{Path: path}, Options{Retries: 2, Notify: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attempts != 2 || len(notes) != 1 || res.Size != int64(len(snap)) {
+		t.Errorf("attempts %d notes %v size %d", res.Attempts, notes, res.Size)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("final file: %v, mode %v", err, fi.Mode())
+	}
+	if _, err := VerifyFile(path); err != nil {
+		t.Error(err)
+	}
+	if _, err := Save(context.Background(), source(snap), &FileSink{Path: path}, Options{}); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("overwrote an existing snapshot: %v", err)
+	}
+}
+
+func TestStreamSinkDoesNotRetryAfterWriting(t *testing.T) {
+	snap := snapshotBytes(t)
+	var out bytes.Buffer
+	calls := 0
+	src := func(context.Context) (io.ReadCloser, error) {
+		calls++
+		return io.NopCloser(&cutReader{r: bytes.NewReader(snap), n: 8192}), nil
+	}
+	if _, err := Save(context.Background(), src, &StreamSink{W: &out}, Options{Retries: 3}); err == nil || calls != 1 {
+		t.Errorf("err %v after %d attempts", err, calls)
+	}
+	out.Reset()
+	if _, err := Save(context.Background(), source(snap), &StreamSink{W: &out}, Options{}); err != nil || !bytes.Equal(out.Bytes(), snap) {
+		t.Errorf("stdout stream: %v, %d bytes", err, out.Len())
+	}
+}
+
+func TestInspectMatchesEtcdutl(t *testing.T) {
+	snap := snapshotBytes(t)
+	path := filepath.Join(t.TempDir(), "etcd.db")
+	if _, err := Save(context.Background(), source(snap), &FileSink{Path: path}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Inspect(path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := etcdutl.NewV3(zap.NewNop()).Status(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Hash != fmt.Sprintf("%x", want.Hash) || rep.Revision != want.Revision || rep.TotalKey != want.TotalKey || rep.TotalSize != want.TotalSize {
+		t.Errorf("inspect %+v, etcdutl %+v", rep, want)
+	}
+	// The per-prefix walk is our own code: its live keys must add up to
+	// etcdutl's total, and the expected prefixes must be there.
+	sum := 0
+	got := map[string]PrefixUsage{}
+	for _, u := range rep.Usage {
+		sum += u.Keys
+		got[u.Prefix] = u
+	}
+	if sum != want.TotalKey {
+		t.Errorf("usage adds up to %d keys, etcdutl says %d", sum, want.TotalKey)
+	}
+	if u := got["/registry/configmaps/"]; u.Keys != 20 || u.Bytes < 200000 || rep.Usage[0].Prefix != "/registry/configmaps/" {
+		t.Errorf("configmaps usage %+v, order %v", u, rep.Usage)
+	}
+	if u := got["/registry/pods/"]; u.Keys != 19 || u.Revisions != 22 {
+		t.Errorf("pods usage %+v (want 19 live keys, 20 puts + 1 update + 1 delete)", u)
+	}
+	if _, ok := got["/registry/apiregistration.k8s.io/apiservices/"]; !ok {
+		t.Errorf("group resources not split out: %v", rep.Usage)
+	}
+}
+
+func TestEncryptedRoundTrip(t *testing.T) {
+	snap := snapshotBytes(t)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	idFile := filepath.Join(dir, "key.txt")
+	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
+	rs, err := Recipients([]string{id.Recipient().String()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "etcd.db.age")
+	res, err := Save(context.Background(), source(snap), &FileSink{Path: path}, Options{Encrypt: Encrypter(rs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	if bytes.Contains(raw, []byte("/registry/configmaps")) {
+		t.Fatal("encrypted file holds plain keys")
+	}
+	if _, err := Inspect(path, nil, 5); err == nil || !strings.Contains(err.Error(), "--identity") {
+		t.Errorf("inspect without identity: %v", err)
+	}
+	ids, err := Identities([]string{idFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Inspect(path, ids, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Encrypted || rep.Size != int64(len(snap)) || rep.FileSHA256 != res.FileSHA256 || len(rep.Usage) == 0 {
+		t.Errorf("report %+v, save %+v", rep, res)
+	}
+}
+
+func TestVerifyFileErrors(t *testing.T) {
+	snap := snapshotBytes(t)
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	tests := map[string]struct {
+		b    []byte
+		want error
+	}{
+		"truncated":  {snap[:len(snap)-100], ErrNoTrailer},
+		"raw db":     {snap[:len(snap)-32], ErrNoTrailer},
+		"tiny":       {[]byte("hello"), ErrTooSmall},
+		"flipped":    {append(append([]byte{}, snap[:100]...), append([]byte{snap[100] ^ 1}, snap[101:]...)...), ErrHashMismatch},
+		"not a bolt": {bytes.Repeat([]byte{7}, 16384+32), ErrNotBolt},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if _, _, err := Verify(write(name, tc.b), nil); !errors.Is(err, tc.want) {
+				t.Errorf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
