@@ -236,7 +236,13 @@ start_node() { # i: holder, containerd, images, kubelet
 
 kubeadm_on() { # i log args...
   local i="$1" log="$2"; shift 2
-  if ! PATH="$HC_K8S_BIN:$PATH" hc_nsenter "$i" "$HC_KUBEADM" "$@" --ignore-preflight-errors=SystemVerification >"$log" 2>&1; then
+  # Runs in the node's cgroup, so that down.sh also finds a kubeadm whose up.sh was killed.
+  local hp; hp="$(hc_pid holder "$i")" || hc_die "node $i is not running"
+  # shellcheck disable=SC2016
+  if ! PATH="$HC_K8S_BIN:$PATH" bash -c '
+      for h in '"$(hc_cgroup_mounts | tr '\n' ' ')"'; do echo $$ >"$h/hc-cp'"$i"'/daemons/cgroup.procs"; done
+      exec "$@"' hc-kubeadm nsenter -t "$hp" -m -n -u -- "$HC_KUBEADM" "$@" \
+      --ignore-preflight-errors=SystemVerification >"$log" 2>&1; then
     tail -n 30 "$log" >&2
     hc_die "kubeadm $1 on $(hc_node_name "$i") failed (full log: $log; kubelet log: $HC_LOG_DIR/n$i/kubelet.log)"
   fi
