@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -146,8 +145,12 @@ func (c *V3Conn) Alarms(ctx context.Context) ([]Alarm, error) {
 
 // Snapshot implements Snapshotter. It has no call timeout: a snapshot
 // takes as long as the database is large; cancel ctx to stop it.
-func (c *V3Conn) Snapshot(ctx context.Context) (io.ReadCloser, error) {
-	return c.Client.Snapshot(ctx)
+func (c *V3Conn) Snapshot(ctx context.Context) (*SnapshotStream, error) {
+	resp, err := c.Client.SnapshotWithVersion(ctx)
+	if err != nil {
+		return nil, explainRPC(err)
+	}
+	return &SnapshotStream{ReadCloser: resp.Snapshot, Version: resp.Version}, nil
 }
 
 func (c *V3Conn) Close() error {

@@ -64,7 +64,14 @@ type Conn interface {
 
 // Snapshotter streams a snapshot; only the client/v3 transport has it.
 type Snapshotter interface {
-	Snapshot(ctx context.Context) (io.ReadCloser, error)
+	Snapshot(ctx context.Context) (*SnapshotStream, error)
+}
+
+// SnapshotStream is a snapshot being streamed.
+type SnapshotStream struct {
+	io.ReadCloser
+	// Version is the storage version etcd reports (3.6+; empty before).
+	Version string
 }
 
 // Dialer opens a Conn to a member.

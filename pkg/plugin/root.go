@@ -57,6 +57,8 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdMembers(g),
 		NewCmdHealth(g),
 		NewCmdStatus(g),
+		NewCmdBackup(g),
+		NewCmdSnapshot(g),
 		NewCmdVersion(streams),
 	)
 	return cmd

@@ -189,3 +189,25 @@ func ResourcePrefix(key string) string {
 	}
 	return key
 }
+
+// Revision reads the newest revision of a plain snapshot file, cheaply:
+// the last key of the key bucket is the newest revision.
+func Revision(path string) (int64, error) {
+	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w: %v", path, ErrNotBolt, err)
+	}
+	defer db.Close()
+	var rev int64
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(schema.Key.Name())
+		if b == nil {
+			return nil
+		}
+		if k, _ := b.Cursor().Last(); k != nil {
+			rev = mvcc.BytesToRev(k).Main
+		}
+		return nil
+	})
+	return rev, err
+}

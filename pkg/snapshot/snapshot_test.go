@@ -67,6 +67,7 @@ func snapshotBytes(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	rc, err := etcd.NewV3Conn(cli, 0).Snapshot(ctx)
+
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,6 +226,9 @@ func TestInspectMatchesEtcdutl(t *testing.T) {
 	want, err := etcdutl.NewV3(zap.NewNop()).Status(path)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rev, err := Revision(path); err != nil || rev != want.Revision {
+		t.Errorf("Revision = %d, %v; etcdutl says %d", rev, err, want.Revision)
 	}
 	if rep.Hash != fmt.Sprintf("%x", want.Hash) || rep.Revision != want.Revision || rep.TotalKey != want.TotalKey || rep.TotalSize != want.TotalSize {
 		t.Errorf("inspect %+v, etcdutl %+v", rep, want)

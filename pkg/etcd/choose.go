@@ -1,0 +1,48 @@
+package etcd
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ChooseSource picks the member to take a snapshot from. With want set
+// (a name or a hex ID) it is that member. Otherwise it is a healthy
+// follower with the newest applied index, so that the leader, which is
+// busiest, is spared; the leader only when no follower answers.
+func ChooseSource(v *StatusListView, want string) (*StatusView, error) {
+	if want != "" {
+		for i := range v.Members {
+			m := &v.Members[i]
+			if m.Name == want || strings.EqualFold(m.ID, strings.TrimPrefix(want, "0x")) {
+				if m.Error != "" {
+					return nil, fmt.Errorf("member %s cannot serve a snapshot: %s", want, m.Error)
+				}
+				return m, nil
+			}
+		}
+		return nil, fmt.Errorf("no member named %q or with ID %q; see: kubectl etcd members", want, want)
+	}
+	var best, leader *StatusView
+	for i := range v.Members {
+		m := &v.Members[i]
+		switch {
+		case m.Error != "" || m.IsLearner || len(m.Alarms) > 0:
+			continue
+		case m.IsLeader:
+			leader = m
+		case best == nil || m.RaftAppliedIndex > best.RaftAppliedIndex:
+			best = m
+		}
+	}
+	if best != nil && leader != nil && best.RaftAppliedIndex+1000 < leader.RaftAppliedIndex {
+		// A follower far behind would give an old snapshot.
+		best = leader
+	}
+	if best == nil {
+		best = leader
+	}
+	if best == nil {
+		return nil, fmt.Errorf("no healthy member to take a snapshot from; see: kubectl etcd status")
+	}
+	return best, nil
+}

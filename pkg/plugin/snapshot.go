@@ -1,0 +1,134 @@
+package plugin
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+)
+
+// NewCmdSnapshot returns the snapshot command group (local files only).
+func NewCmdSnapshot(g *GlobalOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "snapshot",
+		Short: "Inspect and verify snapshot files on this machine (no cluster needed)",
+		Example: templates.Examples(`
+			kubectl etcd snapshot inspect etcd.db
+			kubectl etcd snapshot verify etcd.db`),
+	}
+	cmd.AddCommand(NewCmdSnapshotInspect(g), NewCmdSnapshotVerify(g))
+	return cmd
+}
+
+// SnapshotInspectOptions are the options of `kubectl etcd snapshot inspect`.
+type SnapshotInspectOptions struct {
+	*GlobalOptions
+	File       string
+	Identities []string
+	Top        int
+	Output     string
+}
+
+// NewCmdSnapshotInspect returns the inspect command.
+func NewCmdSnapshotInspect(g *GlobalOptions) *cobra.Command {
+	o := &SnapshotInspectOptions{GlobalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "inspect FILE",
+		Short: "Show a snapshot's hash, revision, keys, size and what fills it",
+		Long: templates.LongDesc(`
+			Verify a snapshot file, then print the numbers etcdutl snapshot status
+			prints (hash, revision, total keys, total size) and, per Kubernetes
+			resource prefix, the live keys and bytes and the stored revisions, largest
+			first. Encrypted files are read with --identity.`),
+		Example: templates.Examples(`
+			# What fills this snapshot?
+			kubectl etcd snapshot inspect etcd.db --top 10
+
+			# An age-encrypted snapshot
+			kubectl etcd snapshot inspect etcd.db.age --identity ~/.config/age/key.txt`),
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.File = args[0]
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run()
+		},
+	}
+	cmd.Flags().StringSliceVarP(&o.Identities, "identity", "i", nil, "age identity file to decrypt an encrypted snapshot; repeatable.")
+	cmd.Flags().IntVar(&o.Top, "top", 20, "Show the N largest prefixes (0 for all).")
+	addOutputFlag(cmd, &o.Output)
+	return cmd
+}
+
+// Validate checks the flags.
+func (o *SnapshotInspectOptions) Validate() error {
+	if o.Top < 0 {
+		return fmt.Errorf("--top must be 0 or more")
+	}
+	return validateOutput(o.Output)
+}
+
+// Run inspects the file.
+func (o *SnapshotInspectOptions) Run() error {
+	ids, err := snapshot.Identities(o.Identities)
+	if err != nil {
+		return err
+	}
+	rep, err := snapshot.Inspect(o.File, ids, o.Top)
+	if err != nil {
+		return err
+	}
+	return printers.PrintInspect(o.Out, o.Output, rep)
+}
+
+// SnapshotVerifyOptions are the options of `kubectl etcd snapshot verify`.
+type SnapshotVerifyOptions struct {
+	*GlobalOptions
+	Files      []string
+	Identities []string
+}
+
+// NewCmdSnapshotVerify returns the verify command.
+func NewCmdSnapshotVerify(g *GlobalOptions) *cobra.Command {
+	o := &SnapshotVerifyOptions{GlobalOptions: g}
+	cmd := &cobra.Command{
+		Use:   "verify FILE...",
+		Short: "Check snapshot files against their sha256 trailer; exit 1 if any is bad",
+		Example: templates.Examples(`
+			# In a backup job
+			kubectl etcd snapshot verify /backups/*.db || alert "bad etcd backup"`),
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Files = args
+			return o.Run()
+		},
+	}
+	cmd.Flags().StringSliceVarP(&o.Identities, "identity", "i", nil, "age identity file for encrypted snapshots; repeatable.")
+	return cmd
+}
+
+// Run verifies every file and fails if any is bad.
+func (o *SnapshotVerifyOptions) Run() error {
+	ids, err := snapshot.Identities(o.Identities)
+	if err != nil {
+		return err
+	}
+	bad := 0
+	for _, f := range o.Files {
+		size, sum, err := snapshot.Verify(f, ids)
+		if err != nil {
+			bad++
+			fmt.Fprintf(o.Out, "%s: FAILED: %v\n", f, err)
+			continue
+		}
+		fmt.Fprintf(o.Out, "%s: OK (%s, sha256 %s)\n", f, printers.Bytes(size), sum)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d of %d snapshots failed verification", bad, len(o.Files))
+	}
+	return nil
+}
