@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"sort"
 
 	corev1 "k8s.io/api/core/v1"
@@ -97,9 +99,18 @@ func ExplainAPIError(err error, verb, resource, ns string) error {
 		return fmt.Errorf("RBAC denied: you cannot %s %s in namespace %q (%w).\n"+
 			"Ask a cluster admin for a Role in %s that allows verb %q on %q, or use a context with more rights (check: kubectl auth can-i %s %s -n %s)",
 			verb, resource, ns, err, ns, verb, resource, verb, resource, ns)
+	case isUnreachable(err):
+		return fmt.Errorf("cannot reach the Kubernetes API server: %w.\n"+
+			"Check that the kubeconfig points at the right cluster (kubectl config current-context; --kubeconfig, --context)", err)
 	case apierrors.IsUnauthorized(err):
 		return fmt.Errorf("the API server rejected your credentials (%w); refresh them or pick another --context", err)
 	default:
 		return fmt.Errorf("cannot %s %s in namespace %q: %w", verb, resource, ns, err)
 	}
+}
+
+func isUnreachable(err error) bool {
+	var nerr net.Error
+	var uerr *url.Error
+	return errors.As(err, &nerr) || errors.As(err, &uerr)
 }

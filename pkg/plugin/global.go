@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,7 +51,7 @@ func (g *GlobalOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVarP(&g.Namespace, "namespace", "n", discovery.DefaultNamespace, "Namespace of the etcd pods (and of the helper pods).")
 	f.StringVarP(&g.Selector, "selector", "l", discovery.DefaultSelector, "Label selector of the etcd pods.")
 	f.StringVar(&g.Transport, "transport", TransportAuto, "How to reach etcd: exec (etcdctl in the etcd container), port-forward (client/v3 over a port-forward), or auto.")
-	f.StringVar(&g.Image, "image", nodepod.DefaultImage, "Helper image for node pods (needs sh, cat, sha256sum, mv, sleep). It must be pullable on the control-plane nodes.")
+	f.StringVar(&g.Image, "image", defaultImage(), "Helper image for node pods (needs sh, cat, sha256sum, mv, sleep); it must be pullable on the control-plane nodes. Default from $KUBECTL_ETCD_IMAGE if set.")
 	f.DurationVar(&g.CommandTimeout, "command-timeout", 5*time.Second, "Timeout of each etcd request.")
 }
 
@@ -119,4 +120,15 @@ func (g *GlobalOptions) Dialer() etcd.Dialer {
 		return g.ForwardDialer()
 	}
 	return &etcd.AutoDialer{Exec: ex, Forward: g.ForwardDialer(), Log: g.ErrOut}
+}
+
+// ImageEnv overrides the default helper image, for clusters that can only
+// pull from a private registry.
+const ImageEnv = "KUBECTL_ETCD_IMAGE"
+
+func defaultImage() string {
+	if v := os.Getenv(ImageEnv); v != "" {
+		return v
+	}
+	return nodepod.DefaultImage
 }

@@ -70,7 +70,12 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if errors.Is(herr, etcd.ErrSomeFailed) {
-		return fmt.Errorf("unhealthy cluster: %d of %d members unhealthy", unhealthy(v), len(v))
+		n := unhealthy(v)
+		if n == len(v) {
+			// The same cause everywhere (RBAC, no etcdctl...) reads better once.
+			return fmt.Errorf("unhealthy cluster: no member is healthy: %s", v[0].Error)
+		}
+		return fmt.Errorf("unhealthy cluster: %d of %d members unhealthy", n, len(v))
 	}
 	return herr
 }

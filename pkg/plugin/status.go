@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -70,5 +71,17 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err := printers.Print(o.Out, o.Output, v, printers.StatusTable(v)); err != nil {
 		return err
 	}
+	if serr != nil && len(v.Members) > 0 && allFailed(v) {
+		return fmt.Errorf("no member answered: %s", v.Members[0].Error)
+	}
 	return serr
+}
+
+func allFailed(v *etcd.StatusListView) bool {
+	for _, m := range v.Members {
+		if m.Error == "" {
+			return false
+		}
+	}
+	return true
 }

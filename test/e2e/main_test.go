@@ -1,0 +1,213 @@
+//go:build e2e
+
+// Package e2e drives the built plugin through `kubectl etcd` against the
+// real local kubeadm cluster of hack/cluster. It starts that cluster when
+// the one running is not the flavour and size asked for, and fails, never
+// skips, when it cannot.
+//
+//	E2E_FLAVOUR=1.33|1.36|1.37 (default 1.33)  E2E_NODES=1|3 (default 1)
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	root    string
+	env     map[string]string // from hack/cluster/env.sh
+	binDir  string
+	flavour string
+	nodes   int
+)
+
+func TestMain(m *testing.M) {
+	code, err := setup()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: SETUP FAILED: %v\n", err)
+		os.Exit(1)
+	}
+	if code == 0 {
+		code = m.Run()
+	}
+	os.RemoveAll(binDir)
+	os.Exit(code)
+}
+
+func setup() (int, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		return 1, fmt.Errorf("finding the repository: %v", err)
+	}
+	root = strings.TrimSpace(string(out))
+	flavour = getenv("E2E_FLAVOUR", "1.33")
+	fmt.Sscan(getenv("E2E_NODES", "1"), &nodes)
+
+	if running, why := clusterRunning(); !running {
+		fmt.Fprintf(os.Stderr, "e2e: %s; starting a %s cluster with %d node(s) (hack/cluster/build.sh, up.sh)\n", why, flavour, nodes)
+		for _, script := range []string{"prereqs.sh", "build.sh", "up.sh"} {
+			if err := script2(script); err != nil {
+				return 1, fmt.Errorf("hack/cluster/%s: %v", script, err)
+			}
+		}
+		if running, why := clusterRunning(); !running {
+			return 1, fmt.Errorf("the cluster is not healthy after up.sh: %s", why)
+		}
+	}
+	if env, err = clusterEnv(); err != nil {
+		return 1, err
+	}
+	if binDir, err = os.MkdirTemp("", "kubectl-etcd-e2e-"); err != nil {
+		return 1, err
+	}
+	build := exec.Command("go", "build", "-o", filepath.Join(binDir, "kubectl-etcd"), "./cmd/kubectl-etcd")
+	build.Dir = root
+	if b, err := build.CombinedOutput(); err != nil {
+		return 1, fmt.Errorf("building the plugin: %v\n%s", err, b)
+	}
+	if err := os.Symlink(env["HC_KUBECTL"], filepath.Join(binDir, "kubectl")); err != nil {
+		return 1, err
+	}
+	os.Setenv("PATH", binDir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	os.Setenv("KUBECONFIG", env["HC_KUBECONFIG"])
+	os.Setenv("KUBECTL_ETCD_IMAGE", env["HC_TOOLBOX_IMAGE"])
+	fmt.Fprintf(os.Stderr, "e2e: flavour %s (kubernetes %s, etcd %s), %d node(s), kubectl %s\n",
+		flavour, env["K8S_VERSION"], env["ETCD_VERSION"], nodes, env["HC_KUBECTL"])
+	return 0, nil
+}
+
+func getenv(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// clusterRunning reports whether the recorded cluster is the one asked for
+// and healthy.
+func clusterRunning() (bool, string) {
+	state, err := os.ReadFile("/var/lib/hackcluster/state.env")
+	if err != nil {
+		return false, "no local cluster is recorded"
+	}
+	s := string(state)
+	if !strings.Contains(s, "HC_FLAVOUR='"+flavour+"'") || !strings.Contains(s, fmt.Sprintf("HC_NODES='%d'", nodes)) {
+		return false, "the recorded cluster is another flavour or size"
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "hack/cluster/check.sh"))
+	cmd.Env = append(os.Environ(), "HC_CHECK_WAIT=30")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return false, "the recorded cluster is not healthy: " + strings.TrimSpace(string(out))
+	}
+	return true, ""
+}
+
+func script2(name string) error {
+	cmd := exec.Command("bash", filepath.Join(root, "hack/cluster", name))
+	cmd.Env = append(os.Environ(), "HC_FLAVOUR="+flavour, fmt.Sprintf("HC_NODES=%d", nodes))
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd.Run()
+}
+
+func clusterEnv() (map[string]string, error) {
+	cmd := exec.Command("bash", "-c", ". hack/cluster/env.sh >/dev/null && env")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "HC_FLAVOUR="+flavour)
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("sourcing hack/cluster/env.sh: %v", err)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok {
+			m[k] = v
+		}
+	}
+	for _, k := range []string{"HC_KUBECTL", "HC_KUBECONFIG", "HC_ETCDUTL", "HC_TOOLBOX_IMAGE", "ETCD_VERSION"} {
+		if m[k] == "" {
+			return nil, fmt.Errorf("hack/cluster/env.sh does not set %s", k)
+		}
+	}
+	return m, nil
+}
+
+// result is one run of a command.
+type result struct {
+	stdout, stderr string
+	code           int
+	took           time.Duration
+}
+
+// kubectl runs `kubectl args...` as a user would, with a time limit.
+func kubectl(t *testing.T, args ...string) result {
+	t.Helper()
+	return runCmd(t, "kubectl", args...)
+}
+
+func runCmd(t *testing.T, name string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	timer := time.AfterFunc(5*time.Minute, func() { cmd.Process.Kill() })
+	err := cmd.Wait()
+	timer.Stop()
+	r := result{stdout: so.String(), stderr: se.String(), took: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	t.Logf("$ %s %s  (exit %d, %s)\n%s%s", name, strings.Join(args, " "), r.code, r.took.Round(time.Millisecond), r.stdout, r.stderr)
+	return r
+}
+
+// mustSucceed fails the test unless the command exited 0.
+func mustSucceed(t *testing.T, r result) result {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	return r
+}
+
+// noHelperPods waits until no pod the plugin created is left.
+func noHelperPods(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		r := kubectl(t, "get", "pods", "-A", "-l", "app.kubernetes.io/managed-by=kubectl-etcd", "-o", "name")
+		if r.code == 0 && strings.TrimSpace(r.stdout) == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("helper pods left behind: %s", r.stdout)
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func nodeNames(t *testing.T) []string {
+	r := mustSucceed(t, kubectl(t, "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"))
+	names := strings.Fields(r.stdout)
+	if len(names) != nodes {
+		t.Fatalf("%d nodes, want %d", len(names), nodes)
+	}
+	return names
+}
+
+func newCmd(name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	return cmd
+}
