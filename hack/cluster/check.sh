@@ -14,12 +14,16 @@ HC_SCRIPT=check
 [ -r "$HC_KUBECONFIG" ] || { echo "check: $HC_KUBECONFIG missing"; exit 1; }
 n="${HC_NODES_UP:?}"
 deadline=$(( $(date +%s) + ${HC_CHECK_WAIT:-0} ))
-for i in $(seq 1 "$n"); do
-  hc_pid holder "$i" >/dev/null || echo "check: node $i: holder process not running"
-  hc_pid containerd "$i" >/dev/null || echo "check: node $i: containerd not running"
-  hc_pid kubelet "$i" >/dev/null || echo "check: node $i: kubelet not running"
-done
-until msg="$(hc_check "$n" "$HC_KUBECONFIG" 2>&1)"; do
+procs_ok() {
+  local i d rc=0
+  for i in $(seq 1 "$n"); do
+    for d in holder containerd kubelet; do
+      hc_pid "$d" "$i" >/dev/null || { echo "node hc-cp$i: $d not running (PID file $HC_PID_DIR/$d-n$i)"; rc=1; }
+    done
+  done
+  return "$rc"
+}
+until msg="$(procs_ok && hc_check "$n" "$HC_KUBECONFIG" 2>&1)"; do
   if [ "$(date +%s)" -ge "$deadline" ]; then
     echo "$msg" | sed 's/^/check: /'
     echo "check: FAILED (flavour $HC_FLAVOUR, $n node(s))"

@@ -16,9 +16,9 @@ import (
 
 type metadata struct {
 	File, ClusterID, Member, MemberID, EtcdVersion, KubernetesVersion, SHA256 string
-	Revision, Size                                                          int64
-	Encrypted                                                               bool
-	Members                                                                 []struct{ Name string }
+	Revision, Size                                                            int64
+	Encrypted                                                                 bool
+	Members                                                                   []struct{ Name string }
 }
 
 type inspectReport struct {
