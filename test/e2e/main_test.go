@@ -1,11 +1,5 @@
 //go:build e2e
 
-// Package e2e drives the built plugin through `kubectl etcd` against the
-// real local kubeadm cluster of hack/cluster. It starts that cluster when
-// the one running is not the flavour and size asked for, and fails, never
-// skips, when it cannot.
-//
-//	E2E_FLAVOUR=1.33|1.36|1.37 (default 1.33)  E2E_NODES=1|3 (default 1)
 package e2e
 
 import (
