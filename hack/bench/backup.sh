@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Loads the local cluster's etcd to at least SIZE_MIB (default 512) MiB with
+# 1 MiB values under /bench/, then times `kubectl etcd backup` against
+# `etcdctl snapshot save` run inside the node's network namespace against
+# 127.0.0.1:2379, alternating, ROUNDS times (default 5). Prints the ratio of
+# the medians and the plugin's peak RSS. Removes the load afterwards
+# (delete, compact, defrag) unless KEEP_LOAD=1.
+. "$(dirname "$0")/lib.sh"
+ROUNDS="${ROUNDS:-5}"
+SIZE_MIB="${SIZE_MIB:-512}"
+d="$(mktemp -d /var/tmp/kubectl-etcd-bench.XXXXXX)"
+nodectl() { hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" "$@"; }
+cleanup() {
+  rm -rf "$d" "$BENCH_BIN"
+  if [ "${KEEP_LOAD:-0}" != 1 ]; then
+    nodectl del --prefix /bench/ >/dev/null || true
+    rev=$(nodectl endpoint status -w json | jq '.[0].Status.header.revision')
+    nodectl compact "$rev" >/dev/null 2>&1 || true
+    nodectl defrag --cluster >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+
+db_mib() { nodectl endpoint status -w json | jq '.[0].Status.dbSize / 1048576 | floor'; }
+have=$(db_mib)
+if [ "$have" -lt "$SIZE_MIB" ]; then
+  echo "loading etcd from $have MiB to $SIZE_MIB MiB"
+  head -c 1000000 /dev/urandom | base64 -w0 | head -c 1000000 >"$d/value"
+  n=$(( SIZE_MIB - have + 8 ))
+  hack/cluster/node-exec.sh "$NODE1" bash -c \
+    "for i in \$(seq 1 $n); do $HC_ETCDCTL ${ETCDCTL_TLS[*]} put /bench/\$i <'$d/value' >/dev/null || exit 1; done"
+fi
+size=$(db_mib)
+echo "DB size: $size MiB"
+for r in $(seq 1 "$ROUNDS"); do
+  if [ $((r % 2)) = 1 ]; then
+    timed "$d/plugin" kubectl etcd backup -q "$d/p$r.db"
+    timed "$d/node" hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" snapshot save "$d/n$r.db"
+  else
+    timed "$d/node" hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" snapshot save "$d/n$r.db"
+    timed "$d/plugin" kubectl etcd backup -q "$d/p$r.db"
+  fi
+  rm -f "$d"/p$r.db* "$d"/n$r.db*
+done
+p=$(median "$d/plugin" 1); n=$(median "$d/node" 1); rss=$(maxcol "$d/plugin" 2)
+echo "backup benchmark: $ROUNDS rounds, DB $size MiB, flavour $HC_FLAVOUR, $(echo "$HC_NODE_NAMES" | wc -w) node(s)"
+printf '  etcdctl snapshot save on the node (127.0.0.1:2379)  median %6.2f s\n' "$n"
+printf '  kubectl etcd backup from this machine                median %6.2f s\n' "$p"
+printf '  ratio plugin/node-local %.2f (target <= 1.3); plugin peak RSS %d MiB (target < 100)\n' "$(ratio "$p" "$n")" $(( rss / 1024 ))

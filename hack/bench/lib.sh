@@ -1,0 +1,32 @@
+# shellcheck shell=bash
+# Shared helpers of the benchmarks: they run against the local cluster of
+# hack/cluster and print medians and ratios measured side by side.
+set -euo pipefail
+BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$BENCH_ROOT"
+export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+hack/cluster/check.sh >/dev/null || { echo "bench: the local cluster is not up; run hack/try.sh or hack/cluster/up.sh first" >&2; exit 1; }
+# shellcheck source=../cluster/env.sh
+. hack/cluster/env.sh
+command -v /usr/bin/time >/dev/null || { echo "bench: installing GNU time"; apt-get install -y -q time >/dev/null; }
+BENCH_BIN="$(mktemp -d)"
+trap 'rm -rf "$BENCH_BIN"' EXIT
+go build -o "$BENCH_BIN/kubectl-etcd" ./cmd/kubectl-etcd
+ln -s "$HC_KUBECTL" "$BENCH_BIN/kubectl"
+export PATH="$BENCH_BIN:$PATH" KUBECONFIG="$HC_KUBECONFIG" KUBECTL_ETCD_IMAGE="$HC_TOOLBOX_IMAGE"
+NODE1="${HC_NODE_NAMES%% *}"
+ETCDCTL_TLS=(--endpoints https://127.0.0.1:2379 --cacert /etc/kubernetes/pki/etcd/ca.crt
+  --cert /etc/kubernetes/pki/etcd/server.crt --key /etc/kubernetes/pki/etcd/server.key)
+
+# timed OUT CMD...: runs CMD, appends "seconds max_rss_kib" to OUT.
+timed() {
+  local out="$1"; shift
+  local tf; tf="$(mktemp)"
+  /usr/bin/time -f '%e %M' -o "$tf" "$@" >/dev/null
+  cat "$tf" >>"$out"; rm -f "$tf"
+}
+
+# median FILE COLUMN
+median() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+maxcol() { awk -v c="$2" 'BEGIN{m=0} $c>m {m=$c} END {print m}' "$1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
