@@ -180,7 +180,21 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Reading the TLS material takes a helper pod; start it while the
+	// members are asked for their status.
+	fwd := o.ForwardDialer()
+	prefetch := make(chan error, 1)
+	go func() {
+		var err error
+		if m := preferredMember(pods); m.TLS() {
+			_, err = fwd.TLS.Material(ctx, m)
+		}
+		prefetch <- err
+	}()
 	status, serr := etcd.CollectStatus(ctx, o.Dialer(), pods)
+	if err := <-prefetch; err != nil {
+		return err
+	}
 	if serr != nil && !errors.Is(serr, etcd.ErrSomeFailed) {
 		return serr
 	}
@@ -202,7 +216,7 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 	}
 	o.notef("Taking a snapshot from member %s (%s) on node %s, DB size %s", src.Name, src.ID, src.Node, printers.Bytes(src.DBSize))
 
-	stream := &memberStream{dialer: o.ForwardDialer(), member: *member}
+	stream := &memberStream{dialer: fwd, member: *member}
 	defer stream.close()
 	var sink snapshot.Sink = &snapshot.FileSink{Path: o.File}
 	if o.File == "-" {
@@ -254,6 +268,16 @@ func (o *BackupOptions) memberList(ctx context.Context, pods []discovery.Member)
 		return nil
 	}
 	return v.Members
+}
+
+// preferredMember is a running member on a Ready node, if there is one.
+func preferredMember(pods []discovery.Member) discovery.Member {
+	for _, p := range pods {
+		if p.Running && (p.NodeReady == nil || *p.NodeReady) {
+			return p
+		}
+	}
+	return pods[0]
 }
 
 func podNamed(pods []discovery.Member, name string) *discovery.Member {
