@@ -30,8 +30,8 @@ func (d *ForwardDialer) Name() string { return "port-forward" }
 
 // Dial implements Dialer.
 func (d *ForwardDialer) Dial(ctx context.Context, m discovery.Member) (Conn, error) {
-	if !m.Running {
-		return nil, fmt.Errorf("member %s: pod %s/%s is not running: %s", m.Name, m.Namespace, m.Pod, m.NotRunningReason)
+	if err := checkRunning(m); err != nil {
+		return nil, err
 	}
 	var tlsCfg *tls.Config
 	if m.TLS() {

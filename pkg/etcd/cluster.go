@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -82,8 +83,28 @@ type session struct {
 
 func dialAll(ctx context.Context, d Dialer, members []discovery.Member) *session {
 	s := &session{members: members, conns: make([]Conn, len(members)), errs: make([]error, len(members))}
-	parallel(len(members), func(i int) { s.conns[i], s.errs[i] = d.Dial(ctx, members[i]) })
+	parallel(len(members), func(i int) {
+		s.conns[i], s.errs[i] = d.Dial(ctx, members[i])
+		s.errs[i] = withHint(members[i], s.errs[i])
+	})
 	return s
+}
+
+// withHint adds what to look at next to a member's error.
+func withHint(m discovery.Member, err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	switch {
+	case m.NodeReady != nil && !*m.NodeReady:
+		return fmt.Errorf("%w (node %s is NotReady: kubectl describe node %s)", err, m.Node, m.Node)
+	case strings.Contains(msg, "bad certificate") || strings.Contains(msg, "certificate required") || strings.Contains(msg, "unknown certificate authority"):
+		return fmt.Errorf("%w (the member rejected the client certificate named by the pod spec; check --cert-file/--trusted-ca-file in %s)", err, m.Pod)
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "connection refused"):
+		return fmt.Errorf("%w (member unreachable: kubectl -n %s logs %s)", err, m.Namespace, m.Pod)
+	}
+	return err
 }
 
 func (s *session) close() {
@@ -184,6 +205,7 @@ func CheckHealth(ctx context.Context, d Dialer, members []discovery.Member) ([]H
 		err := s.errs[i]
 		if err == nil {
 			v.Took, err = s.conns[i].Health(ctx)
+			err = withHint(m, err)
 		}
 		v.Healthy = err == nil
 		if err != nil {
@@ -218,6 +240,7 @@ func CollectStatus(ctx context.Context, d Dialer, members []discovery.Member) (*
 		if i < len(members) {
 			if errs[i] == nil {
 				statuses[i], errs[i] = s.conns[i].Status(ctx)
+				errs[i] = withHint(members[i], errs[i])
 			}
 			return
 		}

@@ -28,8 +28,8 @@ func (d *ExecDialer) Name() string { return "exec" }
 
 // Dial implements Dialer. It does no I/O.
 func (d *ExecDialer) Dial(_ context.Context, m discovery.Member) (Conn, error) {
-	if !m.Running {
-		return nil, fmt.Errorf("member %s: pod %s/%s is not running: %s", m.Name, m.Namespace, m.Pod, m.NotRunningReason)
+	if err := checkRunning(m); err != nil {
+		return nil, err
 	}
 	t := d.Timeout
 	if t == 0 {
@@ -63,6 +63,9 @@ func (c *execConn) run(ctx context.Context, v any, sub ...string) error {
 	args := append(Args(c.m, c.timeout), "-w", "json")
 	args = append(args, sub...)
 	var stdout, stderr bytes.Buffer
+	// etcdctl bounds each request; this bounds a hung exec stream too.
+	ctx, cancel := context.WithTimeout(ctx, 2*c.timeout+10*time.Second)
+	defer cancel()
 	ref := exec.PodRef{Namespace: c.m.Namespace, Name: c.m.Pod, Container: c.m.Container}
 	err := c.d.Exec.Exec(ctx, ref, args, nil, &stdout, &stderr)
 	if errors.Is(err, exec.ErrNotFound) {
@@ -200,4 +203,12 @@ func fromPBAlarms(as []*pb.AlarmMember) []Alarm {
 		out = append(out, Alarm{MemberID: a.MemberID, Type: a.Alarm.String()})
 	}
 	return out
+}
+
+func checkRunning(m discovery.Member) error {
+	if m.Running {
+		return nil
+	}
+	return fmt.Errorf("member %s: pod %s/%s is not running: %s; check: kubectl -n %s describe pod %s",
+		m.Name, m.Namespace, m.Pod, m.NotRunningReason, m.Namespace, m.Pod)
 }
