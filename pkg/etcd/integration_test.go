@@ -11,7 +11,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
@@ -80,16 +79,7 @@ func pods(c *etcdtest.Cluster) []discovery.Member {
 // truth asks etcd directly, without the plugin's code.
 func truth(t *testing.T, c *etcdtest.Cluster) (*clientv3.MemberListResponse, map[string]*clientv3.StatusResponse) {
 	t.Helper()
-	mat, _ := fileTLS{}.Material(context.Background(), pods(c)[0])
-	cfg, err := mat.ClientConfig([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), TLS: cfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := c.Client(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ml, err := cli.MemberList(ctx)

@@ -21,13 +21,12 @@ var healthExample = templates.Examples(`
 
 // HealthOptions are the options of `kubectl etcd health`.
 type HealthOptions struct {
-	*GlobalOptions
-	Output string
+	ClusterReadOptions
 }
 
 // NewCmdHealth returns the health command.
 func NewCmdHealth(g *GlobalOptions) *cobra.Command {
-	o := &HealthOptions{GlobalOptions: g}
+	o := &HealthOptions{ClusterReadOptions{GlobalOptions: g}}
 	cmd := &cobra.Command{
 		Use:     "health",
 		Aliases: []string{"endpoint-health"},
@@ -39,25 +38,11 @@ func NewCmdHealth(g *GlobalOptions) *cobra.Command {
 			unhealthy, so scripts and monitoring can use it.`),
 		Example: healthExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runE(o),
 	}
 	addOutputFlag(cmd, &o.Output)
 	return cmd
 }
-
-// Complete builds the clients.
-func (o *HealthOptions) Complete() error { return o.GlobalOptions.Complete() }
-
-// Validate checks the flags.
-func (o *HealthOptions) Validate() error { return validateOutput(o.Output) }
 
 // Run checks the members and prints every result before failing.
 func (o *HealthOptions) Run(ctx context.Context) error {

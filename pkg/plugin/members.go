@@ -19,13 +19,12 @@ var membersExample = templates.Examples(`
 
 // MembersOptions are the options of `kubectl etcd members`.
 type MembersOptions struct {
-	*GlobalOptions
-	Output string
+	ClusterReadOptions
 }
 
 // NewCmdMembers returns the members command.
 func NewCmdMembers(g *GlobalOptions) *cobra.Command {
-	o := &MembersOptions{GlobalOptions: g}
+	o := &MembersOptions{ClusterReadOptions{GlobalOptions: g}}
 	cmd := &cobra.Command{
 		Use:     "members",
 		Aliases: []string{"member", "member-list"},
@@ -33,25 +32,11 @@ func NewCmdMembers(g *GlobalOptions) *cobra.Command {
 		Long:    templates.LongDesc(`List the etcd members: hex ID, name, node, whether started, whether a learner, peer and client URLs.`),
 		Example: membersExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runE(o),
 	}
 	addOutputFlag(cmd, &o.Output)
 	return cmd
 }
-
-// Complete builds the clients.
-func (o *MembersOptions) Complete() error { return o.GlobalOptions.Complete() }
-
-// Validate checks the flags.
-func (o *MembersOptions) Validate() error { return validateOutput(o.Output) }
 
 // Run lists the members.
 func (o *MembersOptions) Run(ctx context.Context) error {
@@ -65,9 +50,3 @@ func (o *MembersOptions) Run(ctx context.Context) error {
 	}
 	return printers.Print(o.Out, o.Output, v, printers.MembersTable(v))
 }
-
-func addOutputFlag(cmd *cobra.Command, p *string) {
-	cmd.Flags().StringVarP(p, "output", "o", printers.Table, "Output format: table, wide, json or yaml.")
-}
-
-func validateOutput(f string) error { return printers.ValidateFormat(f) }

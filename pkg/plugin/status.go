@@ -23,13 +23,12 @@ var statusExample = templates.Examples(`
 
 // StatusOptions are the options of `kubectl etcd status`.
 type StatusOptions struct {
-	*GlobalOptions
-	Output string
+	ClusterReadOptions
 }
 
 // NewCmdStatus returns the status command.
 func NewCmdStatus(g *GlobalOptions) *cobra.Command {
-	o := &StatusOptions{GlobalOptions: g}
+	o := &StatusOptions{ClusterReadOptions{GlobalOptions: g}}
 	cmd := &cobra.Command{
 		Use:     "status",
 		Aliases: []string{"endpoint-status"},
@@ -41,25 +40,11 @@ func NewCmdStatus(g *GlobalOptions) *cobra.Command {
 			others are still shown, and the exit status is then non-zero.`),
 		Example: statusExample,
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runE(o),
 	}
 	addOutputFlag(cmd, &o.Output)
 	return cmd
 }
-
-// Complete builds the clients.
-func (o *StatusOptions) Complete() error { return o.GlobalOptions.Complete() }
-
-// Validate checks the flags.
-func (o *StatusOptions) Validate() error { return validateOutput(o.Output) }
 
 // Run collects and prints the status; failures are reported after the table.
 func (o *StatusOptions) Run(ctx context.Context) error {

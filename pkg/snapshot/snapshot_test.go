@@ -10,10 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"filippo.io/age"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
 
@@ -35,22 +33,7 @@ func snapshotBytes(t *testing.T) []byte {
 		return realSnapshot
 	}
 	c := etcdtest.Start(t, 1)
-	mat := &etcd.Material{}
-	var err error
-	if mat.CA, err = os.ReadFile(c.PKI.CAFile); err != nil {
-		t.Fatal(err)
-	}
-	mat.Cert, _ = os.ReadFile(c.PKI.CertFile)
-	mat.Key, _ = os.ReadFile(c.PKI.KeyFile)
-	tlsCfg, err := mat.ClientConfig([]string{"127.0.0.1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := c.Client(t)
 	ctx := context.Background()
 	put := func(k string, n int) {
 		if _, err := cli.Put(ctx, k, strings.Repeat("x", n)); err != nil {

@@ -4,16 +4,20 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 )
 
 // Member is one running (or stopped) member.
@@ -193,4 +197,37 @@ func mustURL(s string) url.URL {
 		panic(err)
 	}
 	return *u
+}
+
+// Material is the cluster's client TLS material, as a node would give it.
+func (c *Cluster) Material(t testing.TB) *etcd.Material {
+	t.Helper()
+	m := &etcd.Material{}
+	for _, f := range []struct {
+		path string
+		dst  *[]byte
+	}{{c.PKI.CAFile, &m.CA}, {c.PKI.CertFile, &m.Cert}, {c.PKI.KeyFile, &m.Key}} {
+		b, err := os.ReadFile(f.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		*f.dst = b
+	}
+	return m
+}
+
+// Client is a client/v3 client to the running members, closed at the end
+// of the test.
+func (c *Cluster) Client(t testing.TB) *clientv3.Client {
+	t.Helper()
+	tlsCfg, err := c.Material(t).ClientConfig([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
 }
