@@ -154,7 +154,7 @@ func TestCtrlC(t *testing.T) {
 		// Wait until the helper pod exists, then interrupt.
 		deadline := time.Now().Add(60 * time.Second)
 		for time.Now().Before(deadline) {
-			r := kubectl(t, "get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/managed-by=kubectl-etcd", "-o", "name")
+			r := runQuiet(t, "kubectl", "get", "pods", "-n", "kube-system", "-l", "app.kubernetes.io/managed-by=kubectl-etcd", "-o", "name")
 			if strings.TrimSpace(r.stdout) != "" {
 				break
 			}

@@ -146,6 +146,14 @@ func kubectl(t *testing.T, args ...string) result {
 
 func runCmd(t *testing.T, name string, args ...string) result {
 	t.Helper()
+	r := runQuiet(t, name, args...)
+	t.Logf("$ %s %s  (exit %d, %s)\n%s%s", name, strings.Join(args, " "), r.code, r.took.Round(time.Millisecond), r.stdout, r.stderr)
+	return r
+}
+
+// runQuiet is runCmd without logging, for polls.
+func runQuiet(t *testing.T, name string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(name, args...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
@@ -162,7 +170,6 @@ func runCmd(t *testing.T, name string, args ...string) result {
 	} else if err != nil {
 		t.Fatalf("%s %v: %v", name, args, err)
 	}
-	t.Logf("$ %s %s  (exit %d, %s)\n%s%s", name, strings.Join(args, " "), r.code, r.took.Round(time.Millisecond), r.stdout, r.stderr)
 	return r
 }
 
@@ -180,7 +187,7 @@ func noHelperPods(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		r := kubectl(t, "get", "pods", "-A", "-l", "app.kubernetes.io/managed-by=kubectl-etcd", "-o", "name")
+		r := runQuiet(t, "kubectl", "get", "pods", "-A", "-l", "app.kubernetes.io/managed-by=kubectl-etcd", "-o", "name")
 		if r.code == 0 && strings.TrimSpace(r.stdout) == "" {
 			return
 		}

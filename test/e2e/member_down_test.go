@@ -22,9 +22,9 @@ func TestMemberDown(t *testing.T) {
 	mustSucceed(t, runCmd(t, "bash", nodeExec, victim, "mv", "/etc/kubernetes/manifests/etcd.yaml", "/etc/kubernetes/etcd.yaml.e2e"))
 	defer func() {
 		mustSucceed(t, runCmd(t, "bash", nodeExec, victim, "mv", "/etc/kubernetes/etcd.yaml.e2e", "/etc/kubernetes/manifests/etcd.yaml"))
-		waitFor(t, 4*time.Minute, func() bool { return kubectl(t, "etcd", "health").code == 0 })
+		waitFor(t, 4*time.Minute, func() bool { return runQuiet(t, "kubectl", "etcd", "health").code == 0 })
 	}()
-	waitFor(t, 2*time.Minute, func() bool { return kubectl(t, "etcd", "health").code != 0 })
+	waitFor(t, 2*time.Minute, func() bool { return runQuiet(t, "kubectl", "etcd", "health").code != 0 })
 
 	for _, tr := range []string{"exec", "port-forward"} {
 		r := kubectl(t, "etcd", "health", "--transport", tr, "-o", "json")
