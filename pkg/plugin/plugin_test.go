@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 )
@@ -131,3 +132,5 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+func parsedPod(node string) discovery.Member { return discovery.ParsePod(etcdPod(node)) }

@@ -1,0 +1,61 @@
+package plugin
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+)
+
+func TestDefaultSnapshotName(t *testing.T) {
+	at := time.Date(2026, 11, 21, 22, 5, 9, 0, time.FixedZone("KST", 9*3600))
+	tests := []struct {
+		ctx  string
+		enc  bool
+		want string
+	}{
+		{"kubernetes-admin@prod", false, "etcd-kubernetes-admin-prod-20261121T130509Z.db"},
+		{"arn:aws:eks:eu-west-1:1234:cluster/x", true, "etcd-arn-aws-eks-eu-west-1-1234-cluster-x-20261121T130509Z.db.age"},
+		{"", false, "etcd-cluster-20261121T130509Z.db"},
+	}
+	for _, tc := range tests {
+		if got := DefaultSnapshotName(tc.ctx, at, tc.enc); got != tc.want {
+			t.Errorf("DefaultSnapshotName(%q) = %q, want %q", tc.ctx, got, tc.want)
+		}
+	}
+}
+
+func TestBackupValidate(t *testing.T) {
+	existing := filepath.Join(t.TempDir(), "etcd.db")
+	os.WriteFile(existing, []byte("x"), 0o600)
+	tests := []struct {
+		name string
+		o    BackupOptions
+		want string
+	}{
+		{"existing file", BackupOptions{File: existing}, "already exists"},
+		{"encrypt without recipient", BackupOptions{File: "-", Encrypt: true}, "--recipient"},
+		{"negative retries", BackupOptions{File: "-", Retries: -1}, "--retries"},
+		{"stdout", BackupOptions{File: "-"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.o.Validate()
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBackupNeedsPortForward(t *testing.T) {
+	// The exec transport cannot stream a snapshot; backup must say so
+	// rather than hang or write a partial file.
+	s := &memberStream{dialer: &etcd.ExecDialer{Exec: &etcdctlFake{}}, member: parsedPod("hc-cp1")}
+	if _, err := s.open(t.Context()); err == nil || !strings.Contains(err.Error(), "cannot stream snapshots") {
+		t.Errorf("open over exec = %v", err)
+	}
+}
