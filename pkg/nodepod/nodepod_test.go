@@ -1,7 +1,10 @@
 package nodepod
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"fmt"
 	"errors"
 	"io"
 	"strings"
@@ -147,6 +150,51 @@ func TestRunDeletesOnEveryPath(t *testing.T) {
 			}
 			if n := leftovers(t, cs); n != 0 {
 				t.Errorf("%d helper pods left behind", n)
+			}
+		})
+	}
+}
+
+// shellExec behaves like `sh -c 'cat > f; sha256sum f'` in a pod, with an
+// optional truncation like the CRI bug it guards against.
+type shellExec struct {
+	truncate int
+	got      []byte
+}
+
+func (s *shellExec) Exec(_ context.Context, _ exec.PodRef, _ []string, stdin io.Reader, stdout, _ io.Writer) error {
+	b, _ := io.ReadAll(stdin)
+	if s.truncate > 0 && len(b) > s.truncate {
+		b = b[:s.truncate]
+	}
+	s.got = b
+	sum := sha256.Sum256(b)
+	fmt.Fprintf(stdout, "%x  /host/x\n", sum)
+	return nil
+}
+
+func TestUploadChecksTheDigest(t *testing.T) {
+	data := bytes.Repeat([]byte("etcd"), 100000)
+	for _, tc := range []struct {
+		name     string
+		truncate int
+		wantErr  string
+	}{
+		{"intact", 0, ""},
+		{"truncated by the runtime", 32768, "arrived damaged"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ex := &shellExec{truncate: tc.truncate}
+			p := &Pod{Node: "n1", r: &Runner{Exec: ex}}
+			sum, err := p.Upload(context.Background(), bytes.NewReader(data), "/host/x")
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v", err)
+				}
+				return
+			}
+			if err != nil || sum != fmt.Sprintf("%x", sha256.Sum256(data)) || !bytes.Equal(ex.got, data) {
+				t.Fatalf("sum %s err %v", sum, err)
 			}
 		})
 	}

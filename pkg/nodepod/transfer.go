@@ -1,0 +1,31 @@
+package nodepod
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Upload streams r into dst inside the pod and checks that the file's
+// sha256 matches what was sent. The shell stays alive after cat and
+// prints the digest: CRI runtimes close exec stdin as soon as the exec'd
+// process closes stdout (containerd #13934), so a bare `cat > f` would
+// truncate, and only a digest proves the file whole.
+func (p *Pod) Upload(ctx context.Context, r io.Reader, dst string) (string, error) {
+	h := sha256.New()
+	var out, errb bytes.Buffer
+	cmd := []string{"sh", "-c", `cat > "$1" && sync "$1" 2>/dev/null; sha256sum "$1"`, "upload", dst}
+	if err := p.Exec(ctx, cmd, io.TeeReader(r, h), &out, &errb); err != nil {
+		return "", fmt.Errorf("uploading to %s on node %s: %w %s", dst, p.Node, err, strings.TrimSpace(errb.String()))
+	}
+	want := hex.EncodeToString(h.Sum(nil))
+	got, _, _ := strings.Cut(strings.TrimSpace(out.String()), " ")
+	if got != want {
+		return "", fmt.Errorf("upload to %s on node %s arrived damaged: sha256 %s there, %s sent", dst, p.Node, got, want)
+	}
+	return want, nil
+}
