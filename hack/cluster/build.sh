@@ -96,7 +96,7 @@ build_k8s() {
   done
   local pkgs=() c
   for c in "${K8S_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-  hc_log "building kubernetes $K8S_VERSION (${K8S_CMDS[*]}); a cold build takes 4-5 min"
+  hc_log "building kubernetes $K8S_VERSION (${K8S_CMDS[*]}); a cold build takes 5-8 min on 2 cores"
   rm -rf "$HC_K8S_BIN.tmp" && mkdir -p "$HC_K8S_BIN.tmp"
   (cd "$dir" && hc_go go build -trimpath -ldflags "$ld" -o "$HC_K8S_BIN.tmp/" "${pkgs[@]}")
   "$HC_K8S_BIN.tmp/kubeadm" version -o short | grep -qx "$K8S_VERSION" || hc_die "kubeadm does not report $K8S_VERSION"
