@@ -89,6 +89,7 @@ func NewCmdBackup(g *GlobalOptions) *cobra.Command {
 	f.BoolVar(&o.Encrypt, "encrypt", false, "Encrypt the snapshot with age for the recipients given.")
 	f.StringSliceVar(&o.Recipients, "recipient", nil, "age recipient (public key, age1...) to encrypt for; repeatable.")
 	f.StringSliceVar(&o.RecipientFiles, "recipients-file", nil, "File of age recipients, one per line; repeatable.")
+	_ = cmd.RegisterFlagCompletionFunc("member", completeMembers(g))
 	return cmd
 }
 

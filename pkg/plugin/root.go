@@ -60,6 +60,7 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdBackup(g),
 		NewCmdSnapshot(g),
 		NewCmdVersion(streams),
+		NewCmdCompletion(streams),
 	)
 	return cmd
 }

@@ -1,0 +1,93 @@
+package plugin
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestCompletionCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    string
+		wantErr string
+	}{
+		{name: "bash", args: []string{"completion", "bash"}, want: "# bash completion V2 for kubectl-etcd"},
+		{name: "zsh", args: []string{"completion", "zsh"}, want: "#compdef kubectl-etcd"},
+		{name: "fish", args: []string{"completion", "fish"}, want: "# fish completion for kubectl-etcd"},
+		{name: "powershell", args: []string{"completion", "powershell"}, want: "# powershell completion for kubectl-etcd"},
+		{name: "unknown shell", args: []string{"completion", "tcsh"}, wantErr: `invalid argument "tcsh"`},
+		{name: "no shell", args: []string{"completion"}, wantErr: "accepts 1 arg(s)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := run(t, &etcdctlFake{}, tc.args...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if !strings.HasPrefix(out, tc.want) {
+				t.Errorf("output starts with %q, want %q", firstLine(out), tc.want)
+			}
+		})
+	}
+}
+
+// TestDynamicCompletion runs cobra's hidden __complete command, which is
+// what kubectl_complete-etcd calls for "kubectl etcd <TAB>".
+func TestDynamicCompletion(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{
+			name: "subcommands",
+			args: []string{"__complete", ""},
+			want: []string{
+				"backup\tSave a verified etcd snapshot to this machine",
+				"completion\tPrint the shell completion code for bash, zsh, fish or PowerShell",
+				"health\tCheck the health of every etcd member",
+				"help\tHelp about any command",
+				"members\tList the etcd members",
+				"snapshot\tInspect and verify snapshot files on this machine (no cluster needed)",
+				"status\tShow the status of every etcd member",
+				"version\tPrint the version of kubectl-etcd",
+				":4",
+			},
+		},
+		{
+			name: "backup member names with their nodes",
+			args: []string{"__complete", "backup", "--member", ""},
+			want: []string{"hc-cp1\tmember on node hc-cp1", "hc-cp2\tmember on node hc-cp2", ":4"},
+		},
+		{
+			name: "completion shells",
+			args: []string{"__complete", "completion", ""},
+			want: []string{"bash", "zsh", "fish", "powershell", ":4"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := run(t, &etcdctlFake{}, tc.args...)
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if diff := cmp.Diff(tc.want, strings.Split(strings.TrimSpace(out), "\n")); diff != "" {
+				t.Errorf("completions (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
