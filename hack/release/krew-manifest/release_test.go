@@ -1,0 +1,153 @@
+//go:build release
+
+// The release check, run by hack/release/check.sh after a goreleaser build:
+//
+//	go test -tags release ./hack/release/krew-manifest -dist "$PWD/dist"
+package main
+
+import (
+	"debug/elf"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+var distDir = flag.String("dist", "../../../dist", "goreleaser output directory holding the archives and krew/etcd.yaml")
+
+// TestReleaseArchives checks the rendered manifest against krew's rules and
+// against the archives it names, installs each archive as krew would, and
+// runs this machine's build through kubectl's plugin discovery.
+func TestReleaseArchives(t *testing.T) {
+	meta, err := ReadMetadata(*distDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifestFile := filepath.Join(*distDir, "krew", "etcd.yaml")
+	p, err := ParsePlugin([]byte(readFile(t, manifestFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate(filepath.Base(manifestFile)); err != nil {
+		t.Fatalf("%s breaks krew's rules:\n%v", manifestFile, err)
+	}
+	if p.Spec.Version != meta.Tag {
+		t.Errorf("spec.version %s, want the release tag %s", p.Spec.Version, meta.Tag)
+	}
+	for _, pl := range p.Spec.Platforms {
+		t.Run(strings.ReplaceAll(pl.OSArch(), "/", "_"), func(t *testing.T) {
+			bin := installPlatform(t, meta.Tag, pl)
+			goos, arch := pl.Selector.MatchLabels["os"], pl.Selector.MatchLabels["arch"]
+			if goos == "linux" {
+				assertStatic(t, bin)
+				assertStatic(t, filepath.Join(filepath.Dir(bin), "kubectl_complete-etcd"))
+			}
+			if goos == runtime.GOOS && arch == runtime.GOARCH {
+				runThroughKubectl(t, filepath.Dir(bin), meta)
+			}
+		})
+	}
+}
+
+// installPlatform checks one platform's archive (URL, sha256, files, bin)
+// and returns the installed bin.
+func installPlatform(t *testing.T, tag string, pl Platform) string {
+	t.Helper()
+	goos, arch := pl.Selector.MatchLabels["os"], pl.Selector.MatchLabels["arch"]
+	if want := ReleaseURL(tag, goos, arch); pl.URI != want {
+		t.Errorf("uri %s, want %s", pl.URI, want)
+	}
+	archive := filepath.Join(*distDir, filepath.Base(pl.URI))
+	sum, err := FileSHA256(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum != pl.Sha256 {
+		t.Errorf("%s: sha256 %s, manifest says %s", archive, sum, pl.Sha256)
+	}
+	unpacked, installDir := t.TempDir(), t.TempDir()
+	if err := Unpack(archive, unpacked); err != nil {
+		t.Fatal(err)
+	}
+	exe := map[bool]string{true: ".exe"}[goos == "windows"]
+	for _, name := range []string{"LICENSE", "kubectl-etcd" + exe, "kubectl_complete-etcd" + exe} {
+		if _, err := os.Stat(filepath.Join(unpacked, name)); err != nil {
+			t.Errorf("%s lacks %s", archive, name)
+		}
+	}
+	bin, err := Install(pl, unpacked, installDir)
+	if err != nil {
+		t.Fatalf("installing %s: %v", archive, err)
+	}
+	if fi, err := os.Stat(bin); err != nil || (goos != "windows" && fi.Mode().Perm()&0o111 == 0) {
+		t.Errorf("bin %s is not an executable file (%v)", bin, err)
+	}
+	return bin
+}
+
+// assertStatic fails on an ELF binary with a dynamic loader: the release
+// builds are CGO_ENABLED=0 so that they run on any distribution.
+func assertStatic(t *testing.T, file string) {
+	t.Helper()
+	f, err := elf.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			t.Errorf("%s is dynamically linked (PT_INTERP); build it with CGO_ENABLED=0", file)
+		}
+	}
+}
+
+// runThroughKubectl puts the installed plugin on PATH and runs it as
+// "kubectl etcd", as a user would, and completes "kubectl etcd <TAB>".
+func runThroughKubectl(t *testing.T, dir string, meta *Metadata) {
+	t.Helper()
+	kubectl := findKubectl(t)
+	env := append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"), "KUBECONFIG="+filepath.Join(t.TempDir(), "none"))
+
+	out := runCmd(t, env, kubectl, "etcd", "version")
+	for _, want := range []string{"kubectl-etcd v" + meta.Version + " ", "commit " + meta.Commit} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl etcd version printed %q, want it to contain %q (ldflags stamping)", out, want)
+		}
+	}
+	out = runCmd(t, env, kubectl, "__complete", "etcd", "")
+	for _, want := range []string{"backup", "members", "snapshot"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl __complete etcd \"\" printed %q, want %q (kubectl_complete-etcd)", out, want)
+		}
+	}
+}
+
+func runCmd(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	t.Logf("%s %s:\n%s", filepath.Base(name), strings.Join(args, " "), out)
+	return string(out)
+}
+
+// findKubectl prefers $KUBECTL, then the system kubectl, then one built
+// by the hack/cluster harness.
+func findKubectl(t *testing.T) string {
+	t.Helper()
+	candidates := []string{os.Getenv("KUBECTL"), "/usr/bin/kubectl"}
+	built, _ := filepath.Glob("/var/cache/kubectl-etcd-hack/bin/k8s-*/kubectl")
+	for _, c := range append(candidates, built...) {
+		if fi, err := os.Stat(c); c != "" && err == nil && fi.Mode().IsRegular() {
+			return c
+		}
+	}
+	t.Fatal("no kubectl to run the plugin through: set $KUBECTL, install /usr/bin/kubectl, or build one with hack/cluster/build.sh")
+	return ""
+}
