@@ -7,6 +7,12 @@ HC_T0="${HC_T0:-$(date +%s.%N)}"
 hc_elapsed() { awk -v a="$HC_T0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
 hc_now() { date +%s.%N; }
 hc_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
+# set -e must never end a script silently.
+hc_on_exit() {
+  local rc=$? cmd="$BASH_COMMAND"
+  case "$rc:$cmd" in 0:*|*:exit*|*:hc_die*) ;; *) printf '[%s] ERROR: stopped (exit %s) at: %s\n' "${HC_SCRIPT:-hc}" "$rc" "$cmd" >&2 ;; esac
+}
+trap hc_on_exit EXIT
 hc_need_root() { [ "$(id -u)" -eq 0 ] || hc_die "must run as root"; }
 
 # ---------------------------------------------------------------------------
@@ -169,7 +175,7 @@ hc_iptables_cleanup() {
     for t in filter nat mangle; do
       for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT KUBE-POSTROUTING KUBE-MARK-DROP KUBE-MARK-MASQ; do
         "$ipt" -w -t "$t" -S "$c" >/dev/null 2>&1 || continue
-        "$ipt" -w -t "$t" -S 2>/dev/null | grep -E -- "-j $c( |$)" | sed 's/^-A /-D /' | while read -r rule; do
+        { "$ipt" -w -t "$t" -S 2>/dev/null | grep -E -- "-j $c( |$)" || true; } | sed 's/^-A /-D /' | while read -r rule; do
           # shellcheck disable=SC2086
           "$ipt" -w -t "$t" $rule 2>/dev/null || true
         done
