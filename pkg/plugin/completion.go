@@ -16,9 +16,10 @@ var completionLong = templates.LongDesc(`
 	PowerShell.
 
 	The code completes the kubectl-etcd binary when it is run on its own.
-	For "kubectl etcd <TAB>", kubectl 1.26+ calls the kubectl_complete-etcd
-	executable shipped in the same archive: put it on your PATH next to
-	kubectl-etcd and kubectl's own completion does the rest. Member names
+	To complete "kubectl etcd ..." as a kubectl plugin, kubectl 1.26+ calls
+	the kubectl_complete-etcd executable shipped in the same archive: put it
+	on your PATH next to kubectl-etcd and kubectl's own completion does the
+	rest. Member names
 	(backup --member) are read from the cluster as you type, with the
 	connection flags already on the line.`)
 
