@@ -4,6 +4,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	// Auth plugins for OIDC, GKE, AKS and exec-based kubeconfigs.
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	"k8s.io/klog/v2"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/plugin"
 )
@@ -21,6 +23,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() { <-ctx.Done(); stop() }()
+
+	// client-go logs stream teardown noise through klog (for example when
+	// Ctrl-C closes an exec); errors reach the user through return values.
+	klog.SetOutput(io.Discard)
+	klog.LogToStderr(false)
 
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	if err := plugin.NewCmdEtcd(streams).ExecuteContext(ctx); err != nil {

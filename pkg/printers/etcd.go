@@ -141,8 +141,8 @@ func PrintInspect(out io.Writer, format string, r *snapshot.Report) error {
 	h := []string{"HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE", "VERSION", "ENCRYPTED"}
 	row := []string{r.Hash, fmt.Sprint(r.Revision), fmt.Sprint(r.TotalKey), Bytes(r.TotalSize), dash(r.Version), yesNo(r.Encrypted)}
 	if format == Wide {
-		h = append(h, "SHA256")
-		row = append(row, r.FileSHA256)
+		h = append(h, "BOLT KEYS", "SHA256")
+		row = append(row, fmt.Sprint(r.BoltKeys), r.FileSHA256)
 	}
 	if err := RenderTable(out, h, [][]string{row}); err != nil {
 		return err

@@ -31,7 +31,10 @@ type Report struct {
 	Revision  int64  `json:"revision"`
 	TotalKey  int    `json:"totalKey"`
 	TotalSize int64  `json:"totalSize"`
-	Version   string `json:"version,omitempty"`
+	// BoltKeys counts every key of every bucket, history included: what
+	// etcdutl 3.5 prints as totalKey (3.6 and later count live keys).
+	BoltKeys int    `json:"boltKeys"`
+	Version  string `json:"version,omitempty"`
 	// Usage is keys and bytes per Kubernetes resource, largest first.
 	Usage []PrefixUsage `json:"usage,omitempty"`
 }
@@ -104,7 +107,7 @@ func Inspect(path string, ids []age.Identity, top int) (*Report, error) {
 	}
 	rep.Hash = fmt.Sprintf("%x", st.Hash)
 	rep.Revision, rep.TotalKey, rep.TotalSize, rep.Version = st.Revision, st.TotalKey, st.TotalSize, st.Version
-	if rep.Usage, err = usage(dbPath, top); err != nil {
+	if rep.Usage, rep.BoltKeys, err = usage(dbPath, top); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -112,10 +115,10 @@ func Inspect(path string, ids []age.Identity, top int) (*Report, error) {
 
 // usage walks the key bucket once, in revision order, keeping the latest
 // version of every key.
-func usage(dbPath string, top int) ([]PrefixUsage, error) {
+func usage(dbPath string, top int) ([]PrefixUsage, int, error) {
 	db, err := bolt.Open(dbPath, 0o400, &bolt.Options{ReadOnly: true})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer db.Close()
 	type latest struct {
@@ -124,7 +127,14 @@ func usage(dbPath string, top int) ([]PrefixUsage, error) {
 	}
 	keys := map[string]latest{}
 	byPrefix := map[string]*PrefixUsage{}
+	boltKeys := 0
 	err = db.View(func(tx *bolt.Tx) error {
+		if err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
+			boltKeys += b.Stats().KeyN
+			return nil
+		}); err != nil {
+			return err
+		}
 		b := tx.Bucket(schema.Key.Name())
 		if b == nil {
 			return nil
@@ -148,7 +158,7 @@ func usage(dbPath string, top int) ([]PrefixUsage, error) {
 		})
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for k, l := range keys {
 		if l.deleted {
@@ -171,7 +181,7 @@ func usage(dbPath string, top int) ([]PrefixUsage, error) {
 	if top > 0 && len(out) > top {
 		out = out[:top]
 	}
-	return out, nil
+	return out, boltKeys, nil
 }
 
 // ResourcePrefix maps a key to its Kubernetes resource prefix:

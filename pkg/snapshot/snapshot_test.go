@@ -216,6 +216,9 @@ func TestInspectMatchesEtcdutl(t *testing.T) {
 	if rep.Hash != fmt.Sprintf("%x", want.Hash) || rep.Revision != want.Revision || rep.TotalKey != want.TotalKey || rep.TotalSize != want.TotalSize {
 		t.Errorf("inspect %+v, etcdutl %+v", rep, want)
 	}
+	if rep.BoltKeys <= rep.TotalKey {
+		t.Errorf("bolt keys %d should exceed live keys %d (history, meta buckets)", rep.BoltKeys, rep.TotalKey)
+	}
 	// The per-prefix walk is our own code: its live keys must add up to
 	// etcdutl's total, and the expected prefixes must be there.
 	sum := 0

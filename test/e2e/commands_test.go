@@ -195,7 +195,20 @@ subjects: [{kind: ServiceAccount, name: ` + sa + `, namespace: ` + ns + `}]
 	mustSucceed(t, kubectl(t, "apply", "-f", f))
 	defer kubectl(t, "delete", "-f", f, "--wait=false")
 	token := strings.TrimSpace(mustSucceed(t, kubectl(t, "-n", ns, "create", "token", sa)).stdout)
-	r := kubectl(t, "etcd", "health", "--transport", "exec", "--token", token)
+	// A kubeconfig with only the token: the admin one's client certificate
+	// would win over --token.
+	server := mustSucceed(t, kubectl(t, "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}")).stdout
+	ca := mustSucceed(t, kubectl(t, "config", "view", "--minify", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}")).stdout
+	kc := filepath.Join(t.TempDir(), "reader.conf")
+	os.WriteFile(kc, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "`+server+`", certificate-authority-data: "`+ca+`"}}]
+users: [{name: u, user: {token: "`+token+`"}}]
+contexts: [{name: reader, context: {cluster: c, user: u}}]
+current-context: reader
+`), 0o600)
+	mustSucceed(t, kubectl(t, "--kubeconfig", kc, "get", "pods", "-n", ns, "-l", "component=etcd"))
+	r := kubectl(t, "etcd", "health", "--transport", "exec", "--kubeconfig", kc)
 	if r.code == 0 || !strings.Contains(r.stderr, "pods/exec") || !strings.Contains(r.stderr, "RBAC") {
 		t.Errorf("exit %d; want an RBAC error naming pods/exec", r.code)
 	}
