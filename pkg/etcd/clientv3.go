@@ -28,6 +28,19 @@ type ForwardDialer struct {
 // Name implements Dialer.
 func (d *ForwardDialer) Name() string { return "port-forward" }
 
+// Prepare reads the TLS material once for all members, before they are
+// dialled in parallel, so that one bad node cannot hold the others up.
+func (d *ForwardDialer) Prepare(ctx context.Context, members []discovery.Member) error {
+	p, ok := d.TLS.(interface {
+		Prefetch(context.Context, []discovery.Member) (*Material, error)
+	})
+	if !ok || len(members) == 0 || !members[0].TLS() {
+		return nil
+	}
+	_, err := p.Prefetch(ctx, members)
+	return err
+}
+
 // Dial implements Dialer.
 func (d *ForwardDialer) Dial(ctx context.Context, m discovery.Member) (Conn, error) {
 	if err := checkRunning(m); err != nil {

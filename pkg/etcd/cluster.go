@@ -83,6 +83,7 @@ type session struct {
 
 func dialAll(ctx context.Context, d Dialer, members []discovery.Member) *session {
 	s := &session{members: members, conns: make([]Conn, len(members)), errs: make([]error, len(members))}
+	prepare(ctx, d, members)
 	parallel(len(members), func(i int) {
 		s.conns[i], s.errs[i] = d.Dial(ctx, members[i])
 		s.errs[i] = withHint(members[i], s.errs[i])
@@ -137,6 +138,7 @@ func parallel(n int, f func(i int)) {
 // ListMembers asks members, one after the other, for the member list until
 // one answers, and joins it with the pods.
 func ListMembers(ctx context.Context, d Dialer, members []discovery.Member) (*MemberListView, error) {
+	prepare(ctx, d, members)
 	var errs []error
 	for _, m := range members {
 		c, err := d.Dial(ctx, m)

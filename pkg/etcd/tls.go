@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"path"
 	"sync"
+	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
@@ -95,24 +97,70 @@ type NodeTLSSource struct {
 	mat *Material
 }
 
-// Material implements TLSSource.
+// nodeStartTimeout is how long one node gets to start the helper pod
+// before the next node is tried: a node whose etcd is down often has a
+// kubelet that cannot start pods either.
+const nodeStartTimeout = 30 * time.Second
+
+// Material implements TLSSource. Without a Prefetch it reads from m's node.
 func (s *NodeTLSSource) Material(ctx context.Context, m discovery.Member) (*Material, error) {
+	return s.Prefetch(ctx, []discovery.Member{m})
+}
+
+// Prefetch reads the material once, from the first candidate node that
+// can run the helper pod: running members on Ready nodes first.
+func (s *NodeTLSSource) Prefetch(ctx context.Context, members []discovery.Member) (*Material, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mat != nil {
 		return s.mat, nil
 	}
+	var errs []error
+	for _, m := range candidates(members) {
+		mat, err := s.read(ctx, m)
+		if err == nil {
+			s.mat = mat
+			return mat, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// candidates orders members for reading: a running pod on a Ready node
+// first, one per node.
+func candidates(members []discovery.Member) []discovery.Member {
+	out := make([]discovery.Member, 0, len(members))
+	seen := map[string]bool{}
+	for pass := 0; pass < 2; pass++ {
+		for _, m := range members {
+			good := m.Running && (m.NodeReady == nil || *m.NodeReady)
+			if seen[m.Node] || good != (pass == 0) {
+				continue
+			}
+			seen[m.Node] = true
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (s *NodeTLSSource) read(ctx context.Context, m discovery.Member) (*Material, error) {
 	files := []string{m.Client.TrustedCAFile, m.Client.CertFile, m.Client.KeyFile}
 	if files[0] == "" {
 		return nil, fmt.Errorf("member %s serves TLS but its pod spec names no --trusted-ca-file; use --transport=exec", m.Name)
 	}
 	spec := nodepod.Spec{
-		Purpose:   "certs",
-		Node:      m.Node,
-		Namespace: s.Namespace,
-		Image:     s.Image,
-		Mounts:    certMounts(files),
-		Lifetime:  120,
+		Purpose:      "certs",
+		Node:         m.Node,
+		Namespace:    s.Namespace,
+		Image:        s.Image,
+		Mounts:       certMounts(files),
+		Lifetime:     120,
+		StartTimeout: nodeStartTimeout,
 	}
 	mat := &Material{}
 	dst := []*[]byte{&mat.CA, &mat.Cert, &mat.Key}
@@ -132,7 +180,6 @@ func (s *NodeTLSSource) Material(ctx context.Context, m discovery.Member) (*Mate
 	if err != nil {
 		return nil, err
 	}
-	s.mat = mat
 	return mat, nil
 }
 

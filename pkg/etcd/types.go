@@ -81,5 +81,19 @@ type Dialer interface {
 	Name() string
 }
 
+// Preparer is a Dialer with cluster-wide set-up to do once before members
+// are dialled.
+type Preparer interface {
+	Prepare(ctx context.Context, members []discovery.Member) error
+}
+
+// prepare runs d's set-up, if it has any. A failure is not returned: each
+// member's Dial then reports it in that member's row.
+func prepare(ctx context.Context, d Dialer, members []discovery.Member) {
+	if p, ok := d.(Preparer); ok {
+		_ = p.Prepare(ctx, members)
+	}
+}
+
 // HexID formats a member or cluster ID the way etcd does.
 func HexID(id uint64) string { return fmt.Sprintf("%x", id) }

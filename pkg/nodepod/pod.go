@@ -7,6 +7,7 @@ package nodepod
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -54,6 +55,8 @@ type Spec struct {
 	Privileged bool
 	// Lifetime in seconds; 0 means maxLifetime.
 	Lifetime int64
+	// StartTimeout overrides the runner's wait for the pod to run.
+	StartTimeout time.Duration
 }
 
 // Build returns the pod for spec. The container only sleeps: work is done

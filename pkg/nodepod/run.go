@@ -97,6 +97,9 @@ func (r *Runner) checkNode(ctx context.Context, name string) error {
 
 func (r *Runner) waitRunning(ctx context.Context, pod *corev1.Pod, spec Spec) error {
 	timeout := r.StartTimeout
+	if spec.StartTimeout > 0 {
+		timeout = spec.StartTimeout
+	}
 	if timeout == 0 {
 		timeout = 2 * time.Minute
 	}

@@ -185,13 +185,7 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 	// members are asked for their status.
 	fwd := o.ForwardDialer()
 	prefetch := make(chan error, 1)
-	go func() {
-		var err error
-		if m := preferredMember(pods); m.TLS() {
-			_, err = fwd.TLS.Material(ctx, m)
-		}
-		prefetch <- err
-	}()
+	go func() { prefetch <- fwd.Prepare(ctx, pods) }()
 	status, serr := etcd.CollectStatus(ctx, o.Dialer(), pods)
 	if err := <-prefetch; err != nil {
 		return err
@@ -269,16 +263,6 @@ func (o *BackupOptions) memberList(ctx context.Context, pods []discovery.Member)
 		return nil
 	}
 	return v.Members
-}
-
-// preferredMember is a running member on a Ready node, if there is one.
-func preferredMember(pods []discovery.Member) discovery.Member {
-	for _, p := range pods {
-		if p.Running && (p.NodeReady == nil || *p.NodeReady) {
-			return p
-		}
-	}
-	return pods[0]
 }
 
 func podNamed(pods []discovery.Member, name string) *discovery.Member {
