@@ -57,17 +57,21 @@ func (d *ForwardDialer) Dial(ctx context.Context, m discovery.Member) (Conn, err
 		}
 	}
 	ref := exec.PodRef{Namespace: m.Namespace, Name: m.Pod, Container: m.Container}
-	addr, stop, err := d.Forwarder.Forward(ctx, ref, m.ClientPort())
+	timeout := d.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	// The wait for the forward to be ready is bounded; the forward itself
+	// lives until stop.
+	fctx, cancel := context.WithTimeout(ctx, 2*timeout)
+	addr, stop, err := d.Forwarder.Forward(fctx, ref, m.ClientPort())
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("port-forward to member %s (%s): %w", m.Name, ref, err)
 	}
 	scheme := "http://"
 	if tlsCfg != nil {
 		scheme = "https://"
-	}
-	timeout := d.Timeout
-	if timeout == 0 {
-		timeout = 5 * time.Second
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{scheme + addr},
