@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -26,8 +27,7 @@ func main() {
 
 	// client-go logs stream teardown noise through klog (for example when
 	// Ctrl-C closes an exec); errors reach the user through return values.
-	klog.SetOutput(io.Discard)
-	klog.LogToStderr(false)
+	quietKlog()
 
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	if err := plugin.NewCmdEtcd(streams).ExecuteContext(ctx); err != nil {
@@ -35,4 +35,16 @@ func main() {
 		stop()
 		os.Exit(1)
 	}
+}
+
+// quietKlog sends klog nowhere: client-go reports stream teardown (Ctrl-C,
+// a closed port-forward) through it, while real errors reach the user
+// through return values.
+func quietKlog() {
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	_ = fs.Set("logtostderr", "false")
+	_ = fs.Set("alsologtostderr", "false")
+	_ = fs.Set("stderrthreshold", "FATAL")
+	klog.SetOutput(io.Discard)
 }
