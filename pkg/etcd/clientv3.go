@@ -12,10 +12,13 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 )
+
+var windowSize int32 = 1 << 20
 
 // ForwardDialer port-forwards to each member's client port and speaks
 // client/v3 with the TLS material the pod spec names.
@@ -79,6 +82,12 @@ func (d *ForwardDialer) Dial(ctx context.Context, m discovery.Member) (Conn, err
 		DialTimeout: timeout,
 		Logger:      zap.NewNop(),
 		Context:     ctx,
+		// A fixed window bounds what a snapshot stream buffers in memory;
+		// gRPC's adaptive window would grow to 16 MiB per stream.
+		DialOptions: []grpc.DialOption{
+			grpc.WithInitialWindowSize(windowSize),
+			grpc.WithInitialConnWindowSize(windowSize),
+		},
 	})
 	if err != nil {
 		stop()

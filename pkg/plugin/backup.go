@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -101,6 +102,7 @@ func (o *BackupOptions) Complete(args []string) error {
 	if len(o.Recipients)+len(o.RecipientFiles) > 0 {
 		o.Encrypt = true
 	}
+	o.QuietPods = o.Quiet
 	if err := o.GlobalOptions.Complete(); err != nil {
 		return err
 	}
@@ -177,6 +179,9 @@ type Metadata struct {
 
 // Run takes the snapshot.
 func (o *BackupOptions) Run(ctx context.Context) error {
+	// The stream passes through in small messages; a soft heap limit keeps
+	// the garbage of a large snapshot from piling up before GC runs.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(48 << 20))
 	pods, err := o.Members(ctx)
 	if err != nil {
 		return err

@@ -37,6 +37,9 @@ type GlobalOptions struct {
 	Image          string
 	CommandTimeout time.Duration
 
+	// QuietPods stops the lines about helper pods (backup -q sets it).
+	QuietPods bool
+
 	// Set by Complete.
 	RESTConfig *rest.Config
 	Client     kubernetes.Interface
@@ -98,7 +101,11 @@ func (g *GlobalOptions) Members(ctx context.Context) ([]discovery.Member, error)
 
 // Runner returns the node-pod runner, logging to ErrOut.
 func (g *GlobalOptions) Runner() *nodepod.Runner {
-	return &nodepod.Runner{Client: g.Client, Exec: g.Executor, Log: g.ErrOut}
+	r := &nodepod.Runner{Client: g.Client, Exec: g.Executor, Log: g.ErrOut}
+	if g.QuietPods {
+		r.Log = nil
+	}
+	return r
 }
 
 // ForwardDialer returns the port-forward transport.

@@ -1,9 +1,12 @@
 package snapshot
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"sort"
@@ -12,10 +15,6 @@ import (
 	"filippo.io/age"
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
-	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
-	"go.etcd.io/etcd/server/v3/storage/mvcc"
-	"go.etcd.io/etcd/server/v3/storage/schema"
-	"go.uber.org/zap"
 )
 
 // Report is what `snapshot inspect` prints.
@@ -101,24 +100,29 @@ func Inspect(path string, ids []age.Identity, top int) (*Report, error) {
 	} else {
 		rc.Close()
 	}
-	st, err := etcdutl.NewV3(zap.NewNop()).Status(dbPath)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotBolt, err)
-	}
-	rep.Hash = fmt.Sprintf("%x", st.Hash)
-	rep.Revision, rep.TotalKey, rep.TotalSize, rep.Version = st.Revision, st.TotalKey, st.TotalSize, st.Version
-	if rep.Usage, rep.BoltKeys, err = usage(dbPath, top); err != nil {
-		return nil, err
+	if err := analyze(dbPath, top, rep); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return rep, nil
 }
 
-// usage walks the key bucket once, in revision order, keeping the latest
-// version of every key.
-func usage(dbPath string, top int) ([]PrefixUsage, int, error) {
+// Bucket and key names of etcd's backend schema.
+var (
+	keyBucket      = []byte("key")
+	metaBucket     = []byte("meta")
+	storageVersion = []byte("storageVersion")
+)
+
+// analyze reads the database once. It computes what etcdutl snapshot
+// status prints, by the same rules (a CRC-32C over every bucket name, key
+// and value in order; the newest revision; the live keys; the size), and
+// the usage per prefix. It does not import etcd's server packages, which
+// would double the plugin's size and start-up memory; the tests check the
+// numbers against etcdutl's own code.
+func analyze(dbPath string, top int, rep *Report) error {
 	db, err := bolt.Open(dbPath, 0o400, &bolt.Options{ReadOnly: true})
 	if err != nil {
-		return nil, 0, err
+		return fmt.Errorf("%w: %v", ErrNotBolt, err)
 	}
 	defer db.Close()
 	type latest struct {
@@ -127,43 +131,60 @@ func usage(dbPath string, top int) ([]PrefixUsage, int, error) {
 	}
 	keys := map[string]latest{}
 	byPrefix := map[string]*PrefixUsage{}
-	boltKeys := 0
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	err = db.View(func(tx *bolt.Tx) error {
-		if err := tx.ForEach(func(_ []byte, b *bolt.Bucket) error {
-			boltKeys += b.Stats().KeyN
-			return nil
-		}); err != nil {
-			return err
+		var problems []string
+		for e := range tx.Check() {
+			problems = append(problems, e.Error())
 		}
-		b := tx.Bucket(schema.Key.Name())
-		if b == nil {
-			return nil
+		if len(problems) > 0 {
+			return fmt.Errorf("bbolt integrity check found %d problems: %s", len(problems), strings.Join(problems, "; "))
 		}
-		return b.ForEach(func(k, v []byte) error {
-			var kv mvccpb.KeyValue
-			if err := kv.Unmarshal(v); err != nil {
-				return fmt.Errorf("corrupt key revision %x: %w", k, err)
-			}
-			p := ResourcePrefix(string(kv.Key))
-			u := byPrefix[p]
-			if u == nil {
-				u = &PrefixUsage{Prefix: p}
-				byPrefix[p] = u
-			}
-			n := int64(len(kv.Key) + len(kv.Value))
-			u.Revisions++
-			u.HistoryBytes += n
-			keys[string(kv.Key)] = latest{size: n, deleted: mvcc.IsTombstone(k)}
-			return nil
+		rep.TotalSize = tx.Size()
+		if m := tx.Bucket(metaBucket); m != nil {
+			rep.Version = string(m.Get(storageVersion))
+		}
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			h.Write(name)
+			isKey := bytes.Equal(name, keyBucket)
+			return b.ForEach(func(k, v []byte) error {
+				h.Write(k)
+				h.Write(v)
+				rep.BoltKeys++
+				if !isKey {
+					return nil
+				}
+				var kv mvccpb.KeyValue
+				if len(k) < 8 {
+					return fmt.Errorf("corrupt revision key %x", k)
+				}
+				if err := kv.Unmarshal(v); err != nil {
+					return fmt.Errorf("corrupt key revision %x: %w", k, err)
+				}
+				rep.Revision = int64(binary.BigEndian.Uint64(k[:8]))
+				p := ResourcePrefix(string(kv.Key))
+				u := byPrefix[p]
+				if u == nil {
+					u = &PrefixUsage{Prefix: p}
+					byPrefix[p] = u
+				}
+				n := int64(len(kv.Key) + len(kv.Value))
+				u.Revisions++
+				u.HistoryBytes += n
+				keys[string(kv.Key)] = latest{size: n, deleted: isTombstone(k)}
+				return nil
+			})
 		})
 	})
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
+	rep.Hash = fmt.Sprintf("%x", h.Sum32())
 	for k, l := range keys {
 		if l.deleted {
 			continue
 		}
+		rep.TotalKey++
 		u := byPrefix[ResourcePrefix(k)]
 		u.Keys++
 		u.Bytes += l.size
@@ -181,8 +202,12 @@ func usage(dbPath string, top int) ([]PrefixUsage, int, error) {
 	if top > 0 && len(out) > top {
 		out = out[:top]
 	}
-	return out, boltKeys, nil
+	rep.Usage = out
+	return nil
 }
+
+// isTombstone: a deletion's revision key is the 17-byte revision plus 't'.
+func isTombstone(k []byte) bool { return len(k) == 18 && k[17] == 't' }
 
 // ResourcePrefix maps a key to its Kubernetes resource prefix:
 // /registry/pods/ns/name -> /registry/pods/, and for resources of API
@@ -210,12 +235,12 @@ func Revision(path string) (int64, error) {
 	defer db.Close()
 	var rev int64
 	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(schema.Key.Name())
+		b := tx.Bucket(keyBucket)
 		if b == nil {
 			return nil
 		}
-		if k, _ := b.Cursor().Last(); k != nil {
-			rev = mvcc.BytesToRev(k).Main
+		if k, _ := b.Cursor().Last(); len(k) >= 8 {
+			rev = int64(binary.BigEndian.Uint64(k[:8]))
 		}
 		return nil
 	})

@@ -213,7 +213,7 @@ func TestInspectMatchesEtcdutl(t *testing.T) {
 	if rev, err := Revision(path); err != nil || rev != want.Revision {
 		t.Errorf("Revision = %d, %v; etcdutl says %d", rev, err, want.Revision)
 	}
-	if rep.Hash != fmt.Sprintf("%x", want.Hash) || rep.Revision != want.Revision || rep.TotalKey != want.TotalKey || rep.TotalSize != want.TotalSize {
+	if rep.Hash != fmt.Sprintf("%x", want.Hash) || rep.Revision != want.Revision || rep.TotalKey != want.TotalKey || rep.TotalSize != want.TotalSize || rep.Version != want.Version {
 		t.Errorf("inspect %+v, etcdutl %+v", rep, want)
 	}
 	if rep.BoltKeys <= rep.TotalKey {
