@@ -117,7 +117,7 @@ func classify(err error, pod PodRef, verb, resource string) error {
 		return fmt.Errorf("%w: you cannot %s %s in namespace %q (%v).\n"+
 			"Ask a cluster admin for a Role that allows verbs \"create\" and \"get\" (WebSocket clients upgrade with GET) on %q there (check: kubectl auth can-i %s %s -n %s)",
 			ErrForbidden, verb, resource, pod.Namespace, err, resource, verb, resource, pod.Namespace)
-	case strings.Contains(msg, "container not found") || strings.Contains(msg, "is not running") || strings.Contains(msg, "does not have a host assigned"):
+	case strings.Contains(msg, "container not found") || strings.Contains(msg, "is not running") || strings.Contains(msg, "does not have a host assigned") || strings.Contains(msg, "pod does not exist"):
 		return fmt.Errorf("pod %s is not running its container %q (%v); check: kubectl -n %s describe pod %s", pod, pod.Container, err, pod.Namespace, pod.Name)
 	}
 	return fmt.Errorf("%s %s on %s: %w", verb, resource, pod, err)

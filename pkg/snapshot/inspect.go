@@ -61,7 +61,7 @@ func Verify(path string, ids []age.Identity) (size int64, fileSHA string, err er
 	defer rc.Close()
 	size, err = VerifyReader(rc)
 	if err != nil {
-		return size, "", fmt.Errorf("%s: %w", path, err)
+		return size, "", err
 	}
 	return size, hex.EncodeToString(fh.Sum(nil)), nil
 }
@@ -71,7 +71,7 @@ func Verify(path string, ids []age.Identity) (size int64, fileSHA string, err er
 func Inspect(path string, ids []age.Identity, top int) (*Report, error) {
 	size, fileSHA, err := Verify(path, ids)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	rep := &Report{File: path, Size: size, FileSHA256: fileSHA}
 	dbPath := path
