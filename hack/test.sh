@@ -39,9 +39,11 @@ for flavour in $FLAVOURS; do
   for n in $TOPOLOGIES; do
     stamp "e2e: flavour $flavour, $n control-plane node(s)"
     # TestMain brings up the cluster (up.sh) when the running one differs.
+    set +e
     E2E_FLAVOUR="$flavour" E2E_NODES="$n" go test -tags e2e -count=1 -timeout 30m -v ./test/e2e 2>&1 \
-      | tee "/tmp/kubectl-etcd-e2e-$flavour-$n.log" | grep -E '^(=== RUN|--- |PASS|FAIL|ok |e2e:)' || true
+      | tee "/tmp/kubectl-etcd-e2e-$flavour-$n.log" | grep -E '^(=== RUN|\s*--- |PASS|FAIL|ok |e2e:)'
     status=${PIPESTATUS[0]}
+    set -e
     if [ "$status" -ne 0 ]; then
       echo "e2e FAILED for flavour $flavour, $n node(s); full log: /tmp/kubectl-etcd-e2e-$flavour-$n.log"
       tail -150 "/tmp/kubectl-etcd-e2e-$flavour-$n.log"
