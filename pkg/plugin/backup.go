@@ -60,7 +60,8 @@ type BackupOptions struct {
 	Recipients     []string
 	RecipientFiles []string
 
-	now func() time.Time
+	now     func() time.Time
+	encrypt func(io.Writer) (io.WriteCloser, error)
 }
 
 // NewCmdBackup returns the backup command.
@@ -103,6 +104,13 @@ func (o *BackupOptions) Complete(args []string) error {
 		o.Encrypt = true
 	}
 	o.QuietPods = o.Quiet
+	if len(o.Recipients)+len(o.RecipientFiles) > 0 {
+		rs, err := snapshot.Recipients(o.Recipients, o.RecipientFiles)
+		if err != nil {
+			return err
+		}
+		o.encrypt = snapshot.Encrypter(rs)
+	}
 	if err := o.GlobalOptions.Complete(); err != nil {
 		return err
 	}
@@ -186,33 +194,14 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Reading the TLS material takes a helper pod; start it while the
-	// members are asked for their status.
 	fwd := o.ForwardDialer()
-	prefetch := make(chan error, 1)
-	go func() { prefetch <- fwd.Prepare(ctx, pods) }()
-	status, serr := etcd.CollectStatus(ctx, o.Dialer(), pods)
-	if err := <-prefetch; err != nil {
-		return err
-	}
-	if serr != nil && !errors.Is(serr, etcd.ErrSomeFailed) {
-		return serr
-	}
-	src, err := etcd.ChooseSource(status, o.Member)
+	status, src, err := o.chooseSource(ctx, pods, fwd)
 	if err != nil {
 		return err
 	}
 	member := podNamed(pods, src.Pod)
 	if member == nil {
 		return fmt.Errorf("member %s has no pod to port-forward to", src.Name)
-	}
-	var encrypt func(io.Writer) (io.WriteCloser, error)
-	if o.Encrypt {
-		rs, err := snapshot.Recipients(o.Recipients, o.RecipientFiles)
-		if err != nil {
-			return err
-		}
-		encrypt = snapshot.Encrypter(rs)
 	}
 	o.notef("Taking a snapshot from member %s (%s) on node %s, DB size %s", src.Name, src.ID, src.Node, printers.Bytes(src.DBSize))
 
@@ -225,7 +214,7 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 	start := time.Now()
 	res, err := snapshot.Save(ctx, stream.open, sink, snapshot.Options{
 		Retries:  o.Retries,
-		Encrypt:  encrypt,
+		Encrypt:  o.encrypt,
 		Progress: o.progress(src.DBSize),
 		Notify:   o.notef,
 	})
@@ -233,33 +222,57 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 		return fmt.Errorf("snapshot not saved: %w", err)
 	}
 	took := time.Since(start)
-	meta := Metadata{
-		File: o.File, ClusterID: status.ClusterID, Member: src.Name, MemberID: src.ID, Node: src.Node,
-		Revision: src.Revision, EtcdVersion: src.Version, StorageVersion: stream.version,
-		Context: o.contextName(), Time: start.UTC(), Size: res.Size, SHA256: res.FileSHA256,
-		SnapshotSHA256: res.SnapshotSHA256, Encrypted: o.Encrypt, Members: o.memberList(ctx, pods),
-	}
-	if v, err := o.Client.Discovery().ServerVersion(); err == nil {
-		meta.KubernetesVersion = v.GitVersion
-	}
 	if o.File == "-" {
 		o.notef("Snapshot streamed and verified: %s, sha256 %s, in %s", printers.Bytes(res.Size), res.FileSHA256, took.Round(time.Millisecond))
 		return nil
 	}
-	if !o.Encrypt {
-		// The status revision is from just before the stream; the file's own
-		// is exact.
-		if rev, err := snapshot.Revision(o.File); err == nil {
-			meta.Revision = rev
-		}
-	}
-	if err := writeMetadata(o.File+".json", &meta); err != nil {
+	meta := o.metadata(ctx, pods, status, src, res, start)
+	meta.StorageVersion = stream.version
+	if err := writeMetadata(o.File+".json", meta); err != nil {
 		return fmt.Errorf("snapshot saved at %s, but its metadata was not: %w", o.File, err)
 	}
 	o.notef("Saved %s (%s, revision %d) in %s, %s/s; sha256 %s",
 		o.File, printers.Bytes(res.Size), meta.Revision, took.Round(time.Millisecond), printers.Bytes(int64(float64(res.Size)/took.Seconds())), res.FileSHA256)
 	fmt.Fprintln(o.Out, o.File)
 	return nil
+}
+
+// chooseSource asks every member for its status and picks the one to
+// snapshot. Reading the TLS material takes a helper pod, so that starts
+// at the same time.
+func (o *BackupOptions) chooseSource(ctx context.Context, pods []discovery.Member, fwd *etcd.ForwardDialer) (*etcd.StatusListView, *etcd.StatusView, error) {
+	prefetch := make(chan error, 1)
+	go func() { prefetch <- fwd.Prepare(ctx, pods) }()
+	status, serr := etcd.CollectStatus(ctx, o.Dialer(), pods)
+	if err := <-prefetch; err != nil {
+		return nil, nil, err
+	}
+	if serr != nil && !errors.Is(serr, etcd.ErrSomeFailed) {
+		return nil, nil, serr
+	}
+	src, err := etcd.ChooseSource(status, o.Member)
+	return status, src, err
+}
+
+// metadata describes a saved snapshot file for FILE.json.
+func (o *BackupOptions) metadata(ctx context.Context, pods []discovery.Member, status *etcd.StatusListView, src *etcd.StatusView, res *snapshot.Result, start time.Time) *Metadata {
+	meta := &Metadata{
+		File: o.File, ClusterID: status.ClusterID, Member: src.Name, MemberID: src.ID, Node: src.Node,
+		Revision: src.Revision, EtcdVersion: src.Version,
+		Context: o.contextName(), Time: start.UTC(), Size: res.Size, SHA256: res.FileSHA256,
+		SnapshotSHA256: res.SnapshotSHA256, Encrypted: o.Encrypt, Members: o.memberList(ctx, pods),
+	}
+	if v, err := o.Client.Discovery().ServerVersion(); err == nil {
+		meta.KubernetesVersion = v.GitVersion
+	}
+	if !o.Encrypt {
+		// The status revision is from just before the stream; the file's
+		// own is exact.
+		if rev, err := snapshot.Revision(o.File); err == nil {
+			meta.Revision = rev
+		}
+	}
+	return meta
 }
 
 func (o *BackupOptions) memberList(ctx context.Context, pods []discovery.Member) []etcd.MemberView {
