@@ -54,6 +54,9 @@ func TestParsePodKubeadmManifests(t *testing.T) {
 			if m.ClientPort() != 2379 || !m.TLS() || !m.Running || m.Version == "" || m.QuotaBackendBytes != DefaultQuotaBackendBytes {
 				t.Errorf("port %d tls %v running %v version %q quota %d", m.ClientPort(), m.TLS(), m.Running, m.Version, m.QuotaBackendBytes)
 			}
+			if want := strings.TrimSuffix(strings.SplitN(filepath.Base(f), "-etcd-", 2)[1], ".yaml"); m.Version != want {
+				t.Errorf("version %q, want %q from the file name", m.Version, want)
+			}
 			if len(m.ListenMetricsURLs) != 1 || len(m.InitialAdvertisePeerURLs) != 1 || len(m.Unsupported) != 0 {
 				t.Errorf("metrics %v peer %v unsupported %v", m.ListenMetricsURLs, m.InitialAdvertisePeerURLs, m.Unsupported)
 			}
@@ -133,7 +136,7 @@ func TestParsePodForms(t *testing.T) {
 func TestDiscover(t *testing.T) {
 	ready := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "hc-cp1"}, Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
 	t.Run("finds kubeadm pods and node readiness", func(t *testing.T) {
-		cs := fake.NewClientset(loadPod(t, "kubeadm-etcd-pod.yaml"), ready)
+		cs := fake.NewClientset(loadPod(t, "kubeadm-v1.33.13-etcd-3.5.35.yaml"), ready)
 		ms, err := Discover(context.Background(), cs, Options{})
 		if err != nil || len(ms) != 1 {
 			t.Fatalf("Discover = %v, %v", ms, err)
