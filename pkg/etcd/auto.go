@@ -69,7 +69,7 @@ type autoConn struct {
 	fwd Conn
 }
 
-// conn returns the port-forward conn once exec has proved unusable.
+// fallback dials port-forward for this member once exec has proved unusable.
 func (c *autoConn) fallback(ctx context.Context, cause error) (Conn, error) {
 	c.d.switchOver(cause)
 	c.mu.Lock()
