@@ -68,6 +68,9 @@ type StatusView struct {
 type StatusListView struct {
 	ClusterID string       `json:"clusterID,omitempty"`
 	Members   []StatusView `json:"members"`
+	// List is the member list read along the way (nil if it failed),
+	// for callers that also need peer URLs.
+	List *MemberListView `json:"-"`
 }
 
 // ErrSomeFailed is returned (wrapped) when some members could not answer.
@@ -125,6 +128,8 @@ func (s *session) first() Conn {
 	}
 	return nil
 }
+
+var errNoConn = errors.New("no member could be reached")
 
 func parallel(n int, f func(i int)) {
 	var wg sync.WaitGroup
@@ -201,7 +206,18 @@ func CheckHealth(ctx context.Context, d Dialer, members []discovery.Member) ([]H
 	s := dialAll(ctx, d, members)
 	defer s.close()
 	out := make([]HealthView, len(members))
-	parallel(len(members), func(i int) {
+	var list []MemberInfo
+	var listErr error
+	// The member list, to report members without a pod, is asked for at
+	// the same time as the checks.
+	parallel(len(members)+1, func(i int) {
+		if i == len(members) {
+			listErr = errNoConn
+			if c := s.first(); c != nil {
+				_, list, listErr = c.MemberList(ctx)
+			}
+			return
+		}
 		m := members[i]
 		v := HealthView{Name: m.Name, Node: m.Node, Pod: m.Pod, Endpoint: m.LocalClientURL()}
 		err := s.errs[i]
@@ -216,12 +232,10 @@ func CheckHealth(ctx context.Context, d Dialer, members []discovery.Member) ([]H
 		v.TookText = v.Took.Round(time.Microsecond).String()
 		out[i] = v
 	})
-	if c := s.first(); c != nil {
-		if _, list, err := c.MemberList(ctx); err == nil {
-			for _, mi := range list {
-				if podFor(mi, members) == nil {
-					out = append(out, HealthView{Name: memberLabel(mi), Error: "no etcd pod found for this member", TookText: "0s"})
-				}
+	if listErr == nil {
+		for _, mi := range list {
+			if podFor(mi, members) == nil {
+				out = append(out, HealthView{Name: memberLabel(mi), Error: "no etcd pod found for this member", TookText: "0s"})
 			}
 		}
 	}
@@ -236,6 +250,7 @@ func CollectStatus(ctx context.Context, d Dialer, members []discovery.Member) (*
 	statuses := make([]*Status, len(members))
 	errs := append([]error{}, s.errs...)
 	var list []MemberInfo
+	var listID uint64
 	var alarms []Alarm
 	var listErr error
 	parallel(len(members)+1, func(i int) {
@@ -247,7 +262,7 @@ func CollectStatus(ctx context.Context, d Dialer, members []discovery.Member) (*
 			return
 		}
 		if c := s.first(); c != nil {
-			if _, list, listErr = c.MemberList(ctx); listErr == nil {
+			if listID, list, listErr = c.MemberList(ctx); listErr == nil {
 				alarms, listErr = c.Alarms(ctx)
 			}
 		}
@@ -264,6 +279,9 @@ func CollectStatus(ctx context.Context, d Dialer, members []discovery.Member) (*
 			}
 		}
 		v.Members = append(v.Members, row)
+	}
+	if listErr == nil && list != nil {
+		v.List = memberListView(listID, list, members)
 	}
 	for _, mi := range list {
 		if podFor(mi, members) == nil {

@@ -158,6 +158,9 @@ func TestIntegrationRealCluster(t *testing.T) {
 			if leaders != 1 {
 				t.Errorf("%d leaders, want 1", leaders)
 			}
+			if s.List == nil || len(s.List.Members) != 3 || s.List.ClusterID != s.ClusterID {
+				t.Errorf("status did not keep the member list: %+v", s.List)
+			}
 		})
 	}
 

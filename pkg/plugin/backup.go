@@ -226,7 +226,7 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 		o.notef("Snapshot streamed and verified: %s, sha256 %s, in %s", printers.Bytes(res.Size), res.FileSHA256, took.Round(time.Millisecond))
 		return nil
 	}
-	meta := o.metadata(ctx, pods, status, src, res, start)
+	meta := o.metadata(status, src, res, start)
 	meta.StorageVersion = stream.version
 	if err := writeMetadata(o.File+".json", meta); err != nil {
 		return fmt.Errorf("snapshot saved at %s, but its metadata was not: %w", o.File, err)
@@ -255,12 +255,15 @@ func (o *BackupOptions) chooseSource(ctx context.Context, pods []discovery.Membe
 }
 
 // metadata describes a saved snapshot file for FILE.json.
-func (o *BackupOptions) metadata(ctx context.Context, pods []discovery.Member, status *etcd.StatusListView, src *etcd.StatusView, res *snapshot.Result, start time.Time) *Metadata {
+func (o *BackupOptions) metadata(status *etcd.StatusListView, src *etcd.StatusView, res *snapshot.Result, start time.Time) *Metadata {
 	meta := &Metadata{
 		File: o.File, ClusterID: status.ClusterID, Member: src.Name, MemberID: src.ID, Node: src.Node,
 		Revision: src.Revision, EtcdVersion: src.Version,
 		Context: o.contextName(), Time: start.UTC(), Size: res.Size, SHA256: res.FileSHA256,
-		SnapshotSHA256: res.SnapshotSHA256, Encrypted: o.Encrypt, Members: o.memberList(ctx, pods),
+		SnapshotSHA256: res.SnapshotSHA256, Encrypted: o.Encrypt,
+	}
+	if status.List != nil {
+		meta.Members = status.List.Members
 	}
 	if v, err := o.Client.Discovery().ServerVersion(); err == nil {
 		meta.KubernetesVersion = v.GitVersion
@@ -273,14 +276,6 @@ func (o *BackupOptions) metadata(ctx context.Context, pods []discovery.Member, s
 		}
 	}
 	return meta
-}
-
-func (o *BackupOptions) memberList(ctx context.Context, pods []discovery.Member) []etcd.MemberView {
-	v, err := etcd.ListMembers(ctx, o.Dialer(), pods)
-	if err != nil {
-		return nil
-	}
-	return v.Members
 }
 
 func podNamed(pods []discovery.Member, name string) *discovery.Member {
