@@ -4,15 +4,21 @@
 # `etcdctl snapshot save` run inside the node's network namespace against
 # 127.0.0.1:2379, and against the same etcdctl on this machine through
 # `kubectl port-forward` (the tunnel every remote tool has to use),
-# alternating, ROUNDS times (default 5). Prints the ratios of the medians
-# and the plugin's peak RSS. Removes the load afterwards
+# alternating, ROUNDS times (default 5). It also times the floor of any
+# tool on a workstation: as many raw bytes as the snapshot has, zeros
+# served by a helper pod on the node, through the API server by
+# `kubectl port-forward` and by `kubectl exec`, with no etcd, TLS or gRPC
+# at either end. Prints the ratios of the medians and the plugin's peak
+# RSS. Removes the load afterwards
 # (delete, compact, defrag) unless KEEP_LOAD=1.
 . "$(dirname "$0")/lib.sh"
 ROUNDS="${ROUNDS:-5}"
 SIZE_MIB="${SIZE_MIB:-512}"
 d="$(mktemp -d /var/tmp/kubectl-etcd-bench.XXXXXX)"
 nodectl() { hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" "$@"; }
+rawpod=kubectl-etcd-bench-raw
 cleanup() {
+  kubectl -n kube-system delete pod "$rawpod" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   rm -rf "$d" "$BENCH_BIN"
   if [ "${KEEP_LOAD:-0}" != 1 ]; then
     nodectl del --prefix /bench/ >/dev/null || true
@@ -35,28 +41,44 @@ fi
 size=$(db_mib)
 echo "DB size: $size MiB"
 certs="$HC_STATE_DIR/nodes/n1/etc-kubernetes/pki/etcd"
+kubectl -n kube-system run "$rawpod" --image "$HC_TOOLBOX_IMAGE" --image-pull-policy Never --restart Never \
+  --labels app.kubernetes.io/managed-by=kubectl-etcd --overrides "{\"spec\":{\"nodeName\":\"$NODE1\"}}" \
+  -- nc -ll -p 9000 -e dd if=/dev/zero bs=1M count="$size" >/dev/null
+kubectl -n kube-system wait --for=condition=Ready "pod/$rawpod" --timeout=60s >/dev/null
+RAW=(kubectl -n kube-system exec "$rawpod" -- sh -c "dd if=/dev/zero bs=1M count=$size 2>/dev/null")
+RAWPF=(bash -c 'cat </dev/tcp/127.0.0.1/23800')
 pf_port=23799
 kubectl -n kube-system port-forward "pod/etcd-$NODE1" "$pf_port:2379" >/dev/null 2>&1 &
 pf_pid=$!
+kubectl -n kube-system port-forward "pod/$rawpod" 23800:9000 >/dev/null 2>&1 &
+rawpf_pid=$!
 sleep 2
 TUNNEL=("$HC_ETCDCTL" --endpoints "https://127.0.0.1:$pf_port" --cacert "$certs/ca.crt" --cert "$certs/server.crt"
   --key "$certs/server.key" snapshot save)
 for r in $(seq 1 "$ROUNDS"); do
   timed "$d/tunnel" "${TUNNEL[@]}" "$d/t$r.db"
+  timed "$d/raw" "${RAW[@]}"
+  cpu_timed "$d/rawpf" "${RAWPF[@]}"
   if [ $((r % 2)) = 1 ]; then
-    timed "$d/plugin" kubectl etcd backup -q "$d/p$r.db"
+    cpu_timed "$d/plugin" kubectl etcd backup -q "$d/p$r.db"
     timed "$d/node" hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" snapshot save "$d/n$r.db"
   else
     timed "$d/node" hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" snapshot save "$d/n$r.db"
-    timed "$d/plugin" kubectl etcd backup -q "$d/p$r.db"
+    cpu_timed "$d/plugin" kubectl etcd backup -q "$d/p$r.db"
   fi
   rm -f "$d"/p$r.db* "$d"/n$r.db* "$d"/t$r.db*
 done
-kill "$pf_pid" 2>/dev/null || true
-p=$(median "$d/plugin" 1); n=$(median "$d/node" 1); tn=$(median "$d/tunnel" 1); rss=$(maxcol "$d/plugin" 2)
+kill "$pf_pid" "$rawpf_pid" 2>/dev/null || true
+p=$(median "$d/plugin" 1); n=$(median "$d/node" 1); tn=$(median "$d/tunnel" 1); raw=$(median "$d/raw" 1); rawpf=$(median "$d/rawpf" 1); rss=$(maxcol "$d/plugin" 2)
 echo "backup benchmark: $ROUNDS rounds, DB $size MiB, flavour $HC_FLAVOUR, $(echo "$HC_NODE_NAMES" | wc -w) node(s)"
 printf '  etcdctl snapshot save on the node (127.0.0.1:2379)  median %6.2f s\n' "$n"
 printf '  etcdctl here through kubectl port-forward            median %6.2f s\n' "$tn"
+printf '  raw bytes, as many, through kubectl port-forward     median %6.2f s\n' "$rawpf"
+printf '  raw bytes, as many, through kubectl exec             median %6.2f s\n' "$raw"
 printf '  kubectl etcd backup from this machine                median %6.2f s\n' "$p"
 printf '  ratio plugin/node-local %.2f (target <= 1.3); plugin/port-forward+etcdctl %.2f; plugin peak RSS %d MiB (target < 100)\n' \
   "$(ratio "$p" "$n")" "$(ratio "$p" "$tn")" $(( rss / 1024 ))
+printf '  floor: raw bytes / node-local snapshot %.2f by port-forward, %.2f by exec; plugin / raw port-forward %.2f\n' \
+  "$(ratio "$rawpf" "$n")" "$(ratio "$raw" "$n")" "$(ratio "$p" "$rawpf")"
+printf '  CPU of the tunnel hops (containerd, kubelet, API server), median: %.2f s for the backup, %.2f s for raw bytes\n' \
+  "$(median "$d/plugin.cpu" 1)" "$(median "$d/rawpf.cpu" 1)"

@@ -26,6 +26,23 @@ timed() {
   cat "$tf" >>"$out"; rm -f "$tf"
 }
 
+# cpu_timed OUT CMD...: runs CMD like timed, and appends to OUT.cpu the CPU
+# seconds that the node's container runtime, kubelet and API server spent
+# meanwhile (the tunnel's hops).
+cpu_timed() {
+  local out="$1"; shift
+  local a b
+  a=$(hop_cpu_ticks); timed "$out" "$@"; b=$(hop_cpu_ticks)
+  awk -v a="$a" -v b="$b" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f\n", (b - a) / hz }' >>"$out.cpu"
+}
+hop_cpu_ticks() {
+  local t=0 p
+  for p in $(pgrep -x 'containerd|kubelet|kube-apiserver'); do
+    t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0) ))
+  done
+  echo "$t"
+}
+
 # median FILE COLUMN
 median() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 maxcol() { awk -v c="$2" 'BEGIN{m=0} $c>m {m=$c} END {print m}' "$1"; }

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -13,12 +15,29 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/experimental"
+	"google.golang.org/grpc/mem"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 )
 
-var windowSize int32 = 1 << 20
+// windowSize is the gRPC flow-control window. Through a port-forward a
+// window update crosses the API server, the kubelet and the container
+// runtime before etcd may send more, so the window sets a snapshot's
+// speed: on the test machine 1 MiB gave 10.1 s for 776 MiB, 4 MiB 9.4 s
+// and 16 MiB 7.5 s. It also bounds what the plugin buffers: peak RSS was
+// 84, 89 and 105 MiB. 4 MiB keeps a backup under 100 MiB.
+var windowSize int32 = 4 << 20
+
+// gRPC's default buffer pool rounds each snapshot message (a little over
+// 32 KiB) up to a 1 MiB buffer and zeroes all of it, which cost a backup
+// an eighth of the plugin's CPU. Its own tiers plus a 64 KiB one avoid
+// that. The proto codec always takes the process-wide default pool, so
+// it is set here, at initialization, as gRPC requires.
+func init() {
+	experimental.SetDefaultBufferPool(mem.NewTieredBufferPool(256, 4<<10, 16<<10, 32<<10, 64<<10, 1<<20))
+}
 
 // ForwardDialer port-forwards to each member's client port and speaks
 // client/v3 with the TLS material the pod spec names.
@@ -67,7 +86,7 @@ func (d *ForwardDialer) Dial(ctx context.Context, m discovery.Member) (Conn, err
 	// The wait for the forward to be ready is bounded; the forward itself
 	// lives until stop.
 	fctx, cancel := context.WithTimeout(ctx, 2*timeout)
-	addr, stop, err := d.Forwarder.Forward(fctx, ref, m.ClientPort())
+	dial, stop, err := d.Forwarder.Forward(fctx, ref, m.ClientPort())
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("port-forward to member %s (%s): %w", m.Name, ref, err)
@@ -76,22 +95,26 @@ func (d *ForwardDialer) Dial(ctx context.Context, m discovery.Member) (Conn, err
 	if tlsCfg != nil {
 		scheme = "https://"
 	}
+	// The address only names the member: every connection is dialled
+	// through the forward.
+	addr := net.JoinHostPort(m.Pod, strconv.Itoa(m.ClientPort()))
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{scheme + addr},
 		TLS:         tlsCfg,
 		DialTimeout: timeout,
 		Logger:      zap.NewNop(),
 		Context:     ctx,
-		// A fixed window bounds what a snapshot stream buffers in memory;
-		// gRPC's adaptive window would grow to 16 MiB per stream.
 		DialOptions: []grpc.DialOption{
+			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return dial(ctx) }),
+			// A fixed window bounds what a snapshot stream buffers in
+			// memory; gRPC's adaptive one would grow to 16 MiB.
 			grpc.WithInitialWindowSize(windowSize),
 			grpc.WithInitialConnWindowSize(windowSize),
 		},
 	})
 	if err != nil {
 		stop()
-		return nil, fmt.Errorf("connecting to member %s through %s: %w", m.Name, addr, err)
+		return nil, fmt.Errorf("connecting to member %s through a port-forward: %w", m.Name, err)
 	}
 	return &V3Conn{Client: cli, Timeout: timeout, stop: stop}, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"sort"
@@ -22,14 +23,17 @@ import (
 // transport is exercised end to end, minus the API server.
 type directForwarder struct{ c *etcdtest.Cluster }
 
-func (d directForwarder) Forward(_ context.Context, pod exec.PodRef, _ int) (string, func(), error) {
+func (d directForwarder) Forward(_ context.Context, pod exec.PodRef, _ int) (exec.DialFunc, func(), error) {
 	for _, m := range d.c.Members {
 		if "etcd-"+m.Name == pod.Name {
 			u, _ := url.Parse(m.ClientURL)
-			return u.Host, func() {}, nil
+			dial := func(ctx context.Context) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
+			}
+			return dial, func() {}, nil
 		}
 	}
-	return "", nil, fmt.Errorf("no member for pod %s", pod.Name)
+	return nil, nil, fmt.Errorf("no member for pod %s", pod.Name)
 }
 
 // fileTLS reads the files the pod spec names from the local disk.

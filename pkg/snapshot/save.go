@@ -104,10 +104,14 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errSink, err)
 	}
-	fileHash := sha256.New()
-	dst := io.Writer(sinkWriter{io.MultiWriter(out, fileHash)})
+	// A plain file's checksum comes from the trailer check's own hash;
+	// only ciphertext needs a second one.
+	dst := io.Writer(sinkWriter{out})
+	var fileHash hash.Hash
 	var enc io.WriteCloser
 	if opts.Encrypt != nil {
+		fileHash = sha256.New()
+		dst = sinkWriter{io.MultiWriter(out, fileHash)}
 		if enc, err = opts.Encrypt(dst); err != nil {
 			return nil, err
 		}
@@ -138,10 +142,12 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 	if err := sink.Commit(); err != nil {
 		return nil, fmt.Errorf("%w: %w", errSink, err)
 	}
-	return &Result{Size: tw.Size(), SnapshotSHA256: hex.EncodeToString(tw.Digest()), FileSHA256: hexSum(fileHash)}, nil
+	res := &Result{Size: tw.Size(), SnapshotSHA256: hex.EncodeToString(tw.Digest()), FileSHA256: hex.EncodeToString(tw.FileSum())}
+	if fileHash != nil {
+		res.FileSHA256 = hex.EncodeToString(fileHash.Sum(nil))
+	}
+	return res, nil
 }
-
-func hexSum(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
 
 // FileSink writes to PATH.part, fsyncs it, and renames it to PATH with
 // mode 0600 only on Commit. An existing PATH is never overwritten.

@@ -3,6 +3,8 @@ package snapshot
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -176,6 +178,38 @@ func TestSaveRetriesAndVerifies(t *testing.T) {
 	}
 	if _, err := Save(context.Background(), source(snap), &FileSink{Path: path}, Options{}); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Errorf("overwrote an existing snapshot: %v", err)
+	}
+}
+
+// chunkReader returns at most n bytes a read, so the trailer writer sees
+// writes shorter than, equal to and longer than the 32-byte trailer.
+type chunkReader struct {
+	r io.Reader
+	n int
+}
+
+func (c chunkReader) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), c.n)]) }
+
+func TestTrailerWriterChunkSizesAndFileSum(t *testing.T) {
+	snap := snapshotBytes(t)
+	want := sha256.Sum256(snap)
+	for _, n := range []int{1, 7, 31, 32, 33, 4096, 32 << 10, 1 << 20} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "etcd.db")
+			src := func(context.Context) (io.ReadCloser, error) {
+				return io.NopCloser(chunkReader{bytes.NewReader(snap), n}), nil
+			}
+			res, err := Save(context.Background(), src, &FileSink{Path: path}, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.FileSHA256 != hex.EncodeToString(want[:]) {
+				t.Errorf("file sha256 %s, want %x", res.FileSHA256, want)
+			}
+			if res.SnapshotSHA256 != hex.EncodeToString(snap[len(snap)-32:]) {
+				t.Errorf("trailer %s, want %x", res.SnapshotSHA256, snap[len(snap)-32:])
+			}
+		})
 	}
 }
 

@@ -53,9 +53,16 @@ func (t *TrailerWriter) Write(p []byte) (int, error) {
 	if len(t.head) < 32 {
 		t.head = append(t.head, p[:min(len(p), 32-len(t.head))]...)
 	}
+	if len(p) >= trailerSize {
+		// Everything held back so far, and all of p but its last 32
+		// bytes, is content: hash it in place rather than copying.
+		t.h.Write(t.tail)
+		t.h.Write(p[:len(p)-trailerSize])
+		t.tail = append(t.tail[:0], p[len(p)-trailerSize:]...)
+		return n, nil
+	}
 	buf := append(t.tail, p...)
-	if len(buf) > trailerSize {
-		cut := len(buf) - trailerSize
+	if cut := len(buf) - trailerSize; cut > 0 {
 		t.h.Write(buf[:cut])
 		buf = buf[cut:]
 	}
@@ -85,6 +92,19 @@ func (t *TrailerWriter) Check() error {
 
 // Digest is the trailer itself: the sha256 of the database part.
 func (t *TrailerWriter) Digest() []byte { return append([]byte{}, t.tail...) }
+
+// FileSum is the sha256 of every byte seen, trailer included: the
+// checksum of the file as written, without hashing the stream twice.
+func (t *TrailerWriter) FileSum() []byte {
+	h := t.h.(hash.Cloner)
+	c, err := h.Clone()
+	if err != nil {
+		// Not reached with crypto/sha256, whose digests clone.
+		panic(err)
+	}
+	c.Write(t.tail)
+	return c.Sum(nil)
+}
 
 // VerifyReader reads a whole snapshot stream and checks it.
 func VerifyReader(r io.Reader) (int64, error) {
