@@ -97,8 +97,9 @@ func (m *Member) TLS() bool {
 	return strings.HasPrefix(m.LocalClientURL(), "https://")
 }
 
-// ServerNames are the names the member's serving certificate may carry: the
-// names a port-forward on loopback has to accept.
+// ServerNames are the names the member's serving certificate may carry,
+// any of which a port-forward (which reaches the member on its loopback)
+// has to accept.
 func (m *Member) ServerNames() []string {
 	names := []string{"127.0.0.1", "localhost", m.Node, m.Name}
 	for _, u := range append(append([]string{}, m.AdvertiseClientURLs...), m.ListenClientURLs...) {

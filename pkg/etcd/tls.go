@@ -22,9 +22,9 @@ type Material struct {
 }
 
 // ClientConfig builds a TLS config that verifies the server against the
-// CA and accepts any of names: through a port-forward the member is dialled
-// as 127.0.0.1, which kubeadm's serving certificates carry, but other
-// installers may only name the node.
+// CA and accepts any of names: a port-forward reaches the member on its
+// loopback, so its certificate need not name what the client dialled;
+// kubeadm's carry 127.0.0.1, other installers may only name the node.
 func (m *Material) ClientConfig(names []string) (*tls.Config, error) {
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(m.CA) {

@@ -59,7 +59,11 @@ func (r *RemoteForwarder) Forward(ctx context.Context, pod PodRef, port int) (Di
 	}
 	done := make(chan result, 1)
 	go func() {
-		conn, _, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
+		conn, proto, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
+		if err == nil && proto != portforward.PortForwardProtocolV1Name {
+			conn.Close()
+			err = fmt.Errorf("the API server offered port-forward protocol %q, not %q", proto, portforward.PortForwardProtocolV1Name)
+		}
 		done <- result{conn, err}
 	}()
 	select {
@@ -88,11 +92,33 @@ type session struct {
 }
 
 // dial opens the error and data streams of one forwarded connection, as
-// the port-forward protocol (v1) pairs them by request ID.
+// the port-forward protocol (v1) pairs them by request ID. Creating a
+// stream waits for the kubelet's reply, so it runs apart and ctx bounds
+// the wait.
 func (s *session) dial(ctx context.Context) (net.Conn, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	type result struct {
+		c   *streamConn
+		err error
 	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := s.open()
+		done <- result{c, err}
+	}()
+	select {
+	case res := <-done:
+		return res.c, res.err
+	case <-ctx.Done():
+		go func() {
+			if res := <-done; res.c != nil {
+				res.c.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+func (s *session) open() (*streamConn, error) {
 	h := http.Header{}
 	h.Set(corev1.StreamType, corev1.StreamTypeError)
 	h.Set(corev1.PortHeader, strconv.Itoa(s.port))
@@ -117,6 +143,7 @@ func (s *session) dial(ctx context.Context) (net.Conn, error) {
 	}()
 	h.Set(corev1.StreamType, corev1.StreamTypeData)
 	if c.data, err = s.conn.CreateStream(h); err != nil {
+		errStream.Reset()
 		s.conn.RemoveStreams(errStream)
 		return nil, fmt.Errorf("port-forward to %s: creating the data stream: %w", s.pod, err)
 	}
@@ -154,11 +181,16 @@ func (c *streamConn) Read(p []byte) (int, error) {
 
 func (c *streamConn) Write(p []byte) (int, error) { return c.data.Write(p) }
 
+// Close resets both streams. Resetting writes a frame on the session,
+// which a stalled tunnel can hold up; with no deadlines to bound it, that
+// happens apart, so that Close (and gRPC's shutdown) never hangs.
 func (c *streamConn) Close() error {
 	c.closeOnce.Do(func() {
-		c.data.Reset()
-		c.errStream.Reset()
-		c.conn.RemoveStreams(c.errStream, c.data)
+		go func() {
+			c.data.Reset()
+			c.errStream.Reset()
+			c.conn.RemoveStreams(c.errStream, c.data)
+		}()
 	})
 	return nil
 }

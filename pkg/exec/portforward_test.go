@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
@@ -26,11 +28,15 @@ import (
 // connects the data stream to ports[port], or reports the port closed on
 // the error stream, as the kubelet does.
 type fakeKubelet struct {
-	t     *testing.T
-	ports map[string]string // pod port -> local address
+	t        *testing.T
+	ports    map[string]string // pod port -> local address
+	hang     chan struct{}     // stream requests for port "9" wait for it
+	sessions atomic.Int32
+	closed   chan string // pod-side connections the client closed, by port
 }
 
 func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	k.sessions.Add(1)
 	if _, err := httpstream.Handshake(req, w, []string{portforward.PortForwardProtocolV1Name}); err != nil {
 		return
 	}
@@ -38,6 +44,9 @@ func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	errStreams := map[string]httpstream.Stream{}
 	conn := spdy.NewResponseUpgrader().UpgradeResponse(w, req, func(s httpstream.Stream, replySent <-chan struct{}) error {
 		id := s.Headers().Get(corev1.PortForwardRequestIDHeader)
+		if s.Headers().Get(corev1.PortHeader) == "9" {
+			<-k.hang
+		}
 		if s.Headers().Get(corev1.StreamType) == corev1.StreamTypeError {
 			mu.Lock()
 			errStreams[id] = s
@@ -59,10 +68,14 @@ func (k *fakeKubelet) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			}
 			c, err := net.Dial("tcp", target)
 			if err != nil {
-				k.t.Error(err)
 				return
 			}
-			go io.Copy(c, s)
+			go func() {
+				// The client's Close resets the stream, which ends this copy.
+				io.Copy(c, s)
+				c.Close()
+				k.closed <- port
+			}()
 			io.Copy(s, c)
 			s.Close()
 			es.Close()
@@ -119,7 +132,8 @@ func forwarderTo(t *testing.T, h http.Handler) *RemoteForwarder {
 }
 
 func TestForwardDialsConnectionsThroughOneSession(t *testing.T) {
-	f := forwarderTo(t, &fakeKubelet{t: t, ports: map[string]string{"2379": echoServer(t, "etcd:")}})
+	k := &fakeKubelet{t: t, ports: map[string]string{"2379": echoServer(t, "etcd:")}, closed: make(chan string, 10)}
+	f := forwarderTo(t, k)
 	pod := PodRef{Namespace: "kube-system", Name: "etcd-a"}
 	ctx := context.Background()
 
@@ -155,6 +169,16 @@ func TestForwardDialsConnectionsThroughOneSession(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	if n := k.sessions.Load(); n != 1 {
+		t.Errorf("%d port-forward sessions for 3 connections, want 1", n)
+	}
+	for range 3 {
+		select {
+		case <-k.closed:
+		case <-time.After(5 * time.Second):
+			t.Fatal("a closed connection stayed open on the pod side")
+		}
+	}
 
 	// A port nothing listens on: the kubelet's reason reaches the reader.
 	dial, stop2, err := f.Forward(ctx, pod, 2380)
@@ -170,6 +194,23 @@ func TestForwardDialsConnectionsThroughOneSession(t *testing.T) {
 	_, err = c.Read(make([]byte, 8))
 	if err == nil || !strings.Contains(err.Error(), "port-forward to kube-system/etcd-a port 2380: failed to connect") {
 		t.Errorf("read from a closed port: %v", err)
+	}
+}
+
+func TestDialGivesUpWithItsContext(t *testing.T) {
+	k := &fakeKubelet{t: t, hang: make(chan struct{})}
+	defer close(k.hang)
+	f := forwarderTo(t, k)
+	dial, stop, err := f.Forward(context.Background(), PodRef{Namespace: "kube-system", Name: "etcd-a"}, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	if _, err := dial(ctx); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > 5*time.Second {
+		t.Errorf("dial to a kubelet that does not answer: %v after %s", err, time.Since(start))
 	}
 }
 

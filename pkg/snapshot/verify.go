@@ -6,6 +6,7 @@ package snapshot
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -96,14 +97,29 @@ func (t *TrailerWriter) Digest() []byte { return append([]byte{}, t.tail...) }
 // FileSum is the sha256 of every byte seen, trailer included: the
 // checksum of the file as written, without hashing the stream twice.
 func (t *TrailerWriter) FileSum() []byte {
-	h := t.h.(hash.Cloner)
-	c, err := h.Clone()
-	if err != nil {
-		// Not reached with crypto/sha256, whose digests clone.
-		panic(err)
-	}
+	c := cloneHash(t.h)
 	c.Write(t.tail)
 	return c.Sum(nil)
+}
+
+// cloneHash copies a hash's state: through hash.Cloner, or else through
+// its binary marshalling, which every sha256 implementation offers.
+func cloneHash(h hash.Hash) hash.Hash {
+	if c, ok := h.(hash.Cloner); ok {
+		if d, err := c.Clone(); err == nil {
+			return d
+		}
+	}
+	state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	d := sha256.New()
+	if err == nil {
+		err = d.(encoding.BinaryUnmarshaler).UnmarshalBinary(state)
+	}
+	if err != nil {
+		// Not reached with crypto/sha256.
+		panic(fmt.Sprintf("copying a sha256 state: %v", err))
+	}
+	return d
 }
 
 // VerifyReader reads a whole snapshot stream and checks it.
