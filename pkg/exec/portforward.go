@@ -53,33 +53,47 @@ func (r *RemoteForwarder) Forward(ctx context.Context, pod PodRef, port int) (Di
 		}
 		dialer = portforward.NewFallbackDialer(ws, dialer, shouldFallback)
 	}
-	type result struct {
-		conn httpstream.Connection
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
+	conn, err := withContext(ctx, func() (httpstream.Connection, error) {
 		conn, proto, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
 		if err == nil && proto != portforward.PortForwardProtocolV1Name {
 			conn.Close()
 			err = fmt.Errorf("the API server offered port-forward protocol %q, not %q", proto, portforward.PortForwardProtocolV1Name)
 		}
-		done <- result{conn, err}
+		return conn, err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, err
+		}
+		return nil, nil, classify(err, pod, "create", "pods/portforward")
+	}
+	s := &session{conn: conn, pod: pod, port: port}
+	return s.dial, sync.OnceFunc(func() { conn.Close() }), nil
+}
+
+// withContext runs open, which cannot be cancelled, apart and waits for
+// it or for ctx. What open returns after ctx has ended is closed.
+func withContext[C io.Closer](ctx context.Context, open func() (C, error)) (C, error) {
+	type result struct {
+		c   C
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := open()
+		done <- result{c, err}
 	}()
 	select {
 	case res := <-done:
-		if res.err != nil {
-			return nil, nil, classify(res.err, pod, "create", "pods/portforward")
-		}
-		s := &session{conn: res.conn, pod: pod, port: port}
-		return s.dial, sync.OnceFunc(func() { res.conn.Close() }), nil
+		return res.c, res.err
 	case <-ctx.Done():
 		go func() {
-			if res := <-done; res.conn != nil {
-				res.conn.Close()
+			if res := <-done; res.err == nil {
+				res.c.Close()
 			}
 		}()
-		return nil, nil, ctx.Err()
+		var zero C
+		return zero, ctx.Err()
 	}
 }
 
@@ -96,26 +110,13 @@ type session struct {
 // stream waits for the kubelet's reply, so it runs apart and ctx bounds
 // the wait.
 func (s *session) dial(ctx context.Context) (net.Conn, error) {
-	type result struct {
-		c   *streamConn
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
+	return withContext(ctx, func() (net.Conn, error) {
 		c, err := s.open()
-		done <- result{c, err}
-	}()
-	select {
-	case res := <-done:
-		return res.c, res.err
-	case <-ctx.Done():
-		go func() {
-			if res := <-done; res.c != nil {
-				res.c.Close()
-			}
-		}()
-		return nil, ctx.Err()
-	}
+		if err != nil {
+			return nil, err // not a nil *streamConn in a non-nil net.Conn
+		}
+		return c, nil
+	})
 }
 
 func (s *session) open() (*streamConn, error) {

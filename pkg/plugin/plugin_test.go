@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +21,7 @@ import (
 // etcdctlFake answers etcdctl invocations with what etcdctl 3.5 prints for
 // -w json, recording every command.
 type etcdctlFake struct {
+	mu        sync.Mutex // members are reached in parallel
 	calls     [][]string
 	unhealthy map[string]bool // pod name -> unhealthy
 }
@@ -35,7 +37,9 @@ func statusJSON(id string) string {
 }
 
 func (f *etcdctlFake) Exec(_ context.Context, pod exec.PodRef, cmd []string, _ io.Reader, stdout, _ io.Writer) error {
+	f.mu.Lock()
 	f.calls = append(f.calls, cmd)
+	f.mu.Unlock()
 	sub := strings.Join(cmd[len(cmd)-2:], " ")
 	ids := map[string]string{"etcd-hc-cp1": "10276657743932975437", "etcd-hc-cp2": "3254424451432201488"}
 	switch sub {

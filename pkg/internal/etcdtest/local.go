@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 )
@@ -22,11 +23,14 @@ type LocalExecutor struct {
 	Binaries map[string]string
 	// Calls records every command, for assertions.
 	Calls [][]string
+	mu    sync.Mutex // guards Calls: members are reached in parallel
 }
 
 // Exec implements exec.Executor.
 func (l *LocalExecutor) Exec(ctx context.Context, _ exec.PodRef, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	l.mu.Lock()
 	l.Calls = append(l.Calls, cmd)
+	l.mu.Unlock()
 	bin, ok := l.Binaries[cmd[0]]
 	if !ok {
 		return exec.ErrNotFound
