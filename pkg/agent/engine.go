@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Step is one unit of node-side work. Do must be idempotent: after a crash
+// the engine runs it again, whether or not it had acted. Do must also act
+// atomically or fail having changed nothing. Undo reverses Do, is
+// idempotent too, and must accept a Do that never ran; nil means there is
+// nothing to reverse (a wait, a check).
+type Step struct {
+	Name            string
+	Do              func(ctx context.Context) error
+	Undo            func(ctx context.Context) error
+	Moves           []Move
+	PointOfNoReturn bool
+}
+
+// ErrPastPointOfNoReturn marks a failure that the node did not roll back by
+// itself; the caller decides between a resume and a rollback.
+var ErrPastPointOfNoReturn = errors.New("past the point of no return")
+
+// ErrRolledBack marks a failure after which the node rolled itself back.
+var ErrRolledBack = errors.New("rolled back")
+
+// Engine runs a journal's steps, saving the journal before and after each.
+type Engine struct {
+	journal *Journal
+	path    string
+	steps   []Step
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// NewEngine pairs a journal (new, or loaded after a crash) with the steps
+// it records. The names must match: steps built from another spec or
+// another agent version must not be run against this journal.
+func NewEngine(path string, j *Journal, steps []Step) (*Engine, error) {
+	if len(j.Steps) != len(steps) {
+		return nil, fmt.Errorf("journal %s has %d steps and this agent builds %d: finish it with the agent that started it", path, len(j.Steps), len(steps))
+	}
+	for i, s := range steps {
+		if j.Steps[i].Name != s.Name {
+			return nil, fmt.Errorf("journal %s step %d is %q, this agent's is %q: finish it with the agent that started it", path, i+1, j.Steps[i].Name, s.Name)
+		}
+	}
+	return &Engine{journal: j, path: path, steps: steps, Now: time.Now}, nil
+}
+
+// Journal returns the engine's journal, as last saved.
+func (e *Engine) Journal() *Journal { return e.journal }
+
+func (e *Engine) now() *time.Time {
+	t := e.Now().UTC()
+	return &t
+}
+
+// Run runs every step not done yet, in order. On a failure before the
+// point of no return it rolls back and returns an error wrapping
+// ErrRolledBack; after it, it stops and returns one wrapping
+// ErrPastPointOfNoReturn.
+func (e *Engine) Run(ctx context.Context) error {
+	switch e.journal.Phase {
+	case PhaseDone:
+		return nil
+	case PhaseRollingBack, PhaseRolledBack:
+		return fmt.Errorf("operation %s was rolled back (phase %s): finish the rollback, then start a new one", e.journal.ID, e.journal.Phase)
+	}
+	e.journal.Phase, e.journal.Error = PhaseRunning, ""
+	for i := range e.steps {
+		if e.journal.Steps[i].State == Done {
+			continue
+		}
+		if err := e.runStep(ctx, i); err != nil {
+			return e.fail(ctx, i, err)
+		}
+	}
+	e.journal.Phase = PhaseDone
+	return e.save()
+}
+
+func (e *Engine) runStep(ctx context.Context, i int) error {
+	rec := &e.journal.Steps[i]
+	rec.State, rec.Started, rec.Ended, rec.Error = Running, e.now(), nil, ""
+	if err := e.save(); err != nil {
+		return err
+	}
+	err := e.steps[i].Do(ctx)
+	rec.Ended = e.now()
+	if err != nil {
+		rec.State, rec.Error = Failed, err.Error()
+		if serr := e.save(); serr != nil {
+			return errors.Join(err, serr)
+		}
+		return err
+	}
+	rec.State = Done
+	return e.save()
+}
+
+func (e *Engine) fail(ctx context.Context, i int, err error) error {
+	err = fmt.Errorf("step %q: %w", e.steps[i].Name, err)
+	if e.journal.PastPointOfNoReturn() {
+		e.journal.Phase, e.journal.Error = PhaseFailed, err.Error()
+		if serr := e.save(); serr != nil {
+			return errors.Join(err, serr)
+		}
+		return fmt.Errorf("%w (%w): resume or roll back", err, ErrPastPointOfNoReturn)
+	}
+	if rerr := e.Rollback(ctx); rerr != nil {
+		return fmt.Errorf("%w; the rollback failed too: %w", err, rerr)
+	}
+	return fmt.Errorf("%w (%w)", err, ErrRolledBack)
+}
+
+// Rollback undoes, in reverse order, every step that is done or was found
+// running. Failed steps changed nothing (Do is atomic). An interrupted
+// rollback can be run again.
+func (e *Engine) Rollback(ctx context.Context) error {
+	e.journal.Phase = PhaseRollingBack
+	if err := e.save(); err != nil {
+		return err
+	}
+	for i := len(e.steps) - 1; i >= 0; i-- {
+		rec := &e.journal.Steps[i]
+		if rec.State != Done && rec.State != Running {
+			continue
+		}
+		if undo := e.steps[i].Undo; undo != nil {
+			if err := undo(ctx); err != nil {
+				rec.Error = "undo: " + err.Error()
+				e.journal.Error = fmt.Sprintf("undo %q: %v", rec.Name, err)
+				return errors.Join(fmt.Errorf("undo step %q: %w", rec.Name, err), e.save())
+			}
+		}
+		rec.State, rec.Ended = Undone, e.now()
+		if err := e.save(); err != nil {
+			return err
+		}
+	}
+	e.journal.Phase, e.journal.Error = PhaseRolledBack, ""
+	return e.save()
+}
+
+func (e *Engine) save() error {
+	if err := e.journal.Save(e.path); err != nil {
+		return fmt.Errorf("save the journal %s: %w", e.path, err)
+	}
+	return nil
+}
