@@ -1,0 +1,187 @@
+// Package restore plans `kubectl etcd restore`: which flags each member is
+// restored with, where data moves, in which order, and why. The plan is
+// pure; the node agent carries it out.
+package restore
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+)
+
+// Defaults for the paths on each node.
+const (
+	DefaultStaticPodDir = "/etc/kubernetes/manifests"
+	DefaultJournalRoot  = "/var/lib/kubectl-etcd/restore"
+	// FallbackBump is OpenShift's bump when it knows no live revision: "1bn
+	// would be an etcd running at 1000 writes/s for about eleven days".
+	FallbackBump int64 = 1_000_000_000
+)
+
+// Metadata is what restore reads from the FILE.json that backup writes. It
+// mirrors a subset of pkg/plugin's Metadata, which is moving to
+// pkg/snapshot; once it has, this becomes that type.
+type Metadata struct {
+	ClusterID   string
+	Revision    int64
+	EtcdVersion string
+	MemberNames []string
+}
+
+// Snapshot is what is known of the snapshot file. Revision is read from
+// inside the file, never from a read of the cluster made before it.
+type Snapshot struct {
+	Path           string
+	Revision       int64
+	Size           int64
+	SHA256         string
+	StorageVersion string
+	Meta           *Metadata
+}
+
+// Live is what preflight read from the running cluster; zero values mean
+// unknown (a cluster without quorum answers nothing).
+type Live struct {
+	ClusterID    string
+	Revision     int64
+	MaxRaftIndex int64
+}
+
+// Options are the user's choices.
+type Options struct {
+	// ID names this restore's data dirs and journals; Time's UTC form by default.
+	ID             string
+	Time           time.Time
+	Force          bool
+	NoBumpRevision bool
+	StaticPodDir   string
+	JournalRoot    string
+}
+
+// Plan is what the user confirms and the agents carry out.
+type Plan struct {
+	ID             string
+	Token          string
+	InitialCluster string
+	Snapshot       Snapshot
+	Bump           int64
+	BumpReason     string
+	StaticPodDir   string
+	Members        []MemberPlan
+	Warnings       []string
+}
+
+// MemberPlan is one node's part.
+type MemberPlan struct {
+	Node, Name     string
+	PeerURLs       []string
+	Image, Version string
+	OldDataDir     string
+	NewDataDir     string
+	JournalDir     string
+	StagedSnapshot string
+	// RestoreArgv runs in a pod of the member's own etcd image, with no
+	// shell: 3.6+ images have none.
+	RestoreArgv []string
+	Steps       []string
+}
+
+// NewPlan builds the plan, refusing what the restore cannot do safely.
+func NewPlan(members []discovery.Member, snap Snapshot, live Live, opts Options) (*Plan, error) {
+	if len(members) == 0 {
+		return nil, fmt.Errorf("no etcd members found: restore needs the etcd static pods of kube-system to read their flags")
+	}
+	opts = withDefaults(opts)
+	ms, err := sortedMembers(members)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{ID: opts.ID, Token: "kubectl-etcd-restore-" + strings.ToLower(opts.ID), Snapshot: snap, StaticPodDir: opts.StaticPodDir, InitialCluster: initialCluster(ms)}
+	if err := p.checkSnapshot(ms, live, opts.Force); err != nil {
+		return nil, err
+	}
+	p.Bump, p.BumpReason = chooseBump(snap.Revision, live, opts.NoBumpRevision)
+	for _, m := range ms {
+		mp, err := p.memberPlan(m, opts)
+		if err != nil {
+			return nil, err
+		}
+		p.Members = append(p.Members, mp)
+	}
+	return p, nil
+}
+
+func withDefaults(o Options) Options {
+	if o.ID == "" {
+		o.ID = o.Time.UTC().Format("20060102T150405Z")
+	}
+	if o.StaticPodDir == "" {
+		o.StaticPodDir = DefaultStaticPodDir
+	}
+	if o.JournalRoot == "" {
+		o.JournalRoot = DefaultJournalRoot
+	}
+	return o
+}
+
+func sortedMembers(in []discovery.Member) ([]discovery.Member, error) {
+	ms := append([]discovery.Member{}, in...)
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	for i, m := range ms {
+		switch {
+		case m.Name == "" || m.Node == "" || m.DataDir == "" || len(m.InitialAdvertisePeerURLs) == 0:
+			return nil, fmt.Errorf("etcd pod %s sets no --name, --data-dir or --initial-advertise-peer-urls, or runs on no node: restore reads them from the pod spec; fix the manifest", m.Pod)
+		case i > 0 && ms[i-1].Name == m.Name:
+			return nil, fmt.Errorf("two etcd pods use the member name %q: each member needs its own --name", m.Name)
+		case !path.IsAbs(m.DataDir):
+			return nil, fmt.Errorf("member %s has the relative data dir %q: set an absolute --data-dir", m.Name, m.DataDir)
+		}
+	}
+	return ms, nil
+}
+
+// initialCluster lists every member's peer URLs, sorted, so that every
+// member is restored with the same string.
+func initialCluster(ms []discovery.Member) string {
+	var parts []string
+	for _, m := range ms {
+		urls := append([]string{}, m.InitialAdvertisePeerURLs...)
+		sort.Strings(urls)
+		for _, u := range urls {
+			parts = append(parts, m.Name+"="+u)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
+	tool, err := restoreTool(m, p.Bump > 0)
+	if err != nil {
+		return MemberPlan{}, err
+	}
+	old := path.Clean(m.DataDir)
+	mp := MemberPlan{
+		Node: m.Node, Name: m.Name, PeerURLs: m.InitialAdvertisePeerURLs, Image: m.Image, Version: m.Version,
+		OldDataDir: old, NewDataDir: old + "-restore-" + o.ID, JournalDir: path.Join(o.JournalRoot, o.ID),
+	}
+	mp.StagedSnapshot = path.Join(mp.JournalDir, "snapshot.db")
+	mp.RestoreArgv = []string{tool, "snapshot", "restore", mp.StagedSnapshot,
+		"--name=" + m.Name,
+		"--initial-cluster=" + p.InitialCluster,
+		"--initial-cluster-token=" + p.Token,
+		"--initial-advertise-peer-urls=" + strings.Join(m.InitialAdvertisePeerURLs, ","),
+		"--data-dir=" + mp.NewDataDir,
+	}
+	if p.Bump > 0 {
+		// etcdutl refuses a bump without --mark-compacted, and the mark is what
+		// makes watchers from before the restore relist.
+		mp.RestoreArgv = append(mp.RestoreArgv, "--bump-revision="+strconv.FormatInt(p.Bump, 10), "--mark-compacted")
+	}
+	mp.Steps = nodeSteps(mp, p.StaticPodDir)
+	return mp, nil
+}

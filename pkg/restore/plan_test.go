@@ -1,0 +1,190 @@
+package restore
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+var when = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// members builds n kubeadm members; in reverse order, to show sorting.
+func members(n int, version string) []discovery.Member {
+	var ms []discovery.Member
+	for i := n; i >= 1; i-- {
+		ip := fmt.Sprintf("10.250.1.%d", 10+i)
+		ms = append(ms, discovery.Member{
+			Pod: fmt.Sprintf("etcd-cp%d", i), Node: fmt.Sprintf("cp%d", i), Name: fmt.Sprintf("cp%d", i),
+			DataDir: "/var/lib/etcd", InitialAdvertisePeerURLs: []string{"https://" + ip + ":2380"},
+			Image: "registry.k8s.io/etcd:" + version + "-0", Version: version,
+		})
+	}
+	return ms
+}
+
+func snap(meta *Metadata) Snapshot {
+	return Snapshot{Path: "etcd.db", Revision: 5000, Size: 20512, SHA256: "ab12", StorageVersion: "3.6.0", Meta: meta}
+}
+
+func TestPlanGolden(t *testing.T) {
+	for _, tt := range []struct {
+		n       int
+		version string
+		live    Live
+	}{
+		{1, "3.5.35", Live{}},
+		{3, "3.7.0", Live{ClusterID: "c0ffee", Revision: 9000, MaxRaftIndex: 12000}},
+		{5, "3.6.8", Live{ClusterID: "c0ffee", Revision: 1_000_009_000, MaxRaftIndex: 12000}},
+	} {
+		name := fmt.Sprintf("%d-members-%s", tt.n, tt.version)
+		t.Run(name, func(t *testing.T) {
+			var names []string
+			for i := 1; i <= tt.n; i++ {
+				names = append(names, fmt.Sprintf("cp%d", i))
+			}
+			p, err := NewPlan(members(tt.n, tt.version), snap(&Metadata{ClusterID: "c0ffee", Revision: 5000, MemberNames: names}), tt.live, Options{Time: when})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out bytes.Buffer
+			if err := RenderPlan(&out, p); err != nil {
+				t.Fatal(err)
+			}
+			golden := filepath.Join("testdata", name+".txt")
+			if *update {
+				os.WriteFile(golden, out.Bytes(), 0o644)
+			}
+			want, _ := os.ReadFile(golden)
+			if d := cmp.Diff(string(want), out.String()); d != "" {
+				t.Errorf("(-%s +got):\n%s", golden, d)
+			}
+			for _, m := range p.Members {
+				if !strings.Contains(strings.Join(m.RestoreArgv, " "), "--initial-cluster="+p.InitialCluster+" ") {
+					t.Errorf("member %s restores with another --initial-cluster", m.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestBump(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		live Live
+		off  bool
+		want int64
+	}{
+		{"nothing live: OpenShift's 1e9", Live{}, false, 1_000_000_000},
+		{"raft index plus 20%", Live{Revision: 9000, MaxRaftIndex: 12000}, false, 14400},
+		{"revision far above the raft index", Live{Revision: 1_000_005_000, MaxRaftIndex: 100}, false, 1_200_000_000},
+		{"off", Live{MaxRaftIndex: 12000}, true, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, why := chooseBump(5000, tt.live, tt.off)
+			if got != tt.want || why == "" {
+				t.Errorf("bump = %d (%s), want %d", got, why, tt.want)
+			}
+			if tt.live.Revision > 0 && !tt.off && 5000+got <= tt.live.Revision {
+				t.Errorf("restored revision %d is not above the live %d", 5000+got, tt.live.Revision)
+			}
+		})
+	}
+}
+
+func TestArgvAndVersionGates(t *testing.T) {
+	for _, tt := range []struct {
+		version string
+		noBump  bool
+		tool    string
+		err     string
+	}{
+		{"3.5.35", false, "etcdctl", ""},
+		{"3.5.10", false, "etcdctl", ""},
+		{"3.5.9", false, "", "cannot bump the revision"},
+		{"3.5.9", true, "etcdctl", ""},
+		{"3.4.30", true, "", "supports 3.5 and later"},
+		{"3.6.0", false, "etcdutl", ""},
+		{"3.7.0", false, "etcdutl", ""},
+		{"", false, "", "cannot tell the etcd version"},
+	} {
+		t.Run(tt.version+fmt.Sprint(tt.noBump), func(t *testing.T) {
+			p, err := NewPlan(members(1, tt.version), snap(nil), Live{}, Options{Time: when, NoBumpRevision: tt.noBump})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := []string{tt.tool, "snapshot", "restore", "/var/lib/kubectl-etcd/restore/20260102T030405Z/snapshot.db",
+				"--name=cp1", "--initial-cluster=cp1=https://10.250.1.11:2380", "--initial-cluster-token=kubectl-etcd-restore-20260102t030405z",
+				"--initial-advertise-peer-urls=https://10.250.1.11:2380", "--data-dir=/var/lib/etcd-restore-20260102T030405Z"}
+			if !tt.noBump {
+				want = append(want, "--bump-revision=1000000000", "--mark-compacted")
+			}
+			if d := cmp.Diff(want, p.Members[0].RestoreArgv); d != "" {
+				t.Errorf("argv (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
+func TestMetadataMismatch(t *testing.T) {
+	live := Live{ClusterID: "c0ffee"}
+	for _, tt := range []struct {
+		name  string
+		meta  *Metadata
+		force bool
+		err   string
+	}{
+		{"other cluster", &Metadata{ClusterID: "deadbeef", MemberNames: []string{"cp1", "cp2", "cp3"}}, false, "cluster ID deadbeef, but this cluster's is c0ffee"},
+		{"other members", &Metadata{ClusterID: "c0ffee", MemberNames: []string{"old1", "old2", "old3"}}, false, "members old1,old2,old3, but this cluster's are cp1,cp2,cp3"},
+		{"forced", &Metadata{ClusterID: "deadbeef", MemberNames: []string{"old1"}}, true, ""},
+		{"wrong FILE.json", &Metadata{ClusterID: "c0ffee", Revision: 4999}, true, "do not belong together"},
+		{"matches", &Metadata{ClusterID: "c0ffee", MemberNames: []string{"cp3", "cp1", "cp2"}}, false, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := NewPlan(members(3, "3.7.0"), snap(tt.meta), live, Options{Time: when, Force: tt.force})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				if !tt.force && !strings.Contains(err.Error(), "--force") {
+					t.Errorf("err = %v does not name --force", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.force && len(p.Warnings) == 0 {
+				t.Error("a forced mismatch left no warning in the plan")
+			}
+		})
+	}
+}
+
+func TestPlanRefusesBadMembers(t *testing.T) {
+	dup := members(2, "3.7.0")
+	dup[1].Name = dup[0].Name
+	noPeer := members(1, "3.7.0")
+	noPeer[0].InitialAdvertisePeerURLs = nil
+	for name, ms := range map[string][]discovery.Member{"none": nil, "duplicate": dup, "no peer URL": noPeer} {
+		if _, err := NewPlan(ms, snap(nil), Live{}, Options{Time: when}); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -1,0 +1,69 @@
+package restore
+
+import (
+	"fmt"
+	"io"
+	"path"
+	"strings"
+)
+
+// controlPlane are the manifests stopped before etcd and started after it;
+// the controller-manager and scheduler go too, so that they drop caches
+// filled before the restore.
+var controlPlane = []string{"kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"}
+
+// nodeSteps are one node's steps as the user reads them; the agent's
+// journal uses the same order.
+func nodeSteps(m MemberPlan, static string) []string {
+	aside := path.Join(m.JournalDir, "manifests")
+	steps := []string{fmt.Sprintf("restore the snapshot into %s, in a pod of %s (nothing is stopped yet)", m.NewDataDir, m.Image)}
+	for _, f := range controlPlane {
+		steps = append(steps, fmt.Sprintf("move %s to %s/", path.Join(static, f), aside))
+	}
+	return append(steps,
+		"wait until kube-apiserver is gone (its port refuses)",
+		fmt.Sprintf("move %s to %s/", path.Join(static, "etcd.yaml"), aside),
+		"wait until etcd is gone (2379 and 2380 refuse)",
+		fmt.Sprintf("move %s to %s", m.OldDataDir, path.Join(m.JournalDir, "data", path.Base(m.OldDataDir))),
+		fmt.Sprintf("write %s with --data-dir, mountPath and hostPath %s  <- point of no return", path.Join(static, "etcd.yaml"), m.NewDataDir),
+		"wait until the member is healthy (needs quorum: the other nodes' steps)",
+		fmt.Sprintf("move the 3 control-plane manifests back to %s", static),
+		"mark the journal done",
+	)
+}
+
+// RenderPlan prints the plan that the user confirms.
+func RenderPlan(w io.Writer, p *Plan) error {
+	var b strings.Builder
+	s := p.Snapshot
+	fmt.Fprintf(&b, "Restore %s\n", p.ID)
+	fmt.Fprintf(&b, "  snapshot:        %s (%d bytes, revision %d, storage %s)\n", s.Path, s.Size, s.Revision, orDash(s.StorageVersion))
+	fmt.Fprintf(&b, "  sha256:          %s\n", s.SHA256)
+	fmt.Fprintf(&b, "  initial cluster: %s\n", p.InitialCluster)
+	fmt.Fprintf(&b, "  cluster token:   %s\n", p.Token)
+	fmt.Fprintf(&b, "  revision bump:   %s\n", p.BumpReason)
+	for _, m := range p.Members {
+		fmt.Fprintf(&b, "\nNode %s: member %s, etcd %s\n", m.Node, m.Name, m.Version)
+		fmt.Fprintf(&b, "  peer URLs:  %s\n", strings.Join(m.PeerURLs, ","))
+		fmt.Fprintf(&b, "  data dir:   %s -> %s (the old one is kept)\n", m.OldDataDir, m.NewDataDir)
+		fmt.Fprintf(&b, "  journal:    %s\n", m.JournalDir)
+		fmt.Fprintf(&b, "  restore:    %s\n", strings.Join(m.RestoreArgv, " "))
+		for i, st := range m.Steps {
+			fmt.Fprintf(&b, "  %2d. %s\n", i+1, st)
+		}
+	}
+	b.WriteString("\nBefore the point of no return, a failure on any node rolls every node back by itself.\n")
+	b.WriteString("After it, a failure is reported and `kubectl etcd restore --rollback` puts the old manifests and data dirs back.\n")
+	for _, wn := range p.Warnings {
+		fmt.Fprintf(&b, "Warning: %s\n", wn)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
