@@ -19,11 +19,9 @@ import (
 )
 
 func main() {
-	// Ctrl-C cancels the context; every helper pod is then deleted on the
-	// way out. A second Ctrl-C kills the process.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() { <-ctx.Done(); stop() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cancelOnSignal(cancel)
 
 	// client-go logs stream teardown noise through klog (for example when
 	// Ctrl-C closes an exec); errors reach the user through return values.
@@ -32,8 +30,24 @@ func main() {
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	if err := plugin.NewCmdEtcd(streams).ExecuteContext(ctx); err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
-		stop()
 		os.Exit(1)
+	}
+}
+
+// cancelOnSignal cancels the work on Ctrl-C, SIGTERM or SIGHUP (a closed
+// terminal), and keeps catching them afterwards: a second Ctrl-C must not
+// kill the process while it deletes its helper pods. That clean-up is
+// bounded, so the process still ends.
+func cancelOnSignal(cancel context.CancelFunc) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// A reader that went away (backup - | consumer) must fail the write
+	// with EPIPE, so that clean-up runs, rather than kill the process.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	<-sigs
+	cancel()
+	for s := range sigs {
+		fmt.Fprintf(os.Stderr, "%v: still cleaning up (deleting helper pods); this takes at most 30 s\n", s)
 	}
 }
 

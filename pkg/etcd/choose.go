@@ -42,7 +42,29 @@ func ChooseSource(v *StatusListView, want string) (*StatusView, error) {
 		best = leader
 	}
 	if best == nil {
-		return nil, fmt.Errorf("no healthy member to take a snapshot from; see: kubectl etcd status")
+		return nil, fmt.Errorf("no healthy member to take a snapshot from:%s\nsee: kubectl etcd status", unusable(v))
 	}
 	return best, nil
+}
+
+// unusable says, member by member, why none could serve.
+func unusable(v *StatusListView) string {
+	var b strings.Builder
+	for _, m := range v.Members {
+		why := m.Error
+		switch {
+		case why != "":
+		case m.IsLearner:
+			why = "a learner"
+		case len(m.Alarms) > 0:
+			why = "alarm " + strings.Join(m.Alarms, ", ")
+		default:
+			continue
+		}
+		fmt.Fprintf(&b, "\n  %s: %s", m.Name, why)
+	}
+	if b.Len() == 0 {
+		return " the cluster has no members"
+	}
+	return b.String()
 }

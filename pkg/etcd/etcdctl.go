@@ -1,7 +1,6 @@
 package etcd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/bounded"
 )
 
 // ExecDialer runs etcdctl inside each member's etcd container, with the
@@ -56,18 +56,25 @@ func Args(m discovery.Member, timeout time.Duration) []string {
 	return args
 }
 
+const maxEtcdctlOutput = 8 << 20
+
 // run executes etcdctl with sub and decodes its JSON output into v. A
 // non-zero exit still decodes what was printed, since etcdctl prints the
 // per-endpoint result before failing.
 func (c *execConn) run(ctx context.Context, v any, sub ...string) error {
 	args := append(Args(c.m, c.timeout), "-w", "json")
 	args = append(args, sub...)
-	var stdout, stderr bytes.Buffer
+	// JSON answers are small; a member list of hundreds of members is
+	// well under 1 MiB.
+	stdout, stderr := bounded.New(maxEtcdctlOutput), bounded.New(64<<10)
 	// etcdctl bounds each request; this bounds a hung exec stream too.
 	ctx, cancel := context.WithTimeout(ctx, 2*c.timeout+10*time.Second)
 	defer cancel()
 	ref := exec.PodRef{Namespace: c.m.Namespace, Name: c.m.Pod, Container: c.m.Container}
-	err := c.d.Exec.Exec(ctx, ref, args, nil, &stdout, &stderr)
+	err := c.d.Exec.Exec(ctx, ref, args, nil, stdout, stderr)
+	if stdout.Exceeded() {
+		return fmt.Errorf("etcdctl %s in %s printed %w; is this an etcd container?", strings.Join(sub, " "), c.m.Pod, &bounded.ErrTooLarge{Max: maxEtcdctlOutput})
+	}
 	if errors.Is(err, exec.ErrNotFound) {
 		return fmt.Errorf("%w (etcdctl is missing from image %s; use --transport=port-forward)", err, c.m.Image)
 	}

@@ -31,11 +31,12 @@ type GlobalOptions struct {
 	genericiooptions.IOStreams
 	ConfigFlags *genericclioptions.ConfigFlags
 
-	Namespace      string
-	Selector       string
-	Transport      string
-	Image          string
-	CommandTimeout time.Duration
+	Namespace       string
+	HelperNamespace string
+	Selector        string
+	Transport       string
+	Image           string
+	CommandTimeout  time.Duration
 
 	// QuietPods stops the lines about helper pods (backup -q sets it).
 	QuietPods bool
@@ -45,13 +46,17 @@ type GlobalOptions struct {
 	Client     kubernetes.Interface
 	Executor   exec.Executor
 	Forwarder  exec.Forwarder
+
+	session *etcd.Session
+	runner  *nodepod.Runner
 }
 
 // AddFlags registers the shared flags on the root command.
 func (g *GlobalOptions) AddFlags(cmd *cobra.Command) {
 	g.ConfigFlags.AddFlags(cmd.PersistentFlags())
 	f := cmd.PersistentFlags()
-	f.StringVarP(&g.Namespace, "namespace", "n", discovery.DefaultNamespace, "Namespace of the etcd pods (and of the helper pods).")
+	f.StringVarP(&g.Namespace, "namespace", "n", discovery.DefaultNamespace, "Namespace of the etcd pods.")
+	f.StringVar(&g.HelperNamespace, "helper-namespace", "", "Namespace for the helper pods the plugin starts on nodes (default: the etcd pods' namespace). It must allow privileged pods: label it pod-security.kubernetes.io/enforce=privileged.")
 	f.StringVarP(&g.Selector, "selector", "l", discovery.DefaultSelector, "Label selector of the etcd pods.")
 	f.StringVar(&g.Transport, "transport", TransportAuto, "How to reach etcd: exec (etcdctl in the etcd container), port-forward (client/v3 over a port-forward), or auto.")
 	f.StringVar(&g.Image, "image", defaultImage(), "Helper image for node pods (needs sh, cat, sha256sum, mv, sleep); it must be pullable on the control-plane nodes. Default from $KUBECTL_ETCD_IMAGE if set.")
@@ -94,40 +99,52 @@ func (g *GlobalOptions) Complete() error {
 	return nil
 }
 
-// Members discovers the etcd members.
-func (g *GlobalOptions) Members(ctx context.Context) ([]discovery.Member, error) {
-	return discovery.Discover(ctx, g.Client, discovery.Options{Namespace: g.Namespace, Selector: g.Selector})
+// Session is the command's one view of the cluster: the member list and
+// the transports, built on first use and then shared.
+func (g *GlobalOptions) Session() *etcd.Session {
+	if g.session == nil {
+		ex := &etcd.ExecDialer{Exec: g.Executor, Timeout: g.CommandTimeout}
+		fwd := &etcd.ForwardDialer{
+			Forwarder: g.Forwarder,
+			TLS:       &etcd.NodeTLSSource{Runner: g.Runner(), Namespace: g.helperNamespace(), Image: g.Image},
+			Timeout:   g.CommandTimeout,
+		}
+		discover := func(ctx context.Context) ([]discovery.Member, error) {
+			return discovery.Discover(ctx, g.Client, discovery.Options{Namespace: g.Namespace, Selector: g.Selector})
+		}
+		g.session = etcd.NewSession(discover, ex, fwd, g.Transport, func(a *etcd.AutoDialer) { a.Log = g.ErrOut })
+	}
+	return g.session
 }
 
-// Runner returns the node-pod runner, logging to ErrOut.
+// Members discovers the etcd members (once per command).
+func (g *GlobalOptions) Members(ctx context.Context) ([]discovery.Member, error) {
+	return g.Session().Members(ctx)
+}
+
+// Runner returns the command's node-pod runner, logging to ErrOut.
 func (g *GlobalOptions) Runner() *nodepod.Runner {
-	r := &nodepod.Runner{Client: g.Client, Exec: g.Executor, Log: g.ErrOut}
-	if g.QuietPods {
-		r.Log = nil
+	if g.runner == nil {
+		g.runner = &nodepod.Runner{Client: g.Client, Exec: g.Executor, Log: g.ErrOut}
+		if g.QuietPods {
+			g.runner.Log = nil
+		}
 	}
-	return r
+	return g.runner
+}
+
+func (g *GlobalOptions) helperNamespace() string {
+	if g.HelperNamespace != "" {
+		return g.HelperNamespace
+	}
+	return g.Namespace
 }
 
 // ForwardDialer returns the port-forward transport.
-func (g *GlobalOptions) ForwardDialer() *etcd.ForwardDialer {
-	return &etcd.ForwardDialer{
-		Forwarder: g.Forwarder,
-		TLS:       &etcd.NodeTLSSource{Runner: g.Runner(), Namespace: g.Namespace, Image: g.Image},
-		Timeout:   g.CommandTimeout,
-	}
-}
+func (g *GlobalOptions) ForwardDialer() *etcd.ForwardDialer { return g.Session().Forward }
 
 // Dialer returns the transport --transport asks for.
-func (g *GlobalOptions) Dialer() etcd.Dialer {
-	ex := &etcd.ExecDialer{Exec: g.Executor, Timeout: g.CommandTimeout}
-	switch g.Transport {
-	case TransportExec:
-		return ex
-	case TransportPortForward:
-		return g.ForwardDialer()
-	}
-	return &etcd.AutoDialer{Exec: ex, Forward: g.ForwardDialer(), Log: g.ErrOut}
-}
+func (g *GlobalOptions) Dialer() etcd.Dialer { return g.Session().Dialer }
 
 // ImageEnv overrides the default helper image, for clusters that can only
 // pull from a private registry.
