@@ -23,7 +23,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
-var backupLong = templates.LongDesc(`
+var backupLong = longDesc(`
 	Take a snapshot of etcd and save it on this machine, verified.
 
 	The snapshot streams from one member over a port-forward into FILE.part,

@@ -2,8 +2,10 @@ package plugin
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
@@ -46,3 +48,13 @@ func addOutputFlag(cmd *cobra.Command, p *string) {
 }
 
 func validateOutput(f string) error { return printers.ValidateFormat(f) }
+
+// longDesc is templates.LongDesc without the space its markdown renderer
+// puts before every paragraph after the first.
+func longDesc(s string) string {
+	lines := strings.Split(templates.LongDesc(s), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, " ")
+	}
+	return strings.Join(lines, "\n")
+}

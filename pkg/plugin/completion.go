@@ -11,7 +11,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 )
 
-var completionLong = templates.LongDesc(`
+var completionLong = longDesc(`
 	Print the shell completion code for kubectl-etcd, for bash, zsh, fish or
 	PowerShell.
 

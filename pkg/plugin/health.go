@@ -31,7 +31,7 @@ func NewCmdHealth(g *GlobalOptions) *cobra.Command {
 		Use:     "health",
 		Aliases: []string{"endpoint-health"},
 		Short:   "Check the health of every etcd member",
-		Long: templates.LongDesc(`
+		Long: longDesc(`
 			Check every etcd member as etcdctl endpoint health does: a linearizable
 			read must succeed and no alarm may be raised. Prints how long each check
 			took and why a member is unhealthy. Exits non-zero when any member is

@@ -29,7 +29,7 @@ func NewCmdMembers(g *GlobalOptions) *cobra.Command {
 		Use:     "members",
 		Aliases: []string{"member", "member-list"},
 		Short:   "List the etcd members",
-		Long:    templates.LongDesc(`List the etcd members: hex ID, name, node, whether started, whether a learner, peer and client URLs.`),
+		Long:    longDesc(`List the etcd members: hex ID, name, node, whether started, whether a learner, peer and client URLs.`),
 		Example: membersExample,
 		Args:    cobra.NoArgs,
 		RunE:    runE(o),

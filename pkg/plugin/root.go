@@ -10,7 +10,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 )
 
-var rootLong = templates.LongDesc(`
+var rootLong = longDesc(`
 	Back up, inspect and check the etcd behind a kubeadm-style control plane,
 	from your workstation, with no ssh and no certificate paths.
 

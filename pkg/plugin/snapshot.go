@@ -38,7 +38,7 @@ func NewCmdSnapshotInspect(g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "inspect FILE",
 		Short: "Show a snapshot's hash, revision, keys, size and what fills it",
-		Long: templates.LongDesc(`
+		Long: longDesc(`
 			Verify a snapshot file, then print the numbers etcdutl snapshot status
 			prints (hash, revision, total keys, total size) and, per Kubernetes
 			resource prefix, the live keys and bytes and the stored revisions, largest

@@ -33,7 +33,7 @@ func NewCmdStatus(g *GlobalOptions) *cobra.Command {
 		Use:     "status",
 		Aliases: []string{"endpoint-status"},
 		Short:   "Show the status of every etcd member",
-		Long: templates.LongDesc(`
+		Long: longDesc(`
 			Show each member's node, hex ID, etcd version, storage version, DB size,
 			bytes in use, quota, leadership, learner state, raft term and indexes,
 			alarms and errors. A member that cannot be reached is reported while the
