@@ -157,6 +157,9 @@ func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	if _, err := os.Lstat(under(root, path.Join(s.JournalDir, JournalFile))); err == nil {
+		return nil, fmt.Errorf("restore %s already has a journal in %s: resume it with `restore run` or roll it back; a second restore never starts on top", s.ID, s.JournalDir)
+	}
 	etcdSrc, err := os.ReadFile(under(root, path.Join(s.StaticPodDir, EtcdManifest)))
 	if err != nil {
 		return nil, fmt.Errorf("read etcd's manifest: %w: is %s the kubelet's static pod dir?", err, s.StaticPodDir)
@@ -250,9 +253,6 @@ func checkRestoreTree(root string, s *RestoreSpec) error {
 	}
 	if _, err := os.Stat(under(root, path.Join(s.NewDataDir, "member"))); err != nil {
 		return fmt.Errorf("the restored data dir holds no member dir (%w): run `snapshot restore` into %s first", err, s.NewDataDir)
-	}
-	if _, err := os.Lstat(under(root, path.Join(s.JournalDir, JournalFile))); err == nil {
-		return fmt.Errorf("restore %s already has a journal in %s: resume it with `restore run` or roll it back; a second restore never starts on top", s.ID, s.JournalDir)
 	}
 	return nil
 }

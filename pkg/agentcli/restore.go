@@ -29,6 +29,10 @@ func (o *options) start(ctx context.Context) error {
 	if path.Base(spec.JournalDir) != spec.ID {
 		return fmt.Errorf("journal dir %s must end in the restore id %s, so that `--id` finds it", spec.JournalDir, spec.ID)
 	}
+	restored, err := agent.PrepareRestore(o.root, spec)
+	if err != nil {
+		return fmt.Errorf("nothing was changed: %w", err)
+	}
 	o.id, o.journalRoot = spec.ID, path.Dir(spec.JournalDir)
 	dir, err := o.dir()
 	if err != nil {
@@ -41,7 +45,7 @@ func (o *options) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("restore %s: %w", spec.ID, err)
 	}
-	err = o.writeJournal(dir, spec)
+	err = o.writeJournal(dir, spec, restored)
 	lock.Unlock()
 	if err != nil {
 		return err
@@ -71,10 +75,12 @@ func (o *options) readSpec() (*agent.RestoreSpec, error) {
 	return &s, nil
 }
 
-func (o *options) writeJournal(dir string, spec *agent.RestoreSpec) error {
-	restored, err := agent.PrepareRestore(o.root, spec)
-	if err != nil {
-		return fmt.Errorf("nothing was changed: %w", err)
+// writeJournal writes the journal, all steps pending, under the lock: two
+// starts at once must not both pass PrepareRestore's check for a journal.
+func (o *options) writeJournal(dir string, spec *agent.RestoreSpec, restored []byte) error {
+	jp := filepath.Join(dir, agent.JournalFile)
+	if _, err := os.Lstat(jp); err == nil {
+		return fmt.Errorf("restore %s already has a journal: resume it with `restore run` or roll it back", spec.ID)
 	}
 	if err := agent.WriteFileAtomic(filepath.Join(dir, agent.RestoredManifest), restored, 0o600); err != nil {
 		return err
@@ -84,7 +90,7 @@ func (o *options) writeJournal(dir string, spec *agent.RestoreSpec) error {
 	if err != nil {
 		return err
 	}
-	return j.Save(filepath.Join(dir, agent.JournalFile))
+	return j.Save(jp)
 }
 
 func (o *options) env(spec *agent.RestoreSpec) agent.RestoreEnv {
