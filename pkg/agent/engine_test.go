@@ -289,3 +289,20 @@ func TestEngineRefusesOtherSteps(t *testing.T) {
 		t.Error("renamed step accepted")
 	}
 }
+
+func TestHoldStopsWithoutRollback(t *testing.T) {
+	n := newNode(t)
+	steps := n.steps()
+	steps[6].Do = func(context.Context) error { return fmt.Errorf("no decision: %w", ErrHold) }
+	err := start(t, n, steps).Run(context.Background())
+	if !errors.Is(err, ErrPastPointOfNoReturn) || !errors.Is(err, ErrHold) {
+		t.Fatalf("err = %v, want a hold", err)
+	}
+	assertPhase(t, n, PhaseFailed)
+	if _, err := os.Stat(filepath.Join(n.journalDir, "manifests/etcd.yaml")); err != nil {
+		t.Errorf("a hold undid a step: %v", err)
+	}
+	if err := resume(t, n).Run(context.Background()); err != nil {
+		t.Errorf("resume after a hold: %v", err)
+	}
+}

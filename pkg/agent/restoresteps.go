@@ -53,7 +53,9 @@ func RestoreSteps(s *RestoreSpec, restored []byte, env RestoreEnv) []Step {
 		env.move("move the old data dir aside", s.OldDataDir, path.Join(j, "data", path.Base(s.OldDataDir))),
 	)
 	if env.Barrier != nil {
-		steps = append(steps, Step{Name: StepBarrier, Do: env.Barrier.Await})
+		// Once the barrier says commit, the other members swap: a failure of
+		// this node's own swap must then not roll it back alone.
+		steps = append(steps, Step{Name: StepBarrier, Do: env.Barrier.Await, PointOfNoReturn: true})
 	}
 	swap := WriteStep(StepSwap, under(env.Root, in(EtcdManifest)), under(env.Root, path.Join(j, "undone", EtcdManifest)), restored, true)
 	swap.Moves = []Move{{To: in(EtcdManifest)}}

@@ -413,3 +413,23 @@ func TestRestoreStartRefuses(t *testing.T) {
 	n.apiStuck.Store(false)
 	n.waitPhase(t, agent.PhaseDone)
 }
+
+// Until the barrier's transport exists, a member with peers rolls back at
+// the barrier, as every other member does: none swaps alone.
+func TestRestoreWithPeersRollsBackAtTheBarrier(t *testing.T) {
+	n := newFakeNode(t)
+	orig := n.tree(t)
+	spec := n.spec(t, func(s *agent.RestoreSpec) {
+		s.Barrier = &agent.BarrierSpec{Peers: []agent.Peer{{Member: "hc-cp2", Addr: "127.0.0.1:1"}}}
+	})
+	if _, err := n.agent(t, "restore", "start", "--spec", spec); err != nil {
+		t.Fatal(err)
+	}
+	j := n.waitPhase(t, agent.PhaseRolledBack)
+	if j.Steps[7].Name != agent.StepBarrier || j.Steps[7].State != agent.Failed {
+		t.Errorf("step 8 is %q %s, want the barrier failed", j.Steps[7].Name, j.Steps[7].State)
+	}
+	if d := cmp.Diff(orig, n.tree(t)); d != "" {
+		t.Errorf("tree after the rollback (-before +after):\n%s", d)
+	}
+}
