@@ -132,15 +132,7 @@ func start(t *testing.T, n *node, steps []Step) *Engine {
 
 func resume(t *testing.T, n *node) *Engine {
 	t.Helper()
-	j, err := LoadJournal(n.journal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := NewEngine(n.journal, j, n.steps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return resumeWith(t, n, n.steps())
 }
 
 type crash struct{}

@@ -149,53 +149,51 @@ func (o *options) claim(dir string) (*agent.Engine, *agent.RestoreSpec, *agent.L
 
 // run is the detached body; run again, it resumes from the journal.
 func (o *options) run(ctx context.Context) error {
+	return o.withJournal("run", func(e *agent.Engine, spec *agent.RestoreSpec) error {
+		o.logf("restore %s: running from phase %s", o.id, e.Journal().Phase)
+		err := e.Run(ctx)
+		if errors.Is(err, agent.ErrPastPointOfNoReturn) && spec.AfterSwapFailure == agent.AfterSwapRollback {
+			o.logf("restore %s: %v; rolling back (afterSwapFailure %s)", o.id, err, spec.AfterSwapFailure)
+			if rerr := e.Rollback(ctx); rerr != nil {
+				return fmt.Errorf("%w; the rollback failed too: %w", err, rerr)
+			}
+			return fmt.Errorf("%w; rolled back", err)
+		}
+		if err != nil {
+			return err
+		}
+		o.logf("restore %s: done", o.id)
+		return nil
+	})
+}
+
+func (o *options) rollback(ctx context.Context) error {
+	return o.withJournal("rollback", func(e *agent.Engine, _ *agent.RestoreSpec) error {
+		o.logf("restore %s: rolling back from phase %s", o.id, e.Journal().Phase)
+		if err := e.Rollback(ctx); err != nil {
+			return err
+		}
+		o.logf("restore %s: rolled back", o.id)
+		return nil
+	})
+}
+
+// withJournal runs `restore sub` detached when asked, or else runs fn
+// holding the journal's lock.
+func (o *options) withJournal(sub string, fn func(*agent.Engine, *agent.RestoreSpec) error) error {
 	dir, err := o.dir()
 	if err != nil {
 		return err
 	}
 	if o.detach {
-		return o.spawn(dir, "run")
+		return o.spawn(dir, sub)
 	}
 	e, spec, lock, err := o.claim(dir)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	o.logf("restore %s: running from phase %s", o.id, e.Journal().Phase)
-	err = e.Run(ctx)
-	if errors.Is(err, agent.ErrPastPointOfNoReturn) && spec.AfterSwapFailure == agent.AfterSwapRollback {
-		o.logf("restore %s: %v; rolling back (afterSwapFailure %s)", o.id, err, spec.AfterSwapFailure)
-		if rerr := e.Rollback(ctx); rerr != nil {
-			return fmt.Errorf("%w; the rollback failed too: %w", err, rerr)
-		}
-		return fmt.Errorf("%w; rolled back", err)
-	}
-	if err != nil {
-		return err
-	}
-	o.logf("restore %s: done", o.id)
-	return nil
-}
-
-func (o *options) rollback(ctx context.Context) error {
-	dir, err := o.dir()
-	if err != nil {
-		return err
-	}
-	if o.detach {
-		return o.spawn(dir, "rollback")
-	}
-	e, _, lock, err := o.claim(dir)
-	if err != nil {
-		return err
-	}
-	defer lock.Unlock()
-	o.logf("restore %s: rolling back from phase %s", o.id, e.Journal().Phase)
-	if err := e.Rollback(ctx); err != nil {
-		return err
-	}
-	o.logf("restore %s: rolled back", o.id)
-	return nil
+	return fn(e, spec)
 }
 
 func (o *options) logf(format string, args ...any) {
