@@ -22,13 +22,16 @@ import (
 // errUsage marks a mistake on the command line: exit status 2.
 var errUsage = errors.New("usage")
 
-const usage = `kubectl-etcd-agent: the node side of kubectl etcd. Every path is a node path under --root.
+const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
 
-  restore start    --spec FILE|- [--root /host]        check, write the journal, run detached
-  restore run      --id ID [--root /host] [--detach]   run or resume a restore's steps
-  restore status   [--id ID] [--root /host]            print the journals as JSON
-  restore rollback --id ID [--root /host] [--detach]   put the old manifests and data dir back
+  restore start    --spec FILE|-      check the node, write the journal, run the steps detached
+  restore run      --id ID [--detach] run or resume a restore's steps
+  restore status   [--id ID]          print the journals as JSON
+  restore rollback --id ID [--detach] put the old manifests and data dir back
   version
+
+Every path is a node path under --root (default /; the helper pod passes /host).
+Journals are in --journal-root (default /var/lib/kubectl-etcd/restore), one dir per id.
 `
 
 // Main runs args (without the program name) and returns the exit status.
