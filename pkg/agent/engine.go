@@ -27,6 +27,12 @@ var ErrPastPointOfNoReturn = errors.New("past the point of no return")
 // ErrRolledBack marks a failure after which the node rolled itself back.
 var ErrRolledBack = errors.New("rolled back")
 
+// ErrHold, wrapped by a step's error, stops the run without a rollback even
+// before the point of no return: the step cannot tell whether going on or
+// rolling back is safe (a barrier that lost its coordinator), so the node
+// waits, as it is, for a resume or a rollback.
+var ErrHold = errors.New("holding: neither going on nor rolling back is known to be safe")
+
 // Engine runs a journal's steps, saving the journal before and after each.
 type Engine struct {
 	journal *Journal
@@ -104,7 +110,7 @@ func (e *Engine) runStep(ctx context.Context, i int) error {
 
 func (e *Engine) fail(ctx context.Context, i int, err error) error {
 	err = fmt.Errorf("step %q: %w", e.steps[i].Name, err)
-	if e.journal.PastPointOfNoReturn() {
+	if e.journal.PastPointOfNoReturn() || errors.Is(err, ErrHold) {
 		e.journal.Phase, e.journal.Error = PhaseFailed, err.Error()
 		if serr := e.save(); serr != nil {
 			return errors.Join(err, serr)

@@ -132,15 +132,7 @@ func start(t *testing.T, n *node, steps []Step) *Engine {
 
 func resume(t *testing.T, n *node) *Engine {
 	t.Helper()
-	j, err := LoadJournal(n.journal)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := NewEngine(n.journal, j, n.steps())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return resumeWith(t, n, n.steps())
 }
 
 type crash struct{}
@@ -287,5 +279,22 @@ func TestEngineRefusesOtherSteps(t *testing.T) {
 	steps[3].Name = "renamed"
 	if _, err := NewEngine(n.journal, j, steps); err == nil {
 		t.Error("renamed step accepted")
+	}
+}
+
+func TestHoldStopsWithoutRollback(t *testing.T) {
+	n := newNode(t)
+	steps := n.steps()
+	steps[6].Do = func(context.Context) error { return fmt.Errorf("no decision: %w", ErrHold) }
+	err := start(t, n, steps).Run(context.Background())
+	if !errors.Is(err, ErrPastPointOfNoReturn) || !errors.Is(err, ErrHold) {
+		t.Fatalf("err = %v, want a hold", err)
+	}
+	assertPhase(t, n, PhaseFailed)
+	if _, err := os.Stat(filepath.Join(n.journalDir, "manifests/etcd.yaml")); err != nil {
+		t.Errorf("a hold undid a step: %v", err)
+	}
+	if err := resume(t, n).Run(context.Background()); err != nil {
+		t.Errorf("resume after a hold: %v", err)
 	}
 }

@@ -114,3 +114,16 @@ func TestWaitForKeepsTheLastReason(t *testing.T) {
 		t.Errorf("err = %v after %d tries", err, n)
 	}
 }
+
+func TestWaitForIgnoresTheDeadlinesOwnError(t *testing.T) {
+	err := WaitFor(context.Background(), "etcd", func(ctx context.Context) error {
+		<-time.After(5 * time.Millisecond)
+		if dl, _ := ctx.Deadline(); time.Now().After(dl) {
+			return errors.New("i/o timeout")
+		}
+		return errors.New("still accepts connections")
+	}, 20*time.Millisecond, time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "still accepts") {
+		t.Errorf("err = %v, want the reason from before the deadline", err)
+	}
+}

@@ -2,8 +2,9 @@
 // member replace, copy-db, the DR bundle): a journal on the node's disk and
 // an engine that runs steps, resumes them after a crash and rolls them back.
 //
-// It imports only the standard library, because it is built into the small
-// static binary that the plugin uploads to each node.
+// It imports only the standard library and pkg/manifest (which adds a YAML
+// parser), because it is built into the small static binary that the
+// plugin uploads to each node.
 package agent
 
 import (
@@ -69,6 +70,9 @@ type Journal struct {
 	Error     string          `json:"error,omitempty"`
 	Spec      json.RawMessage `json:"spec,omitempty"`
 	Steps     []StepRecord    `json:"steps"`
+	// PID is the agent process that last ran the steps: the plugin shows
+	// it, a test kills it.
+	PID int `json:"pid,omitempty"`
 }
 
 // NewJournal starts a journal for steps, all pending.

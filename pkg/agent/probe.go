@@ -87,14 +87,22 @@ func WaitFor(ctx context.Context, what string, cond Condition, timeout, interval
 	defer cancel()
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	deadline, _ := ctx.Deadline()
+	var last error
 	for {
 		err := cond(ctx)
 		if err == nil {
 			return nil
 		}
+		// A probe cut short by the deadline (a dial's own timer may fire
+		// before ctx reports it) says only that time ran out; keep the
+		// reason before it.
+		if last == nil || time.Now().Before(deadline) {
+			last = err
+		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("waited %s for %s: last: %w", timeout, what, err)
+			return fmt.Errorf("waited %s for %s: last: %w", timeout, what, last)
 		case <-t.C:
 		}
 	}

@@ -35,19 +35,19 @@ type pod struct {
 func parse(src []byte) (*pod, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil {
-		return nil, fmt.Errorf("the etcd manifest is not valid YAML: %w", err)
+		return nil, fmt.Errorf("the manifest is not valid YAML: %w", err)
 	}
 	if len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, fmt.Errorf("the etcd manifest is not one YAML mapping: check that the file holds a single Pod")
+		return nil, fmt.Errorf("the manifest is not one YAML mapping: check that the file holds a single Pod")
 	}
 	spec := lookup(doc.Content[0], "spec")
 	containers := lookup(spec, "containers")
 	if containers == nil || containers.Kind != yaml.SequenceNode || len(containers.Content) == 0 {
-		return nil, fmt.Errorf("the etcd manifest has no spec.containers: is it a Pod manifest?")
+		return nil, fmt.Errorf("the manifest has no spec.containers: is it a Pod manifest?")
 	}
 	if n := len(containers.Content); n != 1 {
 		// Which container runs etcd would be a guess; kubeadm writes one.
-		return nil, fmt.Errorf("the etcd manifest has %d containers, and only kubeadm's single-container layout is supported: edit it by hand", n)
+		return nil, fmt.Errorf("the manifest has %d containers, and only kubeadm's single-container layout is supported: edit it by hand", n)
 	}
 	return &pod{src: src, container: containers.Content[0], volumes: lookup(spec, "volumes")}, nil
 }
@@ -132,4 +132,18 @@ func scalar(n *yaml.Node) string {
 		return ""
 	}
 	return n.Value
+}
+
+// Flag returns the last value of --name in a single-container static pod
+// manifest (kube-apiserver's --secure-port, say), and whether it is set.
+func Flag(src []byte, name string) (string, bool, error) {
+	p, err := parse(src)
+	if err != nil {
+		return "", false, err
+	}
+	v := p.flag(name)
+	if len(v) == 0 {
+		return "", false, nil
+	}
+	return v[len(v)-1], true, nil
 }

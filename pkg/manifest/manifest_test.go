@@ -177,3 +177,23 @@ func TestSetDataDirErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestFlag(t *testing.T) {
+	src := []byte(podYAML("  - command:\n    - kube-apiserver\n    - --secure-port=6443\n    - --bind-address\n    - 10.0.0.1\n    - --secure-port=7443\n", ""))
+	for _, tt := range []struct {
+		name, want string
+		set        bool
+	}{
+		{"secure-port", "7443", true},
+		{"bind-address", "10.0.0.1", true},
+		{"etcd-servers", "", false},
+	} {
+		got, set, err := Flag(src, tt.name)
+		if err != nil || got != tt.want || set != tt.set {
+			t.Errorf("Flag(%s) = %q, %v, %v; want %q, %v", tt.name, got, set, err, tt.want, tt.set)
+		}
+	}
+	if _, _, err := Flag([]byte("spec: ["), "x"); err == nil {
+		t.Error("invalid YAML accepted")
+	}
+}

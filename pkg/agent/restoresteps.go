@@ -1,0 +1,111 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"path"
+	"time"
+)
+
+// RestoreEnv is how the restore's steps reach the node: its root and the
+// probes; tests point them at a fake node.
+type RestoreEnv struct {
+	Root   string
+	Dialer Dialer
+	HTTP   HTTPDoer
+	// Barrier holds the node before the swap until every member is ready;
+	// nil for a single member.
+	Barrier Barrier
+}
+
+// Restore step names that other code looks for.
+const (
+	StepBarrier = "wait until every member is ready to swap"
+	StepSwap    = "start etcd on the restored data"
+)
+
+// RestoreSteps lists one node's restore, in the order of the issue: the
+// API server goes before etcd so that nothing writes to the old data, etcd
+// comes back before the API server, and the controller-manager and the
+// scheduler restart so that they drop their caches. restored is the
+// rewritten etcd manifest (PrepareRestore).
+//
+// A rollback undoes the steps in reverse, and waits where the order
+// matters: the new etcd must be gone before the old data dir and manifest
+// come back (two etcds must never run), and the API server must be gone
+// before etcd changes under it.
+func RestoreSteps(s *RestoreSpec, restored []byte, env RestoreEnv) []Step {
+	j, static := s.JournalDir, s.StaticPodDir
+	in := func(f string) string { return path.Join(static, f) }
+	out := func(f string) string { return path.Join(j, "manifests", f) }
+	stop, poll := time.Duration(s.StopTimeout), time.Duration(s.PollInterval)
+	apiGone := WaitStep("wait until kube-apiserver is gone", "kube-apiserver's port "+s.APIServerAddr+" to refuse", PortClosed(env.Dialer, s.APIServerAddr), stop, poll)
+	etcdGone := WaitStep("wait until etcd is gone", "etcd's ports to refuse", allClosed(env.Dialer, s.EtcdAddrs), stop, poll)
+
+	var steps []Step
+	for _, f := range ControlPlaneManifests {
+		steps = append(steps, env.move("stop "+component(f), in(f), out(f)))
+	}
+	steps = append(steps,
+		apiGone,
+		env.move("stop etcd", in(EtcdManifest), out(EtcdManifest)),
+		etcdGone,
+		env.move("move the old data dir aside", s.OldDataDir, path.Join(j, "data", path.Base(s.OldDataDir))),
+	)
+	if env.Barrier != nil {
+		// Once the barrier says commit, the other members swap: a failure of
+		// this node's own swap must then not roll it back alone.
+		steps = append(steps, Step{Name: StepBarrier, Do: env.Barrier.Await, PointOfNoReturn: true})
+	}
+	swap := WriteStep(StepSwap, under(env.Root, in(EtcdManifest)), under(env.Root, path.Join(j, "undone", EtcdManifest)), restored, true)
+	swap.Moves = []Move{{To: in(EtcdManifest)}}
+	swap.Undo = then(swap.Undo, etcdGone.Do)
+	steps = append(steps, swap,
+		WaitStep("wait until the member is healthy", "etcd's "+s.MetricsURL+"/health (it needs a quorum of members)", EtcdHealthy(env.HTTP, s.MetricsURL), time.Duration(s.HealthyTimeout), poll),
+	)
+	for i, f := range ControlPlaneManifests {
+		st := env.putBack("start "+component(f), in(f), out(f))
+		if i == 0 {
+			st.Undo = then(st.Undo, apiGone.Do)
+		}
+		steps = append(steps, st)
+	}
+	return steps
+}
+
+func component(manifest string) string { return manifest[:len(manifest)-len(path.Ext(manifest))] }
+
+// move and putBack act under the root and record node paths, which is what
+// an operator reading --status finds on the node.
+func (env RestoreEnv) move(name, from, to string) Step {
+	s := MoveStep(name, under(env.Root, from), under(env.Root, to))
+	s.Moves = []Move{{From: from, To: to}}
+	return s
+}
+
+func (env RestoreEnv) putBack(name, orig, aside string) Step {
+	s := PutBackStep(name, under(env.Root, orig), under(env.Root, aside))
+	s.Moves = []Move{{From: aside, To: orig}}
+	return s
+}
+
+// then runs a, then b.
+func then(a, b func(context.Context) error) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := a(ctx); err != nil {
+			return err
+		}
+		return b(ctx)
+	}
+}
+
+// allClosed holds when every address refuses.
+func allClosed(d Dialer, addrs []string) Condition {
+	return func(ctx context.Context) error {
+		var errs []error
+		for _, a := range addrs {
+			errs = append(errs, PortClosed(d, a)(ctx))
+		}
+		return errors.Join(errs...)
+	}
+}

@@ -1,0 +1,144 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// switchDialer finds the etcd ports (all but the API server's) open, or
+// every port refusing.
+type switchDialer struct{ etcdOpen atomic.Bool }
+
+func (d *switchDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	if d.etcdOpen.Load() && addr != "127.0.0.1:6443" {
+		return fakeDialer{}.DialContext(ctx, network, addr)
+	}
+	return nil, &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}
+}
+
+type healthy struct{}
+
+func (healthy) Do(*http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: 200, Status: "200 OK", Body: io.NopCloser(strings.NewReader(`{"health":"true"}`))}, nil
+}
+
+type passBarrier struct{}
+
+func (passBarrier) Await(context.Context) error { return nil }
+
+func restoreSpec() *RestoreSpec {
+	s := &RestoreSpec{ID: "r1", Member: "cp1", StaticPodDir: "/etc/kubernetes/manifests", JournalDir: "/var/lib/kubectl-etcd/restore/r1",
+		OldDataDir: "/var/lib/etcd", NewDataDir: "/var/lib/etcd-restore-x", APIServerAddr: "127.0.0.1:6443",
+		EtcdAddrs: []string{"127.0.0.1:2379", "10.0.0.1:2380", "127.0.0.1:2381"}, MetricsURL: "http://127.0.0.1:2381",
+		StopTimeout: Duration(50 * time.Millisecond), PollInterval: Duration(time.Millisecond)}
+	if err := s.Validate(); err != nil {
+		panic(err)
+	}
+	return s
+}
+
+func TestRestoreStepsOrder(t *testing.T) {
+	for _, barrier := range []Barrier{nil, passBarrier{}} {
+		steps := RestoreSteps(restoreSpec(), nil, RestoreEnv{Root: "/host", Barrier: barrier})
+		var names []string
+		var pnr []string
+		for _, s := range steps {
+			names = append(names, s.Name)
+			if s.PointOfNoReturn {
+				pnr = append(pnr, s.Name)
+			}
+			for _, m := range s.Moves {
+				if strings.HasPrefix(m.From, "/host") || strings.HasPrefix(m.To, "/host") {
+					t.Errorf("step %q records %+v, want node paths", s.Name, m)
+				}
+			}
+		}
+		want := []string{"stop kube-apiserver", "stop kube-controller-manager", "stop kube-scheduler", "wait until kube-apiserver is gone",
+			"stop etcd", "wait until etcd is gone", "move the old data dir aside", StepSwap, "wait until the member is healthy",
+			"start kube-apiserver", "start kube-controller-manager", "start kube-scheduler"}
+		wantPNR := []string{StepSwap}
+		if barrier != nil {
+			want = append(want[:7], append([]string{StepBarrier}, want[7:]...)...)
+			wantPNR = []string{StepBarrier, StepSwap}
+		}
+		if d := cmp.Diff(want, names); d != "" {
+			t.Errorf("barrier=%v (-want +got):\n%s", barrier != nil, d)
+		}
+		if d := cmp.Diff(wantPNR, pnr); d != "" {
+			t.Errorf("point of no return (-want +got):\n%s", d)
+		}
+	}
+}
+
+// The old etcd must never start beside the new one: a rollback whose wait
+// for the new etcd to go fails must stop before the old manifest and data
+// come back, and finish once the new etcd has gone.
+func TestRestoreRollbackWaitsForTheNewEtcd(t *testing.T) {
+	n := newNode(t)
+	orig := tree(t, n.root, true)
+	d := &switchDialer{}
+	steps := func() []Step {
+		return RestoreSteps(restoreSpec(), []byte("etcd new\n"), RestoreEnv{Root: n.root, Dialer: d, HTTP: healthy{}, Barrier: passBarrier{}})
+	}
+	if err := start(t, n, steps()).Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	d.etcdOpen.Store(true) // the new etcd still runs
+	err := resumeWith(t, n, steps()).Rollback(context.Background())
+	if err == nil || !strings.Contains(err.Error(), StepSwap) {
+		t.Fatalf("err = %v, want the undo of %q to wait for etcd", err, StepSwap)
+	}
+	if b, _ := os.ReadFile(filepath.Join(n.static, "kube-apiserver.yaml")); len(b) != 0 {
+		t.Error("kube-apiserver came back before etcd was rolled back")
+	}
+	if b, _ := os.ReadFile(filepath.Join(n.static, "etcd.yaml")); string(b) == "etcd old\n" {
+		t.Error("the old etcd manifest came back while the new etcd ran")
+	}
+	d.etcdOpen.Store(false)
+	if err := resumeWith(t, n, steps()).Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(orig, tree(t, n.root, true)); diff != "" {
+		t.Errorf("tree after the rollback (-want +got):\n%s", diff)
+	}
+}
+
+func resumeWith(t *testing.T, n *node, steps []Step) *Engine {
+	t.Helper()
+	j, err := LoadJournal(n.journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(n.journal, j, steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestRestoreSpecValidate(t *testing.T) {
+	for name, edit := range map[string]func(*RestoreSpec){
+		"relative path":       func(s *RestoreSpec) { s.OldDataDir = "var/lib/etcd" },
+		"journal in static":   func(s *RestoreSpec) { s.JournalDir = "/etc/kubernetes/manifests/r1" },
+		"id with a slash":     func(s *RestoreSpec) { s.ID = "a/b" },
+		"unknown policy":      func(s *RestoreSpec) { s.AfterSwapFailure = "retry" },
+		"peer is this member": func(s *RestoreSpec) { s.Barrier = &BarrierSpec{Peers: []Peer{{Member: "cp1", Addr: "x:1"}}} },
+	} {
+		s := restoreSpec()
+		edit(s)
+		if err := s.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+// Package agentcli is the command line of kubectl-etcd-agent, the static
+// binary that the plugin uploads to each control-plane node. It parses
+// flags with the standard library: the binary must stay a few MB.
+package agentcli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
+)
+
+// errUsage marks a mistake on the command line: exit status 2.
+var errUsage = errors.New("usage")
+
+const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
+
+  restore start    --spec FILE|-      check the node, write the journal, run the steps detached
+  restore run      --id ID [--detach] run or resume a restore's steps
+  restore status   [--id ID]          print the journals as JSON
+  restore rollback --id ID [--detach] put the old manifests and data dir back
+  version
+
+Every path is a node path under --root (default /; the helper pod passes /host).
+Journals are in --journal-root (default /var/lib/kubectl-etcd/restore), one dir per id.
+`
+
+// Main runs args (without the program name) and returns the exit status.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdin, stdout, stderr)
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "error: %v\n\n%s", err, usage)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "error: %v\n", err)
+		return 1
+	}
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 1 && args[0] == "version" {
+		_, err := fmt.Fprintf(stdout, "kubectl-etcd-agent %s (commit %s, built %s)\n", version.Version, version.Commit, version.Date)
+		return err
+	}
+	if len(args) < 2 || args[0] != "restore" {
+		return fmt.Errorf("%w: want `restore start|run|status|rollback` or `version`", errUsage)
+	}
+	o := &options{stdin: stdin, stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("kubectl-etcd-agent restore "+args[1], flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.root, "root", "/", "where the node's root is mounted")
+	fs.StringVar(&o.journalRoot, "journal-root", "/var/lib/kubectl-etcd/restore", "node dir holding one journal dir per restore")
+	fs.StringVar(&o.id, "id", "", "the restore's id")
+	var cmd func(context.Context) error
+	switch args[1] {
+	case "start":
+		fs.StringVar(&o.specFile, "spec", "", "the restore spec (JSON), or - for stdin")
+		cmd = o.start
+	case "run":
+		fs.BoolVar(&o.detach, "detach", false, "run in a new session, logging to the journal dir")
+		cmd = o.run
+	case "status":
+		cmd = o.status
+	case "rollback":
+		fs.BoolVar(&o.detach, "detach", false, "run in a new session, logging to the journal dir")
+		cmd = o.rollback
+	default:
+		return fmt.Errorf("%w: unknown command `restore %s`", errUsage, args[1])
+	}
+	if err := fs.Parse(args[2:]); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	return cmd(ctx)
+}
+
+type options struct {
+	root, journalRoot, id, specFile string
+	detach                          bool
+	stdin                           io.Reader
+	stdout, stderr                  io.Writer
+}
+
+// dir is the journal dir of o.id, under the root.
+func (o *options) dir() (string, error) {
+	if o.id == "" || path.Base(o.id) != o.id || o.id == "." || o.id == ".." {
+		return "", fmt.Errorf("%w: --id names one restore, such as 20260102T030405Z (see `restore status`)", errUsage)
+	}
+	return filepath.Join(o.root, filepath.FromSlash(path.Join(o.journalRoot, o.id))), nil
+}
+
+// statusEntry is one journal as `restore status` prints it.
+type statusEntry struct {
+	*agent.Journal
+	// AgentRunning says an agent holds the journal's lock now.
+	AgentRunning bool `json:"agentRunning"`
+}
+
+func (o *options) status(context.Context) error {
+	base := filepath.Join(o.root, filepath.FromSlash(o.journalRoot))
+	ids := []string{o.id}
+	if o.id == "" {
+		ents, err := os.ReadDir(base)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("list the journals: %w", err)
+		}
+		ids = nil
+		for _, e := range ents {
+			if e.IsDir() {
+				ids = append(ids, e.Name())
+			}
+		}
+		sort.Strings(ids)
+	}
+	out := []statusEntry{}
+	for _, id := range ids {
+		dir := filepath.Join(base, id)
+		j, err := agent.LoadJournal(filepath.Join(dir, agent.JournalFile))
+		if errors.Is(err, os.ErrNotExist) && o.id == "" {
+			continue // a dir that never got a journal: start failed early
+		}
+		if err != nil {
+			return fmt.Errorf("restore %s: %w", id, err)
+		}
+		out = append(out, statusEntry{Journal: j, AgentRunning: agent.Held(filepath.Join(dir, lockFile))})
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(o.stdout, "%s\n", b)
+	return err
+}

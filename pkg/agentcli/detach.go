@@ -1,0 +1,84 @@
+package agentcli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+)
+
+// spawnWait bounds how long start waits for the detached agent to claim
+// its journal.
+const spawnWait = 30 * time.Second
+
+// started is what start prints: the plugin reads it from the exec's stdout.
+type started struct {
+	PID     int    `json:"pid"`
+	Journal string `json:"journal"`
+	Log     string `json:"log"`
+}
+
+// spawn runs `restore sub` again as a detached process: a new session,
+// stdio to the log in the journal dir, nothing tied to this exec session,
+// so that it outlives the session and the plugin. It returns once the
+// child has recorded its PID in the journal, the proof that it runs.
+func (o *options) spawn(dir, sub string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the agent binary to run detached: %w", err)
+	}
+	logPath := filepath.Join(dir, agent.LogFile)
+	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("open the agent log: %w", err)
+	}
+	c := exec.Command(exe, "restore", sub, "--root", o.root, "--journal-root", o.journalRoot, "--id", o.id)
+	c.Dir, c.Stdout, c.Stderr, c.SysProcAttr = "/", logf, logf, detached()
+	err = c.Start()
+	logf.Close()
+	if err != nil {
+		return fmt.Errorf("start the detached agent: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- c.Wait() }()
+	jp := filepath.Join(dir, agent.JournalFile)
+	claimed := func() bool { j, err := agent.LoadJournal(jp); return err == nil && j.PID == c.Process.Pid }
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(spawnWait)
+	for !claimed() {
+		select {
+		case err := <-exited:
+			if claimed() {
+				break // it finished as fast as it began
+			}
+			return fmt.Errorf("the detached agent exited before it claimed the journal (%v); its log %s ends:\n%s", err, logPath, tail(logPath))
+		case <-timeout:
+			return fmt.Errorf("the detached agent (pid %d) did not claim the journal within %s; see %s", c.Process.Pid, spawnWait, logPath)
+		case <-tick.C:
+			continue
+		}
+		break
+	}
+	node := path.Join(o.journalRoot, o.id)
+	b, err := json.Marshal(started{PID: c.Process.Pid, Journal: path.Join(node, agent.JournalFile), Log: path.Join(node, agent.LogFile)})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(o.stdout, "%s\n", b)
+	return err
+}
+
+func tail(p string) string {
+	b, _ := os.ReadFile(p)
+	if len(b) > 2048 {
+		b = b[len(b)-2048:]
+	}
+	return string(bytes.TrimSpace(b))
+}

@@ -1,0 +1,435 @@
+package agentcli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/manifest"
+)
+
+// agentBin is the agent binary, built once as the plugin ships it.
+var agentBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "agent-bin-")
+	if err != nil {
+		panic(err)
+	}
+	agentBin = filepath.Join(dir, "kubectl-etcd-agent")
+	build := exec.Command("go", "build", "-trimpath", "-o", agentBin, "../../cmd/kubectl-etcd-agent")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build the agent: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const (
+	restoreID  = "20260102T030405Z"
+	newDataDir = "/var/lib/etcd-restore-" + restoreID
+	journalDir = "/var/lib/kubectl-etcd/restore/" + restoreID
+)
+
+// fakeNode is a temp dir laid out as a kubeadm control-plane node, and a
+// fake kubelet: while a manifest is in the static pod dir, its component's
+// ports accept connections on loopback; once it leaves, they refuse.
+type fakeNode struct {
+	t        *testing.T
+	root     string
+	apiAddr  string
+	etcdAddr map[string]string // client, peer, metrics
+	// apiStuck and etcdStuck keep a component running after its manifest
+	// has gone, as a kubelet that never stops it.
+	apiStuck, etcdStuck atomic.Bool
+	mu                  sync.Mutex
+	running             map[string][]func()
+}
+
+func newFakeNode(t *testing.T) *fakeNode {
+	t.Helper()
+	n := &fakeNode{t: t, root: t.TempDir(), apiAddr: freeAddr(t), running: map[string][]func(){}}
+	n.etcdAddr = map[string]string{"client": freeAddr(t), "peer": freeAddr(t), "metrics": freeAddr(t)}
+	src, err := os.ReadFile("../manifest/testdata/kubeadm-v1.37.1-etcd-3.7.0.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	etcd := strings.NewReplacer(
+		"--listen-client-urls=https://127.0.0.1:2379,https://10.250.1.11:2379", "--listen-client-urls=https://"+n.etcdAddr["client"],
+		"--listen-peer-urls=https://10.250.1.11:2380", "--listen-peer-urls=https://"+n.etcdAddr["peer"],
+		"--listen-metrics-urls=http://127.0.0.1:2381", "--listen-metrics-urls=http://"+n.etcdAddr["metrics"],
+	).Replace(string(src))
+	pod := func(cmd ...string) string {
+		return "apiVersion: v1\nkind: Pod\nspec:\n  containers:\n  - command:\n    - " + strings.Join(cmd, "\n    - ") + "\n    name: c\n"
+	}
+	_, port, _ := net.SplitHostPort(n.apiAddr)
+	for p, body := range map[string]string{
+		"etc/kubernetes/manifests/etcd.yaml":                            etcd,
+		"etc/kubernetes/manifests/kube-apiserver.yaml":                  pod("kube-apiserver", "--secure-port="+port),
+		"etc/kubernetes/manifests/kube-controller-manager.yaml":         pod("kube-controller-manager"),
+		"etc/kubernetes/manifests/kube-scheduler.yaml":                  pod("kube-scheduler"),
+		"var/lib/etcd/member/snap/db":                                   "old db",
+		"var/lib/etcd/member/wal/0000000000000000-0000000000000000.wal": "old wal",
+		"var/lib/etcd-restore-" + restoreID + "/member/snap/db":         "restored db",
+	} {
+		mustWrite(t, filepath.Join(n.root, p), body)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go n.kubelet(ctx, done)
+	t.Cleanup(func() { cancel(); <-done; n.stopAll() })
+	return n
+}
+
+func mustWrite(t *testing.T, p, body string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func (n *fakeNode) kubelet(ctx context.Context, done chan struct{}) {
+	defer close(done)
+	for ctx.Err() == nil {
+		n.sync("kube-apiserver", &n.apiStuck, n.apiAddr)
+		n.sync("etcd", &n.etcdStuck, n.etcdAddr["client"], n.etcdAddr["peer"], n.etcdAddr["metrics"])
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// sync starts or stops a component to match its manifest.
+func (n *fakeNode) sync(name string, stuck *atomic.Bool, addrs ...string) {
+	_, err := os.Stat(filepath.Join(n.root, "etc/kubernetes/manifests", name+".yaml"))
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	up := n.running[name] != nil
+	switch {
+	case err == nil && !up:
+		for _, a := range addrs {
+			if stop, ok := listen(a); ok {
+				n.running[name] = append(n.running[name], stop)
+			}
+		}
+	case err != nil && up && !stuck.Load():
+		for _, stop := range n.running[name] {
+			stop()
+		}
+		delete(n.running, name)
+	}
+}
+
+func (n *fakeNode) stopAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, stops := range n.running {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+}
+
+// listen serves etcd's /health on addr (every fake port answers it).
+func listen(addr string) (func(), bool) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, false
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"health":"true","reason":""}`))
+	})}
+	go srv.Serve(l)
+	return func() { srv.Close() }, true
+}
+
+func (n *fakeNode) spec(t *testing.T, edit func(*agent.RestoreSpec)) string {
+	t.Helper()
+	s := agent.RestoreSpec{
+		ID: restoreID, Node: "cp1", Member: "hc-cp1", StaticPodDir: "/etc/kubernetes/manifests",
+		JournalDir: journalDir, OldDataDir: "/var/lib/etcd", NewDataDir: newDataDir,
+		StopTimeout: agent.Duration(10 * time.Second), HealthyTimeout: agent.Duration(10 * time.Second), PollInterval: agent.Duration(10 * time.Millisecond),
+	}
+	if edit != nil {
+		edit(&s)
+	}
+	b, _ := json.Marshal(s)
+	p := filepath.Join(t.TempDir(), "spec.json")
+	mustWrite(t, p, string(b))
+	return p
+}
+
+func (n *fakeNode) agent(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	c := exec.Command(agentBin, append(args, "--root", n.root)...)
+	c.Stdout, c.Stderr = &out, &errOut
+	err := c.Run()
+	if err != nil {
+		err = fmt.Errorf("%v: %w\n%s", args, err, errOut.String())
+	}
+	return out.String(), err
+}
+
+func (n *fakeNode) journal(t *testing.T) *agent.Journal {
+	t.Helper()
+	j, err := agent.LoadJournal(filepath.Join(n.root, journalDir, agent.JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// waitPhase waits until the journal is in phase and no agent holds it.
+func (n *fakeNode) waitPhase(t *testing.T, want agent.Phase) *agent.Journal {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		j := n.journal(t)
+		if j.Phase == want && !agent.Held(filepath.Join(n.root, journalDir, agent.LockFile)) {
+			return j
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(n.root, journalDir, agent.LogFile))
+			t.Fatalf("phase %s, want %s; journal error %q; log:\n%s", j.Phase, want, j.Error, log)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// tree maps every path under root to its mode and content, leaving out
+// the journal dir.
+func (n *fakeNode) tree(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(n.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(n.root, p)
+		if rel == "var/lib/kubectl-etcd" {
+			return fs.SkipDir
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		out[rel] = info.Mode().String()
+		if d.Type().IsRegular() {
+			b, err := os.ReadFile(p)
+			out[rel] += " " + string(b)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func (n *fakeNode) read(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.root, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func TestRestoreEndToEndThenRollback(t *testing.T) {
+	n := newFakeNode(t)
+	orig := n.tree(t)
+	origEtcd := n.read(t, "etc/kubernetes/manifests/etcd.yaml")
+	out, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st started
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.PID == 0 || st.Journal != journalDir+"/journal.json" {
+		t.Fatalf("start printed %q (%v)", out, err)
+	}
+	j := n.waitPhase(t, agent.PhaseDone)
+	if j.PID != st.PID {
+		t.Errorf("journal pid %d, start printed %d", j.PID, st.PID)
+	}
+
+	want, _, err := manifest.SetDataDir([]byte(origEtcd), newDataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n.read(t, "etc/kubernetes/manifests/etcd.yaml"); got != string(want) {
+		t.Errorf("etcd.yaml is not the rewritten manifest:\n%s", cmp.Diff(string(want), got))
+	}
+	for _, f := range agent.ControlPlaneManifests {
+		p := "etc/kubernetes/manifests/" + f
+		if got := n.read(t, p); orig[p] != "-rw-r--r-- "+got {
+			t.Errorf("%s changed: %q", f, got)
+		}
+	}
+	if got := n.read(t, journalDir+"/manifests/etcd.yaml"); got != origEtcd {
+		t.Error("the old etcd.yaml is not kept byte for byte in the journal dir")
+	}
+	if got := n.read(t, journalDir+"/data/etcd/member/snap/db"); got != "old db" {
+		t.Errorf("old data dir not kept: %q", got)
+	}
+	assertStatus(t, n, agent.PhaseDone)
+
+	if _, err := n.agent(t, "restore", "rollback", "--id", restoreID); err != nil {
+		t.Fatal(err)
+	}
+	n.waitPhase(t, agent.PhaseRolledBack)
+	if d := cmp.Diff(orig, n.tree(t)); d != "" {
+		t.Errorf("tree after rollback (-before the restore +after):\n%s", d)
+	}
+}
+
+func assertStatus(t *testing.T, n *fakeNode, want agent.Phase) {
+	t.Helper()
+	out, err := n.agent(t, "restore", "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st []statusEntry
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status is not JSON: %v\n%s", err, out)
+	}
+	if len(st) != 1 || st[0].ID != restoreID || st[0].Phase != want || st[0].AgentRunning {
+		t.Errorf("status = %s, want one journal in phase %s and no agent running", out, want)
+	}
+}
+
+func TestRestoreRollsBackWhenEtcdNeverStops(t *testing.T) {
+	n := newFakeNode(t)
+	n.etcdStuck.Store(true)
+	orig := n.tree(t)
+	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.StopTimeout = agent.Duration(time.Second) })); err != nil {
+		t.Fatal(err)
+	}
+	j := n.waitPhase(t, agent.PhaseRolledBack)
+	if !strings.Contains(j.Steps[5].Error, "still accepts connections") {
+		t.Errorf("step %q error %q, want etcd's port named", j.Steps[5].Name, j.Steps[5].Error)
+	}
+	if d := cmp.Diff(orig, n.tree(t)); d != "" {
+		t.Errorf("tree after the automatic rollback (-before +after):\n%s", d)
+	}
+}
+
+func TestRestoreResumesAfterKill(t *testing.T) {
+	n := newFakeNode(t)
+	n.apiStuck.Store(true)
+	out, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st started
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	for n.journal(t).Steps[3].State != agent.Running {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for agent.Held(filepath.Join(n.root, journalDir, agent.LockFile)) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if j := n.journal(t); j.Phase != agent.PhaseRunning || j.Steps[3].State != agent.Running {
+		t.Fatalf("after the kill: phase %s, step %q %s", j.Phase, j.Steps[3].Name, j.Steps[3].State)
+	}
+	n.apiStuck.Store(false)
+	if _, err := n.agent(t, "restore", "run", "--id", restoreID); err != nil {
+		t.Fatal(err)
+	}
+	if j := n.waitPhase(t, agent.PhaseDone); j.PID == st.PID {
+		t.Error("the journal still names the killed agent")
+	}
+}
+
+func TestRestoreStartRefuses(t *testing.T) {
+	n := newFakeNode(t)
+	orig := n.tree(t)
+	for name, edit := range map[string]func(*agent.RestoreSpec){
+		"another member":       func(s *agent.RestoreSpec) { s.Member = "cp9" },
+		"no restored data dir": func(s *agent.RestoreSpec) { s.NewDataDir = "/var/lib/etcd-restore-none" },
+		"journal in static":    func(s *agent.RestoreSpec) { s.JournalDir = "/etc/kubernetes/manifests/" + restoreID },
+		"rollback with peers": func(s *agent.RestoreSpec) {
+			s.AfterSwapFailure = agent.AfterSwapRollback
+			s.Barrier = &agent.BarrierSpec{Peers: []agent.Peer{{Member: "cp2", Addr: "10.0.0.2:2390"}}}
+		},
+	} {
+		if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, edit)); err == nil {
+			t.Errorf("%s: start succeeded", name)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(n.root, journalDir, agent.JournalFile)); err == nil {
+		t.Error("a refused start wrote a journal")
+	}
+	if d := cmp.Diff(orig, n.tree(t)); d != "" {
+		t.Errorf("a refused start changed the node:\n%s", d)
+	}
+
+	n.apiStuck.Store(true)
+	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil)); err == nil || !strings.Contains(err.Error(), "never starts on top") {
+		t.Errorf("second start: %v", err)
+	}
+	if _, err := n.agent(t, "restore", "rollback", "--id", restoreID); err == nil || !strings.Contains(err.Error(), "is running restore") {
+		t.Errorf("rollback while the agent runs: %v", err)
+	}
+	n.apiStuck.Store(false)
+	n.waitPhase(t, agent.PhaseDone)
+}
+
+// Until the barrier's transport exists, a member with peers rolls back at
+// the barrier, as every other member does: none swaps alone.
+func TestRestoreWithPeersRollsBackAtTheBarrier(t *testing.T) {
+	n := newFakeNode(t)
+	orig := n.tree(t)
+	spec := n.spec(t, func(s *agent.RestoreSpec) {
+		s.Barrier = &agent.BarrierSpec{Peers: []agent.Peer{{Member: "hc-cp2", Addr: "127.0.0.1:1"}}}
+	})
+	if _, err := n.agent(t, "restore", "start", "--spec", spec); err != nil {
+		t.Fatal(err)
+	}
+	j := n.waitPhase(t, agent.PhaseRolledBack)
+	if j.Steps[7].Name != agent.StepBarrier || j.Steps[7].State != agent.Failed {
+		t.Errorf("step 8 is %q %s, want the barrier failed", j.Steps[7].Name, j.Steps[7].State)
+	}
+	if d := cmp.Diff(orig, n.tree(t)); d != "" {
+		t.Errorf("tree after the rollback (-before +after):\n%s", d)
+	}
+}

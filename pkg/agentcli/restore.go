@@ -1,0 +1,201 @@
+package agentcli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+)
+
+const lockFile = agent.LockFile
+
+// start checks the node against the spec and writes the journal, with the
+// cluster untouched, then runs the steps detached: from here on the API
+// server goes away, and with it the exec session that started the agent.
+func (o *options) start(ctx context.Context) error {
+	spec, err := o.readSpec()
+	if err != nil {
+		return err
+	}
+	if path.Base(spec.JournalDir) != spec.ID {
+		return fmt.Errorf("journal dir %s must end in the restore id %s, so that `--id` finds it", spec.JournalDir, spec.ID)
+	}
+	restored, err := agent.PrepareRestore(o.root, spec)
+	if err != nil {
+		return fmt.Errorf("nothing was changed: %w", err)
+	}
+	o.id, o.journalRoot = spec.ID, path.Dir(spec.JournalDir)
+	dir, err := o.dir()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("make the journal dir: %w", err)
+	}
+	lock, err := agent.TryLock(filepath.Join(dir, lockFile), 0)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", spec.ID, err)
+	}
+	err = o.writeJournal(dir, spec, restored)
+	lock.Unlock()
+	if err != nil {
+		return err
+	}
+	return o.spawn(dir, "run")
+}
+
+func (o *options) readSpec() (*agent.RestoreSpec, error) {
+	var r io.Reader = o.stdin
+	if o.specFile == "" {
+		return nil, fmt.Errorf("%w: --spec names the restore spec the plugin wrote", errUsage)
+	}
+	if o.specFile != "-" {
+		f, err := os.Open(o.specFile)
+		if err != nil {
+			return nil, fmt.Errorf("read the spec: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	var s agent.RestoreSpec
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields() // a newer plugin's field must not be ignored silently
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("the restore spec is not valid (%w): plugin and agent versions differ?", err)
+	}
+	return &s, nil
+}
+
+// writeJournal writes the journal, all steps pending, under the lock: two
+// starts at once must not both pass PrepareRestore's check for a journal.
+func (o *options) writeJournal(dir string, spec *agent.RestoreSpec, restored []byte) error {
+	jp := filepath.Join(dir, agent.JournalFile)
+	if _, err := os.Lstat(jp); err == nil {
+		return fmt.Errorf("restore %s already has a journal: resume it with `restore run` or roll it back", spec.ID)
+	}
+	if err := agent.WriteFileAtomic(filepath.Join(dir, agent.RestoredManifest), restored, 0o600); err != nil {
+		return err
+	}
+	steps := agent.RestoreSteps(spec, restored, o.env(spec))
+	j, err := agent.NewJournal(spec.ID, agent.RestoreOperation, spec.Node, time.Now(), spec, steps)
+	if err != nil {
+		return err
+	}
+	return j.Save(jp)
+}
+
+func (o *options) env(spec *agent.RestoreSpec) agent.RestoreEnv {
+	return agent.RestoreEnv{
+		Root:    o.root,
+		Dialer:  &net.Dialer{Timeout: 2 * time.Second},
+		HTTP:    &http.Client{Timeout: 5 * time.Second},
+		Barrier: agent.NewBarrier(spec),
+	}
+}
+
+// engine rebuilds the steps of the journal in dir from its own spec.
+func (o *options) engine(dir string) (*agent.Engine, *agent.RestoreSpec, error) {
+	jp := filepath.Join(dir, agent.JournalFile)
+	j, err := agent.LoadJournal(jp)
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore %s: %w", o.id, err)
+	}
+	var spec agent.RestoreSpec
+	if err := json.Unmarshal(j.Spec, &spec); err != nil {
+		return nil, nil, fmt.Errorf("journal %s holds no readable spec: %w", jp, err)
+	}
+	restored, err := os.ReadFile(filepath.Join(dir, agent.RestoredManifest))
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore %s: %w", o.id, err)
+	}
+	e, err := agent.NewEngine(jp, j, agent.RestoreSteps(&spec, restored, o.env(&spec)))
+	return e, &spec, err
+}
+
+// claim locks the journal in dir for this process and records its PID,
+// which is the first journal update `start` waits for.
+func (o *options) claim(dir string) (*agent.Engine, *agent.RestoreSpec, *agent.Lock, error) {
+	lock, err := agent.TryLock(filepath.Join(dir, lockFile), 2*time.Second)
+	if errors.Is(err, agent.ErrLocked) {
+		pid := 0
+		if j, jerr := agent.LoadJournal(filepath.Join(dir, agent.JournalFile)); jerr == nil {
+			pid = j.PID
+		}
+		return nil, nil, nil, fmt.Errorf("an agent (pid %d) is running restore %s now: wait until `restore status` shows agentRunning false, or stop it (kill %d), then retry", pid, o.id, pid)
+	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	e, spec, err := o.engine(dir)
+	if err == nil {
+		e.Journal().PID = os.Getpid()
+		err = e.Journal().Save(filepath.Join(dir, agent.JournalFile))
+	}
+	if err != nil {
+		lock.Unlock()
+		return nil, nil, nil, err
+	}
+	return e, spec, lock, nil
+}
+
+// run is the detached body; run again, it resumes from the journal.
+func (o *options) run(ctx context.Context) error {
+	return o.withJournal("run", func(e *agent.Engine, spec *agent.RestoreSpec) error {
+		o.logf("restore %s: running from phase %s", o.id, e.Journal().Phase)
+		err := e.Run(ctx)
+		if errors.Is(err, agent.ErrPastPointOfNoReturn) && spec.AfterSwapFailure == agent.AfterSwapRollback {
+			o.logf("restore %s: %v; rolling back (afterSwapFailure %s)", o.id, err, spec.AfterSwapFailure)
+			if rerr := e.Rollback(ctx); rerr != nil {
+				return fmt.Errorf("%w; the rollback failed too: %w", err, rerr)
+			}
+			return fmt.Errorf("%w; rolled back", err)
+		}
+		if err != nil {
+			return err
+		}
+		o.logf("restore %s: done", o.id)
+		return nil
+	})
+}
+
+func (o *options) rollback(ctx context.Context) error {
+	return o.withJournal("rollback", func(e *agent.Engine, _ *agent.RestoreSpec) error {
+		o.logf("restore %s: rolling back from phase %s", o.id, e.Journal().Phase)
+		if err := e.Rollback(ctx); err != nil {
+			return err
+		}
+		o.logf("restore %s: rolled back", o.id)
+		return nil
+	})
+}
+
+// withJournal runs `restore sub` detached when asked, or else runs fn
+// holding the journal's lock.
+func (o *options) withJournal(sub string, fn func(*agent.Engine, *agent.RestoreSpec) error) error {
+	dir, err := o.dir()
+	if err != nil {
+		return err
+	}
+	if o.detach {
+		return o.spawn(dir, sub)
+	}
+	e, spec, lock, err := o.claim(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	return fn(e, spec)
+}
+
+func (o *options) logf(format string, args ...any) {
+	fmt.Fprintf(o.stderr, "%s "+format+"\n", append([]any{time.Now().UTC().Format(time.RFC3339)}, args...)...)
+}
