@@ -479,3 +479,34 @@ func TestStartErrorsArePermanent(t *testing.T) {
 		})
 	}
 }
+
+// A signal handler's Cleanup may run while Start still waits: the pod is
+// deleted and Start says so instead of waiting out its timeout.
+func TestCleanupDuringStart(t *testing.T) {
+	cs := clusterWith(t, true, pending)
+	r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Start(context.Background(), Spec{Purpose: "stage", Node: "n1", Namespace: "kube-system", Profile: ProfileNode})
+		done <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); leftovers(t, cs) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no pod was created")
+		}
+	}
+	if err := r.Cleanup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "was deleted before it started") {
+			t.Errorf("err = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Start still waits for a deleted pod")
+	}
+	if n := leftovers(t, cs); n != 0 {
+		t.Errorf("%d helper pods left behind", n)
+	}
+}

@@ -40,7 +40,7 @@ type Runner struct {
 	DeleteTimeout time.Duration
 
 	mu   sync.Mutex
-	live map[exec.PodRef]*Pod
+	live map[exec.PodRef]struct{}
 }
 
 // Pod is a running node pod. One pod can serve every step of a long
@@ -164,9 +164,9 @@ func (r *Runner) track(pod *corev1.Pod) *Pod {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.live == nil {
-		r.live = map[exec.PodRef]*Pod{}
+		r.live = map[exec.PodRef]struct{}{}
 	}
-	r.live[p.Ref] = p
+	r.live[p.Ref] = struct{}{}
 	return p
 }
 
@@ -207,8 +207,8 @@ func leftBehind(refs []exec.PodRef, err error) error {
 		cmds = append(cmds, fmt.Sprintf("kubectl -n %s delete pod %s", ns, strings.Join(byNS[ns], " ")))
 	}
 	return hint.With(fmt.Errorf("helper pods left behind: %s: %w", strings.Join(names, ", "), err),
-		"They stop by themselves within %d seconds at most; to delete them now, run: %s",
-		maxLifetime, strings.Join(cmds, " && "))
+		"They stop by themselves when their activeDeadlineSeconds pass; to delete them now, run: %s",
+		strings.Join(cmds, " && "))
 }
 
 func (r *Runner) deleteTimeout() time.Duration {
@@ -268,8 +268,11 @@ func (r *Runner) waitRunning(ctx context.Context, pod *corev1.Pod, spec Spec) er
 			if !ok {
 				return fmt.Errorf("watch on helper pod %s closed early", pod.Name)
 			}
-			if ev.Type == watch.Error {
+			switch ev.Type {
+			case watch.Error:
 				return fmt.Errorf("watch on helper pod %s: %v", pod.Name, apierrors.FromObject(ev.Object))
+			case watch.Deleted: // by Cleanup, or by someone else
+				return fmt.Errorf("helper pod %s/%s was deleted before it started", pod.Namespace, pod.Name)
 			}
 			p, ok := ev.Object.(*corev1.Pod)
 			if !ok {
