@@ -8,11 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -26,18 +27,11 @@ type Material struct {
 // loopback, so its certificate need not name what the client dialled;
 // kubeadm's carry 127.0.0.1, other installers may only name the node.
 func (m *Material) ClientConfig(names []string) (*tls.Config, error) {
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(m.CA) {
-		return nil, fmt.Errorf("the trusted CA file holds no PEM certificate")
+	pool, certs, err := m.parse()
+	if err != nil {
+		return nil, err
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if len(m.Cert) > 0 {
-		pair, err := tls.X509KeyPair(m.Cert, m.Key)
-		if err != nil {
-			return nil, fmt.Errorf("the client certificate and key from the pod spec do not form a pair: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: certs}
 	// Name checking is done below against every acceptable name, so the
 	// default single-name check is switched off, not verification.
 	cfg.InsecureSkipVerify = true
@@ -46,6 +40,25 @@ func (m *Material) ClientConfig(names []string) (*tls.Config, error) {
 	}
 	return cfg, nil
 }
+
+// parse is the one place bad material gets its error: no retry heals a
+// file, so both are permanent.
+func (m *Material) parse() (*x509.CertPool, []tls.Certificate, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(m.CA) {
+		return nil, nil, hint.Permanent(errors.New("the trusted CA file holds no PEM certificate"), badFilesHint)
+	}
+	if len(m.Cert) == 0 {
+		return pool, nil, nil
+	}
+	pair, err := tls.X509KeyPair(m.Cert, m.Key)
+	if err != nil {
+		return nil, nil, hint.Permanent(fmt.Errorf("the client certificate and key from the pod spec do not form a pair: %w", err), badFilesHint)
+	}
+	return pool, []tls.Certificate{pair}, nil
+}
+
+const badFilesHint = "Check the files the etcd pod spec names (--trusted-ca-file, --cert-file, --key-file) on the node, or use --transport=exec"
 
 func verifyPeer(cs tls.ConnectionState, roots *x509.CertPool, names []string) error {
 	if len(cs.PeerCertificates) == 0 {
@@ -84,7 +97,7 @@ type TLSSource interface {
 }
 
 // NodeTLSSource reads the files the pod spec names on the member's node,
-// through a short-lived helper pod that mounts their directories read-only,
+// through a short-lived helper pod that mounts just those files read-only,
 // and keeps them in memory. The first material read serves every member:
 // kubeadm signs all members' certificates with one CA, and a member's
 // server certificate is also valid as a client certificate.
@@ -148,17 +161,27 @@ func candidates(members []discovery.Member) []discovery.Member {
 	return out
 }
 
+// maxTLSFile bounds each file read from a node: PEM certificates and keys
+// are a few KiB, so more than this is not a TLS file and must not be held
+// in memory.
+const maxTLSFile = 1 << 20
+
+// read runs a ProfileFiles pod on m's node (see nodepod.ProfileFiles for
+// what it may do and why it runs as root) that mounts exactly the three
+// files the pod spec names, and cats each of them.
 func (s *NodeTLSSource) read(ctx context.Context, m discovery.Member) (*Material, error) {
 	files := []string{m.Client.TrustedCAFile, m.Client.CertFile, m.Client.KeyFile}
 	if files[0] == "" {
-		return nil, fmt.Errorf("member %s serves TLS but its pod spec names no --trusted-ca-file; use --transport=exec", m.Name)
+		return nil, hint.Permanent(fmt.Errorf("member %s serves TLS but its pod spec names no --trusted-ca-file", m.Name),
+			"Use --transport=exec")
 	}
 	spec := nodepod.Spec{
 		Purpose:      "certs",
 		Node:         m.Node,
 		Namespace:    s.Namespace,
 		Image:        s.Image,
-		Mounts:       certMounts(files),
+		Profile:      nodepod.ProfileFiles,
+		Mounts:       nodepod.FileMounts(files...),
 		Lifetime:     120,
 		StartTimeout: nodeStartTimeout,
 	}
@@ -169,34 +192,53 @@ func (s *NodeTLSSource) read(ctx context.Context, m discovery.Member) (*Material
 			if f == "" {
 				continue
 			}
-			var out, errb bytes.Buffer
-			if err := p.Exec(ctx, []string{"cat", "/host" + f}, nil, &out, &errb); err != nil {
-				return fmt.Errorf("reading %s on node %s: %v %s", f, m.Node, err, errb.String())
+			b, err := catFile(ctx, p, f)
+			if err != nil {
+				return err
 			}
-			*dst[i] = out.Bytes()
+			*dst[i] = b
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	if _, _, err := mat.parse(); err != nil {
+		return nil, fmt.Errorf("TLS files on node %s: %w", m.Node, err)
+	}
 	return mat, nil
 }
 
-// certMounts mounts each distinct directory of files under /host.
-func certMounts(files []string) []nodepod.HostMount {
-	seen := map[string]bool{}
-	var out []nodepod.HostMount
-	for _, f := range files {
-		if f == "" {
-			continue
-		}
-		dir := path.Dir(f)
-		if seen[dir] {
-			continue
-		}
-		seen[dir] = true
-		out = append(out, nodepod.HostMount{HostPath: dir, MountPath: "/host" + dir, ReadOnly: true})
+// catFile reads one mounted file, at most maxTLSFile bytes of it.
+func catFile(ctx context.Context, p *nodepod.Pod, f string) ([]byte, error) {
+	out := &limitedBuffer{max: maxTLSFile}
+	var errb bytes.Buffer
+	err := p.Exec(ctx, []string{"cat", nodepod.HostPrefix + f}, nil, out, &errb)
+	if out.over {
+		return nil, hint.Permanent(fmt.Errorf("%s on node %s is larger than %d bytes, so it is no certificate or key", f, p.Node, maxTLSFile),
+			badFilesHint)
 	}
-	return out
+	if err != nil {
+		return nil, fmt.Errorf("reading %s on node %s: %w %s", f, p.Node, err, strings.TrimSpace(errb.String()))
+	}
+	return out.buf.Bytes(), nil
+}
+
+// errTooLarge stops a stream that has passed limitedBuffer's max.
+var errTooLarge = errors.New("output too large")
+
+// limitedBuffer keeps at most max bytes and fails the write that passes
+// it, which ends the exec stream instead of buffering all of it.
+type limitedBuffer struct {
+	buf  bytes.Buffer
+	max  int
+	over bool
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if l.buf.Len()+len(p) > l.max {
+		l.over = true
+		return 0, errTooLarge
+	}
+	return l.buf.Write(p)
 }

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -19,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 )
 
@@ -34,11 +38,15 @@ func TestBuild(t *testing.T) {
 		name string
 		spec Spec
 	}{
-		{"certs", Spec{Purpose: "certs", Node: "hc-cp1", Namespace: "kube-system", Lifetime: 120,
-			Mounts: []HostMount{{HostPath: "/etc/kubernetes/pki/etcd", MountPath: "/host/etc/kubernetes/pki/etcd", ReadOnly: true}}}},
-		{"privileged", Spec{Purpose: "restore", Node: "a-very-long-node-name.with.a.domain.example.com", Namespace: "kube-system",
-			Image: "toolbox:1", PullPolicy: corev1.PullNever, Privileged: true,
-			Mounts: []HostMount{{HostPath: "/", MountPath: "/host"}}}},
+		{"files", Spec{Purpose: "certs", Node: "hc-cp1", Namespace: "kube-system", Lifetime: 120,
+			Mounts: FileMounts("/etc/kubernetes/pki/etcd/ca.crt", "/etc/kubernetes/pki/etcd/server.crt", "/etc/kubernetes/pki/etcd/server.key")}},
+		{"node", Spec{Purpose: "restore", Node: "a-very-long-node-name.with.a.domain.example.com", Namespace: "kube-system",
+			Image: "toolbox:1", PullPolicy: corev1.PullNever, Profile: ProfileNode}},
+		{"node-paths", Spec{Purpose: "stage", Node: "hc-cp1", Namespace: "etcd-helpers", Profile: ProfileNode,
+			Mounts: []HostMount{
+				{HostPath: "/var/lib/etcd-restore", Type: corev1.HostPathDirectoryOrCreate},
+				{HostPath: "/etc/kubernetes/manifests", MountPath: "/manifests", ReadOnly: true},
+			}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,6 +57,12 @@ func TestBuild(t *testing.T) {
 			if len(pod.Name) > 63 {
 				t.Errorf("name %q is longer than 63", pod.Name)
 			}
+			if tol := pod.Spec.Tolerations; len(tol) != 1 || tol[0].Operator != corev1.TolerationOpExists || tol[0].Key != "" {
+				t.Errorf("pod does not tolerate every taint: %v", tol)
+			}
+			if d := pod.Spec.ActiveDeadlineSeconds; d == nil || *d <= 0 {
+				t.Errorf("pod has no activeDeadlineSeconds")
+			}
 			b, err := yaml.Marshal(pod)
 			if err != nil {
 				t.Fatal(err)
@@ -58,14 +72,62 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+// The certificate pod must see the three files it reads and nothing
+// around them: kubeadm keeps the CA's ca.key in the same directory.
+func TestFilesProfileMountsOnlyTheFiles(t *testing.T) {
+	files := []string{"/etc/kubernetes/pki/etcd/ca.crt", "/etc/kubernetes/pki/etcd/server.crt", "/etc/kubernetes/pki/etcd/server.key"}
+	tests := []struct {
+		name  string
+		paths []string
+	}{
+		{"three files", files},
+		{"empty and repeated paths are skipped", append([]string{"", files[0]}, files...)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := Build(Spec{Purpose: "certs", Node: "n1", Namespace: "kube-system", Mounts: FileMounts(tc.paths...)})
+			c := pod.Spec.Containers[0]
+			if len(pod.Spec.Volumes) != 3 || len(c.VolumeMounts) != 3 {
+				t.Fatalf("%d volumes, %d mounts, want 3 each", len(pod.Spec.Volumes), len(c.VolumeMounts))
+			}
+			for i, v := range pod.Spec.Volumes {
+				hp, vm := v.HostPath, c.VolumeMounts[i]
+				if hp == nil || hp.Path != files[i] || hp.Type == nil || *hp.Type != corev1.HostPathFile {
+					t.Errorf("volume %d = %+v, want hostPath %s of type File", i, hp, files[i])
+				}
+				if vm.Name != v.Name || vm.MountPath != "/host"+files[i] || !vm.ReadOnly {
+					t.Errorf("mount %d = %+v, want %s read-only", i, vm, "/host"+files[i])
+				}
+			}
+			sc := c.SecurityContext
+			switch {
+			case sc == nil, sc.Privileged == nil || *sc.Privileged, pod.Spec.HostPID, pod.Spec.HostNetwork:
+				t.Errorf("files pod is privileged: %+v", sc)
+			case sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || len(sc.Capabilities.Add) != 0:
+				t.Errorf("files pod keeps capabilities: %+v", sc.Capabilities)
+			case sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault:
+				t.Errorf("files pod has no RuntimeDefault seccomp profile")
+			case sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem, sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation:
+				t.Errorf("files pod can write its root or escalate: %+v", sc)
+			}
+		})
+	}
+}
+
+// recExec records each exec; calls may come from several goroutines.
 type recExec struct {
+	mu   sync.Mutex
+	refs []exec.PodRef
 	cmds [][]string
 	err  error
 	wait bool // block until ctx is done
 }
 
-func (r *recExec) Exec(ctx context.Context, _ exec.PodRef, cmd []string, _ io.Reader, stdout, _ io.Writer) error {
+func (r *recExec) Exec(ctx context.Context, ref exec.PodRef, cmd []string, _ io.Reader, stdout, _ io.Writer) error {
+	r.mu.Lock()
+	r.refs = append(r.refs, ref)
 	r.cmds = append(r.cmds, cmd)
+	r.mu.Unlock()
 	if r.wait {
 		<-ctx.Done()
 		return ctx.Err()
@@ -74,6 +136,12 @@ func (r *recExec) Exec(ctx context.Context, _ exec.PodRef, cmd []string, _ io.Re
 		_, _ = io.WriteString(stdout, "ok")
 	}
 	return r.err
+}
+
+func (r *recExec) calls() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.cmds)
 }
 
 // clusterWith returns a fake cluster whose kubelet moves created pods to
@@ -145,7 +213,7 @@ func TestRunDeletesOnEveryPath(t *testing.T) {
 			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
 			}
-			if got := len(tc.exec.cmds) > 0; got != tc.wantExec {
+			if got := tc.exec.calls() > 0; got != tc.wantExec {
 				t.Errorf("exec called = %v, want %v", got, tc.wantExec)
 			}
 			if n := leftovers(t, cs); n != 0 {
@@ -197,5 +265,248 @@ func TestUploadChecksTheDigest(t *testing.T) {
 				t.Fatalf("sum %s err %v", sum, err)
 			}
 		})
+	}
+}
+
+var podsGVR = corev1.SchemeGroupVersion.WithResource("pods")
+
+// A create whose reply is lost after the server stored the pod, or that
+// the server refused, must leave no pod of ours; a name taken by someone
+// else's pod must not be deleted.
+func TestStartLeavesNoPodWhenCreateFails(t *testing.T) {
+	podSecurity := apierrors.NewForbidden(podsGVR.GroupResource(), "x",
+		errors.New(`violates PodSecurity "baseline:latest": hostPath volumes (volumes "host-0", "host-1", "host-2")`))
+	tests := []struct {
+		name      string
+		store     bool // the server stores the pod before failing
+		err       error
+		wantErr   string
+		permanent bool
+		wantPods  int
+	}{
+		{name: "timeout after store", store: true, err: apierrors.NewTimeoutError("request timed out", 1), wantErr: "creating helper pod on node n1"},
+		{name: "connection reset after store", store: true, err: errors.New("read tcp: connection reset by peer"), wantErr: "connection reset"},
+		{name: "server error before store", err: apierrors.NewInternalError(errors.New("etcdserver: leader changed")), wantErr: "leader changed"},
+		{name: "pod security", err: podSecurity, wantErr: "pod-security.kubernetes.io/enforce=privileged", permanent: true},
+		{name: "rbac", err: apierrors.NewForbidden(podsGVR.GroupResource(), "x", errors.New("no RBAC policy matched")),
+			wantErr: "kubectl auth can-i create pods -n kube-system", permanent: true},
+		{name: "name taken by another pod", store: true, err: apierrors.NewAlreadyExists(podsGVR.GroupResource(), "x"), wantErr: "already exists", wantPods: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := clusterWith(t, true, running)
+			cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				if tc.store {
+					pod := a.(k8stesting.CreateAction).GetObject()
+					if err := cs.Tracker().Create(podsGVR, pod, a.GetNamespace()); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return true, nil, tc.err
+			})
+			r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: 5 * time.Second}
+			_, err := r.Start(context.Background(), Spec{Purpose: "certs", Node: "n1", Namespace: "kube-system"})
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			if got := hint.IsPermanent(err); got != tc.permanent {
+				t.Errorf("permanent = %v, want %v", got, tc.permanent)
+			}
+			if n := leftovers(t, cs); n != tc.wantPods {
+				t.Errorf("%d helper pods exist, want %d", n, tc.wantPods)
+			}
+			if live := r.Live(); len(live) != 0 {
+				t.Errorf("runner still tracks %v", live)
+			}
+		})
+	}
+}
+
+func pending(p *corev1.Pod) { p.Status.Phase = corev1.PodPending }
+
+func TestStartCancelledDuringWaitLeavesNoPod(t *testing.T) {
+	tests := []struct {
+		name    string
+		state   func(*corev1.Pod)
+		timeout time.Duration
+		cancel  bool
+		wantErr string
+	}{
+		{name: "ctrl-c while pending", state: pending, timeout: 5 * time.Second, cancel: true, wantErr: "context canceled"},
+		{name: "start timeout", state: pending, timeout: 200 * time.Millisecond, wantErr: "did not start on node n1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := clusterWith(t, true, tc.state)
+			r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: tc.timeout}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				time.AfterFunc(150*time.Millisecond, cancel)
+			}
+			p, err := r.Start(ctx, Spec{Purpose: "stage", Node: "n1", Namespace: "kube-system", Profile: ProfileNode})
+			if p != nil || err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("pod %v, err = %v, want %q", p, err, tc.wantErr)
+			}
+			if n := leftovers(t, cs); n != 0 {
+				t.Errorf("%d helper pods left behind", n)
+			}
+		})
+	}
+}
+
+func TestStartExecDelete(t *testing.T) {
+	cs := clusterWith(t, true, running)
+	ex := &recExec{}
+	var log bytes.Buffer
+	r := &Runner{Client: cs, Exec: ex, Log: &log, StartTimeout: 5 * time.Second}
+	ctx := context.Background()
+	p, err := r.Start(ctx, Spec{Purpose: "restore", Node: "n1", Namespace: "kube-system", Profile: ProfileNode})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := [][]string{{"sh", "-c", "crictl ps"}, {"mv", "/host/a", "/host/b"}}
+	for _, cmd := range steps {
+		if err := p.Exec(ctx, cmd, nil, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ex.cmds) != len(steps) || ex.refs[0] != p.Ref || ex.refs[1] != p.Ref || p.Ref.Container != "helper" {
+		t.Errorf("execs %v into %v, want %v into %v", ex.cmds, ex.refs, steps, p.Ref)
+	}
+	if live := r.Live(); len(live) != 1 || live[0] != p.Ref {
+		t.Errorf("live = %v, want [%v]", live, p.Ref)
+	}
+	for i := 0; i < 2; i++ { // deleting twice is harmless
+		if err := p.Delete(ctx); err != nil {
+			t.Fatalf("delete %d: %v", i, err)
+		}
+	}
+	if n := leftovers(t, cs); n != 0 || len(r.Live()) != 0 {
+		t.Errorf("%d pods left, %d tracked", n, len(r.Live()))
+	}
+	want := fmt.Sprintf("created pod kube-system/%s on node n1\ndeleted pod kube-system/%s\n", p.Ref.Name, p.Ref.Name)
+	if log.String() != want {
+		t.Errorf("log = %q, want %q", log.String(), want)
+	}
+}
+
+func TestCleanup(t *testing.T) {
+	tests := []struct {
+		name       string
+		deleteFail bool
+		wantErr    []string
+	}{
+		{name: "deletes every live pod"},
+		{name: "names what it could not delete", deleteFail: true,
+			wantErr: []string{"helper pods left behind", "connection refused"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := clusterWith(t, true, running)
+			r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: 5 * time.Second, DeleteTimeout: time.Second}
+			var names []string
+			for i := 0; i < 2; i++ {
+				p, err := r.Start(context.Background(), Spec{Purpose: "restore", Node: "n1", Namespace: "kube-system", Profile: ProfileNode})
+				if err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, p.Ref.Name)
+			}
+			sort.Strings(names)
+			if tc.deleteFail {
+				cs.PrependReactor("delete", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+					return true, nil, errors.New("dial tcp 10.0.0.1:6443: connection refused")
+				})
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel() // the signal handler's context is already cancelled
+			err := r.Cleanup(ctx)
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := leftovers(t, cs); n != 0 || len(r.Live()) != 0 {
+					t.Errorf("%d pods left, %d tracked", n, len(r.Live()))
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			want := append(tc.wantErr, "kube-system/"+names[0], "kube-system/"+names[1],
+				"run: kubectl -n kube-system delete pod "+strings.Join(names, " "))
+			for _, w := range want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+			if len(r.Live()) != 2 {
+				t.Errorf("pods that could not be deleted are forgotten: %v", r.Live())
+			}
+		})
+	}
+}
+
+func TestStartErrorsArePermanent(t *testing.T) {
+	tests := []struct {
+		name      string
+		nodeReady bool
+		node      string
+		state     func(*corev1.Pod)
+		wantErr   []string
+	}{
+		{name: "node not ready", node: "n1", state: running, wantErr: []string{`node "n1" is not Ready`, "kubectl describe node n1"}},
+		{name: "node missing", nodeReady: true, node: "n9", state: running, wantErr: []string{`node "n9" does not exist`, "kubectl get pods"}},
+		{name: "image cannot be pulled", nodeReady: true, node: "n1", state: pullError, wantErr: []string{`"busybox:1.37" cannot be pulled`, "--image"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := clusterWith(t, tc.nodeReady, tc.state)
+			r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: 5 * time.Second}
+			_, err := r.Start(context.Background(), Spec{Purpose: "certs", Node: tc.node, Namespace: "kube-system"})
+			if !hint.IsPermanent(err) {
+				t.Errorf("err %v is not permanent", err)
+			}
+			for _, w := range tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want %q", err, w)
+				}
+			}
+			if n := leftovers(t, cs); n != 0 {
+				t.Errorf("%d helper pods left behind", n)
+			}
+		})
+	}
+}
+
+// A signal handler's Cleanup may run while Start still waits: the pod is
+// deleted and Start says so instead of waiting out its timeout.
+func TestCleanupDuringStart(t *testing.T) {
+	cs := clusterWith(t, true, pending)
+	r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Start(context.Background(), Spec{Purpose: "stage", Node: "n1", Namespace: "kube-system", Profile: ProfileNode})
+		done <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); leftovers(t, cs) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no pod was created")
+		}
+	}
+	if err := r.Cleanup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "was deleted before it started") {
+			t.Errorf("err = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Start still waits for a deleted pod")
+	}
+	if n := leftovers(t, cs); n != 0 {
+		t.Errorf("%d helper pods left behind", n)
 	}
 }

@@ -27,6 +27,9 @@ const (
 	// image with sh, cat, sha256sum, mv and sleep works (--image).
 	DefaultImage = "busybox:1.37"
 
+	// HostPrefix is where host paths appear inside a helper container.
+	HostPrefix = "/host"
+
 	containerName = "helper"
 	// maxLifetime bounds a pod that survives a killed plugin: the kubelet
 	// stops it after this many seconds even if nobody deletes it.
@@ -36,23 +39,66 @@ const (
 // nameSuffix is a seam for tests.
 var nameSuffix = utilrand.String
 
+// Profile says what a helper pod may do on its node, as the profiles of
+// `kubectl debug node` do. The zero value is ProfileFiles, the narrowest.
+type Profile string
+
+const (
+	// ProfileFiles reads the host files it mounts, and nothing else.
+	//
+	// What it needs and why: hostPath volumes of type File, read-only,
+	// one per file, so no directory around them (kubeadm keeps the etcd
+	// CA's ca.key next to ca.crt) is visible. It runs as uid 0 because
+	// kubeadm writes its key files root-owned with mode 0600; as their
+	// owner, uid 0 reads them with no capability, so every capability is
+	// dropped, privilege escalation is off, the root filesystem is
+	// read-only and seccomp is RuntimeDefault. Pod Security still counts
+	// it as `privileged`, because any hostPath volume is.
+	ProfileFiles Profile = "files"
+	// ProfileNode is a privileged container in the host's PID and network
+	// namespaces with the host root (or the given paths) mounted: for
+	// work that stops static pods, moves data directories and runs the
+	// cluster's own etcd tools on the node.
+	ProfileNode Profile = "node"
+)
+
 // HostMount mounts a host path into the helper container.
 type HostMount struct {
-	HostPath  string
+	HostPath string
+	// MountPath defaults to HostPrefix+HostPath.
 	MountPath string
 	ReadOnly  bool
+	// Type is checked by the kubelet before the pod starts; empty means
+	// HostPathDirectory.
+	Type corev1.HostPathType
+}
+
+// FileMounts mounts each distinct, non-empty path as a read-only file
+// under HostPrefix: the mounts of a ProfileFiles pod.
+func FileMounts(paths ...string) []HostMount {
+	seen := map[string]bool{}
+	var out []HostMount
+	for _, p := range paths {
+		if p == "" || seen[p] {
+			continue
+		}
+		seen[p] = true
+		out = append(out, HostMount{HostPath: p, ReadOnly: true, Type: corev1.HostPathFile})
+	}
+	return out
 }
 
 // Spec describes a node pod.
 type Spec struct {
-	Purpose    string // short word, part of the name and the purpose label
-	Node       string
-	Namespace  string
+	Purpose   string // short word, part of the name and the purpose label
+	Node      string
+	Namespace string
+	// Image defaults to DefaultImage.
 	Image      string
 	PullPolicy corev1.PullPolicy
-	Mounts     []HostMount
-	// Privileged pods also share the host's network and PID namespaces.
-	Privileged bool
+	Profile    Profile
+	// Mounts of a ProfileNode pod default to the host root at HostPrefix.
+	Mounts []HostMount
 	// Lifetime in seconds; 0 means maxLifetime.
 	Lifetime int64
 	// StartTimeout overrides the runner's wait for the pod to run.
@@ -65,10 +111,6 @@ func Build(s Spec) *corev1.Pod {
 	life := s.Lifetime
 	if life <= 0 {
 		life = maxLifetime
-	}
-	image := s.Image
-	if image == "" {
-		image = DefaultImage
 	}
 	pull := s.PullPolicy
 	if pull == "" {
@@ -94,36 +136,70 @@ func Build(s Spec) *corev1.Pod {
 			// tainted too: that is exactly when the pod is needed.
 			Tolerations: []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
 			Containers: []corev1.Container{{
-				Name:            containerName,
-				Image:           image,
-				ImagePullPolicy: pull,
-				Command:         []string{"sleep", fmt.Sprint(life)},
-				SecurityContext: &corev1.SecurityContext{
-					RunAsUser:  ptr.To[int64](0),
-					Privileged: ptr.To(s.Privileged),
-				},
+				Name:                     containerName,
+				Image:                    s.imageOrDefault(),
+				ImagePullPolicy:          pull,
+				Command:                  []string{"sleep", fmt.Sprint(life)},
 				TerminationMessagePolicy: corev1.TerminationMessageReadFile,
 			}},
 		},
 	}
-	if s.Privileged {
+	mounts := s.Mounts
+	c := &pod.Spec.Containers[0]
+	switch s.Profile {
+	case ProfileNode:
 		pod.Spec.HostNetwork = true
 		pod.Spec.HostPID = true
+		c.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To[int64](0), Privileged: ptr.To(true)}
+		if len(mounts) == 0 {
+			mounts = []HostMount{{HostPath: "/", MountPath: HostPrefix}}
+		}
+	default:
+		c.SecurityContext = &corev1.SecurityContext{
+			RunAsUser:                ptr.To[int64](0), // see ProfileFiles
+			RunAsNonRoot:             ptr.To(false),
+			Privileged:               ptr.To(false),
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		}
 	}
-	for i, m := range s.Mounts {
+	for i, m := range mounts {
 		name := fmt.Sprintf("host-%d", i)
 		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
 			Name: name,
 			VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
 				Path: m.HostPath,
-				Type: ptr.To(corev1.HostPathDirectory),
+				Type: ptr.To(m.typeOrDefault()),
 			}},
 		})
-		pod.Spec.Containers[0].VolumeMounts = append(pod.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{
-			Name: name, MountPath: m.MountPath, ReadOnly: m.ReadOnly,
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
+			Name: name, MountPath: m.mountPathOrDefault(), ReadOnly: m.ReadOnly,
 		})
 	}
 	return pod
+}
+
+func (m HostMount) typeOrDefault() corev1.HostPathType {
+	if m.Type == "" {
+		return corev1.HostPathDirectory
+	}
+	return m.Type
+}
+
+func (m HostMount) mountPathOrDefault() string {
+	if m.MountPath == "" {
+		return HostPrefix + m.HostPath
+	}
+	return m.MountPath
+}
+
+func (s Spec) imageOrDefault() string {
+	if s.Image == "" {
+		return DefaultImage
+	}
+	return s.Image
 }
 
 func podName(purpose, node string) string {

@@ -2,9 +2,12 @@ package nodepod
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -17,9 +20,15 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
-// Runner creates node pods, waits for them and always deletes them.
+// deleteTimeout bounds each clean-up, which runs on a context of its own.
+const deleteTimeout = 30 * time.Second
+
+// Runner creates node pods, waits for them and deletes them. It knows
+// every pod it created that may still exist, so that Cleanup can delete
+// them all when the process is told to stop.
 type Runner struct {
 	Client kubernetes.Interface
 	Exec   exec.Executor
@@ -27,13 +36,47 @@ type Runner struct {
 	Log io.Writer
 	// StartTimeout bounds the wait for the pod to run (default 2m).
 	StartTimeout time.Duration
+	// DeleteTimeout bounds a deletion or a Cleanup (default 30s).
+	DeleteTimeout time.Duration
+
+	mu   sync.Mutex
+	live map[exec.PodRef]struct{}
 }
 
-// Pod is a running node pod, handed to the work function.
+// Pod is a running node pod. One pod can serve every step of a long
+// operation: Exec and Upload as often as needed, then Delete.
 type Pod struct {
 	Ref  exec.PodRef
 	Node string
 	r    *Runner
+}
+
+// Run starts the pod for spec, calls work, and deletes the pod whatever
+// happens: work failing, ctx cancelled (Ctrl-C) or the pod never starting.
+func (r *Runner) Run(ctx context.Context, spec Spec, work func(ctx context.Context, p *Pod) error) error {
+	p, err := r.Start(ctx, spec)
+	if err != nil {
+		return err
+	}
+	werr := work(ctx, p)
+	return errors.Join(werr, p.Delete(ctx))
+}
+
+// Start checks that spec's node is Ready, creates the pod, and waits until
+// it runs. A pod that was created but does not start is deleted before
+// Start returns; one that starts is the caller's to Delete (or Cleanup's).
+func (r *Runner) Start(ctx context.Context, spec Spec) (*Pod, error) {
+	if err := r.checkNode(ctx, spec.Node); err != nil {
+		return nil, err
+	}
+	p, created, err := r.create(ctx, Build(spec))
+	if err != nil {
+		return nil, err
+	}
+	if err := r.waitRunning(ctx, created, spec); err != nil {
+		return nil, errors.Join(err, p.Delete(ctx))
+	}
+	return p, nil
 }
 
 // Exec runs cmd in the pod's helper container.
@@ -41,42 +84,138 @@ func (p *Pod) Exec(ctx context.Context, cmd []string, stdin io.Reader, stdout, s
 	return p.r.Exec.Exec(ctx, p.Ref, cmd, stdin, stdout, stderr)
 }
 
-// Run creates the pod for spec, waits until it runs, calls work, and
-// deletes the pod whatever happens: work failing, ctx cancelled (Ctrl-C) or
-// the pod never starting.
-func (r *Runner) Run(ctx context.Context, spec Spec, work func(ctx context.Context, p *Pod) error) (err error) {
-	if err := r.checkNode(ctx, spec.Node); err != nil {
-		return err
+// Delete deletes the pod. It runs on a context of its own, bounded, so
+// that Ctrl-C, which cancelled the work, does not also cancel the
+// clean-up. Deleting twice is harmless.
+func (p *Pod) Delete(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.r.deleteTimeout())
+	defer cancel()
+	if err := p.r.deleteRef(ctx, p.Ref); err != nil {
+		return leftBehind([]exec.PodRef{p.Ref}, err)
 	}
-	pod := Build(spec)
-	created, err := r.Client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
-	if err != nil {
-		return explainCreate(err, pod)
-	}
-	r.logf("created pod %s/%s on node %s", created.Namespace, created.Name, spec.Node)
-	defer func() {
-		if derr := r.delete(created); derr != nil && err == nil {
-			err = derr
-		}
-	}()
-	if err := r.waitRunning(ctx, created, spec); err != nil {
-		return err
-	}
-	return work(ctx, &Pod{Ref: exec.PodRef{Namespace: created.Namespace, Name: created.Name, Container: containerName}, Node: spec.Node, r: r})
+	return nil
 }
 
-// delete runs on a context of its own so that Ctrl-C, which cancelled the
-// work, does not also cancel the clean-up.
-func (r *Runner) delete(pod *corev1.Pod) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := r.Client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("could not delete helper pod %s/%s (%w); delete it with: kubectl -n %s delete pod -l %s=%s",
-			pod.Namespace, pod.Name, err, pod.Namespace, ManagedByLabel, ManagedByValue)
+// Live returns the pods this runner created that may still exist.
+func (r *Runner) Live() []exec.PodRef {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	refs := make([]exec.PodRef, 0, len(r.live))
+	for ref := range r.live {
+		refs = append(refs, ref)
 	}
-	r.logf("deleted pod %s/%s", pod.Namespace, pod.Name)
+	sort.Slice(refs, func(i, j int) bool {
+		return refs[i].Namespace+"/"+refs[i].Name < refs[j].Namespace+"/"+refs[j].Name
+	})
+	return refs
+}
+
+// Cleanup deletes every pod this runner created that may still exist: the
+// process's signal handler calls it on the way out. Like Delete it
+// ignores ctx's cancellation and is bounded. Its error names each pod
+// left and the command that deletes them.
+func (r *Runner) Cleanup(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.deleteTimeout())
+	defer cancel()
+	var left []exec.PodRef
+	var errs []error
+	for _, ref := range r.Live() {
+		if err := r.deleteRef(ctx, ref); err != nil {
+			left = append(left, ref)
+			errs = append(errs, err)
+		}
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	return leftBehind(left, errors.Join(errs...))
+}
+
+// create creates pod, and never leaves behind a pod it cannot report: the
+// name is chosen here, so after an error that is not a clear refusal
+// (a timeout, a reset connection: the server may have stored the pod) the
+// pod is deleted by name.
+func (r *Runner) create(ctx context.Context, pod *corev1.Pod) (*Pod, *corev1.Pod, error) {
+	// Tracked before the request, so that a Cleanup during it deletes a
+	// pod the server stored before the reply arrived.
+	p := r.track(pod)
+	created, err := r.Client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
+	if err == nil {
+		r.logf("created pod %s/%s on node %s", created.Namespace, created.Name, p.Node)
+		return p, created, nil
+	}
+	cerr := explainCreate(err, pod)
+	if refused(err) {
+		r.untrack(p.Ref)
+		return nil, nil, cerr
+	}
+	return nil, nil, errors.Join(cerr, p.Delete(ctx))
+}
+
+// refused reports whether the server certainly stored nothing of ours.
+// AlreadyExists means the name is someone else's pod: never delete it.
+func refused(err error) bool {
+	return apierrors.IsForbidden(err) || apierrors.IsInvalid(err) || apierrors.IsAlreadyExists(err) ||
+		apierrors.IsUnauthorized(err) || apierrors.IsBadRequest(err) || isPodSecurity(err)
+}
+
+func (r *Runner) track(pod *corev1.Pod) *Pod {
+	p := &Pod{Ref: exec.PodRef{Namespace: pod.Namespace, Name: pod.Name, Container: containerName}, Node: pod.Spec.NodeName, r: r}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.live == nil {
+		r.live = map[exec.PodRef]struct{}{}
+	}
+	r.live[p.Ref] = struct{}{}
+	return p
+}
+
+func (r *Runner) untrack(ref exec.PodRef) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.live, ref)
+}
+
+// deleteRef deletes one pod; NotFound counts as deleted.
+func (r *Runner) deleteRef(ctx context.Context, ref exec.PodRef) error {
+	err := r.Client.CoreV1().Pods(ref.Namespace).Delete(ctx, ref.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting helper pod %s/%s: %w", ref.Namespace, ref.Name, err)
+	}
+	r.untrack(ref)
+	if err == nil {
+		r.logf("deleted pod %s/%s", ref.Namespace, ref.Name)
+	}
 	return nil
+}
+
+// leftBehind names the pods that could not be deleted and the command
+// that deletes exactly them (not every managed pod: another run may be
+// using its own).
+func leftBehind(refs []exec.PodRef, err error) error {
+	byNS := map[string][]string{}
+	var namespaces, names []string
+	for _, ref := range refs {
+		if byNS[ref.Namespace] == nil {
+			namespaces = append(namespaces, ref.Namespace)
+		}
+		byNS[ref.Namespace] = append(byNS[ref.Namespace], ref.Name)
+		names = append(names, ref.Namespace+"/"+ref.Name)
+	}
+	var cmds []string
+	for _, ns := range namespaces {
+		cmds = append(cmds, fmt.Sprintf("kubectl -n %s delete pod %s", ns, strings.Join(byNS[ns], " ")))
+	}
+	return hint.With(fmt.Errorf("helper pods left behind: %s: %w", strings.Join(names, ", "), err),
+		"They stop by themselves when their activeDeadlineSeconds pass; to delete them now, run: %s",
+		strings.Join(cmds, " && "))
+}
+
+func (r *Runner) deleteTimeout() time.Duration {
+	if r.DeleteTimeout > 0 {
+		return r.DeleteTimeout
+	}
+	return deleteTimeout
 }
 
 func (r *Runner) checkNode(ctx context.Context, name string) error {
@@ -85,12 +224,14 @@ func (r *Runner) checkNode(ctx context.Context, name string) error {
 	case apierrors.IsForbidden(err):
 		return nil // not being able to read nodes must not stop the work
 	case apierrors.IsNotFound(err):
-		return fmt.Errorf("node %q does not exist; check the member's pod with: kubectl get pods -A -o wide -l component=etcd", name)
+		return hint.Permanent(fmt.Errorf("node %q does not exist", name),
+			"Check the member's pod with: kubectl get pods -A -o wide -l component=etcd")
 	case err != nil:
 		return fmt.Errorf("reading node %q: %w", name, err)
 	}
 	if !discovery.NodeIsReady(node) {
-		return fmt.Errorf("node %q is not Ready, so a helper pod cannot start there; check it with: kubectl describe node %s", name, name)
+		return hint.Permanent(fmt.Errorf("node %q is not Ready, so a helper pod cannot start there", name),
+			"Check it with: kubectl describe node %s", name)
 	}
 	return nil
 }
@@ -118,16 +259,20 @@ func (r *Runner) waitRunning(ctx context.Context, pod *corev1.Pod, spec Spec) er
 		select {
 		case <-ctx.Done():
 			if ctx.Err() == context.DeadlineExceeded {
-				return fmt.Errorf("helper pod %s/%s did not start on node %s within %s (%s); see: kubectl -n %s describe pod %s",
-					pod.Namespace, pod.Name, spec.Node, timeout, describe(last), pod.Namespace, pod.Name)
+				return hint.With(fmt.Errorf("helper pod %s/%s did not start on node %s within %s (%s)",
+					pod.Namespace, pod.Name, spec.Node, timeout, describe(last)),
+					"See: kubectl -n %s describe pod %s", pod.Namespace, pod.Name)
 			}
 			return ctx.Err()
 		case ev, ok := <-w.ResultChan():
 			if !ok {
 				return fmt.Errorf("watch on helper pod %s closed early", pod.Name)
 			}
-			if ev.Type == watch.Error {
+			switch ev.Type {
+			case watch.Error:
 				return fmt.Errorf("watch on helper pod %s: %v", pod.Name, apierrors.FromObject(ev.Object))
+			case watch.Deleted: // by Cleanup, or by someone else
+				return fmt.Errorf("helper pod %s/%s was deleted before it started", pod.Namespace, pod.Name)
 			}
 			p, ok := ev.Object.(*corev1.Pod)
 			if !ok {
@@ -157,21 +302,14 @@ func podStarted(p *corev1.Pod, spec Spec) (bool, error) {
 		}
 		switch w.Reason {
 		case "ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName":
-			return false, fmt.Errorf("helper image %q cannot be pulled on node %s (%s: %s).\n"+
-				"Use --image with an image the node can pull, or preload it there; any image with sh, cat, sha256sum, mv and sleep works",
-				spec.imageOrDefault(), spec.Node, w.Reason, w.Message)
+			return false, hint.Permanent(fmt.Errorf("helper image %q cannot be pulled on node %s (%s: %s)",
+				spec.imageOrDefault(), spec.Node, w.Reason, w.Message),
+				"Use --image with an image the node can pull, or preload it there; any image with sh, cat, sha256sum, mv and sleep works")
 		case "CreateContainerConfigError", "CreateContainerError", "RunContainerError":
 			return false, fmt.Errorf("helper pod %s cannot start on node %s: %s: %s", p.Name, spec.Node, w.Reason, w.Message)
 		}
 	}
 	return false, nil
-}
-
-func (s Spec) imageOrDefault() string {
-	if s.Image == "" {
-		return DefaultImage
-	}
-	return s.Image
 }
 
 func describe(p *corev1.Pod) string {
@@ -192,15 +330,23 @@ func describe(p *corev1.Pod) string {
 	return strings.Join(parts, "; ")
 }
 
+func isPodSecurity(err error) bool {
+	return strings.Contains(err.Error(), "violates PodSecurity")
+}
+
+// explainCreate is the one place a refused create gets its hint.
 func explainCreate(err error, pod *corev1.Pod) error {
-	msg := err.Error()
+	ns := pod.Namespace
 	switch {
-	case strings.Contains(msg, "violates PodSecurity"):
-		return fmt.Errorf("PodSecurity admission rejected the helper pod in namespace %q: %w.\n"+
-			"The helper pod needs hostPath mounts (and privileges for restore). Run it in a namespace labelled "+
-			"pod-security.kubernetes.io/enforce=privileged (kube-system usually is), for example with --helper-namespace", pod.Namespace, err)
+	case isPodSecurity(err):
+		return hint.Permanent(fmt.Errorf("PodSecurity admission rejected the helper pod in namespace %q: %w", ns, err),
+			"Every helper pod mounts host paths (and restore runs privileged), which only the privileged Pod Security level allows. "+
+				"Use --helper-namespace with a namespace labelled pod-security.kubernetes.io/enforce=privileged (kube-system usually is), "+
+				"or label this one: kubectl label namespace %s pod-security.kubernetes.io/enforce=privileged", ns)
 	case apierrors.IsForbidden(err):
-		return discovery.ExplainAPIError(err, "create", "pods", pod.Namespace)
+		return hint.Permanent(fmt.Errorf("RBAC denied: you cannot create pods in namespace %q (%w)", ns, err),
+			"Ask a cluster admin for a Role in %s that allows verb \"create\" (and \"delete\", and \"create\" on pods/exec) on \"pods\", "+
+				"or use a context with more rights (check: kubectl auth can-i create pods -n %s)", ns, ns)
 	}
 	return fmt.Errorf("creating helper pod on node %s: %w", pod.Spec.NodeName, err)
 }
