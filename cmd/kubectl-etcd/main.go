@@ -28,7 +28,7 @@ func main() {
 	quietKlog()
 
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
-	if err := plugin.NewCmdEtcd(streams).ExecuteContext(ctx); err != nil {
+	if err := plugin.Execute(ctx, streams); err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
 		os.Exit(1)
 	}

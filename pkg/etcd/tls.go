@@ -14,6 +14,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/bounded"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -211,34 +212,15 @@ func (s *NodeTLSSource) read(ctx context.Context, m discovery.Member) (*Material
 
 // catFile reads one mounted file, at most maxTLSFile bytes of it.
 func catFile(ctx context.Context, p *nodepod.Pod, f string) ([]byte, error) {
-	out := &limitedBuffer{max: maxTLSFile}
+	out := bounded.New(maxTLSFile)
 	var errb bytes.Buffer
 	err := p.Exec(ctx, []string{"cat", nodepod.HostPrefix + f}, nil, out, &errb)
-	if out.over {
+	if out.Exceeded() {
 		return nil, hint.Permanent(fmt.Errorf("%s on node %s is larger than %d bytes, so it is no certificate or key", f, p.Node, maxTLSFile),
 			badFilesHint)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading %s on node %s: %w %s", f, p.Node, err, strings.TrimSpace(errb.String()))
 	}
-	return out.buf.Bytes(), nil
-}
-
-// errTooLarge stops a stream that has passed limitedBuffer's max.
-var errTooLarge = errors.New("output too large")
-
-// limitedBuffer keeps at most max bytes and fails the write that passes
-// it, which ends the exec stream instead of buffering all of it.
-type limitedBuffer struct {
-	buf  bytes.Buffer
-	max  int
-	over bool
-}
-
-func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if l.buf.Len()+len(p) > l.max {
-		l.over = true
-		return 0, errTooLarge
-	}
-	return l.buf.Write(p)
+	return out.Bytes(), nil
 }

@@ -207,31 +207,3 @@ func assertFilesPod(t *testing.T, pod *corev1.Pod, files []string) {
 		t.Errorf("certificate pod is privileged")
 	}
 }
-
-func TestLimitedBuffer(t *testing.T) {
-	tests := []struct {
-		name   string
-		writes []int
-		wantN  int
-		over   bool
-	}{
-		{"under", []int{10, 20}, 30, false},
-		{"exactly the limit", []int{50, 50}, 100, false},
-		{"one byte over", []int{50, 51}, 50, true},
-		{"one big write", []int{1 << 20}, 0, true},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			l := &limitedBuffer{max: 100}
-			var err error
-			for _, n := range tc.writes {
-				if _, err = l.Write(make([]byte, n)); err != nil {
-					break
-				}
-			}
-			if l.buf.Len() != tc.wantN || l.over != tc.over || (err != nil) != tc.over {
-				t.Errorf("kept %d, over %v, err %v; want %d, %v", l.buf.Len(), l.over, err, tc.wantN, tc.over)
-			}
-		})
-	}
-}

@@ -4,6 +4,9 @@
 package plugin
 
 import (
+	"context"
+	"errors"
+
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
@@ -28,6 +31,17 @@ var rootExample = templates.Examples(`
 
 	# Take a verified snapshot to a file on this machine
 	kubectl etcd backup etcd.db`)
+
+// Execute runs the command line, then deletes every helper pod that is
+// still live, whichever way the command ended: an error, Ctrl-C, SIGHUP.
+func Execute(ctx context.Context, streams genericiooptions.IOStreams) error {
+	g := NewGlobalOptions(streams)
+	err := NewCmdEtcdWithOptions(g).ExecuteContext(ctx)
+	if g.runner != nil {
+		err = errors.Join(err, g.runner.Cleanup(ctx))
+	}
+	return err
+}
 
 // NewCmdEtcd returns the root command.
 func NewCmdEtcd(streams genericiooptions.IOStreams) *cobra.Command {
