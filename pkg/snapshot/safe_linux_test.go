@@ -10,7 +10,6 @@ import (
 	"syscall"
 	"testing"
 
-	"filippo.io/age"
 	"golang.org/x/sys/unix"
 )
 
@@ -50,16 +49,8 @@ func TestNoReplaceRenameFallback(t *testing.T) {
 }
 
 func TestDecryptUsesMemfd(t *testing.T) {
-	snap := snapshotBytes(t)
-	id, err := age.GenerateX25519Identity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "etcd.db.age")
-	if _, err := Save(context.Background(), source(snap), &FileSink{Path: path}, Options{Encrypt: Encrypter([]age.Recipient{id.Recipient()})}); err != nil {
-		t.Fatal(err)
-	}
-	p, err := Decrypt(path, []age.Identity{id}, "")
+	path, ids := encryptedSnapshot(t)
+	p, err := Decrypt(path, ids, "")
 	if err != nil {
 		t.Fatal(err)
 	}

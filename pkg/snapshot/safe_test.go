@@ -358,17 +358,23 @@ func sortedKeys(m map[string]any) string {
 	return strings.Join(ks, ",")
 }
 
-func TestInspectLeavesNoPlaintextOnDisk(t *testing.T) {
-	snap := snapshotBytes(t)
+// encryptedSnapshot saves the test snapshot encrypted for a new identity.
+func encryptedSnapshot(t *testing.T) (path string, ids []age.Identity) {
+	t.Helper()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "etcd.db.age")
-	if _, err := Save(context.Background(), source(snap), &FileSink{Path: path}, Options{Encrypt: Encrypter([]age.Recipient{id.Recipient()})}); err != nil {
+	path = filepath.Join(t.TempDir(), "etcd.db.age")
+	if _, err := Save(context.Background(), source(snapshotBytes(t)), &FileSink{Path: path}, Options{Encrypt: Encrypter([]age.Recipient{id.Recipient()})}); err != nil {
 		t.Fatal(err)
 	}
-	ids := []age.Identity{id}
+	return path, []age.Identity{id}
+}
+
+func TestInspectLeavesNoPlaintextOnDisk(t *testing.T) {
+	snap := snapshotBytes(t)
+	path, ids := encryptedSnapshot(t)
 	tmp := t.TempDir()
 	tests := []struct {
 		name, tmpdir string
