@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -28,6 +29,7 @@ type SnapshotInspectOptions struct {
 	*GlobalOptions
 	File       string
 	Identities []string
+	DecryptDir string
 	Top        int
 	Output     string
 }
@@ -42,13 +44,19 @@ func NewCmdSnapshotInspect(g *GlobalOptions) *cobra.Command {
 			Verify a snapshot file, then print the numbers etcdutl snapshot status
 			prints (hash, revision, total keys, total size) and, per Kubernetes
 			resource prefix, the live keys and bytes and the stored revisions, largest
-			first. Encrypted files are read with --identity.`),
+			first. Encrypted files are read with --identity and decrypted into memory
+			(an anonymous memfd on Linux), since the plaintext holds every Secret of
+			the cluster. Where that is not possible (other systems), --decrypt-dir
+			names a directory for a private plaintext file, removed after.`),
 		Example: templates.Examples(`
 			# What fills this snapshot?
 			kubectl etcd snapshot inspect etcd.db --top 10
 
 			# An age-encrypted snapshot
-			kubectl etcd snapshot inspect etcd.db.age --identity ~/.config/age/key.txt`),
+			kubectl etcd snapshot inspect etcd.db.age --identity ~/.config/age/key.txt
+
+			# The same where there is no memfd (macOS, Windows), on an encrypted disk
+			kubectl etcd snapshot inspect etcd.db.age -i key.txt --decrypt-dir ~/private`),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.File = args[0]
@@ -59,6 +67,7 @@ func NewCmdSnapshotInspect(g *GlobalOptions) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVarP(&o.Identities, "identity", "i", nil, "age identity file to decrypt an encrypted snapshot; repeatable.")
+	cmd.Flags().StringVar(&o.DecryptDir, "decrypt-dir", "", "Decrypt into a private file in this directory, removed after, instead of into memory.")
 	cmd.Flags().IntVar(&o.Top, "top", 20, "Show the N largest prefixes (0 for all).")
 	addOutputFlag(cmd, &o.Output)
 	return cmd
@@ -69,6 +78,11 @@ func (o *SnapshotInspectOptions) Validate() error {
 	if o.Top < 0 {
 		return fmt.Errorf("--top must be 0 or more")
 	}
+	if o.DecryptDir != "" {
+		if fi, err := os.Stat(o.DecryptDir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--decrypt-dir %s is not a directory; create it (on an encrypted disk, mode 0700) or name another", o.DecryptDir)
+		}
+	}
 	return validateOutput(o.Output)
 }
 
@@ -78,7 +92,10 @@ func (o *SnapshotInspectOptions) Run() error {
 	if err != nil {
 		return err
 	}
-	rep, err := snapshot.Inspect(o.File, ids, o.Top)
+	if o.DecryptDir != "" && len(ids) > 0 {
+		fmt.Fprintf(o.ErrOut, "Warning: the decrypted snapshot, every Secret of the cluster in plain text, is written to %s while it is read, and removed after.\n", o.DecryptDir)
+	}
+	rep, err := snapshot.Inspect(o.File, ids, o.Top, o.DecryptDir)
 	if err != nil {
 		return err
 	}

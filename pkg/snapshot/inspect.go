@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
-	"io"
-	"os"
 	"sort"
 	"strings"
 
@@ -67,40 +65,16 @@ func Verify(path string, ids []age.Identity) (size int64, fileSHA string, err er
 }
 
 // Inspect verifies the file, then reads it with etcdutl's status code and
-// adds the usage per prefix (top entries; top <= 0 keeps all).
-func Inspect(path string, ids []age.Identity, top int) (*Report, error) {
-	size, fileSHA, err := Verify(path, ids)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	rep := &Report{File: path, Size: size, FileSHA256: fileSHA}
-	dbPath := path
-	rc, enc, err := Open(path, ids)
+// adds the usage per prefix (top entries; top <= 0 keeps all). An
+// encrypted file is decrypted as Decrypt does, into decryptDir if set.
+func Inspect(path string, ids []age.Identity, top int, decryptDir string) (*Report, error) {
+	p, err := Decrypt(path, ids, decryptDir)
 	if err != nil {
 		return nil, err
 	}
-	rep.Encrypted = enc
-	if enc {
-		// bbolt needs a file: decrypt to a private temporary one.
-		tmp, err := os.CreateTemp("", "kubectl-etcd-inspect-*.db")
-		if err != nil {
-			rc.Close()
-			return nil, err
-		}
-		defer os.Remove(tmp.Name())
-		_, err = io.Copy(tmp, rc)
-		rc.Close()
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return nil, fmt.Errorf("decrypting to a temporary file: %w", err)
-		}
-		dbPath = tmp.Name()
-	} else {
-		rc.Close()
-	}
-	if err := analyze(dbPath, top, rep); err != nil {
+	defer p.Close()
+	rep := &Report{File: path, Size: p.Size, FileSHA256: p.FileSHA256, Encrypted: p.Encrypted}
+	if err := analyze(p.Path, top, rep); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return rep, nil

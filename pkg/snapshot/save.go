@@ -8,19 +8,44 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"os"
-	"path/filepath"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
-// Source opens a fresh snapshot stream; Save calls it again to retry.
+// Source opens a fresh snapshot stream. Save calls it once per attempt,
+// retries included, so a retry may come from another member: AttemptOf(ctx)
+// tells which attempt it is and why the one before failed. ctx belongs to
+// that attempt alone; Save cancels it when the attempt ends or stalls, and
+// the stream's Read must then return.
 type Source func(ctx context.Context) (io.ReadCloser, error)
+
+// Attempt is what a Source learns of the attempt it opens a stream for.
+type Attempt struct {
+	// N counts from 1.
+	N int
+	// LastErr is why the attempt before failed; nil on the first.
+	LastErr error
+}
+
+type attemptKey struct{}
+
+// AttemptOf returns the attempt that a Source's ctx belongs to: the zero
+// Attempt outside Save.
+func AttemptOf(ctx context.Context) Attempt {
+	a, _ := ctx.Value(attemptKey{}).(Attempt)
+	return a
+}
 
 // Sink is where a verified snapshot goes: a file (through FILE.part) or
 // a stream such as stdout.
 type Sink interface {
-	// Begin starts a new attempt and returns where to write.
+	// Begin starts an attempt and returns where to write. It is called
+	// before the stream is opened, so that it can refuse first; a later
+	// Begin discards what the attempt before wrote.
 	Begin() (io.Writer, error)
-	// Abort discards the attempt; it must leave nothing under the final name.
+	// Abort discards the last attempt when Save gives up; it must leave
+	// nothing under the final name.
 	Abort()
 	// Commit makes a verified attempt final.
 	Commit() error
@@ -29,9 +54,16 @@ type Sink interface {
 	Retryable() bool
 }
 
+// ErrStalled is the error of an attempt whose stream sent nothing for
+// Options.StallTimeout. It is retried.
+var ErrStalled = errors.New("snapshot stream stalled")
+
 // Options tune Save.
 type Options struct {
 	Retries int
+	// StallTimeout fails an attempt that receives no byte for that long,
+	// opening the stream included; 0 waits forever.
+	StallTimeout time.Duration
 	// Encrypt wraps the sink, e.g. with age; nil writes plain bytes.
 	Encrypt func(io.Writer) (io.WriteCloser, error)
 	// Progress, if set, wraps the snapshot stream to report progress.
@@ -52,32 +84,33 @@ type Result struct {
 }
 
 // Save streams a snapshot from src into sink, checking etcd's sha256
-// trailer on the way, and commits only a verified snapshot. A broken
-// stream is retried from the start up to opts.Retries times.
+// trailer on the way, and commits only a verified snapshot. A broken or
+// stalled stream is retried from the start up to opts.Retries times.
 func Save(ctx context.Context, src Source, sink Sink, opts Options) (*Result, error) {
 	var lastErr error
-	for attempt := 1; attempt <= opts.Retries+1; attempt++ {
-		if attempt > 1 {
-			if !sink.Retryable() {
-				break
-			}
-			if opts.Notify != nil {
-				opts.Notify("snapshot attempt %d failed: %v; retrying from the start", attempt-1, lastErr)
-			}
-		}
-		res, err := saveOnce(ctx, src, sink, opts)
+	for attempt := 1; ; attempt++ {
+		actx := context.WithValue(ctx, attemptKey{}, Attempt{N: attempt, LastErr: lastErr})
+		res, err := saveOnce(actx, src, sink, opts)
 		if err == nil {
 			res.Attempts = attempt
 			return res, nil
 		}
-		sink.Abort()
 		lastErr = err
-		// Cancellation and a corrupt snapshot are not transient.
-		if ctx.Err() != nil || errors.Is(err, ErrHashMismatch) || errors.Is(err, ErrNotBolt) || errors.Is(err, errSink) {
-			break
+		if attempt > opts.Retries || !retryable(ctx, err) || !sink.Retryable() {
+			sink.Abort()
+			return nil, err
+		}
+		if opts.Notify != nil {
+			opts.Notify("snapshot attempt %d failed: %v; retrying from the start", attempt, err)
 		}
 	}
-	return nil, lastErr
+}
+
+// retryable: cancellation, a corrupt snapshot, a local write failure and
+// errors marked permanent do not heal by starting over.
+func retryable(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, ErrHashMismatch) && !errors.Is(err, ErrNotBolt) &&
+		!errors.Is(err, errSink) && !hint.IsPermanent(err)
 }
 
 // errSink marks local write failures (disk full...), which a retry of
@@ -95,15 +128,19 @@ func (s sinkWriter) Write(p []byte) (int, error) {
 }
 
 func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result, error) {
-	rc, err := src(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
 	out, err := sink.Begin()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errSink, err)
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wd := startWatchdog(opts.StallTimeout, cancel)
+	defer wd.stop()
+	rc, err := src(ctx)
+	if err != nil {
+		return nil, wd.explain(ctx, err, 0)
+	}
+	defer rc.Close()
 	// A plain file's checksum comes from the trailer check's own hash;
 	// only ciphertext needs a second one.
 	dst := io.Writer(sinkWriter{out})
@@ -118,18 +155,20 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 		dst = enc
 	}
 	tw := NewTrailerWriter()
-	var r io.Reader = rc
+	r := wd.reader(rc)
 	if opts.Progress != nil {
 		r = opts.Progress(r)
 	}
-	if _, err := io.Copy(io.MultiWriter(dst, tw), r); err != nil {
+	_, err = io.Copy(io.MultiWriter(dst, tw), r)
+	wd.stop()
+	if err != nil {
 		if errors.Is(err, errSink) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("snapshot stream broke after %d bytes: %w", tw.Size(), err)
+		return nil, wd.explain(ctx, fmt.Errorf("snapshot stream broke after %d bytes: %w", tw.Size(), err), tw.Size())
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if err := context.Cause(ctx); err != nil {
+		return nil, wd.explain(ctx, err, tw.Size())
 	}
 	if err := tw.Check(); err != nil {
 		return nil, err
@@ -149,75 +188,117 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 	return res, nil
 }
 
-// FileSink writes to PATH.part, fsyncs it, and renames it to PATH with
-// mode 0600 only on Commit. An existing PATH is never overwritten.
+// watchdog cancels an attempt's context with ErrStalled when no byte
+// arrives for d. A nil watchdog (d = 0) never fires.
+type watchdog struct {
+	d time.Duration
+	t *time.Timer
+}
+
+func startWatchdog(d time.Duration, cancel context.CancelCauseFunc) *watchdog {
+	if d <= 0 {
+		return nil
+	}
+	return &watchdog{d: d, t: time.AfterFunc(d, func() { cancel(ErrStalled) })}
+}
+
+func (w *watchdog) stop() {
+	if w != nil {
+		w.t.Stop()
+	}
+}
+
+// reader resets the watchdog on every byte that arrives.
+func (w *watchdog) reader(r io.Reader) io.Reader {
+	if w == nil {
+		return r
+	}
+	return watchedReader{r, w}
+}
+
+// explain replaces err, which a stall caused, with one that says so.
+func (w *watchdog) explain(ctx context.Context, err error, n int64) error {
+	if w == nil || !errors.Is(context.Cause(ctx), ErrStalled) {
+		return err
+	}
+	return fmt.Errorf("%w: no data for %s after %d bytes", ErrStalled, w.d, n)
+}
+
+type watchedReader struct {
+	r io.Reader
+	w *watchdog
+}
+
+func (r watchedReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.w.t.Reset(r.w.d)
+	}
+	return n, err
+}
+
+// FileSink writes to PATH.part and moves it to PATH, never replacing it,
+// only on Commit. The .part is created exclusively with mode 0600 and
+// kept open across retries. Companions are files the caller writes
+// beside PATH afterwards (FILE.json): Begin refuses at once when any of
+// them exists, rather than after the snapshot is saved.
 type FileSink struct {
-	Path string
-	f    *os.File
+	Path       string
+	Companions []string
+	p          *partFile
 }
 
 // PartPath is where an attempt is written.
-func (s *FileSink) PartPath() string { return s.Path + ".part" }
+func (s *FileSink) PartPath() string { return PartPath(s.Path) }
+
+// Check refuses a target in the way: PATH, PATH.part or a companion.
+// Begin checks too; a caller can check earlier, before it does any work.
+func (s *FileSink) Check() error {
+	return CheckTargets(append([]string{s.Path}, s.Companions...)...)
+}
 
 // Begin implements Sink.
 func (s *FileSink) Begin() (io.Writer, error) {
-	if _, err := os.Lstat(s.Path); err == nil {
-		return nil, fmt.Errorf("%s already exists; choose another name or move it away", s.Path)
+	if s.p != nil {
+		if err := s.p.reset(); err != nil {
+			return nil, err
+		}
+		return s.p.f, nil
 	}
-	f, err := os.OpenFile(s.PartPath(), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err := CheckTargets(s.Companions...); err != nil {
+		return nil, err
+	}
+	p, err := createPart(s.Path)
 	if err != nil {
 		return nil, err
 	}
-	// O_CREATE's mode is masked by umask and ignored for an existing file.
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return nil, err
-	}
-	s.f = f
-	return f, nil
+	s.p = p
+	return p.f, nil
 }
 
-// Abort implements Sink.
+// Abort implements Sink. It removes the .part only while it is still the
+// file this sink created, and never once an error said it is kept.
 func (s *FileSink) Abort() {
-	if s.f != nil {
-		s.f.Close()
-		s.f = nil
+	if s.p != nil {
+		s.p.discard()
+		s.p = nil
 	}
-	os.Remove(s.PartPath())
 }
 
 // Commit implements Sink.
 func (s *FileSink) Commit() error {
-	if err := s.f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", s.PartPath(), err)
+	if s.p == nil {
+		return errors.New("commit without an attempt")
 	}
-	if err := s.f.Close(); err != nil {
+	if err := s.p.commit(); err != nil {
 		return err
 	}
-	s.f = nil
-	if _, err := os.Lstat(s.Path); err == nil {
-		return fmt.Errorf("%s appeared while the snapshot was written; the verified snapshot stays at %s", s.Path, s.PartPath())
-	}
-	if err := os.Rename(s.PartPath(), s.Path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(s.Path))
+	s.p = nil
+	return nil
 }
 
 // Retryable implements Sink.
 func (s *FileSink) Retryable() bool { return true }
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("fsync %s: %w", dir, err)
-	}
-	return nil
-}
 
 // StreamSink writes to a stream such as stdout. Bytes written cannot be
 // taken back, so it cannot retry once it has written anything, and a

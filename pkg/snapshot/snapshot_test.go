@@ -236,7 +236,7 @@ func TestInspectMatchesEtcdutl(t *testing.T) {
 	if _, err := Save(context.Background(), source(snap), &FileSink{Path: path}, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Inspect(path, nil, 0)
+	rep, err := Inspect(path, nil, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,14 +297,14 @@ func TestEncryptedRoundTrip(t *testing.T) {
 	if bytes.Contains(raw, []byte("/registry/configmaps")) {
 		t.Fatal("encrypted file holds plain keys")
 	}
-	if _, err := Inspect(path, nil, 5); err == nil || !strings.Contains(err.Error(), "--identity") {
+	if _, err := Inspect(path, nil, 5, ""); err == nil || !strings.Contains(err.Error(), "--identity") {
 		t.Errorf("inspect without identity: %v", err)
 	}
 	ids, err := Identities([]string{idFile})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Inspect(path, ids, 5)
+	rep, err := Inspect(path, ids, 5, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,107 @@
+package snapshot
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+
+	"filippo.io/age"
+)
+
+// PlainFile is the plain database of a snapshot, verified, held where
+// bbolt can open it and a reader can stream it. Close removes it.
+type PlainFile struct {
+	// File reads the plain snapshot from its start, trailer included.
+	*os.File
+	// Path opens the same bytes by name, for bbolt (/proc/self/fd/N for
+	// a memfd).
+	Path string
+	// Encrypted tells whether the file as stored is encrypted.
+	Encrypted bool
+	// InMemory is set when no byte of the plaintext went to a disk.
+	InMemory bool
+	// Size is the plain size; FileSHA256 the sha256 of the file as stored.
+	Size       int64
+	FileSHA256 string
+	remove     string
+}
+
+// Close closes the file and removes whatever it wrote.
+func (p *PlainFile) Close() error {
+	err := p.File.Close()
+	if p.remove != "" {
+		if rerr := os.Remove(p.remove); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// Decrypt decrypts the snapshot at path and verifies it on the way, in
+// one pass. The plaintext is every Secret of the cluster, so by default
+// it goes to memory only: an anonymous memfd on Linux (memory and swap,
+// never a file). With dir set, or where no memfd exists, it is written to
+// a private file in dir, removed on Close; without dir there it is an
+// error. A plain file is verified and read where it is.
+func Decrypt(path string, ids []age.Identity, dir string) (*PlainFile, error) {
+	fh := sha256.New()
+	rc, enc, err := openTee(path, ids, fh)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if !enc {
+		size, err := VerifyReader(rc)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		return &PlainFile{File: f, Path: path, Size: size, FileSHA256: hex.EncodeToString(fh.Sum(nil))}, nil
+	}
+	p, err := newPlainFile(path, dir)
+	if err != nil {
+		return nil, err
+	}
+	tw := NewTrailerWriter()
+	if _, err := io.Copy(io.MultiWriter(p.File, tw), rc); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("decrypting %s: %w", path, err)
+	}
+	if err := tw.Check(); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := p.File.Seek(0, io.SeekStart); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.Encrypted, p.Size, p.FileSHA256 = true, tw.Size(), hex.EncodeToString(fh.Sum(nil))
+	return p, nil
+}
+
+// newPlainFile makes the place for a decrypted snapshot: memory unless
+// dir is set.
+func newPlainFile(path, dir string) (*PlainFile, error) {
+	if dir == "" {
+		f, err := memFile("kubectl-etcd-plain")
+		if err != nil {
+			return nil, fmt.Errorf("decrypting %s: %w", path, err)
+		}
+		return &PlainFile{File: f, Path: memPath(f), InMemory: true}, nil
+	}
+	f, err := os.CreateTemp(dir, "kubectl-etcd-plain-*.db")
+	if err != nil {
+		return nil, fmt.Errorf("decrypting %s: %w", path, err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, err
+	}
+	return &PlainFile{File: f, Path: f.Name(), remove: f.Name()}, nil
+}
