@@ -2,8 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,8 +15,7 @@ import (
 	"golang.org/x/term"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/backup"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -55,6 +52,7 @@ type BackupOptions struct {
 	File           string
 	Member         string
 	Retries        int
+	StallTimeout   time.Duration
 	Quiet          bool
 	Encrypt        bool
 	Recipients     []string
@@ -86,7 +84,8 @@ func NewCmdBackup(g *GlobalOptions) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Member, "member", "", "Take the snapshot from this member (name or hex ID) instead of choosing one.")
-	f.IntVar(&o.Retries, "retries", 2, "How many times to start over when the stream breaks.")
+	f.IntVar(&o.Retries, "retries", 2, "How many times to start over, from the next healthy member, when the stream breaks or stalls.")
+	f.DurationVar(&o.StallTimeout, "stall-timeout", 30*time.Second, "Fail an attempt whose stream sends nothing for this long, and retry it (0 waits forever).")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "Print no progress.")
 	f.BoolVar(&o.Encrypt, "encrypt", false, "Encrypt the snapshot with age for the recipients given.")
 	f.StringSliceVar(&o.Recipients, "recipient", nil, "age recipient (public key, age1...) to encrypt for; repeatable.")
@@ -128,12 +127,10 @@ func (o *BackupOptions) Validate() error {
 	if o.Encrypt && len(o.Recipients)+len(o.RecipientFiles) == 0 {
 		return fmt.Errorf("--encrypt needs at least one --recipient or --recipients-file")
 	}
-	if o.File != "-" {
-		if _, err := os.Lstat(o.File); err == nil {
-			return fmt.Errorf("%s already exists; choose another name or move it away", o.File)
-		}
+	if o.StallTimeout < 0 {
+		return fmt.Errorf("--stall-timeout must be 0 (wait forever) or more")
 	}
-	return nil
+	return backup.Check(o.File)
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -164,147 +161,44 @@ func (o *BackupOptions) contextName() string {
 	return raw.CurrentContext
 }
 
-// Metadata is written beside the snapshot as FILE.json; restore plans
-// from it.
-type Metadata struct {
-	File              string            `json:"file"`
-	ClusterID         string            `json:"clusterID"`
-	Member            string            `json:"member"`
-	MemberID          string            `json:"memberID"`
-	Node              string            `json:"node,omitempty"`
-	Revision          int64             `json:"revision"`
-	EtcdVersion       string            `json:"etcdVersion"`
-	StorageVersion    string            `json:"storageVersion,omitempty"`
-	KubernetesVersion string            `json:"kubernetesVersion,omitempty"`
-	Context           string            `json:"context,omitempty"`
-	Time              time.Time         `json:"time"`
-	Size              int64             `json:"size"`
-	SHA256            string            `json:"sha256"`
-	SnapshotSHA256    string            `json:"snapshotSHA256"`
-	Encrypted         bool              `json:"encrypted"`
-	Members           []etcd.MemberView `json:"members"`
-}
-
 // Run takes the snapshot.
 func (o *BackupOptions) Run(ctx context.Context) error {
 	// The stream passes through in small messages; a soft heap limit keeps
 	// the garbage of a large snapshot from piling up before GC runs.
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(48 << 20))
-	pods, err := o.Members(ctx)
-	if err != nil {
-		return err
-	}
-	fwd := o.ForwardDialer()
-	status, src, err := o.chooseSource(ctx, pods, fwd)
-	if err != nil {
-		return err
-	}
-	member := podNamed(pods, src.Pod)
-	if member == nil {
-		return fmt.Errorf("member %s has no pod to port-forward to", src.Name)
-	}
-	o.notef("Taking a snapshot from member %s (%s) on node %s, DB size %s", src.Name, src.ID, src.Node, printers.Bytes(src.DBSize))
-
-	stream := &memberStream{dialer: fwd, member: *member}
-	defer stream.close()
-	var sink snapshot.Sink = &snapshot.FileSink{Path: o.File}
-	if o.File == "-" {
-		sink = &snapshot.StreamSink{W: o.Out}
-	}
-	start := time.Now()
-	res, err := snapshot.Save(ctx, stream.open, sink, snapshot.Options{
-		Retries:  o.Retries,
-		Encrypt:  o.encrypt,
-		Progress: o.progress(src.DBSize),
-		Notify:   o.notef,
+	res, err := backup.Run(ctx, o.Session(), backup.Config{
+		File:              o.File,
+		Out:               o.Out,
+		Member:            o.Member,
+		Retries:           o.Retries,
+		StallTimeout:      o.StallTimeout,
+		Encrypt:           o.encrypt,
+		Progress:          o.progress,
+		Notify:            o.notef,
+		Context:           o.contextName(),
+		KubernetesVersion: o.kubernetesVersion,
+		Now:               o.now,
 	})
 	if err != nil {
-		return fmt.Errorf("snapshot not saved: %w", err)
+		return err
 	}
-	took := time.Since(start)
-	if o.File == "-" {
-		o.notef("Snapshot streamed and verified: %s, sha256 %s, in %s", printers.Bytes(res.Size), res.FileSHA256, took.Round(time.Millisecond))
+	took := res.Took.Round(time.Millisecond)
+	if res.Meta == nil {
+		o.notef("Snapshot streamed and verified: %s, sha256 %s, in %s", printers.Bytes(res.Save.Size), res.Save.FileSHA256, took)
 		return nil
 	}
-	meta := o.metadata(status, src, res, start)
-	meta.StorageVersion = stream.version
-	if err := writeMetadata(o.File+".json", meta); err != nil {
-		return fmt.Errorf("snapshot saved at %s, but its metadata was not: %w", o.File, err)
-	}
-	o.notef("Saved %s (%s, revision %d) in %s, %s/s; sha256 %s",
-		o.File, printers.Bytes(res.Size), meta.Revision, took.Round(time.Millisecond), printers.Bytes(int64(float64(res.Size)/took.Seconds())), res.FileSHA256)
+	rate := int64(float64(res.Save.Size) / max(res.Took.Seconds(), 1e-3))
+	o.notef("Saved %s (%s, revision %d, from member %s) in %s, %s/s; sha256 %s",
+		o.File, printers.Bytes(res.Save.Size), res.Meta.Revision, res.Meta.Member, took, printers.Bytes(rate), res.Save.FileSHA256)
 	fmt.Fprintln(o.Out, o.File)
 	return nil
 }
 
-// chooseSource asks every member for its status and picks the one to
-// snapshot. Reading the TLS material takes a helper pod, so that starts
-// at the same time.
-func (o *BackupOptions) chooseSource(ctx context.Context, pods []discovery.Member, fwd *etcd.ForwardDialer) (*etcd.StatusListView, *etcd.StatusView, error) {
-	prefetch := make(chan error, 1)
-	go func() { prefetch <- fwd.Prepare(ctx, pods) }()
-	status, serr := etcd.CollectStatus(ctx, o.Dialer(), pods)
-	if err := <-prefetch; err != nil {
-		return nil, nil, err
-	}
-	if serr != nil && !errors.Is(serr, etcd.ErrSomeFailed) {
-		return nil, nil, serr
-	}
-	src, err := etcd.ChooseSource(status, o.Member)
-	return status, src, err
-}
-
-// metadata describes a saved snapshot file for FILE.json.
-func (o *BackupOptions) metadata(status *etcd.StatusListView, src *etcd.StatusView, res *snapshot.Result, start time.Time) *Metadata {
-	meta := &Metadata{
-		File: o.File, ClusterID: status.ClusterID, Member: src.Name, MemberID: src.ID, Node: src.Node,
-		Revision: src.Revision, EtcdVersion: src.Version,
-		Context: o.contextName(), Time: start.UTC(), Size: res.Size, SHA256: res.FileSHA256,
-		SnapshotSHA256: res.SnapshotSHA256, Encrypted: o.Encrypt,
-	}
-	if status.List != nil {
-		meta.Members = status.List.Members
-	}
+func (o *BackupOptions) kubernetesVersion() string {
 	if v, err := o.Client.Discovery().ServerVersion(); err == nil {
-		meta.KubernetesVersion = v.GitVersion
+		return v.GitVersion
 	}
-	if !o.Encrypt {
-		// The status revision is from just before the stream; the file's
-		// own is exact.
-		if rev, err := snapshot.Revision(o.File); err == nil {
-			meta.Revision = rev
-		}
-	}
-	return meta
-}
-
-func podNamed(pods []discovery.Member, name string) *discovery.Member {
-	for i := range pods {
-		if pods[i].Pod == name {
-			return &pods[i]
-		}
-	}
-	return nil
-}
-
-func writeMetadata(path string, m *Metadata) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return ""
 }
 
 // progress shows bytes, rate and ETA on a terminal stderr.
@@ -331,40 +225,5 @@ func (o *BackupOptions) progress(size int64) func(io.Reader) io.Reader {
 func (o *BackupOptions) notef(format string, args ...any) {
 	if !o.Quiet {
 		fmt.Fprintf(o.ErrOut, format+"\n", args...)
-	}
-}
-
-// memberStream opens a fresh port-forward and snapshot stream per attempt,
-// since a broken stream often means a broken forward.
-type memberStream struct {
-	dialer  etcd.Dialer
-	member  discovery.Member
-	conn    etcd.Conn
-	version string
-}
-
-func (s *memberStream) open(ctx context.Context) (io.ReadCloser, error) {
-	s.close()
-	c, err := s.dialer.Dial(ctx, s.member)
-	if err != nil {
-		return nil, err
-	}
-	s.conn = c
-	sn, ok := c.(etcd.Snapshotter)
-	if !ok {
-		return nil, fmt.Errorf("the %s transport cannot stream snapshots", s.dialer.Name())
-	}
-	st, err := sn.Snapshot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	s.version = st.Version
-	return st, nil
-}
-
-func (s *memberStream) close() {
-	if s.conn != nil {
-		_ = s.conn.Close()
-		s.conn = nil
 	}
 }

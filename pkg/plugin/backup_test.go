@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 )
 
 func TestDefaultSnapshotName(t *testing.T) {
@@ -48,14 +47,5 @@ func TestBackupValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want %q", err, tc.want)
 			}
 		})
-	}
-}
-
-func TestBackupNeedsPortForward(t *testing.T) {
-	// The exec transport cannot stream a snapshot; backup must say so
-	// rather than hang or write a partial file.
-	s := &memberStream{dialer: &etcd.ExecDialer{Exec: &etcdctlFake{}}, member: parsedPod("hc-cp1")}
-	if _, err := s.open(t.Context()); err == nil || !strings.Contains(err.Error(), "cannot stream snapshots") {
-		t.Errorf("open over exec = %v", err)
 	}
 }

@@ -1,0 +1,265 @@
+// Package backup takes a verified snapshot of a cluster's etcd: it picks
+// the member to read from, streams through the port-forward transport
+// into a snapshot sink, moves to another member when a stream breaks or
+// stalls, and writes the FILE.json that restore plans from. The cobra
+// layer only builds a Config.
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+)
+
+// Config is one backup.
+type Config struct {
+	// File is where the snapshot goes; "-" streams it to Out.
+	File string
+	Out  io.Writer
+	// Member, if set (name or hex ID), is the only member read from.
+	Member       string
+	Retries      int
+	StallTimeout time.Duration
+	// Encrypt wraps the output (age); nil writes the plain snapshot.
+	Encrypt func(io.Writer) (io.WriteCloser, error)
+	// Progress returns a reader wrapper for a stream of about size bytes.
+	Progress func(size int64) func(io.Reader) io.Reader
+	// Notify receives progress lines; nil is silent.
+	Notify func(format string, args ...any)
+	// Context and KubernetesVersion go into the metadata.
+	Context           string
+	KubernetesVersion func() string
+	Now               func() time.Time
+}
+
+// Result is a saved snapshot.
+type Result struct {
+	Save *snapshot.Result
+	// Meta is nil when the snapshot went to a stream.
+	Meta *snapshot.Metadata
+	Took time.Duration
+}
+
+// Run takes the snapshot. A FILE target is claimed (FILE.part created
+// exclusively, FILE and FILE.json checked) before the cluster is touched,
+// so a second backup to the same name fails at once.
+func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
+	sink, err := claim(cfg)
+	if err != nil {
+		return nil, err
+	}
+	status, order, err := sources(ctx, sess, cfg.Member)
+	if err != nil {
+		sink.Abort()
+		return nil, err
+	}
+	stream := &rotatingStream{dialer: sess.Forward, members: order, notify: cfg.notify}
+	defer stream.close()
+	opts := snapshot.Options{
+		Retries:      cfg.Retries,
+		StallTimeout: cfg.StallTimeout,
+		Encrypt:      cfg.Encrypt,
+		Notify:       cfg.notify,
+	}
+	if cfg.Progress != nil {
+		opts.Progress = cfg.Progress(order[0].view.DBSize)
+	}
+	start := cfg.now()
+	res, err := snapshot.Save(ctx, stream.open, sink, opts)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot not saved: %w", err)
+	}
+	out := &Result{Save: res, Took: cfg.now().Sub(start)}
+	if cfg.File == "-" {
+		return out, nil
+	}
+	out.Meta = cfg.metadata(status, stream.used(), res, start)
+	out.Meta.StorageVersion = stream.version
+	if err := snapshot.WriteMetadata(snapshot.MetadataPath(cfg.File), out.Meta); err != nil {
+		return out, fmt.Errorf("snapshot saved at %s, but its metadata was not: %w", cfg.File, err)
+	}
+	return out, nil
+}
+
+// Check refuses a FILE target that is taken, before anything else runs.
+func Check(file string) error {
+	if file == "-" {
+		return nil
+	}
+	return snapshot.CheckTargets(file, snapshot.MetadataPath(file))
+}
+
+func claim(cfg Config) (snapshot.Sink, error) {
+	if cfg.File == "-" {
+		return &snapshot.StreamSink{W: cfg.Out}, nil
+	}
+	sink := &snapshot.FileSink{Path: cfg.File, Companions: []string{snapshot.MetadataPath(cfg.File)}}
+	if _, err := sink.Begin(); err != nil {
+		return nil, err
+	}
+	return sink, nil
+}
+
+// candidate is a member to stream from, with its status.
+type candidate struct {
+	pod  discovery.Member
+	view etcd.StatusView
+}
+
+// sources asks every member for its status and orders the ones that can
+// serve a snapshot: the chosen one first, then the other healthy members,
+// newest data first. With want set only that member serves.
+func sources(ctx context.Context, sess *etcd.Session, want string) (*etcd.StatusListView, []candidate, error) {
+	pods, err := sess.Members(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Reading the TLS material takes a helper pod; it starts while the
+	// members are asked for their status.
+	prefetch := make(chan error, 1)
+	go func() { prefetch <- sess.Forward.Prepare(ctx, pods) }()
+	status, serr := etcd.CollectStatus(ctx, sess.Dialer, pods)
+	if err := <-prefetch; err != nil {
+		return nil, nil, err
+	}
+	if serr != nil && !errors.Is(serr, etcd.ErrSomeFailed) {
+		return nil, nil, serr
+	}
+	first, err := etcd.ChooseSource(status, want)
+	if err != nil {
+		return nil, nil, err
+	}
+	var order []candidate
+	add := func(v *etcd.StatusView) {
+		for i := range pods {
+			if pods[i].Pod == v.Pod {
+				order = append(order, candidate{pod: pods[i], view: *v})
+			}
+		}
+	}
+	add(first)
+	if want == "" {
+		rest := append([]etcd.StatusView(nil), status.Members...)
+		sort.SliceStable(rest, func(i, j int) bool { return rest[i].RaftAppliedIndex > rest[j].RaftAppliedIndex })
+		for i := range rest {
+			v := &rest[i]
+			if v.Pod != first.Pod && v.Error == "" && !v.IsLearner && len(v.Alarms) == 0 {
+				add(v)
+			}
+		}
+	}
+	if len(order) == 0 {
+		return nil, nil, fmt.Errorf("member %s has no pod to port-forward to", first.Name)
+	}
+	return status, order, nil
+}
+
+// rotatingStream opens a fresh port-forward and snapshot stream per
+// attempt, since a broken stream often means a broken forward, and moves
+// to the next member after a failure.
+type rotatingStream struct {
+	dialer  etcd.Dialer
+	members []candidate
+	notify  func(string, ...any)
+
+	next    int
+	current int
+	conn    etcd.Conn
+	version string
+}
+
+func (s *rotatingStream) open(ctx context.Context) (io.ReadCloser, error) {
+	s.close()
+	s.current = s.next % len(s.members)
+	s.next++
+	c := s.members[s.current]
+	verb := "Taking"
+	if snapshot.AttemptOf(ctx).N > 1 {
+		verb = "Retrying: taking"
+	}
+	s.notify("%s a snapshot from member %s (%s) on node %s, DB size %s", verb, c.view.Name, c.view.ID, c.view.Node, humanize.IBytes(uint64(max(c.view.DBSize, 0))))
+	conn, err := s.dialer.Dial(ctx, c.pod)
+	if err != nil {
+		return nil, permanentIfDenied(err)
+	}
+	s.conn = conn
+	sn, ok := conn.(etcd.Snapshotter)
+	if !ok {
+		return nil, hint.Permanent(fmt.Errorf("the %s transport cannot stream snapshots", s.dialer.Name()), "use --transport=port-forward")
+	}
+	st, err := sn.Snapshot(ctx)
+	if err != nil {
+		return nil, permanentIfDenied(err)
+	}
+	s.version = st.Version
+	return st, nil
+}
+
+// used is the member the saved snapshot came from.
+func (s *rotatingStream) used() candidate { return s.members[s.current] }
+
+func (s *rotatingStream) close() {
+	if s.conn != nil {
+		_ = s.conn.Close()
+		s.conn = nil
+	}
+}
+
+// permanentIfDenied stops the retries for an RBAC denial, which another
+// attempt would only repeat.
+func permanentIfDenied(err error) error {
+	if errors.Is(err, exec.ErrForbidden) && !hint.IsPermanent(err) {
+		return hint.Permanent(err, "ask for create on pods/portforward in the etcd pods' namespace")
+	}
+	return err
+}
+
+func (c *Config) notify(format string, args ...any) {
+	if c.Notify != nil {
+		c.Notify(format, args...)
+	}
+}
+
+func (c *Config) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+// metadata describes a saved snapshot file for FILE.json.
+func (c *Config) metadata(status *etcd.StatusListView, src candidate, res *snapshot.Result, start time.Time) *snapshot.Metadata {
+	meta := &snapshot.Metadata{
+		File: c.File, ClusterID: status.ClusterID, Member: src.view.Name, MemberID: src.view.ID, Node: src.view.Node,
+		Revision: src.view.Revision, EtcdVersion: src.view.Version,
+		Context: c.Context, Time: start.UTC(), Size: res.Size, SHA256: res.FileSHA256,
+		SnapshotSHA256: res.SnapshotSHA256, Encrypted: c.Encrypt != nil,
+	}
+	if status.List != nil {
+		for _, m := range status.List.Members {
+			meta.Members = append(meta.Members, snapshot.MetadataMember(m))
+		}
+	}
+	if c.KubernetesVersion != nil {
+		meta.KubernetesVersion = c.KubernetesVersion()
+	}
+	if c.Encrypt == nil {
+		// The status revision is from just before the stream; the file's
+		// own is exact.
+		if rev, err := snapshot.Revision(c.File); err == nil {
+			meta.Revision = rev
+		}
+	}
+	return meta
+}

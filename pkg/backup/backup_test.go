@@ -1,0 +1,101 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+)
+
+func member(name string) candidate {
+	return candidate{pod: discovery.Member{Name: name, Pod: "etcd-" + name, Running: true}, view: etcd.StatusView{Name: name, Pod: "etcd-" + name}}
+}
+
+// failingDialer records which member each attempt dialled.
+type failingDialer struct {
+	dialled []string
+	err     error
+}
+
+func (d *failingDialer) Name() string { return "port-forward" }
+func (d *failingDialer) Dial(_ context.Context, m discovery.Member) (etcd.Conn, error) {
+	d.dialled = append(d.dialled, m.Name)
+	return nil, d.err
+}
+
+// TestRotation: every attempt after a failure moves to the next member,
+// so a frozen member does not get all the retries.
+func TestRotation(t *testing.T) {
+	tests := []struct {
+		name    string
+		members []string
+		retries int
+		err     error
+		want    string
+	}{
+		{"three members", []string{"a", "b", "c"}, 2, errors.New("stream broke"), "a b c"},
+		{"wraps around", []string{"a", "b"}, 2, errors.New("stream broke"), "a b a"},
+		{"one member", []string{"a"}, 2, errors.New("stream broke"), "a a a"},
+		{"denied is not retried", []string{"a", "b"}, 2, fmt.Errorf("port-forward: %w", exec.ErrForbidden), "a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &failingDialer{err: tt.err}
+			var cs []candidate
+			for _, n := range tt.members {
+				cs = append(cs, member(n))
+			}
+			var lines []string
+			s := &rotatingStream{dialer: d, members: cs, notify: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }}
+			_, err := snapshot.Save(t.Context(), s.open, &snapshot.StreamSink{W: &strings.Builder{}}, snapshot.Options{Retries: tt.retries, StallTimeout: time.Second})
+			if err == nil {
+				t.Fatal("Save succeeded with a failing dialer")
+			}
+			if got := strings.Join(d.dialled, " "); got != tt.want {
+				t.Errorf("dialled %q, want %q", got, tt.want)
+			}
+			if len(lines) != len(d.dialled) || (len(lines) > 1 && !strings.HasPrefix(lines[1], "Retrying: taking a snapshot from member")) {
+				t.Errorf("notices %q", lines)
+			}
+		})
+	}
+}
+
+func TestPermanentIfDenied(t *testing.T) {
+	if !hint.IsPermanent(permanentIfDenied(fmt.Errorf("x: %w", exec.ErrForbidden))) {
+		t.Error("an RBAC denial must be permanent")
+	}
+	if hint.IsPermanent(permanentIfDenied(errors.New("connection reset"))) {
+		t.Error("a reset is not permanent")
+	}
+}
+
+func TestExecCannotStream(t *testing.T) {
+	// The exec transport cannot stream a snapshot; backup must say so
+	// rather than hang or write a partial file.
+	s := &rotatingStream{dialer: &etcd.ExecDialer{}, members: []candidate{member("a")}, notify: func(string, ...any) {}}
+	_, err := s.open(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "cannot stream snapshots") || !hint.IsPermanent(err) {
+		t.Errorf("open over exec = %v", err)
+	}
+}
+
+func TestClaimRefusesATakenName(t *testing.T) {
+	file := t.TempDir() + "/x.db"
+	first, err := claim(Config{File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Abort()
+	if _, err := claim(Config{File: file}); err == nil || !strings.Contains(err.Error(), "x.db.part") {
+		t.Errorf("second claim = %v, want a refusal naming x.db.part", err)
+	}
+}
