@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
 // Defaults match kubeadm's static etcd pods.
@@ -93,17 +95,18 @@ func NodeIsReady(n *corev1.Node) bool {
 }
 
 // ExplainAPIError adds what to do to the API errors users meet most.
+// Denials are permanent: retrying them only repeats them.
 func ExplainAPIError(err error, verb, resource, ns string) error {
 	switch {
 	case apierrors.IsForbidden(err):
-		return fmt.Errorf("RBAC denied: you cannot %s %s in namespace %q (%w).\n"+
+		return hint.Permanent(fmt.Errorf("RBAC denied: you cannot %s %s in namespace %q (%w)", verb, resource, ns, err),
 			"Ask a cluster admin for a Role in %s that allows verb %q on %q, or use a context with more rights (check: kubectl auth can-i %s %s -n %s)",
-			verb, resource, ns, err, ns, verb, resource, verb, resource, ns)
+			ns, verb, resource, verb, resource, ns)
 	case isUnreachable(err):
-		return fmt.Errorf("cannot reach the Kubernetes API server: %w.\n"+
-			"Check that the kubeconfig points at the right cluster (kubectl config current-context; --kubeconfig, --context)", err)
+		return hint.With(fmt.Errorf("cannot reach the Kubernetes API server: %w", err),
+			"Check that the kubeconfig points at the right cluster (kubectl config current-context; --kubeconfig, --context)")
 	case apierrors.IsUnauthorized(err):
-		return fmt.Errorf("the API server rejected your credentials (%w); refresh them or pick another --context", err)
+		return hint.Permanent(fmt.Errorf("the API server rejected your credentials (%w)", err), "refresh them or pick another --context")
 	default:
 		return fmt.Errorf("cannot %s %s in namespace %q: %w", verb, resource, ns, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
 // MemberView is a member-list row joined with the pod that runs it.
@@ -101,12 +102,15 @@ func withHint(m discovery.Member, err error) error {
 	}
 	msg := err.Error()
 	switch {
+	case hint.Of(err) != "":
+		return err // the layer that knew the cause said what to do
 	case m.NodeReady != nil && !*m.NodeReady:
-		return fmt.Errorf("%w (node %s is NotReady: kubectl describe node %s)", err, m.Node, m.Node)
+		return hint.With(err, "node %s is NotReady: kubectl describe node %s", m.Node, m.Node)
+	// gRPC carries TLS alerts and dial errors as text only.
 	case strings.Contains(msg, "bad certificate") || strings.Contains(msg, "certificate required") || strings.Contains(msg, "unknown certificate authority"):
-		return fmt.Errorf("%w (the member rejected the client certificate named by the pod spec; check --cert-file/--trusted-ca-file in %s)", err, m.Pod)
+		return hint.Permanent(err, "the member rejected the client certificate named by the pod spec; check --cert-file/--trusted-ca-file in %s", m.Pod)
 	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "connection refused"):
-		return fmt.Errorf("%w (member unreachable: kubectl -n %s logs %s)", err, m.Namespace, m.Pod)
+		return hint.With(err, "member unreachable: kubectl -n %s logs %s", m.Namespace, m.Pod)
 	}
 	return err
 }
