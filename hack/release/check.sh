@@ -2,7 +2,10 @@
 # Release checks: the goreleaser config is valid, a snapshot release builds
 # every archive into dist/, and the krew manifest rendered from
 # deploy/krew/etcd.yaml passes krew's rules and matches those archives
-# (sha256, files, bin), with this machine's build run as "kubectl etcd".
+# (sha256, files, bin), with this machine's build run as "kubectl etcd",
+# and the caveats' completion step run in a krew layout; then a second,
+# smaller build from a LICENSE with another mtime and mode must give the
+# same archive sha256s (reproducible archives).
 #
 # goreleaser is pinned in hack/tools/goreleaser and built once into
 # $KUBECTL_ETCD_TOOLS (default ~/.cache/kubectl-etcd/tools).
@@ -45,5 +48,40 @@ go run ./hack/release/krew-manifest -template deploy/krew/etcd.yaml -dist dist -
 
 stamp "checking the manifest against the archives and running kubectl etcd"
 go test -tags release -count=1 ./hack/release/krew-manifest -run TestReleaseArchives -args -dist "$PWD/dist"
+
+# A second checkout differs in the files' mtimes and, with another umask, in
+# their modes; the binaries are rebuilt, so only the archived LICENSE can
+# carry either. Give it both, build one tar.gz and one zip (a third of the
+# first build's links), and compare their sha256s with the first build's.
+stamp "reproducibility: rebuilding linux/amd64 and windows/amd64 from a LICENSE with another mtime and mode"
+repro=dist/repro
+mkdir -p "$repro"
+touch -r LICENSE "$repro/LICENSE.mtime"
+group_writable=$(find LICENSE -perm -g+w)
+restore_license() {
+  touch -r "$repro/LICENSE.mtime" LICENSE
+  [ -n "$group_writable" ] || chmod g-w LICENSE
+}
+trap restore_license EXIT
+touch -t 200001020304 LICENSE
+chmod g+w LICENSE
+sed -e 's/^    goos: \[linux, darwin, windows\]$/    goos: [linux, windows]/' \
+  -e 's/^    goarch: \[amd64, arm64\]$/    goarch: [amd64]/' .goreleaser.yaml >"$repro/goreleaser.yaml"
+echo "dist: $repro/dist" >>"$repro/goreleaser.yaml"
+if [ "$(grep -c '^    goarch: \[amd64\]$' "$repro/goreleaser.yaml")" != 2 ]; then
+  echo "check.sh: could not narrow the builds' goos/goarch lines in .goreleaser.yaml; update the sed above" >&2
+  exit 1
+fi
+"$goreleaser" release --snapshot --clean --parallelism 2 --config "$repro/goreleaser.yaml" >"$repro/goreleaser.log" 2>&1 ||
+  { cat "$repro/goreleaser.log"; exit 1; }
+restore_license
+trap - EXIT
+echo "first build (dist/checksums.txt) and second build ($repro/dist/checksums.txt):"
+grep -F -f <(cut -d' ' -f3 "$repro/dist/checksums.txt") dist/checksums.txt
+cat "$repro/dist/checksums.txt"
+if [ "$(wc -l <"$repro/dist/checksums.txt")" -ne 2 ] || grep -vxF -f dist/checksums.txt "$repro/dist/checksums.txt"; then
+  echo "check.sh: the archives above differ between the two builds: something in them depends on the checkout" >&2
+  exit 1
+fi
 
 stamp "release checks passed"

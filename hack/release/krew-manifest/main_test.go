@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -56,6 +58,11 @@ func TestValidateRejects(t *testing.T) {
 		{"missing sha256", func(p *Plugin) { p.Spec.Platforms[0].Sha256 = "" }, "sha256"},
 		{"missing uri", func(p *Plugin) { p.Spec.Platforms[0].URI = "" }, "uri"},
 		{"missing files", func(p *Plugin) { p.Spec.Platforms[0].Files = nil }, "files is empty"},
+		{"long description", func(p *Plugin) { p.Spec.Description = strings.Repeat("etcd ", 81) }, "spec.description is 405 characters"},
+		{"commands in description", func(p *Plugin) { p.Spec.Description += "\nCommands: members, health, status.\n" }, "spec.description has a list"},
+		{"bullets in description", func(p *Plugin) { p.Spec.Description += "\n  * backup: a verified snapshot\n" }, "spec.description has a list"},
+		{"long caveats", func(p *Plugin) { p.Spec.Caveats = strings.Repeat("etcd ", 61) }, "spec.caveats is 305 characters"},
+		{"bullets in caveats", func(p *Plugin) { p.Spec.Caveats = "Needs:\n- get on pods\n" }, "spec.caveats has a list"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,4 +90,44 @@ func readFile(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(data)
+}
+
+// TestCompletionRecipe runs the caveats' completion step in a fake krew
+// root and checks that the script it writes hands its words to whatever
+// kubectl-etcd is on PATH, so that it survives upgrades.
+func TestCompletionRecipe(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	p := renderTemplate(t, "v1.2.3")
+	recipe := p.CompletionRecipe()
+	if !strings.Contains(recipe, "kubectl_complete-etcd") {
+		t.Fatalf("caveats have no completion step writing kubectl_complete-etcd:\n%s", p.Spec.Caveats)
+	}
+	root := t.TempDir()
+	bin := filepath.Join(root, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A stand-in for krew's kubectl-etcd link that prints its arguments.
+	fake := "#!/bin/sh\nprintf '%s|' \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "kubectl-etcd"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(env []string, name string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(name, args...)
+		cmd.Env = env
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+		}
+		return string(out)
+	}
+	run([]string{"KREW_ROOT=" + root, "HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}, "sh", "-c", recipe)
+	shim := filepath.Join(bin, "kubectl_complete-etcd")
+	got := run([]string{"PATH=" + bin + ":/usr/bin:/bin"}, shim, "backup", "--member", "")
+	if want := "__complete|backup|--member||"; got != want {
+		t.Errorf("%s printed %q, want %q", shim, got, want)
+	}
 }

@@ -53,6 +53,16 @@ const (
 	apiVersion = "krew.googlecontainertools.github.com/v1alpha2"
 	// krew-index asks for a short description that fits a search result.
 	maxShortDescription = 50
+	// krew's plugin manifest guide asks for a description that explains at
+	// a high level what the plugin does, with no list of commands or options
+	// (that is what --help is for), and caveats only for an extra step the
+	// plugin needs to work, not documentation. krew sets no number; these
+	// limits make "a few sentences" and "a step or two" checkable: five
+	// lines of 80 columns in "kubectl krew info", and the four lines krew
+	// prints after the first install. The previous manifest (631 and 755
+	// characters, caveats the second longest in the index) broke both.
+	maxDescription = 400
+	maxCaveats     = 300
 )
 
 var (
@@ -60,6 +70,9 @@ var (
 	semverRE     = regexp.MustCompile(`^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 	pluginNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-_]*$`)
 	sha256RE     = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	// A bullet or a "Commands:" heading starts a list krew asks to leave to
+	// the plugin's --help.
+	listLineRE = regexp.MustCompile(`(?im)^[ \t]*([-*•+]\s|\d+[.)]\s|(sub)?commands\s*:)`)
 )
 
 // wantPlatforms are the platforms every release must cover.
@@ -89,6 +102,10 @@ func (p *Plugin) Validate(fileName string) error {
 	check(p.Spec.ShortDescription != "", "spec.shortDescription is empty")
 	check(len(p.Spec.ShortDescription) <= maxShortDescription, "spec.shortDescription is %d characters, krew-index wants at most %d", len(p.Spec.ShortDescription), maxShortDescription)
 	check(strings.TrimSpace(p.Spec.Description) != "", "spec.description is empty")
+	check(len(p.Spec.Description) <= maxDescription, "spec.description is %d characters, want at most %d: a few sentences on what the plugin does (krew's manifest guide)", len(p.Spec.Description), maxDescription)
+	check(!listLineRE.MatchString(p.Spec.Description), "spec.description has a list (%q): krew's manifest guide asks to leave commands and options to --help", listLineRE.FindString(p.Spec.Description))
+	check(len(p.Spec.Caveats) <= maxCaveats, "spec.caveats is %d characters, want at most %d: only the steps a user must take after installing, documentation belongs on the homepage (krew's manifest guide)", len(p.Spec.Caveats), maxCaveats)
+	check(!listLineRE.MatchString(p.Spec.Caveats), "spec.caveats has a list (%q): documentation belongs on the homepage", listLineRE.FindString(p.Spec.Caveats))
 	check(len(p.Spec.Platforms) > 0, "spec.platforms is empty")
 	seen := map[string]int{}
 	for i, pl := range p.Spec.Platforms {
@@ -133,4 +150,18 @@ func (p *problems) check(ok bool, format string, args ...any) {
 	if !ok {
 		*p = append(*p, fmt.Errorf(format, args...))
 	}
+}
+
+// CompletionRecipe returns the shell commands of the caveats' completion
+// step: the lines indented under its text, joined as one script. The
+// release check runs them against a krew layout, so that what users copy
+// is what was tested.
+func (p *Plugin) CompletionRecipe() string {
+	var lines []string
+	for _, l := range strings.Split(p.Spec.Caveats, "\n") {
+		if strings.HasPrefix(l, "  ") && strings.TrimSpace(l) != "" {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(lines, "\n")
 }

@@ -47,6 +47,9 @@ func TestReleaseArchives(t *testing.T) {
 			}
 			if goos == runtime.GOOS && arch == runtime.GOARCH {
 				runThroughKubectl(t, filepath.Dir(bin), meta)
+				if goos != "windows" {
+					completeThroughKrewLayout(t, p, pl, meta)
+				}
 			}
 		})
 	}
@@ -150,4 +153,67 @@ func findKubectl(t *testing.T) string {
 	}
 	t.Fatal("no kubectl to run the plugin through: set $KUBECTL, install /usr/bin/kubectl, or build one with hack/cluster/build.sh")
 	return ""
+}
+
+// completeThroughKrewLayout installs the archive as krew does (the files in
+// store/etcd/<version>, a kubectl-etcd link in bin, only bin on PATH), runs
+// the caveats' completion step, and checks that "kubectl etcd <TAB>"
+// completes, that "kubectl plugin list" sees one plugin and exits 0, and
+// that both still hold after an upgrade removes the old store directory.
+func completeThroughKrewLayout(t *testing.T, p *Plugin, pl Platform, meta *Metadata) {
+	t.Helper()
+	kubectl := findKubectl(t)
+	root := t.TempDir()
+	binDir := filepath.Join(root, "bin")
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	install := func(version string) string {
+		unpacked := t.TempDir()
+		if err := Unpack(filepath.Join(*distDir, filepath.Base(pl.URI)), unpacked); err != nil {
+			t.Fatal(err)
+		}
+		store := filepath.Join(root, "store", "etcd", version)
+		bin, err := Install(pl, unpacked, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link := filepath.Join(binDir, "kubectl-etcd")
+		os.Remove(link)
+		if err := os.Symlink(bin, link); err != nil {
+			t.Fatal(err)
+		}
+		return store
+	}
+	old := install(meta.Tag)
+
+	recipe := p.CompletionRecipe()
+	sh := exec.Command("sh", "-c", recipe)
+	sh.Env = []string{"KREW_ROOT=" + root, "HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}
+	if out, err := sh.CombinedOutput(); err != nil {
+		t.Fatalf("the caveats' completion step failed: %v\n%s\n%s", err, recipe, out)
+	}
+
+	env := []string{"PATH=" + binDir, "HOME=" + t.TempDir(), "KUBECONFIG=" + filepath.Join(t.TempDir(), "none")}
+	check := func(when string) {
+		t.Helper()
+		out := runCmd(t, env, kubectl, "__complete", "etcd", "")
+		for _, want := range []string{"backup", "members", "snapshot"} {
+			if !strings.Contains(out, want) {
+				t.Errorf("%s: kubectl __complete etcd \"\" printed %q, want %q", when, out, want)
+			}
+		}
+		cmd := exec.Command(kubectl, "plugin", "list")
+		cmd.Env = env
+		list, err := cmd.CombinedOutput()
+		if err != nil || strings.Contains(string(list), "warning") || strings.Count(string(list), "kubectl-etcd") != 1 {
+			t.Errorf("%s: kubectl plugin list: %v\n%s", when, err, list)
+		}
+	}
+	check("after install")
+	install("v999.0.0")
+	if err := os.RemoveAll(old); err != nil {
+		t.Fatal(err)
+	}
+	check("after an upgrade")
 }
