@@ -37,6 +37,10 @@ var rootExample = templates.Examples(`
 func Execute(ctx context.Context, streams genericiooptions.IOStreams) error {
 	g := NewGlobalOptions(streams)
 	err := NewCmdEtcdWithOptions(g).ExecuteContext(ctx)
+	if err != nil && ctx.Err() != nil {
+		// What failed after Ctrl-C failed because of it.
+		err = errors.New("interrupted")
+	}
 	if g.runner != nil {
 		err = errors.Join(err, g.runner.Cleanup(ctx))
 	}

@@ -83,7 +83,7 @@ func TestSignalsLeaveNoPod(t *testing.T) {
 		sigs []syscall.Signal
 	}{
 		{"sighup", []syscall.Signal{syscall.SIGHUP}},
-		{"double-ctrl-c", []syscall.Signal{syscall.SIGINT, syscall.SIGINT}},
+		{"repeated-ctrl-c", []syscall.Signal{syscall.SIGINT, syscall.SIGINT, syscall.SIGINT, syscall.SIGINT, syscall.SIGINT}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := newCmd("kubectl", "etcd", "status", "--transport", "port-forward")
@@ -91,12 +91,17 @@ func TestSignalsLeaveNoPod(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitForHelperPod(t)
+			// The later signals land while the pod is being deleted.
 			for _, s := range tc.sigs {
 				cmd.Process.Signal(s)
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(40 * time.Millisecond)
 			}
 			err := cmd.Wait()
 			t.Logf("after %v: %v", tc.sigs, err)
+			// Killed by a signal means the clean-up was cut short.
+			if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Errorf("the plugin did not end by itself with exit status 1: %v", err)
+			}
 			noHelperPods(t)
 		})
 	}
