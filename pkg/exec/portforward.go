@@ -12,10 +12,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 // DialFunc opens a new connection to the forwarded port.
@@ -45,13 +45,15 @@ func (r *RemoteForwarder) Forward(ctx context.Context, pod PodRef, port int) (Di
 	if err != nil {
 		return nil, nil, fmt.Errorf("building the port-forward transport: %w", err)
 	}
-	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, "POST", u)
+	// The ForStreaming constructors are kubectl's: they hand out
+	// k8s.io/streaming types, not apimachinery's deprecated ones.
+	dialer := spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: transport}, "POST", u)
 	if websocketsEnabled("KUBECTL_PORT_FORWARD_WEBSOCKETS") {
-		ws, err := portforward.NewSPDYOverWebsocketDialer(u, r.Config)
+		ws, err := portforward.NewSPDYOverWebsocketDialerForStreaming(u, r.Config)
 		if err != nil {
 			return nil, nil, fmt.Errorf("building the WebSocket port-forward dialer: %w", err)
 		}
-		dialer = portforward.NewFallbackDialer(ws, dialer, shouldFallback)
+		dialer = portforward.NewFallbackDialerForStreaming(ws, dialer, shouldFallback)
 	}
 	conn, err := withContext(ctx, func() (httpstream.Connection, error) {
 		conn, proto, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
