@@ -37,7 +37,7 @@ func (s *stuckStream) Write(p []byte) (int, error) {
 	return 0, errors.New("stream reset")
 }
 func (s *stuckStream) Close() error { return nil }
-func (s *stuckStream) unblock() { s.once.Do(func() { close(s.reset) }) }
+func (s *stuckStream) unblock()     { s.once.Do(func() { close(s.reset) }) }
 func (s *stuckStream) Reset() error {
 	s.unblock()
 	if s.stuckReset {
