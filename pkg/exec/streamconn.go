@@ -10,8 +10,8 @@ import (
 	"k8s.io/streaming/pkg/httpstream"
 )
 
-// readChunk is what one read of the data stream gives: a stream delivers
-// at most one SPDY data frame per read, so 32 KiB holds any of them.
+// readChunk is the most one read of the data stream takes: gRPC reads
+// 32 KiB at a time, and a frame longer than that comes in two reads.
 const readChunk = 32 << 10
 
 // streamConn is a forwarded connection as a net.Conn. A stream cannot be
