@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/experimental"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/mem"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
@@ -110,6 +111,14 @@ func (d *ForwardDialer) Dial(ctx context.Context, m discovery.Member) (Conn, err
 			// memory; gRPC's adaptive one would grow to 16 MiB.
 			grpc.WithInitialWindowSize(windowSize),
 			grpc.WithInitialConnWindowSize(windowSize),
+			// A tunnel can die without a reset (a kubelet or API server
+			// restart, a dropped NAT entry); pings notice that within
+			// Time+Timeout, 20 s, while a call or a snapshot is open.
+			// 10 s is gRPC's floor for Time and above etcd's
+			// --grpc-keepalive-min-time (5 s). Pings only with streams
+			// open: etcd's server permits none on an idle connection
+			// and would close it for "too_many_pings".
+			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 10 * time.Second, Timeout: 10 * time.Second}),
 		},
 	})
 	if err != nil {

@@ -13,11 +13,11 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/client-go/util/exec"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 // PodRef names a container in a pod.
@@ -96,6 +96,10 @@ func newExecutor(cfg *rest.Config, u string) (remotecommand.Executor, error) {
 	return remotecommand.NewFallbackExecutor(ws, spdy, shouldFallback)
 }
 
+// shouldFallback checks k8s.io/streaming's error type: client-go's
+// WebSocket transports return it, and apimachinery's deprecated copy of
+// IsUpgradeFailure does not recognise it, so with that one no refused
+// upgrade ever fell back.
 func shouldFallback(err error) bool {
 	return httpstream.IsUpgradeFailure(err) || httpstream.IsHTTPSProxyError(err)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	utilexec "k8s.io/client-go/util/exec"
+	"k8s.io/streaming/pkg/httpstream"
 )
 
 func TestClassify(t *testing.T) {
@@ -54,6 +55,27 @@ func TestWebsocketsEnabled(t *testing.T) {
 			t.Setenv("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", v)
 			if got := websocketsEnabled("KUBECTL_REMOTE_COMMAND_WEBSOCKETS"); got != want {
 				t.Errorf("got %v", got)
+			}
+		})
+	}
+}
+
+func TestShouldFallback(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{name: "nil", err: nil},
+		{name: "refused upgrade", err: &httpstream.UpgradeFailureError{Cause: errors.New("websocket: bad handshake")}, want: true},
+		{name: "wrapped refused upgrade", err: fmt.Errorf("dial: %w", &httpstream.UpgradeFailureError{Cause: errors.New("403")}), want: true},
+		{name: "https proxy", err: errors.New("proxy: unknown scheme: https"), want: true},
+		{name: "other", err: errors.New("connection refused")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := shouldFallback(tc.err); got != tc.want {
+				t.Errorf("shouldFallback(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
 	}

@@ -9,14 +9,16 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/transport/spdy"
+	"k8s.io/streaming/pkg/httpstream"
 )
+
+// maxErrorMessage bounds what is read of the kubelet's error stream.
+const maxErrorMessage = 64 << 10
 
 // DialFunc opens a new connection to the forwarded port.
 type DialFunc func(ctx context.Context) (net.Conn, error)
@@ -45,13 +47,15 @@ func (r *RemoteForwarder) Forward(ctx context.Context, pod PodRef, port int) (Di
 	if err != nil {
 		return nil, nil, fmt.Errorf("building the port-forward transport: %w", err)
 	}
-	dialer := spdy.NewDialer(upgrader, &http.Client{Transport: transport}, "POST", u)
+	// The ForStreaming constructors are kubectl's: they hand out
+	// k8s.io/streaming types, not apimachinery's deprecated ones.
+	dialer := spdy.NewDialerForStreaming(upgrader, &http.Client{Transport: transport}, "POST", u)
 	if websocketsEnabled("KUBECTL_PORT_FORWARD_WEBSOCKETS") {
-		ws, err := portforward.NewSPDYOverWebsocketDialer(u, r.Config)
+		ws, err := portforward.NewSPDYOverWebsocketDialerForStreaming(u, r.Config)
 		if err != nil {
 			return nil, nil, fmt.Errorf("building the WebSocket port-forward dialer: %w", err)
 		}
-		dialer = portforward.NewFallbackDialer(ws, dialer, shouldFallback)
+		dialer = portforward.NewFallbackDialerForStreaming(ws, dialer, shouldFallback)
 	}
 	conn, err := withContext(ctx, func() (httpstream.Connection, error) {
 		conn, proto, err := dialer.Dial(portforward.PortForwardProtocolV1Name)
@@ -131,10 +135,13 @@ func (s *session) open() (*streamConn, error) {
 	// Nothing is ever written to the error stream; the kubelet writes a
 	// message there when it cannot reach the port.
 	errStream.Close()
-	c := &streamConn{pod: s.pod, port: s.port, conn: s.conn, errStream: errStream, errDone: make(chan struct{})}
+	c := newStreamConn(s)
+	c.errStream = errStream
 	go func() {
 		defer close(c.errDone)
-		msg, err := io.ReadAll(errStream)
+		// The kubelet's message is a line; a bound keeps a confused
+		// peer from filling memory.
+		msg, err := io.ReadAll(io.LimitReader(errStream, maxErrorMessage))
 		switch {
 		case len(msg) > 0:
 			c.remoteErr = fmt.Errorf("port-forward to %s port %d: %s", s.pod, s.port, msg)
@@ -148,63 +155,6 @@ func (s *session) open() (*streamConn, error) {
 		s.conn.RemoveStreams(errStream)
 		return nil, fmt.Errorf("port-forward to %s: creating the data stream: %w", s.pod, err)
 	}
+	go c.pump()
 	return c, nil
 }
-
-// streamConn is a forwarded connection as a net.Conn. Deadlines are not
-// supported; callers bound their work with contexts and Close.
-type streamConn struct {
-	pod       PodRef
-	port      int
-	conn      httpstream.Connection
-	errStream httpstream.Stream
-	data      httpstream.Stream
-	errDone   chan struct{}
-	remoteErr error // set before errDone closes
-	closeOnce sync.Once
-}
-
-func (c *streamConn) Read(p []byte) (int, error) {
-	n, err := c.data.Read(p)
-	if err != nil {
-		// The data stream ends when the kubelet gives up on the port;
-		// its reason comes on the error stream.
-		select {
-		case <-c.errDone:
-			if c.remoteErr != nil {
-				err = c.remoteErr
-			}
-		case <-time.After(time.Second):
-		}
-	}
-	return n, err
-}
-
-func (c *streamConn) Write(p []byte) (int, error) { return c.data.Write(p) }
-
-// Close resets both streams. Resetting writes a frame on the session,
-// which a stalled tunnel can hold up; with no deadlines to bound it, that
-// happens apart, so that Close (and gRPC's shutdown) never hangs.
-func (c *streamConn) Close() error {
-	c.closeOnce.Do(func() {
-		go func() {
-			c.data.Reset()
-			c.errStream.Reset()
-			c.conn.RemoveStreams(c.errStream, c.data)
-		}()
-	})
-	return nil
-}
-
-func (c *streamConn) LocalAddr() net.Addr { return forwardAddr("kubectl-etcd") }
-func (c *streamConn) RemoteAddr() net.Addr {
-	return forwardAddr(c.pod.String() + ":" + strconv.Itoa(c.port))
-}
-func (c *streamConn) SetDeadline(time.Time) error      { return nil }
-func (c *streamConn) SetReadDeadline(time.Time) error  { return nil }
-func (c *streamConn) SetWriteDeadline(time.Time) error { return nil }
-
-type forwardAddr string
-
-func (forwardAddr) Network() string  { return "port-forward" }
-func (a forwardAddr) String() string { return string(a) }

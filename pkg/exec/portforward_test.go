@@ -16,11 +16,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
-	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/portforward"
+	"k8s.io/streaming/pkg/httpstream"
+	"k8s.io/streaming/pkg/httpstream/spdy"
 )
 
 // fakeKubelet speaks the server side of port-forward v1 over SPDY: it
@@ -221,5 +221,41 @@ func TestForwardExplainsADenial(t *testing.T) {
 	_, _, err := f.Forward(context.Background(), PodRef{Namespace: "kube-system", Name: "etcd-a"}, 2379)
 	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "kubectl auth can-i create pods/portforward") {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// An API server that refuses the WebSocket upgrade, as some proxies do:
+// the forward falls back to SPDY.
+func TestForwardFallsBackToSPDY(t *testing.T) {
+	k := &fakeKubelet{t: t, ports: map[string]string{"2379": echoServer(t, "etcd:")}, closed: make(chan string, 10)}
+	var wsTries atomic.Int32
+	f := forwarderTo(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			wsTries.Add(1)
+			http.Error(w, "websocket upgrades are not allowed here", http.StatusBadRequest)
+			return
+		}
+		k.ServeHTTP(w, r)
+	}))
+	t.Setenv("KUBECTL_PORT_FORWARD_WEBSOCKETS", "true")
+	dial, stop, err := f.Forward(context.Background(), PodRef{Namespace: "kube-system", Name: "etcd-a"}, 2379)
+	if err != nil {
+		t.Fatalf("Forward after a refused WebSocket upgrade: %v", err)
+	}
+	defer stop()
+	c, err := dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if n, err := io.ReadAtLeast(c, buf, len("etcd:hi")); err != nil || string(buf[:n]) != "etcd:hi" {
+		t.Errorf("read %q, %v", buf[:n], err)
+	}
+	if wsTries.Load() != 1 || k.sessions.Load() != 1 {
+		t.Errorf("%d WebSocket tries and %d SPDY sessions, want 1 and 1", wsTries.Load(), k.sessions.Load())
 	}
 }
