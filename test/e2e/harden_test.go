@@ -22,7 +22,7 @@ import (
 // the kept file verifies.
 func TestConcurrentBackupsOneFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "same.db")
-	cmds := []*exec.Cmd{exec.Command("kubectl", "etcd", "backup", file, "-q"), exec.Command("kubectl", "etcd", "backup", file, "-q")}
+	cmds := []*exec.Cmd{exec.Command("kubectl", "etcd", "backup", file), exec.Command("kubectl", "etcd", "backup", file)}
 	outs := make([]strings.Builder, 2)
 	for i, c := range cmds {
 		c.Stderr = &outs[i]
@@ -39,6 +39,10 @@ func TestConcurrentBackupsOneFile(t *testing.T) {
 			ok++
 		case strings.Contains(outs[i].String(), "same.db.part") || strings.Contains(outs[i].String(), "already exists"):
 			refused++
+			// At once: before any member was asked or streamed from.
+			if strings.Contains(outs[i].String(), "snapshot from member") || strings.Contains(outs[i].String(), "created pod") {
+				t.Errorf("backup %d refused only after it had started on the cluster", i)
+			}
 		}
 	}
 	if ok != 1 || refused != 1 {
