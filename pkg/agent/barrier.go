@@ -140,6 +140,8 @@ type PeerBarrier struct {
 	root, journal, decision string
 	spec                    *RestoreSpec
 	coordinator             string
+	// why is the coordinator's reason for an abort, for the journal.
+	why error
 
 	client *http.Client
 	srv    *http.Server
@@ -204,7 +206,11 @@ func (b *PeerBarrier) Await(ctx context.Context) error {
 		}
 	}
 	if d != Commit {
-		return fmt.Errorf("the barrier decided %s (coordinator %s): rolling back, as every member does", d, b.coordinator)
+		why := ""
+		if b.why != nil {
+			why = ": " + b.why.Error()
+		}
+		return fmt.Errorf("the barrier decided %s (coordinator %s%s): rolling back, as every member does", d, b.coordinator, why)
 	}
 	return nil
 }
@@ -224,7 +230,7 @@ func (b *PeerBarrier) coordinate(ctx context.Context) (Decision, error) {
 				d = st.decided() // its record outlived this node's
 				return nil
 			case st.rolledBack():
-				d = Abort
+				d, b.why = Abort, fmt.Errorf("%s rolled back (phase %s)", p.Member, st.Phase)
 				return nil
 			case !st.ready():
 				errs = append(errs, fmt.Errorf("%s: phase %s, barrier step %s", p.Member, st.Phase, st.Barrier))
@@ -239,6 +245,7 @@ func (b *PeerBarrier) coordinate(ctx context.Context) (Decision, error) {
 		return "", fmt.Errorf("%w: interrupted before deciding: %w", ErrHold, ctx.Err())
 	}
 	if err != nil {
+		b.why = err
 		return Abort, nil
 	}
 	return d, nil
