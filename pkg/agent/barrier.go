@@ -2,7 +2,16 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"sort"
+	"sync"
+	"time"
 )
 
 // Barrier holds a node, its etcd stopped and its old data moved aside,
@@ -16,39 +25,49 @@ import (
 // never reaches quorum, or a restored majority beside a member on the old
 // cluster ID. Either way the API server stays down.
 //
-// The design (the transport is not written yet; see unavailableBarrier):
-// two-phase commit with a coordinator every agent can name alone, the
-// member whose name sorts first (the plan sorts them).
-//   - Transport: each agent serves its journal read-only over HTTPS on its
-//     node IP (Peer.Addr), with the node's etcd peer certificate, and asks
+// The protocol: two-phase commit with a coordinator every agent can name
+// alone, the member whose name sorts first.
+//   - Transport (barrierhttp.go): each agent serves its BarrierStatus
+//     read-only over HTTPS on BarrierSpec.Addr (its node IP, port
+//     DefaultBarrierPort) with the node's etcd peer certificate, and asks
 //     its peers with the same certificate; both sides require a chain to
-//     /etc/kubernetes/pki/etcd/ca.crt, which every control-plane node has
-//     and which already guards etcd's peer port. No other channel works
-//     once the API servers are down, and this one needs no new secret.
-//   - A node at the barrier is "ready" (its barrier step is running).
+//     etcd's peer CA, which every control-plane node has and which already
+//     guards etcd's peer port. No other channel works once the API servers
+//     are down, and this one needs no new secret.
+//   - A node at the barrier is "ready": its barrier step is running.
 //   - The coordinator waits until every peer is ready, records "commit" in
-//     its journal dir (atomically, before it swaps) and swaps. A peer that
-//     reports a failure or a rollback, or its timeout, makes it record
+//     its journal dir (BarrierFile, atomically, before it swaps) and swaps.
+//     A peer that reports a rollback, or its timeout, makes it record
 //     "abort" and roll back. It decides alone, so it never holds.
-//   - A participant polls the coordinator: commit, it swaps; abort, it
-//     rolls back. If the coordinator is unreachable it asks the others: a
-//     peer that saw commit or has swapped means commit. With no answer by
-//     its timeout (longer than the coordinator's), it holds (ErrHold): the
-//     coordinator may have decided either way, and guessing is what splits
-//     a cluster. Holding is safe, because every etcd is stopped; `restore
-//     status` shows it, and a resume asks again.
+//   - A participant polls the coordinator: commit, it records it and
+//     swaps; abort (or a coordinator that rolled back without deciding),
+//     it records it and rolls back. If the coordinator is unreachable it
+//     asks the others: a peer that recorded a decision or has swapped
+//     tells it. With no answer by its timeout (twice the coordinator's),
+//     it holds (ErrHold): the coordinator may have decided either way, and
+//     guessing is what splits a cluster. Holding is safe, because every
+//     etcd is stopped; `restore status` shows it, and a resume asks again.
 //
-// A decision, once recorded, is never changed, so a resumed agent reads it
-// again and acts the same.
+// A participant never leaves "ready" for a rollback without a decision
+// (an interrupted wait holds too), which is why a coordinator that saw
+// every peer ready may commit. A decision, once recorded, is never
+// changed, so a resumed agent reads it again and acts the same.
 type Barrier interface {
 	Await(ctx context.Context) error
 }
 
-// BarrierSpec names the other members' agents.
+// BarrierSpec names this member's barrier listener and the other members'.
 type BarrierSpec struct {
+	// Addr is host:port of this member's listener, on its node IP; the
+	// port is DefaultBarrierPort unless the plugin chose another.
+	Addr  string `json:"addr"`
 	Peers []Peer `json:"peers"`
-	// Timeout bounds the coordinator's wait for every member.
+	// Timeout bounds the coordinator's wait for every member; default 5m.
+	// A participant holds after twice as long.
 	Timeout Duration `json:"timeout,omitempty"`
+	// Linger bounds how long an agent keeps serving, once its run has
+	// ended, for peers that have not learned the decision; default 2m.
+	Linger Duration `json:"linger,omitempty"`
 }
 
 // Peer is another member's agent.
@@ -58,7 +77,34 @@ type Peer struct {
 	Addr string `json:"addr"`
 }
 
+// Decision is what a barrier decided.
+type Decision string
+
+// Decisions.
+const (
+	Commit Decision = "commit"
+	Abort  Decision = "abort"
+)
+
+// BarrierFile, in the journal dir, holds the decision once recorded.
+const BarrierFile = "barrier.json"
+
+func (b *BarrierSpec) withDefaults() {
+	if b.Timeout == 0 {
+		b.Timeout = Duration(5 * time.Minute)
+	}
+	if b.Linger == 0 {
+		b.Linger = Duration(2 * time.Minute)
+	}
+}
+
 func (b *BarrierSpec) validate(self string) error {
+	b.withDefaults()
+	if len(b.Peers) > 0 {
+		if _, _, err := net.SplitHostPort(b.Addr); err != nil {
+			return fmt.Errorf("barrier addr %q: this member's listener needs host:port on its node IP, such as 10.0.0.1:%d", b.Addr, DefaultBarrierPort)
+		}
+	}
 	seen := map[string]bool{self: true}
 	for _, p := range b.Peers {
 		if p.Member == "" || p.Addr == "" || seen[p.Member] {
@@ -69,19 +115,228 @@ func (b *BarrierSpec) validate(self string) error {
 	return nil
 }
 
-// NewBarrier returns the barrier for spec: nil for a single member.
-func NewBarrier(spec *RestoreSpec) Barrier {
+// NewBarrier returns the barrier for spec, nil for a single member. It
+// acts only once Serve has started its listener.
+func NewBarrier(root string, spec *RestoreSpec) *PeerBarrier {
 	if spec.Barrier == nil || len(spec.Barrier.Peers) == 0 {
 		return nil
 	}
-	return unavailableBarrier{}
+	spec.Barrier.withDefaults()
+	names := []string{spec.Member}
+	for _, p := range spec.Barrier.Peers {
+		names = append(names, p.Member)
+	}
+	sort.Strings(names)
+	return &PeerBarrier{
+		root: root, spec: spec, coordinator: names[0],
+		journal:  under(root, path.Join(spec.JournalDir, JournalFile)),
+		decision: under(root, path.Join(spec.JournalDir, BarrierFile)),
+		known:    map[string]bool{},
+	}
 }
 
-// unavailableBarrier stands where the transport above will: until it
-// exists, every member of a multi-member restore rolls back at the barrier,
-// which keeps the rule (all roll back) at the cost of never swapping.
-type unavailableBarrier struct{}
+// PeerBarrier is the barrier between the members' agents.
+type PeerBarrier struct {
+	root, journal, decision string
+	spec                    *RestoreSpec
+	coordinator             string
+	// why is the coordinator's reason for an abort, for the journal.
+	why error
 
-func (unavailableBarrier) Await(context.Context) error {
-	return fmt.Errorf("this agent cannot reach its peers yet (no barrier transport): rolling back rather than swapping alone")
+	client *http.Client
+	srv    *http.Server
+	served chan struct{}
+
+	mu sync.Mutex
+	// known are the peers seen to have recorded a decision or rolled back:
+	// those need this node's listener no more.
+	known map[string]bool
+}
+
+// BarrierStatus is what an agent serves: read from its journal and its
+// BarrierFile at each request.
+type BarrierStatus struct {
+	ID       string   `json:"id"`
+	Member   string   `json:"member"`
+	Phase    Phase    `json:"phase"`
+	Barrier  State    `json:"barrier"`
+	Decision Decision `json:"decision,omitempty"`
+}
+
+func (s *BarrierStatus) ready() bool { return s.Phase == PhaseRunning && s.Barrier == Running }
+
+// rolledBack: it gave up before any decision, so it will never swap.
+func (s *BarrierStatus) rolledBack() bool {
+	return s.Decision == "" && (s.Phase == PhaseRollingBack || s.Phase == PhaseRolledBack)
+}
+
+// decided is the decision the status proves: recorded, or acted on.
+func (s *BarrierStatus) decided() Decision {
+	if s.Decision == "" && s.Barrier == Done {
+		return Commit
+	}
+	return s.Decision
+}
+
+// Await decides, or learns, whether this node swaps.
+func (b *PeerBarrier) Await(ctx context.Context) error {
+	if b.srv == nil {
+		return fmt.Errorf("%w: the barrier listener is not running, so the peers cannot learn of this node", ErrHold)
+	}
+	d, err := b.recorded()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrHold, err)
+	}
+	if d == "" {
+		if b.spec.Member == b.coordinator {
+			d, err = b.coordinate(ctx)
+		} else {
+			d, err = b.participate(ctx)
+		}
+		if err != nil {
+			return err
+		}
+		if err := b.record(d); err != nil {
+			if d == Commit && b.spec.Member != b.coordinator {
+				return fmt.Errorf("%w: the coordinator decided commit, but %w", ErrHold, err)
+			}
+			// Unrecorded, the coordinator's decision was never served: a
+			// rollback leaves the participants to learn abort from it.
+			return err
+		}
+	}
+	if d != Commit {
+		why := ""
+		if b.why != nil {
+			why = ": " + b.why.Error()
+		}
+		return fmt.Errorf("the barrier decided %s (coordinator %s%s): rolling back, as every member does", d, b.coordinator, why)
+	}
+	return nil
+}
+
+// coordinate waits until every peer is ready, or one proves the decision.
+func (b *PeerBarrier) coordinate(ctx context.Context) (Decision, error) {
+	timeout := time.Duration(b.spec.Barrier.Timeout)
+	var d Decision
+	err := WaitFor(ctx, "every member at the barrier", func(ctx context.Context) error {
+		var errs []error
+		for _, p := range b.spec.Barrier.Peers {
+			st, err := b.ask(ctx, p)
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+			case st.decided() != "":
+				d = st.decided() // its record outlived this node's
+				return nil
+			case st.rolledBack():
+				d, b.why = Abort, fmt.Errorf("%s rolled back (phase %s)", p.Member, st.Phase)
+				return nil
+			case !st.ready():
+				errs = append(errs, fmt.Errorf("%s: phase %s, barrier step %s", p.Member, st.Phase, st.Barrier))
+			}
+		}
+		if len(errs) == 0 {
+			d = Commit
+		}
+		return errors.Join(errs...)
+	}, timeout, time.Duration(b.spec.PollInterval))
+	if ctx.Err() != nil {
+		return "", fmt.Errorf("%w: interrupted before deciding: %w", ErrHold, ctx.Err())
+	}
+	if err != nil {
+		b.why = err
+		return Abort, nil
+	}
+	return d, nil
+}
+
+// participate learns the decision from the coordinator, or from a peer
+// that knows it.
+func (b *PeerBarrier) participate(ctx context.Context) (Decision, error) {
+	timeout := 2 * time.Duration(b.spec.Barrier.Timeout)
+	var d Decision
+	err := WaitFor(ctx, "the coordinator's decision", func(ctx context.Context) error {
+		var errs []error
+		for _, p := range b.spec.Barrier.Peers {
+			st, err := b.ask(ctx, p)
+			switch {
+			case err != nil:
+				errs = append(errs, err)
+				continue
+			case st.decided() != "":
+				d = st.decided()
+				return nil
+			case p.Member == b.coordinator && st.rolledBack():
+				d = Abort
+				return nil
+			case p.Member == b.coordinator:
+				// Reachable and undecided: only it can decide.
+				return fmt.Errorf("coordinator %s has not decided (phase %s, barrier step %s)", p.Member, st.Phase, st.Barrier)
+			}
+		}
+		return errors.Join(errs...)
+	}, timeout, time.Duration(b.spec.PollInterval))
+	if err != nil {
+		return "", fmt.Errorf("%w: no decision from coordinator %s or any peer: %w", ErrHold, b.coordinator, err)
+	}
+	return d, nil
+}
+
+type decisionRecord struct {
+	Decision    Decision  `json:"decision"`
+	Coordinator string    `json:"coordinator"`
+	Recorded    time.Time `json:"recorded"`
+}
+
+// recorded reads this node's decision; "" when none is recorded yet.
+func (b *PeerBarrier) recorded() (Decision, error) {
+	raw, err := os.ReadFile(b.decision)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	var r decisionRecord
+	if err == nil {
+		err = json.Unmarshal(raw, &r)
+	}
+	if err == nil && r.Decision != Commit && r.Decision != Abort {
+		err = fmt.Errorf("unknown decision %q", r.Decision)
+	}
+	if err != nil {
+		return "", fmt.Errorf("the barrier's decision %s is unreadable (%v): inspect it by hand", b.decision, err)
+	}
+	return r.Decision, nil
+}
+
+// record writes d unless a decision is recorded already; the agent's
+// journal lock makes read-then-write safe.
+func (b *PeerBarrier) record(d Decision) error {
+	old, err := b.recorded()
+	if err != nil {
+		return err
+	}
+	if old != "" && old != d {
+		return fmt.Errorf("the barrier recorded %s before, and a decision never changes", old)
+	}
+	raw, err := json.Marshal(decisionRecord{Decision: d, Coordinator: b.coordinator, Recorded: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(b.decision, append(raw, '\n'), 0o600)
+}
+
+// status reads this node's BarrierStatus from its files.
+func (b *PeerBarrier) status() (*BarrierStatus, error) {
+	j, err := LoadJournal(b.journal)
+	if err != nil {
+		return nil, err
+	}
+	st := &BarrierStatus{ID: b.spec.ID, Member: b.spec.Member, Phase: j.Phase, Barrier: Pending}
+	for _, r := range j.Steps {
+		if r.Name == StepBarrier {
+			st.Barrier = r.State
+		}
+	}
+	st.Decision, err = b.recorded()
+	return st, err
 }

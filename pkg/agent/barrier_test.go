@@ -2,20 +2,318 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 )
 
 func TestNewBarrier(t *testing.T) {
 	s := restoreSpec()
-	if b := NewBarrier(s); b != nil {
+	if b := NewBarrier("/", s); b != nil {
 		t.Errorf("a single member got a barrier %T", b)
 	}
-	s.Barrier = &BarrierSpec{Peers: []Peer{{Member: "cp2", Addr: "10.0.0.2:2390"}}}
-	b := NewBarrier(s)
+	s.Barrier = &BarrierSpec{Addr: "10.0.0.1:2382", Peers: []Peer{{Member: "cp0", Addr: "10.0.0.2:2382"}}}
+	b := NewBarrier("/", s)
 	if b == nil {
 		t.Fatal("peers but no barrier: the node would swap alone")
 	}
-	if err := b.Await(context.Background()); err == nil {
-		t.Error("the stub barrier let the node swap without its peers")
+	if b.coordinator != "cp0" {
+		t.Errorf("coordinator %s, want cp0 (its name sorts first)", b.coordinator)
+	}
+	if err := b.Await(context.Background()); !errors.Is(err, ErrHold) {
+		t.Errorf("a barrier that does not serve: %v, want a hold", err)
+	}
+}
+
+// member is one agent's barrier on loopback, with a journal whose phase
+// and barrier step the test sets, and the node's peer certificate.
+type member struct {
+	b    *PeerBarrier
+	spec *RestoreSpec
+	root string
+}
+
+const barrierTimeout = 300 * time.Millisecond
+
+func newMembers(t *testing.T, names ...string) []*member {
+	t.Helper()
+	pki, err := etcdtest.NewPKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []*member
+	for _, name := range names {
+		root := t.TempDir()
+		pkiDir := filepath.Join(root, "etc/kubernetes/pki/etcd")
+		if err := pki.Issue(filepath.Join(pkiDir, "peer.crt"), filepath.Join(pkiDir, "peer.key"), []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}); err != nil {
+			t.Fatal(err)
+		}
+		mustWrite(t, filepath.Join(pkiDir, "ca.crt"), string(readFile(t, pki.CAFile)))
+		if err := os.MkdirAll(filepath.Join(root, "var/lib/kubectl-etcd/restore/r1"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		s := &RestoreSpec{ID: "r1", Member: name, JournalDir: "/var/lib/kubectl-etcd/restore/r1", PollInterval: Duration(10 * time.Millisecond),
+			PeerCertFile: "/etc/kubernetes/pki/etcd/peer.crt", PeerKeyFile: "/etc/kubernetes/pki/etcd/peer.key", PeerCAFile: "/etc/kubernetes/pki/etcd/ca.crt",
+			Barrier: &BarrierSpec{Addr: freeAddr(t), Timeout: Duration(barrierTimeout), Linger: Duration(time.Second)}}
+		ms = append(ms, &member{spec: s, root: root})
+	}
+	for _, m := range ms {
+		for _, o := range ms {
+			if o != m {
+				m.spec.Barrier.Peers = append(m.spec.Barrier.Peers, Peer{Member: o.spec.Member, Addr: o.spec.Barrier.Addr})
+			}
+		}
+		m.b = NewBarrier(m.root, m.spec)
+		m.setJournal(t, PhaseRunning, Running)
+	}
+	return ms
+}
+
+func readFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// setJournal writes a journal whose barrier step is in state.
+func (m *member) setJournal(t *testing.T, phase Phase, state State) {
+	t.Helper()
+	j := &Journal{ID: "r1", Operation: RestoreOperation, Phase: phase, Steps: []StepRecord{{Name: "stop etcd", State: Done}, {Name: StepBarrier, State: state, PointOfNoReturn: true}}}
+	if err := j.Save(m.b.journal); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (m *member) serve(t *testing.T) {
+	t.Helper()
+	if err := m.b.Serve(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		m.b.spec.Barrier.Linger = 0 // Close has its own tests
+		m.b.srv.Close()
+	})
+}
+
+// awaitAll runs Await on every member at once.
+func awaitAll(ms ...*member) []error {
+	errs := make([]error, len(ms))
+	done := make(chan struct{})
+	for i, m := range ms {
+		go func() { errs[i] = m.b.Await(context.Background()); done <- struct{}{} }()
+	}
+	for range ms {
+		<-done
+	}
+	return errs
+}
+
+func (m *member) recorded(t *testing.T) Decision {
+	t.Helper()
+	d, err := m.b.recorded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestBarrierCommitsWhenEveryMemberIsReady(t *testing.T) {
+	ms := newMembers(t, "cp3", "cp1", "cp2")
+	for _, m := range ms {
+		m.serve(t)
+	}
+	start := time.Now()
+	for i, err := range awaitAll(ms...) {
+		if err != nil {
+			t.Errorf("%s: %v", ms[i].spec.Member, err)
+		}
+		if d := ms[i].recorded(t); d != Commit {
+			t.Errorf("%s recorded %q, want commit", ms[i].spec.Member, d)
+		}
+	}
+	if d := time.Since(start); d > barrierTimeout {
+		t.Errorf("commit took %s, longer than the coordinator's timeout", d)
+	}
+	// With its peers serving and decided, a member stops serving at once;
+	// the last ones linger, as their peers are gone.
+	closeAll(t, 300*time.Millisecond, ms[0])
+	closeAll(t, time.Duration(ms[1].spec.Barrier.Linger)+500*time.Millisecond, ms[1:]...)
+}
+
+func closeAll(t *testing.T, within time.Duration, ms ...*member) {
+	t.Helper()
+	begin := time.Now()
+	errs := make(chan error, len(ms))
+	for _, m := range ms {
+		go func() { errs <- m.b.Close(context.Background()) }()
+	}
+	for range ms {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if d := time.Since(begin); d > within {
+		t.Errorf("closing %d members took %s, want at most %s", len(ms), d, within)
+	}
+	for _, m := range ms {
+		if c, err := net.Dial("tcp", m.spec.Barrier.Addr); err == nil {
+			c.Close()
+			t.Errorf("%s still listens after Close", m.spec.Member)
+		}
+	}
+}
+
+func TestBarrierAbortsWhenAMemberRolledBack(t *testing.T) {
+	ms := newMembers(t, "cp1", "cp2", "cp3")
+	ms[2].setJournal(t, PhaseRolledBack, Pending) // its etcd never stopped
+	for _, m := range ms {
+		m.serve(t)
+	}
+	for i, err := range awaitAll(ms[0], ms[1]) {
+		if err == nil || errors.Is(err, ErrHold) || !strings.Contains(err.Error(), "decided abort") {
+			t.Errorf("%s: %v, want a rollback on abort", ms[i].spec.Member, err)
+		}
+		if d := ms[i].recorded(t); d != Abort {
+			t.Errorf("%s recorded %q, want abort", ms[i].spec.Member, d)
+		}
+	}
+}
+
+func TestBarrierAbortsWhenTheCoordinatorRolledBack(t *testing.T) {
+	ms := newMembers(t, "cp1", "cp2")
+	ms[0].setJournal(t, PhaseRolledBack, Pending)
+	for _, m := range ms {
+		m.serve(t)
+	}
+	if err := ms[1].b.Await(context.Background()); err == nil || errors.Is(err, ErrHold) {
+		t.Errorf("participant: %v, want a rollback", err)
+	}
+}
+
+func TestBarrierAbortsAtTheCoordinatorsTimeout(t *testing.T) {
+	ms := newMembers(t, "cp1", "cp2", "cp3")
+	ms[2].setJournal(t, PhaseRunning, Pending) // still stopping etcd
+	for _, m := range ms {
+		m.serve(t)
+	}
+	errs := awaitAll(ms[0], ms[1])
+	for i, err := range errs {
+		if err == nil || errors.Is(err, ErrHold) {
+			t.Errorf("%s: %v, want a rollback", ms[i].spec.Member, err)
+		}
+	}
+}
+
+// The coordinator recorded commit and died; cp2 learned it and swapped:
+// cp3 learns it from cp2.
+func TestBarrierLearnsCommitFromAPeer(t *testing.T) {
+	ms := newMembers(t, "cp1", "cp2", "cp3")
+	if err := ms[0].b.record(Commit); err != nil {
+		t.Fatal(err)
+	}
+	ms[1].setJournal(t, PhaseRunning, Done)
+	ms[1].serve(t)
+	ms[2].serve(t)
+	if err := ms[2].b.Await(context.Background()); err != nil {
+		t.Fatalf("cp3: %v, want commit", err)
+	}
+	if d := ms[2].recorded(t); d != Commit {
+		t.Errorf("cp3 recorded %q", d)
+	}
+}
+
+func TestBarrierHoldsWithoutTheCoordinator(t *testing.T) {
+	ms := newMembers(t, "cp1", "cp2", "cp3")
+	ms[1].serve(t)
+	ms[2].serve(t)
+	start := time.Now()
+	for i, err := range awaitAll(ms[1], ms[2]) {
+		if !errors.Is(err, ErrHold) {
+			t.Errorf("%s: %v, want a hold", ms[i+1].spec.Member, err)
+		}
+		if d := ms[i+1].recorded(t); d != "" {
+			t.Errorf("%s recorded %q while holding", ms[i+1].spec.Member, d)
+		}
+	}
+	if d := time.Since(start); d < 2*barrierTimeout {
+		t.Errorf("held after %s, before twice the coordinator's timeout", d)
+	}
+}
+
+func TestBarrierResumedCoordinatorKeepsItsDecision(t *testing.T) {
+	ms := newMembers(t, "cp1", "cp2")
+	for _, m := range ms {
+		m.serve(t)
+	}
+	if err := ms[0].b.record(Abort); err != nil {
+		t.Fatal(err)
+	}
+	// Every peer is ready now, but the decision was abort.
+	if err := ms[0].b.Await(context.Background()); err == nil || !strings.Contains(err.Error(), "decided abort") {
+		t.Errorf("resumed coordinator: %v, want its recorded abort", err)
+	}
+	if err := ms[0].b.record(Commit); err == nil {
+		t.Error("a recorded decision was changed")
+	}
+	if err := ms[1].b.Await(context.Background()); err == nil || errors.Is(err, ErrHold) {
+		t.Errorf("participant: %v, want abort", err)
+	}
+}
+
+func TestBarrierRefusesClientsWithoutTheCA(t *testing.T) {
+	ms := newMembers(t, "cp1", "cp2")
+	ms[0].serve(t)
+	other, err := etcdtest.NewPKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign, err := tls.LoadX509KeyPair(other.CertFile, other.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, trusted, err := barrierTLS(ms[1].root, ms[1].spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "https://" + ms[0].spec.Barrier.Addr + BarrierPath + "r1"
+	for name, certs := range map[string][]tls.Certificate{"no certificate": nil, "another CA's": {foreign}, "a peer's": trusted.Certificates} {
+		cfg := trusted.Clone()
+		cfg.Certificates = certs
+		c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: time.Second}
+		resp, err := c.Get(url)
+		if resp != nil {
+			resp.Body.Close()
+		}
+		if want := name == "a peer's"; (err == nil && resp.StatusCode == 200) != want {
+			t.Errorf("client with %s certificate: %v, want served %v", name, err, want)
+		}
+		c.CloseIdleConnections()
+	}
+	cfg := trusted.Clone()
+	cfg.MaxVersion = tls.VersionTLS11
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: time.Second}
+	if _, err := c.Get(url); err == nil {
+		t.Error("TLS 1.1 was served")
 	}
 }

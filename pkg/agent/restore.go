@@ -89,6 +89,12 @@ type RestoreSpec struct {
 	EtcdAddrs []string `json:"etcdAddrs,omitempty"`
 	// MetricsURL serves /health without TLS (kubeadm: http://127.0.0.1:2381).
 	MetricsURL string `json:"metricsURL,omitempty"`
+	// PeerCertFile, PeerKeyFile and PeerCAFile are etcd's peer TLS files
+	// (node paths, from its manifest), which the barrier serves and asks
+	// with; set only with peers.
+	PeerCertFile string `json:"peerCertFile,omitempty"`
+	PeerKeyFile  string `json:"peerKeyFile,omitempty"`
+	PeerCAFile   string `json:"peerCAFile,omitempty"`
 }
 
 // ControlPlaneManifests are stopped before etcd and started after it; the
@@ -178,6 +184,9 @@ func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
 	if err := s.fillEtcdAddrs(m); err != nil {
 		return nil, err
 	}
+	if err := s.fillPeerTLS(etcdSrc); err != nil {
+		return nil, err
+	}
 	apiSrc, err := os.ReadFile(under(root, path.Join(s.StaticPodDir, ControlPlaneManifests[0])))
 	if err != nil {
 		return nil, fmt.Errorf("read kube-apiserver's manifest: %w", err)
@@ -185,7 +194,13 @@ func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
 	if s.APIServerAddr, err = apiServerAddr(apiSrc); err != nil {
 		return nil, err
 	}
-	return restored, checkRestoreTree(root, s)
+	if err := checkRestoreTree(root, s); err != nil {
+		return nil, err
+	}
+	if b := NewBarrier(root, s); b != nil {
+		return restored, b.check()
+	}
+	return restored, nil
 }
 
 func (s *RestoreSpec) fillEtcdAddrs(m *manifest.Member) error {
@@ -207,6 +222,24 @@ func (s *RestoreSpec) fillEtcdAddrs(m *manifest.Member) error {
 		}
 	}
 	return fmt.Errorf("etcd's manifest has no plain-HTTP --listen-metrics-urls, where the agent reads /health without etcd's client certificate: kubeadm sets --listen-metrics-urls=http://127.0.0.1:2381; add it, then retry")
+}
+
+// fillPeerTLS reads the files of etcd's peer TLS, which the barrier uses.
+func (s *RestoreSpec) fillPeerTLS(etcdSrc []byte) error {
+	if s.Barrier == nil || len(s.Barrier.Peers) == 0 {
+		return nil
+	}
+	for flag, dst := range map[string]*string{"peer-cert-file": &s.PeerCertFile, "peer-key-file": &s.PeerKeyFile, "peer-trusted-ca-file": &s.PeerCAFile} {
+		v, ok, err := manifest.Flag(etcdSrc, flag)
+		if err != nil {
+			return fmt.Errorf("etcd's manifest: %w", err)
+		}
+		if !ok || !path.IsAbs(v) {
+			return fmt.Errorf("etcd's manifest has no absolute --%s, which the agents' barrier authenticates with (kubeadm sets it under /etc/kubernetes/pki/etcd): a restore with peers needs etcd's peer TLS", flag)
+		}
+		*dst = path.Clean(v)
+	}
+	return nil
 }
 
 // dialAddr turns a listen URL into the address to probe: a wildcard host

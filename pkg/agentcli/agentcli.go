@@ -91,6 +91,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type options struct {
 	root, journalRoot, id, specFile string
 	detach                          bool
+	barrier                         *agent.PeerBarrier
 	stdin                           io.Reader
 	stdout, stderr                  io.Writer
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/manifest"
 )
 
@@ -414,13 +415,39 @@ func TestRestoreStartRefuses(t *testing.T) {
 	n.waitPhase(t, agent.PhaseDone)
 }
 
-// Until the barrier's transport exists, a member with peers rolls back at
-// the barrier, as every other member does: none swaps alone.
+// issuePeerCert lays out the node's etcd peer TLS files as kubeadm does,
+// signed by pki's CA.
+func (n *fakeNode) issuePeerCert(t *testing.T, pki *etcdtest.PKI) {
+	t.Helper()
+	dir := filepath.Join(n.root, "etc/kubernetes/pki/etcd")
+	if err := pki.Issue(filepath.Join(dir, "peer.crt"), filepath.Join(dir, "peer.key"), []string{"localhost"}, []net.IP{net.ParseIP("127.0.0.1")}); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := os.ReadFile(pki.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, filepath.Join(dir, "ca.crt"), string(ca))
+}
+
+func newPKI(t *testing.T) *etcdtest.PKI {
+	t.Helper()
+	pki, err := etcdtest.NewPKI(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pki
+}
+
+// A member whose peer never answers rolls back at the barrier, as every
+// other member does: none swaps alone.
 func TestRestoreWithPeersRollsBackAtTheBarrier(t *testing.T) {
 	n := newFakeNode(t)
+	n.issuePeerCert(t, newPKI(t))
 	orig := n.tree(t)
 	spec := n.spec(t, func(s *agent.RestoreSpec) {
-		s.Barrier = &agent.BarrierSpec{Peers: []agent.Peer{{Member: "hc-cp2", Addr: "127.0.0.1:1"}}}
+		s.Barrier = &agent.BarrierSpec{Addr: freeAddr(t), Peers: []agent.Peer{{Member: "hc-cp2", Addr: "127.0.0.1:1"}},
+			Timeout: agent.Duration(300 * time.Millisecond), Linger: agent.Duration(300 * time.Millisecond)}
 	})
 	if _, err := n.agent(t, "restore", "start", "--spec", spec); err != nil {
 		t.Fatal(err)
@@ -429,7 +456,54 @@ func TestRestoreWithPeersRollsBackAtTheBarrier(t *testing.T) {
 	if j.Steps[7].Name != agent.StepBarrier || j.Steps[7].State != agent.Failed {
 		t.Errorf("step 8 is %q %s, want the barrier failed", j.Steps[7].Name, j.Steps[7].State)
 	}
+	if got := n.read(t, journalDir+"/"+agent.BarrierFile); !strings.Contains(got, `"abort"`) {
+		t.Errorf("the coordinator recorded %s, want abort", got)
+	}
 	if d := cmp.Diff(orig, n.tree(t)); d != "" {
 		t.Errorf("tree after the rollback (-before +after):\n%s", d)
+	}
+}
+
+// Three agents, one fake node each, signed by one etcd CA, meet at the
+// barrier, commit and finish.
+func TestRestoreWithPeersCommitsAtTheBarrier(t *testing.T) {
+	pki := newPKI(t)
+	names := []string{"hc-cp1", "hc-cp2", "hc-cp3"}
+	nodes := make([]*fakeNode, len(names))
+	addrs := make([]string, len(names))
+	for i := range names {
+		nodes[i] = newFakeNode(t)
+		nodes[i].issuePeerCert(t, pki)
+		addrs[i] = freeAddr(t)
+	}
+	for i, n := range nodes {
+		var peers []agent.Peer
+		for k := range names {
+			if k != i {
+				peers = append(peers, agent.Peer{Member: names[k], Addr: addrs[k]})
+			}
+		}
+		spec := n.spec(t, func(s *agent.RestoreSpec) {
+			s.Node, s.Member = "cp"+names[i][len(names[i])-1:], names[i]
+			s.Barrier = &agent.BarrierSpec{Addr: addrs[i], Peers: peers, Timeout: agent.Duration(10 * time.Second), Linger: agent.Duration(2 * time.Second)}
+		})
+		// The fake manifest runs hc-cp1: name this node's member.
+		p := filepath.Join(n.root, "etc/kubernetes/manifests/etcd.yaml")
+		mustWrite(t, p, strings.ReplaceAll(n.read(t, "etc/kubernetes/manifests/etcd.yaml"), "--name=hc-cp1", "--name="+names[i]))
+		if _, err := n.agent(t, "restore", "start", "--spec", spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, n := range nodes {
+		j := n.waitPhase(t, agent.PhaseDone)
+		if j.Steps[7].Name != agent.StepBarrier || j.Steps[7].State != agent.Done {
+			t.Errorf("%s: step 8 is %q %s", names[i], j.Steps[7].Name, j.Steps[7].State)
+		}
+		if got := n.read(t, journalDir+"/"+agent.BarrierFile); !strings.Contains(got, `"commit"`) {
+			t.Errorf("%s recorded %s, want commit", names[i], got)
+		}
+		if got := n.read(t, "etc/kubernetes/manifests/etcd.yaml"); !strings.Contains(got, newDataDir) {
+			t.Errorf("%s did not swap in the restored manifest", names[i])
+		}
 	}
 }

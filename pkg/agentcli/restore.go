@@ -93,13 +93,17 @@ func (o *options) writeJournal(dir string, spec *agent.RestoreSpec, restored []b
 	return j.Save(jp)
 }
 
+// env also keeps the spec's barrier in o.barrier, for run to serve.
 func (o *options) env(spec *agent.RestoreSpec) agent.RestoreEnv {
-	return agent.RestoreEnv{
-		Root:    o.root,
-		Dialer:  &net.Dialer{Timeout: 2 * time.Second},
-		HTTP:    &http.Client{Timeout: 5 * time.Second},
-		Barrier: agent.NewBarrier(spec),
+	env := agent.RestoreEnv{
+		Root:   o.root,
+		Dialer: &net.Dialer{Timeout: 2 * time.Second},
+		HTTP:   &http.Client{Timeout: 5 * time.Second},
 	}
+	if o.barrier = agent.NewBarrier(o.root, spec); o.barrier != nil {
+		env.Barrier = o.barrier
+	}
+	return env
 }
 
 // engine rebuilds the steps of the journal in dir from its own spec.
@@ -151,6 +155,14 @@ func (o *options) claim(dir string) (*agent.Engine, *agent.RestoreSpec, *agent.L
 func (o *options) run(ctx context.Context) error {
 	return o.withJournal("run", func(e *agent.Engine, spec *agent.RestoreSpec) error {
 		o.logf("restore %s: running from phase %s", o.id, e.Journal().Phase)
+		if o.barrier != nil {
+			// Without its listener the peers cannot learn of this node:
+			// change nothing, and let a resume try again.
+			if err := o.barrier.Serve(); err != nil {
+				return fmt.Errorf("nothing was changed: %w; then run `restore run --id %s`", err, o.id)
+			}
+			defer o.closeBarrier(ctx)
+		}
 		err := e.Run(ctx)
 		if errors.Is(err, agent.ErrPastPointOfNoReturn) && spec.AfterSwapFailure == agent.AfterSwapRollback {
 			o.logf("restore %s: %v; rolling back (afterSwapFailure %s)", o.id, err, spec.AfterSwapFailure)
@@ -165,6 +177,14 @@ func (o *options) run(ctx context.Context) error {
 		o.logf("restore %s: done", o.id)
 		return nil
 	})
+}
+
+// closeBarrier serves on until the peers know the decision; see Close.
+func (o *options) closeBarrier(ctx context.Context) {
+	o.logf("restore %s: serving the barrier until every peer knows the decision", o.id)
+	if err := o.barrier.Close(ctx); err != nil {
+		o.logf("restore %s: stop the barrier listener: %v", o.id, err)
+	}
 }
 
 func (o *options) rollback(ctx context.Context) error {
