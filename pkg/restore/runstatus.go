@@ -51,10 +51,15 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 		return err
 	}
 	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}
+	var mu sync.Mutex
+	pods := map[string]*nodepod.Pod{}
 	found := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
 		var js []JournalStatus
 		p, err := rn.Start(ctx, nodeSpec(cfg, m.Node))
 		if err == nil {
+			mu.Lock()
+			pods[m.Node] = p
+			mu.Unlock()
 			if err = ensureAgent(ctx, p, agents[m.Node]); err == nil {
 				js, err = agentStatus(ctx, p, agents[m.Node], "")
 			}
@@ -65,18 +70,13 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	if err != nil {
 		return joinCleanup(ctx, rn, err)
 	}
-	live := rn.Live()
 	errs := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
-		for _, ref := range live {
-			if strings.Contains(ref.Name, "-"+strings.ToLower(m.Node)) {
-				cmd := []string{host(agents[m.Node].NodePath()), "restore", "rollback", "--id", id, "--detach", "--root", nodepod.HostPrefix}
-				var errb strings.Builder
-				if err := d.Exec.Exec(ctx, ref, cmd, nil, &errb, &errb); err != nil {
-					return nil, fmt.Errorf("%w: %s", err, errb.String())
-				}
-				cfg.notef("node %s: rolling back restore %s", m.Node, id)
-			}
+		cmd := []string{host(agents[m.Node].NodePath()), "restore", "rollback", "--id", id, "--detach", "--root", nodepod.HostPrefix}
+		var errb strings.Builder
+		if err := pods[m.Node].Exec(ctx, cmd, nil, &errb, &errb); err != nil {
+			return nil, fmt.Errorf("%w: %s", err, errb.String())
 		}
+		cfg.notef("node %s: rolling back restore %s", m.Node, id)
 		return nil, nil
 	})
 	for _, e := range errs {
