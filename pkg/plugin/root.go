@@ -77,6 +77,7 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdStatus(g),
 		NewCmdBackup(g),
 		NewCmdSnapshot(g),
+		NewCmdRestore(g),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),
 	)

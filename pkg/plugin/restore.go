@@ -1,0 +1,166 @@
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"filippo.io/age"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"k8s.io/kubectl/pkg/util/templates"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/restore"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+)
+
+var restoreLong = longDesc(`
+	Restore etcd from a snapshot on this machine, on every control-plane node.
+
+	Preflight changes nothing: the snapshot verifies and decrypts (in memory),
+	FILE.json must name this cluster and its members (or --force), every node is
+	Ready, and the etcd version can restore and bump the revision. The plan is
+	printed and must be confirmed: on a terminal by typing the context name,
+	otherwise with --yes.
+
+	Then a node pod on each node receives the node agent and the snapshot, both
+	checked by sha256; the snapshot is restored into a new data dir with the
+	cluster's own etcd image; and each node's agent stops the control plane,
+	swaps the data dir and starts it again by itself, keeping a journal. The old
+	data dir and manifests are kept. --status reads the journals, --rollback puts
+	the old data back.`)
+
+var restoreExample = templates.Examples(`
+	# Show the plan only
+	kubectl etcd restore etcd.db --dry-run
+
+	# Restore, confirming by typing the context name
+	kubectl etcd restore etcd.db
+
+	# An encrypted snapshot, without a terminal
+	kubectl etcd restore etcd.db.age --identity key.txt --yes
+
+	# What the last restore did on each node; undo it
+	kubectl etcd restore --status
+	kubectl etcd restore --rollback`)
+
+// RestoreOptions are the options of `kubectl etcd restore`.
+type RestoreOptions struct {
+	*GlobalOptions
+	File           string
+	DryRun         bool
+	Yes            bool
+	Force          bool
+	Identities     []string
+	NoBumpRevision bool
+	Status         bool
+	Rollback       bool
+	ID             string
+	RestartKubelet bool
+	ScriptDir      string
+	AgentDir       string
+
+	ids      []age.Identity
+	terminal func() bool
+}
+
+// NewCmdRestore returns the restore command.
+func NewCmdRestore(g *GlobalOptions) *cobra.Command {
+	o := &RestoreOptions{GlobalOptions: g, terminal: stdinIsTerminal}
+	cmd := &cobra.Command{
+		Use:     "restore FILE | --status | --rollback",
+		Short:   "Restore etcd from a snapshot on every control-plane node",
+		Long:    restoreLong,
+		Example: restoreExample,
+		Args:    cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Complete(args); err != nil {
+				return err
+			}
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			return o.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.DryRun, "dry-run", false, "Print the plan and change nothing.")
+	f.BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation (needed without a terminal).")
+	f.BoolVar(&o.Force, "force", false, "Restore a snapshot whose FILE.json names another cluster ID or other members (a rebuilt control plane).")
+	f.StringSliceVar(&o.Identities, "identity", nil, "age identity file to decrypt an encrypted snapshot; repeatable.")
+	f.BoolVar(&o.NoBumpRevision, "no-bump-revision", false, "Do not bump the revision (for etcd before 3.5.10); restart every kubelet afterwards.")
+	f.BoolVar(&o.Status, "status", false, "Print the restore journals of every control-plane node.")
+	f.BoolVar(&o.Rollback, "rollback", false, "Put the pre-restore data dirs and manifests back on every node.")
+	f.StringVar(&o.ID, "id", "", "The restore that --status or --rollback is about (default: all, or the unfinished one).")
+	f.BoolVar(&o.RestartKubelet, "restart-kubelet", false, "Restart every kubelet after the restore (not supported yet).")
+	f.StringVar(&o.ScriptDir, "script-dir", "", "Write one shell script per node instead, for when the API server cannot be reached (not supported yet).")
+	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: next to this executable).")
+	return cmd
+}
+
+// Complete reads the identities and builds the clients.
+func (o *RestoreOptions) Complete(args []string) error {
+	if len(args) == 1 {
+		o.File = args[0]
+	}
+	if len(o.Identities) > 0 {
+		ids, err := snapshot.Identities(o.Identities)
+		if err != nil {
+			return err
+		}
+		o.ids = ids
+	}
+	if o.AgentDir == "" {
+		if exe, err := os.Executable(); err == nil {
+			o.AgentDir = filepath.Dir(exe)
+		}
+	}
+	return o.GlobalOptions.Complete()
+}
+
+// Validate checks the flags.
+func (o *RestoreOptions) Validate() error {
+	switch {
+	case o.RestartKubelet:
+		return fmt.Errorf("--restart-kubelet is not supported yet: restart the kubelets as the summary says")
+	case o.ScriptDir != "":
+		return fmt.Errorf("--script-dir is not supported yet")
+	case o.Status && o.Rollback:
+		return fmt.Errorf("--status and --rollback exclude each other")
+	case (o.Status || o.Rollback) && o.File != "":
+		return fmt.Errorf("--status and --rollback take no FILE")
+	case !o.Status && !o.Rollback && o.File == "":
+		return fmt.Errorf("restore needs a snapshot FILE, or --status or --rollback")
+	case o.ID != "" && !o.Status && !o.Rollback:
+		return fmt.Errorf("--id is for --status and --rollback")
+	}
+	return nil
+}
+
+// Run restores, or reads or rolls back the journals.
+func (o *RestoreOptions) Run(ctx context.Context) error {
+	d := restore.Deps{Client: o.Client, Exec: o.Executor, Dialer: o.Dialer(),
+		Members: func(ctx context.Context) ([]discovery.Member, error) {
+			return discovery.Discover(ctx, o.Client, discovery.Options{Namespace: o.Namespace, Selector: o.Selector})
+		}}
+	ctxName := (&BackupOptions{GlobalOptions: o.GlobalOptions}).contextName()
+	cfg := restore.Config{
+		File: o.File, Identities: o.ids, Force: o.Force, NoBumpRevision: o.NoBumpRevision, DryRun: o.DryRun,
+		Confirm:   restore.Confirmation(o.In, o.ErrOut, o.terminal(), ctxName, o.Yes),
+		Namespace: o.helperNamespace(), Image: o.Image, AgentDir: o.AgentDir, ID: o.ID,
+		Out: o.Out, ErrOut: o.ErrOut,
+	}
+	switch {
+	case o.Status:
+		_, err := restore.Status(ctx, d, cfg)
+		return err
+	case o.Rollback:
+		return restore.Rollback(ctx, d, cfg)
+	}
+	_, err := restore.Run(ctx, d, cfg)
+	return err
+}
+
+func stdinIsTerminal() bool { return term.IsTerminal(int(os.Stdin.Fd())) }

@@ -1,0 +1,166 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"filippo.io/age"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
+)
+
+// Deps are the clients a restore uses; tests pass fakes.
+type Deps struct {
+	Client kubernetes.Interface
+	Exec   exec.Executor
+	// Members discovers the etcd pods afresh on every call: after the
+	// restore they are new pods.
+	Members func(ctx context.Context) ([]discovery.Member, error)
+	Dialer  etcd.Dialer
+}
+
+// Config is one `kubectl etcd restore`.
+type Config struct {
+	File           string
+	Identities     []age.Identity
+	Force          bool
+	NoBumpRevision bool
+	DryRun         bool
+	// Confirm is asked once the plan is printed; an error stops the restore
+	// with nothing changed. See Confirmation.
+	Confirm func(*Plan) error
+	// Namespace and Image are those of the node pods.
+	Namespace string
+	Image     string
+	// AgentDir holds kubectl-etcd-agent[-linux-<arch>].
+	AgentDir string
+	// ID selects the restore that --rollback undoes; empty picks the
+	// unfinished one.
+	ID string
+
+	Out, ErrOut io.Writer
+	Now         func() time.Time
+	// Poll and WaitTimeout pace the wait for the control plane to come back.
+	Poll        time.Duration
+	WaitTimeout time.Duration
+	// PodLifetime bounds each node pod (seconds); the agents live in
+	// them, so it must outlast the whole restore.
+	PodLifetime int64
+}
+
+// Result is what a restore did.
+type Result struct {
+	Plan      *Plan
+	ClusterID string
+	Revision  int64
+	Journals  map[string]*JournalStatus
+}
+
+// Run restores cfg.File: preflight with the cluster untouched, the plan
+// and its confirmation, then the node pods, the data restore and the
+// agents, and the wait until the control plane is back.
+//
+// Until the agents start, every exit deletes the pods it made. Once one
+// has started, the node finishes or rolls back by itself, and a pod whose
+// agent still runs is never deleted: the agent lives in it.
+func Run(ctx context.Context, d Deps, cfg Config) (*Result, error) {
+	cfg = cfg.withDefaults()
+	pre, err := preflight(ctx, d, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer pre.plain.Close()
+	if err := RenderPlan(cfg.Out, pre.plan); err != nil {
+		return nil, err
+	}
+	if cfg.DryRun {
+		cfg.notef("--dry-run: nothing was changed")
+		return &Result{Plan: pre.plan}, nil
+	}
+	if err := cfg.Confirm(pre.plan); err != nil {
+		return nil, err
+	}
+	r := newRun(d, cfg, pre)
+	if err := r.prepare(ctx); err != nil {
+		return nil, errors.Join(err, r.runner.Cleanup(ctx))
+	}
+	return r.execute(ctx)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Poll == 0 {
+		c.Poll = 2 * time.Second
+	}
+	if c.WaitTimeout == 0 {
+		c.WaitTimeout = 15 * time.Minute
+	}
+	if c.PodLifetime == 0 {
+		c.PodLifetime = 3600
+	}
+	if c.ErrOut == nil {
+		c.ErrOut = io.Discard
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	if c.Confirm == nil {
+		c.Confirm = func(*Plan) error { return errors.New("the restore was not confirmed") }
+	}
+	return c
+}
+
+func (c Config) notef(format string, args ...any) { fmt.Fprintf(c.ErrOut, format+"\n", args...) }
+
+// run is one restore from the node pods on.
+type run struct {
+	d      Deps
+	cfg    Config
+	pre    *preflighted
+	runner *nodepod.Runner
+	nodes  map[string]*node // by node name
+	start  time.Time
+}
+
+func newRun(d Deps, cfg Config, pre *preflighted) *run {
+	// A runner of its own: the command's runner deletes every pod it knows
+	// on the way out, and these must outlive the command once agents run.
+	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}
+	return &run{d: d, cfg: cfg, pre: pre, runner: rn, nodes: map[string]*node{}, start: cfg.Now()}
+}
+
+// execute runs the steps that change the cluster.
+func (r *run) execute(ctx context.Context) (*Result, error) {
+	p := r.pre.plan
+	if err := r.restoreData(ctx); err != nil {
+		return nil, errors.Join(err, r.runner.Cleanup(ctx))
+	}
+	started, err := r.startAgents(ctx)
+	if len(started) == 0 {
+		return nil, errors.Join(err, r.runner.Cleanup(ctx))
+	}
+	if err != nil {
+		r.cfg.notef("Warning: %v", err)
+		r.cfg.notef("The nodes whose agent started roll back at the barrier by themselves; follow them with `kubectl etcd restore --status`.")
+	}
+	r.cfg.notef("Agents started on %d of %d nodes; the API server goes away now. Waiting for it and every member (Ctrl-C is safe: the nodes carry on).", len(started), len(p.Members))
+	werr := r.waitBack(ctx, p.Members)
+	res := &Result{Plan: p, Journals: r.journals(ctx)}
+	if werr != nil {
+		r.printJournals(res.Journals)
+		return res, fmt.Errorf("%w: see `kubectl etcd restore --status`; `kubectl etcd restore --rollback` puts the old data back", werr)
+	}
+	cerr := r.check(ctx, res)
+	r.removeLeftovers(ctx, res.Journals)
+	r.summary(ctx, res)
+	return res, cerr
+}

@@ -1,0 +1,366 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
+)
+
+// writeSnapshot writes a bbolt file whose newest revision is rev, with
+// etcd's sha256 trailer.
+func writeSnapshot(t *testing.T, dir string, rev int64) string {
+	t.Helper()
+	p := filepath.Join(dir, "etcd.db")
+	db, err := bolt.Open(p, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("key"))
+		if err != nil {
+			return err
+		}
+		k := make([]byte, 17)
+		binary.BigEndian.PutUint64(k, uint64(rev))
+		return b.Put(k, []byte("v"))
+	})
+	if err != nil || db.Close() != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	sum := sha256.Sum256(b)
+	os.WriteFile(p, append(b, sum[:]...), 0o600)
+	return p
+}
+
+// recExec plays the helper image and the agent, recording every call.
+type recExec struct {
+	mu      sync.Mutex
+	calls   []call
+	started func()
+}
+
+type call struct {
+	pod   string
+	cmd   []string
+	stdin []byte
+}
+
+func (r *recExec) Exec(_ context.Context, ref exec.PodRef, cmd []string, stdin io.Reader, stdout, _ io.Writer) error {
+	var in []byte
+	if stdin != nil {
+		in, _ = io.ReadAll(stdin)
+	}
+	r.mu.Lock()
+	r.calls = append(r.calls, call{ref.Name, cmd, in})
+	r.mu.Unlock()
+	line := strings.Join(cmd, " ")
+	switch {
+	case strings.Contains(line, "cat > "):
+		sum := sha256.Sum256(in)
+		fmt.Fprintf(stdout, "%s  %s\n", hex.EncodeToString(sum[:]), cmd[len(cmd)-1])
+	case strings.Contains(line, "df -Pk"):
+		fmt.Fprintf(stdout, "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda1 100000000 1 90000000 1%% /host\n/dev/vda1 100000000 1 90000000 1%% /host\n")
+	case strings.Contains(line, "restore status"):
+		io.WriteString(stdout, "[]")
+	case strings.Contains(line, "restore start"):
+		if r.started != nil {
+			r.started()
+		}
+		io.WriteString(stdout, `{"pid":42,"journal":"j","log":"l"}`)
+	}
+	return nil
+}
+
+func (r *recExec) find(sub string) []call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []call
+	for _, c := range r.calls {
+		if strings.Contains(strings.Join(c.cmd, " "), sub) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// fakeEtcd answers as the cluster before the restore, then (restored) as
+// the restored one; down makes the API server refuse.
+type fakeEtcd struct {
+	mu       sync.Mutex
+	restored bool
+	downFor  int
+	ms       []discovery.Member
+}
+
+func (f *fakeEtcd) members(context.Context) ([]discovery.Member, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.restored && f.downFor > 0 {
+		f.downFor--
+		return nil, errors.New("connection refused")
+	}
+	return f.ms, nil
+}
+
+func (f *fakeEtcd) Name() string { return "fake" }
+func (f *fakeEtcd) Dial(context.Context, discovery.Member) (etcd.Conn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fakeConn{restored: f.restored}, nil
+}
+
+type fakeConn struct{ restored bool }
+
+func (c fakeConn) MemberList(context.Context) (uint64, []etcd.MemberInfo, error) { return 1, nil, nil }
+func (c fakeConn) Status(context.Context) (*etcd.Status, error) {
+	if c.restored {
+		return &etcd.Status{ClusterID: 0xbeef, Revision: 5000 + 14400 + 7}, nil
+	}
+	return &etcd.Status{ClusterID: 0xc0ffee, Revision: 9000, RaftIndex: 12000}, nil
+}
+func (c fakeConn) Health(context.Context) (time.Duration, error) { return time.Millisecond, nil }
+func (c fakeConn) Alarms(context.Context) ([]etcd.Alarm, error)  { return nil, nil }
+func (c fakeConn) Close() error                                  { return nil }
+
+// cluster is a fake API whose kubelet runs node pods and completes
+// restore pods.
+func cluster(t *testing.T, ms []discovery.Member, notReady string) *fake.Clientset {
+	var objs []runtime.Object
+	for _, m := range ms {
+		st := corev1.ConditionTrue
+		if m.Node == notReady {
+			st = corev1.ConditionFalse
+		}
+		objs = append(objs, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: m.Node},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st}},
+				NodeInfo: corev1.NodeSystemInfo{Architecture: "amd64", OperatingSystem: "linux"}}})
+	}
+	cs := fake.NewClientset(objs...)
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			pod.Status.Phase = corev1.PodRunning
+			if pod.Labels[nodepod.PurposeLabel] == PurposeRestore {
+				pod.Status.Phase = corev1.PodSucceeded
+			}
+			_, _ = cs.CoreV1().Pods(pod.Namespace).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{})
+		}()
+		return false, nil, nil
+	})
+	return cs
+}
+
+type fixture struct {
+	cs  *fake.Clientset
+	ex  *recExec
+	fe  *fakeEtcd
+	cfg Config
+	out *bytes.Buffer
+}
+
+func newFixture(t *testing.T, n int, version string) *fixture {
+	dir := t.TempDir()
+	ms := members(n, version)
+	for i := range ms {
+		ms[i].NodeReady = ptrTo(true)
+	}
+	os.WriteFile(filepath.Join(dir, AgentName), []byte("agent"), 0o755)
+	f := &fixture{ex: &recExec{}, fe: &fakeEtcd{ms: ms, downFor: 2}, out: &bytes.Buffer{}}
+	f.ex.started = func() { f.fe.mu.Lock(); f.fe.restored = true; f.fe.mu.Unlock() }
+	f.cs = cluster(t, ms, "")
+	f.cfg = Config{File: writeSnapshot(t, dir, 5000), Namespace: "kube-system", AgentDir: dir, Out: f.out, ErrOut: f.out,
+		Confirm: func(*Plan) error { return nil }, Now: func() time.Time { return when }, Poll: time.Millisecond, WaitTimeout: 5 * time.Second}
+	return f
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func (f *fixture) deps() Deps {
+	return Deps{Client: f.cs, Exec: f.ex, Members: f.fe.members, Dialer: f.fe}
+}
+
+func (f *fixture) pods(t *testing.T) []corev1.Pod {
+	l, err := f.cs.CoreV1().Pods("kube-system").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Items
+}
+
+func TestPreflightRefusalsCreateNothing(t *testing.T) {
+	for _, tt := range []struct {
+		name, want string
+		edit       func(t *testing.T, f *fixture)
+	}{
+		{"corrupt snapshot", "does not verify", func(t *testing.T, f *fixture) {
+			b, _ := os.ReadFile(f.cfg.File)
+			b[100] ^= 0xff
+			os.WriteFile(f.cfg.File, b, 0o600)
+		}},
+		{"other cluster", "--force", func(t *testing.T, f *fixture) {
+			b, _ := os.ReadFile(f.cfg.File)
+			sum := sha256.Sum256(b)
+			os.WriteFile(f.cfg.File+".json", []byte(fmt.Sprintf(`{"clusterID":"deadbeef","sha256":"%x","revision":5000,"members":[{"name":"cp1"}]}`, sum)), 0o600)
+		}},
+		{"node not ready", "not Ready", func(t *testing.T, f *fixture) { f.fe.ms[0].NodeReady = ptrTo(false) }},
+		{"no agent binary", "go build -o", func(t *testing.T, f *fixture) { f.cfg.AgentDir = t.TempDir() }},
+		{"not confirmed", "not confirmed", func(t *testing.T, f *fixture) {
+			f.cfg.Confirm = Confirmation(strings.NewReader(""), io.Discard, false, "ctx", false)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 1, "3.7.0")
+			tt.edit(t, f)
+			_, err := Run(context.Background(), f.deps(), f.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if p := f.pods(t); len(p) != 0 || len(f.ex.calls) != 0 {
+				t.Errorf("refused in preflight, yet %d pods and %d execs", len(p), len(f.ex.calls))
+			}
+		})
+	}
+}
+
+func TestDryRunPrintsThePlanOnly(t *testing.T) {
+	f := newFixture(t, 3, "3.7.0")
+	f.cfg.DryRun = true
+	if _, err := Run(context.Background(), f.deps(), f.cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(f.out.String(), "Node cp3: member cp3") || !strings.Contains(f.out.String(), "--dry-run: nothing was changed") {
+		t.Errorf("no plan printed:\n%s", f.out)
+	}
+	if len(f.pods(t)) != 0 || len(f.ex.calls) != 0 {
+		t.Error("--dry-run created pods or ran commands")
+	}
+}
+
+func TestConfirmation(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		in       string
+		terminal bool
+		yes      bool
+		ok       bool
+	}{
+		{"no terminal, no --yes", "", false, false, false},
+		{"--yes", "", false, true, true},
+		{"typed the context", "kind-hc\n", true, false, true},
+		{"typed something else", "y\n", true, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Confirmation(strings.NewReader(tt.in), io.Discard, tt.terminal, "kind-hc", tt.yes)(nil)
+			if (err == nil) != tt.ok {
+				t.Errorf("err = %v, want ok %t", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestRestorePodGolden(t *testing.T) {
+	for _, v := range []string{"3.5.35", "3.7.0"} {
+		t.Run(v, func(t *testing.T) {
+			p, err := NewPlan(members(1, v), snap(nil), Live{}, Options{Time: when})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := yaml.Marshal(BuildRestorePod(p, p.Members[0], "kube-system"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			gp := filepath.Join("testdata", "restore-pod-"+v+".yaml")
+			if *update {
+				os.WriteFile(gp, b, 0o644)
+			}
+			if want, _ := os.ReadFile(gp); string(want) != string(b) {
+				t.Errorf("%s differs (rerun with -update after a deliberate change):\n%s", gp, b)
+			}
+		})
+	}
+}
+
+func TestRunDrivesEveryNode(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprintf("%d-members", n), func(t *testing.T) {
+			f := newFixture(t, n, "3.7.0")
+			res, err := Run(context.Background(), f.deps(), f.cfg)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, f.out)
+			}
+			if res.ClusterID != "beef" {
+				t.Errorf("cluster ID %s, want the restored beef", res.ClusterID)
+			}
+			if got := len(f.ex.find("cat > ")); got != 2*n {
+				t.Errorf("%d uploads, want agent and snapshot on each of %d nodes", got, n)
+			}
+			snapBytes, _ := os.ReadFile(f.cfg.File)
+			for _, c := range f.ex.find("snapshot.db") {
+				if !bytes.Equal(c.stdin, snapBytes) {
+					t.Errorf("pod %s received a different snapshot", c.pod)
+				}
+			}
+			starts := f.ex.find("restore start --spec - --root /host")
+			if len(starts) != n {
+				t.Fatalf("%d agent starts, want %d", len(starts), n)
+			}
+			seen := map[string]bool{}
+			for _, c := range starts {
+				var s agent.RestoreSpec
+				if err := json.Unmarshal(c.stdin, &s); err != nil {
+					t.Fatal(err)
+				}
+				if err := s.Validate(); err != nil {
+					t.Errorf("spec for %s: %v", s.Member, err)
+				}
+				if !strings.Contains(c.pod, s.Node) || seen[s.Node] {
+					t.Errorf("spec for node %s went to pod %s", s.Node, c.pod)
+				}
+				seen[s.Node] = true
+				peers := 0
+				if s.Barrier != nil {
+					peers = len(s.Barrier.Peers)
+				}
+				if peers != n-1 {
+					t.Errorf("member %s has %d barrier peers, want %d", s.Member, peers, n-1)
+				}
+			}
+			for _, p := range f.pods(t) {
+				t.Errorf("pod %s left behind", p.Name)
+			}
+			for _, want := range []string{"the API server answers again", "member cp1 on node cp1 is healthy", "systemctl restart kubelet"} {
+				if !strings.Contains(f.out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, f.out)
+				}
+			}
+		})
+	}
+}

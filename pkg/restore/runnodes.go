@@ -1,0 +1,262 @@
+package restore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
+)
+
+// BarrierPort is where each agent's barrier listens on its node's IP
+// (the agent's barrier transport is being written; it must use this port).
+const BarrierPort = "2390"
+
+// node is one control-plane node's pod and agent.
+type node struct {
+	m       MemberPlan
+	pod     *nodepod.Pod
+	agent   agentBinary
+	started bool // the agent runs: its pod must stay
+}
+
+// host maps a node path into the node pod.
+func host(p string) string { return nodepod.HostPrefix + p }
+
+// parallel runs f for every member's node and joins the errors.
+func (r *run) parallel(f func(n *node) error) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for _, m := range r.pre.plan.Members {
+		n := r.nodes[m.Node]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(n); err != nil {
+				mu.Lock()
+				errs = append(errs, fmt.Errorf("node %s: %w", n.m.Node, err))
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// prepare starts a node pod on every node and stages the agent and the
+// snapshot there, refusing a node with an unfinished restore or too
+// little room. Nothing on the node changes but the staged files.
+func (r *run) prepare(ctx context.Context) error {
+	for _, m := range r.pre.plan.Members {
+		r.nodes[m.Node] = &node{m: m, agent: r.pre.agents[m.Node]}
+	}
+	return r.parallel(func(n *node) error {
+		var err error
+		n.pod, err = r.runner.Start(ctx, nodepod.Spec{Purpose: PurposeNode, Node: n.m.Node, Namespace: r.cfg.Namespace,
+			Image: r.cfg.Image, Profile: nodepod.ProfileNode, Lifetime: r.cfg.PodLifetime})
+		if err != nil {
+			return err
+		}
+		if err := ensureAgent(ctx, n.pod, n.agent); err != nil {
+			return err
+		}
+		if err := refuseUnfinished(ctx, n); err != nil {
+			return err
+		}
+		if err := checkRoom(ctx, n.pod, n.m, r.pre.plain.Size); err != nil {
+			return err
+		}
+		return r.stageSnapshot(ctx, n)
+	})
+}
+
+// ensureAgent puts the agent at its sha256 path unless it is there: a
+// binary that an agent runs from cannot be overwritten.
+func ensureAgent(ctx context.Context, p *nodepod.Pod, a agentBinary) error {
+	dst := host(a.NodePath())
+	var out bytes.Buffer
+	check := `mkdir -p "$(dirname "$1")" && { sha256sum "$1" 2>/dev/null || true; }`
+	if err := p.Exec(ctx, []string{"sh", "-c", check, "check", dst}, nil, &out, io.Discard); err != nil {
+		return fmt.Errorf("check for the agent: %w", err)
+	}
+	if got, _, _ := strings.Cut(strings.TrimSpace(out.String()), " "); got == a.SHA256 {
+		return nil
+	}
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := p.Upload(ctx, f, dst+".part"); err != nil {
+		return err
+	}
+	return p.Exec(ctx, []string{"sh", "-c", `chmod 0755 "$1.part" && mv -f "$1.part" "$1"`, "install", dst}, nil, io.Discard, io.Discard)
+}
+
+// JournalStatus is one journal as `kubectl-etcd-agent restore status`
+// prints it.
+type JournalStatus struct {
+	agent.Journal
+	AgentRunning bool `json:"agentRunning"`
+}
+
+// Unfinished reports whether the journal is neither done nor rolled back.
+func (j *JournalStatus) Unfinished() bool {
+	return j.Phase != agent.PhaseDone && j.Phase != agent.PhaseRolledBack
+}
+
+func agentStatus(ctx context.Context, p *nodepod.Pod, a agentBinary, id string) ([]JournalStatus, error) {
+	cmd := []string{a.NodePath(), "restore", "status", "--root", nodepod.HostPrefix}
+	cmd[0] = host(cmd[0])
+	if id != "" {
+		cmd = append(cmd, "--id", id)
+	}
+	var out, errb bytes.Buffer
+	if err := p.Exec(ctx, cmd, nil, &out, &errb); err != nil {
+		return nil, fmt.Errorf("read the restore journals: %w %s", err, strings.TrimSpace(errb.String()))
+	}
+	var js []JournalStatus
+	if err := json.Unmarshal(out.Bytes(), &js); err != nil {
+		return nil, fmt.Errorf("the agent's status is not JSON (%v): plugin and agent versions differ?", err)
+	}
+	return js, nil
+}
+
+// refuseUnfinished keeps a second restore from starting on top of one.
+func refuseUnfinished(ctx context.Context, n *node) error {
+	js, err := agentStatus(ctx, n.pod, n.agent, "")
+	if err != nil {
+		return err
+	}
+	for _, j := range js {
+		if j.Unfinished() {
+			return fmt.Errorf("restore %s is unfinished here (phase %s): a second restore never starts on top of it; see `kubectl etcd restore --status`, and finish it with `kubectl etcd restore --rollback --id %s`", j.ID, j.Phase, j.ID)
+		}
+	}
+	return nil
+}
+
+// checkRoom asks df for the free space where the snapshot is staged and
+// where the data is restored: a snapshot's size each, twice on one
+// filesystem.
+func checkRoom(ctx context.Context, p *nodepod.Pod, m MemberPlan, size int64) error {
+	var out bytes.Buffer
+	script := `mkdir -p "$1" && df -Pk "$1" "$2"`
+	if err := p.Exec(ctx, []string{"sh", "-c", script, "df", host(m.JournalDir), host(path.Dir(m.NewDataDir))}, nil, &out, io.Discard); err != nil {
+		return fmt.Errorf("check the free disk space: %w", err)
+	}
+	fs, err := parseDF(out.String())
+	if err != nil || len(fs) != 2 {
+		return fmt.Errorf("cannot read df's output %q: %v", out.String(), err)
+	}
+	need := map[string]int64{}
+	for _, f := range fs {
+		need[f.mount] += size
+	}
+	for _, f := range fs {
+		if f.avail < need[f.mount] {
+			return fmt.Errorf("%s has %d KiB free, the snapshot and the restored data need %d KiB: free some space, then retry", strings.TrimPrefix(f.mount, nodepod.HostPrefix), f.avail/1024, need[f.mount]/1024)
+		}
+		need[f.mount] = 0 // one filesystem listed twice is counted once
+	}
+	return nil
+}
+
+type dfRow struct {
+	mount string
+	avail int64 // bytes
+}
+
+// parseDF reads POSIX `df -P -k` output.
+func parseDF(s string) ([]dfRow, error) {
+	var rows []dfRow
+	for i, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		f := strings.Fields(line)
+		if i == 0 || len(f) < 6 {
+			continue
+		}
+		kb, err := strconv.ParseInt(f[3], 10, 64)
+		if err != nil {
+			return nil, err
+		}
+		rows = append(rows, dfRow{mount: f[len(f)-1], avail: kb * 1024})
+	}
+	return rows, nil
+}
+
+func (r *run) stageSnapshot(ctx context.Context, n *node) error {
+	src := io.NewSectionReader(r.pre.plain.File, 0, r.pre.plain.Size)
+	_, err := n.pod.Upload(ctx, src, host(n.m.StagedSnapshot))
+	return err
+}
+
+// startAgents starts every node's agent with its spec. A node whose
+// start fails has changed nothing; the others wait for it at the barrier
+// and roll back.
+func (r *run) startAgents(ctx context.Context) ([]string, error) {
+	var mu sync.Mutex
+	var started []string
+	err := r.parallel(func(n *node) error {
+		if err := r.startAgent(ctx, n); err != nil {
+			return err
+		}
+		mu.Lock()
+		started = append(started, n.m.Node)
+		mu.Unlock()
+		return nil
+	})
+	return started, err
+}
+
+// agentStarted is what `restore start` prints.
+type agentStarted struct {
+	PID     int    `json:"pid"`
+	Journal string `json:"journal"`
+	Log     string `json:"log"`
+}
+
+func (r *run) startAgent(ctx context.Context, n *node) error {
+	spec, err := json.Marshal(r.pre.plan.AgentSpec(n.m))
+	if err != nil {
+		return err
+	}
+	var out, errb bytes.Buffer
+	cmd := []string{host(n.agent.NodePath()), "restore", "start", "--spec", "-", "--root", nodepod.HostPrefix}
+	if err := n.pod.Exec(ctx, cmd, bytes.NewReader(spec), &out, &errb); err != nil {
+		return fmt.Errorf("start the agent: %w: %s", err, strings.TrimSpace(errb.String()))
+	}
+	var st agentStarted
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.PID == 0 {
+		return fmt.Errorf("the agent said %q, not where it runs: plugin and agent versions differ?", out.String())
+	}
+	n.started = true
+	r.cfg.notef("node %s: agent pid %d runs the restore; log %s", n.m.Node, st.PID, st.Log)
+	return nil
+}
+
+// AgentSpec is the node's part as its agent reads it. With several
+// members every agent names the others, at their peer URL's host.
+func (p *Plan) AgentSpec(m MemberPlan) agent.RestoreSpec {
+	s := agent.RestoreSpec{ID: p.ID, Node: m.Node, Member: m.Name, StaticPodDir: p.StaticPodDir,
+		JournalDir: m.JournalDir, OldDataDir: m.OldDataDir, NewDataDir: m.NewDataDir}
+	var peers []agent.Peer
+	for _, o := range p.Members {
+		if o.Name != m.Name {
+			peers = append(peers, agent.Peer{Member: o.Name, Addr: barrierAddr(o)})
+		}
+	}
+	if len(peers) > 0 {
+		s.Barrier = &agent.BarrierSpec{Peers: peers}
+	}
+	return s
+}

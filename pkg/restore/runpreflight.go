@@ -1,0 +1,137 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+)
+
+// preflighted is what preflight learnt, with the cluster untouched.
+type preflighted struct {
+	plan    *Plan
+	plain   *snapshot.PlainFile
+	members []discovery.Member
+	live    Live
+	// agents is the agent binary for each node.
+	agents map[string]agentBinary
+}
+
+// preflight checks everything that can be checked without a pod: the
+// snapshot, its FILE.json, the members and their nodes, the versions and
+// the agent binaries. Any failure leaves the cluster as it was.
+func preflight(ctx context.Context, d Deps, cfg Config) (*preflighted, error) {
+	plain, err := snapshot.Decrypt(cfg.File, cfg.Identities, "")
+	if err != nil {
+		return nil, hint.Permanent(fmt.Errorf("the snapshot does not verify, so nothing was changed: %w", err),
+			"pass an intact snapshot (kubectl etcd snapshot inspect FILE checks one); an encrypted one needs --identity")
+	}
+	pre := &preflighted{plain: plain}
+	if err := pre.check(ctx, d, cfg); err != nil {
+		plain.Close()
+		return nil, err
+	}
+	return pre, nil
+}
+
+func (pre *preflighted) check(ctx context.Context, d Deps, cfg Config) error {
+	snap, err := readSnapshot(cfg.File, pre.plain)
+	if err != nil {
+		return err
+	}
+	if pre.members, err = d.Members(ctx); err != nil {
+		return err
+	}
+	if err := checkNodesReady(pre.members); err != nil {
+		return err
+	}
+	pre.live = readLive(ctx, d.Dialer, pre.members)
+	if pre.agents, err = findAgents(ctx, d, cfg.AgentDir, pre.members); err != nil {
+		return err
+	}
+	pre.plan, err = NewPlan(pre.members, snap, pre.live, Options{Time: cfg.Now(), Force: cfg.Force, NoBumpRevision: cfg.NoBumpRevision})
+	return err
+}
+
+// readSnapshot reads the revision from inside the file and FILE.json
+// when it is there.
+func readSnapshot(file string, plain *snapshot.PlainFile) (Snapshot, error) {
+	rev, err := snapshot.Revision(plain.Path)
+	if err != nil {
+		return Snapshot{}, fmt.Errorf("read the snapshot's revision: %w", err)
+	}
+	s := Snapshot{Path: file, Revision: rev, Size: plain.Size, SHA256: plain.FileSHA256}
+	metaPath := snapshot.MetadataPath(file)
+	if _, err := os.Stat(metaPath); errors.Is(err, os.ErrNotExist) {
+		return s, nil
+	}
+	m, err := snapshot.ReadMetadata(metaPath)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if m.SHA256 != "" && m.SHA256 != plain.FileSHA256 {
+		return Snapshot{}, fmt.Errorf("%s is for a file with sha256 %s, but %s has %s: pass the FILE.json that came with this snapshot, or remove it",
+			metaPath, m.SHA256, filepath.Base(file), plain.FileSHA256)
+	}
+	s.StorageVersion = m.StorageVersion
+	s.Meta = &Metadata{ClusterID: m.ClusterID, Revision: m.Revision, EtcdVersion: m.EtcdVersion}
+	for _, mm := range m.Members {
+		s.Meta.MemberNames = append(s.Meta.MemberNames, mm.Name)
+	}
+	return s, nil
+}
+
+func checkNodesReady(ms []discovery.Member) error {
+	var bad []string
+	for _, m := range ms {
+		if m.NodeReady != nil && !*m.NodeReady {
+			bad = append(bad, m.Node)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	sort.Strings(bad)
+	return hint.Permanent(fmt.Errorf("node(s) %v are not Ready: the restore needs a pod on every control-plane node, so nothing was changed", bad),
+		"bring them back (kubectl describe node %s), or remove their members first", bad[0])
+}
+
+// readLive reads the bump's inputs. A cluster that answers nothing (no
+// quorum, which is often why one restores) leaves them unknown.
+func readLive(ctx context.Context, d etcd.Dialer, ms []discovery.Member) Live {
+	var l Live
+	if d == nil {
+		return l
+	}
+	v, err := etcd.CollectStatus(ctx, d, ms)
+	if v == nil || err != nil && !errors.Is(err, etcd.ErrSomeFailed) {
+		return l
+	}
+	l.ClusterID = v.ClusterID
+	for _, m := range v.Members {
+		l.Revision = max(l.Revision, m.Revision)
+		l.MaxRaftIndex = max(l.MaxRaftIndex, int64(m.RaftIndex))
+	}
+	return l
+}
+
+// nodeArch is the node's architecture; unknown when nodes cannot be read.
+func nodeArch(ctx context.Context, d Deps, name string) string {
+	n, err := d.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	if n.Status.NodeInfo.OperatingSystem != "" && n.Status.NodeInfo.OperatingSystem != "linux" {
+		return "os:" + n.Status.NodeInfo.OperatingSystem
+	}
+	return n.Status.NodeInfo.Architecture
+}

@@ -1,0 +1,222 @@
+package restore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
+)
+
+// waitBack waits until the API server answers and every planned member
+// is healthy, printing each change once with the time since the start.
+func (r *run) waitBack(ctx context.Context, ms []MemberPlan) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.WaitTimeout)
+	defer cancel()
+	began := r.cfg.Now()
+	since := func() string { return r.cfg.Now().Sub(began).Round(time.Second).String() }
+	healthy := map[string]bool{}
+	apiUp, lastNote := false, ""
+	for {
+		note, done := r.probe(ctx, ms, healthy, &apiUp, since)
+		if done {
+			r.cfg.notef("control plane back after %s: every member is healthy", since())
+			return nil
+		}
+		if note != lastNote {
+			r.cfg.notef("%s: %s", since(), note)
+			lastNote = note
+		}
+		select {
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("the control plane was not back within %s (%s)", r.cfg.WaitTimeout, note)
+			}
+			return fmt.Errorf("stopped waiting (%w); the nodes carry on by themselves", ctx.Err())
+		case <-time.After(r.cfg.Poll):
+		}
+	}
+}
+
+func (r *run) probe(ctx context.Context, ms []MemberPlan, healthy map[string]bool, apiUp *bool, since func() string) (string, bool) {
+	pods, err := r.d.Members(ctx)
+	if err != nil {
+		return "waiting for the API server (" + firstLine(err) + ")", false
+	}
+	if !*apiUp {
+		*apiUp = true
+		r.cfg.notef("%s: the API server answers again", since())
+	}
+	hv, _ := etcd.CheckHealth(ctx, r.d.Dialer, pods)
+	for _, h := range hv {
+		if h.Healthy && !healthy[h.Name] {
+			healthy[h.Name] = true
+			r.cfg.notef("%s: member %s on node %s is healthy", since(), h.Name, h.Node)
+		}
+	}
+	var waiting []string
+	for _, m := range ms {
+		if !healthy[m.Name] {
+			waiting = append(waiting, m.Name)
+		}
+	}
+	if len(waiting) == 0 {
+		return "", true
+	}
+	return "waiting for member(s) " + strings.Join(waiting, ", "), false
+}
+
+func firstLine(err error) string { s, _, _ := strings.Cut(err.Error(), "\n"); return s }
+
+// journals reads this restore's journal on every node: through its node
+// pod if the pod survived, or else through a new one.
+func (r *run) journals(ctx context.Context) map[string]*JournalStatus {
+	out := map[string]*JournalStatus{}
+	for _, m := range r.pre.plan.Members {
+		n := r.nodes[m.Node]
+		js, err := agentStatus(ctx, n.pod, n.agent, r.pre.plan.ID)
+		if err != nil {
+			js, err = r.freshStatus(ctx, n)
+		}
+		if err != nil {
+			r.cfg.notef("node %s: cannot read the journal: %v", m.Node, err)
+			continue
+		}
+		if len(js) == 1 {
+			out[m.Node] = &js[0]
+		}
+	}
+	return out
+}
+
+// freshStatus reads a journal through a new node pod: the restored etcd
+// does not know the pods made before it.
+func (r *run) freshStatus(ctx context.Context, n *node) ([]JournalStatus, error) {
+	var js []JournalStatus
+	err := r.runner.Run(ctx, nodepod.Spec{Purpose: PurposeNode, Node: n.m.Node, Namespace: r.cfg.Namespace, Image: r.cfg.Image, Profile: nodepod.ProfileNode},
+		func(ctx context.Context, p *nodepod.Pod) error {
+			var err error
+			if err = ensureAgent(ctx, p, n.agent); err == nil {
+				js, err = agentStatus(ctx, p, n.agent, r.pre.plan.ID)
+			}
+			return err
+		})
+	return js, err
+}
+
+func (r *run) printJournals(js map[string]*JournalStatus) {
+	for _, m := range r.pre.plan.Members {
+		j := js[m.Node]
+		if j == nil {
+			continue
+		}
+		r.cfg.notef("node %s: restore %s is %s%s", m.Node, j.ID, j.Phase, errSuffix(j.Error))
+	}
+}
+
+func errSuffix(e string) string {
+	if e == "" {
+		return ""
+	}
+	return ": " + e
+}
+
+// check compares the restored cluster with the snapshot: a new cluster
+// ID, the same on every member, and a revision at or above the snapshot's
+// plus the bump (the API server writes as soon as it is back).
+func (r *run) check(ctx context.Context, res *Result) error {
+	pods, err := r.d.Members(ctx)
+	if err != nil {
+		return err
+	}
+	v, err := etcd.CollectStatus(ctx, r.d.Dialer, pods)
+	if err != nil {
+		return fmt.Errorf("read the restored members' status: %w", err)
+	}
+	p := r.pre.plan
+	want := p.Snapshot.Revision + p.Bump
+	var errs []error
+	for _, m := range v.Members {
+		res.Revision = max(res.Revision, m.Revision)
+		if m.Revision < want {
+			errs = append(errs, fmt.Errorf("member %s is at revision %d, below the snapshot's %d plus the bump %d", m.Name, m.Revision, p.Snapshot.Revision, p.Bump))
+		}
+	}
+	res.ClusterID = v.ClusterID
+	if r.pre.live.ClusterID != "" && v.ClusterID == r.pre.live.ClusterID {
+		errs = append(errs, fmt.Errorf("the cluster ID is still %s: the members were not restored", v.ClusterID))
+	}
+	for _, j := range res.Journals {
+		if j.Unfinished() {
+			errs = append(errs, fmt.Errorf("node %s: the journal says %s%s", j.Node, j.Phase, errSuffix(j.Error)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeLeftovers deletes the node pods whose agent has finished and the
+// managed-by pods the snapshot brought back (older than this restore,
+// such as a backup's certificate pod): their containers are long gone.
+func (r *run) removeLeftovers(ctx context.Context, js map[string]*JournalStatus) {
+	for node, n := range r.nodes {
+		if j := js[node]; j != nil && j.AgentRunning {
+			r.cfg.notef("node %s: the agent still runs, so its pod %s stays; it stops by itself", node, n.pod.Ref.Name)
+			continue
+		}
+		_ = n.pod.Delete(ctx)
+	}
+	pods := r.d.Client.CoreV1().Pods(r.cfg.Namespace)
+	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: nodepod.ManagedByLabel + "=" + nodepod.ManagedByValue})
+	if err != nil {
+		return
+	}
+	for _, p := range list.Items {
+		if p.CreationTimestamp.Time.Before(r.start) {
+			if err := pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err == nil {
+				r.cfg.notef("deleted pod %s, which the snapshot brought back", p.Name)
+			}
+		}
+	}
+}
+
+// summary prints the result and what to do next.
+func (r *run) summary(ctx context.Context, res *Result) {
+	p := r.pre.plan
+	w := r.cfg.Out
+	fmt.Fprintf(w, "\nRestored %s: cluster ID %s, revision %d (snapshot %d + bump %d), in %s\n",
+		p.ID, res.ClusterID, res.Revision, p.Snapshot.Revision, p.Bump, r.cfg.Now().Sub(r.start).Round(time.Second))
+	for _, m := range p.Members {
+		fmt.Fprintf(w, "  member %s on node %s: data %s; the old data is in %s\n", m.Name, m.Node, m.NewDataDir, path.Join(m.JournalDir, "data", path.Base(m.OldDataDir)))
+	}
+	fmt.Fprintf(w, "\nNext:\n")
+	fmt.Fprintf(w, "  - restart the kubelet on every node, so that its informers drop what they held before the restore:\n")
+	for _, n := range r.allNodes(ctx) {
+		fmt.Fprintf(w, "      %s: systemctl restart kubelet\n", n)
+	}
+	fmt.Fprintf(w, "  - once the cluster has run well for a while, delete the old data on each node: rm -rf %s\n", path.Join(p.Members[0].JournalDir, "data"))
+	fmt.Fprintf(w, "  - to undo the restore instead: kubectl etcd restore --rollback --id %s\n", p.ID)
+}
+
+func (r *run) allNodes(ctx context.Context) []string {
+	var out []string
+	if list, err := r.d.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+		for _, n := range list.Items {
+			out = append(out, n.Name)
+		}
+	}
+	if len(out) == 0 {
+		for _, m := range r.pre.plan.Members {
+			out = append(out, m.Node)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
