@@ -57,7 +57,6 @@ func TestDynamicCompletion(t *testing.T) {
 				"health\tCheck the health of every etcd member",
 				"help\tHelp about any command",
 				"members\tList the etcd members",
-				"restore\tRestore etcd from a snapshot on every control-plane node",
 				"snapshot\tInspect and verify snapshot files on this machine (no cluster needed)",
 				"status\tShow the status of every etcd member",
 				"version\tPrint the version of kubectl-etcd",

@@ -17,9 +17,8 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
-// BarrierPort is where each agent's barrier listens on its node's IP
-// (the agent's barrier transport is being written; it must use this port).
-const BarrierPort = "2390"
+// BarrierPort is where each agent's barrier listens on its node's IP.
+var BarrierPort = strconv.Itoa(agent.DefaultBarrierPort)
 
 // node is one control-plane node's pod and agent.
 type node struct {
@@ -256,7 +255,7 @@ func (p *Plan) AgentSpec(m MemberPlan) agent.RestoreSpec {
 		}
 	}
 	if len(peers) > 0 {
-		s.Barrier = &agent.BarrierSpec{Peers: peers}
+		s.Barrier = &agent.BarrierSpec{Addr: barrierAddr(m), Peers: peers}
 	}
 	return s
 }
