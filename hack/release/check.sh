@@ -40,8 +40,11 @@ if ! git remote get-url origin >/dev/null 2>&1; then
   export GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url \
     GIT_CONFIG_VALUE_0=https://github.com/kubectl-etcd/kubectl-etcd.git
 fi
+# One build at a time: with several, the binaries enter each archive in
+# the order their builds finish, and the archive sha256s change from run
+# to run. Releases are built the same way (--parallelism 1).
 stamp "goreleaser release --snapshot (6 platforms)"
-"$goreleaser" release --snapshot --clean --parallelism 2
+"$goreleaser" release --snapshot --clean --parallelism 1
 
 stamp "rendering the krew manifest from dist/"
 go run ./hack/release/krew-manifest -template deploy/krew/etcd.yaml -dist dist -o dist/krew/etcd.yaml
@@ -72,7 +75,7 @@ if [ "$(grep -c '^    goarch: \[amd64\]$' "$repro/goreleaser.yaml")" != 2 ]; the
   echo "check.sh: could not narrow the builds' goos/goarch lines in .goreleaser.yaml; update the sed above" >&2
   exit 1
 fi
-"$goreleaser" release --snapshot --clean --parallelism 2 --config "$repro/goreleaser.yaml" >"$repro/goreleaser.log" 2>&1 ||
+"$goreleaser" release --snapshot --clean --parallelism 1 --config "$repro/goreleaser.yaml" >"$repro/goreleaser.log" 2>&1 ||
   { cat "$repro/goreleaser.log"; exit 1; }
 restore_license
 trap - EXIT
