@@ -29,6 +29,7 @@ func TestChooseSource(t *testing.T) {
 		{name: "picked member down", members: []StatusView{leader, down}, pick: "d", wantErr: "cannot serve"},
 		{name: "unknown member", members: []StatusView{leader}, pick: "zz", wantErr: "no member named"},
 		{name: "nobody healthy", members: []StatusView{down}, wantErr: "no healthy member"},
+		{name: "each cause named", members: []StatusView{down, learner}, wantErr: "d: connection refused\n  e: a learner"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
