@@ -70,11 +70,11 @@ type RestoreOptions struct {
 func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	o := &RestoreOptions{GlobalOptions: g, terminal: stdinIsTerminal}
 	cmd := &cobra.Command{
-		Use:     "restore FILE | --status | --rollback",
+		Use: "restore FILE | --status | --rollback",
 		// Hidden until it is proven end to end on the local kubeadm
 		// cluster (test/e2e); the plan, the agent and the barrier are
 		// tested, the whole run is not yet.
-		Hidden: true,
+		Hidden:  true,
 		Short:   "Restore etcd from a snapshot on every control-plane node",
 		Long:    restoreLong,
 		Example: restoreExample,
