@@ -139,9 +139,15 @@ func (o *RestoreOptions) Validate() error {
 		return fmt.Errorf("restore needs a snapshot FILE, or --status or --rollback")
 	case o.ID != "" && !o.Status && !o.Rollback:
 		return fmt.Errorf("--id is for --status and --rollback")
+	case !o.DryRun && !o.Status && os.Getenv(ExperimentalEnv) != "restore":
+		return fmt.Errorf("restore is not released yet: it has not been proven end to end on a real control plane. "+
+			"--dry-run shows the plan; to try it on a test cluster you can afford to lose, set %s=restore", ExperimentalEnv)
 	}
 	return nil
 }
+
+// ExperimentalEnv unlocks commands that are not released yet.
+const ExperimentalEnv = "KUBECTL_ETCD_EXPERIMENTAL"
 
 // Run restores, or reads or rolls back the journals.
 func (o *RestoreOptions) Run(ctx context.Context) error {
