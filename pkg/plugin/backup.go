@@ -72,15 +72,7 @@ func NewCmdBackup(g *GlobalOptions) *cobra.Command {
 		Long:    backupLong,
 		Example: backupExample,
 		Args:    cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runEArgs(o),
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Member, "member", "", "Take the snapshot from this member (name or hex ID) instead of choosing one.")
@@ -114,7 +106,7 @@ func (o *BackupOptions) Complete(args []string) error {
 		return err
 	}
 	if o.File == "" {
-		o.File = DefaultSnapshotName(o.contextName(), o.now(), o.Encrypt)
+		o.File = DefaultSnapshotName(o.ContextName(), o.now(), o.Encrypt)
 	}
 	return nil
 }
@@ -147,20 +139,6 @@ func DefaultSnapshotName(context string, now time.Time, encrypted bool) string {
 	return name
 }
 
-func (o *BackupOptions) contextName() string {
-	if o.ConfigFlags == nil {
-		return ""
-	}
-	if c := o.ConfigFlags.Context; c != nil && *c != "" {
-		return *c
-	}
-	raw, err := o.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
-	if err != nil {
-		return ""
-	}
-	return raw.CurrentContext
-}
-
 // Run takes the snapshot.
 func (o *BackupOptions) Run(ctx context.Context) error {
 	// The stream passes through in small messages; a soft heap limit keeps
@@ -175,7 +153,7 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 		Encrypt:           o.encrypt,
 		Progress:          o.progress,
 		Notify:            o.notef,
-		Context:           o.contextName(),
+		Context:           o.ContextName(),
 		KubernetesVersion: o.kubernetesVersion,
 		Now:               o.now,
 	})

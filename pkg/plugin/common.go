@@ -30,6 +30,26 @@ func runE(o runner) func(*cobra.Command, []string) error {
 	}
 }
 
+// argsRunner is an XOptions whose Complete takes the positional args.
+type argsRunner interface {
+	Complete(args []string) error
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// runEArgs is runE for commands with positional args.
+func runEArgs(o argsRunner) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := o.Complete(args); err != nil {
+			return err
+		}
+		if err := o.Validate(); err != nil {
+			return err
+		}
+		return o.Run(cmd.Context())
+	}
+}
+
 // ClusterReadOptions are the options of the commands that read the
 // cluster and print a result: the shared flags plus -o.
 type ClusterReadOptions struct {

@@ -156,3 +156,19 @@ func defaultImage() string {
 	}
 	return nodepod.DefaultImage
 }
+
+// ContextName is the kubeconfig context in use, for file names and
+// confirmations; "" when it cannot be read.
+func (g *GlobalOptions) ContextName() string {
+	if g.ConfigFlags == nil {
+		return ""
+	}
+	if c := g.ConfigFlags.Context; c != nil && *c != "" {
+		return *c
+	}
+	raw, err := g.ConfigFlags.ToRawKubeConfigLoader().RawConfig()
+	if err != nil {
+		return ""
+	}
+	return raw.CurrentContext
+}

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/term"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/restore"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -79,15 +78,7 @@ func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 		Long:    restoreLong,
 		Example: restoreExample,
 		Args:    cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Complete(args); err != nil {
-				return err
-			}
-			if err := o.Validate(); err != nil {
-				return err
-			}
-			return o.Run(cmd.Context())
-		},
+		RunE:    runEArgs(o),
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.DryRun, "dry-run", false, "Print the plan and change nothing.")
@@ -151,11 +142,10 @@ const ExperimentalEnv = "KUBECTL_ETCD_EXPERIMENTAL"
 
 // Run restores, or reads or rolls back the journals.
 func (o *RestoreOptions) Run(ctx context.Context) error {
-	d := restore.Deps{Client: o.Client, Exec: o.Executor, Dialer: o.Dialer(),
-		Members: func(ctx context.Context) ([]discovery.Member, error) {
-			return discovery.Discover(ctx, o.Client, discovery.Options{Namespace: o.Namespace, Selector: o.Selector})
-		}}
-	ctxName := (&BackupOptions{GlobalOptions: o.GlobalOptions}).contextName()
+	// Members are discovered afresh on each call: the pods change while
+	// the control plane restarts.
+	d := restore.Deps{Client: o.Client, Exec: o.Executor, Dialer: o.Dialer(), Members: o.Session().Discover}
+	ctxName := o.ContextName()
 	cfg := restore.Config{
 		File: o.File, Identities: o.ids, Force: o.Force, NoBumpRevision: o.NoBumpRevision, DryRun: o.DryRun,
 		Confirm:   restore.Confirmation(o.In, o.ErrOut, o.terminal(), ctxName, o.Yes),

@@ -60,22 +60,8 @@ func Start(t testing.TB, n int) *Cluster {
 		c.Members = append(c.Members, m)
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
-	tls := transport.TLSInfo{CertFile: pki.CertFile, KeyFile: pki.KeyFile, TrustedCAFile: pki.CAFile, ClientCertAuth: true}
 	for _, m := range c.Members {
-		cfg := embed.NewConfig()
-		cfg.Name = m.Name
-		cfg.Dir = m.DataDir
-		cfg.ListenClientUrls = []url.URL{mustURL(m.ClientURL)}
-		cfg.AdvertiseClientUrls = cfg.ListenClientUrls
-		cfg.ListenPeerUrls = []url.URL{mustURL(m.PeerURL)}
-		cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
-		cfg.ListenMetricsUrls = []url.URL{mustURL(m.MetricsURL)}
-		cfg.InitialCluster = strings.Join(initial, ",")
-		cfg.InitialClusterToken = "etcdtest"
-		cfg.ClientTLSInfo = tls
-		cfg.PeerTLSInfo = tls
-		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-		m.cfg = cfg
+		m.cfg = memberConfig(m, pki, strings.Join(initial, ","))
 	}
 	// Members of a new cluster wait for each other, so start them together.
 	errs := make(chan error, n)
@@ -230,4 +216,24 @@ func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	}
 	t.Cleanup(func() { cli.Close() })
 	return cli
+}
+
+// memberConfig is m's embedded etcd configuration, with the cluster's TLS
+// on both sides.
+func memberConfig(m *Member, pki *PKI, initialCluster string) *embed.Config {
+	tls := transport.TLSInfo{CertFile: pki.CertFile, KeyFile: pki.KeyFile, TrustedCAFile: pki.CAFile, ClientCertAuth: true}
+	cfg := embed.NewConfig()
+	cfg.Name = m.Name
+	cfg.Dir = m.DataDir
+	cfg.ListenClientUrls = []url.URL{mustURL(m.ClientURL)}
+	cfg.AdvertiseClientUrls = cfg.ListenClientUrls
+	cfg.ListenPeerUrls = []url.URL{mustURL(m.PeerURL)}
+	cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
+	cfg.ListenMetricsUrls = []url.URL{mustURL(m.MetricsURL)}
+	cfg.InitialCluster = initialCluster
+	cfg.InitialClusterToken = "etcdtest"
+	cfg.ClientTLSInfo = tls
+	cfg.PeerTLSInfo = tls
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	return cfg
 }

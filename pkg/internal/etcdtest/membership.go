@@ -2,12 +2,9 @@ package etcdtest
 
 import (
 	"fmt"
-	"net/url"
 	"path/filepath"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
-	"go.uber.org/zap"
 )
 
 // NewMember reserves ports and a data directory for a member that is not
@@ -28,22 +25,8 @@ func (c *Cluster) NewMember(name string) *Member {
 // m included, as etcdctl member add prints it. m stays out of
 // c.Members; the test stops it with m.Stop, or the cleanup does.
 func (c *Cluster) Join(m *Member, initialCluster string) error {
-	tls := transport.TLSInfo{CertFile: c.PKI.CertFile, KeyFile: c.PKI.KeyFile, TrustedCAFile: c.PKI.CAFile, ClientCertAuth: true}
-	cfg := embed.NewConfig()
-	cfg.Name = m.Name
-	cfg.Dir = m.DataDir
-	cfg.ListenClientUrls = []url.URL{mustURL(m.ClientURL)}
-	cfg.AdvertiseClientUrls = cfg.ListenClientUrls
-	cfg.ListenPeerUrls = []url.URL{mustURL(m.PeerURL)}
-	cfg.AdvertisePeerUrls = cfg.ListenPeerUrls
-	cfg.ListenMetricsUrls = []url.URL{mustURL(m.MetricsURL)}
-	cfg.InitialCluster = initialCluster
-	cfg.InitialClusterToken = "etcdtest"
-	cfg.ClusterState = embed.ClusterStateFlagExisting
-	cfg.ClientTLSInfo = tls
-	cfg.PeerTLSInfo = tls
-	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
-	m.cfg = cfg
+	m.cfg = memberConfig(m, c.PKI, initialCluster)
+	m.cfg.ClusterState = embed.ClusterStateFlagExisting
 	if err := m.start(); err != nil {
 		return fmt.Errorf("joining %s: %w", m.Name, err)
 	}
