@@ -73,6 +73,15 @@ type Journal struct {
 	// PID is the agent process that last ran the steps: the plugin shows
 	// it, a test kills it.
 	PID int `json:"pid,omitempty"`
+	// Claim is the token the agent that last claimed the journal was
+	// started with: whoever started it waits to read it here.
+	Claim string `json:"claim,omitempty"`
+}
+
+// Terminal reports whether the operation has ended, well or not: no
+// agent resumes it by itself.
+func (j *Journal) Terminal() bool {
+	return j.Phase == PhaseDone || j.Phase == PhaseRolledBack || j.Phase == PhaseFailed
 }
 
 // NewJournal starts a journal for steps, all pending.

@@ -81,6 +81,10 @@ type RestoreSpec struct {
 	AfterSwapFailure string `json:"afterSwapFailure,omitempty"`
 	// Barrier lists the other members' agents; empty for a single member.
 	Barrier *BarrierSpec `json:"barrier,omitempty"`
+	// AgentImage runs the agent's static pod (see AgentPod): etcd's own
+	// image, which the node has. Empty runs the agent as a detached
+	// process instead, which only a node without a kubelet survives.
+	AgentImage string `json:"agentImage,omitempty"`
 
 	// APIServerAddr is kube-apiserver's secure port, from its manifest.
 	APIServerAddr string `json:"apiServerAddr,omitempty"`

@@ -30,9 +30,12 @@ const (
 // scheduler restart so that they drop their caches. restored is the
 // rewritten etcd manifest (PrepareRestore).
 //
+// The old data dir stays where it is, untouched: the restored manifest
+// points etcd at the new one, and the old manifest, put back, at the old.
+// (Moving it would fail where it is a mount point, a dedicated disk.)
+//
 // A rollback undoes the steps in reverse, and waits where the order
-// matters: the new etcd must be gone before the old data dir and manifest
-// come back (two etcds must never run), and the API server must be gone
+// matters: the new etcd must be gone before the old manifest comes back (two etcds must never run), and the API server must be gone
 // before etcd changes under it.
 func RestoreSteps(s *RestoreSpec, restored []byte, env RestoreEnv) []Step {
 	j, static := s.JournalDir, s.StaticPodDir
@@ -50,7 +53,6 @@ func RestoreSteps(s *RestoreSpec, restored []byte, env RestoreEnv) []Step {
 		apiGone,
 		env.move("stop etcd", in(EtcdManifest), out(EtcdManifest)),
 		etcdGone,
-		env.move("move the old data dir aside", s.OldDataDir, path.Join(j, "data", path.Base(s.OldDataDir))),
 	)
 	if env.Barrier != nil {
 		// Once the barrier says commit, the other members swap: a failure of

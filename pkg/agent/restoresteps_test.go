@@ -65,11 +65,11 @@ func TestRestoreStepsOrder(t *testing.T) {
 			}
 		}
 		want := []string{"stop kube-apiserver", "stop kube-controller-manager", "stop kube-scheduler", "wait until kube-apiserver is gone",
-			"stop etcd", "wait until etcd is gone", "move the old data dir aside", StepSwap, "wait until the member is healthy",
+			"stop etcd", "wait until etcd is gone", StepSwap, "wait until the member is healthy",
 			"start kube-apiserver", "start kube-controller-manager", "start kube-scheduler"}
 		wantPNR := []string{StepSwap}
 		if barrier != nil {
-			want = append(want[:7], append([]string{StepBarrier}, want[7:]...)...)
+			want = append(want[:6], append([]string{StepBarrier}, want[6:]...)...)
 			wantPNR = []string{StepBarrier, StepSwap}
 		}
 		if d := cmp.Diff(want, names); d != "" {

@@ -25,7 +25,7 @@ var errUsage = errors.New("usage")
 const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
 
   restore start    --spec FILE|-      check the node, write the journal, run the steps detached
-  restore run      --id ID [--detach] run or resume a restore's steps
+  restore run      --id ID [--detach] run or resume a restore's steps (--detach: in a static pod, see --static-pod)
   restore status   [--id ID]          print the journals as JSON
   restore rollback --id ID [--detach] put the old manifests and data dir back
   version
@@ -69,12 +69,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.StringVar(&o.specFile, "spec", "", "the restore spec (JSON), or - for stdin")
 		cmd = o.start
 	case "run":
-		fs.BoolVar(&o.detach, "detach", false, "run in a new session, logging to the journal dir")
+		o.handoverFlags(fs)
 		cmd = o.run
 	case "status":
 		cmd = o.status
 	case "rollback":
-		fs.BoolVar(&o.detach, "detach", false, "run in a new session, logging to the journal dir")
+		o.handoverFlags(fs)
 		cmd = o.rollback
 	default:
 		return fmt.Errorf("%w: unknown command `restore %s`", errUsage, args[1])
@@ -91,9 +91,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type options struct {
 	root, journalRoot, id, specFile string
 	detach                          bool
-	barrier                         *agent.PeerBarrier
-	stdin                           io.Reader
-	stdout, stderr                  io.Writer
+	// staticPod is this agent's own manifest (a node path) when it runs
+	// as a static pod, and claim the token it records in the journal.
+	staticPod, claimToken string
+	barrier               *agent.PeerBarrier
+	stdin                 io.Reader
+	stdout, stderr        io.Writer
 }
 
 // dir is the journal dir of o.id, under the root.

@@ -301,8 +301,8 @@ func TestRestoreEndToEndThenRollback(t *testing.T) {
 	if got := n.read(t, journalDir+"/manifests/etcd.yaml"); got != origEtcd {
 		t.Error("the old etcd.yaml is not kept byte for byte in the journal dir")
 	}
-	if got := n.read(t, journalDir+"/data/etcd/member/snap/db"); got != "old db" {
-		t.Errorf("old data dir not kept: %q", got)
+	if got := n.read(t, "var/lib/etcd/member/snap/db"); got != "old db" {
+		t.Errorf("old data dir not kept in place: %q", got)
 	}
 	assertStatus(t, n, agent.PhaseDone)
 
@@ -453,8 +453,8 @@ func TestRestoreWithPeersRollsBackAtTheBarrier(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := n.waitPhase(t, agent.PhaseRolledBack)
-	if j.Steps[7].Name != agent.StepBarrier || j.Steps[7].State != agent.Failed {
-		t.Errorf("step 8 is %q %s, want the barrier failed", j.Steps[7].Name, j.Steps[7].State)
+	if j.Steps[6].Name != agent.StepBarrier || j.Steps[6].State != agent.Failed {
+		t.Errorf("step 7 is %q %s, want the barrier failed", j.Steps[6].Name, j.Steps[6].State)
 	}
 	if got := n.read(t, journalDir+"/"+agent.BarrierFile); !strings.Contains(got, `"abort"`) {
 		t.Errorf("the coordinator recorded %s, want abort", got)
@@ -496,8 +496,8 @@ func TestRestoreWithPeersCommitsAtTheBarrier(t *testing.T) {
 	}
 	for i, n := range nodes {
 		j := n.waitPhase(t, agent.PhaseDone)
-		if j.Steps[7].Name != agent.StepBarrier || j.Steps[7].State != agent.Done {
-			t.Errorf("%s: step 8 is %q %s", names[i], j.Steps[7].Name, j.Steps[7].State)
+		if j.Steps[6].Name != agent.StepBarrier || j.Steps[6].State != agent.Done {
+			t.Errorf("%s: step 7 is %q %s", names[i], j.Steps[6].Name, j.Steps[6].State)
 		}
 		if got := n.read(t, journalDir+"/"+agent.BarrierFile); !strings.Contains(got, `"commit"`) {
 			t.Errorf("%s recorded %s, want commit", names[i], got)

@@ -50,7 +50,7 @@ func (o *options) start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return o.spawn(dir, "run")
+	return o.handover(dir, "run")
 }
 
 func (o *options) readSpec() (*agent.RestoreSpec, error) {
@@ -141,7 +141,7 @@ func (o *options) claim(dir string) (*agent.Engine, *agent.RestoreSpec, *agent.L
 	}
 	e, spec, err := o.engine(dir)
 	if err == nil {
-		e.Journal().PID = os.Getpid()
+		e.Journal().PID, e.Journal().Claim = os.Getpid(), o.claimToken
 		err = e.Journal().Save(filepath.Join(dir, agent.JournalFile))
 	}
 	if err != nil {
@@ -198,22 +198,29 @@ func (o *options) rollback(ctx context.Context) error {
 	})
 }
 
-// withJournal runs `restore sub` detached when asked, or else runs fn
-// holding the journal's lock.
+// withJournal hands `restore sub` over to an agent that outlives this
+// process when asked (--detach), or else runs fn holding the journal's
+// lock; as a static pod, see asStaticPod.
 func (o *options) withJournal(sub string, fn func(*agent.Engine, *agent.RestoreSpec) error) error {
 	dir, err := o.dir()
 	if err != nil {
 		return err
 	}
 	if o.detach {
-		return o.spawn(dir, sub)
+		return o.handover(dir, sub)
 	}
-	e, spec, lock, err := o.claim(dir)
-	if err != nil {
-		return err
+	body := func() error {
+		e, spec, lock, err := o.claim(dir)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+		return fn(e, spec)
 	}
-	defer lock.Unlock()
-	return fn(e, spec)
+	if o.staticPod != "" {
+		return o.asStaticPod(dir, body)
+	}
+	return body()
 }
 
 func (o *options) logf(format string, args ...any) {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
 )
 
 // controlPlane are the manifests stopped before etcd and started after it;
@@ -16,7 +18,10 @@ var controlPlane = []string{"kube-apiserver.yaml", "kube-controller-manager.yaml
 // journal uses the same order.
 func nodeSteps(m MemberPlan, static string) []string {
 	aside := path.Join(m.JournalDir, "manifests")
-	steps := []string{fmt.Sprintf("restore the snapshot into %s, in a pod of %s (nothing is stopped yet)", m.NewDataDir, m.Image)}
+	steps := []string{
+		fmt.Sprintf("restore the snapshot into %s, in a pod of %s (nothing is stopped yet)", m.NewDataDir, m.Image),
+		fmt.Sprintf("start the node's agent as the static pod %s, which carries on without the API server", path.Join(static, agent.AgentPodFile(path.Base(m.JournalDir), "run"))),
+	}
 	for _, f := range controlPlane {
 		steps = append(steps, fmt.Sprintf("move %s to %s/", path.Join(static, f), aside))
 	}
@@ -24,11 +29,10 @@ func nodeSteps(m MemberPlan, static string) []string {
 		"wait until kube-apiserver is gone (its port refuses)",
 		fmt.Sprintf("move %s to %s/", path.Join(static, "etcd.yaml"), aside),
 		"wait until etcd is gone (2379 and 2380 refuse)",
-		fmt.Sprintf("move %s to %s", m.OldDataDir, path.Join(m.JournalDir, "data", path.Base(m.OldDataDir))),
 		fmt.Sprintf("write %s with --data-dir, mountPath and hostPath %s  <- point of no return", path.Join(static, "etcd.yaml"), m.NewDataDir),
 		"wait until the member is healthy (needs quorum: the other nodes' steps)",
 		fmt.Sprintf("move the 3 control-plane manifests back to %s", static),
-		"mark the journal done",
+		"mark the journal done, and take the agent's static pod out",
 	)
 }
 
@@ -53,7 +57,7 @@ func RenderPlan(w io.Writer, p *Plan) error {
 		}
 	}
 	b.WriteString("\nBefore the point of no return, a failure on any node rolls every node back by itself.\n")
-	b.WriteString("After it, a failure is reported and `kubectl etcd restore --rollback` puts the old manifests and data dirs back.\n")
+	b.WriteString("After it, a failure is reported and `kubectl etcd restore --rollback` puts the old manifests back, which point at the old data dirs.\n")
 	for _, wn := range p.Warnings {
 		fmt.Fprintf(&b, "Warning: %s\n", wn)
 	}

@@ -67,9 +67,10 @@ type Result struct {
 // and its confirmation, then the node pods, the data restore and the
 // agents, and the wait until the control plane is back.
 //
-// Until the agents start, every exit deletes the pods it made. Once one
-// has started, the node finishes or rolls back by itself, and a pod whose
-// agent still runs is never deleted: the agent lives in it.
+// Every exit deletes the node pods it made. The agents run in static pods
+// of their own (see agent.AgentPod), which the kubelet keeps whatever the
+// API says and which take themselves out once done: from their start, each
+// node finishes or rolls back by itself.
 func Run(ctx context.Context, d Deps, cfg Config) (*Result, error) {
 	cfg = cfg.withDefaults()
 	pre, err := preflight(ctx, d, cfg)
@@ -152,6 +153,10 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		r.cfg.notef("Warning: %v", err)
 		r.cfg.notef("The nodes whose agent started roll back at the barrier by themselves; follow them with `kubectl etcd restore --status`.")
 	}
+	// The node pods are done; the restored etcd would not know them.
+	if cerr := r.runner.Cleanup(ctx); cerr != nil {
+		r.cfg.notef("Warning: %v", cerr)
+	}
 	r.cfg.notef("Agents started on %d of %d nodes; the API server goes away now. Waiting for it and every member (Ctrl-C is safe: the nodes carry on).", len(started), len(p.Members))
 	werr := r.waitBack(ctx, p.Members)
 	res := &Result{Plan: p, Journals: r.journals(ctx)}
@@ -160,7 +165,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		return res, fmt.Errorf("%w: see `kubectl etcd restore --status`; `kubectl etcd restore --rollback` puts the old data back", werr)
 	}
 	cerr := r.check(ctx, res)
-	r.removeLeftovers(ctx, res.Journals)
+	r.removeLeftovers(ctx)
 	r.summary(ctx, res)
 	return res, cerr
 }

@@ -64,6 +64,10 @@ type recExec struct {
 	mu      sync.Mutex
 	calls   []call
 	started func()
+	// installed is what `mv -f X.part X` put at each path (any node's).
+	installed map[string]string
+	uploaded  map[string]string
+	nodeOf    func(pod string) string
 }
 
 type call struct {
@@ -85,6 +89,22 @@ func (r *recExec) Exec(_ context.Context, ref exec.PodRef, cmd []string, stdin i
 	case strings.Contains(line, "cat > "):
 		sum := sha256.Sum256(in)
 		fmt.Fprintf(stdout, "%s  %s\n", hex.EncodeToString(sum[:]), cmd[len(cmd)-1])
+		r.mu.Lock()
+		if r.uploaded == nil {
+			r.uploaded, r.installed = map[string]string{}, map[string]string{}
+		}
+		r.uploaded[r.nodeOf(ref.Name)+cmd[len(cmd)-1]] = hex.EncodeToString(sum[:])
+		r.mu.Unlock()
+	case strings.Contains(line, "mv -f"):
+		r.mu.Lock()
+		r.installed[r.nodeOf(ref.Name)+cmd[len(cmd)-1]] = r.uploaded[r.nodeOf(ref.Name)+cmd[len(cmd)-1]+".part"]
+		r.mu.Unlock()
+	case strings.Contains(line, "sha256sum"):
+		r.mu.Lock()
+		if sum := r.installed[r.nodeOf(ref.Name)+cmd[len(cmd)-1]]; sum != "" {
+			fmt.Fprintf(stdout, "%s  %s\n", sum, cmd[len(cmd)-1])
+		}
+		r.mu.Unlock()
 	case strings.Contains(line, "df -Pk"):
 		fmt.Fprintf(stdout, "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda1 100000000 1 90000000 1%% /host\n/dev/vda1 100000000 1 90000000 1%% /host\n")
 	case strings.Contains(line, "restore status"):
@@ -196,6 +216,13 @@ func newFixture(t *testing.T, n int, version string) *fixture {
 	f := &fixture{ex: &recExec{}, fe: &fakeEtcd{ms: ms, downFor: 2}, out: &bytes.Buffer{}}
 	f.ex.started = func() { f.fe.mu.Lock(); f.fe.restored = true; f.fe.mu.Unlock() }
 	f.cs = cluster(t, ms, "")
+	f.ex.nodeOf = func(pod string) string {
+		p, _ := f.cs.CoreV1().Pods("kube-system").Get(context.Background(), pod, metav1.GetOptions{})
+		if p == nil {
+			return ""
+		}
+		return p.Spec.NodeName
+	}
 	f.cfg = Config{File: writeSnapshot(t, dir, 5000), Namespace: "kube-system", AgentDir: dir, Out: f.out, ErrOut: f.out,
 		Confirm: func(*Plan) error { return nil }, Now: func() time.Time { return when }, Poll: time.Millisecond, WaitTimeout: 5 * time.Second}
 	return f
@@ -362,5 +389,14 @@ func TestRunDrivesEveryNode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The agent cannot import pkg/nodepod (it stays small); its static pod
+// must still carry the labels the plugin selects on.
+func TestAgentPodLabelsMatchThePlugin(t *testing.T) {
+	if agent.ManagedByLabel != nodepod.ManagedByLabel || agent.ManagedByValue != nodepod.ManagedByValue || agent.PurposeLabel != nodepod.PurposeLabel {
+		t.Errorf("agent labels %s=%s, %s; plugin %s=%s, %s", agent.ManagedByLabel, agent.ManagedByValue, agent.PurposeLabel,
+			nodepod.ManagedByLabel, nodepod.ManagedByValue, nodepod.PurposeLabel)
 	}
 }

@@ -25,7 +25,7 @@ type node struct {
 	m       MemberPlan
 	pod     *nodepod.Pod
 	agent   agentBinary
-	started bool // the agent runs: its pod must stay
+	started bool // the agent runs, in its static pod
 }
 
 // host maps a node path into the node pod.
@@ -239,7 +239,7 @@ func (r *run) startAgent(ctx context.Context, n *node) error {
 		return fmt.Errorf("the agent said %q, not where it runs: plugin and agent versions differ?", out.String())
 	}
 	n.started = true
-	r.cfg.notef("node %s: agent pid %d runs the restore; log %s", n.m.Node, st.PID, st.Log)
+	r.cfg.notef("node %s: agent pid %d runs the restore in the static pod %s; log %s", n.m.Node, st.PID, agent.AgentPodName(r.pre.plan.ID, "run"), st.Log)
 	return nil
 }
 
@@ -247,7 +247,7 @@ func (r *run) startAgent(ctx context.Context, n *node) error {
 // members every agent names the others, at their peer URL's host.
 func (p *Plan) AgentSpec(m MemberPlan) agent.RestoreSpec {
 	s := agent.RestoreSpec{ID: p.ID, Node: m.Node, Member: m.Name, StaticPodDir: p.StaticPodDir,
-		JournalDir: m.JournalDir, OldDataDir: m.OldDataDir, NewDataDir: m.NewDataDir}
+		JournalDir: m.JournalDir, OldDataDir: m.OldDataDir, NewDataDir: m.NewDataDir, AgentImage: m.Image}
 	var peers []agent.Peer
 	for _, o := range p.Members {
 		if o.Name != m.Name {

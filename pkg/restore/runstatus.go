@@ -84,7 +84,10 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 			cfg.notef("node %s: %v", e.Node, e.Err)
 		}
 	}
-	// The rollback agents live in the pods; the kubelet ends them at their deadline.
+	// The rollback agents run in static pods of their own.
+	if cerr := rn.Cleanup(ctx); cerr != nil {
+		cfg.notef("Warning: %v", cerr)
+	}
 	r := &run{d: d, cfg: cfg, runner: rn, start: cfg.Now()}
 	var plan []MemberPlan
 	for _, m := range ms {

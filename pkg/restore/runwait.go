@@ -10,8 +10,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
@@ -76,16 +78,12 @@ func (r *run) probe(ctx context.Context, ms []MemberPlan, healthy map[string]boo
 
 func firstLine(err error) string { s, _, _ := strings.Cut(err.Error(), "\n"); return s }
 
-// journals reads this restore's journal on every node: through its node
-// pod if the pod survived, or else through a new one.
+// journals reads this restore's journal on every node, through a new
+// node pod: the restored etcd does not know the pods made before it.
 func (r *run) journals(ctx context.Context) map[string]*JournalStatus {
 	out := map[string]*JournalStatus{}
 	for _, m := range r.pre.plan.Members {
-		n := r.nodes[m.Node]
-		js, err := agentStatus(ctx, n.pod, n.agent, r.pre.plan.ID)
-		if err != nil {
-			js, err = r.freshStatus(ctx, n)
-		}
+		js, err := r.freshStatus(ctx, r.nodes[m.Node])
 		if err != nil {
 			r.cfg.notef("node %s: cannot read the journal: %v", m.Node, err)
 			continue
@@ -162,30 +160,35 @@ func (r *run) check(ctx context.Context, res *Result) error {
 	return errors.Join(errs...)
 }
 
-// removeLeftovers deletes the node pods whose agent has finished and the
-// managed-by pods the snapshot brought back (older than this restore,
-// such as a backup's certificate pod): their containers are long gone.
-func (r *run) removeLeftovers(ctx context.Context, js map[string]*JournalStatus) {
-	for node, n := range r.nodes {
-		if j := js[node]; j != nil && j.AgentRunning {
-			r.cfg.notef("node %s: the agent still runs, so its pod %s stays; it stops by itself", node, n.pod.Ref.Name)
-			continue
-		}
-		_ = n.pod.Delete(ctx)
-	}
+// removeLeftovers waits until the agents' static pods have taken
+// themselves out, and deletes the managed-by pods the snapshot brought
+// back (older than this restore, such as a backup's certificate pod):
+// their containers are long gone.
+func (r *run) removeLeftovers(ctx context.Context) {
 	pods := r.d.Client.CoreV1().Pods(r.cfg.Namespace)
 	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: nodepod.ManagedByLabel + "=" + nodepod.ManagedByValue})
-	if err != nil {
-		return
-	}
-	for _, p := range list.Items {
-		if p.CreationTimestamp.Time.Before(r.start) {
-			if err := pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err == nil {
-				r.cfg.notef("deleted pod %s, which the snapshot brought back", p.Name)
+	if err == nil {
+		for _, p := range list.Items {
+			if p.CreationTimestamp.Time.Before(r.start) {
+				if err := pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err == nil {
+					r.cfg.notef("deleted pod %s, which the snapshot brought back", p.Name)
+				}
 			}
 		}
 	}
+	sel := metav1.ListOptions{LabelSelector: nodepod.PurposeLabel + "=" + agent.AgentPurpose}
+	agents := r.d.Client.CoreV1().Pods(agent.AgentPodNamespace)
+	err = wait.PollUntilContextTimeout(ctx, r.cfg.Poll, agentGoneTimeout, true, func(ctx context.Context) (bool, error) {
+		l, err := agents.List(ctx, sel)
+		return err == nil && len(l.Items) == 0, nil
+	})
+	if err != nil {
+		r.cfg.notef("Warning: an agent's static pod is still there after %s: see `kubectl -n %s get pods -l %s` and `kubectl etcd restore --status`", agentGoneTimeout, agent.AgentPodNamespace, sel.LabelSelector)
+	}
 }
+
+// agentGoneTimeout bounds the wait for the agents' static pods to go.
+const agentGoneTimeout = 2 * time.Minute
 
 // summary prints the result and what to do next.
 func (r *run) summary(ctx context.Context, res *Result) {
@@ -194,14 +197,14 @@ func (r *run) summary(ctx context.Context, res *Result) {
 	fmt.Fprintf(w, "\nRestored %s: cluster ID %s, revision %d (snapshot %d + bump %d), in %s\n",
 		p.ID, res.ClusterID, res.Revision, p.Snapshot.Revision, p.Bump, r.cfg.Now().Sub(r.start).Round(time.Second))
 	for _, m := range p.Members {
-		fmt.Fprintf(w, "  member %s on node %s: data %s; the old data is in %s\n", m.Name, m.Node, m.NewDataDir, path.Join(m.JournalDir, "data", path.Base(m.OldDataDir)))
+		fmt.Fprintf(w, "  member %s on node %s: data %s; the old data stays in %s, the old manifests in %s\n", m.Name, m.Node, m.NewDataDir, m.OldDataDir, path.Join(m.JournalDir, "manifests"))
 	}
 	fmt.Fprintf(w, "\nNext:\n")
 	fmt.Fprintf(w, "  - restart the kubelet on every node, so that its informers drop what they held before the restore:\n")
 	for _, n := range r.allNodes(ctx) {
 		fmt.Fprintf(w, "      %s: systemctl restart kubelet\n", n)
 	}
-	fmt.Fprintf(w, "  - once the cluster has run well for a while, delete the old data on each node: rm -rf %s\n", path.Join(p.Members[0].JournalDir, "data"))
+	fmt.Fprintf(w, "  - once the cluster has run well for a while, delete the old data on each node: rm -rf %s\n", p.Members[0].OldDataDir)
 	fmt.Fprintf(w, "  - to undo the restore instead: kubectl etcd restore --rollback --id %s\n", p.ID)
 }
 

@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// Labels of the agent's static pod; the plugin selects on the same keys
+// (pkg/nodepod), which a test in pkg/restore holds equal.
+const (
+	ManagedByLabel = "app.kubernetes.io/managed-by"
+	ManagedByValue = "kubectl-etcd"
+	PurposeLabel   = "kubectl-etcd.io/purpose"
+	// AgentPurpose is the purpose label of the agent's static pod.
+	AgentPurpose = "restore-agent"
+	// AgentPodNamespace holds the agent's mirror pod, beside etcd's.
+	AgentPodNamespace = "kube-system"
+	// AgentPodRecord is where the agent keeps its static pod manifest in
+	// the journal dir once it has taken it out of the static pod dir.
+	AgentPodRecord = "agent-pod.yaml"
+)
+
+// AgentPodName is the name of the agent's static pod that runs `restore
+// sub` of restore id: a rollback's pod never replaces a run's.
+func AgentPodName(id, sub string) string {
+	return "kubectl-etcd-agent-" + strings.ToLower(id) + "-" + sub
+}
+
+// AgentPodFile is the agent's manifest in the static pod dir.
+func AgentPodFile(id, sub string) string { return AgentPodName(id, sub) + ".yaml" }
+
+// The few fields of a Pod the agent's manifest needs: the agent stays a
+// few MB, without k8s.io/api.
+type (
+	podManifest struct {
+		APIVersion string  `yaml:"apiVersion"`
+		Kind       string  `yaml:"kind"`
+		Metadata   podMeta `yaml:"metadata"`
+		Spec       podSpec `yaml:"spec"`
+	}
+	podMeta struct {
+		Name      string            `yaml:"name"`
+		Namespace string            `yaml:"namespace"`
+		Labels    map[string]string `yaml:"labels"`
+	}
+	podSpec struct {
+		HostNetwork                   bool         `yaml:"hostNetwork"`
+		HostPID                       bool         `yaml:"hostPID"`
+		RestartPolicy                 string       `yaml:"restartPolicy"`
+		PriorityClassName             string       `yaml:"priorityClassName"`
+		TerminationGracePeriodSeconds int          `yaml:"terminationGracePeriodSeconds"`
+		Tolerations                   []toleration `yaml:"tolerations"`
+		Containers                    []container  `yaml:"containers"`
+		Volumes                       []volume     `yaml:"volumes"`
+	}
+	toleration struct {
+		Operator string `yaml:"operator"`
+	}
+	container struct {
+		Name            string          `yaml:"name"`
+		Image           string          `yaml:"image"`
+		ImagePullPolicy string          `yaml:"imagePullPolicy"`
+		Command         []string        `yaml:"command"`
+		SecurityContext securityContext `yaml:"securityContext"`
+		VolumeMounts    []volumeMount   `yaml:"volumeMounts"`
+	}
+	securityContext struct {
+		Privileged bool `yaml:"privileged"`
+	}
+	volumeMount struct {
+		Name             string `yaml:"name"`
+		MountPath        string `yaml:"mountPath"`
+		MountPropagation string `yaml:"mountPropagation"`
+	}
+	volume struct {
+		Name     string   `yaml:"name"`
+		HostPath hostPath `yaml:"hostPath"`
+	}
+	hostPath struct {
+		Path string `yaml:"path"`
+		Type string `yaml:"type"`
+	}
+)
+
+// AgentPod is the static pod that runs `restore sub` for s on its node.
+//
+// A static pod, not a pod of the API: once the restored etcd serves, the
+// API knows no pod made after the snapshot, and the kubelet kills every
+// such pod on its node. The kubelet runs a static pod from its file
+// whatever the API says, restarts it after a crash (it then resumes from
+// the journal), and the agent takes the file out when it has finished.
+//
+// The image is etcd's own (on the node already, never pulled); the agent
+// is a static binary run from the node's disk, at exe under root.
+func AgentPod(s *RestoreSpec, root, exe, journalRoot, sub, claim string) ([]byte, error) {
+	if s.AgentImage == "" {
+		return nil, fmt.Errorf("the restore spec names no agent image")
+	}
+	if !strings.HasPrefix(exe, strings.TrimSuffix(root, "/")+"/") {
+		return nil, fmt.Errorf("the agent %s is not on the node's disk under %s, where its static pod can run it", exe, root)
+	}
+	self := path.Join(s.StaticPodDir, AgentPodFile(s.ID, sub))
+	p := podManifest{
+		APIVersion: "v1", Kind: "Pod",
+		Metadata: podMeta{
+			Name:      AgentPodName(s.ID, sub),
+			Namespace: AgentPodNamespace,
+			Labels:    map[string]string{ManagedByLabel: ManagedByValue, PurposeLabel: AgentPurpose},
+		},
+		Spec: podSpec{
+			HostNetwork: true, HostPID: true,
+			// A crash restarts the agent, which resumes; a finished agent
+			// exits 0 and is not restarted.
+			RestartPolicy:                 "OnFailure",
+			PriorityClassName:             "system-node-critical",
+			TerminationGracePeriodSeconds: 30,
+			Tolerations:                   []toleration{{Operator: "Exists"}},
+			Containers: []container{{
+				Name: "agent", Image: s.AgentImage, ImagePullPolicy: "Never",
+				Command: []string{exe, "restore", sub, "--root", root, "--journal-root", journalRoot,
+					"--id", s.ID, "--static-pod", self, "--claim", claim},
+				SecurityContext: securityContext{Privileged: true},
+				VolumeMounts:    []volumeMount{{Name: "host", MountPath: root, MountPropagation: "HostToContainer"}},
+			}},
+			Volumes: []volume{{Name: "host", HostPath: hostPath{Path: "/", Type: "Directory"}}},
+		},
+	}
+	return yaml.Marshal(p)
+}

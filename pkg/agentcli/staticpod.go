@@ -1,0 +1,135 @@
+package agentcli
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+)
+
+// staticPodWait bounds how long a handover waits for the kubelet to start
+// the agent's static pod and the agent to claim the journal.
+var staticPodWait = 2 * time.Minute
+
+func (o *options) handoverFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&o.detach, "detach", false, "hand the steps to an agent that outlives this process (a static pod, or a detached process without an agent image) and return once it runs")
+	fs.StringVar(&o.staticPod, "static-pod", "", "this agent's own static pod manifest (node path), taken out of the static pod dir once the operation has ended")
+	fs.StringVar(&o.claimToken, "claim", "", "token recorded in the journal when the agent claims it")
+}
+
+// handover starts `restore sub` for the journal in dir in an agent that
+// outlives this process, and returns once that agent has claimed it.
+func (o *options) handover(dir, sub string) error {
+	j, err := agent.LoadJournal(filepath.Join(dir, agent.JournalFile))
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", o.id, err)
+	}
+	var spec agent.RestoreSpec
+	if err := json.Unmarshal(j.Spec, &spec); err != nil {
+		return fmt.Errorf("restore %s: the journal holds no readable spec: %w", o.id, err)
+	}
+	if spec.AgentImage == "" {
+		return o.spawn(dir, sub)
+	}
+	return o.startStaticPod(dir, &spec, sub)
+}
+
+// startStaticPod writes the agent's static pod into the node's static
+// pod dir and waits until the agent it runs has claimed the journal.
+func (o *options) startStaticPod(dir string, spec *agent.RestoreSpec, sub string) error {
+	if agent.Held(filepath.Join(dir, lockFile)) {
+		return fmt.Errorf("an agent is running restore %s now: wait until `restore status` shows agentRunning false, then retry", o.id)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the agent binary: %w", err)
+	}
+	token, err := newClaim()
+	if err != nil {
+		return err
+	}
+	pod, err := agent.AgentPod(spec, o.root, exe, o.journalRoot, sub, token)
+	if err != nil {
+		return err
+	}
+	file := filepath.Join(o.root, filepath.FromSlash(path.Join(spec.StaticPodDir, agent.AgentPodFile(spec.ID, sub))))
+	if _, err := os.Lstat(file); err == nil {
+		return fmt.Errorf("the agent's static pod %s is there already: an agent runs restore %s or is about to", file, o.id)
+	}
+	if err := agent.WriteFileAtomic(file, pod, 0o600); err != nil {
+		return fmt.Errorf("start the agent's static pod: %w", err)
+	}
+	jp := filepath.Join(dir, agent.JournalFile)
+	var j *agent.Journal
+	deadline := time.Now().Add(staticPodWait)
+	for {
+		j, err = agent.LoadJournal(jp)
+		if err == nil && j.Claim == token {
+			break
+		}
+		if time.Now().After(deadline) {
+			rmErr := os.Remove(file)
+			return fmt.Errorf("the kubelet did not start the agent's static pod %s within %s, or the agent failed (removed the manifest again: %v); see `crictl ps -a --name agent` and `crictl logs` on the node, and the log %s",
+				file, staticPodWait, rmErr, path.Join(o.journalRoot, o.id, agent.LogFile))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	node := path.Join(o.journalRoot, o.id)
+	b, err := json.Marshal(started{PID: j.PID, Journal: path.Join(node, agent.JournalFile), Log: path.Join(node, agent.LogFile)})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(o.stdout, "%s\n", b)
+	return err
+}
+
+func newClaim() (string, error) {
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// asStaticPod runs fn as the body of the agent's static pod: its log goes
+// to the journal dir too, and once the operation has ended (done, failed
+// or rolled back) the pod's manifest leaves the static pod dir, so that
+// the kubelet stops it, and it exits 0. An error before that exits
+// non-zero: the kubelet restarts the agent, which resumes.
+func (o *options) asStaticPod(dir string, fn func() error) error {
+	logf, err := os.OpenFile(filepath.Join(dir, agent.LogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err == nil {
+		defer logf.Close()
+		o.stderr = io.MultiWriter(o.stderr, logf)
+	}
+	err = fn()
+	j, jerr := agent.LoadJournal(filepath.Join(dir, agent.JournalFile))
+	if jerr != nil || !j.Terminal() {
+		if err == nil {
+			err = jerr
+		}
+		return err
+	}
+	if err != nil {
+		o.logf("restore %s: %v", o.id, err)
+	}
+	record := filepath.Join(dir, path.Base(o.staticPod))
+	os.Remove(record) // an earlier record of the same operation
+	self := filepath.Join(o.root, filepath.FromSlash(o.staticPod))
+	if merr := agent.MoveAside(self, record); merr != nil {
+		if rerr := os.Remove(self); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			return errors.Join(merr, rerr)
+		}
+	}
+	o.logf("restore %s: %s; took the agent's static pod out of the static pod dir (kept as %s)", o.id, j.Phase, record)
+	return nil
+}
