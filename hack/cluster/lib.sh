@@ -29,7 +29,7 @@ HC_LOG_DIR="$HC_STATE_DIR/logs"
 HC_CRI_SOCKET=unix:///run/containerd/containerd.sock
 # Paths kubeadm, the kubelet and containerd hard-code; each node gets its own.
 HC_BIND_TARGETS=(/etc/kubernetes /var/lib/kubelet /var/lib/etcd /var/log/pods /var/log/containers
-  /run/containerd /var/lib/cni /run/kubernetes)
+  /run/containerd /var/lib/cni /run/kubernetes /var/lib/kubectl-etcd)
 
 hc_bind_src() { # i target -> per-node source dir
   local d="${2#/}"; d="${d//\//-}"

@@ -157,6 +157,10 @@ networking:
 etcd:
   local:
     imageTag: "$ETCD_TAG"
+    # Inside the node's own /var/lib/etcd bind, so that a restore's new
+    # data dir beside it (data-restore-<id>) is the node's too, as it is
+    # on a real node, and the old dir is not a mount point.
+    dataDir: /var/lib/etcd/data
 apiServer:
   certSANs: [$SANS]
 ---

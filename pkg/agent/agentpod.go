@@ -71,9 +71,8 @@ type (
 		Privileged bool `yaml:"privileged"`
 	}
 	volumeMount struct {
-		Name             string `yaml:"name"`
-		MountPath        string `yaml:"mountPath"`
-		MountPropagation string `yaml:"mountPropagation"`
+		Name      string `yaml:"name"`
+		MountPath string `yaml:"mountPath"`
 	}
 	volume struct {
 		Name     string   `yaml:"name"`
@@ -123,7 +122,8 @@ func AgentPod(s *RestoreSpec, root, exe, journalRoot, sub, claim string) ([]byte
 				Command: []string{exe, "restore", sub, "--root", root, "--journal-root", journalRoot,
 					"--id", s.ID, "--static-pod", self, "--claim", claim},
 				SecurityContext: securityContext{Privileged: true},
-				VolumeMounts:    []volumeMount{{Name: "host", MountPath: root, MountPropagation: "HostToContainer"}},
+				// No mount propagation: it needs / to be a shared mount.
+				VolumeMounts: []volumeMount{{Name: "host", MountPath: root}},
 			}},
 			Volumes: []volume{{Name: "host", HostPath: hostPath{Path: "/", Type: "Directory"}}},
 		},

@@ -14,6 +14,7 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
@@ -67,6 +68,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[1] {
 	case "start":
 		fs.StringVar(&o.specFile, "spec", "", "the restore spec (JSON), or - for stdin")
+		o.handoverTimeoutFlag(fs)
 		cmd = o.start
 	case "run":
 		o.handoverFlags(fs)
@@ -94,6 +96,7 @@ type options struct {
 	// staticPod is this agent's own manifest (a node path) when it runs
 	// as a static pod, and claim the token it records in the journal.
 	staticPod, claimToken string
+	handoverWait          time.Duration
 	barrier               *agent.PeerBarrier
 	stdin                 io.Reader
 	stdout, stderr        io.Writer

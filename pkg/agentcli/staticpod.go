@@ -16,11 +16,16 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
 )
 
-// staticPodWait bounds how long a handover waits for the kubelet to start
-// the agent's static pod and the agent to claim the journal.
-var staticPodWait = 2 * time.Minute
+// defaultHandoverWait bounds how long a handover waits for the kubelet to
+// start the agent's static pod and the agent to claim the journal.
+const defaultHandoverWait = 2 * time.Minute
+
+func (o *options) handoverTimeoutFlag(fs *flag.FlagSet) {
+	fs.DurationVar(&o.handoverWait, "handover-timeout", defaultHandoverWait, "how long to wait for the agent's static pod to start and claim the journal")
+}
 
 func (o *options) handoverFlags(fs *flag.FlagSet) {
+	o.handoverTimeoutFlag(fs)
 	fs.BoolVar(&o.detach, "detach", false, "hand the steps to an agent that outlives this process (a static pod, or a detached process without an agent image) and return once it runs")
 	fs.StringVar(&o.staticPod, "static-pod", "", "this agent's own static pod manifest (node path), taken out of the static pod dir once the operation has ended")
 	fs.StringVar(&o.claimToken, "claim", "", "token recorded in the journal when the agent claims it")
@@ -70,16 +75,14 @@ func (o *options) startStaticPod(dir string, spec *agent.RestoreSpec, sub string
 	}
 	jp := filepath.Join(dir, agent.JournalFile)
 	var j *agent.Journal
-	deadline := time.Now().Add(staticPodWait)
+	deadline := time.Now().Add(o.handoverWait)
 	for {
 		j, err = agent.LoadJournal(jp)
 		if err == nil && j.Claim == token {
 			break
 		}
 		if time.Now().After(deadline) {
-			rmErr := os.Remove(file)
-			return fmt.Errorf("the kubelet did not start the agent's static pod %s within %s, or the agent failed (removed the manifest again: %v); see `crictl ps -a --name agent` and `crictl logs` on the node, and the log %s",
-				file, staticPodWait, rmErr, path.Join(o.journalRoot, o.id, agent.LogFile))
+			return o.abandon(dir, file, token)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -90,6 +93,34 @@ func (o *options) startStaticPod(dir string, spec *agent.RestoreSpec, sub string
 	}
 	_, err = fmt.Fprintf(o.stdout, "%s\n", b)
 	return err
+}
+
+// abandon takes out a static pod whose agent never claimed the journal:
+// nothing ran, so a journal that nobody claimed ends as rolled back (a
+// fresh one then no longer blocks the next restore).
+func (o *options) abandon(dir, file, token string) error {
+	why := fmt.Errorf("the kubelet did not start the agent's static pod %s within %s, or the agent failed at once; see the kubelet's log, `crictl ps -a --name agent` on the node, and %s",
+		path.Base(file), o.handoverWait, path.Join(o.journalRoot, o.id, agent.LogFile))
+	if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w; removing it failed too: %v", why, err)
+	}
+	lock, err := agent.TryLock(filepath.Join(dir, lockFile), 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("%w; an agent holds the journal now (%v): see `restore status`", why, err)
+	}
+	defer lock.Unlock()
+	jp := filepath.Join(dir, agent.JournalFile)
+	j, err := agent.LoadJournal(jp)
+	if err != nil || j.Claim == token || j.Terminal() {
+		return why
+	}
+	if j.PID == 0 && j.Phase == agent.PhaseRunning {
+		j.Phase, j.Error = agent.PhaseRolledBack, "nothing ran: "+why.Error()
+		if err := j.Save(jp); err != nil {
+			return fmt.Errorf("%w; %v", why, err)
+		}
+	}
+	return why
 }
 
 func newClaim() (string, error) {

@@ -225,3 +225,22 @@ func waitGone(t *testing.T, p string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A static pod that never runs is taken out again, and its journal, which
+// nobody claimed, ends rolled back with nothing changed: it does not block
+// the next restore.
+func TestStaticPodThatNeverStarts(t *testing.T) {
+	n := newFakeNode(t)
+	bin := n.installAgent(t)
+	orig := n.tree(t)
+	_, err := n.run(t, bin, "restore", "start", "--handover-timeout", "300ms", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.AgentImage = "etcd" }))
+	if err == nil {
+		t.Fatal("start succeeded without a kubelet to run its static pod")
+	}
+	if j := n.journal(t); j.Phase != agent.PhaseRolledBack || !strings.Contains(j.Error, "nothing ran") {
+		t.Errorf("journal phase %s, error %q; want rolled back, nothing ran", j.Phase, j.Error)
+	}
+	if d := cmp.Diff(orig, n.tree(t)); d != "" {
+		t.Errorf("tree changed (-before +after):\n%s", d)
+	}
+}

@@ -6,6 +6,7 @@ package restore
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -159,6 +160,14 @@ func initialCluster(ms []discovery.Member) string {
 	return strings.Join(parts, ",")
 }
 
+// restoredSuffix ends a data dir that an earlier restore made.
+var restoredSuffix = regexp.MustCompile(`-restore-[0-9]{8}T[0-9]{6}Z$`)
+
+// newDataDir is the restored data's dir beside old: /var/lib/etcd becomes
+// /var/lib/etcd-restore-<id>, and so does an earlier restore's dir, so
+// that names do not grow restore after restore.
+func newDataDir(old, id string) string { return restoredSuffix.ReplaceAllString(old, "") + "-restore-" + id }
+
 func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 	tool, err := restoreTool(m, p.Bump > 0)
 	if err != nil {
@@ -167,7 +176,7 @@ func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 	old := path.Clean(m.DataDir)
 	mp := MemberPlan{
 		Node: m.Node, Name: m.Name, PeerURLs: m.InitialAdvertisePeerURLs, Image: m.Image, Version: m.Version,
-		OldDataDir: old, NewDataDir: old + "-restore-" + o.ID, JournalDir: path.Join(o.JournalRoot, o.ID),
+		OldDataDir: old, NewDataDir: newDataDir(old, o.ID), JournalDir: path.Join(o.JournalRoot, o.ID),
 	}
 	mp.StagedSnapshot = path.Join(mp.JournalDir, "snapshot.db")
 	mp.RestoreArgv = []string{tool, "snapshot", "restore", mp.StagedSnapshot,

@@ -188,3 +188,16 @@ func TestPlanRefusesBadMembers(t *testing.T) {
 		}
 	}
 }
+
+func TestNewDataDir(t *testing.T) {
+	for old, want := range map[string]string{
+		"/var/lib/etcd":                               "/var/lib/etcd-restore-20260102T030405Z",
+		"/var/lib/etcd-restore-20251201T000000Z":      "/var/lib/etcd-restore-20260102T030405Z",
+		"/var/lib/etcd/data-restore-20251201T000000Z": "/var/lib/etcd/data-restore-20260102T030405Z",
+		"/var/lib/etcd-restore-old":                   "/var/lib/etcd-restore-old-restore-20260102T030405Z",
+	} {
+		if got := newDataDir(old, "20260102T030405Z"); got != want {
+			t.Errorf("newDataDir(%s) = %s, want %s", old, got, want)
+		}
+	}
+}

@@ -158,7 +158,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		r.cfg.notef("Warning: %v", cerr)
 	}
 	r.cfg.notef("Agents started on %d of %d nodes; the API server goes away now. Waiting for it and every member (Ctrl-C is safe: the nodes carry on).", len(started), len(p.Members))
-	werr := r.waitBack(ctx, p.Members)
+	werr := r.waitBack(ctx, p.Members, r.pre.live.ClusterID)
 	res := &Result{Plan: p, Journals: r.journals(ctx)}
 	if werr != nil {
 		r.printJournals(res.Journals)

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -66,8 +67,18 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 		}
 		return js, err
 	})
+	// The rollback is back when another cluster than this one serves.
+	now := readLive(ctx, d.Dialer, ms)
 	id, err := rollbackID(cfg.ID, found)
 	if err != nil {
+		return joinCleanup(ctx, rn, err)
+	}
+	var names []string
+	for _, m := range ms {
+		names = append(names, m.Node)
+	}
+	fmt.Fprintf(cfg.Out, "Roll back restore %s on %s: the old etcd manifests, which point at the old data dirs, go back in; the API server stops meanwhile.\n", id, strings.Join(names, ", "))
+	if err := cfg.Confirm(nil); err != nil {
 		return joinCleanup(ctx, rn, err)
 	}
 	errs := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
@@ -93,7 +104,15 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	for _, m := range ms {
 		plan = append(plan, MemberPlan{Node: m.Node, Name: m.Name})
 	}
-	return r.waitBack(ctx, plan)
+	if err := r.waitBack(ctx, plan, now.ClusterID); err != nil {
+		return err
+	}
+	if pods, err := d.Members(ctx); err == nil {
+		if v, err := etcd.CollectStatus(ctx, d.Dialer, pods); err == nil {
+			fmt.Fprintf(cfg.Out, "Rolled back restore %s: cluster ID %s (was %s)\n", id, v.ClusterID, now.ClusterID)
+		}
+	}
+	return nil
 }
 
 func joinCleanup(ctx context.Context, rn *nodepod.Runner, err error) error {

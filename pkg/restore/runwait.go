@@ -18,23 +18,26 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
-// waitBack waits until the API server answers and every planned member
-// is healthy, printing each change once with the time since the start.
-func (r *run) waitBack(ctx context.Context, ms []MemberPlan) error {
+// waitBack waits until the control plane runs on other data than before:
+// the API server answers, every planned member is healthy, and the
+// cluster ID is no longer oldID (until the agents stop it, the old
+// cluster answers too). It prints each change once, with the time since
+// the start.
+func (r *run) waitBack(ctx context.Context, ms []MemberPlan, oldID string) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.WaitTimeout)
 	defer cancel()
 	began := r.cfg.Now()
-	since := func() string { return r.cfg.Now().Sub(began).Round(time.Second).String() }
-	healthy := map[string]bool{}
-	apiUp, lastNote := false, ""
+	w := &waitState{healthy: map[string]bool{}, oldID: oldID,
+		note: func(s string) { r.cfg.notef("%s: %s", r.cfg.Now().Sub(began).Round(time.Second), s) }}
+	lastNote := ""
 	for {
-		note, done := r.probe(ctx, ms, healthy, &apiUp, since)
+		note, done := r.probe(ctx, ms, w)
 		if done {
-			r.cfg.notef("control plane back after %s: every member is healthy", since())
+			w.note("control plane back: every member is healthy")
 			return nil
 		}
 		if note != lastNote {
-			r.cfg.notef("%s: %s", since(), note)
+			w.note(note)
 			lastNote = note
 		}
 		select {
@@ -48,25 +51,45 @@ func (r *run) waitBack(ctx context.Context, ms []MemberPlan) error {
 	}
 }
 
-func (r *run) probe(ctx context.Context, ms []MemberPlan, healthy map[string]bool, apiUp *bool, since func() string) (string, bool) {
+type waitState struct {
+	healthy     map[string]bool
+	oldID       string
+	apiGone, up bool
+	note        func(string)
+}
+
+func (r *run) probe(ctx context.Context, ms []MemberPlan, w *waitState) (string, bool) {
 	pods, err := r.d.Members(ctx)
 	if err != nil {
+		if !w.apiGone {
+			w.apiGone, w.up = true, false
+			w.note("the API server has stopped")
+		}
 		return "waiting for the API server (" + firstLine(err) + ")", false
 	}
-	if !*apiUp {
-		*apiUp = true
-		r.cfg.notef("%s: the API server answers again", since())
+	if w.apiGone && !w.up {
+		w.up = true
+		w.note("the API server answers again")
+	}
+	if w.oldID != "" {
+		v, err := etcd.CollectStatus(ctx, r.d.Dialer, pods)
+		if err != nil || v.ClusterID == "" {
+			return "waiting for the members' status", false
+		}
+		if v.ClusterID == w.oldID {
+			return "waiting for the agents (cluster " + w.oldID + " still serves)", false
+		}
 	}
 	hv, _ := etcd.CheckHealth(ctx, r.d.Dialer, pods)
 	for _, h := range hv {
-		if h.Healthy && !healthy[h.Name] {
-			healthy[h.Name] = true
-			r.cfg.notef("%s: member %s on node %s is healthy", since(), h.Name, h.Node)
+		if h.Healthy && !w.healthy[h.Name] {
+			w.healthy[h.Name] = true
+			w.note(fmt.Sprintf("member %s on node %s is healthy", h.Name, h.Node))
 		}
 	}
 	var waiting []string
 	for _, m := range ms {
-		if !healthy[m.Name] {
+		if !w.healthy[m.Name] {
 			waiting = append(waiting, m.Name)
 		}
 	}

@@ -60,10 +60,14 @@ func setup() (int, error) {
 	if binDir, err = os.MkdirTemp("", "kubectl-etcd-e2e-"); err != nil {
 		return 1, err
 	}
-	build := exec.Command("go", "build", "-o", filepath.Join(binDir, "kubectl-etcd"), "./cmd/kubectl-etcd")
-	build.Dir = root
-	if b, err := build.CombinedOutput(); err != nil {
-		return 1, fmt.Errorf("building the plugin: %v\n%s", err, b)
+	// The node agent goes next to the plugin, where restore finds it, as
+	// a release archive lays them out.
+	for _, b := range []struct{ out, pkg string }{{"kubectl-etcd", "./cmd/kubectl-etcd"}, {"kubectl-etcd-agent", "./cmd/kubectl-etcd-agent"}} {
+		build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(binDir, b.out), b.pkg)
+		build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			return 1, fmt.Errorf("building %s: %v\n%s", b.pkg, err, out)
+		}
 	}
 	if err := os.Symlink(env["HC_KUBECTL"], filepath.Join(binDir, "kubectl")); err != nil {
 		return 1, err
