@@ -112,6 +112,9 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 			fmt.Fprintf(cfg.Out, "Rolled back restore %s: cluster ID %s (was %s)\n", id, v.ClusterID, now.ClusterID)
 		}
 	}
+	// The old data's revisions are below those the watchers saw since.
+	fmt.Fprintf(cfg.Out, "\nNext:\n")
+	r.kubeletAdvice(ctx, "rollback (its revisions are below those they saw since the restore)")
 	return nil
 }
 

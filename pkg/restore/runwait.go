@@ -223,12 +223,18 @@ func (r *run) summary(ctx context.Context, res *Result) {
 		fmt.Fprintf(w, "  member %s on node %s: data %s; the old data stays in %s, the old manifests in %s\n", m.Name, m.Node, m.NewDataDir, m.OldDataDir, path.Join(m.JournalDir, "manifests"))
 	}
 	fmt.Fprintf(w, "\nNext:\n")
-	fmt.Fprintf(w, "  - restart the kubelet on every node, so that its informers drop what they held before the restore:\n")
-	for _, n := range r.allNodes(ctx) {
-		fmt.Fprintf(w, "      %s: systemctl restart kubelet\n", n)
-	}
+	r.kubeletAdvice(ctx, "restore")
 	fmt.Fprintf(w, "  - once the cluster has run well for a while, delete the old data on each node: rm -rf %s\n", p.Members[0].OldDataDir)
 	fmt.Fprintf(w, "  - to undo the restore instead: kubectl etcd restore --rollback --id %s\n", p.ID)
+}
+
+// kubeletAdvice names every node, workers included: each kubelet keeps
+// informers filled before the change (kubernetes#131115).
+func (r *run) kubeletAdvice(ctx context.Context, what string) {
+	fmt.Fprintf(r.cfg.Out, "  - restart the kubelet on every node, so that its informers drop what they held before the %s:\n", what)
+	for _, n := range r.allNodes(ctx) {
+		fmt.Fprintf(r.cfg.Out, "      %s: systemctl restart kubelet\n", n)
+	}
 }
 
 func (r *run) allNodes(ctx context.Context) []string {

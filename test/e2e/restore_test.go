@@ -1,0 +1,260 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// This file's tests change the cluster and run last (Go runs a package's
+// files in name order). Each destructive scenario runs on the pairs of
+// flavour and topology listed with it, so that between them every flavour
+// and every topology is covered once, within CI's time budget.
+
+// onlyOn skips a destructive scenario outside its pairs, saying so;
+// E2E_DESTRUCTIVE=all runs it everywhere.
+func onlyOn(t *testing.T, pairs ...string) {
+	t.Helper()
+	here := fmt.Sprintf("%s/%d", flavour, nodes)
+	if os.Getenv("E2E_DESTRUCTIVE") == "all" {
+		return
+	}
+	for _, p := range pairs {
+		if p == here {
+			return
+		}
+	}
+	t.Skipf("destructive scenario budgeted for %v only; this run is %s", pairs, here)
+}
+
+func restoreCmd(args ...string) []string {
+	return append([]string{"etcd", "restore"}, args...)
+}
+
+func init() {
+	// restore is not released yet; the tests prove it.
+	os.Setenv("KUBECTL_ETCD_EXPERIMENTAL", "restore")
+}
+
+// Preflight refusals change nothing: a corrupt snapshot, and a helper
+// image that cannot start.
+func TestRestoreRefusals(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "etcd.db")
+	mustSucceed(t, kubectl(t, "etcd", "backup", good))
+	before, _ := getStatus(t)
+
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	corrupt := filepath.Join(dir, "corrupt.db")
+	if err := os.WriteFile(corrupt, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := kubectl(t, restoreCmd(corrupt, "--yes")...)
+	if r.code == 0 || !strings.Contains(r.stderr, "does not verify") || !strings.Contains(r.stderr, "nothing was changed") {
+		t.Errorf("a corrupt snapshot: exit %d, stderr %q; want a refusal naming it", r.code, r.stderr)
+	}
+
+	r = kubectl(t, restoreCmd(good, "--yes", "--image", "kubectl-etcd-e2e/no-such-image:0")...)
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot be pulled") {
+		t.Errorf("an unpullable helper image: exit %d, stderr %q; want a refusal naming it", r.code, r.stderr)
+	}
+	noHelperPods(t)
+	after, _ := getStatus(t)
+	if after.ClusterID != before.ClusterID {
+		t.Errorf("the cluster ID changed from %s to %s after refusals", before.ClusterID, after.ClusterID)
+	}
+	st := mustSucceed(t, kubectl(t, restoreCmd("--status")...))
+	if strings.Contains(st.stdout, "running") {
+		t.Errorf("a refused restore left a journal that is not finished:\n%s", st.stdout)
+	}
+}
+
+// configMaps lists the ConfigMaps in the default namespace.
+func configMaps(t *testing.T) map[string]bool {
+	t.Helper()
+	r := mustSucceed(t, kubectl(t, "get", "configmaps", "-o", "jsonpath={.items[*].metadata.name}"))
+	out := map[string]bool{}
+	for _, n := range strings.Fields(r.stdout) {
+		out[n] = true
+	}
+	return out
+}
+
+// setUpRestore creates ConfigMap A, backs up, creates B and deletes A.
+func setUpRestore(t *testing.T) (file string, before status) {
+	t.Helper()
+	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-restore-a", "--from-literal=k=a"))
+	file = filepath.Join(t.TempDir(), "etcd.db")
+	mustSucceed(t, kubectl(t, "etcd", "backup", file))
+	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-restore-b", "--from-literal=k=b"))
+	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-restore-a"))
+	before, _ = getStatus(t)
+	return file, before
+}
+
+var restoredRE = regexp.MustCompile(`Restored (\S+): cluster ID (\S+), revision (\d+) \(snapshot (\d+) \+ bump (\d+)\)`)
+
+// checkRestored checks the cluster after a restore of file.
+func checkRestored(t *testing.T, before status, out string) (id string) {
+	t.Helper()
+	m := restoredRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no summary line in the output:\n%s", out)
+	}
+	id = m[1]
+	cms := configMaps(t)
+	if !cms["e2e-restore-a"] || cms["e2e-restore-b"] {
+		t.Errorf("after the restore A present %t (want true), B present %t (want false)", cms["e2e-restore-a"], cms["e2e-restore-b"])
+	}
+	after, _ := getStatus(t)
+	if after.ClusterID == before.ClusterID || after.ClusterID != m[2] {
+		t.Errorf("cluster ID %s before, %s after, the summary says %s", before.ClusterID, after.ClusterID, m[2])
+	}
+	var snapRev, bump int64
+	fmt.Sscan(m[4], &snapRev)
+	fmt.Sscan(m[5], &bump)
+	for _, mem := range after.Members {
+		if mem.Revision < snapRev+bump {
+			t.Errorf("member %s at revision %d, below the snapshot's %d plus the bump %d", mem.Name, mem.Revision, snapRev, bump)
+		}
+	}
+	if len(after.Members) != nodes {
+		t.Errorf("%d members after the restore, want %d", len(after.Members), nodes)
+	}
+	mustSucceed(t, kubectl(t, "etcd", "health"))
+	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-restore-c", "--from-literal=k=c"))
+	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-restore-c"))
+	noHelperPods(t)
+	// Nothing is deleted: the old data dir and the old manifest are kept.
+	for _, n := range nodeNames(t) {
+		r := mustSucceed(t, runCmd(t, "bash", filepath.Join(root, "hack/cluster/node-exec.sh"), n, "sh", "-c",
+			"ls -d /var/lib/etcd/data/member/snap && grep -c -- --data-dir=/var/lib/etcd/data$ /var/lib/kubectl-etcd/restore/"+id+"/manifests/etcd.yaml"))
+		if !strings.Contains(r.stdout, "/var/lib/etcd/data/member/snap") {
+			t.Errorf("node %s: the old data dir is gone", n)
+		}
+	}
+	return id
+}
+
+// The whole story: restore, check, roll back, check.
+func TestRestoreThenRollback(t *testing.T) {
+	onlyOn(t, "1.33/1", "1.37/3")
+	file, before := setUpRestore(t)
+	r := mustSucceed(t, kubectl(t, restoreCmd(file, "--yes")...))
+	id := checkRestored(t, before, r.stdout)
+	restored, _ := getStatus(t)
+
+	st := mustSucceed(t, kubectl(t, restoreCmd("--status", "--id", id)...))
+	if strings.Count(st.stdout, "restore "+id+" done") != nodes {
+		t.Errorf("--status does not show restore %s done on %d nodes:\n%s", id, nodes, st.stdout)
+	}
+
+	r = mustSucceed(t, kubectl(t, restoreCmd("--rollback", "--id", id, "--yes")...))
+	// As the rollback advises: the old data's revisions are below those the
+	// kubelets' watches saw, so until they restart, new pods never start.
+	if !strings.Contains(r.stdout, "systemctl restart kubelet") {
+		t.Errorf("the rollback does not advise restarting the kubelets:\n%s", r.stdout)
+	}
+	mustSucceed(t, runCmd(t, "bash", append([]string{filepath.Join(root, "hack/cluster/restart-kubelet.sh")}, nodeNames(t)...)...))
+	cms := configMaps(t)
+	if cms["e2e-restore-a"] || !cms["e2e-restore-b"] {
+		t.Errorf("after the rollback A present %t (want false), B present %t (want true)", cms["e2e-restore-a"], cms["e2e-restore-b"])
+	}
+	back, _ := getStatus(t)
+	if back.ClusterID != before.ClusterID {
+		t.Errorf("cluster ID %s after the rollback, want the old %s (restored: %s)", back.ClusterID, before.ClusterID, restored.ClusterID)
+	}
+	mustSucceed(t, kubectl(t, "etcd", "health"))
+	noHelperPods(t)
+	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-restore-b"))
+}
+
+// The plugin is killed right after the API servers stop: each node
+// finishes by itself, and --status reports it.
+func TestRestoreSurvivesKilledPlugin(t *testing.T) {
+	onlyOn(t, "1.37/1", "1.33/3")
+	file, before := setUpRestore(t)
+	cmd := exec.Command("kubectl", restoreCmd(file, "--yes")...)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	killed := false
+	for sc.Scan() {
+		t.Log(sc.Text())
+		if strings.Contains(sc.Text(), "the API server has stopped") {
+			cmd.Process.Signal(syscall.SIGKILL)
+			killed = true
+			break
+		}
+	}
+	cmd.Wait()
+	if !killed {
+		t.Fatal("the plugin never reported the API server stopped")
+	}
+	// Wait for the control plane, as an operator would.
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if r := runQuiet(t, "kubectl", "etcd", "health"); r.code == 0 {
+			if s, _ := getStatusQuiet(t); s.ClusterID != "" && s.ClusterID != before.ClusterID {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the control plane did not come back restored within 5 minutes of the kill")
+		}
+		time.Sleep(3 * time.Second)
+	}
+	st := mustSucceed(t, kubectl(t, restoreCmd("--status")...))
+	if !strings.Contains(st.stdout, " done (agent running: false)") {
+		t.Errorf("--status does not report the restore done:\n%s", st.stdout)
+	}
+	cms := configMaps(t)
+	if !cms["e2e-restore-a"] || cms["e2e-restore-b"] {
+		t.Errorf("after the restore A present %t (want true), B present %t (want false)", cms["e2e-restore-a"], cms["e2e-restore-b"])
+	}
+	// The agents' static pods took themselves out; the plugin's node pods
+	// are unknown to the restored etcd. (A helper pod of the backup that
+	// the snapshot holds comes back with it: the plugin deletes it at the
+	// end of a restore, which this one never reached; it ends at its
+	// deadline.)
+	deadline = time.Now().Add(2 * time.Minute)
+	for {
+		r := runQuiet(t, "kubectl", "get", "pods", "-A", "-l", "kubectl-etcd.io/purpose in (restore,restore-data,restore-agent)", "-o", "name")
+		if r.code == 0 && strings.TrimSpace(r.stdout) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restore pods left behind: %s", r.stdout)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-restore-a"))
+}
+
+func getStatusQuiet(t *testing.T) (status, error) {
+	r := runQuiet(t, "kubectl", "etcd", "status", "-o", "json")
+	var v status
+	if r.code != 0 {
+		return v, fmt.Errorf("exit %d", r.code)
+	}
+	return v, json.Unmarshal([]byte(r.stdout), &v)
+}
