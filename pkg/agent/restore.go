@@ -179,7 +179,7 @@ func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
 		return nil, err
 	}
 	if m.Name != s.Member || path.Clean(m.DataDir) != s.OldDataDir {
-		return nil, fmt.Errorf("etcd's manifest on this node runs member %q on %s, the plan expects %q on %s: plan the restore again", m.Name, m.DataDir, s.Member, s.OldDataDir)
+		return nil, fmt.Errorf("etcd's manifest on this node runs member %q on %s, the plan expects %q on %s (read from the API's etcd pod, which a kubelet that has not restarted since an earlier restore may still show as it was): restart the kubelet on this node, then plan the restore again", m.Name, m.DataDir, s.Member, s.OldDataDir)
 	}
 	restored, _, err := manifest.SetDataDir(etcdSrc, s.NewDataDir)
 	if err != nil {

@@ -172,6 +172,13 @@ func (r *run) check(ctx context.Context, res *Result) error {
 		}
 	}
 	res.ClusterID = v.ClusterID
+	for _, m := range pods {
+		for _, mp := range p.Members {
+			if m.Name == mp.Name && m.DataDir != "" && m.DataDir != mp.NewDataDir {
+				r.cfg.notef("Warning: the API still shows node %s's etcd pod as it was before (data dir %s): its kubelet holds informers from before the restore until it restarts", m.Node, m.DataDir)
+			}
+		}
+	}
 	if r.pre.live.ClusterID != "" && v.ClusterID == r.pre.live.ClusterID {
 		errs = append(errs, fmt.Errorf("the cluster ID is still %s: the members were not restored", v.ClusterID))
 	}
