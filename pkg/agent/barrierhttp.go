@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -175,7 +176,14 @@ func (b *PeerBarrier) allKnown(ctx context.Context) bool {
 		known := b.known[p.Member]
 		b.mu.Unlock()
 		if !known {
-			b.ask(ctx, p)
+			if _, err := b.ask(ctx, p); errors.Is(err, syscall.ECONNREFUSED) {
+				// A peer past the barrier closes its listener only once its
+				// run has ended, and so with a decision of its own: waiting
+				// out the linger for it would only hold this node's agent.
+				b.mu.Lock()
+				b.known[p.Member] = true
+				b.mu.Unlock()
+			}
 			b.mu.Lock()
 			known = b.known[p.Member]
 			b.mu.Unlock()

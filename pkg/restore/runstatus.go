@@ -73,6 +73,15 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	if err != nil {
 		return joinCleanup(ctx, rn, err)
 	}
+	// Every node rolls back, or none: an agent still at work on one node
+	// would refuse, and the others would roll back alone.
+	for _, n := range found {
+		for _, j := range n.Journals {
+			if j.ID == id && j.AgentRunning {
+				return joinCleanup(ctx, rn, fmt.Errorf("the agent on node %s still runs restore %s (phase %s), so nothing was rolled back: it ends by itself; see `kubectl etcd restore --status`, then retry", n.Node, id, j.Phase))
+			}
+		}
+	}
 	var names []string
 	for _, m := range ms {
 		names = append(names, m.Node)
