@@ -116,6 +116,9 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	if err := r.waitBack(ctx, plan, now.ClusterID); err != nil {
 		return err
 	}
+	// The old data knows the pods the restore made before the API servers
+	// stopped: the node pods and the agents' mirror pods.
+	r.removeLeftovers(ctx)
 	if pods, err := d.Members(ctx); err == nil {
 		if v, err := etcd.CollectStatus(ctx, d.Dialer, pods); err == nil {
 			fmt.Fprintf(cfg.Out, "Rolled back restore %s: cluster ID %s (was %s)\n", id, v.ClusterID, now.ClusterID)
