@@ -181,11 +181,11 @@ func (r *defragRun) plan() bool {
 		ok, why := cfg.Worth(row.Before)
 		row.Result, row.Reason = ResultSkip, why
 		if !ok {
-			stepf("skip %s, the %s: %s%s", m.Label(), row.Role, why, again)
+			stepf("skip %s, %s: %s%s", m.Label(), article(row.Role), why, again)
 		} else {
 			row.Result, todo = ResultPlanned, true
 			r.planLeader(m, stepf)
-			stepf("defragment %s, the %s: %s%s", m.Label(), row.Role, why, again)
+			stepf("defragment %s, %s: %s%s", m.Label(), article(row.Role), why, again)
 		}
 		r.res.Members = append(r.res.Members, row)
 	}
@@ -221,6 +221,13 @@ func (r *defragRun) planned() int {
 		}
 	}
 	return n
+}
+
+func article(role string) string {
+	if role == "leader" {
+		return "the leader"
+	}
+	return "a " + role
 }
 
 func role(m *Member) string {
@@ -305,7 +312,7 @@ func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) er
 	if err := r.leaveLeadership(ctx, m); err != nil {
 		return fail(err)
 	}
-	r.cfg.notef("Defragmenting %s (DB %s, in use %s)", m.Label(), humanize.IBytes(uint64(row.Before.DBSize)), humanize.IBytes(uint64(row.Before.DBSizeInUse)))
+	r.cfg.notef("Defragmenting %s: DB %s, %s in use", m.Label(), humanize.IBytes(uint64(row.Before.DBSize)), humanize.IBytes(uint64(row.Before.DBSizeInUse)))
 	took, err := r.cfg.during("defragmenting "+m.Label(), func() error { return m.client.Defragment(ctx) })
 	row.Took, row.TookText = took, roundTook(took).String()
 	if err != nil {
