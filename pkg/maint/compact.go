@@ -35,9 +35,9 @@ func Compact(ctx context.Context, d Dialer, pods []discovery.Member, cfg Compact
 		return nil, err
 	}
 	defer c.Close()
-	l := c.Leader()
-	if l == nil {
-		return nil, hint.Errorf("see `kubectl etcd status`", "no member says it is the leader:%s", c.problems(nil))
+	l, err := c.NeedLeader()
+	if err != nil {
+		return nil, err
 	}
 	res := &CompactResult{RevisionBefore: l.Status.Revision, Compacted: cfg.Revision, DryRun: cfg.DryRun}
 	if res.Compacted == 0 {

@@ -43,13 +43,21 @@ func MoveLeader(ctx context.Context, d Dialer, pods []discovery.Member, cfg Move
 		return nil, err
 	}
 	defer c.Close()
-	if err := c.Preflight(ctx, alarmNoSpace); err != nil {
+	// Only the leader and the new leader must answer: moving the
+	// leadership off a struggling node is what this is for.
+	from, err := c.NeedLeader()
+	if err != nil {
 		return nil, err
 	}
-	from := c.Leader()
 	to, err := c.target(from, cfg.To)
 	if err != nil {
 		return nil, err
+	}
+	if err := c.health(ctx, to); err != nil {
+		return nil, fmt.Errorf("member %s cannot take the leadership: it is not healthy: %w", to.Label(), err)
+	}
+	if p := c.problems(nil); p != "" {
+		cfg.notef("Warning: some members are not reachable:%s", p)
 	}
 	res := &MoveLeaderResult{From: refOf(from), To: refOf(to), DryRun: cfg.DryRun}
 	if to == from {

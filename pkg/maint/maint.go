@@ -235,6 +235,14 @@ func (c *Cluster) Leader() *Member {
 	return nil
 }
 
+// NeedLeader is the leader, or an error that says why there is none.
+func (c *Cluster) NeedLeader() (*Member, error) {
+	if l := c.Leader(); l != nil {
+		return l, nil
+	}
+	return nil, hint.Errorf("see `kubectl etcd status`", "no member says it is the leader:%s", c.problems(nil))
+}
+
 // Find is the member named want, or whose hex ID is want.
 func (c *Cluster) Find(want string) (*Member, error) {
 	id := strings.TrimPrefix(strings.ToLower(want), "0x")
