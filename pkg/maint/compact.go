@@ -24,6 +24,7 @@ type CompactResult struct {
 	RevisionAfter  int64         `json:"revisionAfter,omitempty"`
 	DryRun         bool          `json:"dryRun,omitempty"`
 	Took           time.Duration `json:"-"`
+	TookText       string        `json:"took,omitempty"`
 }
 
 // Compact drops the history before cfg.Revision, through the leader,
@@ -60,6 +61,7 @@ func Compact(ctx context.Context, d Dialer, pods []discovery.Member, cfg Compact
 	if err != nil {
 		return nil, fmt.Errorf("compacting up to revision %d: %w", res.Compacted, err)
 	}
+	res.TookText = roundTook(res.Took).String()
 	if err := c.refresh(ctx, l); err == nil {
 		res.RevisionAfter = l.Status.Revision
 	}

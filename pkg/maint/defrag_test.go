@@ -77,20 +77,20 @@ func TestDefrag(t *testing.T) {
 		log     string // a line the log must have
 	}{
 		{
-			name: "followers first, leadership moved to the best follower before the leader",
-			calls: []string{"defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},
+			name:    "followers first, leadership moved to the best follower before the leader",
+			calls:   []string{"defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
 		},
 		{
-			name: "the most up-to-date follower takes the leadership",
-			setup: func(c *mainttest.Cluster) { c.Member("m3").Applied = 900 },
-			calls: []string{"defragment m2", "defragment m3", "move-leader m1 -> m3", "defragment m1"},
+			name:    "the most up-to-date follower takes the leadership",
+			setup:   func(c *mainttest.Cluster) { c.Member("m3").Applied = 900 },
+			calls:   []string{"defragment m2", "defragment m3", "move-leader m1 -> m3", "defragment m1"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
 		},
 		{
-			name:  "a leader other than the first member goes last",
-			setup: func(c *mainttest.Cluster) { c.Leader = c.Member("m2").ID },
-			calls: []string{"defragment m1", "defragment m3", "move-leader m2 -> m1", "defragment m2"},
+			name:    "a leader other than the first member goes last",
+			setup:   func(c *mainttest.Cluster) { c.Leader = c.Member("m2").ID },
+			calls:   []string{"defragment m1", "defragment m3", "move-leader m2 -> m1", "defragment m2"},
 			results: []string{"m1 defragmented", "m3 defragmented", "m2 defragmented"},
 		},
 		{
@@ -173,7 +173,7 @@ func TestDefrag(t *testing.T) {
 			wantErr: "defrag stopped at member m3 (a3) (the members after it were not touched): defragmenting: boom",
 		},
 		{
-			name:    "a member that does not come back stops the run",
+			name: "a member that does not come back stops the run",
 			setup: func(c *mainttest.Cluster) {
 				c.OnDefragment = func(name string) { c.Fail["get "+name] = errBoom }
 			},

@@ -25,6 +25,8 @@ type MoveLeaderResult struct {
 	DryRun bool          `json:"dryRun,omitempty"`
 	Moved  bool          `json:"moved"`
 	Took   time.Duration `json:"-"`
+	// TookText is Took for JSON and YAML.
+	TookText string `json:"took,omitempty"`
 }
 
 // MemberRef names a member in results: its name and hex ID.
@@ -75,7 +77,7 @@ func MoveLeader(ctx context.Context, d Dialer, pods []discovery.Member, cfg Move
 	if res.Took, err = cfg.moveLeader(ctx, c, from, to); err != nil {
 		return res, err
 	}
-	res.Moved = true
+	res.Moved, res.TookText = true, roundTook(res.Took).String()
 	return res, nil
 }
 

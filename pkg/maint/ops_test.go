@@ -162,7 +162,7 @@ func TestCompact(t *testing.T) {
 				t.Errorf("changes (-want +got):\n%s", diff)
 			}
 			if err == nil {
-				res.Took = 0
+				res.Took, res.TookText = 0, ""
 				if diff := cmp.Diff(tt.want, *res); diff != "" {
 					t.Errorf("result (-want +got):\n%s", diff)
 				}
