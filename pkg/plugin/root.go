@@ -6,6 +6,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -78,6 +79,10 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdBackup(g),
 		NewCmdSnapshot(g),
 		NewCmdRestore(g),
+		NewCmdDefrag(g),
+		NewCmdAlarm(g),
+		NewCmdMoveLeader(g),
+		NewCmdCompact(g),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),
 	)
@@ -90,5 +95,5 @@ func NewGlobalOptions(streams genericiooptions.IOStreams) *GlobalOptions {
 	// -n selects the etcd namespace, which is kube-system whatever the
 	// kubeconfig context says, so ConfigFlags does not own it here.
 	cf.Namespace = nil
-	return &GlobalOptions{IOStreams: streams, ConfigFlags: cf}
+	return &GlobalOptions{IOStreams: streams, ConfigFlags: cf, Now: time.Now}
 }
