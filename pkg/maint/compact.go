@@ -2,8 +2,11 @@ package maint
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -28,7 +31,7 @@ type CompactResult struct {
 }
 
 // Compact drops the history before cfg.Revision, through the leader,
-// and waits until the leader's backend has freed it.
+// and waits until every member's backend has freed it.
 func Compact(ctx context.Context, d Dialer, pods []discovery.Member, cfg CompactConfig) (*CompactResult, error) {
 	cfg.defaults()
 	c, err := Open(ctx, d, pods)
@@ -56,14 +59,35 @@ func Compact(ctx context.Context, d Dialer, pods []discovery.Member, cfg Compact
 		return nil, err
 	}
 	res.Took, err = cfg.during(fmt.Sprintf("compacting up to revision %d", res.Compacted), func() error {
-		return l.client.Compact(ctx, res.Compacted, true)
+		return c.compact(ctx, l, res.Compacted, false)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("compacting up to revision %d: %w", res.Compacted, err)
+		return nil, err
 	}
 	res.TookText = roundTook(res.Took).String()
 	if err := c.refresh(ctx, l); err == nil {
 		res.RevisionAfter = l.Status.Revision
 	}
 	return res, nil
+}
+
+// compact compacts up to rev through l, then waits for every other
+// member to have freed the history too. etcd waits only for the member
+// it asks; asking the others for the same compaction is refused as
+// compacted already, but only once their own compaction has finished,
+// so that a defragmentation right after gives everything back.
+// With already, a revision compacted before is no error.
+func (c *Cluster) compact(ctx context.Context, l *Member, rev int64, already bool) error {
+	if err := l.client.Compact(ctx, rev, true); err != nil && !(already && errors.Is(err, rpctypes.ErrCompacted)) {
+		return fmt.Errorf("compacting up to revision %d: %w", rev, err)
+	}
+	for _, m := range c.Members {
+		if m == l || m.client == nil || m.Err != nil {
+			continue
+		}
+		if err := m.client.Compact(ctx, rev, true); err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+			return fmt.Errorf("waiting for %s to free the history compacted up to revision %d: %w", m.Label(), rev, err)
+		}
+	}
+	return nil
 }

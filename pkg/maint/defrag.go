@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
@@ -36,6 +35,10 @@ type DefragConfig struct {
 	Force        bool
 	// Disarm disarms the NOSPACE alarms once every member is done.
 	Disarm bool
+	// Settle bounds the wait, after the compaction, for a member to
+	// count the bytes it freed (default 5s); a member that counts none
+	// by then is defragmented whatever the skip rule says.
+	Settle time.Duration
 }
 
 // Results of one member.
@@ -133,6 +136,9 @@ func Defrag(ctx context.Context, d Dialer, pods []discovery.Member, cfg DefragCo
 	}
 	if !todo {
 		cfg.notef("Nothing to do: no member is worth defragmenting (--force defragments them all)")
+		for i := range r.res.Members {
+			r.res.Members[i].Result = ResultSkipped
+		}
 		return r.res, nil
 	}
 	if err := cfg.Confirm(fmt.Sprintf("Defragment %d of %d members as planned?", r.planned(), len(r.order))); err != nil {
@@ -160,6 +166,8 @@ type defragRun struct {
 	c     *Cluster
 	order []*Member
 	res   *DefragResult
+	// inUse are the members' bytes in use before the compaction.
+	inUse map[*Member]int64
 }
 
 // plan fills the result with the planned rows, prints the plan, and
@@ -178,7 +186,7 @@ func (r *defragRun) plan() bool {
 	}
 	for _, m := range r.order {
 		row := DefragMember{MemberRef: refOf(m), Node: m.Pod.Node, Role: role(m), Before: usageOf(m.Status)}
-		ok, why := cfg.Worth(row.Before)
+		ok, why := r.decide(m, false)
 		row.Result, row.Reason = ResultSkip, why
 		if !ok {
 			stepf("skip %s, %s: %s%s", m.Label(), article(row.Role), why, again)
@@ -211,6 +219,30 @@ func (r *defragRun) planLeader(m *Member, stepf func(string, ...any)) {
 		}
 		stepf("move the leadership from %s to %s", m.Label(), to)
 	}
+}
+
+// decide applies the skip rule to m, except that a member with a
+// NOSPACE alarm is always defragmented, and so is one whose numbers
+// are stale after the compaction: they cannot justify a skip.
+func (r *defragRun) decide(m *Member, stale bool) (bool, string) {
+	ok, why := r.cfg.Worth(usageOf(m.Status))
+	switch {
+	case ok:
+	case r.alarmed(m):
+		return true, "its NOSPACE alarm is raised"
+	case stale:
+		return true, "the bytes the compaction freed are not counted yet"
+	}
+	return ok, why
+}
+
+func (r *defragRun) alarmed(m *Member) bool {
+	for _, a := range r.c.Alarms {
+		if a.Type == alarmNoSpace && a.MemberID == m.ID {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *defragRun) planned() int {
@@ -270,23 +302,24 @@ func (r *defragRun) markNotStarted(from int) {
 	}
 }
 
-// compact compacts on the leader up to the current revision.
+// compact compacts up to the current revision, and waits until every
+// member has freed the history.
 func (r *defragRun) compact(ctx context.Context) error {
 	l := r.c.Leader()
 	if err := r.c.refresh(ctx, l); err != nil {
 		return fmt.Errorf("reading the current revision from %s: %w", l.Label(), err)
 	}
 	rev := l.Status.Revision
-	r.cfg.notef("Compacting the history up to revision %d", rev)
-	took, err := r.cfg.during(fmt.Sprintf("compacting up to revision %d", rev), func() error { return l.client.Compact(ctx, rev, true) })
-	switch {
-	case errors.Is(err, rpctypes.ErrCompacted):
-		r.cfg.notef("Revision %d was already compacted", rev)
-	case err != nil:
-		return fmt.Errorf("compacting up to revision %d: %w", rev, err)
-	default:
-		r.cfg.notef("Compacted up to revision %d in %s", rev, roundTook(took))
+	r.inUse = map[*Member]int64{}
+	for _, m := range r.c.Members {
+		r.inUse[m] = m.Status.DBSizeInUse
 	}
+	r.cfg.notef("Compacting the history up to revision %d", rev)
+	took, err := r.cfg.during(fmt.Sprintf("compacting up to revision %d", rev), func() error { return r.c.compact(ctx, l, rev, true) })
+	if err != nil {
+		return err
+	}
+	r.cfg.notef("Compacted up to revision %d in %s", rev, roundTook(took))
 	r.res.CompactedRevision = rev
 	return nil
 }
@@ -298,11 +331,12 @@ func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) er
 		row.Result, row.Error = ResultFailed, err.Error()
 		return err
 	}
-	if err := r.settle(ctx, m); err != nil {
+	stale, err := r.settle(ctx, m)
+	if err != nil {
 		return fail(err)
 	}
 	row.Before = usageOf(m.Status)
-	ok, why := r.cfg.Worth(row.Before)
+	ok, why := r.decide(m, stale)
 	row.Reason = why
 	if !ok {
 		row.Result = ResultSkipped
@@ -327,27 +361,33 @@ func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) er
 	return nil
 }
 
-// settle reads m's status until its bytes in use stop changing: after a
-// compaction each member frees the history in the background, and what
-// it has not freed yet a defragmentation cannot give back.
-func (r *defragRun) settle(ctx context.Context, m *Member) error {
+// settle reads m's status afresh. After a compaction it waits a little
+// for m to count what it freed: bbolt counts freed pages only at a later
+// commit, which the next write brings (a Kubernetes cluster writes its
+// leases every few seconds; a cluster stopped by NOSPACE writes
+// nothing). It reports whether m's numbers may still be stale.
+func (r *defragRun) settle(ctx context.Context, m *Member) (stale bool, err error) {
 	if err := r.c.refresh(ctx, m); err != nil {
-		return fmt.Errorf("reading its status: %w", err)
+		return false, fmt.Errorf("reading its status: %w", err)
 	}
-	if !r.cfg.Compact {
-		return nil
+	before, ok := r.inUse[m]
+	if !ok {
+		return false, nil
 	}
-	last := m.Status.DBSizeInUse
-	return r.cfg.waitFor(ctx, func() error {
+	timeout := r.cfg.Settle
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	err = r.cfg.waitFor(ctx, timeout, func() error {
 		if err := r.c.refresh(ctx, m); err != nil {
 			return err
 		}
-		if now := m.Status.DBSizeInUse; now != last {
-			last = now
-			return fmt.Errorf("%s is still freeing the compacted history", m.Label())
+		if m.Status.DBSizeInUse >= before {
+			return errors.New("no bytes freed yet")
 		}
 		return nil
 	})
+	return err != nil, nil
 }
 
 // leaveLeadership hands the leadership to the best follower when m

@@ -111,7 +111,7 @@ func TestDefrag(t *testing.T) {
 			name:    "nothing worth it: nothing done, nothing asked",
 			setup:   func(c *mainttest.Cluster) { each(c, func(m *mainttest.Member) { m.InUse = m.DBSize }) },
 			cfg:     func(c *maint.DefragConfig) { c.Confirm = refuse },
-			results: []string{"m2 skip", "m3 skip", "m1 skip"},
+			results: []string{"m2 skipped", "m3 skipped", "m1 skipped"},
 			log:     "Nothing to do",
 		},
 		{
@@ -128,7 +128,22 @@ func TestDefrag(t *testing.T) {
 				c.CompactFrees = 600 * mib
 			},
 			cfg:     func(c *maint.DefragConfig) { c.Compact = true },
-			calls:   []string{"compact 1000 physical=true", "defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},
+			calls:   []string{"compact 1000 physical=true via m1", "defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},
+			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
+		},
+		{
+			name:    "--compact: a member that counts no freed bytes yet is defragmented anyway",
+			setup:   func(c *mainttest.Cluster) { each(c, func(m *mainttest.Member) { m.InUse = m.DBSize }) },
+			cfg:     func(c *maint.DefragConfig) { c.Compact = true },
+			calls:   []string{"compact 1000 physical=true via m1", "defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},
+			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
+			log:     "Defragmenting m2 (a2): DB 1.0 GiB, 1.0 GiB in use",
+		},
+		{
+			name:    "--compact when the current revision is compacted already",
+			setup:   func(c *mainttest.Cluster) { c.Compacted = 1000 },
+			cfg:     func(c *maint.DefragConfig) { c.Compact = true },
+			calls:   []string{"defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
 		},
 		{
@@ -138,6 +153,16 @@ func TestDefrag(t *testing.T) {
 			calls:   []string{"defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1", "disarm NOSPACE m3"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
 			log:     "Disarmed NOSPACE on m3 (a3)",
+		},
+		{
+			name: "a member with a NOSPACE alarm is defragmented whatever it gives back",
+			setup: func(c *mainttest.Cluster) {
+				each(c, func(m *mainttest.Member) { m.InUse = m.DBSize })
+				c.Alarms = []etcd.Alarm{{MemberID: c.Member("m3").ID, Type: "NOSPACE"}}
+			},
+			calls:   []string{"defragment m3"},
+			results: []string{"m2 skipped", "m3 defragmented", "m1 skipped"},
+			log:     "defragment m3 (a3), a follower: its NOSPACE alarm is raised",
 		},
 		{
 			name:    "NOSPACE without --disarm stays raised",

@@ -108,7 +108,7 @@ func (o *Options) moveLeader(ctx context.Context, c *Cluster, from, to *Member) 
 		if err := from.client.MoveLeader(ctx, to.ID); err != nil {
 			return err
 		}
-		return o.waitFor(ctx, func() error {
+		return o.waitFor(ctx, o.HealthTimeout, func() error {
 			if err := c.refresh(ctx, to); err != nil {
 				return err
 			}
@@ -126,17 +126,17 @@ func (o *Options) moveLeader(ctx context.Context, c *Cluster, from, to *Member) 
 	return took, nil
 }
 
-// waitFor retries check every Poll until it passes or HealthTimeout is
-// over, and returns its last error.
-func (o *Options) waitFor(ctx context.Context, check func() error) error {
-	deadline := o.Now().Add(o.HealthTimeout)
+// waitFor retries check every Poll until it passes or timeout is over,
+// and returns its last error.
+func (o *Options) waitFor(ctx context.Context, timeout time.Duration, check func() error) error {
+	deadline := o.Now().Add(timeout)
 	for {
 		err := check()
 		if err == nil {
 			return nil
 		}
 		if !o.Now().Before(deadline) {
-			return fmt.Errorf("still failing after %s: %w", o.HealthTimeout, err)
+			return fmt.Errorf("still failing after %s: %w", timeout, err)
 		}
 		select {
 		case <-ctx.Done():

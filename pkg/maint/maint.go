@@ -385,7 +385,7 @@ func memberName(mi etcd.MemberInfo) string {
 // waitHealthy polls m until it is healthy again, for at most
 // HealthTimeout, and names the last error if it is not.
 func (o *Options) waitHealthy(ctx context.Context, c *Cluster, m *Member) error {
-	if err := o.waitFor(ctx, func() error { return c.health(ctx, m) }); err != nil {
+	if err := o.waitFor(ctx, o.HealthTimeout, func() error { return c.health(ctx, m) }); err != nil {
 		return fmt.Errorf("member %s is not healthy again: %w", m.Label(), err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
@@ -140,9 +141,10 @@ func TestCompact(t *testing.T) {
 		want    maint.CompactResult
 		wantErr string
 	}{
-		{name: "the current revision by default", calls: []string{"compact 1000 physical=true"}, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 1000, RevisionAfter: 1000}},
-		{name: "a given revision", rev: 900, calls: []string{"compact 900 physical=true"}, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 900, RevisionAfter: 1000}},
-		{name: "through the leader", setup: func(c *mainttest.Cluster) { c.Leader = 0xa2; c.Fail["compact m1"] = errors.New("not me") }, calls: []string{"compact 1000 physical=true"}, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 1000, RevisionAfter: 1000}},
+		{name: "a member that cannot wait fails the compaction", setup: func(c *mainttest.Cluster) { c.Fail["compact m3"] = errors.New("boom") }, calls: []string{"compact 1000 physical=true via m1"}, wantErr: "waiting for m3 (a3) to free the history compacted up to revision 1000: boom"},
+		{name: "the current revision by default", calls: []string{"compact 1000 physical=true via m1"}, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 1000, RevisionAfter: 1000}},
+		{name: "a given revision", rev: 900, calls: []string{"compact 900 physical=true via m1"}, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 900, RevisionAfter: 1000}},
+		{name: "through the leader, then waiting on the others", setup: func(c *mainttest.Cluster) { c.Leader = 0xa2; c.Fail["compact m1"] = rpctypes.ErrCompacted }, calls: []string{"compact 1000 physical=true via m2"}, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 1000, RevisionAfter: 1000}},
 		{name: "a future revision is refused before etcd sees it", rev: 1001, wantErr: "revision 1001 is after the current revision 1000"},
 		{name: "already compacted", setup: func(c *mainttest.Cluster) { c.Compacted = 950 }, rev: 900, wantErr: "compacting up to revision 900: etcdserver: mvcc: required revision has been compacted"},
 		{name: "dry run", dryRun: true, confirm: refuse, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 1000, DryRun: true}},

@@ -17,9 +17,11 @@ import (
 )
 
 // maintCluster is a fake 3-member cluster whose members have the names
-// of etcdPod's pods; hc-cp1 leads, and every member is 75% free.
+// of etcdPod's pods; hc-cp1 leads, every member is 75% free, and a
+// compaction frees 128 MiB more.
 func maintCluster() *mainttest.Cluster {
 	c := mainttest.New(3, 1<<30, 256<<20)
+	c.CompactFrees = 128 << 20
 	for i, m := range c.Members {
 		m.Name = []string{"hc-cp1", "hc-cp2", "hc-cp3"}[i]
 	}
@@ -56,7 +58,7 @@ func TestMaintCommands(t *testing.T) {
 		{name: "defrag", args: []string{"defrag", "--yes"},
 			calls: []string{"defragment hc-cp2", "defragment hc-cp3", "move-leader hc-cp1 -> hc-cp2", "defragment hc-cp1"}},
 		{name: "defrag-compact-disarm", args: []string{"defrag", "--compact", "--disarm", "-y", "-o", "json"}, setup: noSpace,
-			calls: []string{"compact 1000 physical=true", "defragment hc-cp2", "defragment hc-cp3", "move-leader hc-cp1 -> hc-cp2", "defragment hc-cp1", "disarm NOSPACE hc-cp2"}},
+			calls: []string{"compact 1000 physical=true via hc-cp1", "defragment hc-cp2", "defragment hc-cp3", "move-leader hc-cp1 -> hc-cp2", "defragment hc-cp1", "disarm NOSPACE hc-cp2"}},
 		{name: "defrag-dry-run", args: []string{"defrag", "--dry-run", "--min-free", "800MiB"}, errOut: "Dry run: nothing was changed"},
 		{name: "defrag-no-terminal", args: []string{"defrag"}, wantErr: "not confirmed: stdin is not a terminal"},
 		{name: "defrag-failed", args: []string{"defrag", "--yes"}, setup: func(c *mainttest.Cluster) { c.Fail["defragment hc-cp3"] = errors.New("boom") },
@@ -74,8 +76,8 @@ func TestMaintCommands(t *testing.T) {
 		{name: "move-leader-best", args: []string{"move-leader", "--yes"}, setup: func(c *mainttest.Cluster) { c.Member("hc-cp3").Applied = 600 },
 			calls: []string{"move-leader hc-cp1 -> hc-cp3"}},
 		{name: "move-leader-two-args", args: []string{"move-leader", "a", "b"}, wantErr: "accepts at most 1 arg(s)"},
-		{name: "compact", args: []string{"compact", "--yes"}, calls: []string{"compact 1000 physical=true"}},
-		{name: "compact-rev", args: []string{"compact", "990", "--yes", "-o", "yaml"}, calls: []string{"compact 990 physical=true"}},
+		{name: "compact", args: []string{"compact", "--yes"}, calls: []string{"compact 1000 physical=true via hc-cp1"}},
+		{name: "compact-rev", args: []string{"compact", "990", "--yes", "-o", "yaml"}, calls: []string{"compact 990 physical=true via hc-cp1"}},
 		{name: "compact-zero", args: []string{"compact", "0"}, wantErr: `REV must be a positive revision number, got "0"`},
 		{name: "compact-not-a-rev", args: []string{"compact", "latest"}, wantErr: `REV must be a positive revision number, got "latest"`},
 	}

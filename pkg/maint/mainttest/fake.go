@@ -47,7 +47,7 @@ type Cluster struct {
 	// locked: it may change fields (Fail, a member's sizes) directly.
 	OnDefragment func(name string)
 	// Calls are the changes, in order: "defragment m2", "move-leader m1
-	// -> m3", "compact 42", "disarm NOSPACE m1".
+	// -> m3", "compact 42 physical=true via m1", "disarm NOSPACE m1".
 	Calls []string
 }
 
@@ -220,7 +220,7 @@ func (cl *client) Defragment(context.Context) error {
 }
 
 func (cl *client) Compact(_ context.Context, rev int64, physical bool) error {
-	return cl.do("compact", func(*Member) error {
+	return cl.do("compact", func(via *Member) error {
 		switch {
 		case rev > cl.c.Revision:
 			return rpctypes.ErrFutureRev
@@ -231,7 +231,7 @@ func (cl *client) Compact(_ context.Context, rev int64, physical bool) error {
 		for _, m := range cl.c.Members {
 			m.InUse = max(m.InUse-cl.c.CompactFrees, 0)
 		}
-		cl.c.record(fmt.Sprintf("compact %d physical=%t", rev, physical))
+		cl.c.record(fmt.Sprintf("compact %d physical=%t via %s", rev, physical, via.Name))
 		return nil
 	})
 }
