@@ -85,8 +85,9 @@ func longDesc(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// ChangeOptions are the options of the commands that change the
-// cluster: -o for the result, --dry-run and --yes.
+// ChangeOptions are the options of the maintenance commands, which
+// speak etcd's client API: -o for the result, and for those that change
+// the cluster --dry-run and --yes.
 type ChangeOptions struct {
 	ClusterReadOptions
 	DryRun bool
@@ -109,7 +110,7 @@ func (o *ChangeOptions) addFlags(cmd *cobra.Command) {
 // which only the port-forward transport has.
 func (o *ChangeOptions) Validate() error {
 	if o.Transport == TransportExec {
-		return fmt.Errorf("--transport exec cannot change the cluster: this command uses etcd's client API over a port-forward; drop --transport")
+		return fmt.Errorf("--transport exec cannot run this command: it uses etcd's client API, over a port-forward; drop --transport")
 	}
 	return o.ClusterReadOptions.Validate()
 }

@@ -65,7 +65,7 @@ func TestMaintCommands(t *testing.T) {
 			calls: []string{"defragment hc-cp2"}, wantErr: "defrag stopped at member hc-cp3 (a3)"},
 		{name: "defrag-bad-min-free", args: []string{"defrag", "--min-free", "lots"}, wantErr: `--min-free "lots" is not a size`},
 		{name: "defrag-bad-ratio", args: []string{"defrag", "--min-free-ratio", "1.5"}, wantErr: "--min-free-ratio must be between 0 and 1"},
-		{name: "defrag-exec-transport", args: []string{"defrag", "--transport", "exec"}, wantErr: "--transport exec cannot change the cluster"},
+		{name: "defrag-exec-transport", args: []string{"defrag", "--transport", "exec"}, wantErr: "--transport exec cannot run this command"},
 		{name: "alarm-list", args: []string{"alarm", "list"}, setup: noSpace},
 		{name: "alarm-list-none", args: []string{"alarm", "list"}, errOut: "No alarm is raised."},
 		{name: "alarm-list-json", args: []string{"alarm", "list", "-o", "json"}, setup: noSpace},

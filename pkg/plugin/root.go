@@ -15,8 +15,8 @@ import (
 )
 
 var rootLong = longDesc(`
-	Back up, inspect and check the etcd behind a kubeadm-style control plane,
-	from your workstation, with no ssh and no certificate paths.
+	Back up, inspect, check and maintain the etcd behind a kubeadm-style control
+	plane, from your workstation, with no ssh and no certificate paths.
 
 	kubectl etcd finds the etcd members through the Kubernetes API (static pods
 	labelled component=etcd in kube-system) and reads their URLs and certificate
@@ -31,7 +31,10 @@ var rootExample = templates.Examples(`
 	kubectl etcd status -o wide
 
 	# Take a verified snapshot to a file on this machine
-	kubectl etcd backup etcd.db`)
+	kubectl etcd backup etcd.db
+
+	# On call: recover from a NOSPACE alarm, one member at a time
+	kubectl etcd defrag --compact --disarm`)
 
 // Execute runs the command line, then deletes every helper pod that is
 // still live, whichever way the command ended: an error, Ctrl-C, SIGHUP.
