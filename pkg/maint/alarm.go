@@ -44,16 +44,26 @@ func (c *Cluster) alarmViews(as []etcd.Alarm) []AlarmView {
 	return out
 }
 
-// ListAlarms lists the alarms raised in the cluster.
-func ListAlarms(ctx context.Context, d Dialer, pods []discovery.Member) (*AlarmListView, error) {
+// openAlarms opens the cluster, which must have answered the alarm list.
+func openAlarms(ctx context.Context, d Dialer, pods []discovery.Member) (*Cluster, error) {
 	c, err := Open(ctx, d, pods)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
 	if c.ListErr != nil {
+		c.Close()
 		return nil, fmt.Errorf("listing the alarms: %w", c.ListErr)
 	}
+	return c, nil
+}
+
+// ListAlarms lists the alarms raised in the cluster.
+func ListAlarms(ctx context.Context, d Dialer, pods []discovery.Member) (*AlarmListView, error) {
+	c, err := openAlarms(ctx, d, pods)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
 	return &AlarmListView{ClusterID: hexOrEmpty(c.ClusterID), Alarms: c.alarmViews(c.Alarms)}, nil
 }
 
@@ -62,14 +72,11 @@ func ListAlarms(ctx context.Context, d Dialer, pods []discovery.Member) (*AlarmL
 // back with the next write.
 func DisarmAlarms(ctx context.Context, d Dialer, pods []discovery.Member, o Options) (*AlarmListView, error) {
 	o.defaults()
-	c, err := Open(ctx, d, pods)
+	c, err := openAlarms(ctx, d, pods)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	if c.ListErr != nil {
-		return nil, fmt.Errorf("listing the alarms: %w", c.ListErr)
-	}
 	res := &AlarmListView{ClusterID: hexOrEmpty(c.ClusterID), Alarms: []AlarmView{}}
 	if len(c.Alarms) == 0 {
 		o.notef("No alarm is raised; nothing to do")
