@@ -141,7 +141,7 @@ func Defrag(ctx context.Context, d Dialer, pods []discovery.Member, cfg DefragCo
 		}
 		return r.res, nil
 	}
-	if err := cfg.Confirm(fmt.Sprintf("Defragment %d of %d members as planned?", r.planned(), len(r.order))); err != nil {
+	if err := cfg.Confirm(fmt.Sprintf("Carry out this plan (%d of %d members to defragment)?", r.planned(), len(r.order))); err != nil {
 		return nil, err
 	}
 	return r.res, r.run(ctx)

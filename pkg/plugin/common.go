@@ -92,12 +92,10 @@ type ChangeOptions struct {
 	ClusterReadOptions
 	DryRun bool
 	Yes    bool
-
-	terminal func() bool
 }
 
 func newChangeOptions(g *GlobalOptions) ChangeOptions {
-	return ChangeOptions{ClusterReadOptions: ClusterReadOptions{GlobalOptions: g}, terminal: stdinIsTerminal}
+	return ChangeOptions{ClusterReadOptions: ClusterReadOptions{GlobalOptions: g}}
 }
 
 func (o *ChangeOptions) addFlags(cmd *cobra.Command) {
@@ -128,7 +126,7 @@ func (o *ChangeOptions) confirm(question string) error {
 	if c := o.ContextName(); c != "" {
 		question = strings.TrimSuffix(question, "?") + " in context " + c + "?"
 	}
-	return confirm.Ask(o.In, o.ErrOut, o.terminal(), o.Yes, confirm.YesNo(question), confirm.Yes...)
+	return confirm.Ask(o.In, o.ErrOut, o.StdinIsTerminal(), o.Yes, confirm.YesNo(question), confirm.Yes...)
 }
 
 // maintTarget is the members' pods and what dials them.

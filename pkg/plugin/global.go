@@ -51,6 +51,9 @@ type GlobalOptions struct {
 	Clients etcd.ClientDialer
 	// Now is the clock, time.Now unless a test set one.
 	Now func() time.Time
+	// StdinIsTerminal says whether confirmations can be asked; tests
+	// set it.
+	StdinIsTerminal func() bool
 
 	session *etcd.Session
 	runner  *nodepod.Runner

@@ -31,8 +31,17 @@ func maintCluster() *mainttest.Cluster {
 // runMaint runs a command line against fc, with a fixed clock.
 func runMaint(t *testing.T, fc *mainttest.Cluster, args ...string) (string, string, error) {
 	t.Helper()
-	streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+	return runMaintTerminal(t, fc, "", args...)
+}
+
+// runMaintTerminal is runMaint with stdin a terminal that types answer;
+// no answer is no terminal.
+func runMaintTerminal(t *testing.T, fc *mainttest.Cluster, answer string, args ...string) (string, string, error) {
+	t.Helper()
+	streams, in, out, errOut := genericiooptions.NewTestIOStreams()
+	in.WriteString(answer)
 	g := NewGlobalOptions(streams)
+	g.StdinIsTerminal = func() bool { return answer != "" }
 	g.Client = fake.NewClientset(etcdPod("hc-cp1"), etcdPod("hc-cp2"), etcdPod("hc-cp3"))
 	g.Clients = fc
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -103,6 +112,42 @@ func TestMaintCommands(t *testing.T) {
 			}
 			if !strings.Contains(errOut, tc.errOut) {
 				t.Errorf("stderr has no %q:\n%s", tc.errOut, errOut)
+			}
+		})
+	}
+}
+
+func TestMaintConfirmation(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		answer  string
+		args    []string
+		asked   bool
+		calls   []string
+		wantErr string
+	}{
+		{name: "y goes on", answer: "y\n", args: []string{"move-leader", "hc-cp2"}, asked: true, calls: []string{"move-leader hc-cp1 -> hc-cp2"}},
+		{name: "n stops", answer: "n\n", args: []string{"move-leader", "hc-cp2"}, asked: true, wantErr: `not confirmed (typed "n"`},
+		{name: "enter stops", answer: "\n", args: []string{"compact"}, asked: true, wantErr: "not confirmed"},
+		{name: "--yes asks nothing", answer: "n\n", args: []string{"alarm", "disarm", "--yes"}, calls: []string{"disarm NOSPACE hc-cp3"}},
+		{name: "--dry-run asks nothing", answer: "n\n", args: []string{"defrag", "--dry-run"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := maintCluster()
+			fc.Alarms = []etcd.Alarm{{MemberID: fc.Member("hc-cp3").ID, Type: "NOSPACE"}}
+			_, errOut, err := runMaintTerminal(t, fc, tc.answer, tc.args...)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+			} else if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if asked := strings.Contains(errOut, "[y/N]: "); asked != tc.asked {
+				t.Errorf("asked = %t, want %t:\n%s", asked, tc.asked, errOut)
+			}
+			if diff := cmp.Diff(tc.calls, fc.Changes()); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -98,5 +98,5 @@ func NewGlobalOptions(streams genericiooptions.IOStreams) *GlobalOptions {
 	// -n selects the etcd namespace, which is kube-system whatever the
 	// kubeconfig context says, so ConfigFlags does not own it here.
 	cf.Namespace = nil
-	return &GlobalOptions{IOStreams: streams, ConfigFlags: cf, Now: time.Now}
+	return &GlobalOptions{IOStreams: streams, ConfigFlags: cf, Now: time.Now, StdinIsTerminal: stdinIsTerminal}
 }
