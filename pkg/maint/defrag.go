@@ -361,11 +361,16 @@ func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) er
 	return nil
 }
 
-// settle reads m's status afresh. After a compaction it waits a little
-// for m to count what it freed: bbolt counts freed pages only at a later
-// commit, which the next write brings (a Kubernetes cluster writes its
-// leases every few seconds; a cluster stopped by NOSPACE writes
-// nothing). It reports whether m's numbers may still be stale.
+// settleSpan is how long a member's bytes in use must hold still after
+// a compaction before its numbers are trusted.
+const settleSpan = time.Second
+
+// settle reads m's status afresh. After a compaction it waits for m to
+// count what it freed: bbolt counts freed pages only at later commits,
+// which writes bring (a Kubernetes cluster writes leases every few
+// seconds; a cluster stopped by NOSPACE writes nothing). The numbers are
+// trusted once they have dropped and held still for settleSpan; it
+// reports whether they may still be stale.
 func (r *defragRun) settle(ctx context.Context, m *Member) (stale bool, err error) {
 	if err := r.c.refresh(ctx, m); err != nil {
 		return false, fmt.Errorf("reading its status: %w", err)
@@ -378,12 +383,17 @@ func (r *defragRun) settle(ctx context.Context, m *Member) (stale bool, err erro
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
+	last, since := before, r.cfg.Now()
 	err = r.cfg.waitFor(ctx, timeout, func() error {
 		if err := r.c.refresh(ctx, m); err != nil {
 			return err
 		}
-		if m.Status.DBSizeInUse >= before {
-			return errors.New("no bytes freed yet")
+		now, inUse := r.cfg.Now(), m.Status.DBSizeInUse
+		if inUse != last {
+			last, since = inUse, now
+		}
+		if inUse >= before || now.Sub(since) < settleSpan {
+			return errors.New("still counting the bytes freed")
 		}
 		return nil
 	})

@@ -115,7 +115,7 @@ func (o *ChangeOptions) Validate() error {
 
 // options are the maintenance options every such command passes on.
 func (o *ChangeOptions) options() maint.Options {
-	return maint.Options{DryRun: o.DryRun, Confirm: o.confirm, Log: o.ErrOut, Progress: progressEvery, Now: o.Now}
+	return maint.Options{DryRun: o.DryRun, Confirm: o.confirm, Log: o.ErrOut, Progress: progressEvery, Now: o.Now, Poll: o.Poll}
 }
 
 // progressEvery is how often a long step says it is still running.

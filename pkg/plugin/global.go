@@ -54,6 +54,9 @@ type GlobalOptions struct {
 	// StdinIsTerminal says whether confirmations can be asked; tests
 	// set it.
 	StdinIsTerminal func() bool
+	// Poll is how often a wait asks the cluster again (0: the
+	// operation's default); tests shorten it.
+	Poll time.Duration
 
 	session *etcd.Session
 	runner  *nodepod.Runner

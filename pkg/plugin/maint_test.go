@@ -42,6 +42,7 @@ func runMaintTerminal(t *testing.T, fc *mainttest.Cluster, answer string, args .
 	in.WriteString(answer)
 	g := NewGlobalOptions(streams)
 	g.StdinIsTerminal = func() bool { return answer != "" }
+	g.Poll = time.Millisecond
 	g.Client = fake.NewClientset(etcdPod("hc-cp1"), etcdPod("hc-cp2"), etcdPod("hc-cp3"))
 	g.Clients = fc
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
