@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,8 +26,14 @@ const (
 // clock advances a quarter second each time it is read, so that the
 // times printed are the same on every run.
 func clock() func() time.Time {
+	var mu sync.Mutex
 	t := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	return func() time.Time { t = t.Add(250 * time.Millisecond); return t }
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		t = t.Add(250 * time.Millisecond)
+		return t
+	}
 }
 
 // options are the test defaults: a fake clock, fast polls, a log.
@@ -321,5 +328,23 @@ func TestDefragPreflightHint(t *testing.T) {
 	_, err := maint.Defrag(context.Background(), maint.Clients(fc), fc.Pods(), defragConfig(&bytes.Buffer{}))
 	if !hint.IsPermanent(err) || !strings.Contains(hint.Of(err), "kubectl etcd health") {
 		t.Errorf("preflight error %v has no permanent hint", err)
+	}
+}
+
+// TestDefragProgress: a long step says which member it is on and for
+// how long.
+func TestDefragProgress(t *testing.T) {
+	fc := mainttest.New(2, gib, gib/4)
+	fc.OnDefragment = func(string) { time.Sleep(30 * time.Millisecond) }
+	var log bytes.Buffer
+	cfg := defragConfig(&log)
+	cfg.Progress = 5 * time.Millisecond
+	if _, err := maint.Defrag(context.Background(), maint.Clients(fc), fc.Pods(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"  still defragmenting m2 (a2): ", "  still defragmenting m1 (a1): ", " elapsed\n"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log has no %q:\n%s", want, log.String())
+		}
 	}
 }

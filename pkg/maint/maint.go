@@ -165,6 +165,11 @@ func Open(ctx context.Context, d Dialer, pods []discovery.Member) (*Cluster, err
 		c.Close()
 		return nil, fmt.Errorf("no etcd member could be reached:%s", c.problems(nil))
 	}
+	for _, m := range c.Members {
+		if m.Status != nil && c.ClusterID == 0 {
+			c.ClusterID = m.Status.ClusterID
+		}
+	}
 	c.ListErr = c.readLists(ctx)
 	return c, nil
 }
@@ -185,9 +190,6 @@ func (c *Cluster) refresh(ctx context.Context, m *Member) error {
 		return err
 	}
 	m.Status, m.ID = st, st.MemberID
-	if c.ClusterID == 0 {
-		c.ClusterID = st.ClusterID
-	}
 	return nil
 }
 

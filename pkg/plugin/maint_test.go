@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,8 +46,14 @@ func runMaintTerminal(t *testing.T, fc *mainttest.Cluster, answer string, args .
 	g.Poll = time.Millisecond
 	g.Client = fake.NewClientset(etcdPod("hc-cp1"), etcdPod("hc-cp2"), etcdPod("hc-cp3"))
 	g.Clients = fc
+	var mu sync.Mutex // the progress ticker reads it too
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	g.Now = func() time.Time { at = at.Add(100 * time.Millisecond); return at }
+	g.Now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		at = at.Add(100 * time.Millisecond)
+		return at
+	}
 	cmd := NewCmdEtcdWithOptions(g)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(context.Background())
