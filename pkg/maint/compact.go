@@ -58,8 +58,10 @@ func Compact(ctx context.Context, d Dialer, pods []discovery.Member, cfg Compact
 	if err := cfg.Confirm(fmt.Sprintf("Compact up to revision %d?", res.Compacted)); err != nil {
 		return nil, err
 	}
+	// The current revision compacted already (nothing written since)
+	// leaves nothing to do; a revision given is the user's to check.
 	res.Took, err = cfg.during(fmt.Sprintf("compacting up to revision %d", res.Compacted), func() error {
-		return c.compact(ctx, l, res.Compacted, false)
+		return c.compact(ctx, l, res.Compacted, cfg.Revision == 0)
 	})
 	if err != nil {
 		return nil, err

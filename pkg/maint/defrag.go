@@ -23,7 +23,9 @@ const (
 type DefragConfig struct {
 	Options
 	// Compact first compacts the history up to the current revision,
-	// waiting until the backend has freed it.
+	// waiting until every member has freed it, and then defragments
+	// every member: bbolt counts the pages a compaction frees only at
+	// the commits of later writes, so the skip rule cannot judge them.
 	Compact bool
 	// NoMoveLeader defragments the leader without handing leadership
 	// to a follower first.
@@ -35,10 +37,6 @@ type DefragConfig struct {
 	Force        bool
 	// Disarm disarms the NOSPACE alarms once every member is done.
 	Disarm bool
-	// Settle bounds the wait, after the compaction, for a member to
-	// count the bytes it freed (default 5s); a member that counts none
-	// by then is defragmented whatever the skip rule says.
-	Settle time.Duration
 }
 
 // Results of one member.
@@ -166,8 +164,6 @@ type defragRun struct {
 	c     *Cluster
 	order []*Member
 	res   *DefragResult
-	// inUse are the members' bytes in use before the compaction.
-	inUse map[*Member]int64
 }
 
 // plan fills the result with the planned rows, prints the plan, and
@@ -175,25 +171,23 @@ type defragRun struct {
 func (r *defragRun) plan() bool {
 	cfg := r.cfg
 	r.res = &DefragResult{ClusterID: hexOrEmpty(r.c.ClusterID), DryRun: cfg.DryRun}
-	again := ""
 	cfg.notef("Plan: %d members, one at a time, each healthy again before the next:", len(r.order))
 	step := 0
 	stepf := func(format string, args ...any) { step++; cfg.notef("  %d. "+format, append([]any{step}, args...)...) }
 	todo := cfg.Compact || (cfg.Disarm && r.hasNoSpace())
 	if cfg.Compact {
 		stepf("compact the history up to the current revision (%d), and wait until the backend has freed it", r.c.Leader().Status.Revision)
-		again = "; decided again after the compaction"
 	}
 	for _, m := range r.order {
 		row := DefragMember{MemberRef: refOf(m), Node: m.Pod.Node, Role: role(m), Before: usageOf(m.Status)}
-		ok, why := r.decide(m, false)
+		ok, why := r.decide(m)
 		row.Result, row.Reason = ResultSkip, why
 		if !ok {
-			stepf("skip %s, %s: %s%s", m.Label(), article(row.Role), why, again)
+			stepf("skip %s, %s: %s", m.Label(), article(row.Role), why)
 		} else {
 			row.Result, todo = ResultPlanned, true
 			r.planLeader(m, stepf)
-			stepf("defragment %s, %s: %s%s", m.Label(), article(row.Role), why, again)
+			stepf("defragment %s, %s: %s", m.Label(), article(row.Role), why)
 		}
 		r.res.Members = append(r.res.Members, row)
 	}
@@ -221,17 +215,16 @@ func (r *defragRun) planLeader(m *Member, stepf func(string, ...any)) {
 	}
 }
 
-// decide applies the skip rule to m, except that a member with a
-// NOSPACE alarm is always defragmented, and so is one whose numbers
-// are stale after the compaction: they cannot justify a skip.
-func (r *defragRun) decide(m *Member, stale bool) (bool, string) {
+// decide applies the skip rule to m, except that with --compact every
+// member is defragmented, and so is a member with a NOSPACE alarm.
+func (r *defragRun) decide(m *Member) (bool, string) {
 	ok, why := r.cfg.Worth(usageOf(m.Status))
 	switch {
 	case ok:
+	case r.cfg.Compact:
+		return true, "--compact defragments every member"
 	case r.alarmed(m):
 		return true, "its NOSPACE alarm is raised"
-	case stale:
-		return true, "the bytes the compaction freed are not counted yet"
 	}
 	return ok, why
 }
@@ -310,10 +303,6 @@ func (r *defragRun) compact(ctx context.Context) error {
 		return fmt.Errorf("reading the current revision from %s: %w", l.Label(), err)
 	}
 	rev := l.Status.Revision
-	r.inUse = map[*Member]int64{}
-	for _, m := range r.c.Members {
-		r.inUse[m] = m.Status.DBSizeInUse
-	}
 	r.cfg.notef("Compacting the history up to revision %d", rev)
 	took, err := r.cfg.during(fmt.Sprintf("compacting up to revision %d", rev), func() error { return r.c.compact(ctx, l, rev, true) })
 	if err != nil {
@@ -331,12 +320,11 @@ func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) er
 		row.Result, row.Error = ResultFailed, err.Error()
 		return err
 	}
-	stale, err := r.settle(ctx, m)
-	if err != nil {
-		return fail(err)
+	if err := r.c.refresh(ctx, m); err != nil {
+		return fail(fmt.Errorf("reading its status: %w", err))
 	}
 	row.Before = usageOf(m.Status)
-	ok, why := r.decide(m, stale)
+	ok, why := r.decide(m)
 	row.Reason = why
 	if !ok {
 		row.Result = ResultSkipped
@@ -359,45 +347,6 @@ func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) er
 	row.Result, row.After = ResultDefragmented, &after
 	r.cfg.notef("Defragmented %s in %s: DB %s -> %s", m.Label(), roundTook(took), humanize.IBytes(uint64(row.Before.DBSize)), humanize.IBytes(uint64(after.DBSize)))
 	return nil
-}
-
-// settleSpan is how long a member's bytes in use must hold still after
-// a compaction before its numbers are trusted.
-const settleSpan = time.Second
-
-// settle reads m's status afresh. After a compaction it waits for m to
-// count what it freed: bbolt counts freed pages only at later commits,
-// which writes bring (a Kubernetes cluster writes leases every few
-// seconds; a cluster stopped by NOSPACE writes nothing). The numbers are
-// trusted once they have dropped and held still for settleSpan; it
-// reports whether they may still be stale.
-func (r *defragRun) settle(ctx context.Context, m *Member) (stale bool, err error) {
-	if err := r.c.refresh(ctx, m); err != nil {
-		return false, fmt.Errorf("reading its status: %w", err)
-	}
-	before, ok := r.inUse[m]
-	if !ok {
-		return false, nil
-	}
-	timeout := r.cfg.Settle
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	last, since := before, r.cfg.Now()
-	err = r.cfg.waitFor(ctx, timeout, func() error {
-		if err := r.c.refresh(ctx, m); err != nil {
-			return err
-		}
-		now, inUse := r.cfg.Now(), m.Status.DBSizeInUse
-		if inUse != last {
-			last, since = inUse, now
-		}
-		if inUse >= before || now.Sub(since) < settleSpan {
-			return errors.New("still counting the bytes freed")
-		}
-		return nil
-	})
-	return err != nil, nil
 }
 
 // leaveLeadership hands the leadership to the best follower when m

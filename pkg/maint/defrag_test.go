@@ -129,7 +129,7 @@ func TestDefrag(t *testing.T) {
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
 		},
 		{
-			name: "--compact first, the skip rule then sees the freed bytes",
+			name: "--compact first, then every member",
 			setup: func(c *mainttest.Cluster) {
 				each(c, func(m *mainttest.Member) { m.InUse = m.DBSize })
 				c.CompactFrees = 600 * mib
@@ -139,7 +139,7 @@ func TestDefrag(t *testing.T) {
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
 		},
 		{
-			name:    "--compact: a member that counts no freed bytes yet is defragmented anyway",
+			name:    "--compact defragments members the skip rule would skip",
 			setup:   func(c *mainttest.Cluster) { each(c, func(m *mainttest.Member) { m.InUse = m.DBSize }) },
 			cfg:     func(c *maint.DefragConfig) { c.Compact = true },
 			calls:   []string{"compact 1000 physical=true via m1", "defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},

@@ -146,6 +146,7 @@ func TestCompact(t *testing.T) {
 		{name: "a given revision", rev: 900, calls: []string{"compact 900 physical=true via m1"}, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 900, RevisionAfter: 1000}},
 		{name: "through the leader, then waiting on the others", setup: func(c *mainttest.Cluster) { c.Leader = 0xa2; c.Fail["compact m1"] = rpctypes.ErrCompacted }, calls: []string{"compact 1000 physical=true via m2"}, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 1000, RevisionAfter: 1000}},
 		{name: "a future revision is refused before etcd sees it", rev: 1001, wantErr: "revision 1001 is after the current revision 1000"},
+		{name: "the current revision compacted already is nothing to do", setup: func(c *mainttest.Cluster) { c.Compacted = 1000 }, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 1000, RevisionAfter: 1000}},
 		{name: "already compacted", setup: func(c *mainttest.Cluster) { c.Compacted = 950 }, rev: 900, wantErr: "compacting up to revision 900: etcdserver: mvcc: required revision has been compacted"},
 		{name: "dry run", dryRun: true, confirm: refuse, want: maint.CompactResult{RevisionBefore: 1000, Compacted: 1000, DryRun: true}},
 		{name: "not confirmed", confirm: refuse, wantErr: "not confirmed"},

@@ -23,10 +23,12 @@ var defragLong = longDesc(`
 	--no-move-leader. A member blocks its reads and writes while it is
 	defragmented, so the next one starts only once it is healthy again. A
 	member is skipped when less than --min-free bytes or --min-free-ratio of
-	its database are free, unless --force.
+	its database are free, unless --force or its NOSPACE alarm is raised.
 
-	--compact first compacts the history up to the current revision, so that
-	there is something to give back; --disarm clears the NOSPACE alarms once
+	--compact first compacts the history up to the current revision and waits
+	until every member has freed it, so that there is something to give back,
+	then defragments every member whatever the skip rule says: etcd counts the
+	space a compaction frees only after later writes. --disarm clears the NOSPACE alarms once
 	every member is done. The plan is printed and must be confirmed, on a
 	terminal or with --yes. The sizes before and after and the time each
 	member took are printed at the end; a step that fails stops the run and
