@@ -10,6 +10,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
 // Defaults of the rule that skips members not worth defragmenting: the
@@ -142,7 +143,13 @@ func Defrag(ctx context.Context, d Dialer, pods []discovery.Member, cfg DefragCo
 	if err := cfg.Confirm(fmt.Sprintf("Carry out this plan (%d of %d members to defragment)?", r.planned(), len(r.order))); err != nil {
 		return nil, err
 	}
-	return r.res, r.run(ctx)
+	if err := r.run(ctx); err != nil {
+		if hint.Of(err) == "" {
+			err = hint.With(err, "check `kubectl etcd health`, then run the command again: the members done already have little left to give back and are skipped (unless --compact or --force)")
+		}
+		return r.res, err
+	}
+	return r.res, nil
 }
 
 // DefragOrder is the followers by name, then the leader.

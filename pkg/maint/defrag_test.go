@@ -322,12 +322,25 @@ func TestDefragLog(t *testing.T) {
 	golden.Assert(t, "defrag-log", log.Bytes())
 }
 
-func TestDefragPreflightHint(t *testing.T) {
-	fc := mainttest.New(3, gib, gib/4)
-	fc.Fail["status m2"] = errors.New("deadline exceeded")
-	_, err := maint.Defrag(context.Background(), maint.Clients(fc), fc.Pods(), defragConfig(&bytes.Buffer{}))
-	if !hint.IsPermanent(err) || !strings.Contains(hint.Of(err), "kubectl etcd health") {
-		t.Errorf("preflight error %v has no permanent hint", err)
+// TestDefragHints: every failure says what to do next.
+func TestDefragHints(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		fail      string
+		hint      string
+		permanent bool
+	}{
+		{name: "preflight", fail: "status m2", hint: "kubectl etcd health", permanent: true},
+		{name: "a step", fail: "defragment m3", hint: "run the command again"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fc := mainttest.New(3, gib, gib/4)
+			fc.Fail[tt.fail] = errors.New("deadline exceeded")
+			_, err := maint.Defrag(context.Background(), maint.Clients(fc), fc.Pods(), defragConfig(&bytes.Buffer{}))
+			if !strings.Contains(hint.Of(err), tt.hint) || hint.IsPermanent(err) != tt.permanent {
+				t.Errorf("error %v: want a hint with %q, permanent %t", err, tt.hint, tt.permanent)
+			}
+		})
 	}
 }
 
