@@ -34,15 +34,11 @@ type CompactResult struct {
 // and waits until every member's backend has freed it.
 func Compact(ctx context.Context, d Dialer, pods []discovery.Member, cfg CompactConfig) (*CompactResult, error) {
 	cfg.defaults()
-	c, err := Open(ctx, d, pods)
+	c, l, err := openLeader(ctx, d, pods)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	l, err := c.NeedLeader()
-	if err != nil {
-		return nil, err
-	}
 	res := &CompactResult{RevisionBefore: l.Status.Revision, Compacted: cfg.Revision, DryRun: cfg.DryRun}
 	if res.Compacted == 0 {
 		res.Compacted = res.RevisionBefore

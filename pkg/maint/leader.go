@@ -40,17 +40,13 @@ func refOf(m *Member) MemberRef { return MemberRef{Name: m.Pod.Name, ID: hexOrEm
 // MoveLeader hands leadership to cfg.To, or to the best follower.
 func MoveLeader(ctx context.Context, d Dialer, pods []discovery.Member, cfg MoveLeaderConfig) (*MoveLeaderResult, error) {
 	cfg.defaults()
-	c, err := Open(ctx, d, pods)
+	// Only the leader and the new leader must answer: moving the
+	// leadership off a struggling node is what this is for.
+	c, from, err := openLeader(ctx, d, pods)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	// Only the leader and the new leader must answer: moving the
-	// leadership off a struggling node is what this is for.
-	from, err := c.NeedLeader()
-	if err != nil {
-		return nil, err
-	}
 	to, err := c.target(from, cfg.To)
 	if err != nil {
 		return nil, err
@@ -79,6 +75,20 @@ func MoveLeader(ctx context.Context, d Dialer, pods []discovery.Member, cfg Move
 	}
 	res.Moved, res.TookText = true, roundTook(res.Took).String()
 	return res, nil
+}
+
+// openLeader opens the cluster, which must have a leader that answers.
+func openLeader(ctx context.Context, d Dialer, pods []discovery.Member) (*Cluster, *Member, error) {
+	c, err := Open(ctx, d, pods)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := c.NeedLeader()
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, l, nil
 }
 
 // target is the member named want, which must be a healthy voting
