@@ -357,9 +357,13 @@ func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) er
 }
 
 // leaveLeadership hands the leadership to the best follower when m
-// leads and another member can take it, unless --no-move-leader.
+// leads, unless --no-move-leader or m is alone, which it warns about.
 func (r *defragRun) leaveLeadership(ctx context.Context, m *Member) error {
-	if !m.IsLeader() || len(r.c.Members) == 1 {
+	switch {
+	case !m.IsLeader():
+		return nil
+	case len(r.c.Members) == 1:
+		r.cfg.notef("Warning: %s is the only member: reads and writes stall until its defragmentation ends", m.Label())
 		return nil
 	}
 	if r.cfg.NoMoveLeader {

@@ -232,7 +232,7 @@ func TestDefrag(t *testing.T) {
 			members: 1,
 			calls:   []string{"defragment m1"},
 			results: []string{"m1 defragmented"},
-			log:     "m1 (a1) is the only member: reads and writes stall",
+			log:     "Warning: m1 (a1) is the only member: reads and writes stall until its defragmentation ends",
 		},
 		{
 			name:    "--dry-run changes nothing",
