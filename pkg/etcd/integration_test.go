@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"os"
 	"sort"
 	"testing"
 	"time"
@@ -15,39 +12,8 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 )
-
-// directForwarder "forwards" to the member's real address: the client/v3
-// transport is exercised end to end, minus the API server.
-type directForwarder struct{ c *etcdtest.Cluster }
-
-func (d directForwarder) Forward(_ context.Context, pod exec.PodRef, _ int) (exec.DialFunc, func(), error) {
-	for _, m := range d.c.Members {
-		if "etcd-"+m.Name == pod.Name {
-			u, _ := url.Parse(m.ClientURL)
-			dial := func(ctx context.Context) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
-			}
-			return dial, func() {}, nil
-		}
-	}
-	return nil, nil, fmt.Errorf("no member for pod %s", pod.Name)
-}
-
-// fileTLS reads the files the pod spec names from the local disk.
-type fileTLS struct{}
-
-func (fileTLS) Material(_ context.Context, m discovery.Member) (*etcd.Material, error) {
-	ca, err := os.ReadFile(m.Client.TrustedCAFile)
-	if err != nil {
-		return nil, err
-	}
-	cert, _ := os.ReadFile(m.Client.CertFile)
-	key, _ := os.ReadFile(m.Client.KeyFile)
-	return &etcd.Material{CA: ca, Cert: cert, Key: key}, nil
-}
 
 type transport struct {
 	name string
@@ -59,7 +25,7 @@ func transports(t *testing.T, c *etcdtest.Cluster) []transport {
 	if err != nil {
 		t.Fatalf("building etcdctl: %v", err)
 	}
-	out := []transport{{"port-forward", &etcd.ForwardDialer{Forwarder: directForwarder{c}, TLS: fileTLS{}, Timeout: 3 * time.Second}}}
+	out := []transport{{"port-forward", c.ForwardDialer(3 * time.Second)}}
 	names := make([]string, 0, len(bins))
 	for n := range bins {
 		names = append(names, n)
@@ -72,13 +38,7 @@ func transports(t *testing.T, c *etcdtest.Cluster) []transport {
 	return out
 }
 
-func pods(c *etcdtest.Cluster) []discovery.Member {
-	var out []discovery.Member
-	for i := range c.Members {
-		out = append(out, discovery.ParsePod(c.Pod(i, "registry.k8s.io/etcd:3.6.8-0")))
-	}
-	return out
-}
+func pods(c *etcdtest.Cluster) []discovery.Member { return c.Pods() }
 
 // truth asks etcd directly, without the plugin's code.
 func truth(t *testing.T, c *etcdtest.Cluster) (*clientv3.MemberListResponse, map[string]*clientv3.StatusResponse) {

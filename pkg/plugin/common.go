@@ -2,11 +2,17 @@ package plugin
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/confirm"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
 
@@ -77,4 +83,63 @@ func longDesc(s string) string {
 		lines[i] = strings.TrimPrefix(l, " ")
 	}
 	return strings.Join(lines, "\n")
+}
+
+// ChangeOptions are the options of the maintenance commands, which
+// speak etcd's client API: -o for the result, and for those that change
+// the cluster --dry-run and --yes.
+type ChangeOptions struct {
+	ClusterReadOptions
+	DryRun bool
+	Yes    bool
+}
+
+func newChangeOptions(g *GlobalOptions) ChangeOptions {
+	return ChangeOptions{ClusterReadOptions: ClusterReadOptions{GlobalOptions: g}}
+}
+
+func (o *ChangeOptions) addFlags(cmd *cobra.Command) {
+	addOutputFlag(cmd, &o.Output)
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "Print the plan and change nothing.")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation (needed without a terminal).")
+}
+
+// Validate checks the flags. These commands speak etcd's client API,
+// which only the port-forward transport has.
+func (o *ChangeOptions) Validate() error {
+	if o.Transport == TransportExec {
+		return fmt.Errorf("--transport exec cannot run this command: it uses etcd's client API, over a port-forward; drop --transport")
+	}
+	return o.ClusterReadOptions.Validate()
+}
+
+// options are the maintenance options every such command passes on.
+func (o *ChangeOptions) options() maint.Options {
+	return maint.Options{DryRun: o.DryRun, Confirm: o.confirm, Log: o.ErrOut, Progress: progressEvery, Now: o.Now, Poll: o.Poll}
+}
+
+// progressEvery is how often a long step says it is still running.
+const progressEvery = 5 * time.Second
+
+// confirm asks y/N on a terminal, naming the context it would change.
+func (o *ChangeOptions) confirm(question string) error {
+	if c := o.ContextName(); c != "" {
+		question = strings.TrimSuffix(question, "?") + " in context " + c + "?"
+	}
+	return confirm.Ask(o.In, o.ErrOut, o.StdinIsTerminal(), o.Yes, confirm.YesNo(question), confirm.Yes...)
+}
+
+// maintTarget is the members' pods and what dials them.
+func (o *ChangeOptions) maintTarget(ctx context.Context) (maint.Dialer, []discovery.Member, error) {
+	pods, err := o.Members(ctx)
+	return maint.Clients(o.ClientDialer()), pods, err
+}
+
+// printThen prints v, when the operation got that far, and then
+// returns the error of the step that failed.
+func printThen[T any](o *ClusterReadOptions, v *T, table func(*T) printers.TableFunc, err error) error {
+	if v == nil {
+		return err
+	}
+	return errors.Join(err, printers.Print(o.Out, o.Output, v, table(v)))
 }

@@ -101,3 +101,13 @@ func cmdContext(cmd *cobra.Command) context.Context {
 	}
 	return context.Background()
 }
+
+// firstArg completes the first positional argument only.
+func firstArg(f cobra.CompletionFunc) cobra.CompletionFunc {
+	return func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		return f(cmd, args, toComplete)
+	}
+}

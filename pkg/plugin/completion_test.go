@@ -52,11 +52,15 @@ func TestDynamicCompletion(t *testing.T) {
 			name: "subcommands",
 			args: []string{"__complete", ""},
 			want: []string{
+				"alarm\tList and disarm etcd alarms",
 				"backup\tSave a verified etcd snapshot to this machine",
+				"compact\tCompact the history up to a revision (for emergencies)",
 				"completion\tPrint the shell completion code for bash, zsh, fish or PowerShell",
+				"defrag\tDefragment every member, followers first and the leader last",
 				"health\tCheck the health of every etcd member",
 				"help\tHelp about any command",
 				"members\tList the etcd members",
+				"move-leader\tHand the leadership to another member",
 				"snapshot\tInspect and verify snapshot files on this machine (no cluster needed)",
 				"status\tShow the status of every etcd member",
 				"version\tPrint the version of kubectl-etcd",
@@ -67,6 +71,16 @@ func TestDynamicCompletion(t *testing.T) {
 			name: "backup member names with their nodes",
 			args: []string{"__complete", "backup", "--member", ""},
 			want: []string{"hc-cp1\tmember on node hc-cp1", "hc-cp2\tmember on node hc-cp2", ":4"},
+		},
+		{
+			name: "move-leader member names",
+			args: []string{"__complete", "move-leader", ""},
+			want: []string{"hc-cp1\tmember on node hc-cp1", "hc-cp2\tmember on node hc-cp2", ":4"},
+		},
+		{
+			name: "move-leader takes one member",
+			args: []string{"__complete", "move-leader", "hc-cp1", ""},
+			want: []string{":4"},
 		},
 		{
 			name: "completion shells",

@@ -46,6 +46,17 @@ type GlobalOptions struct {
 	Client     kubernetes.Interface
 	Executor   exec.Executor
 	Forwarder  exec.Forwarder
+	// Clients opens write-capable clients for the maintenance commands:
+	// the port-forward transport unless a test set a fake.
+	Clients etcd.ClientDialer
+	// Now is the clock, time.Now unless a test set one.
+	Now func() time.Time
+	// StdinIsTerminal says whether confirmations can be asked; tests
+	// set it.
+	StdinIsTerminal func() bool
+	// Poll is how often a wait asks the cluster again (0: the
+	// operation's default); tests shorten it.
+	Poll time.Duration
 
 	session *etcd.Session
 	runner  *nodepod.Runner
@@ -142,6 +153,16 @@ func (g *GlobalOptions) helperNamespace() string {
 
 // ForwardDialer returns the port-forward transport.
 func (g *GlobalOptions) ForwardDialer() *etcd.ForwardDialer { return g.Session().Forward }
+
+// ClientDialer returns what opens write-capable clients: the test's
+// fake, or the port-forward transport, the only one that speaks
+// etcd's client API.
+func (g *GlobalOptions) ClientDialer() etcd.ClientDialer {
+	if g.Clients != nil {
+		return g.Clients
+	}
+	return g.ForwardDialer()
+}
 
 // Dialer returns the transport --transport asks for.
 func (g *GlobalOptions) Dialer() etcd.Dialer { return g.Session().Dialer }

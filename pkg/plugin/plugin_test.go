@@ -62,7 +62,7 @@ func (f *etcdctlFake) Exec(_ context.Context, pod exec.PodRef, cmd []string, _ i
 }
 
 func etcdPod(node string) *corev1.Pod {
-	ip := map[string]string{"hc-cp1": "10.250.1.11", "hc-cp2": "10.250.1.12"}[node]
+	ip := map[string]string{"hc-cp1": "10.250.1.11", "hc-cp2": "10.250.1.12", "hc-cp3": "10.250.1.13"}[node]
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "etcd-" + node, Namespace: "kube-system", Labels: map[string]string{"component": "etcd"}},
 		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "etcd", Image: "registry.k8s.io/etcd:3.5.35-0", Command: []string{

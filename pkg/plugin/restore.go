@@ -61,13 +61,12 @@ type RestoreOptions struct {
 	ScriptDir      string
 	AgentDir       string
 
-	ids      []age.Identity
-	terminal func() bool
+	ids []age.Identity
 }
 
 // NewCmdRestore returns the restore command.
 func NewCmdRestore(g *GlobalOptions) *cobra.Command {
-	o := &RestoreOptions{GlobalOptions: g, terminal: stdinIsTerminal}
+	o := &RestoreOptions{GlobalOptions: g}
 	cmd := &cobra.Command{
 		Use: "restore FILE | --status | --rollback",
 		// Hidden until it is proven end to end on the local kubeadm
@@ -148,7 +147,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	ctxName := o.ContextName()
 	cfg := restore.Config{
 		File: o.File, Identities: o.ids, Force: o.Force, NoBumpRevision: o.NoBumpRevision, DryRun: o.DryRun,
-		Confirm:   restore.Confirmation(o.In, o.ErrOut, o.terminal(), ctxName, o.Yes),
+		Confirm:   restore.Confirmation(o.In, o.ErrOut, o.StdinIsTerminal(), ctxName, o.Yes),
 		Namespace: o.helperNamespace(), Image: o.Image, AgentDir: o.AgentDir, ID: o.ID,
 		Out: o.Out, ErrOut: o.ErrOut,
 	}

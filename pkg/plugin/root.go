@@ -6,6 +6,7 @@ package plugin
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
@@ -14,8 +15,8 @@ import (
 )
 
 var rootLong = longDesc(`
-	Back up, inspect and check the etcd behind a kubeadm-style control plane,
-	from your workstation, with no ssh and no certificate paths.
+	Back up, inspect, check and maintain the etcd behind a kubeadm-style control
+	plane, from your workstation, with no ssh and no certificate paths.
 
 	kubectl etcd finds the etcd members through the Kubernetes API (static pods
 	labelled component=etcd in kube-system) and reads their URLs and certificate
@@ -30,7 +31,10 @@ var rootExample = templates.Examples(`
 	kubectl etcd status -o wide
 
 	# Take a verified snapshot to a file on this machine
-	kubectl etcd backup etcd.db`)
+	kubectl etcd backup etcd.db
+
+	# On call: recover from a NOSPACE alarm, one member at a time
+	kubectl etcd defrag --compact --disarm`)
 
 // Execute runs the command line, then deletes every helper pod that is
 // still live, whichever way the command ended: an error, Ctrl-C, SIGHUP.
@@ -78,6 +82,10 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdBackup(g),
 		NewCmdSnapshot(g),
 		NewCmdRestore(g),
+		NewCmdDefrag(g),
+		NewCmdAlarm(g),
+		NewCmdMoveLeader(g),
+		NewCmdCompact(g),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),
 	)
@@ -90,5 +98,5 @@ func NewGlobalOptions(streams genericiooptions.IOStreams) *GlobalOptions {
 	// -n selects the etcd namespace, which is kube-system whatever the
 	// kubeconfig context says, so ConfigFlags does not own it here.
 	cf.Namespace = nil
-	return &GlobalOptions{IOStreams: streams, ConfigFlags: cf}
+	return &GlobalOptions{IOStreams: streams, ConfigFlags: cf, Now: time.Now, StdinIsTerminal: stdinIsTerminal}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
 var members = &etcd.MemberListView{ClusterID: "f9f44c4ba0e96dd8", Members: []etcd.MemberView{
@@ -33,9 +34,13 @@ func TestPrinters(t *testing.T) {
 		v     any
 		table TableFunc
 	}{
-		"members": {members, MembersTable(members)},
-		"health":  {health, HealthTable(health)},
-		"status":  {status, StatusTable(status)},
+		"members":     {members, MembersTable(members)},
+		"health":      {health, HealthTable(health)},
+		"status":      {status, StatusTable(status)},
+		"defrag":      {defrag, DefragTable(defrag)},
+		"alarms":      {&maint.AlarmListView{ClusterID: "f9f44c4ba0e96dd8", Alarms: alarms}, AlarmTable(alarms)},
+		"move-leader": {moveLeader, MoveLeaderTable(moveLeader)},
+		"compact":     {compact, CompactTable(compact)},
 	}
 	for name, tc := range tables {
 		for _, format := range []string{Table, Wide, JSON, YAML} {

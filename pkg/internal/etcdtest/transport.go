@@ -1,0 +1,64 @@
+package etcdtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+)
+
+// Image is the etcd image the test pods name.
+const Image = "registry.k8s.io/etcd:3.6.8-0"
+
+// Forwarder "forwards" to each member's real address, so that the
+// client/v3 transport runs end to end, minus the API server.
+type Forwarder struct{ C *Cluster }
+
+// Forward implements exec.Forwarder.
+func (d Forwarder) Forward(_ context.Context, pod exec.PodRef, _ int) (exec.DialFunc, func(), error) {
+	for _, m := range d.C.Members {
+		if "etcd-"+m.Name == pod.Name {
+			u, _ := url.Parse(m.ClientURL)
+			dial := func(ctx context.Context) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
+			}
+			return dial, func() {}, nil
+		}
+	}
+	return nil, nil, fmt.Errorf("no member for pod %s", pod.Name)
+}
+
+// FileTLS reads the files the pod spec names from the local disk, where
+// a node pod would read them on the node.
+type FileTLS struct{}
+
+// Material implements etcd.TLSSource.
+func (FileTLS) Material(_ context.Context, m discovery.Member) (*etcd.Material, error) {
+	ca, err := os.ReadFile(m.Client.TrustedCAFile)
+	if err != nil {
+		return nil, err
+	}
+	cert, _ := os.ReadFile(m.Client.CertFile)
+	key, _ := os.ReadFile(m.Client.KeyFile)
+	return &etcd.Material{CA: ca, Cert: cert, Key: key}, nil
+}
+
+// ForwardDialer is the plugin's port-forward transport to the cluster.
+func (c *Cluster) ForwardDialer(timeout time.Duration) *etcd.ForwardDialer {
+	return &etcd.ForwardDialer{Forwarder: Forwarder{c}, TLS: FileTLS{}, Timeout: timeout}
+}
+
+// Pods are the members as discovery reads them from their pods.
+func (c *Cluster) Pods() []discovery.Member {
+	var out []discovery.Member
+	for i := range c.Members {
+		out = append(out, discovery.ParsePod(c.Pod(i, Image)))
+	}
+	return out
+}

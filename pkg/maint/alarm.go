@@ -1,0 +1,147 @@
+package maint
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/dustin/go-humanize"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+)
+
+// AlarmView is one raised alarm.
+type AlarmView struct {
+	MemberID string `json:"memberID"`
+	Member   string `json:"member,omitempty"` // its name, when it has a pod
+	Node     string `json:"node,omitempty"`
+	Alarm    string `json:"alarm"`
+}
+
+// MemberLabel names the alarm's member: name and hex ID.
+func (a AlarmView) MemberLabel() string {
+	if a.Member == "" {
+		return a.MemberID
+	}
+	return fmt.Sprintf("%s (%s)", a.Member, a.MemberID)
+}
+
+// AlarmListView is the answer of `kubectl etcd alarm list`.
+type AlarmListView struct {
+	ClusterID string      `json:"clusterID"`
+	Alarms    []AlarmView `json:"alarms"`
+}
+
+func (c *Cluster) alarmViews(as []etcd.Alarm) []AlarmView {
+	out := []AlarmView{}
+	for _, a := range as {
+		v := AlarmView{MemberID: etcd.HexID(a.MemberID), Alarm: a.Type}
+		if m := c.byID(a.MemberID); m != nil {
+			v.Member, v.Node = m.Pod.Name, m.Pod.Node
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// openAlarms opens the cluster, which must have answered the alarm list.
+func openAlarms(ctx context.Context, d Dialer, pods []discovery.Member) (*Cluster, error) {
+	c, err := Open(ctx, d, pods)
+	if err != nil {
+		return nil, err
+	}
+	if c.ListErr != nil {
+		c.Close()
+		return nil, fmt.Errorf("listing the alarms: %w", c.ListErr)
+	}
+	return c, nil
+}
+
+// ListAlarms lists the alarms raised in the cluster.
+func ListAlarms(ctx context.Context, d Dialer, pods []discovery.Member) (*AlarmListView, error) {
+	c, err := openAlarms(ctx, d, pods)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return &AlarmListView{ClusterID: hexOrEmpty(c.ClusterID), Alarms: c.alarmViews(c.Alarms)}, nil
+}
+
+// DisarmAlarms disarms every alarm raised, after a warning for each
+// member whose database still fills its quota: its NOSPACE alarm comes
+// back with the next write.
+func DisarmAlarms(ctx context.Context, d Dialer, pods []discovery.Member, o Options) (*AlarmListView, error) {
+	o.defaults()
+	c, err := openAlarms(ctx, d, pods)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	res := &AlarmListView{ClusterID: hexOrEmpty(c.ClusterID), Alarms: []AlarmView{}}
+	if len(c.Alarms) == 0 {
+		o.notef("No alarm is raised; nothing to do")
+		return res, nil
+	}
+	o.notef("Plan: disarm %d alarms:", len(c.Alarms))
+	for _, a := range c.alarmViews(c.Alarms) {
+		o.notef("  %s on %s", a.Alarm, a.MemberLabel())
+	}
+	c.warnFull(&o)
+	if o.DryRun {
+		o.notef("Dry run: nothing was changed")
+		return res, nil
+	}
+	if err := o.Confirm(fmt.Sprintf("Disarm %d alarms?", len(c.Alarms))); err != nil {
+		return nil, err
+	}
+	res.Alarms, err = disarmAlarms(ctx, c, "")
+	return res, err
+}
+
+// disarmAlarms disarms the raised alarms of type typ ("" for all), one
+// by one, and checks that none of them is raised any more.
+func disarmAlarms(ctx context.Context, c *Cluster, typ string) ([]AlarmView, error) {
+	cl := c.any()
+	as, err := cl.AlarmList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing the alarms: %w", err)
+	}
+	var done []etcd.Alarm
+	for _, a := range as {
+		if typ != "" && a.Type != typ {
+			continue
+		}
+		if _, err := cl.AlarmDisarm(ctx, a); err != nil {
+			return c.alarmViews(done), fmt.Errorf("disarming %s on %s: %w", a.Type, c.label(a.MemberID), err)
+		}
+		done = append(done, a)
+	}
+	left, err := cl.AlarmList(ctx)
+	if err != nil {
+		return c.alarmViews(done), fmt.Errorf("listing the alarms after disarming them: %w", err)
+	}
+	for _, a := range left {
+		if typ == "" || a.Type == typ {
+			return c.alarmViews(done), fmt.Errorf("alarm %s on %s is raised again: its database is still over its quota; run `kubectl etcd defrag --compact --disarm`", a.Type, c.label(a.MemberID))
+		}
+	}
+	return c.alarmViews(done), nil
+}
+
+// warnFull warns about each member whose database is within 5% of its
+// quota: etcd raises NOSPACE again as soon as it writes.
+func (c *Cluster) warnFull(o *Options) {
+	for _, m := range c.Members {
+		if m.Status == nil {
+			continue
+		}
+		quota := m.Status.DBSizeQuota
+		if quota <= 0 {
+			quota = m.Pod.QuotaBackendBytes
+		}
+		if quota > 0 && m.Status.DBSize >= quota-quota/20 {
+			o.notef("Warning: %s's database (%s) nearly fills its quota (%s): the NOSPACE alarm comes back with the next writes unless it is compacted and defragmented first (kubectl etcd defrag --compact --disarm)",
+				m.Label(), humanize.IBytes(uint64(m.Status.DBSize)), humanize.IBytes(uint64(quota)))
+		}
+	}
+}

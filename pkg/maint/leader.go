@@ -1,0 +1,159 @@
+package maint
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+)
+
+// MoveLeaderConfig is what `kubectl etcd move-leader` asks for.
+type MoveLeaderConfig struct {
+	Options
+	// To is the new leader's name or hex ID; "" picks the most
+	// up-to-date healthy follower.
+	To string
+}
+
+// MoveLeaderResult says who led before and after.
+type MoveLeaderResult struct {
+	From   MemberRef     `json:"from"`
+	To     MemberRef     `json:"to"`
+	DryRun bool          `json:"dryRun,omitempty"`
+	Moved  bool          `json:"moved"`
+	Took   time.Duration `json:"-"`
+	// TookText is Took for JSON and YAML.
+	TookText string `json:"took,omitempty"`
+}
+
+// MemberRef names a member in results: its name and hex ID.
+type MemberRef struct {
+	Name string `json:"name"`
+	ID   string `json:"id"`
+}
+
+func refOf(m *Member) MemberRef { return MemberRef{Name: m.Pod.Name, ID: hexOrEmpty(m.ID)} }
+
+// MoveLeader hands leadership to cfg.To, or to the best follower.
+func MoveLeader(ctx context.Context, d Dialer, pods []discovery.Member, cfg MoveLeaderConfig) (*MoveLeaderResult, error) {
+	cfg.defaults()
+	// Only the leader and the new leader must answer: moving the
+	// leadership off a struggling node is what this is for.
+	c, from, err := openLeader(ctx, d, pods)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	to, err := c.target(from, cfg.To)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.health(ctx, to); err != nil {
+		return nil, fmt.Errorf("member %s cannot take the leadership: it is not healthy: %w", to.Label(), err)
+	}
+	if p := c.problems(nil); p != "" {
+		cfg.notef("Warning: some members are not reachable:%s", p)
+	}
+	res := &MoveLeaderResult{From: refOf(from), To: refOf(to), DryRun: cfg.DryRun}
+	if to == from {
+		cfg.notef("%s is already the leader; nothing to do", from.Label())
+		return res, nil
+	}
+	cfg.notef("Plan: move leadership from %s to %s", from.Label(), to.Label())
+	if cfg.DryRun {
+		cfg.notef("Dry run: nothing was changed")
+		return res, nil
+	}
+	if err := cfg.Confirm("Move the leadership?"); err != nil {
+		return nil, err
+	}
+	if res.Took, err = cfg.moveLeader(ctx, c, from, to); err != nil {
+		return res, err
+	}
+	res.Moved, res.TookText = true, roundTook(res.Took).String()
+	return res, nil
+}
+
+// openLeader opens the cluster, which must have a leader that answers.
+func openLeader(ctx context.Context, d Dialer, pods []discovery.Member) (*Cluster, *Member, error) {
+	c, err := Open(ctx, d, pods)
+	if err != nil {
+		return nil, nil, err
+	}
+	l, err := c.NeedLeader()
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, l, nil
+}
+
+// target is the member named want, which must be a healthy voting
+// member, or the best follower.
+func (c *Cluster) target(leader *Member, want string) (*Member, error) {
+	if want == "" {
+		if best := c.BestFollower(leader); best != nil {
+			return best, nil
+		}
+		return nil, hint.Permanent(errors.New("no healthy voting follower to move the leadership to"), "a single-member cluster keeps its leader; check `kubectl etcd status`")
+	}
+	m, err := c.Find(want)
+	if err != nil {
+		return nil, err
+	}
+	if m.isLearner() {
+		return nil, hint.Permanent(fmt.Errorf("member %s is a learner and cannot lead", m.Label()), "promote it first, or pick a voting member")
+	}
+	return m, nil
+}
+
+// moveLeader asks the leader to hand over to to, then waits until to
+// says it leads.
+func (o *Options) moveLeader(ctx context.Context, c *Cluster, from, to *Member) (time.Duration, error) {
+	o.notef("Moving leadership from %s to %s", from.Label(), to.Label())
+	took, err := o.during("moving leadership to "+to.Label(), func() error {
+		if err := from.client.MoveLeader(ctx, to.ID); err != nil {
+			return err
+		}
+		return o.waitFor(ctx, o.HealthTimeout, func() error {
+			if err := c.refresh(ctx, to); err != nil {
+				return err
+			}
+			if !to.IsLeader() {
+				return fmt.Errorf("%s does not lead yet", to.Label())
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return took, fmt.Errorf("moving leadership from %s to %s: %w", from.Label(), to.Label(), err)
+	}
+	_ = c.refresh(ctx, from)
+	o.notef("Leadership moved to %s in %s", to.Label(), roundTook(took))
+	return took, nil
+}
+
+// waitFor retries check every Poll until it passes or timeout is over,
+// and returns its last error.
+func (o *Options) waitFor(ctx context.Context, timeout time.Duration, check func() error) error {
+	deadline := o.Now().Add(timeout)
+	for {
+		err := check()
+		if err == nil {
+			return nil
+		}
+		if !o.Now().Before(deadline) {
+			return fmt.Errorf("still failing after %s: %w", timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(o.Poll):
+		}
+	}
+}
+
+func roundTook(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
