@@ -166,7 +166,9 @@ var restoredSuffix = regexp.MustCompile(`-restore-[0-9]{8}T[0-9]{6}Z$`)
 // newDataDir is the restored data's dir beside old: /var/lib/etcd becomes
 // /var/lib/etcd-restore-<id>, and so does an earlier restore's dir, so
 // that names do not grow restore after restore.
-func newDataDir(old, id string) string { return restoredSuffix.ReplaceAllString(old, "") + "-restore-" + id }
+func newDataDir(old, id string) string {
+	return restoredSuffix.ReplaceAllString(old, "") + "-restore-" + id
+}
 
 func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 	tool, err := restoreTool(m, p.Bump > 0)
