@@ -61,6 +61,7 @@ func TestDynamicCompletion(t *testing.T) {
 				"help\tHelp about any command",
 				"members\tList the etcd members",
 				"move-leader\tHand the leadership to another member",
+				"restore\tRestore etcd from a snapshot on every control-plane node",
 				"snapshot\tInspect and verify snapshot files on this machine (no cluster needed)",
 				"status\tShow the status of every etcd member",
 				"version\tPrint the version of kubectl-etcd",

@@ -25,11 +25,17 @@ var restoreLong = longDesc(`
 	otherwise with --yes.
 
 	Then a node pod on each node receives the node agent and the snapshot, both
-	checked by sha256; the snapshot is restored into a new data dir with the
-	cluster's own etcd image; and each node's agent stops the control plane,
-	swaps the data dir and starts it again by itself, keeping a journal. The old
-	data dir and manifests are kept. --status reads the journals, --rollback puts
-	the old data back.`)
+	checked by sha256; the snapshot is restored into a new data dir beside the
+	old one with the cluster's own etcd image; and each node's agent, run as a
+	static pod so that it outlives the API server and this command, stops the
+	control plane, points etcd at the new data dir and starts it again by
+	itself, keeping a journal on the node. The nodes meet at a barrier before
+	the swap: a failure before it rolls every node back. The old data dir stays
+	where it is and the old manifests are kept. --status reads the journals,
+	--rollback puts the old manifests back.
+
+	Afterwards restart the kubelet on every node (the summary lists them): its
+	informers hold what they saw before the restore.`)
 
 var restoreExample = templates.Examples(`
 	# Show the plan only
@@ -68,11 +74,7 @@ type RestoreOptions struct {
 func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	o := &RestoreOptions{GlobalOptions: g}
 	cmd := &cobra.Command{
-		Use: "restore FILE | --status | --rollback",
-		// Hidden until it is proven end to end on the local kubeadm
-		// cluster (test/e2e); the plan, the agent and the barrier are
-		// tested, the whole run is not yet.
-		Hidden:  true,
+		Use:     "restore FILE | --status | --rollback",
 		Short:   "Restore etcd from a snapshot on every control-plane node",
 		Long:    restoreLong,
 		Example: restoreExample,
@@ -90,6 +92,9 @@ func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	f.StringVar(&o.ID, "id", "", "The restore that --status or --rollback is about (default: all, or the unfinished one).")
 	f.BoolVar(&o.RestartKubelet, "restart-kubelet", false, "Restart every kubelet after the restore (not supported yet).")
 	f.StringVar(&o.ScriptDir, "script-dir", "", "Write one shell script per node instead, for when the API server cannot be reached (not supported yet).")
+	// Not supported yet: kept so that scripts get a clear error, not listed.
+	_ = f.MarkHidden("restart-kubelet")
+	_ = f.MarkHidden("script-dir")
 	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: next to this executable).")
 	return cmd
 }
@@ -129,15 +134,9 @@ func (o *RestoreOptions) Validate() error {
 		return fmt.Errorf("restore needs a snapshot FILE, or --status or --rollback")
 	case o.ID != "" && !o.Status && !o.Rollback:
 		return fmt.Errorf("--id is for --status and --rollback")
-	case !o.DryRun && !o.Status && os.Getenv(ExperimentalEnv) != "restore":
-		return fmt.Errorf("restore is not released yet: it has not been proven end to end on a real control plane. "+
-			"--dry-run shows the plan; to try it on a test cluster you can afford to lose, set %s=restore", ExperimentalEnv)
 	}
 	return nil
 }
-
-// ExperimentalEnv unlocks commands that are not released yet.
-const ExperimentalEnv = "KUBECTL_ETCD_EXPERIMENTAL"
 
 // Run restores, or reads or rolls back the journals.
 func (o *RestoreOptions) Run(ctx context.Context) error {

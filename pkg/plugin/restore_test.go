@@ -17,8 +17,6 @@ func TestRestoreFlags(t *testing.T) {
 		{"restart-kubelet", []string{"restore", "etcd.db", "--restart-kubelet"}, "not supported yet"},
 		{"script-dir", []string{"restore", "etcd.db", "--script-dir", "d"}, "not supported yet"},
 		{"corrupt snapshot", []string{"restore", "/nonexistent.db", "--dry-run", "--agent-dir", "/nonexistent"}, "does not verify"},
-		{"not released", []string{"restore", "etcd.db"}, "not released yet"},
-		{"rollback not released", []string{"restore", "--rollback"}, "KUBECTL_ETCD_EXPERIMENTAL=restore"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, err := run(t, &etcdctlFake{}, tc.args...)

@@ -15,7 +15,7 @@ import (
 )
 
 var rootLong = longDesc(`
-	Back up, inspect, check and maintain the etcd behind a kubeadm-style control
+	Back up, restore, inspect and maintain the etcd behind a kubeadm-style control
 	plane, from your workstation, with no ssh and no certificate paths.
 
 	kubectl etcd finds the etcd members through the Kubernetes API (static pods
@@ -32,6 +32,9 @@ var rootExample = templates.Examples(`
 
 	# Take a verified snapshot to a file on this machine
 	kubectl etcd backup etcd.db
+
+	# Restore it on every control-plane node (plan first, then confirm)
+	kubectl etcd restore etcd.db
 
 	# On call: recover from a NOSPACE alarm, one member at a time
 	kubectl etcd defrag --compact --disarm`)
@@ -62,7 +65,7 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 	streams := g.IOStreams
 	cmd := &cobra.Command{
 		Use:           "kubectl-etcd",
-		Short:         "Back up, inspect and check the etcd of a kubeadm-style cluster",
+		Short:         "Back up, restore, inspect and maintain the etcd of a kubeadm-style cluster",
 		Long:          rootLong,
 		Example:       rootExample,
 		SilenceUsage:  true,

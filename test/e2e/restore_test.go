@@ -41,11 +41,6 @@ func restoreCmd(args ...string) []string {
 	return append([]string{"etcd", "restore"}, args...)
 }
 
-func init() {
-	// restore is not released yet; the tests prove it.
-	os.Setenv("KUBECTL_ETCD_EXPERIMENTAL", "restore")
-}
-
 // Preflight refusals change nothing: a corrupt snapshot, and a helper
 // image that cannot start.
 func TestRestoreRefusals(t *testing.T) {
