@@ -136,7 +136,10 @@ type fakeEtcd struct {
 	mu       sync.Mutex
 	restored bool
 	downFor  int
-	ms       []discovery.Member
+	// oldFor is how many dials after the agents start still reach the old
+	// cluster, as before the agents stop it.
+	oldFor int
+	ms     []discovery.Member
 }
 
 func (f *fakeEtcd) members(context.Context) ([]discovery.Member, error) {
@@ -153,6 +156,10 @@ func (f *fakeEtcd) Name() string { return "fake" }
 func (f *fakeEtcd) Dial(context.Context, discovery.Member) (etcd.Conn, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.restored && f.oldFor > 0 {
+		f.oldFor--
+		return fakeConn{}, nil
+	}
 	return fakeConn{restored: f.restored}, nil
 }
 
@@ -398,5 +405,20 @@ func TestAgentPodLabelsMatchThePlugin(t *testing.T) {
 	if agent.ManagedByLabel != nodepod.ManagedByLabel || agent.ManagedByValue != nodepod.ManagedByValue || agent.PurposeLabel != nodepod.PurposeLabel {
 		t.Errorf("agent labels %s=%s, %s; plugin %s=%s, %s", agent.ManagedByLabel, agent.ManagedByValue, agent.PurposeLabel,
 			nodepod.ManagedByLabel, nodepod.ManagedByValue, nodepod.PurposeLabel)
+	}
+}
+
+// Right after the agents start, the old cluster still answers, healthy:
+// the wait must hold until another cluster ID serves, or the restore would
+// be judged before it happened.
+func TestRunWaitsForTheNewCluster(t *testing.T) {
+	f := newFixture(t, 3, "3.7.0")
+	f.fe.downFor, f.fe.oldFor = 0, 30
+	res, err := Run(context.Background(), f.deps(), f.cfg)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, f.out)
+	}
+	if res.ClusterID != "beef" || !strings.Contains(f.out.String(), "cluster c0ffee still serves") {
+		t.Errorf("cluster %s; the wait did not hold while the old cluster served:\n%s", res.ClusterID, f.out)
 	}
 }
