@@ -18,9 +18,6 @@ const (
 	AgentPurpose = "restore-agent"
 	// AgentPodNamespace holds the agent's mirror pod, beside etcd's.
 	AgentPodNamespace = "kube-system"
-	// AgentPodRecord is where the agent keeps its static pod manifest in
-	// the journal dir once it has taken it out of the static pod dir.
-	AgentPodRecord = "agent-pod.yaml"
 )
 
 // AgentPodName is the name of the agent's static pod that runs `restore
