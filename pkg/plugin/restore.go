@@ -142,7 +142,8 @@ func (o *RestoreOptions) Validate() error {
 func (o *RestoreOptions) Run(ctx context.Context) error {
 	// Members are discovered afresh on each call: the pods change while
 	// the control plane restarts.
-	d := restore.Deps{Client: o.Client, Exec: o.Executor, Dialer: o.Dialer(), Members: o.Session().Discover}
+	d := restore.Deps{Client: o.Client, Exec: o.Executor, Dialer: o.Dialer(), Members: o.Session().Discover,
+		StaticPodDir: restore.KubeletStaticPodDir(o.Client), Clients: o.ClientDialer()}
 	ctxName := o.ContextName()
 	cfg := restore.Config{
 		File: o.File, Identities: o.ids, Force: o.Force, NoBumpRevision: o.NoBumpRevision, DryRun: o.DryRun,

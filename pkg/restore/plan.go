@@ -37,8 +37,10 @@ type Metadata struct {
 // Snapshot is what is known of the snapshot file. Revision is read from
 // inside the file, never from a read of the cluster made before it.
 type Snapshot struct {
-	Path           string
-	Revision       int64
+	Path     string
+	Revision int64
+	// Keys counts the live keys at Revision, to check the result with.
+	Keys           int
 	Size           int64
 	SHA256         string
 	StorageVersion string
@@ -60,8 +62,11 @@ type Options struct {
 	Time           time.Time
 	Force          bool
 	NoBumpRevision bool
-	StaticPodDir   string
-	JournalRoot    string
+	// StaticPodDir is the kubelets' static pod dir where StaticPodDirs,
+	// read from each node's kubelet config, names none.
+	StaticPodDir  string
+	StaticPodDirs map[string]string
+	JournalRoot   string
 }
 
 // Plan is what the user confirms and the agents carry out.
@@ -72,7 +77,6 @@ type Plan struct {
 	Snapshot       Snapshot
 	Bump           int64
 	BumpReason     string
-	StaticPodDir   string
 	Members        []MemberPlan
 	Warnings       []string
 }
@@ -85,7 +89,11 @@ type MemberPlan struct {
 	OldDataDir     string
 	NewDataDir     string
 	JournalDir     string
-	StagedSnapshot string
+	// StaticPodDir is the node's kubelet's; StaticPodSource says where it
+	// was read.
+	StaticPodDir    string
+	StaticPodSource string
+	StagedSnapshot  string
 	// RestoreArgv runs in a pod of the member's own etcd image, with no
 	// shell: 3.6+ images have none.
 	RestoreArgv []string
@@ -102,7 +110,7 @@ func NewPlan(members []discovery.Member, snap Snapshot, live Live, opts Options)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{ID: opts.ID, Token: "kubectl-etcd-restore-" + strings.ToLower(opts.ID), Snapshot: snap, StaticPodDir: opts.StaticPodDir, InitialCluster: initialCluster(ms)}
+	p := &Plan{ID: opts.ID, Token: "kubectl-etcd-restore-" + strings.ToLower(opts.ID), Snapshot: snap, InitialCluster: initialCluster(ms)}
 	if err := p.checkSnapshot(ms, live, opts.Force); err != nil {
 		return nil, err
 	}
@@ -179,6 +187,13 @@ func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 	mp := MemberPlan{
 		Node: m.Node, Name: m.Name, PeerURLs: m.InitialAdvertisePeerURLs, Image: m.Image, Version: m.Version,
 		OldDataDir: old, NewDataDir: newDataDir(old, o.ID), JournalDir: path.Join(o.JournalRoot, o.ID),
+		StaticPodDir: o.StaticPodDir, StaticPodSource: "kubeadm's default",
+	}
+	if d := o.StaticPodDirs[m.Node]; d != "" {
+		mp.StaticPodDir, mp.StaticPodSource = path.Clean(d), "from the kubelet's config"
+	}
+	if strings.HasPrefix(mp.JournalDir+"/", mp.StaticPodDir+"/") {
+		return MemberPlan{}, fmt.Errorf("node %s: the journal dir %s is inside the kubelet's static pod dir %s, which would start every file kept there as a pod", m.Node, mp.JournalDir, mp.StaticPodDir)
 	}
 	mp.StagedSnapshot = path.Join(mp.JournalDir, "snapshot.db")
 	mp.RestoreArgv = []string{tool, "snapshot", "restore", mp.StagedSnapshot,
@@ -193,6 +208,6 @@ func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 		// makes watchers from before the restore relist.
 		mp.RestoreArgv = append(mp.RestoreArgv, "--bump-revision="+strconv.FormatInt(p.Bump, 10), "--mark-compacted")
 	}
-	mp.Steps = nodeSteps(mp, p.StaticPodDir)
+	mp.Steps = nodeSteps(mp)
 	return mp, nil
 }

@@ -201,3 +201,21 @@ func TestNewDataDir(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanStaticPodDirPerNode(t *testing.T) {
+	ms := members(3, "3.7.0")
+	p, err := NewPlan(ms, snap(nil), Live{}, Options{Time: when, StaticPodDirs: map[string]string{ms[1].Node: "/var/lib/kubelet/static/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{DefaultStaticPodDir, "/var/lib/kubelet/static", DefaultStaticPodDir} {
+		m := p.Members[i]
+		if m.StaticPodDir != want || p.AgentSpec(m).StaticPodDir != want || !strings.Contains(strings.Join(m.Steps, "\n"), want+"/etcd.yaml") {
+			t.Errorf("node %s: static pod dir %q (agent %q), steps %q; want %s", m.Node, m.StaticPodDir, p.AgentSpec(m).StaticPodDir, m.Steps, want)
+		}
+	}
+	_, err = NewPlan(ms, snap(nil), Live{}, Options{Time: when, StaticPodDirs: map[string]string{ms[0].Node: "/var/lib"}})
+	if err == nil || !strings.Contains(err.Error(), "inside the kubelet's static pod dir /var/lib") {
+		t.Errorf("a static pod dir holding the journal: err = %v", err)
+	}
+}

@@ -16,7 +16,8 @@ var controlPlane = []string{"kube-apiserver.yaml", "kube-controller-manager.yaml
 
 // nodeSteps are one node's steps as the user reads them; the agent's
 // journal uses the same order.
-func nodeSteps(m MemberPlan, static string) []string {
+func nodeSteps(m MemberPlan) []string {
+	static := m.StaticPodDir
 	aside := path.Join(m.JournalDir, "manifests")
 	steps := []string{
 		fmt.Sprintf("restore the snapshot into %s, in a pod of %s (nothing is stopped yet)", m.NewDataDir, m.Image),
@@ -51,6 +52,7 @@ func RenderPlan(w io.Writer, p *Plan) error {
 		fmt.Fprintf(&b, "  peer URLs:  %s\n", strings.Join(m.PeerURLs, ","))
 		fmt.Fprintf(&b, "  data dir:   %s -> %s (the old one is kept)\n", m.OldDataDir, m.NewDataDir)
 		fmt.Fprintf(&b, "  journal:    %s\n", m.JournalDir)
+		fmt.Fprintf(&b, "  manifests:  %s (static pod dir, %s)\n", m.StaticPodDir, m.StaticPodSource)
 		fmt.Fprintf(&b, "  restore:    %s\n", strings.Join(m.RestoreArgv, " "))
 		for i, st := range m.Steps {
 			fmt.Fprintf(&b, "  %2d. %s\n", i+1, st)

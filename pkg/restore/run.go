@@ -24,6 +24,12 @@ type Deps struct {
 	// restore they are new pods.
 	Members func(ctx context.Context) ([]discovery.Member, error)
 	Dialer  etcd.Dialer
+	// StaticPodDir reads a node's kubelet static pod dir (see
+	// KubeletStaticPodDir); nil uses DefaultStaticPodDir.
+	StaticPodDir StaticPodDirReader
+	// Clients reads keys and hashes to check the result; nil skips that
+	// check with a warning.
+	Clients etcd.ClientDialer
 }
 
 // Config is one `kubectl etcd restore`.
@@ -61,6 +67,8 @@ type Result struct {
 	ClusterID string
 	Revision  int64
 	Journals  map[string]*JournalStatus
+	// Data is what the restored members hold at the restore's revision.
+	Data *DataCheck
 }
 
 // Run restores cfg.File: preflight with the cluster untouched, the plan

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -48,7 +49,12 @@ func writeSnapshot(t *testing.T, dir string, rev int64) string {
 		}
 		k := make([]byte, 17)
 		binary.BigEndian.PutUint64(k, uint64(rev))
-		return b.Put(k, []byte("v"))
+		kv := mvccpb.KeyValue{Key: []byte("/registry/configmaps/default/a"), Value: []byte("v"), CreateRevision: rev, ModRevision: rev, Version: 1}
+		v, err := kv.Marshal()
+		if err != nil {
+			return err
+		}
+		return b.Put(k, v)
 	})
 	if err != nil || db.Close() != nil {
 		t.Fatal(err)

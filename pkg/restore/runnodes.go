@@ -246,7 +246,7 @@ func (r *run) startAgent(ctx context.Context, n *node) error {
 // AgentSpec is the node's part as its agent reads it. With several
 // members every agent names the others, at their peer URL's host.
 func (p *Plan) AgentSpec(m MemberPlan) agent.RestoreSpec {
-	s := agent.RestoreSpec{ID: p.ID, Node: m.Node, Member: m.Name, StaticPodDir: p.StaticPodDir,
+	s := agent.RestoreSpec{ID: p.ID, Node: m.Node, Member: m.Name, StaticPodDir: m.StaticPodDir,
 		JournalDir: m.JournalDir, OldDataDir: m.OldDataDir, NewDataDir: m.NewDataDir, AgentImage: m.Image}
 	var peers []agent.Peer
 	for _, o := range p.Members {

@@ -58,18 +58,27 @@ func (pre *preflighted) check(ctx context.Context, d Deps, cfg Config) error {
 	if pre.agents, err = findAgents(ctx, d, cfg.AgentDir, pre.members); err != nil {
 		return err
 	}
-	pre.plan, err = NewPlan(pre.members, snap, pre.live, Options{Time: cfg.Now(), Force: cfg.Force, NoBumpRevision: cfg.NoBumpRevision})
+	var nodes []string
+	for _, m := range pre.members {
+		nodes = append(nodes, m.Node)
+	}
+	dirs, warnings := staticPodDirs(ctx, d.StaticPodDir, nodes)
+	pre.plan, err = NewPlan(pre.members, snap, pre.live, Options{Time: cfg.Now(), Force: cfg.Force, NoBumpRevision: cfg.NoBumpRevision, StaticPodDirs: dirs})
+	if err == nil {
+		pre.plan.Warnings = append(pre.plan.Warnings, warnings...)
+	}
 	return err
 }
 
 // readSnapshot reads the revision from inside the file and FILE.json
 // when it is there.
 func readSnapshot(file string, plain *snapshot.PlainFile) (Snapshot, error) {
-	rev, err := snapshot.Revision(plain.Path)
+	rep, err := snapshot.Analyze(plain)
 	if err != nil {
-		return Snapshot{}, fmt.Errorf("read the snapshot's revision: %w", err)
+		return Snapshot{}, hint.Permanent(fmt.Errorf("the snapshot's database is damaged, so nothing was changed: %w", err),
+			"pass an intact snapshot (kubectl etcd snapshot inspect FILE checks one)")
 	}
-	s := Snapshot{Path: file, Revision: rev, Size: plain.Size, SHA256: plain.FileSHA256}
+	s := Snapshot{Path: file, Revision: rep.Revision, Keys: rep.TotalKey, Size: plain.Size, SHA256: plain.FileSHA256}
 	metaPath := snapshot.MetadataPath(file)
 	if _, err := os.Stat(metaPath); errors.Is(err, os.ErrNotExist) {
 		return s, nil

@@ -182,6 +182,15 @@ func (r *run) check(ctx context.Context, res *Result) error {
 	if r.pre.live.ClusterID != "" && v.ClusterID == r.pre.live.ClusterID {
 		errs = append(errs, fmt.Errorf("the cluster ID is still %s: the members were not restored", v.ClusterID))
 	}
+	if r.d.Clients == nil {
+		r.cfg.notef("Warning: the restored keys and hashes were not checked (no client/v3 transport)")
+	} else {
+		dc, err := verifyData(ctx, r.d.Clients, pods, p)
+		res.Data = dc
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, j := range res.Journals {
 		if j.Unfinished() {
 			errs = append(errs, fmt.Errorf("node %s: the journal says %s%s", j.Node, j.Phase, errSuffix(j.Error)))
@@ -226,6 +235,9 @@ func (r *run) summary(ctx context.Context, res *Result) {
 	w := r.cfg.Out
 	fmt.Fprintf(w, "\nRestored %s: cluster ID %s, revision %d (snapshot %d + bump %d), in %s\n",
 		p.ID, res.ClusterID, res.Revision, p.Snapshot.Revision, p.Bump, r.cfg.Now().Sub(r.start).Round(time.Second))
+	if dc := res.Data; dc != nil && len(dc.Keys) == len(p.Members) {
+		fmt.Fprintf(w, "Checked at revision %d: every member holds the snapshot's %d keys, with hashkv %s\n", dc.Revision, p.Snapshot.Keys, strings.Join(distinctHashes(dc.Hashes), "; "))
+	}
 	for _, m := range p.Members {
 		fmt.Fprintf(w, "  member %s on node %s: data %s; the old data stays in %s, the old manifests in %s\n", m.Name, m.Node, m.NewDataDir, m.OldDataDir, path.Join(m.JournalDir, "manifests"))
 	}

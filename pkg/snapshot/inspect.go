@@ -80,6 +80,16 @@ func Inspect(path string, ids []age.Identity, top int, decryptDir string) (*Repo
 	return rep, nil
 }
 
+// Analyze reads a plain (decrypted) snapshot as Inspect does: the bbolt
+// integrity check, the newest revision, the live keys and the usage.
+func Analyze(p *PlainFile) (*Report, error) {
+	rep := &Report{Size: p.Size, FileSHA256: p.FileSHA256, Encrypted: p.Encrypted}
+	if err := analyze(p.Path, 0, rep); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
 // Bucket and key names of etcd's backend schema.
 var (
 	keyBucket      = []byte("key")
