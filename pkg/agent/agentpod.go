@@ -81,6 +81,9 @@ type (
 	}
 )
 
+// podRoot is where an agent's static pod mounts the node's /.
+const podRoot = "/host"
+
 // AgentPod is the static pod that runs `restore sub` for s on its node.
 //
 // A static pod, not a pod of the API: once the restored etcd serves, the
@@ -98,6 +101,10 @@ func AgentPod(s *RestoreSpec, root, exe, journalRoot, sub, claim string) ([]byte
 	if !strings.HasPrefix(exe, strings.TrimSuffix(root, "/")+"/") {
 		return nil, fmt.Errorf("the agent %s is not on the node's disk under %s, where its static pod can run it", exe, root)
 	}
+	// The pod mounts the node's / at podRoot, whatever root the agent
+	// that writes it was given (/ when an operator runs it on the node).
+	exe = podRoot + strings.TrimPrefix(exe, strings.TrimSuffix(root, "/"))
+	root = podRoot
 	self := path.Join(s.StaticPodDir, AgentPodFile(s.ID, sub))
 	p := podManifest{
 		APIVersion: "v1", Kind: "Pod",

@@ -85,6 +85,10 @@ type RestoreSpec struct {
 	// image, which the node has. Empty runs the agent as a detached
 	// process instead, which only a node without a kubelet survives.
 	AgentImage string `json:"agentImage,omitempty"`
+	// SnapshotRestore makes the agent restore the data itself (script
+	// mode); OldDataDir, NewDataDir and AgentImage may then be empty, and
+	// are read from the node's etcd manifest.
+	SnapshotRestore *SnapshotRestore `json:"snapshotRestore,omitempty"`
 
 	// APIServerAddr is kube-apiserver's secure port, from its manifest.
 	APIServerAddr string `json:"apiServerAddr,omitempty"`
@@ -134,6 +138,9 @@ func (s *RestoreSpec) Validate() error {
 		return fmt.Errorf("restore id %q must be a single path element such as 20260102T030405Z", s.ID)
 	}
 	for name, p := range map[string]string{"staticPodDir": s.StaticPodDir, "journalDir": s.JournalDir, "oldDataDir": s.OldDataDir, "newDataDir": s.NewDataDir} {
+		if p == "" && s.SnapshotRestore != nil && (name == "oldDataDir" || name == "newDataDir") {
+			continue // read from the node's manifest
+		}
 		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
 			return fmt.Errorf("restore spec %s %q must be a clean absolute node path", name, p)
 		}
@@ -178,6 +185,7 @@ func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.fillFromManifest(m.DataDir, m.Image)
 	if m.Name != s.Member || path.Clean(m.DataDir) != s.OldDataDir {
 		return nil, fmt.Errorf("etcd's manifest on this node runs member %q on %s, the plan expects %q on %s (read from the API's etcd pod, which a kubelet that has not restarted since an earlier restore may still show as it was): restart the kubelet on this node, then plan the restore again", m.Name, m.DataDir, s.Member, s.OldDataDir)
 	}
@@ -287,6 +295,9 @@ func checkRestoreTree(root string, s *RestoreSpec) error {
 	}
 	if _, err := os.Stat(under(root, s.OldDataDir)); err != nil {
 		return fmt.Errorf("old data dir: %w", err)
+	}
+	if s.SnapshotRestore != nil {
+		return checkSnapshotRestore(root, s)
 	}
 	if _, err := os.Stat(under(root, path.Join(s.NewDataDir, "member"))); err != nil {
 		return fmt.Errorf("the restored data dir holds no member dir (%w): run `snapshot restore` into %s first", err, s.NewDataDir)

@@ -16,6 +16,10 @@ type RestoreEnv struct {
 	// Barrier holds the node before the swap until every member is ready;
 	// nil for a single member.
 	Barrier Barrier
+	// Run and LookPath run the etcd tools in script mode (see
+	// SnapshotRestore); nil runs processes found on $PATH.
+	Run      Runner
+	LookPath func(string) (string, error)
 }
 
 // Restore step names that other code looks for.
@@ -46,6 +50,9 @@ func RestoreSteps(s *RestoreSpec, restored []byte, env RestoreEnv) []Step {
 	etcdGone := WaitStep("wait until etcd is gone", "etcd's ports to refuse", allClosed(env.Dialer, s.EtcdAddrs), stop, poll)
 
 	var steps []Step
+	if s.SnapshotRestore != nil {
+		steps = append(steps, snapshotRestoreStep(s, env))
+	}
 	for _, f := range ControlPlaneManifests {
 		steps = append(steps, env.move("stop "+component(f), in(f), out(f)))
 	}

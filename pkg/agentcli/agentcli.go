@@ -28,6 +28,7 @@ const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
   restore start    --spec FILE|-      check the node, write the journal, run the steps detached
   restore run      --id ID [--detach] run or resume a restore's steps (--detach: in a static pod, see --static-pod)
   restore status   [--id ID]          print the journals as JSON
+  restore wait     --id ID            follow a restore's steps until it ends; fails unless it ended done
   restore rollback --id ID [--detach] put the old manifests and data dir back
   version
 
@@ -56,7 +57,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	if len(args) < 2 || args[0] != "restore" {
-		return fmt.Errorf("%w: want `restore start|run|status|rollback` or `version`", errUsage)
+		return fmt.Errorf("%w: want `restore start|run|status|wait|rollback` or `version`", errUsage)
 	}
 	o := &options{stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("kubectl-etcd-agent restore "+args[1], flag.ContinueOnError)
@@ -75,6 +76,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cmd = o.run
 	case "status":
 		cmd = o.status
+	case "wait":
+		o.waitFlags(fs)
+		cmd = o.wait
 	case "rollback":
 		o.handoverFlags(fs)
 		cmd = o.rollback
@@ -97,6 +101,7 @@ type options struct {
 	// as a static pod, and claim the token it records in the journal.
 	staticPod, claimToken string
 	handoverWait          time.Duration
+	waitTimeout, waitPoll time.Duration
 	barrier               *agent.PeerBarrier
 	stdin                 io.Reader
 	stdout, stderr        io.Writer

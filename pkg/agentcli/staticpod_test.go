@@ -78,7 +78,14 @@ func (k *staticKubelet) sync(t *testing.T) {
 			continue
 		}
 		k.manifest[filepath.Base(f)] = string(b)
-		c := exec.Command(pod.Spec.Containers[0].Command[0], pod.Spec.Containers[0].Command[1:]...)
+		// The pod mounts the node's / at /host: here, the node's root.
+		argv := append([]string{}, pod.Spec.Containers[0].Command...)
+		for i, a := range argv {
+			if a == "/host" || strings.HasPrefix(a, "/host/") {
+				argv[i] = k.n.root + strings.TrimPrefix(a, "/host")
+			}
+		}
+		c := exec.Command(argv[0], argv[1:]...)
 		if err := c.Start(); err != nil {
 			t.Errorf("start %s: %v", f, err)
 			continue

@@ -47,6 +47,9 @@ var restoreExample = templates.Examples(`
 	# An encrypted snapshot, without a terminal
 	kubectl etcd restore etcd.db.age --identity key.txt --yes
 
+	# The API server cannot act (etcd lost quorum): one script per node, to run there
+	kubectl etcd restore etcd.db --script-dir ./restore-scripts
+
 	# What the last restore did on each node; undo it
 	kubectl etcd restore --status
 	kubectl etcd restore --rollback`)
@@ -91,10 +94,9 @@ func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	f.BoolVar(&o.Rollback, "rollback", false, "Put the pre-restore data dirs and manifests back on every node.")
 	f.StringVar(&o.ID, "id", "", "The restore that --status or --rollback is about (default: all, or the unfinished one).")
 	f.BoolVar(&o.RestartKubelet, "restart-kubelet", false, "Restart every kubelet after the restore (not supported yet).")
-	f.StringVar(&o.ScriptDir, "script-dir", "", "Write one shell script per node instead, for when the API server cannot be reached (not supported yet).")
+	f.StringVar(&o.ScriptDir, "script-dir", "", "Write one shell script per control-plane node into this empty dir instead of restoring, for when the API server cannot act (lost quorum): run each on its node as root.")
 	// Not supported yet: kept so that scripts get a clear error, not listed.
 	_ = f.MarkHidden("restart-kubelet")
-	_ = f.MarkHidden("script-dir")
 	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: next to this executable).")
 	return cmd
 }
@@ -124,8 +126,8 @@ func (o *RestoreOptions) Validate() error {
 	switch {
 	case o.RestartKubelet:
 		return fmt.Errorf("--restart-kubelet is not supported yet: restart the kubelets as the summary says")
-	case o.ScriptDir != "":
-		return fmt.Errorf("--script-dir is not supported yet")
+	case o.ScriptDir != "" && (o.Status || o.Rollback):
+		return fmt.Errorf("--script-dir writes a restore's scripts: it takes a FILE, not --status or --rollback")
 	case o.Status && o.Rollback:
 		return fmt.Errorf("--status and --rollback exclude each other")
 	case (o.Status || o.Rollback) && o.File != "":
@@ -149,9 +151,12 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		File: o.File, Identities: o.ids, Force: o.Force, NoBumpRevision: o.NoBumpRevision, DryRun: o.DryRun,
 		Confirm:   restore.Confirmation(o.In, o.ErrOut, o.StdinIsTerminal(), ctxName, o.Yes),
 		Namespace: o.helperNamespace(), Image: o.Image, AgentDir: o.AgentDir, ID: o.ID,
-		Out: o.Out, ErrOut: o.ErrOut,
+		ScriptDir: o.ScriptDir, Out: o.Out, ErrOut: o.ErrOut,
 	}
 	switch {
+	case o.ScriptDir != "":
+		_, err := restore.Scripts(ctx, d, cfg)
+		return err
 	case o.Status:
 		_, err := restore.Status(ctx, d, cfg)
 		return err

@@ -6,12 +6,12 @@ package restore
 import (
 	"fmt"
 	"path"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 )
 
@@ -32,6 +32,15 @@ type Metadata struct {
 	Revision    int64
 	EtcdVersion string
 	MemberNames []string
+	// Members are the members as backup saw them: what script mode plans
+	// from when the API server cannot be reached.
+	Members []MetadataMember
+}
+
+// MetadataMember is one member in FILE.json.
+type MetadataMember struct {
+	Name, Node string
+	PeerURLs   []string
 }
 
 // Snapshot is what is known of the snapshot file. Revision is read from
@@ -67,6 +76,10 @@ type Options struct {
 	StaticPodDir  string
 	StaticPodDirs map[string]string
 	JournalRoot   string
+	// FromMetadata plans from FILE.json's members, for script mode
+	// without the API: the data dirs and images are then left empty, for
+	// each node's agent to read from its etcd manifest.
+	FromMetadata bool
 }
 
 // Plan is what the user confirms and the agents carry out.
@@ -95,8 +108,10 @@ type MemberPlan struct {
 	StaticPodSource string
 	StagedSnapshot  string
 	// RestoreArgv runs in a pod of the member's own etcd image, with no
-	// shell: 3.6+ images have none.
-	RestoreArgv []string
+	// shell: 3.6+ images have none. RestoreFlags are its member, cluster
+	// and bump flags, without the snapshot and the data dir.
+	RestoreArgv  []string
+	RestoreFlags []string
 	Steps       []string
 }
 
@@ -106,7 +121,7 @@ func NewPlan(members []discovery.Member, snap Snapshot, live Live, opts Options)
 		return nil, fmt.Errorf("no etcd members found: restore needs the etcd static pods of kube-system to read their flags")
 	}
 	opts = withDefaults(opts)
-	ms, err := sortedMembers(members)
+	ms, err := sortedMembers(members, opts.FromMetadata)
 	if err != nil {
 		return nil, err
 	}
@@ -138,11 +153,14 @@ func withDefaults(o Options) Options {
 	return o
 }
 
-func sortedMembers(in []discovery.Member) ([]discovery.Member, error) {
+func sortedMembers(in []discovery.Member, fromMetadata bool) ([]discovery.Member, error) {
 	ms := append([]discovery.Member{}, in...)
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
 	for i, m := range ms {
 		switch {
+		case fromMetadata && (m.Name == "" || m.Node == "" || len(m.InitialAdvertisePeerURLs) == 0):
+			return nil, fmt.Errorf("FILE.json's member %q has no name, node or peer URL: script mode without the API plans from them", m.Name)
+		case fromMetadata:
 		case m.Name == "" || m.Node == "" || m.DataDir == "" || len(m.InitialAdvertisePeerURLs) == 0:
 			return nil, fmt.Errorf("etcd pod %s sets no --name, --data-dir or --initial-advertise-peer-urls, or runs on no node: restore reads them from the pod spec; fix the manifest", m.Pod)
 		case i > 0 && ms[i-1].Name == m.Name:
@@ -168,25 +186,26 @@ func initialCluster(ms []discovery.Member) string {
 	return strings.Join(parts, ",")
 }
 
-// restoredSuffix ends a data dir that an earlier restore made.
-var restoredSuffix = regexp.MustCompile(`-restore-[0-9]{8}T[0-9]{6}Z$`)
-
-// newDataDir is the restored data's dir beside old: /var/lib/etcd becomes
-// /var/lib/etcd-restore-<id>, and so does an earlier restore's dir, so
-// that names do not grow restore after restore.
-func newDataDir(old, id string) string {
-	return restoredSuffix.ReplaceAllString(old, "") + "-restore-" + id
-}
+// newDataDir is the restored data's dir beside old (see
+// agent.RestoredDataDir).
+func newDataDir(old, id string) string { return agent.RestoredDataDir(old, id) }
 
 func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 	tool, err := restoreTool(m, p.Bump > 0)
-	if err != nil {
+	if err != nil && !(o.FromMetadata && m.Version == "") {
 		return MemberPlan{}, err
 	}
-	old := path.Clean(m.DataDir)
+	old, nw := "", ""
+	if m.DataDir != "" {
+		old = path.Clean(m.DataDir)
+		nw = newDataDir(old, o.ID)
+	}
+	if tool == "" {
+		tool = "etcdutl" // or etcdctl: the agent uses what the image has
+	}
 	mp := MemberPlan{
 		Node: m.Node, Name: m.Name, PeerURLs: m.InitialAdvertisePeerURLs, Image: m.Image, Version: m.Version,
-		OldDataDir: old, NewDataDir: newDataDir(old, o.ID), JournalDir: path.Join(o.JournalRoot, o.ID),
+		OldDataDir: old, NewDataDir: nw, JournalDir: path.Join(o.JournalRoot, o.ID),
 		StaticPodDir: o.StaticPodDir, StaticPodSource: "kubeadm's default",
 	}
 	if d := o.StaticPodDirs[m.Node]; d != "" {
@@ -196,18 +215,19 @@ func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 		return MemberPlan{}, fmt.Errorf("node %s: the journal dir %s is inside the kubelet's static pod dir %s, which would start every file kept there as a pod", m.Node, mp.JournalDir, mp.StaticPodDir)
 	}
 	mp.StagedSnapshot = path.Join(mp.JournalDir, "snapshot.db")
-	mp.RestoreArgv = []string{tool, "snapshot", "restore", mp.StagedSnapshot,
+	mp.RestoreFlags = []string{
 		"--name=" + m.Name,
 		"--initial-cluster=" + p.InitialCluster,
 		"--initial-cluster-token=" + p.Token,
 		"--initial-advertise-peer-urls=" + strings.Join(m.InitialAdvertisePeerURLs, ","),
-		"--data-dir=" + mp.NewDataDir,
 	}
 	if p.Bump > 0 {
 		// etcdutl refuses a bump without --mark-compacted, and the mark is what
 		// makes watchers from before the restore relist.
-		mp.RestoreArgv = append(mp.RestoreArgv, "--bump-revision="+strconv.FormatInt(p.Bump, 10), "--mark-compacted")
+		mp.RestoreFlags = append(mp.RestoreFlags, "--bump-revision="+strconv.FormatInt(p.Bump, 10), "--mark-compacted")
 	}
+	mp.RestoreArgv = append([]string{tool, "snapshot", "restore", mp.StagedSnapshot}, mp.RestoreFlags...)
+	mp.RestoreArgv = append(mp.RestoreArgv, "--data-dir="+mp.NewDataDir)
 	mp.Steps = nodeSteps(mp)
 	return mp, nil
 }

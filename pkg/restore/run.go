@@ -50,6 +50,8 @@ type Config struct {
 	// ID selects the restore that --rollback undoes; empty picks the
 	// unfinished one.
 	ID string
+	// ScriptDir is where Scripts writes the per-node scripts.
+	ScriptDir string
 
 	Out, ErrOut io.Writer
 	Now         func() time.Time

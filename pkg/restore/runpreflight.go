@@ -95,6 +95,7 @@ func readSnapshot(file string, plain *snapshot.PlainFile) (Snapshot, error) {
 	s.Meta = &Metadata{ClusterID: m.ClusterID, Revision: m.Revision, EtcdVersion: m.EtcdVersion}
 	for _, mm := range m.Members {
 		s.Meta.MemberNames = append(s.Meta.MemberNames, mm.Name)
+		s.Meta.Members = append(s.Meta.Members, MetadataMember{Name: mm.Name, Node: mm.Node, PeerURLs: mm.PeerURLs})
 	}
 	return s, nil
 }

@@ -1,0 +1,160 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// SnapshotRestore makes the agent restore the snapshot itself, as its
+// first step, with the etcd tools of its static pod's image (etcd's own,
+// so that they match the data): script mode, where nothing can be created
+// through the API. The plugin's pod mode restores in a pod before the
+// agent starts, and leaves it nil.
+type SnapshotRestore struct {
+	// Snapshot is the plain snapshot's node path; SHA256 its checksum,
+	// checked before anything else.
+	Snapshot string `json:"snapshot"`
+	SHA256   string `json:"sha256"`
+	// Flags are `snapshot restore`'s member and cluster flags: --name,
+	// --initial-cluster, --initial-cluster-token,
+	// --initial-advertise-peer-urls and the bump; the agent adds
+	// --data-dir.
+	Flags []string `json:"flags"`
+}
+
+// StepRestoreData is the step that restores the snapshot in script mode.
+const StepRestoreData = "restore the snapshot into the new data dir"
+
+// restoredSuffix ends a data dir that an earlier restore made.
+var restoredSuffix = regexp.MustCompile(`-restore-[0-9]{8}T[0-9]{6}Z$`)
+
+// RestoredDataDir is the restored data's dir beside old: /var/lib/etcd
+// becomes /var/lib/etcd-restore-<id>, and so does an earlier restore's
+// dir, so that names do not grow restore after restore.
+func RestoredDataDir(old, id string) string {
+	return restoredSuffix.ReplaceAllString(old, "") + "-restore-" + id
+}
+
+// fillFromManifest completes a script-mode spec from the node's etcd
+// manifest: the plugin that wrote it could not read the pods.
+func (s *RestoreSpec) fillFromManifest(dataDir, image string) {
+	if s.SnapshotRestore == nil {
+		return
+	}
+	if s.OldDataDir == "" {
+		s.OldDataDir = path.Clean(dataDir)
+	}
+	if s.NewDataDir == "" {
+		s.NewDataDir = RestoredDataDir(s.OldDataDir, s.ID)
+	}
+	if s.AgentImage == "" {
+		s.AgentImage = image
+	}
+}
+
+// checkSnapshotRestore checks the staged snapshot before anything changes.
+func checkSnapshotRestore(root string, s *RestoreSpec) error {
+	r := s.SnapshotRestore
+	if _, err := os.Lstat(under(root, s.NewDataDir)); err == nil {
+		return fmt.Errorf("the new data dir %s exists already: a restore never writes over a data dir; move it away, or restore with another id", s.NewDataDir)
+	}
+	got, err := fileSHA256(under(root, r.Snapshot))
+	if err != nil {
+		return fmt.Errorf("the staged snapshot: %w", err)
+	}
+	if got != r.SHA256 {
+		return fmt.Errorf("the staged snapshot %s has sha256 %s, the plan's is %s: copy the snapshot again", r.Snapshot, got, r.SHA256)
+	}
+	return nil
+}
+
+func fileSHA256(p string) (string, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Runner runs a command and returns its combined output.
+type Runner func(ctx context.Context, env []string, argv ...string) ([]byte, error)
+
+// ExecRunner runs commands as processes of the agent's container.
+func ExecRunner(ctx context.Context, env []string, argv ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd.CombinedOutput()
+}
+
+// restoreTool is etcdutl where the image has it (3.6+), else etcdctl
+// (3.5 images have no etcdutl).
+func restoreTool(look func(string) (string, error)) (string, []string, error) {
+	if p, err := look("etcdutl"); err == nil {
+		return p, nil, nil
+	}
+	if p, err := look("etcdctl"); err == nil {
+		return p, []string{"ETCDCTL_API=3"}, nil
+	}
+	return "", nil, errors.New("neither etcdutl nor etcdctl is in the agent's image: the agent's static pod must run etcd's own image")
+}
+
+// snapshotRestoreStep restores the snapshot into the new data dir. A dir
+// left by an interrupted attempt is moved aside, never deleted, before the
+// retry. Its undo keeps the restored dir: it is not the cluster's data.
+func snapshotRestoreStep(s *RestoreSpec, env RestoreEnv) Step {
+	r := s.SnapshotRestore
+	return Step{
+		Name: StepRestoreData,
+		Do: func(ctx context.Context) error {
+			dst := under(env.Root, s.NewDataDir)
+			if _, err := os.Lstat(dst); err == nil {
+				aside := fmt.Sprintf("%s.incomplete-%d", dst, time.Now().Unix())
+				if err := os.Rename(dst, aside); err != nil {
+					return fmt.Errorf("move the incomplete %s aside: %w", s.NewDataDir, err)
+				}
+			}
+			look := env.LookPath
+			if look == nil {
+				look = exec.LookPath
+			}
+			tool, toolEnv, err := restoreTool(look)
+			if err != nil {
+				return err
+			}
+			run := env.Run
+			if run == nil {
+				run = ExecRunner
+			}
+			argv := append([]string{tool, "snapshot", "restore", under(env.Root, r.Snapshot)}, r.Flags...)
+			argv = append(argv, "--data-dir="+dst)
+			out, err := run(ctx, toolEnv, argv...)
+			if err != nil {
+				return fmt.Errorf("%s snapshot restore: %w: %s", path.Base(tool), err, strings.TrimSpace(lastLines(string(out), 5)))
+			}
+			return nil
+		},
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
