@@ -27,6 +27,9 @@ import (
 // ScriptSnapshot is the snapshot's name in a script dir.
 const ScriptSnapshot = "snapshot.db"
 
+// scriptBarrierTimeout bounds the first node's wait for the others.
+const scriptBarrierTimeout = 10 * time.Minute
+
 // scriptDiscoverTimeout bounds the attempt to read the pods: without
 // quorum the API server hangs rather than refuses.
 const scriptDiscoverTimeout = 20 * time.Second
@@ -271,7 +274,8 @@ func (w scriptWriter) instructions(out io.Writer) {
 		fmt.Fprintf(out, "       %s:  sh %s/%s\n", m.Node, filepath.Base(w.dir), scriptName(m))
 	}
 	fmt.Fprintf(out, "     Each script follows its node's steps and exits 0 once its member serves the restored data.\n")
-	fmt.Fprintf(out, "  3. restart the kubelet on every node; then `kubectl etcd restore --status` reads the journals, and `kubectl etcd restore --rollback --id %s` undoes it.\n", w.plan.ID)
+	fmt.Fprintf(out, "  3. restart the kubelet on every node, workers too, so that its informers drop what they held before (systemctl restart kubelet)\n")
+	fmt.Fprintf(out, "  4. `kubectl etcd restore --status` reads the journals, and `kubectl etcd restore --rollback --id %s` undoes the restore\n", w.plan.ID)
 }
 
 func (w scriptWriter) archs() string {
@@ -285,6 +289,11 @@ func (w scriptWriter) archs() string {
 func (w scriptWriter) script(m MemberPlan) ([]byte, error) {
 	spec := w.plan.AgentSpec(m)
 	spec.SnapshotRestore = &agent.SnapshotRestore{Snapshot: m.StagedSnapshot, SHA256: w.plainSHA, Flags: m.RestoreFlags}
+	if spec.Barrier != nil {
+		// Operators start the scripts by hand, and kubelets without an
+		// API server start static pods slowly.
+		spec.Barrier.Timeout = agent.Duration(scriptBarrierTimeout)
+	}
 	sj, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return nil, err
@@ -328,7 +337,7 @@ func copyFrom(r io.Reader, dst string, mode os.FileMode) error {
 // scriptTemplate is POSIX sh with coreutils: what a control-plane node
 // has. It changes nothing until the files check out; then the agent
 // checks the node against the plan before it writes its journal.
-var scriptTemplate = template.Must(template.New("script").Parse(`#!/bin/sh
+var scriptTemplate = template.Must(template.New("script").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(`#!/bin/sh
 # kubectl etcd restore {{.ID}}: node {{.Node}}, member {{.Member}}.
 # Written by ` + "`kubectl etcd restore --script-dir`" + ` from {{.Snapshot}} (revision {{.Revision}}).
 #
@@ -338,7 +347,7 @@ var scriptTemplate = template.Must(template.New("script").Parse(`#!/bin/sh
 #
 # Steps on this node:
 {{- range $i, $s := .Steps}}
-#   {{$i}}. {{$s}}
+#   {{inc $i}}. {{$s}}
 {{- end}}
 set -eu
 
@@ -382,7 +391,9 @@ if [ ! -f "$STAGED" ] || [ "$(sum "$STAGED")" != "$SNAPSHOT_SHA256" ]; then
   cp "$SNAPSHOT" "$STAGED.part" && chmod 0600 "$STAGED.part" && mv -f "$STAGED.part" "$STAGED"
 fi
 
-"$bin" restore start --root / --spec - <<'SPEC'
+# Without quorum, a kubelet whose API server hangs can take minutes to
+# start a static pod.
+"$bin" restore start --root / --handover-timeout 10m --spec - <<'SPEC'
 {{.Spec}}
 SPEC
 echo "the agent runs the restore in a static pod; following it (Ctrl-C is safe: the node carries on):"

@@ -158,6 +158,12 @@ func runCmd(t *testing.T, name string, args ...string) result {
 // runQuiet is runCmd without logging, for polls.
 func runQuiet(t *testing.T, name string, args ...string) result {
 	t.Helper()
+	return runFor(t, 5*time.Minute, name, args...)
+}
+
+// runFor runs a command, killed after limit.
+func runFor(t *testing.T, limit time.Duration, name string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(name, args...)
 	var so, se bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &so, &se
@@ -165,7 +171,7 @@ func runQuiet(t *testing.T, name string, args ...string) result {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s %v: %v", name, args, err)
 	}
-	timer := time.AfterFunc(5*time.Minute, func() { cmd.Process.Kill() })
+	timer := time.AfterFunc(limit, func() { cmd.Process.Kill() })
 	err := cmd.Wait()
 	timer.Stop()
 	r := result{stdout: so.String(), stderr: se.String(), took: time.Since(start)}

@@ -1,0 +1,107 @@
+#!/bin/sh
+# kubectl etcd restore 20260102T030405Z: node cp1, member cp1.
+# Written by `kubectl etcd restore --script-dir` from etcd.db (revision 5000).
+#
+# Run as root on node cp1, at about the same time as the other nodes' scripts:
+#   sh restore-cp1.sh
+# The snapshot is read from $SNAPSHOT, else from snapshot.db beside this script.
+#
+# Steps on this node:
+#   1. check the snapshot's and the agent's sha256; refuse if this node's etcd manifest names another member
+#   2. stage the agent under /var/lib/kubectl-etcd/bin and the snapshot in /var/lib/kubectl-etcd/restore/20260102T030405Z
+#   3. start the node's agent as the static pod /etc/kubernetes/manifests/kubectl-etcd-agent-20260102t030405z-run.yaml, which runs etcd's own image
+#   4. restore the snapshot into /var/lib/etcd-restore-20260102T030405Z with that image's etcdutl (etcdctl on 3.5); nothing is stopped yet
+#   5. move /etc/kubernetes/manifests/kube-apiserver.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/
+#   6. move /etc/kubernetes/manifests/kube-controller-manager.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/
+#   7. move /etc/kubernetes/manifests/kube-scheduler.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/
+#   8. wait until kube-apiserver is gone (its port refuses)
+#   9. move /etc/kubernetes/manifests/etcd.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/
+#   10. wait until etcd is gone (2379 and 2380 refuse)
+#   11. write /etc/kubernetes/manifests/etcd.yaml with --data-dir, mountPath and hostPath /var/lib/etcd-restore-20260102T030405Z  <- point of no return
+#   12. wait until the member is healthy (needs quorum: the other nodes' steps)
+#   13. move the 3 control-plane manifests back to /etc/kubernetes/manifests
+#   14. mark the journal done, and take the agent's static pod out
+set -eu
+
+ID='20260102T030405Z'
+JOURNAL='/var/lib/kubectl-etcd/restore/20260102T030405Z'
+STAGED='/var/lib/kubectl-etcd/restore/20260102T030405Z/snapshot.db'
+SNAPSHOT_SHA256='<sha256>'
+AGENT_SHA256_amd64='<sha256>'
+AGENT_SHA256_arm64=''
+
+die() { echo "restore-cp1.sh: $*" >&2; exit 1; }
+sum() { sha256sum "$1" | cut -d' ' -f1; }
+
+here=$(cd "$(dirname "$0")" && pwd)
+SNAPSHOT=${SNAPSHOT:-$here/snapshot.db}
+[ "$(id -u)" = 0 ] || die "run me as root: I stop and start the control plane's static pods"
+case "$(uname -m)" in
+  x86_64|amd64) arch=amd64; want=$AGENT_SHA256_amd64 ;;
+  aarch64|arm64) arch=arm64; want=$AGENT_SHA256_arm64 ;;
+  *) die "this node is $(uname -m); the agent is built for amd64 and arm64 only" ;;
+esac
+[ -n "$want" ] || die "no agent for linux/$arch in $here: rerun kubectl etcd restore --script-dir with kubectl-etcd-agent-linux-$arch in --agent-dir"
+agent=$here/kubectl-etcd-agent-linux-$arch
+[ "$(sum "$agent")" = "$want" ] || die "$agent does not have the sha256 $want: copy the script dir again"
+bin=/var/lib/kubectl-etcd/bin/$want
+
+if [ -e "$JOURNAL/journal.json" ]; then
+  echo "restore $ID has already started on this node; following it (Ctrl-C is safe):"
+  exec "$bin" restore wait --root / --id "$ID"
+fi
+[ -n "$SNAPSHOT" ] && [ -f "$SNAPSHOT" ] || die "no snapshot at '$SNAPSHOT': pass SNAPSHOT=/path/to/the/plain/snapshot.db"
+echo "checking the snapshot's sha256..."
+[ "$(sum "$SNAPSHOT")" = "$SNAPSHOT_SHA256" ] || die "$SNAPSHOT does not have the sha256 $SNAPSHOT_SHA256: it is not the snapshot that was planned"
+
+mkdir -p /var/lib/kubectl-etcd/bin "$JOURNAL"
+chmod 0700 "$JOURNAL"
+if [ ! -x "$bin" ] || [ "$(sum "$bin")" != "$want" ]; then
+  cp "$agent" "$bin.part" && chmod 0755 "$bin.part" && mv -f "$bin.part" "$bin"
+fi
+if [ ! -f "$STAGED" ] || [ "$(sum "$STAGED")" != "$SNAPSHOT_SHA256" ]; then
+  cp "$SNAPSHOT" "$STAGED.part" && chmod 0600 "$STAGED.part" && mv -f "$STAGED.part" "$STAGED"
+fi
+
+# Without quorum, a kubelet whose API server hangs can take minutes to
+# start a static pod.
+"$bin" restore start --root / --handover-timeout 10m --spec - <<'SPEC'
+{
+  "id": "20260102T030405Z",
+  "node": "cp1",
+  "member": "cp1",
+  "staticPodDir": "/etc/kubernetes/manifests",
+  "journalDir": "/var/lib/kubectl-etcd/restore/20260102T030405Z",
+  "oldDataDir": "/var/lib/etcd",
+  "newDataDir": "/var/lib/etcd-restore-20260102T030405Z",
+  "barrier": {
+    "addr": "10.250.1.11:2382",
+    "peers": [
+      {
+        "member": "cp2",
+        "addr": "10.250.1.12:2382"
+      },
+      {
+        "member": "cp3",
+        "addr": "10.250.1.13:2382"
+      }
+    ],
+    "timeout": "10m0s"
+  },
+  "agentImage": "registry.k8s.io/etcd:3.7.0-0",
+  "snapshotRestore": {
+    "snapshot": "/var/lib/kubectl-etcd/restore/20260102T030405Z/snapshot.db",
+    "sha256": "<sha256>",
+    "flags": [
+      "--name=cp1",
+      "--initial-cluster=cp1=https://10.250.1.11:2380,cp2=https://10.250.1.12:2380,cp3=https://10.250.1.13:2380",
+      "--initial-cluster-token=kubectl-etcd-restore-20260102t030405z",
+      "--initial-advertise-peer-urls=https://10.250.1.11:2380",
+      "--bump-revision=14400",
+      "--mark-compacted"
+    ]
+  }
+}
+SPEC
+echo "the agent runs the restore in a static pod; following it (Ctrl-C is safe: the node carries on):"
+exec "$bin" restore wait --root / --id "$ID"
