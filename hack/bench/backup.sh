@@ -15,29 +15,15 @@
 ROUNDS="${ROUNDS:-5}"
 SIZE_MIB="${SIZE_MIB:-512}"
 d="$(mktemp -d /var/tmp/kubectl-etcd-bench.XXXXXX)"
-nodectl() { hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" "$@"; }
 rawpod=kubectl-etcd-bench-raw
 cleanup() {
   kubectl -n kube-system delete pod "$rawpod" --ignore-not-found --wait=false >/dev/null 2>&1 || true
   rm -rf "$d" "$BENCH_BIN"
-  if [ "${KEEP_LOAD:-0}" != 1 ]; then
-    nodectl del --prefix /bench/ >/dev/null || true
-    rev=$(nodectl endpoint status -w json | jq '.[0].Status.header.revision')
-    nodectl compact "$rev" >/dev/null 2>&1 || true
-    nodectl defrag --cluster >/dev/null 2>&1 || true
-  fi
+  [ "${KEEP_LOAD:-0}" = 1 ] || unload_etcd
 }
 trap cleanup EXIT
 
-db_mib() { nodectl endpoint status -w json | jq '.[0].Status.dbSize / 1048576 | floor'; }
-have=$(db_mib)
-if [ "$have" -lt "$SIZE_MIB" ]; then
-  echo "loading etcd from $have MiB to $SIZE_MIB MiB"
-  head -c 750000 /dev/urandom | base64 -w0 >"$d/value" # 1,000,000 bytes
-  n=$(( SIZE_MIB - have + 8 ))
-  hack/cluster/node-exec.sh "$NODE1" bash -c \
-    "for i in \$(seq 1 $n); do $HC_ETCDCTL ${ETCDCTL_TLS[*]} put /bench/\$i <'$d/value' >/dev/null || exit 1; done"
-fi
+load_etcd "$SIZE_MIB" "$d"
 size=$(db_mib)
 echo "DB size: $size MiB"
 certs="$HC_STATE_DIR/nodes/n1/etc-kubernetes/pki/etcd"

@@ -47,3 +47,30 @@ hop_cpu_ticks() {
 median() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 maxcol() { awk -v c="$2" 'BEGIN{m=0} $c>m {m=$c} END {print m}' "$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+
+# nodectl ARGS...: etcdctl on the first node, against its local member.
+nodectl() { hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" "$@"; }
+db_mib() { nodectl endpoint status -w json | jq '.[0].Status.dbSize / 1048576 | floor'; }
+
+# load_etcd SIZE_MIB DIR: puts 1 MB values under /bench/ until etcd's
+# database holds at least SIZE_MIB MiB.
+load_etcd() {
+  local have n
+  have=$(db_mib)
+  if [ "$have" -lt "$1" ]; then
+    echo "loading etcd from $have MiB to $1 MiB"
+    head -c 750000 /dev/urandom | base64 -w0 >"$2/value" # 1,000,000 bytes
+    n=$(( $1 - have + 8 ))
+    hack/cluster/node-exec.sh "$NODE1" bash -c \
+      "for i in \$(seq 1 $n); do $HC_ETCDCTL ${ETCDCTL_TLS[*]} put /bench/\$i <'$2/value' >/dev/null || exit 1; done"
+  fi
+}
+
+# unload_etcd: deletes /bench/, compacts and defragments.
+unload_etcd() {
+  local rev
+  nodectl del --prefix /bench/ >/dev/null || true
+  rev=$(nodectl endpoint status -w json | jq '.[0].Status.header.revision')
+  nodectl compact "$rev" >/dev/null 2>&1 || true
+  nodectl defrag --cluster >/dev/null 2>&1 || true
+}

@@ -66,7 +66,6 @@ type RestoreOptions struct {
 	Status         bool
 	Rollback       bool
 	ID             string
-	RestartKubelet bool
 	ScriptDir      string
 	AgentDir       string
 
@@ -93,10 +92,7 @@ func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	f.BoolVar(&o.Status, "status", false, "Print the restore journals of every control-plane node.")
 	f.BoolVar(&o.Rollback, "rollback", false, "Put the pre-restore data dirs and manifests back on every node.")
 	f.StringVar(&o.ID, "id", "", "The restore that --status or --rollback is about (default: all, or the unfinished one).")
-	f.BoolVar(&o.RestartKubelet, "restart-kubelet", false, "Restart every kubelet after the restore (not supported yet).")
 	f.StringVar(&o.ScriptDir, "script-dir", "", "Write one shell script per control-plane node into this empty dir instead of restoring, for when the API server cannot act (lost quorum): run each on its node as root.")
-	// Not supported yet: kept so that scripts get a clear error, not listed.
-	_ = f.MarkHidden("restart-kubelet")
 	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: next to this executable).")
 	return cmd
 }
@@ -124,8 +120,6 @@ func (o *RestoreOptions) Complete(args []string) error {
 // Validate checks the flags.
 func (o *RestoreOptions) Validate() error {
 	switch {
-	case o.RestartKubelet:
-		return fmt.Errorf("--restart-kubelet is not supported yet: restart the kubelets as the summary says")
 	case o.ScriptDir != "" && (o.Status || o.Rollback):
 		return fmt.Errorf("--script-dir writes a restore's scripts: it takes a FILE, not --status or --rollback")
 	case o.Status && o.Rollback:

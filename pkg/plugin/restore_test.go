@@ -14,8 +14,7 @@ func TestRestoreFlags(t *testing.T) {
 		{"no file", []string{"restore"}, "needs a snapshot FILE"},
 		{"status and rollback", []string{"restore", "--status", "--rollback"}, "exclude each other"},
 		{"status with a file", []string{"restore", "etcd.db", "--status"}, "take no FILE"},
-		{"restart-kubelet", []string{"restore", "etcd.db", "--restart-kubelet"}, "not supported yet"},
-		{"script-dir", []string{"restore", "etcd.db", "--script-dir", "d"}, "not supported yet"},
+		{"script-dir with status", []string{"restore", "--status", "--script-dir", "d"}, "takes a FILE"},
 		{"corrupt snapshot", []string{"restore", "/nonexistent.db", "--dry-run", "--agent-dir", "/nonexistent"}, "does not verify"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

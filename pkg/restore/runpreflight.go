@@ -78,7 +78,7 @@ func readSnapshot(file string, plain *snapshot.PlainFile) (Snapshot, error) {
 		return Snapshot{}, hint.Permanent(fmt.Errorf("the snapshot's database is damaged, so nothing was changed: %w", err),
 			"pass an intact snapshot (kubectl etcd snapshot inspect FILE checks one)")
 	}
-	s := Snapshot{Path: file, Revision: rep.Revision, Keys: rep.TotalKey, Size: plain.Size, SHA256: plain.FileSHA256}
+	s := Snapshot{Path: file, Revision: rep.Revision, Keys: rep.ServedKeys, Size: plain.Size, SHA256: plain.FileSHA256}
 	metaPath := snapshot.MetadataPath(file)
 	if _, err := os.Stat(metaPath); errors.Is(err, os.ErrNotExist) {
 		return s, nil

@@ -28,6 +28,10 @@ type Report struct {
 	Revision  int64  `json:"revision"`
 	TotalKey  int    `json:"totalKey"`
 	TotalSize int64  `json:"totalSize"`
+	// ServedKeys is TotalKey without the empty key: `snapshot restore
+	// --bump-revision` writes an empty record at the bumped revision, which
+	// TotalKey counts as a key and etcd never serves.
+	ServedKeys int `json:"servedKeys"`
 	// BoltKeys counts every key of every bucket, history included: what
 	// etcdutl 3.5 prints as totalKey (3.6 and later count live keys).
 	BoltKeys int    `json:"boltKeys"`
@@ -169,6 +173,9 @@ func analyze(dbPath string, top int, rep *Report) error {
 			continue
 		}
 		rep.TotalKey++
+		if k != "" {
+			rep.ServedKeys++
+		}
 		u := byPrefix[ResourcePrefix(k)]
 		u.Keys++
 		u.Bytes += l.size
