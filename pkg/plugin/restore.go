@@ -35,7 +35,12 @@ var restoreLong = longDesc(`
 	--rollback puts the old manifests back.
 
 	Afterwards restart the kubelet on every node (the summary lists them): its
-	informers hold what they saw before the restore.`)
+	informers hold what they saw before the restore.
+
+	When the API server cannot act (etcd lost its quorum), --script-dir DIR
+	writes one script per node instead, with the agents and the snapshot:
+	copy DIR to every control-plane node and run each script there as root.
+	The plan comes from the pods, or without the API from FILE.json.`)
 
 var restoreExample = templates.Examples(`
 	# Show the plan only
