@@ -1,4 +1,4 @@
-package decode
+package decode_test
 
 import (
 	"bytes"
@@ -13,33 +13,18 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer/cbor"
 	"k8s.io/client-go/kubernetes/scheme"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/decode"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/decode/decodetest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 )
 
 func mustProto(t *testing.T, obj runtime.Object) []byte {
 	t.Helper()
-	b, err := EncodeProtobuf(obj)
+	b, err := decode.EncodeProtobuf(obj)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// unknownKind is a protobuf value of a kind no scheme knows, with a
-// ConfigMap's body so that field 1 is real ObjectMeta.
-func unknownKind(t *testing.T, extra []byte) []byte {
-	t.Helper()
-	raw, err := decodetest.ConfigMap().Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	unk := runtime.Unknown{TypeMeta: runtime.TypeMeta{APIVersion: "example.com/v1", Kind: "Widget"}, Raw: append(raw, extra...)}
-	b, err := unk.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append([]byte("k8s\x00"), b...)
 }
 
 // withUnknownField is a ConfigMap as a newer API server might store it:
@@ -77,29 +62,29 @@ func TestDecode(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		value func(t *testing.T) []byte
-		want  Encoding
+		want  decode.Encoding
 		obj   bool
 	}{
-		{"configmap", func(t *testing.T) []byte { return mustProto(t, decodetest.ConfigMap()) }, Protobuf, true},
-		{"pod", func(t *testing.T) []byte { return mustProto(t, decodetest.Pod()) }, Protobuf, true},
-		{"secret", func(t *testing.T) []byte { return mustProto(t, decodetest.Secret()) }, Protobuf, true},
-		{"custom-resource-json", func(*testing.T) []byte { return []byte(decodetest.WidgetJSON) }, JSON, true},
+		{"configmap", func(t *testing.T) []byte { return mustProto(t, decodetest.ConfigMap()) }, decode.Protobuf, true},
+		{"pod", func(t *testing.T) []byte { return mustProto(t, decodetest.Pod()) }, decode.Protobuf, true},
+		{"secret", func(t *testing.T) []byte { return mustProto(t, decodetest.Secret()) }, decode.Protobuf, true},
+		{"custom-resource-json", func(*testing.T) []byte { return []byte(decodetest.WidgetJSON) }, decode.JSON, true},
 		{"configmap-json", func(*testing.T) []byte {
 			return []byte(`{"kind":"ConfigMap","apiVersion":"v1","metadata":{"name":"legacy","namespace":"default"},"data":{"k":"v"}}`)
-		}, JSON, true},
-		{"custom-resource-cbor", cborValue, CBOR, true},
-		{"encrypted-aescbc", func(*testing.T) []byte { return []byte("k8s:enc:aescbc:v1:key1:\x8f\x01\x02ciphertext:\x00") }, Encrypted, false},
-		{"encrypted-kms-v2", func(*testing.T) []byte { return []byte("k8s:enc:kms:v2:vault-kms:\n\x12\xff") }, Encrypted, false},
-		{"encrypted-garbled-prefix", func(*testing.T) []byte { return []byte("k8s:enc:\x00\x01") }, Encrypted, false},
-		{"unknown-protobuf-kind", func(t *testing.T) []byte { return unknownKind(t, nil) }, Protobuf, true},
-		{"unknown-fields", withUnknownField, Protobuf, true},
-		{"corrupt-protobuf", func(*testing.T) []byte { return []byte("k8s\x00\x0a\xff\xff") }, Protobuf, false},
-		{"text", func(*testing.T) []byte { return []byte("12345") }, Text, false},
-		{"binary", func(*testing.T) []byte { return []byte{0x00, 0xff, 0xfe} }, Binary, false},
-		{"empty", func(*testing.T) []byte { return nil }, Empty, false},
+		}, decode.JSON, true},
+		{"custom-resource-cbor", cborValue, decode.CBOR, true},
+		{"encrypted-aescbc", func(*testing.T) []byte { return []byte("k8s:enc:aescbc:v1:key1:\x8f\x01\x02ciphertext:\x00") }, decode.Encrypted, false},
+		{"encrypted-kms-v2", func(*testing.T) []byte { return []byte("k8s:enc:kms:v2:vault-kms:\n\x12\xff") }, decode.Encrypted, false},
+		{"encrypted-garbled-prefix", func(*testing.T) []byte { return []byte("k8s:enc:\x00\x01") }, decode.Encrypted, false},
+		{"unknown-protobuf-kind", func(*testing.T) []byte { return decodetest.UnknownProtobuf("Widget") }, decode.Protobuf, true},
+		{"unknown-fields", withUnknownField, decode.Protobuf, true},
+		{"corrupt-protobuf", func(*testing.T) []byte { return []byte("k8s\x00\x0a\xff\xff") }, decode.Protobuf, false},
+		{"text", func(*testing.T) []byte { return []byte("12345") }, decode.Text, false},
+		{"binary", func(*testing.T) []byte { return []byte{0x00, 0xff, 0xfe} }, decode.Binary, false},
+		{"empty", func(*testing.T) []byte { return nil }, decode.Empty, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			v := Decode(tc.value(t))
+			v := decode.Decode(tc.value(t))
 			if v.Encoding != tc.want || v.IsObject() != tc.obj {
 				t.Fatalf("encoding %s, object %v; want %s, %v (note %q)", v.Encoding, v.IsObject(), tc.want, tc.obj, v.Note)
 			}
@@ -125,7 +110,7 @@ func TestDecode(t *testing.T) {
 }
 
 func TestDecodeTyped(t *testing.T) {
-	v := Decode(mustProto(t, decodetest.Secret()))
+	v := decode.Decode(mustProto(t, decodetest.Secret()))
 	s, ok := v.Object.(*corev1.Secret)
 	if !ok {
 		t.Fatalf("got %T, want a typed *v1.Secret", v.Object)
@@ -133,7 +118,7 @@ func TestDecodeTyped(t *testing.T) {
 	if string(s.Data["password"]) != "hunter2" {
 		t.Errorf("password %q", s.Data["password"])
 	}
-	p, ok := Decode(unknownKind(t, nil)).Object.(*metav1.PartialObjectMetadata)
+	p, ok := decode.Decode(decodetest.UnknownProtobuf("Widget")).Object.(*metav1.PartialObjectMetadata)
 	if !ok || p.Name != "app-config" || p.Kind != "Widget" {
 		t.Errorf("unknown kind: got %#v", p)
 	}
