@@ -38,7 +38,8 @@ type Result struct {
 	Warnings []string
 }
 
-// Skipped is an object left out.
+// Skipped is an object left out. Kind is the key's resource when the
+// value tells no kind.
 type Skipped struct {
 	Key    string `json:"key"`
 	Kind   string `json:"kind,omitempty"`
@@ -102,7 +103,11 @@ type object struct {
 func read(key string, value []byte, ns string) (*object, *Skipped) {
 	v := decode.Decode(value)
 	skip := func(reason string) (*object, *Skipped) {
-		return nil, &Skipped{Key: key, Kind: v.GVK.Kind, Name: key[strings.LastIndexByte(key, '/')+1:], Reason: reason}
+		kind := v.GVK.Kind
+		if kind == "" {
+			kind = resourceOf(key) // an encrypted value tells no kind
+		}
+		return nil, &Skipped{Key: key, Kind: kind, Name: key[strings.LastIndexByte(key, '/')+1:], Reason: reason}
 	}
 	switch {
 	case v.Encryption != nil:

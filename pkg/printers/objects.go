@@ -66,3 +66,32 @@ func (p *ObjectPrinter) printJSON(key string, v *decode.Value) error {
 	_, err = p.Out.Write(j)
 	return err
 }
+
+// EntryPrinter prints what `kubectl etcd get` reads as it asks: the
+// decoded objects (ObjectPrinter), the keys alone, or the raw bytes.
+type EntryPrinter struct {
+	Objects ObjectPrinter
+	// KeysOnly prints one key a line.
+	KeysOnly bool
+	// Raw prints the values as stored; with Single, the value alone
+	// (for `> file` or a hex dump), else etcdctl's key and value lines.
+	Raw    bool
+	Single bool
+}
+
+// Print prints one key.
+func (p *EntryPrinter) Print(key, value []byte, modRevision int64) error {
+	out := p.Objects.Out
+	var err error
+	switch {
+	case p.KeysOnly:
+		_, err = fmt.Fprintf(out, "%s\n", key)
+	case p.Raw && p.Single:
+		_, err = out.Write(value)
+	case p.Raw:
+		_, err = fmt.Fprintf(out, "%s\n%s\n", key, value)
+	default:
+		err = p.Objects.Print(string(key), modRevision, decode.Decode(value))
+	}
+	return err
+}
