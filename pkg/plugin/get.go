@@ -29,7 +29,9 @@ var getLong = longDesc(`
 	KEY is an etcd key (/registry/pods/prod/web) or a kubectl-style reference:
 	RESOURCE/NAMESPACE/NAME, RESOURCE/NAME (the default namespace, or a
 	cluster-wide resource), RESOURCE.GROUP/... for a custom resource. With
-	--prefix it reads every key under it: pods, pods/prod, /registry/.
+	--prefix it reads every key under it: pods, pods/prod, /registry/. (-n is
+	the namespace of the etcd pods, as for every command: name the object's
+	namespace in KEY.)
 
 	It only reads. Live, the keys come from a healthy follower, serializable,
 	a page at a time; with --snapshot FILE, from a snapshot file (--identity for
