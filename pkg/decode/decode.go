@@ -55,8 +55,6 @@ type Value struct {
 	Encryption *Encryption
 	// Note says what is not shown, and why; "" when the value is whole.
 	Note string
-	// Size is the value's length in bytes.
-	Size int
 }
 
 // Encryption is what the prefix of a value encrypted at rest says:
@@ -79,7 +77,7 @@ var (
 
 // Decode decodes one value of a /registry key.
 func Decode(value []byte) *Value {
-	v := &Value{Size: len(value)}
+	v := &Value{}
 	switch {
 	case len(value) == 0:
 		v.Encoding, v.Note = Empty, "the value is empty"
@@ -225,8 +223,7 @@ func printable(b []byte) bool {
 }
 
 func (e *Encryption) describe(size int) string {
-	switch {
-	case e.Provider == "":
+	if e.Provider == "" {
 		return fmt.Sprintf("encrypted at rest by the API server (%d bytes, prefix not understood); only the API server can decrypt it: read it through it (kubectl get)", size)
 	}
 	return fmt.Sprintf("encrypted at rest by the API server with provider %s %s, key %s (%d bytes); only the API server can decrypt it: read it through it (kubectl get)", e.Provider, e.Version, e.KeyName, size)

@@ -94,7 +94,7 @@ func isPlainDefaultServiceAccount(u *unstructured.Unstructured) bool {
 func jobFinished(u *unstructured.Unstructured) bool {
 	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
 	for _, c := range conds {
-		m, _ := c.(map[string]any)
+		m, _ := c.(map[string]any) // a nil map reads as empty
 		if (m["type"] == "Complete" || m["type"] == "Failed") && m["status"] == "True" {
 			return true
 		}
@@ -222,8 +222,7 @@ func dropTokenVolume(u *unstructured.Unstructured) {
 	var keep []any
 	dropped := map[string]bool{}
 	for _, v := range vols {
-		name, _ := v.(map[string]any)["name"].(string)
-		if strings.HasPrefix(name, "kube-api-access-") {
+		if name := nameOf(v); strings.HasPrefix(name, "kube-api-access-") {
 			dropped[name] = true
 			continue
 		}
@@ -236,11 +235,14 @@ func dropTokenVolume(u *unstructured.Unstructured) {
 	for _, list := range []string{"initContainers", "containers"} {
 		cs, _, _ := unstructured.NestedSlice(u.Object, "spec", list)
 		for _, c := range cs {
-			cm, _ := c.(map[string]any)
+			cm, ok := c.(map[string]any)
+			if !ok {
+				continue
+			}
 			mounts, _ := cm["volumeMounts"].([]any)
 			var km []any
 			for _, m := range mounts {
-				if name, _ := m.(map[string]any)["name"].(string); !dropped[name] {
+				if !dropped[nameOf(m)] {
 					km = append(km, m)
 				}
 			}
@@ -250,6 +252,13 @@ func dropTokenVolume(u *unstructured.Unstructured) {
 			_ = unstructured.SetNestedSlice(u.Object, cs, "spec", list)
 		}
 	}
+}
+
+// nameOf is the name field of a list item (a volume, a mount).
+func nameOf(item any) string {
+	m, _ := item.(map[string]any)
+	name, _ := m["name"].(string)
+	return name
 }
 
 func setOrRemove(obj map[string]any, list []any, fields ...string) {

@@ -30,7 +30,8 @@ func TestGetDecodes(t *testing.T) {
 
 	r := mustSucceed(t, kubectl(t, "etcd", "get", "configmaps/"+ns+"/app-config"))
 	if !strings.Contains(r.stdout, "# /registry/configmaps/"+ns+"/app-config (protobuf, revision ") ||
-		!strings.Contains(r.stdout, "kind: ConfigMap") || !strings.Contains(r.stdout, "LOG_LEVEL: debug") {
+		!strings.Contains(r.stdout, "kind: ConfigMap") || !strings.Contains(r.stdout, "LOG_LEVEL: debug") ||
+		strings.Contains(r.stdout, "does not know") {
 		t.Errorf("configmap:\n%s", r.stdout)
 	}
 
