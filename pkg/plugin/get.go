@@ -200,16 +200,22 @@ func openKeySource(ctx context.Context, g *GlobalOptions, file string, idFiles [
 		}
 		return r, r.Close, nil
 	}
-	ids, err := snapshot.Identities(idFiles)
-	if err != nil {
-		return nil, nil, err
-	}
-	if dir != "" && len(ids) > 0 {
-		fmt.Fprintf(g.ErrOut, "Warning: the decrypted snapshot, every Secret of the cluster in plain text, is written to %s while it is read, and removed after.\n", dir)
-	}
-	f, err := keyspace.OpenFile(file, keyspace.FileOptions{Identities: ids, DecryptDir: dir})
+	f, err := openSnapshotFile(g, file, idFiles, dir)
 	if err != nil {
 		return nil, nil, err
 	}
 	return f, func() { f.Close() }, nil
+}
+
+// openSnapshotFile opens a snapshot file's keys, decrypted with the
+// identities in idFiles: into memory, or into dir, which it warns of.
+func openSnapshotFile(g *GlobalOptions, file string, idFiles []string, dir string) (*keyspace.File, error) {
+	ids, err := snapshot.Identities(idFiles)
+	if err != nil {
+		return nil, err
+	}
+	if dir != "" && len(ids) > 0 {
+		fmt.Fprintf(g.ErrOut, "Warning: the decrypted snapshot, every Secret of the cluster in plain text, is written to %s while it is read, and removed after.\n", dir)
+	}
+	return keyspace.OpenFile(file, keyspace.FileOptions{Identities: ids, DecryptDir: dir})
 }

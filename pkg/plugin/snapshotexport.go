@@ -11,8 +11,6 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/export"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
 var snapshotExportLong = longDesc(`
@@ -106,11 +104,7 @@ func (o *SnapshotExportOptions) Validate() error {
 
 // Run reads the snapshot and writes the manifests.
 func (o *SnapshotExportOptions) Run(ctx context.Context) error {
-	ids, err := snapshot.Identities(o.Identities)
-	if err != nil {
-		return err
-	}
-	f, err := keyspace.OpenFile(o.File, keyspace.FileOptions{Identities: ids, DecryptDir: o.DecryptDir})
+	f, err := openSnapshotFile(o.GlobalOptions, o.File, o.Identities, o.DecryptDir)
 	if err != nil {
 		return err
 	}
