@@ -5,15 +5,16 @@ import (
 	stdjson "encoding/json"
 	"fmt"
 
+	"go.yaml.in/yaml/v2"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/client-go/kubernetes/scheme"
-	"sigs.k8s.io/yaml"
 )
 
 var (
-	prettyJSON = json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, json.SerializerOptions{Pretty: true})
-	yamlOut    = json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, json.SerializerOptions{Yaml: true})
+	prettyJSON  = json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, json.SerializerOptions{Pretty: true})
+	compactJSON = json.NewSerializerWithOptions(json.DefaultMetaFactory, scheme.Scheme, scheme.Scheme, json.SerializerOptions{})
 )
 
 // IndentedJSON is the object as indented JSON, with a final newline: JSON
@@ -40,17 +41,26 @@ func (v *Value) IndentedJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// YAML is the object as YAML, fields in kubectl's order (sorted).
+// YAML is the object as YAML, as kubectl prints it (fields sorted).
+// It is what sigs.k8s.io/yaml makes of the JSON, without parsing the
+// JSON with a YAML parser, which costs several times the rest.
 func (v *Value) YAML() ([]byte, error) {
-	if v.JSON != nil {
-		return yaml.JSONToYAML(v.JSON)
+	j := v.JSON
+	if j == nil {
+		if v.Object == nil {
+			return nil, fmt.Errorf("the value is not an object")
+		}
+		var buf bytes.Buffer
+		if err := compactJSON.Encode(v.Object, &buf); err != nil {
+			return nil, err
+		}
+		j = buf.Bytes()
 	}
-	if v.Object == nil {
-		return nil, fmt.Errorf("the value is not an object")
+	var obj any
+	if err := utiljson.Unmarshal(j, &obj); err != nil {
+		return nil, err
 	}
-	var buf bytes.Buffer
-	err := yamlOut.Encode(v.Object, &buf)
-	return buf.Bytes(), err
+	return yaml.Marshal(obj)
 }
 
 // EncodeProtobuf encodes obj as the API server stores it: the k8s\x00 magic

@@ -10,9 +10,9 @@ import (
 	"sort"
 	"strings"
 
+	"go.yaml.in/yaml/v2"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/decode"
 )
@@ -223,7 +223,8 @@ func sortForApply(objs []*unstructured.Unstructured) {
 }
 
 // YAML is one manifest as a YAML document, fields sorted as kubectl
-// prints them.
+// prints them: what sigs.k8s.io/yaml prints, without its round trip
+// through JSON.
 func YAML(u *unstructured.Unstructured) ([]byte, error) {
 	return yaml.Marshal(u.Object)
 }
