@@ -79,6 +79,11 @@ type PageRequest struct {
 	Limit    int64 // 0: no limit
 	KeysOnly bool
 	Revision int64
+	// Serializable reads the bound member's own store without a round
+	// trip to the leader: on a follower, it keeps a long walk's load off
+	// the leader. It may lag the leader by what the follower has not
+	// applied yet.
+	Serializable bool
 }
 
 // KeyValue is one key of a page.
@@ -256,6 +261,9 @@ func (c *v3Client) GetPage(ctx context.Context, r PageRequest) (*Page, error) {
 	}
 	if r.KeysOnly {
 		opts = append(opts, clientv3.WithKeysOnly())
+	}
+	if r.Serializable {
+		opts = append(opts, clientv3.WithSerializable())
 	}
 	ctx, cancel := c.call(ctx)
 	defer cancel()

@@ -15,12 +15,13 @@ import (
 func NewCmdSnapshot(g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot",
-		Short: "Inspect and verify snapshot files on this machine (no cluster needed)",
+		Short: "Inspect, verify and export from snapshot files on this machine (no cluster needed)",
 		Example: templates.Examples(`
 			kubectl etcd snapshot inspect etcd.db
-			kubectl etcd snapshot verify etcd.db`),
+			kubectl etcd snapshot verify etcd.db
+			kubectl etcd snapshot export etcd.db --namespace prod`),
 	}
-	cmd.AddCommand(NewCmdSnapshotInspect(g), NewCmdSnapshotVerify(g))
+	cmd.AddCommand(NewCmdSnapshotInspect(g), NewCmdSnapshotVerify(g), NewCmdSnapshotExport(g))
 	return cmd
 }
 

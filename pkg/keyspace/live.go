@@ -1,0 +1,130 @@
+package keyspace
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+)
+
+// Pager is what a live walk needs of a member: etcd.Client has it.
+type Pager interface {
+	GetPage(ctx context.Context, r etcd.PageRequest) (*etcd.Page, error)
+}
+
+// Live walks a running member in ranges with a limit: one page per
+// request, each at the revision the first one read, so that writes during
+// the walk do not show. Memory is one page's, whatever the key count.
+type Live struct {
+	Client Pager
+	// Serializable lets the bound member answer from its own store
+	// without asking the leader. Bind the client to a follower and set it
+	// to keep a long walk's load off the leader; the walk then sees the
+	// follower's newest applied revision.
+	Serializable bool
+	// PageBytes is the value bytes a page aims at when the query sets no
+	// PageSize: the next page's key limit follows the mean value size seen
+	// so far (default 4 MiB, so a page of large objects stays small and
+	// one of small keys needs few requests).
+	PageBytes int64
+}
+
+// Page key limits for a live walk: with values, the first page's and the
+// bounds of the adaptive one; without, every page's. etcd counts the rest
+// of the range for every page, so fewer, larger pages cost it less.
+const (
+	firstPageKeys    = 500
+	minPageKeys      = 16
+	maxPageKeys      = 10000
+	keysOnlyPageKeys = 10000
+	defaultPageBytes = 4 << 20
+)
+
+// History implements Source: a live range shows only the revision read.
+func (l *Live) History() bool { return false }
+
+// Walk implements Source.
+func (l *Live) Walk(ctx context.Context, q Query, fn func(Page) error) (Result, error) {
+	key, end := q.ends()
+	r := etcd.PageRequest{Key: key, End: end, Revision: q.Revision, KeysOnly: q.Detail == KeysOnly, Serializable: l.Serializable}
+	pg := l.pager(q)
+	res := Result{Revision: q.Revision}
+	for {
+		left := q.left(res.Keys)
+		r.Limit = pg.limit()
+		if left >= 0 && left < r.Limit {
+			r.Limit = left
+		}
+		p, err := l.Client.GetPage(ctx, r)
+		if err != nil {
+			return res, fmt.Errorf("reading keys from %q: %w", r.Key, err)
+		}
+		res.Revision = p.Revision
+		entries := make([]Entry, len(p.KVs))
+		for i, kv := range p.KVs {
+			entries[i] = liveEntry(kv, q.Detail)
+			pg.saw(int64(len(kv.Value)))
+		}
+		res.Keys += int64(len(entries))
+		if len(entries) > 0 {
+			if err := fn(Page{Entries: entries, Revision: p.Revision}); err != nil {
+				if err == Stop {
+					return res, nil
+				}
+				return res, err
+			}
+		}
+		next := p.Next(r)
+		if next.Key == "" {
+			return res, nil
+		}
+		if q.left(res.Keys) == 0 {
+			res.More = true
+			return res, nil
+		}
+		r = next
+	}
+}
+
+func liveEntry(kv etcd.KeyValue, d Detail) Entry {
+	e := Entry{Key: kv.Key, ValueSize: int64(len(kv.Value)), CreateRevision: kv.CreateRevision,
+		ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
+	switch d {
+	case Values:
+		e.Value = kv.Value
+	case KeysOnly:
+		e.ValueSize = -1
+	}
+	return e
+}
+
+// pager sizes live pages.
+type pager struct {
+	fixed       int64
+	target      int64
+	keys, bytes int64
+}
+
+func (l *Live) pager(q Query) *pager {
+	p := &pager{fixed: int64(q.PageSize), target: l.PageBytes}
+	if p.target <= 0 {
+		p.target = defaultPageBytes
+	}
+	if p.fixed <= 0 && q.Detail == KeysOnly {
+		p.fixed = keysOnlyPageKeys
+	}
+	return p
+}
+
+func (p *pager) saw(valueSize int64) { p.keys++; p.bytes += valueSize }
+
+func (p *pager) limit() int64 {
+	if p.fixed > 0 {
+		return p.fixed
+	}
+	if p.keys == 0 {
+		return firstPageKeys
+	}
+	mean := max(p.bytes/p.keys, 1)
+	return min(max(p.target/mean, minPageKeys), maxPageKeys)
+}
