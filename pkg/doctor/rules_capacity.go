@@ -101,26 +101,29 @@ func checkCompaction(fs *Facts) []Result {
 		if m.Hash == nil {
 			return notChecked(m.Name(), errOr(m.HashErr, "the compacted revision is unknown (it comes with consistency.hashkv)"))
 		}
-		rev, compacted := m.Status.Revision, m.Hash.CompactRevision
+		rev, compacted := m.Status.Revision, max(m.Hash.CompactRevision, 0) // -1: never
 		if m.Later != nil {
 			rev = m.Later.Revision
 		}
 		kept := rev - compacted
 		found := fmt.Sprintf("revision %d, compacted at %d: %d revisions of history", rev, compacted, kept)
+		if compacted == 0 {
+			found = fmt.Sprintf("revision %d, never compacted", rev)
+		}
 		fix := "nothing compacts: check the API server's --etcd-compaction-interval (default 5m) or etcd's --auto-compaction-retention, or run kubectl etcd compact"
 		if kept < minHistoryRevs {
 			return ok(m.Name(), "%s", found)
 		}
 		if m.Later == nil || m.Elapsed <= 0 {
 			if compacted == 0 {
-				return res(m.Name(), Warn, fix, "%s, never compacted", found)
+				return res(m.Name(), Warn, fix, "%s", found)
 			}
 			return ok(m.Name(), "%s", found)
 		}
 		rate := float64(m.Later.Revision-m.Status.Revision) / m.Elapsed.Seconds()
 		if rate <= 0 {
 			if compacted == 0 {
-				return res(m.Name(), Warn, fix, "%s, never compacted", found)
+				return res(m.Name(), Warn, fix, "%s", found)
 			}
 			return ok(m.Name(), "%s, no writes in the window", found)
 		}

@@ -22,7 +22,10 @@ func checkHashKV(fs *Facts) []Result {
 		case m.Hash == nil:
 			out = append(out, notChecked(m.Name(), errOr(m.Err, "no hash")))
 		default:
-			k := fmt.Sprintf("%08x (compacted at %d)", m.Hash.Hash, m.Hash.CompactRevision)
+			k := fmt.Sprintf("%08x", m.Hash.Hash)
+			if m.Hash.CompactRevision > 0 {
+				k += fmt.Sprintf(" (compacted at %d)", m.Hash.CompactRevision)
+			}
 			groups[k] = append(groups[k], m.Name())
 		}
 	}

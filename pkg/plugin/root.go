@@ -89,6 +89,8 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdAlarm(g),
 		NewCmdMoveLeader(g),
 		NewCmdCompact(g),
+		NewCmdCheck(g),
+		NewCmdMetrics(g),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),
 	)
