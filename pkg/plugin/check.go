@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -84,6 +85,9 @@ func NewCmdCheck(g *GlobalOptions) *cobra.Command {
 	f.StringSliceVar(&o.Only, "only", nil, "Run only these areas or checks (comma-separated).")
 	f.StringSliceVar(&o.Skip, "skip", nil, "Skip these areas or checks (comma-separated).")
 	f.BoolVar(&o.Strict, "strict", false, "Exit non-zero on warnings too.")
+	for _, name := range []string{"only", "skip"} {
+		_ = cmd.RegisterFlagCompletionFunc(name, completeChecks)
+	}
 	return cmd
 }
 
@@ -99,6 +103,17 @@ func (o *CheckOptions) Validate() error {
 		return err
 	}
 	return o.ClusterReadOptions.Validate()
+}
+
+// completeChecks completes the areas and checks --only and --skip take.
+func completeChecks(_ *cobra.Command, _ []string, toComplete string) ([]string, cobra.ShellCompDirective) {
+	var out []string
+	for _, n := range append(append([]string{}, doctor.Areas...), doctor.Checks...) {
+		if strings.HasPrefix(n, toComplete) {
+			out = append(out, n)
+		}
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
 
 func (o *CheckOptions) selection() doctor.Selection {

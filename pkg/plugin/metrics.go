@@ -64,6 +64,7 @@ func NewCmdMetrics(g *GlobalOptions) *cobra.Command {
 	f.StringVar(&o.Member, "member", "", "Only this member (its name, as kubectl etcd members shows it).")
 	f.DurationVar(&o.Window, "window", 10*time.Second, "Time between the two scrapes; 0 shows the histograms since each member started.")
 	f.BoolVar(&o.Raw, "raw", false, "Print the exposition text as etcd serves it.")
+	_ = cmd.RegisterFlagCompletionFunc("member", completeMembers(g))
 	return cmd
 }
 
