@@ -243,6 +243,9 @@ func readReadyz(ctx context.Context, g HTTPGetter, f *Facts) {
 // readMetrics scrapes every member twice, Window apart, and reads the
 // statuses again after the window for the revision growth.
 func readMetrics(ctx context.Context, g HTTPGetter, clients []Client, f *Facts, cfg Config) {
+	if cfg.Window > 0 {
+		fmt.Fprintf(cfg.Log, "Reading every member's metrics twice, %s apart\n", cfg.Window)
+	}
 	ms, errs := ScrapeAll(ctx, g, podsOf(f), cfg.Window, cfg.Now)
 	for i, m := range f.Members {
 		m.Metrics, m.MetricsErr = ms[i], errs[i]

@@ -23,7 +23,10 @@ func find(rep *doctor.Report, id, member string) []doctor.Result {
 
 // TestIntegrationCheck runs every check against a real three-member TLS
 // cluster through the port-forward transport (minus the API server),
-// with its metrics endpoints and its files on the local disk.
+// with its metrics endpoints and its files on the local disk. The three
+// members share this process's Prometheus registry, so their metrics
+// endpoints serve the same numbers: per-member metrics are the e2e
+// test's to prove.
 func TestIntegrationCheck(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test: starts a real 3-member etcd cluster")

@@ -59,7 +59,10 @@ func judgeLatency(member, what string, l Latency, warn, fail float64, fix string
 
 func checkHasLeader(fs *Facts) []Result {
 	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {
-		if !x.HasLeader {
+		switch {
+		case !x.hasLeaderSeen:
+			return res(m.Name(), NotChecked, "", "not checked: the metrics have no %s", mHasLeader)
+		case !x.HasLeader:
 			return res(m.Name(), Fail, "the member sees no leader: check that a quorum of members runs and that peers reach each other on port 2380", "etcd_server_has_leader is 0")
 		}
 		return ok(m.Name(), "has a leader")

@@ -66,7 +66,8 @@ type Metrics struct {
 	StartTime time.Time `json:"startTime,omitempty"`
 	Error     string    `json:"error,omitempty"`
 
-	window time.Duration
+	window        time.Duration
+	hasLeaderSeen bool
 }
 
 // Summarize turns scrapes into the numbers people read. With first nil
@@ -80,7 +81,7 @@ func Summarize(first, last *Scrape) Metrics {
 		m.WindowText = "since start"
 	}
 	m.Version = last.Label(mServerVersion, "server_version")
-	m.HasLeader = gauge(last, mHasLeader) == 1
+	m.HasLeader, m.hasLeaderSeen = gauge(last, mHasLeader) == 1, last.Has(mHasLeader)
 	m.IsLeader = gauge(last, mIsLeader) == 1
 	m.LeaderChanges, m.LeaderChangesInWindow = counter(first, last, mLeaderChanges)
 	m.SlowApplies, m.SlowAppliesInWindow = counter(first, last, mSlowApplies)
