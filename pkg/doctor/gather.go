@@ -218,6 +218,12 @@ func readNodes(ctx context.Context, r NodeReader, f *Facts, cfg Config) {
 				dirs = append(dirs, m.Pod.DataDir)
 			}
 		}
+		if len(files) == 0 && len(dirs) == 0 {
+			for _, m := range ms {
+				m.Node = &etcd.NodeReport{}
+			}
+			return
+		}
 		rep, err := r.Read(ctx, nodes[i], files, dirs)
 		for _, m := range ms {
 			m.Node, m.NodeErr = rep, err
