@@ -139,9 +139,9 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	fmt.Fprintf(o.ErrOut, "%d ok, %d warn, %d fail, %d not checked\n", s.OK, s.Warn, s.Fail, s.NotChecked)
 	switch {
 	case s.Fail > 0:
-		return hint.Permanent(fmt.Errorf("%w: %d failed", doctor.ErrFailed, s.Fail), "the FIX column says what to do for each")
+		return hint.Permanent(fmt.Errorf("%w: %d of %d", doctor.ErrFailed, s.Fail, len(rep.Results)), "the FIX column says what to do for each")
 	case o.Strict && s.Warn > 0:
-		return hint.Permanent(fmt.Errorf("%w: %d warned (--strict)", doctor.ErrFailed, s.Warn), "the FIX column says what to do for each")
+		return hint.Permanent(fmt.Errorf("%w: %d of %d warned, and --strict fails on warnings", doctor.ErrFailed, s.Warn, len(rep.Results)), "the FIX column says what to do for each")
 	}
 	return nil
 }
