@@ -49,7 +49,11 @@ type Member struct {
 	Client                   TLSFiles `json:"client"`
 	Peer                     TLSFiles `json:"peer"`
 	QuotaBackendBytes        int64    `json:"quotaBackendBytes"`
-	Image                    string   `json:"image"`
+	// AutoTLS and PeerAutoTLS are --auto-tls and --peer-auto-tls:
+	// self-signed certificates that no client can verify.
+	AutoTLS     bool   `json:"autoTLS,omitempty"`
+	PeerAutoTLS bool   `json:"peerAutoTLS,omitempty"`
+	Image       string `json:"image"`
 	// Version is the etcd version read from the image tag ("3.5.35"), or "".
 	Version string `json:"version,omitempty"`
 	// Unsupported lists settings the plugin cannot honour, with a reason each.

@@ -85,6 +85,8 @@ func (m *Member) apply(flags map[string]string) {
 			m.Unsupported = append(m.Unsupported, fmt.Sprintf("--%s=%s: %s", k, v, why))
 		}
 	}
+	m.AutoTLS = isTrue(flags["auto-tls"]) || isTrue(flags["client-auto-tls"])
+	m.PeerAutoTLS = isTrue(flags["peer-auto-tls"])
 	if flags["auto-tls"] == "true" || flags["client-auto-tls"] == "true" {
 		m.Unsupported = append(m.Unsupported, "--auto-tls: self-signed client certificates have no CA to verify against")
 	}

@@ -54,6 +54,7 @@ func TestDynamicCompletion(t *testing.T) {
 			want: []string{
 				"alarm\tList and disarm etcd alarms",
 				"backup\tSave a verified etcd snapshot to this machine",
+				"check\tCheck topology, versions, consistency, security, capacity, performance and backups",
 				"compact\tCompact the history up to a revision (for emergencies)",
 				"completion\tPrint the shell completion code for bash, zsh, fish or PowerShell",
 				"defrag\tDefragment every member, followers first and the leader last",
@@ -61,6 +62,7 @@ func TestDynamicCompletion(t *testing.T) {
 				"health\tCheck the health of every etcd member",
 				"help\tHelp about any command",
 				"members\tList the etcd members",
+				"metrics\tShow each member's latencies, leader changes and proposals from its metrics endpoint",
 				"move-leader\tHand the leadership to another member",
 				"restore\tRestore etcd from a snapshot on every control-plane node",
 				"snapshot\tInspect, verify and export from snapshot files on this machine (no cluster needed)",
@@ -83,6 +85,11 @@ func TestDynamicCompletion(t *testing.T) {
 			name: "move-leader takes one member",
 			args: []string{"__complete", "move-leader", "hc-cp1", ""},
 			want: []string{":4"},
+		},
+		{
+			name: "check areas and checks",
+			args: []string{"__complete", "check", "--only", "security.c"},
+			want: []string{"security.client-tls", "security.cert-expiry", ":4"},
 		},
 		{
 			name: "completion shells",

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
@@ -49,6 +50,11 @@ type GlobalOptions struct {
 	// Clients opens write-capable clients for the maintenance commands:
 	// the port-forward transport unless a test set a fake.
 	Clients etcd.ClientDialer
+	// HTTP reads the members' metrics endpoints and NodeFiles reads
+	// certificates and data-dir modes on the nodes: the port-forward
+	// transport and node pods unless a test set fakes.
+	HTTP      doctor.HTTPGetter
+	NodeFiles doctor.NodeReader
 	// Now is the clock, time.Now unless a test set one.
 	Now func() time.Time
 	// StdinIsTerminal says whether confirmations can be asked; tests
@@ -162,6 +168,24 @@ func (g *GlobalOptions) ClientDialer() etcd.ClientDialer {
 		return g.Clients
 	}
 	return g.ForwardDialer()
+}
+
+// HTTPGetter returns what reads the members' metrics endpoints: the
+// test's fake, or a port-forward.
+func (g *GlobalOptions) HTTPGetter() doctor.HTTPGetter {
+	if g.HTTP != nil {
+		return g.HTTP
+	}
+	return g.ForwardDialer()
+}
+
+// NodeReader returns what reads certificates and directory modes on
+// the nodes: the test's fake, or a ProfileFiles node pod.
+func (g *GlobalOptions) NodeReader() doctor.NodeReader {
+	if g.NodeFiles != nil {
+		return g.NodeFiles
+	}
+	return &etcd.NodeFiles{Runner: g.Runner(), Namespace: g.helperNamespace(), Image: g.Image}
 }
 
 // Dialer returns the transport --transport asks for.

@@ -90,6 +90,8 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdMoveLeader(g),
 		NewCmdCompact(g),
 		NewCmdGet(g),
+		NewCmdCheck(g),
+		NewCmdMetrics(g),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),
 	)

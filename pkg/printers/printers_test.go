@@ -41,6 +41,8 @@ func TestPrinters(t *testing.T) {
 		"alarms":      {&maint.AlarmListView{ClusterID: "f9f44c4ba0e96dd8", Alarms: alarms}, AlarmTable(alarms)},
 		"move-leader": {moveLeader, MoveLeaderTable(moveLeader)},
 		"compact":     {compact, CompactTable(compact)},
+		"check":       {checkReport, CheckTable(checkReport)},
+		"metrics":     {metricsRows, MetricsTable(metricsRows)},
 	}
 	for name, tc := range tables {
 		for _, format := range []string{Table, Wide, JSON, YAML} {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
@@ -20,11 +21,15 @@ const Image = "registry.k8s.io/etcd:3.6.8-0"
 // client/v3 transport runs end to end, minus the API server.
 type Forwarder struct{ C *Cluster }
 
-// Forward implements exec.Forwarder.
-func (d Forwarder) Forward(_ context.Context, pod exec.PodRef, _ int) (exec.DialFunc, func(), error) {
+// Forward implements exec.Forwarder: the metrics port reaches the
+// member's metrics listener, any other its client listener.
+func (d Forwarder) Forward(_ context.Context, pod exec.PodRef, port int) (exec.DialFunc, func(), error) {
 	for _, m := range d.C.Members {
 		if "etcd-"+m.Name == pod.Name {
 			u, _ := url.Parse(m.ClientURL)
+			if mu, _ := url.Parse(m.MetricsURL); mu != nil && mu.Port() == strconv.Itoa(port) {
+				u = mu
+			}
 			dial := func(ctx context.Context) (net.Conn, error) {
 				return (&net.Dialer{}).DialContext(ctx, "tcp", u.Host)
 			}
@@ -61,4 +66,28 @@ func (c *Cluster) Pods() []discovery.Member {
 		out = append(out, discovery.ParsePod(c.Pod(i, Image)))
 	}
 	return out
+}
+
+// NodeFiles reads files and directory modes from the local disk, where
+// a node pod would read them on the node.
+type NodeFiles struct{}
+
+// Read implements doctor.NodeReader.
+func (NodeFiles) Read(_ context.Context, _ string, files, dirs []string) (*etcd.NodeReport, error) {
+	rep := &etcd.NodeReport{Files: map[string][]byte{}, FileErrs: map[string]error{}, Modes: map[string]string{}, ModeErrs: map[string]error{}}
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err != nil {
+			rep.FileErrs[f] = err
+		} else {
+			rep.Files[f] = b
+		}
+	}
+	for _, d := range dirs {
+		if st, err := os.Stat(d); err != nil {
+			rep.ModeErrs[d] = err
+		} else {
+			rep.Modes[d] = strconv.FormatUint(uint64(st.Mode().Perm()), 8)
+		}
+	}
+	return rep, nil
 }

@@ -1,0 +1,387 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+)
+
+// Client is what check needs of one member: a read-only part of
+// etcd.Client.
+type Client interface {
+	MemberList(ctx context.Context) (clusterID uint64, members []etcd.MemberInfo, err error)
+	Status(ctx context.Context) (*etcd.Status, error)
+	AlarmList(ctx context.Context) ([]etcd.Alarm, error)
+	HashKV(ctx context.Context, rev int64) (*etcd.KVHash, error)
+	Close() error
+}
+
+// Dialer opens a Client to one member.
+type Dialer interface {
+	Client(ctx context.Context, m discovery.Member) (Client, error)
+}
+
+// HTTPGetter fetches a path of a member's metrics endpoint (the port
+// --listen-metrics-urls names, else the client port).
+type HTTPGetter interface {
+	Get(ctx context.Context, m discovery.Member, path string) (*etcd.HTTPResponse, error)
+}
+
+// NodeReader reads certificates and stats directories on a node.
+type NodeReader interface {
+	Read(ctx context.Context, node string, files, dirs []string) (*etcd.NodeReport, error)
+}
+
+// Sources are where the facts come from. Nodes may be nil: the checks
+// that need a node then say "not checked".
+type Sources struct {
+	Clients Dialer
+	HTTP    HTTPGetter
+	Nodes   NodeReader
+}
+
+// Clients adapts the port-forward transport to a Dialer, passing on its
+// cluster-wide preparation (reading the TLS material once).
+func Clients(d etcd.ClientDialer) Dialer { return clientDialer{d} }
+
+type clientDialer struct{ d etcd.ClientDialer }
+
+func (c clientDialer) Client(ctx context.Context, m discovery.Member) (Client, error) {
+	cl, err := c.d.Client(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+func (c clientDialer) Prepare(ctx context.Context, ms []discovery.Member) error {
+	if p, ok := c.d.(etcd.Preparer); ok {
+		return p.Prepare(ctx, ms)
+	}
+	return nil
+}
+
+// Config is what `kubectl etcd check` asks for.
+type Config struct {
+	Selection
+	// Window separates the two metrics scrapes; 0 judges the
+	// histograms since each member started.
+	Window time.Duration
+	// BackupDir is where snapshots are kept ("": not checked).
+	BackupDir string
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Log takes progress notices.
+	Log io.Writer
+}
+
+func (c *Config) defaults() {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+}
+
+// ErrFailed is returned (wrapped) when a check fails.
+var ErrFailed = errors.New("checks failed")
+
+// Check gathers the facts and judges them.
+func Check(ctx context.Context, src Sources, pods []discovery.Member, cfg Config) (*Report, error) {
+	cfg.defaults()
+	f, err := Gather(ctx, src, pods, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return Evaluate(f, cfg.Selection), nil
+}
+
+// Gather reads, in parallel, what the selected checks need. It fails
+// only when no member can be reached at all and something needs one.
+func Gather(ctx context.Context, src Sources, pods []discovery.Member, cfg Config) (*Facts, error) {
+	cfg.defaults()
+	f := &Facts{Now: cfg.Now()}
+	for _, p := range pods {
+		f.Members = append(f.Members, &MemberFacts{Pod: p})
+	}
+	clients := openAll(ctx, src.Clients, f, cfg.Now)
+	defer func() {
+		for _, c := range clients {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	}()
+	if c := anyClient(f, clients); c != nil {
+		if f.ClusterID, f.List, f.ListErr = c.MemberList(ctx); f.ListErr == nil {
+			f.Alarms, f.ListErr = c.AlarmList(ctx)
+		}
+	} else {
+		f.ListErr = errors.New("no member could be reached")
+	}
+	var wg sync.WaitGroup
+	run := func(want bool, g func()) {
+		if want {
+			wg.Add(1)
+			go func() { defer wg.Done(); g() }()
+		}
+	}
+	run(cfg.wants("security.cert-expiry") || cfg.wants("security.data-dir"), func() { readNodes(ctx, src.Nodes, f, cfg) })
+	run(cfg.wants("consistency.readyz"), func() { readReadyz(ctx, src.HTTP, f) })
+	run(cfg.wantsArea(AreaPerformance) || cfg.wants("capacity.compaction"), func() { readMetrics(ctx, src.HTTP, clients, f, cfg) })
+	if cfg.BackupDir != "" && cfg.wantsArea(AreaBackups) {
+		f.Backup = ReadBackupDir(cfg.BackupDir)
+	}
+	wg.Wait()
+	if cfg.wants("consistency.hashkv") || cfg.wants("capacity.compaction") {
+		hashAll(ctx, clients, f)
+	}
+	return f, ctx.Err()
+}
+
+// openAll dials every member and reads its status.
+func openAll(ctx context.Context, d Dialer, f *Facts, now func() time.Time) []Client {
+	pods := make([]discovery.Member, len(f.Members))
+	for i, m := range f.Members {
+		pods[i] = m.Pod
+	}
+	if p, ok := d.(etcd.Preparer); ok {
+		_ = p.Prepare(ctx, pods)
+	}
+	clients := make([]Client, len(f.Members))
+	parallel(len(f.Members), func(i int) {
+		m := f.Members[i]
+		c, err := d.Client(ctx, m.Pod)
+		if err != nil {
+			m.Err = err
+			return
+		}
+		clients[i] = c
+		m.Status, m.Err = c.Status(ctx)
+		m.statusAt = now()
+	})
+	return clients
+}
+
+// anyClient is the leader's client if it answered, else any that did.
+func anyClient(f *Facts, clients []Client) Client {
+	var found Client
+	for i, m := range f.Members {
+		if m.Err != nil || clients[i] == nil {
+			continue
+		}
+		if st := m.Status; st.Leader != 0 && st.Leader == st.MemberID {
+			return clients[i]
+		}
+		if found == nil {
+			found = clients[i]
+		}
+	}
+	return found
+}
+
+// readNodes reads each node once, for all its members: the certificate
+// files (never the keys) and the data dirs.
+func readNodes(ctx context.Context, r NodeReader, f *Facts, cfg Config) {
+	if r == nil {
+		for _, m := range f.Members {
+			m.NodeErr = errors.New("files on the node cannot be read here")
+		}
+		return
+	}
+	byNode := map[string][]*MemberFacts{}
+	var nodes []string
+	for _, m := range f.Members {
+		if byNode[m.Pod.Node] == nil {
+			nodes = append(nodes, m.Pod.Node)
+		}
+		byNode[m.Pod.Node] = append(byNode[m.Pod.Node], m)
+	}
+	parallel(len(nodes), func(i int) {
+		ms := byNode[nodes[i]]
+		var files, dirs []string
+		for _, m := range ms {
+			if cfg.wants("security.cert-expiry") {
+				for _, c := range certFiles(m) {
+					files = append(files, c.path)
+				}
+			}
+			if cfg.wants("security.data-dir") && m.Pod.DataDir != "" {
+				dirs = append(dirs, m.Pod.DataDir)
+			}
+		}
+		if len(files) == 0 && len(dirs) == 0 {
+			for _, m := range ms {
+				m.Node = &etcd.NodeReport{}
+			}
+			return
+		}
+		rep, err := r.Read(ctx, nodes[i], files, dirs)
+		for _, m := range ms {
+			m.Node, m.NodeErr = rep, err
+		}
+	})
+}
+
+func readReadyz(ctx context.Context, g HTTPGetter, f *Facts) {
+	parallel(len(f.Members), func(i int) {
+		m := f.Members[i]
+		if v := parseVersion(memberVersion(m)); v.ok && v.less(readyzSince.major, readyzSince.minor, readyzSince.patch) {
+			return
+		}
+		path := "/readyz?verbose"
+		if m.Status != nil && m.Status.IsLearner {
+			// A learner serves no reads by design.
+			path += "&exclude=non_learner"
+		}
+		m.Ready, m.ReadyErr = g.Get(ctx, m.Pod, path)
+	})
+}
+
+// readMetrics scrapes every member twice, Window apart, and reads the
+// statuses again after the window for the revision growth.
+func readMetrics(ctx context.Context, g HTTPGetter, clients []Client, f *Facts, cfg Config) {
+	if cfg.Window > 0 {
+		fmt.Fprintf(cfg.Log, "Reading every member's metrics twice, %s apart\n", cfg.Window)
+	}
+	ms, errs := ScrapeAll(ctx, g, podsOf(f), cfg.Window, cfg.Now)
+	for i, m := range f.Members {
+		m.Metrics, m.MetricsErr = ms[i], errs[i]
+	}
+	parallel(len(f.Members), func(i int) {
+		if m := f.Members[i]; clients[i] != nil && m.Err == nil {
+			if st, err := clients[i].Status(ctx); err == nil {
+				m.Later, m.Elapsed = st, cfg.Now().Sub(m.statusAt)
+			}
+		}
+	})
+}
+
+func podsOf(f *Facts) []discovery.Member {
+	out := make([]discovery.Member, len(f.Members))
+	for i, m := range f.Members {
+		out[i] = m.Pod
+	}
+	return out
+}
+
+// ScrapeAll reads every member's metrics: once, or twice window apart.
+func ScrapeAll(ctx context.Context, g HTTPGetter, pods []discovery.Member, window time.Duration, now func() time.Time) ([]*Metrics, []error) {
+	if now == nil {
+		now = time.Now
+	}
+	first := make([]*Scrape, len(pods))
+	errs := make([]error, len(pods))
+	out := make([]*Metrics, len(pods))
+	scrape := func(i int) (*Scrape, error) {
+		body, err := Raw(ctx, g, pods[i])
+		if err != nil {
+			return nil, err
+		}
+		return ParseScrape(bytes.NewReader(body), now())
+	}
+	if window > 0 {
+		parallel(len(pods), func(i int) { first[i], errs[i] = scrape(i) })
+		select {
+		case <-ctx.Done():
+			return out, fill(errs, ctx.Err())
+		case <-time.After(window):
+		}
+	}
+	parallel(len(pods), func(i int) {
+		if errs[i] != nil {
+			return
+		}
+		last, err := scrape(i)
+		if err != nil {
+			errs[i] = err
+			return
+		}
+		m := Summarize(first[i], last)
+		m.Member, m.Node = pods[i].Name, pods[i].Node
+		out[i] = &m
+	})
+	return out, errs
+}
+
+func fill(errs []error, err error) []error {
+	for i := range errs {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// Raw is a member's metrics exposition text.
+func Raw(ctx context.Context, g HTTPGetter, m discovery.Member) ([]byte, error) {
+	r, err := g.Get(ctx, m, "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	if r.Code != 200 {
+		return nil, fmt.Errorf("member %s answered /metrics with HTTP %d: %s", m.Name, r.Code, oneLine(string(r.Body)))
+	}
+	return r.Body, nil
+}
+
+// hashAll hashes every member's keys at one revision, the lowest any
+// member reports, which every member has applied. A compaction racing
+// the hashes shows as different compact revisions: then once more.
+func hashAll(ctx context.Context, clients []Client, f *Facts) {
+	for attempt := 0; attempt < 2; attempt++ {
+		rev := int64(0)
+		for _, m := range f.Members {
+			if st := latest(m); st != nil && (rev == 0 || st.Revision < rev) {
+				rev = st.Revision
+			}
+		}
+		if rev == 0 {
+			f.HashErr = errors.New("no member could be reached")
+			return
+		}
+		f.HashRevision = rev
+		parallel(len(f.Members), func(i int) {
+			if m := f.Members[i]; clients[i] != nil && m.Err == nil {
+				m.Hash, m.HashErr = clients[i].HashKV(ctx, rev)
+			}
+		})
+		if !compactRaced(f) {
+			return
+		}
+	}
+}
+
+func latest(m *MemberFacts) *etcd.Status {
+	if m.Later != nil {
+		return m.Later
+	}
+	return m.Status
+}
+
+func compactRaced(f *Facts) bool {
+	seen := map[int64]bool{}
+	for _, m := range f.Members {
+		if m.Hash != nil {
+			seen[m.Hash.CompactRevision] = true
+		}
+	}
+	return len(seen) > 1
+}
+
+func parallel(n int, f func(i int)) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() { defer wg.Done(); f(i) }()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,72 @@
+package etcd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
+)
+
+// NodeReport is what a node said about some of its files: the contents
+// of the small ones asked for, and the permission bits of directories.
+// What could not be read has its error instead.
+type NodeReport struct {
+	Files    map[string][]byte
+	FileErrs map[string]error
+	// Modes are octal permission bits, as stat prints them ("700").
+	Modes    map[string]string
+	ModeErrs map[string]error
+}
+
+// NodeFiles reads certificates and directory modes on a node through a
+// ProfileFiles pod, as NodeTLSSource does: each file is mounted alone and
+// read-only, and what is read stays in memory. A directory is mounted
+// read-only only to stat it; nothing in it is read.
+type NodeFiles struct {
+	Runner    *nodepod.Runner
+	Namespace string
+	Image     string
+}
+
+// Read reads files and stats dirs on node. A pod that cannot start is
+// the error; a file or directory that cannot be read is in the report.
+func (n *NodeFiles) Read(ctx context.Context, node string, files, dirs []string) (*NodeReport, error) {
+	mounts := nodepod.FileMounts(files...)
+	for _, d := range dirs {
+		mounts = append(mounts, nodepod.HostMount{HostPath: d, ReadOnly: true, Type: corev1.HostPathDirectory})
+	}
+	spec := nodepod.Spec{
+		Purpose: "check", Node: node, Namespace: n.Namespace, Image: n.Image,
+		Profile: nodepod.ProfileFiles, Mounts: mounts, Lifetime: 120, StartTimeout: nodeStartTimeout,
+	}
+	rep := &NodeReport{Files: map[string][]byte{}, FileErrs: map[string]error{}, Modes: map[string]string{}, ModeErrs: map[string]error{}}
+	err := n.Runner.Run(ctx, spec, func(ctx context.Context, p *nodepod.Pod) error {
+		for _, f := range files {
+			if f == "" {
+				continue
+			}
+			if b, err := catFile(ctx, p, f); err != nil {
+				rep.FileErrs[f] = err
+			} else {
+				rep.Files[f] = b
+			}
+		}
+		for _, d := range dirs {
+			var out, errb bytes.Buffer
+			if err := p.Exec(ctx, []string{"stat", "-c", "%a", nodepod.HostPrefix + d}, nil, &out, &errb); err != nil {
+				rep.ModeErrs[d] = fmt.Errorf("stat %s on node %s: %w %s", d, node, err, strings.TrimSpace(errb.String()))
+				continue
+			}
+			rep.Modes[d] = strings.TrimSpace(out.String())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}

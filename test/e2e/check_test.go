@@ -1,0 +1,332 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
+)
+
+const (
+	manifest = "/etc/kubernetes/manifests/etcd.yaml"
+	pkiDir   = "/etc/kubernetes/pki/etcd"
+)
+
+// runCheck runs `kubectl etcd check -o json` with args and decodes it.
+func runCheck(t *testing.T, args ...string) (doctor.Report, result) {
+	t.Helper()
+	r := kubectl(t, append([]string{"etcd", "check", "-o", "json", "--window", "5s"}, args...)...)
+	var rep doctor.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("check -o json: %v\n%s\n%s", err, r.stdout, r.stderr)
+	}
+	return rep, r
+}
+
+// finding is the result of check id on member ("" for the cluster).
+func finding(t *testing.T, rep doctor.Report, id, member string) doctor.Result {
+	t.Helper()
+	for _, x := range rep.Results {
+		if x.ID() == id && x.Member == member {
+			return x
+		}
+	}
+	t.Fatalf("no %s result for %q in %+v", id, member, rep.Results)
+	return doctor.Result{}
+}
+
+func nodeExec(t *testing.T, node string, args ...string) result {
+	t.Helper()
+	return runCmd(t, "bash", append([]string{filepath.Join(root, "hack/cluster/node-exec.sh"), node}, args...)...)
+}
+
+// waitHealthy waits until every member answers again, after a restart.
+func waitHealthy(t *testing.T) {
+	t.Helper()
+	waitFor(t, 4*time.Minute, func() bool { return runQuiet(t, "kubectl", "etcd", "health").code == 0 })
+}
+
+// editManifest rewrites the etcd manifest of node with a sed script, waits
+// for the kubelet to run the new pod, and puts the original back (and waits
+// again) when the test ends.
+func editManifest(t *testing.T, node, sedScript, wantInSpec string) {
+	t.Helper()
+	saved := "/etc/kubernetes/etcd.yaml.e2e-check"
+	mustSucceed(t, nodeExec(t, node, "cp", "-p", manifest, saved))
+	t.Cleanup(func() {
+		mustSucceed(t, nodeExec(t, node, "sh", "-c", fmt.Sprintf("cat %s > %s && rm %s", saved, manifest, saved)))
+		waitFor(t, 4*time.Minute, func() bool { return !strings.Contains(etcdCommand(t, node), wantInSpec) })
+		waitHealthy(t)
+	})
+	// Written in place, not with sed -i, so that the kubelet never sees a
+	// second manifest in its directory.
+	mustSucceed(t, nodeExec(t, node, "sh", "-c", fmt.Sprintf("sed %q %s > %s", sedScript, saved, manifest)))
+	waitFor(t, 4*time.Minute, func() bool { return strings.Contains(etcdCommand(t, node), wantInSpec) })
+	waitHealthy(t)
+}
+
+// etcdCommand is the command line of the etcd pod on node, as the API
+// server shows it.
+func etcdCommand(t *testing.T, node string) string {
+	r := runQuiet(t, "kubectl", "-n", "kube-system", "get", "pod", "etcd-"+node, "-o", "jsonpath={.spec.containers[0].command}")
+	if r.code != 0 {
+		return ""
+	}
+	return r.stdout
+}
+
+// TestCheckClean: a healthy cluster has no failing check, and exits 0.
+// Disk latency is this machine's, so a slow disk is logged, not failed.
+func TestCheckClean(t *testing.T) {
+	rep, r := runCheck(t)
+	for _, x := range rep.Results {
+		switch {
+		case x.Severity != doctor.Fail:
+		case x.ID() == "performance.wal-fsync" || x.ID() == "performance.backend-commit":
+			t.Logf("this machine's disk: %s %s: %s", x.ID(), x.Member, x.Found)
+		default:
+			t.Errorf("%s %s: %s (fix: %s)", x.ID(), x.Member, x.Found, x.Fix)
+		}
+	}
+	if rep.Summary.Fail == 0 && r.code != 0 {
+		t.Errorf("exit %d with no failing check", r.code)
+	}
+	if x := finding(t, rep, "consistency.hashkv", ""); x.Severity != doctor.OK {
+		t.Errorf("hashkv: %s %s", x.Severity, x.Found)
+	}
+	for _, n := range nodeNames(t) {
+		for _, id := range []string{"security.cert-expiry", "security.data-dir", "consistency.readyz", "performance.has-leader"} {
+			if x := finding(t, rep, id, n); x.Severity != doctor.OK {
+				t.Errorf("%s %s: %s %s", id, n, x.Severity, x.Found)
+			}
+		}
+	}
+	// The table groups by area and ends with the summary.
+	tr := mustSucceedOrFail(t, kubectl(t, "etcd", "check", "--window", "0", "--only", "topology,security"))
+	if !strings.Contains(tr.stdout, "\ntopology ") || !strings.Contains(tr.stdout, "\nsecurity ") || !strings.Contains(tr.stderr, " fail, ") {
+		t.Errorf("table:\n%s%s", tr.stdout, tr.stderr)
+	}
+	noHelperPods(t)
+}
+
+// mustSucceedOrFail accepts exit 0, or exit 1 from failing checks.
+func mustSucceedOrFail(t *testing.T, r result) result {
+	t.Helper()
+	if r.code != 0 && !strings.Contains(r.stderr, "checks failed") {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	return r
+}
+
+// TestCheckInsecureFlag: --client-cert-auth=false in one member's manifest
+// is a failing security check, with its fix, and a non-zero exit.
+func TestCheckInsecureFlag(t *testing.T) {
+	node := "hc-cp1"
+	editManifest(t, node, "s/--client-cert-auth=true/--client-cert-auth=false/", "--client-cert-auth=false")
+	rep, r := runCheck(t, "--only", "security")
+	x := finding(t, rep, "security.client-tls", node)
+	if x.Severity != doctor.Fail || !strings.Contains(x.Found, "--client-cert-auth is off") || !strings.Contains(x.Fix, "--client-cert-auth=true") {
+		t.Errorf("client-tls on %s: %+v", node, x)
+	}
+	if r.code == 0 {
+		t.Error("check exited 0 with a failing check")
+	}
+	for _, n := range nodeNames(t) {
+		if n != node && finding(t, rep, "security.client-tls", n).Severity != doctor.OK {
+			t.Errorf("client-tls on %s is not ok", n)
+		}
+	}
+	noHelperPods(t)
+}
+
+// TestCheckPeerCertNearExpiry: a peer certificate that expires in 5 days,
+// signed by the cluster's CA for the same key and names, fails the
+// certificate check; the original goes back at the end.
+func TestCheckPeerCertNearExpiry(t *testing.T) {
+	node := "hc-cp1"
+	read := func(name string) []byte {
+		// runQuiet: the CA key must not reach the test log.
+		r := runQuiet(t, "bash", filepath.Join(root, "hack/cluster/node-exec.sh"), node, "cat", filepath.Join(pkiDir, name))
+		if r.code != 0 {
+			t.Fatalf("reading %s on %s: %s", name, node, r.stderr)
+		}
+		return []byte(r.stdout)
+	}
+	ca, caKey, peer := parseCert(t, read("ca.crt")), parseKey(t, read("ca.key")), parseCert(t, read("peer.crt"))
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: peer.Subject,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(5 * 24 * time.Hour),
+		KeyUsage: peer.KeyUsage, ExtKeyUsage: peer.ExtKeyUsage, DNSNames: peer.DNSNames, IPAddresses: peer.IPAddresses,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, peer.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node sees the host's /tmp.
+	short := filepath.Join(t.TempDir(), "peer.crt")
+	if err := os.WriteFile(short, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	saved := filepath.Join(pkiDir, "peer.crt.e2e-check")
+	mustSucceed(t, nodeExec(t, node, "cp", "-p", filepath.Join(pkiDir, "peer.crt"), saved))
+	t.Cleanup(func() {
+		mustSucceed(t, nodeExec(t, node, "mv", saved, filepath.Join(pkiDir, "peer.crt")))
+		waitHealthy(t)
+	})
+	mustSucceed(t, nodeExec(t, node, "sh", "-c", fmt.Sprintf("cat %s > %s", short, filepath.Join(pkiDir, "peer.crt"))))
+
+	rep, r := runCheck(t, "--only", "security.cert-expiry")
+	x := finding(t, rep, "security.cert-expiry", node)
+	if x.Severity != doctor.Fail || !strings.Contains(x.Found, "peer certificate "+filepath.Join(pkiDir, "peer.crt")+" expires in") || !strings.Contains(x.Fix, "kubeadm certs renew etcd-peer") {
+		t.Errorf("cert-expiry on %s: %+v", node, x)
+	}
+	if r.code == 0 {
+		t.Error("check exited 0 with a failing check")
+	}
+	noHelperPods(t)
+}
+
+func parseCert(t *testing.T, b []byte) *x509.Certificate {
+	t.Helper()
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatal("no PEM certificate")
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// parseKey reads kubeadm's CA key: PKCS#1 RSA by default, or EC / PKCS#8.
+func parseKey(t *testing.T, b []byte) any {
+	t.Helper()
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatal("no PEM key")
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(blk.Bytes); err == nil {
+		return k
+	}
+	if k, err := x509.ParseECPrivateKey(blk.Bytes); err == nil {
+		return k
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatalf("the CA key is no RSA, EC or PKCS#8 key: %v", err)
+	}
+	return k
+}
+
+// TestCheckQuotaPast80: one member gets a quota 32 MiB above its database,
+// which is then filled past 80% of it; the quota check warns (fails past
+// 95%), and --strict exits non-zero. Everything written is deleted,
+// compacted and defragmented, any alarm disarmed, and the quota restored.
+func TestCheckQuotaPast80(t *testing.T) {
+	node := "hc-cp1"
+	st, r := getStatus(t)
+	mustSucceed(t, r)
+	var size int64
+	for _, m := range st.Members {
+		if m.Name == node {
+			size = m.DBSize
+		}
+	}
+	quota := size + 32<<20
+	tls := "--endpoints https://127.0.0.1:2379 --cacert " + pkiDir + "/ca.crt --cert " + pkiDir + "/server.crt --key " + pkiDir + "/server.key"
+	ctl := env["HC_ETCDCTL"] + " " + tls
+	// Cleanups run last first: the quota is restored (editManifest's),
+	// then what was written is deleted; deletes pass even a NOSPACE alarm.
+	t.Cleanup(func() {
+		nodeExec(t, node, "sh", "-c", fmt.Sprintf("%s del --prefix /e2e-quota/ >/dev/null", ctl))
+		mustSucceed(t, kubectl(t, "etcd", "defrag", "--compact", "--disarm", "--force", "--yes"))
+	})
+	editManifest(t, node, fmt.Sprintf(`s/^\( *\)- --data-dir=/\1- --quota-backend-bytes=%d\n\1- --data-dir=/`, quota), fmt.Sprintf("--quota-backend-bytes=%d", quota))
+
+	value := filepath.Join(t.TempDir(), "value")
+	mustSucceed(t, runCmd(t, "bash", "-c", "head -c 750000 /dev/urandom | base64 -w0 >"+value))
+	for i := 0; ; i += 4 {
+		if used := dbSize(t, node); float64(used) > 0.82*float64(quota) {
+			t.Logf("database %d of quota %d (%.0f%%)", used, quota, 100*float64(used)/float64(quota))
+			break
+		}
+		if i > 200 {
+			t.Fatalf("the database did not grow past 82%% of %d", quota)
+		}
+		mustSucceed(t, nodeExec(t, node, "sh", "-c", fmt.Sprintf("for j in 1 2 3 4; do %s put /e2e-quota/%d-$j <%s >/dev/null || exit 1; done", ctl, i, value)))
+	}
+
+	rep, r := runCheck(t, "--strict", "--only", "capacity.quota")
+	x := finding(t, rep, "capacity.quota", node)
+	if (x.Severity != doctor.Warn && x.Severity != doctor.Fail) || !strings.Contains(x.Found, "quota (") || !strings.Contains(x.Fix, "defrag --compact") {
+		t.Errorf("quota on %s: %+v", node, x)
+	}
+	if r.code == 0 {
+		t.Error("check --strict exited 0 with a warning")
+	}
+	noHelperPods(t)
+}
+
+func dbSize(t *testing.T, node string) int64 {
+	st, r := getStatus(t)
+	mustSucceed(t, r)
+	for _, m := range st.Members {
+		if m.Name == node {
+			return m.DBSize
+		}
+	}
+	t.Fatalf("no member %s", node)
+	return 0
+}
+
+// TestMetricsMatchesRawScrape: the numbers of `metrics` are those of the
+// exposition text etcd serves, read through the same port-forward.
+func TestMetricsMatchesRawScrape(t *testing.T) {
+	for _, node := range nodeNames(t) {
+		r := mustSucceed(t, kubectl(t, "etcd", "metrics", "--member", node, "--window", "0", "-o", "json"))
+		var ms []doctor.Metrics
+		if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil || len(ms) != 1 {
+			t.Fatalf("metrics -o json: %v\n%s", err, r.stdout)
+		}
+		raw := runQuiet(t, "kubectl", "etcd", "metrics", "--member", node, "--raw")
+		mustSucceed(t, raw)
+		s, err := doctor.ParseScrape(bytes.NewReader([]byte(raw.stdout)), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := ms[0]
+		if v := s.Label("etcd_server_version", "server_version"); v != m.Version || v != strings.TrimPrefix(env["ETCD_VERSION"], "v") {
+			t.Errorf("%s: version %q, raw %q, cluster %s", node, m.Version, v, env["ETCD_VERSION"])
+		}
+		if q, _ := s.Value("etcd_server_quota_backend_bytes"); int64(q) != m.Quota || q == 0 {
+			t.Errorf("%s: quota %d, raw %g", node, m.Quota, q)
+		}
+		if l, _ := s.Value("etcd_server_has_leader"); l != 1 || !m.HasLeader {
+			t.Errorf("%s: has leader %v, raw %g", node, m.HasLeader, l)
+		}
+		if lc, _ := s.Value("etcd_server_leader_changes_seen_total"); int64(lc) != m.LeaderChanges {
+			t.Errorf("%s: leader changes %d, raw %g", node, m.LeaderChanges, lc)
+		}
+		if h := s.Histogram("etcd_disk_wal_fsync_duration_seconds", nil); m.WALFsync.Samples == 0 || m.WALFsync.Samples > int64(h.Count) {
+			t.Errorf("%s: WAL fsync samples %d, raw count %g", node, m.WALFsync.Samples, h.Count)
+		}
+	}
+	r := mustSucceed(t, kubectl(t, "etcd", "metrics", "--window", "3s"))
+	if !strings.Contains(r.stdout, "WAL FSYNC P99") || strings.Count(r.stdout, "\n") != nodes+1 {
+		t.Errorf("metrics table:\n%s", r.stdout)
+	}
+	noHelperPods(t)
+}
