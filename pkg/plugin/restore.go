@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"filippo.io/age"
 	"github.com/spf13/cobra"
@@ -95,7 +94,7 @@ func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	// Not supported yet: kept so that scripts get a clear error, not listed.
 	_ = f.MarkHidden("restart-kubelet")
 	_ = f.MarkHidden("script-dir")
-	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: next to this executable).")
+	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: beside this executable, symlinks resolved, as krew installs it).")
 	return cmd
 }
 
@@ -112,9 +111,7 @@ func (o *RestoreOptions) Complete(args []string) error {
 		o.ids = ids
 	}
 	if o.AgentDir == "" {
-		if exe, err := os.Executable(); err == nil {
-			o.AgentDir = filepath.Dir(exe)
-		}
+		o.AgentDir = defaultAgentDir()
 	}
 	return o.GlobalOptions.Complete()
 }
@@ -159,6 +156,16 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	}
 	_, err := restore.Run(ctx, d, cfg)
 	return err
+}
+
+// defaultAgentDir is where this executable's release put the node
+// agents, "" if it cannot be told.
+func defaultAgentDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return restore.AgentDirOf(exe)
 }
 
 func stdinIsTerminal() bool { return term.IsTerminal(int(os.Stdin.Fd())) }
