@@ -20,17 +20,10 @@ import (
 // cluster, with the pinned etcdctl standing in for the container's: the
 // command line built from the pod specs must reach the members.
 func TestIntegrationCtl(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: starts a real 3-member etcd cluster")
-	}
-	c := etcdtest.Start(t, 3)
+	c, pods := startCluster(t)
 	bins, err := etcdtest.Etcdctls(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
-	}
-	var pods []runtime.Object
-	for i := range c.Members {
-		pods = append(pods, c.Pod(i, etcdtest.Image))
 	}
 	ex := &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}
 	run := func(t *testing.T, stdin string, args ...string) (string, string, error) {
@@ -135,4 +128,19 @@ func TestIntegrationCtl(t *testing.T) {
 			t.Errorf("status: %s (%v), want member 1's (%s)", out, err, c.Members[1].ClientURL)
 		}
 	})
+}
+
+// startCluster starts a real 3-member TLS cluster and returns it with its
+// members' static pods, for a fake API to list.
+func startCluster(t *testing.T) (*etcdtest.Cluster, []runtime.Object) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: starts a real 3-member etcd cluster")
+	}
+	c := etcdtest.Start(t, 3)
+	var pods []runtime.Object
+	for i := range c.Members {
+		pods = append(pods, c.Pod(i, etcdtest.Image))
+	}
+	return c, pods
 }
