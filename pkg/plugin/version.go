@@ -19,7 +19,8 @@ import (
 func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 	return &cobra.Command{
 		Use:     "version",
-		Short:   "Print the version of kubectl-etcd, and where its node agents are",
+		Short:   "Print the version of kubectl-etcd",
+		Long:    longDesc(`Print the version of kubectl-etcd, and where restore finds the node agents it uploads.`),
 		Example: templates.Examples(`kubectl etcd version`),
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
