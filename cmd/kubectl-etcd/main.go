@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,9 +30,23 @@ func main() {
 
 	streams := genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}
 	if err := plugin.Execute(ctx, streams); err != nil {
-		fmt.Fprintf(os.Stderr, "error: %v\n", err)
-		os.Exit(1)
+		os.Exit(report(err))
 	}
+}
+
+// report prints err and returns the exit status: that of the program
+// the command ran (kubectl etcd ctl's etcdctl), which has already said
+// why, or 1.
+func report(err error) int {
+	var exit *plugin.ExitStatus
+	if errors.As(err, &exit) {
+		if err.Error() != exit.Error() {
+			fmt.Fprintf(os.Stderr, "error: %v\n", err)
+		}
+		return exit.Code
+	}
+	fmt.Fprintf(os.Stderr, "error: %v\n", err)
+	return 1
 }
 
 // cancelOnSignal cancels the work on Ctrl-C, SIGTERM or SIGHUP (a closed

@@ -13,6 +13,19 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 tools="${KUBECTL_ETCD_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-etcd/tools}"
+
+# One run at a time per checkout: goreleaser --clean wipes and refills
+# dist/, so a second run beside the first (two CI jobs in one clone) trips
+# over its archives ("archive named dist/... already exists") or deletes
+# them under it. The lock lives in .git, which --clean leaves alone.
+if command -v flock >/dev/null; then
+  exec 9>"$(git rev-parse --git-dir)/kubectl-etcd-release.lock"
+  if ! flock -n 9; then
+    echo "check.sh: another hack/release/check.sh is running in this checkout (it shares dist/); waiting for it" >&2
+    flock 9
+  fi
+fi
+
 start=$(date +%s)
 step_start=$start
 stamp() {
@@ -55,7 +68,8 @@ go test -tags release -count=1 ./hack/release/krew-manifest -run TestReleaseArch
 # A second checkout differs in the files' mtimes and, with another umask, in
 # their modes; the binaries are rebuilt, so only the archived LICENSE can
 # carry either. Give it both, build one tar.gz and one zip (a third of the
-# first build's links), and compare their sha256s with the first build's.
+# first build's links, plus both agents, which every archive holds), and
+# compare their sha256s with the first build's.
 stamp "reproducibility: rebuilding linux/amd64 and windows/amd64 from a LICENSE with another mtime and mode"
 repro=dist/repro
 mkdir -p "$repro"
@@ -69,10 +83,12 @@ trap restore_license EXIT
 touch -t 200001020304 LICENSE
 chmod g+w LICENSE
 sed -e 's/^    goos: \[linux, darwin, windows\]$/    goos: [linux, windows]/' \
-  -e 's/^    goarch: \[amd64, arm64\]$/    goarch: [amd64]/' .goreleaser.yaml >"$repro/goreleaser.yaml"
+  -e 's/^    goarch: \[amd64, arm64\]$/    goarch: [amd64]/' \
+  -e "s|^      - src: dist/agent/|      - src: $repro/dist/agent/|" .goreleaser.yaml >"$repro/goreleaser.yaml"
 echo "dist: $repro/dist" >>"$repro/goreleaser.yaml"
-if [ "$(grep -c '^    goarch: \[amd64\]$' "$repro/goreleaser.yaml")" != 2 ]; then
-  echo "check.sh: could not narrow the builds' goos/goarch lines in .goreleaser.yaml; update the sed above" >&2
+if [ "$(grep -c '^    goarch: \[amd64\]$' "$repro/goreleaser.yaml")" != 2 ] ||
+  [ "$(grep -c "^      - src: $repro/dist/agent/" "$repro/goreleaser.yaml")" != 1 ]; then
+  echo "check.sh: could not narrow the builds' goos/goarch lines, or move the agents' src, in .goreleaser.yaml; update the sed above" >&2
   exit 1
 fi
 "$goreleaser" release --snapshot --clean --parallelism 1 --config "$repro/goreleaser.yaml" >"$repro/goreleaser.log" 2>&1 ||

@@ -44,9 +44,13 @@ type execConn struct {
 	timeout time.Duration
 }
 
-// Args is the etcdctl invocation for member m, without the subcommand.
+// Args is the etcdctl invocation for member m, without the subcommand;
+// a zero timeout leaves etcdctl's own.
 func Args(m discovery.Member, timeout time.Duration) []string {
-	args := []string{"etcdctl", "--endpoints=" + m.LocalClientURL(), "--command-timeout=" + timeout.String()}
+	args := []string{"etcdctl", "--endpoints=" + m.LocalClientURL()}
+	if timeout > 0 {
+		args = append(args, "--command-timeout="+timeout.String())
+	}
 	if m.Client.TrustedCAFile != "" {
 		args = append(args, "--cacert="+m.Client.TrustedCAFile)
 	}

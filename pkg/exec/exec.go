@@ -60,19 +60,31 @@ type RemoteExecutor struct {
 
 // Exec implements Executor.
 func (r *RemoteExecutor) Exec(ctx context.Context, pod PodRef, cmd []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	return r.Stream(ctx, pod, cmd, Streams{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+}
+
+// Stream implements StreamExecutor.
+func (r *RemoteExecutor) Stream(ctx context.Context, pod PodRef, cmd []string, s Streams) error {
+	if s.TTY {
+		// A terminal has one output: the container merges stderr into it.
+		s.Stderr = nil
+	}
 	req := r.Client.Post().Resource("pods").Namespace(pod.Namespace).Name(pod.Name).SubResource("exec")
 	req.VersionedParams(&corev1.PodExecOptions{
 		Container: pod.Container,
 		Command:   cmd,
-		Stdin:     stdin != nil,
-		Stdout:    stdout != nil,
-		Stderr:    stderr != nil,
+		Stdin:     s.Stdin != nil,
+		Stdout:    s.Stdout != nil,
+		Stderr:    s.Stderr != nil,
+		TTY:       s.TTY,
 	}, scheme.ParameterCodec)
 	ex, err := newExecutor(r.Config, req.URL().String())
 	if err != nil {
 		return err
 	}
-	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdin: stdin, Stdout: stdout, Stderr: stderr})
+	err = ex.StreamWithContext(ctx, remotecommand.StreamOptions{
+		Stdin: s.Stdin, Stdout: s.Stdout, Stderr: s.Stderr, Tty: s.TTY, TerminalSizeQueue: s.Resize,
+	})
 	return classify(err, pod, "create", "pods/exec")
 }
 

@@ -57,6 +57,7 @@ func TestDynamicCompletion(t *testing.T) {
 				"check\tCheck topology, versions, consistency, security, capacity, performance and backups",
 				"compact\tCompact the history up to a revision (for emergencies)",
 				"completion\tPrint the shell completion code for bash, zsh, fish or PowerShell",
+				"ctl\tRun any etcdctl command in an etcd container, certificates filled in",
 				"defrag\tDefragment every member, followers first and the leader last",
 				"get\tRead keys and decode the Kubernetes objects in them (read-only)",
 				"health\tCheck the health of every etcd member",
@@ -75,6 +76,16 @@ func TestDynamicCompletion(t *testing.T) {
 			name: "backup member names with their nodes",
 			args: []string{"__complete", "backup", "--member", ""},
 			want: []string{"hc-cp1\tmember on node hc-cp1", "hc-cp2\tmember on node hc-cp2", ":4"},
+		},
+		{
+			name: "ctl member names",
+			args: []string{"__complete", "ctl", "--member", ""},
+			want: []string{"hc-cp1\tmember on node hc-cp1", "hc-cp2\tmember on node hc-cp2", ":4"},
+		},
+		{
+			name: "ctl leaves etcdctl's words alone",
+			args: []string{"__complete", "ctl", "--", ""},
+			want: []string{":4"},
 		},
 		{
 			name: "move-leader member names",

@@ -7,11 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
@@ -20,14 +18,7 @@ import (
 // from their pod specs and reached through the port-forward transport's
 // client.
 func TestIntegrationMaintCommands(t *testing.T) {
-	if testing.Short() {
-		t.Skip("integration test: starts a real 3-member etcd cluster")
-	}
-	c := etcdtest.Start(t, 3)
-	var pods []runtime.Object
-	for i := range c.Members {
-		pods = append(pods, c.Pod(i, etcdtest.Image))
-	}
+	c, pods := startCluster(t)
 	cli := c.Client(t)
 	big := strings.Repeat("x", 64<<10)
 	for range 50 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"filippo.io/age"
 	"github.com/spf13/cobra"
@@ -98,7 +97,7 @@ func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	f.BoolVar(&o.Rollback, "rollback", false, "Put the pre-restore data dirs and manifests back on every node.")
 	f.StringVar(&o.ID, "id", "", "The restore that --status or --rollback is about (default: all, or the unfinished one).")
 	f.StringVar(&o.ScriptDir, "script-dir", "", "Write one shell script per control-plane node into this empty dir instead of restoring, for when the API server cannot act (lost quorum): run each on its node as root.")
-	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: next to this executable).")
+	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: beside this executable, symlinks resolved, as krew installs it).")
 	return cmd
 }
 
@@ -115,9 +114,7 @@ func (o *RestoreOptions) Complete(args []string) error {
 		o.ids = ids
 	}
 	if o.AgentDir == "" {
-		if exe, err := os.Executable(); err == nil {
-			o.AgentDir = filepath.Dir(exe)
-		}
+		o.AgentDir = defaultAgentDir()
 	}
 	return o.GlobalOptions.Complete()
 }
@@ -164,6 +161,16 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	}
 	_, err := restore.Run(ctx, d, cfg)
 	return err
+}
+
+// defaultAgentDir is where this executable's release put the node
+// agents, "" if it cannot be told.
+func defaultAgentDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return restore.AgentDirOf(exe)
 }
 
 func stdinIsTerminal() bool { return term.IsTerminal(int(os.Stdin.Fd())) }

@@ -92,6 +92,7 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdGet(g),
 		NewCmdCheck(g),
 		NewCmdMetrics(g),
+		NewCmdCtl(g),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),
 	)

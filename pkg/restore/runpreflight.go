@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -132,16 +130,4 @@ func readLive(ctx context.Context, d etcd.Dialer, ms []discovery.Member) Live {
 		l.MaxRaftIndex = max(l.MaxRaftIndex, int64(m.RaftIndex))
 	}
 	return l
-}
-
-// nodeArch is the node's architecture; unknown when nodes cannot be read.
-func nodeArch(ctx context.Context, d Deps, name string) string {
-	n, err := d.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return ""
-	}
-	if n.Status.NodeInfo.OperatingSystem != "" && n.Status.NodeInfo.OperatingSystem != "linux" {
-		return "os:" + n.Status.NodeInfo.OperatingSystem
-	}
-	return n.Status.NodeInfo.Architecture
 }

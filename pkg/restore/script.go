@@ -174,7 +174,7 @@ func scriptAgents(dir string) ([]scriptAgent, error) {
 		out = append(out, scriptAgent{arch: arch, path: p, sha: sha})
 	}
 	if len(out) == 0 {
-		_, err := FindAgent(dir, "")
+		_, err := FindAgent(dir, "amd64", nil)
 		return nil, err
 	}
 	return out, nil

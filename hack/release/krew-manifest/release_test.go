@@ -76,7 +76,7 @@ func installPlatform(t *testing.T, tag string, pl Platform) string {
 		t.Fatal(err)
 	}
 	exe := map[bool]string{true: ".exe"}[goos == "windows"]
-	for _, name := range []string{"LICENSE", "kubectl-etcd" + exe, "kubectl_complete-etcd" + exe} {
+	for _, name := range append([]string{"LICENSE", "kubectl-etcd" + exe, "kubectl_complete-etcd" + exe}, agents...) {
 		if _, err := os.Stat(filepath.Join(unpacked, name)); err != nil {
 			t.Errorf("%s lacks %s", archive, name)
 		}
@@ -88,7 +88,40 @@ func installPlatform(t *testing.T, tag string, pl Platform) string {
 	if fi, err := os.Stat(bin); err != nil || (goos != "windows" && fi.Mode().Perm()&0o111 == 0) {
 		t.Errorf("bin %s is not an executable file (%v)", bin, err)
 	}
+	// Every platform's install holds both Linux agents beside the bin,
+	// where restore looks: a macOS workstation restores Linux nodes.
+	for _, a := range agents {
+		assertAgent(t, filepath.Join(filepath.Dir(bin), a))
+	}
 	return bin
+}
+
+// agents are the node agents every archive carries.
+var agents = []string{"kubectl-etcd-agent-linux-amd64", "kubectl-etcd-agent-linux-arm64"}
+
+// assertAgent checks an installed agent: a static, executable Linux
+// binary for the architecture its name says.
+func assertAgent(t *testing.T, file string) {
+	t.Helper()
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Errorf("agent not installed: %v", err)
+		return
+	}
+	if fi.Mode().Perm()&0o100 == 0 {
+		t.Errorf("%s has mode %v: not executable", file, fi.Mode().Perm())
+	}
+	f, err := elf.Open(file)
+	if err != nil {
+		t.Errorf("%s: %v", file, err)
+		return
+	}
+	defer f.Close()
+	want := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[strings.TrimPrefix(filepath.Base(file), "kubectl-etcd-agent-linux-")]
+	if f.Machine != want || f.OSABI != elf.ELFOSABI_NONE && f.OSABI != elf.ELFOSABI_LINUX {
+		t.Errorf("%s is %v (OS ABI %v), want a Linux %v binary", file, f.Machine, f.OSABI, want)
+	}
+	assertStatic(t, file)
 }
 
 // assertStatic fails on an ELF binary with a dynamic loader: the release
@@ -178,9 +211,14 @@ func completeThroughKrewLayout(t *testing.T, p *Plugin, pl Platform, meta *Metad
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Relative, as krew 0.5 links (older ones link absolute paths).
+		target, err := filepath.Rel(binDir, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
 		link := filepath.Join(binDir, "kubectl-etcd")
 		os.Remove(link)
-		if err := os.Symlink(bin, link); err != nil {
+		if err := os.Symlink(target, link); err != nil {
 			t.Fatal(err)
 		}
 		return store
@@ -195,9 +233,19 @@ func completeThroughKrewLayout(t *testing.T, p *Plugin, pl Platform, meta *Metad
 	}
 
 	env := []string{"PATH=" + binDir, "HOME=" + t.TempDir(), "KUBECONFIG=" + filepath.Join(t.TempDir(), "none")}
-	check := func(when string) {
+	check := func(when, store string) {
 		t.Helper()
-		out := runCmd(t, env, kubectl, "__complete", "etcd", "")
+		// restore uploads the agents beside the file the link resolves
+		// to, not beside the link; version says where that is.
+		store, err := filepath.EvalSymlinks(store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := runCmd(t, env, kubectl, "etcd", "version")
+		if want := "node agents: linux/amd64, linux/arm64 in " + store + "\n"; !strings.Contains(out, want) {
+			t.Errorf("%s: kubectl etcd version through the krew link printed %q, want %q", when, out, want)
+		}
+		out = runCmd(t, env, kubectl, "__complete", "etcd", "")
 		for _, want := range []string{"backup", "members", "snapshot"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("%s: kubectl __complete etcd \"\" printed %q, want %q", when, out, want)
@@ -210,10 +258,10 @@ func completeThroughKrewLayout(t *testing.T, p *Plugin, pl Platform, meta *Metad
 			t.Errorf("%s: kubectl plugin list: %v\n%s", when, err, list)
 		}
 	}
-	check("after install")
-	install("v999.0.0")
+	check("after install", old)
+	upgraded := install("v999.0.0")
 	if err := os.RemoveAll(old); err != nil {
 		t.Fatal(err)
 	}
-	check("after an upgrade")
+	check("after an upgrade", upgraded)
 }
