@@ -89,6 +89,7 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdAlarm(g),
 		NewCmdMoveLeader(g),
 		NewCmdCompact(g),
+		NewCmdUsage(g),
 		NewCmdVersion(streams),
 		NewCmdCompletion(streams),
 	)
