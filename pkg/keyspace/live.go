@@ -37,17 +37,30 @@ const (
 	minPageKeys      = 16
 	maxPageKeys      = 10000
 	keysOnlyPageKeys = 10000
-	defaultPageBytes = 4 << 20
+	defaultPageBytes = 1 << 20
 )
 
 // History implements Source: a live range shows only the revision read.
 func (l *Live) History() bool { return false }
 
 // Walk implements Source.
+//
+// etcd counts, for every page, the keys left in the requested range: a
+// walk through N keys in pages of L, each ranging to the end, makes it
+// visit N²/2L keys, which on 200k keys took longer than reading them.
+// So each request ranges over a window, the keys sharing their first k
+// bytes with its start: k grows while windows hold many pages' worth of
+// keys and shrinks while they hold less than a page.
 func (l *Live) Walk(ctx context.Context, q Query, fn func(Page) error) (Result, error) {
 	key, end := q.ends()
 	r := etcd.PageRequest{Key: key, End: end, Revision: q.Revision, KeysOnly: q.Detail == KeysOnly, Serializable: l.Serializable}
 	pg := l.pager(q)
+	w := window{min: len(key), k: len(key) + 1, end: end}
+	if end == "" {
+		w = window{end: end}
+	} else {
+		r.End = w.endFrom(key)
+	}
 	res := Result{Revision: q.Revision}
 	for {
 		left := q.left(res.Keys)
@@ -59,7 +72,7 @@ func (l *Live) Walk(ctx context.Context, q Query, fn func(Page) error) (Result, 
 		if err != nil {
 			return res, fmt.Errorf("reading keys from %q: %w", r.Key, err)
 		}
-		res.Revision = p.Revision
+		res.Revision, r.Revision = p.Revision, p.Revision
 		entries := make([]Entry, len(p.KVs))
 		for i, kv := range p.KVs {
 			entries[i] = liveEntry(kv, q.Detail)
@@ -74,15 +87,51 @@ func (l *Live) Walk(ctx context.Context, q Query, fn func(Page) error) (Result, 
 				return res, err
 			}
 		}
-		next := p.Next(r)
-		if next.Key == "" {
+		more := p.More && len(p.KVs) > 0
+		if end == "" || (!more && r.End == end) {
 			return res, nil
 		}
 		if q.left(res.Keys) == 0 {
 			res.More = true
 			return res, nil
 		}
-		r = next
+		w.adapt(p.Count, r.Limit, more)
+		if more {
+			r.Key = string(p.KVs[len(p.KVs)-1].Key) + "\x00"
+		} else {
+			r.Key = r.End
+		}
+		r.End = w.endFrom(r.Key)
+	}
+}
+
+// window chooses the end of each request of a live walk.
+type window struct {
+	min, k int    // the window's prefix length, and its least: the query's
+	end    string // the query's end
+}
+
+// endFrom is the end of the window that starts at start.
+func (w *window) endFrom(start string) string {
+	k := min(w.k, len(start))
+	if k <= w.min {
+		return w.end
+	}
+	e := RangeEnd(start[:k])
+	if e == "\x00" || (w.end != "\x00" && e > w.end) {
+		return w.end
+	}
+	return e
+}
+
+// adapt learns from a page: count keys were left in its window, whose
+// page held limit; more says the window is not done.
+func (w *window) adapt(count, limit int64, more bool) {
+	switch {
+	case count > 8*limit:
+		w.k++
+	case !more && count < limit/4 && w.k > w.min:
+		w.k--
 	}
 }
 
@@ -118,6 +167,9 @@ func (l *Live) pager(q Query) *pager {
 
 func (p *pager) saw(valueSize int64) { p.keys++; p.bytes += valueSize }
 
+// limit is the next page's key limit: what the last page's mean value
+// size says fits in the target, since neighbouring keys (one resource)
+// have alike sizes.
 func (p *pager) limit() int64 {
 	if p.fixed > 0 {
 		return p.fixed
@@ -126,5 +178,6 @@ func (p *pager) limit() int64 {
 		return firstPageKeys
 	}
 	mean := max(p.bytes/p.keys, 1)
+	p.keys, p.bytes = 0, 0
 	return min(max(p.target/mean, minPageKeys), maxPageKeys)
 }

@@ -13,7 +13,7 @@ func TestLivePageLimit(t *testing.T) {
 		{name: "first page", want: firstPageKeys},
 		{name: "fixed", q: Query{PageSize: 7}, seen: []int64{1 << 20}, want: 7},
 		{name: "keys only", q: Query{Detail: KeysOnly}, want: keysOnlyPageKeys},
-		{name: "small values", seen: []int64{100, 300}, want: maxPageKeys},
+		{name: "small values", seen: []int64{10, 30}, want: maxPageKeys},
 		{name: "1 KiB values", seen: []int64{1024}, want: defaultPageBytes / 1024},
 		{name: "large values", seen: []int64{2 << 20}, want: minPageKeys},
 		{name: "own target", bytes: 10000, seen: []int64{1000}, want: 16},
@@ -28,5 +28,32 @@ func TestLivePageLimit(t *testing.T) {
 				t.Errorf("limit %d, want %d", got, c.want)
 			}
 		})
+	}
+}
+
+func TestLiveWindow(t *testing.T) {
+	w := window{min: len("/registry/"), k: len("/registry/") + 1, end: RangeEnd("/registry/")}
+	if got := w.endFrom("/registry/"); got != w.end {
+		t.Errorf("first window %q, want the whole range", got)
+	}
+	if got := w.endFrom("/registry/pods/a"); got != "/registry/q" {
+		t.Errorf("window %q", got)
+	}
+	w.adapt(100000, 1000, true) // too many keys: narrower
+	if got := w.endFrom("/registry/pods/a"); got != "/registry/pp" {
+		t.Errorf("narrower window %q", got)
+	}
+	w.adapt(10, 1000, false) // too few: wider again
+	w.adapt(10, 1000, false)
+	w.adapt(10, 1000, false)
+	if w.k != w.min || w.endFrom("/registry/pods/a") != w.end {
+		t.Errorf("widest window k=%d", w.k)
+	}
+	w = window{min: 1, k: 30, end: "/registry/q"}
+	if got := w.endFrom("/registry/pods/a"); got != "/registry/pods/b" {
+		t.Errorf("short start: %q", got)
+	}
+	if got := (&window{min: 1, k: 3, end: "/b"}).endFrom("/c0"); got != "/b" {
+		t.Errorf("past the end: %q", got)
 	}
 }

@@ -272,8 +272,12 @@ func topRows(rows map[usageRow]*ResourceUsage, top int) ([]ResourceUsage, *Resou
 
 // ResourceName names the resource of a prefix as kubectl does:
 // /registry/pods/ is pods, /registry/apiregistration.k8s.io/apiservices/
-// is apiservices.apiregistration.k8s.io. Other prefixes keep their name.
+// is apiservices.apiregistration.k8s.io, /registry/minions/ is nodes.
+// Other prefixes keep their name.
 func ResourceName(prefix string) string {
+	if n, ok := storedNames[prefix]; ok {
+		return n
+	}
 	parts := strings.Split(strings.Trim(prefix, "/"), "/")
 	switch {
 	case len(parts) == 3 && parts[0] == "registry":
@@ -348,5 +352,22 @@ func (h *keyHeap) sorted() []KeyHistory {
 }
 
 // resourcePrefix is the key's resource prefix, as snapshot inspect
-// groups keys.
-func resourcePrefix(key string) string { return snapshot.ResourcePrefix(key) }
+// groups keys, except for the resources the API server stores one level
+// deeper: services and endpoints.
+func resourcePrefix(key string) string {
+	for _, p := range deeperPrefixes {
+		if strings.HasPrefix(key, p) {
+			return p
+		}
+	}
+	return snapshot.ResourcePrefix(key)
+}
+
+var deeperPrefixes = []string{"/registry/services/specs/", "/registry/services/endpoints/"}
+
+// storedNames are the resources the API server stores under another name.
+var storedNames = map[string]string{
+	"/registry/minions/":            "nodes",
+	"/registry/services/specs/":     "services",
+	"/registry/services/endpoints/": "endpoints",
+}

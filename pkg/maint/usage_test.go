@@ -124,6 +124,9 @@ func TestResourceNames(t *testing.T) {
 		{"/registry/apiregistration.k8s.io/apiservices/v1.apps", "/registry/apiregistration.k8s.io/apiservices/", "apiservices.apiregistration.k8s.io", ""},
 		{"/registry/cert-manager.io/certificates/prod/tls", "/registry/cert-manager.io/certificates/", "certificates.cert-manager.io", "prod"},
 		{"/other/key", "/other/", "/other/", ""},
+		{"/registry/minions/n1", "/registry/minions/", "nodes", ""},
+		{"/registry/services/specs/default/kubernetes", "/registry/services/specs/", "services", "default"},
+		{"/registry/services/endpoints/default/kubernetes", "/registry/services/endpoints/", "endpoints", "default"},
 		{"compact_rev_key", "compact_rev_key", "compact_rev_key", ""},
 	} {
 		prefix := resourcePrefix(c.key)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -45,6 +46,9 @@ var usageExample = templates.Examples(`
 
 	# The largest resource, for a script
 	kubectl etcd usage -o json | jq -r '.resources[0].resource'`)
+
+// usageMemoryLimit is the soft heap limit while usage runs.
+const usageMemoryLimit = 48 << 20
 
 // UsageOptions are the options of `kubectl etcd usage`.
 type UsageOptions struct {
@@ -110,6 +114,9 @@ func (o *UsageOptions) Validate() error {
 
 // Run sums the keys and prints the report.
 func (o *UsageOptions) Run(ctx context.Context) error {
+	// Pages are garbage as soon as they are summed: a soft limit makes
+	// the collector reclaim them before the heap doubles, as in backup.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(usageMemoryLimit))
 	cfg := maint.UsageConfig{Prefix: o.Prefix, ByNamespace: o.ByNamespace, Top: o.Top, TopKeys: o.TopKeys, Log: o.ErrOut}
 	var rep *maint.UsageReport
 	var err error
