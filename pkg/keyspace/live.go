@@ -24,7 +24,7 @@ type Live struct {
 	Serializable bool
 	// PageBytes is the value bytes a page aims at when the query sets no
 	// PageSize: the next page's key limit follows the mean value size seen
-	// so far (default 4 MiB, so a page of large objects stays small and
+	// so far (default 2 MiB, so a page of large objects stays small and
 	// one of small keys needs few requests).
 	PageBytes int64
 }
@@ -35,9 +35,9 @@ type Live struct {
 const (
 	firstPageKeys    = 500
 	minPageKeys      = 16
-	maxPageKeys      = 10000
+	maxPageKeys      = 5000
 	keysOnlyPageKeys = 10000
-	defaultPageBytes = 1 << 20
+	defaultPageBytes = 2 << 20
 )
 
 // History implements Source: a live range shows only the revision read.
@@ -102,6 +102,9 @@ func (l *Live) Walk(ctx context.Context, q Query, fn func(Page) error) (Result, 
 			r.Key = r.End
 		}
 		r.End = w.endFrom(r.Key)
+		if !more {
+			pg.newWindow()
+		}
 	}
 }
 
@@ -147,11 +150,17 @@ func liveEntry(kv etcd.KeyValue, d Detail) Entry {
 	return e
 }
 
-// pager sizes live pages.
+// pager sizes live pages. etcd limits a range by keys, not bytes, so a
+// page's bytes are a guess from the values seen: the last page's mean
+// size within a window, and the largest mean yet on a window's first
+// page, where another resource may begin. A page's key count at most
+// doubles from one page to the next.
 type pager struct {
 	fixed       int64
 	target      int64
-	keys, bytes int64
+	keys, bytes int64 // of the last page
+	peak, last  int64 // the largest mean value size, and the last limit
+	fresh       bool  // the next page starts a window
 }
 
 func (l *Live) pager(q Query) *pager {
@@ -167,17 +176,27 @@ func (l *Live) pager(q Query) *pager {
 
 func (p *pager) saw(valueSize int64) { p.keys++; p.bytes += valueSize }
 
-// limit is the next page's key limit: what the last page's mean value
-// size says fits in the target, since neighbouring keys (one resource)
-// have alike sizes.
+// newWindow says the next page starts a window.
+func (p *pager) newWindow() { p.fresh = true }
+
+// limit is the next page's key limit.
 func (p *pager) limit() int64 {
 	if p.fixed > 0 {
 		return p.fixed
 	}
-	if p.keys == 0 {
-		return firstPageKeys
+	if p.keys == 0 && p.peak == 0 {
+		p.last = firstPageKeys
+		return p.last
 	}
-	mean := max(p.bytes/p.keys, 1)
-	p.keys, p.bytes = 0, 0
-	return min(max(p.target/mean, minPageKeys), maxPageKeys)
+	mean := int64(1)
+	if p.keys > 0 {
+		mean = max(p.bytes/p.keys, 1)
+	}
+	p.peak = max(p.peak, mean)
+	if p.fresh || p.keys == 0 {
+		mean = p.peak
+	}
+	p.keys, p.bytes, p.fresh = 0, 0, false
+	p.last = min(max(p.target/mean, minPageKeys), maxPageKeys, 2*p.last)
+	return p.last
 }

@@ -3,13 +3,13 @@ package maint
 import (
 	"container/heap"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -140,7 +140,7 @@ func KeyUsage(ctx context.Context, d Dialer, pods []discovery.Member, cfg UsageC
 		m, role = c.Leader(), "leader"
 	}
 	if m == nil {
-		return nil, errors.New("no member to read: none is a healthy follower or the leader" + c.problems(nil))
+		return nil, hint.Errorf("see `kubectl etcd health` and `kubectl etcd status`", "no member to read the keys from: none is a reachable follower or the leader:%s", c.problems(nil))
 	}
 	ref := refOf(m)
 	rep := &UsageReport{Source: "member", Member: &ref, Role: role, Serializable: role == "follower", Prefix: cfg.Prefix,

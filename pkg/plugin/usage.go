@@ -48,7 +48,7 @@ var usageExample = templates.Examples(`
 	kubectl etcd usage -o json | jq -r '.resources[0].resource'`)
 
 // usageMemoryLimit is the soft heap limit while usage runs.
-const usageMemoryLimit = 48 << 20
+const usageMemoryLimit = 32 << 20
 
 // UsageOptions are the options of `kubectl etcd usage`.
 type UsageOptions struct {

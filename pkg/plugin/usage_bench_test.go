@@ -93,7 +93,8 @@ func TestUsageBenchmark(t *testing.T) {
 		t.Fatalf("etcdctl --keys-only listed %d keys, want %d", n, keys)
 	}
 	u, k, f := median(usage), median(keysOnly), median(full)
-	fmt.Printf("usage benchmark, %d keys, %d rounds, 3 members, read from a follower\n", keys, rounds)
+	load, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("usage benchmark, %d keys, %d rounds, 3 members, read from a follower; load average %s\n", keys, rounds, strings.Join(strings.Fields(string(load))[:3], " "))
 	fmt.Printf("  kubectl etcd usage                         median %6.2f s   peak RSS %4d MiB   (targets: 5 s, 100 MiB)\n", u.secs, u.rssMiB)
 	fmt.Printf("  etcdctl get --prefix /registry --keys-only median %6.2f s   peak RSS %4d MiB   usage/keys-only time %.2f\n", k.secs, k.rssMiB, u.secs/k.secs)
 	fmt.Printf("  etcdctl get --prefix /registry (values)    median %6.2f s   peak RSS %4d MiB   usage/values time %.2f, RSS %.2f\n", f.secs, f.rssMiB, u.secs/f.secs, float64(u.rssMiB)/float64(f.rssMiB))

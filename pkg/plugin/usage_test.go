@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -18,6 +19,14 @@ func TestUsageCommand(t *testing.T) {
 			t.Errorf("notice %q", errOut)
 		}
 		golden.Assert(t, "cmd-usage", []byte(out))
+	})
+	t.Run("the leader when no follower answers", func(t *testing.T) {
+		fc := maintCluster()
+		fc.Fail["dial hc-cp2"], fc.Fail["status hc-cp3"] = errors.New("refused"), errors.New("timeout")
+		out, errOut, err := runMaint(t, fc, "usage", "-o", "json")
+		if err != nil || !strings.Contains(errOut, "from leader hc-cp1") || !strings.Contains(out, `"role": "leader"`) || strings.Contains(out, "serializable") {
+			t.Errorf("%v\n%s%s", err, out, errOut)
+		}
 	})
 	for _, c := range []struct {
 		name string
