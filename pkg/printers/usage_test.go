@@ -16,8 +16,8 @@ var usageLive = &maint.UsageReport{Source: "member", Member: &maint.MemberRef{Na
 		{Prefix: "/registry/pods/", Resource: "pods", Keys: 30000, Bytes: 150 << 20, Revisions: 60000},
 		{Prefix: "/registry/apiregistration.k8s.io/apiservices/", Resource: "apiservices.apiregistration.k8s.io", Keys: 40, Bytes: 60 << 10, Revisions: 41},
 	},
-	Rest:  &maint.ResourceUsage{Keys: 91194, Bytes: 172 << 20, Revisions: 94959},
-	Churn: []maint.ResourceUsage{{Prefix: "/registry/events/", Resource: "events", Keys: 80000, Bytes: 90 << 20, Revisions: 95000, LeasedKeys: 80000}, {Prefix: "/registry/leases/", Resource: "leases", Keys: 60, Bytes: 30 << 10, Revisions: 3000000}},
+	Rest:    &maint.ResourceUsage{Keys: 91194, Bytes: 172 << 20, Revisions: 94959},
+	Churn:   []maint.ResourceUsage{{Prefix: "/registry/events/", Resource: "events", Keys: 80000, Bytes: 90 << 20, Revisions: 95000, LeasedKeys: 80000}, {Prefix: "/registry/leases/", Resource: "leases", Keys: 60, Bytes: 30 << 10, Revisions: 3000000}},
 	TopKeys: []maint.KeyHistory{{Key: "/registry/leases/kube-node-lease/hc-w1", Revisions: 120000, Bytes: 400}, {Key: "/registry/masterleases/10.0.0.1", Revisions: 9000, Bytes: 150}},
 	Leases:  14,
 }
