@@ -96,7 +96,8 @@ type Result struct {
 	Revision int64
 	// Keys is the number of entries yielded.
 	Keys int64
-	// More is set when Limit stopped the walk with keys left.
+	// More is set when Limit stopped the walk with keys left. A live walk
+	// stopped at a window's end cannot tell, and sets it.
 	More bool
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -223,6 +224,39 @@ func TestIntegrationKeyspace(t *testing.T) {
 			if err == nil {
 				t.Errorf("revision %d: no error", rev)
 			}
+		}
+	})
+
+	t.Run("live windows cover every key once", func(t *testing.T) {
+		var want []string
+		var ops []clientv3.Op
+		for i := range 1500 {
+			k := fmt.Sprintf("/win/%c/ns-%d/obj-%04d", 'a'+i%7, i%13, i)
+			if i%5 == 0 {
+				k = fmt.Sprintf("/win/%c%d", 'a'+i%3, i)
+			}
+			want = append(want, k)
+			if ops = append(ops, clientv3.OpPut(k, "v")); len(ops) == 100 {
+				if _, err := f.cli.Txn(context.Background()).Then(ops...).Commit(); err != nil {
+					t.Fatal(err)
+				}
+				ops = nil
+			}
+		}
+		sort.Strings(want)
+		// A linearizable read makes the follower catch up with the writes.
+		if _, err := f.follower.GetPage(context.Background(), etcd.PageRequest{Key: "/win/", Limit: 1}); err != nil {
+			t.Fatal(err)
+		}
+		for _, size := range []int{9, 50, 0} {
+			es, _, res := collect(t, live, keyspace.Query{Key: "/win/", Prefix: true, PageSize: size})
+			if got := keysOf(es); strings.Join(got, ",") != strings.Join(want, ",") || res.More {
+				t.Errorf("page size %d: %d keys, want %d (more %v)", size, len(got), len(want), res.More)
+			}
+		}
+		es, _, res := collect(t, live, keyspace.Query{Key: "/win/", Prefix: true, PageSize: 4, Limit: 1000})
+		if len(es) != 1000 || !res.More || string(es[999].Key) != want[999] {
+			t.Errorf("limit 1000: %d keys, more %v", len(es), res.More)
 		}
 	})
 

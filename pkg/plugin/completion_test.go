@@ -68,6 +68,7 @@ func TestDynamicCompletion(t *testing.T) {
 				"restore\tRestore etcd from a snapshot on every control-plane node",
 				"snapshot\tInspect, verify and export from snapshot files on this machine (no cluster needed)",
 				"status\tShow the status of every etcd member",
+				"usage\tShow what fills the database: keys, bytes and history per resource",
 				"version\tPrint the version of kubectl-etcd",
 				":4",
 			},

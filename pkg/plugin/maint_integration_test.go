@@ -7,9 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
@@ -18,7 +20,7 @@ import (
 // from their pod specs and reached through the port-forward transport's
 // client.
 func TestIntegrationMaintCommands(t *testing.T) {
-	c, pods := startCluster(t)
+	c, _ := startCluster(t)
 	cli := c.Client(t)
 	big := strings.Repeat("x", 64<<10)
 	for range 50 {
@@ -26,20 +28,7 @@ func TestIntegrationMaintCommands(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	run := func(t *testing.T, args ...string) (string, string) {
-		t.Helper()
-		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
-		g := NewGlobalOptions(streams)
-		g.Client = fake.NewClientset(pods...)
-		g.Clients = c.ForwardDialer(5 * time.Second)
-		g.Poll = 100 * time.Millisecond
-		cmd := NewCmdEtcdWithOptions(g)
-		cmd.SetArgs(args)
-		if err := cmd.ExecuteContext(context.Background()); err != nil {
-			t.Fatalf("kubectl etcd %s: %v\n%s", strings.Join(args, " "), err, errOut)
-		}
-		return out.String(), errOut.String()
-	}
+	run := commandRunner(c)
 
 	t.Run("move-leader", func(t *testing.T) {
 		out, _ := run(t, "move-leader", c.Members[2].Name, "--yes", "-o", "json")
@@ -77,4 +66,29 @@ func TestIntegrationMaintCommands(t *testing.T) {
 			t.Errorf("compact printed %q", out)
 		}
 	})
+}
+
+// commandRunner runs command lines as a user would against c: the members
+// are discovered from their pod specs and reached through the
+// port-forward transport's client. It returns stdout and stderr, and
+// fails the test when the command fails.
+func commandRunner(c *etcdtest.Cluster) func(t *testing.T, args ...string) (string, string) {
+	var pods []runtime.Object
+	for i := range c.Members {
+		pods = append(pods, c.Pod(i, etcdtest.Image))
+	}
+	return func(t *testing.T, args ...string) (string, string) {
+		t.Helper()
+		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+		g := NewGlobalOptions(streams)
+		g.Client = fake.NewClientset(pods...)
+		g.Clients = c.ForwardDialer(5 * time.Second)
+		g.Poll = 100 * time.Millisecond
+		cmd := NewCmdEtcdWithOptions(g)
+		cmd.SetArgs(args)
+		if err := cmd.ExecuteContext(context.Background()); err != nil {
+			t.Fatalf("kubectl etcd %s: %v\n%s", strings.Join(args, " "), err, errOut)
+		}
+		return out.String(), errOut.String()
+	}
 }

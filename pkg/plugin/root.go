@@ -90,6 +90,7 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdMoveLeader(g),
 		NewCmdCompact(g),
 		NewCmdGet(g),
+		NewCmdUsage(g),
 		NewCmdCheck(g),
 		NewCmdMetrics(g),
 		NewCmdCtl(g),
