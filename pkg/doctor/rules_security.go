@@ -5,6 +5,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,7 +23,7 @@ func (f *findings) add(s Severity, what, fix string) {
 		f.worst = s
 	}
 	f.what = append(f.what, what)
-	if fix != "" {
+	if fix != "" && !slices.Contains(f.fixes, fix) {
 		f.fixes = append(f.fixes, fix)
 	}
 }
