@@ -68,7 +68,7 @@ func checkSnapshotRestore(root string, s *RestoreSpec) error {
 	if _, err := os.Lstat(under(root, s.NewDataDir)); err == nil {
 		return fmt.Errorf("the new data dir %s exists already: a restore never writes over a data dir; move it away, or restore with another id", s.NewDataDir)
 	}
-	got, err := fileSHA256(under(root, r.Snapshot))
+	got, err := FileSHA256(under(root, r.Snapshot))
 	if err != nil {
 		return fmt.Errorf("the staged snapshot: %w", err)
 	}
@@ -78,14 +78,20 @@ func checkSnapshotRestore(root string, s *RestoreSpec) error {
 	return nil
 }
 
-func fileSHA256(p string) (string, error) {
+// FileSHA256 is the hex sha256 of the file at p.
+func FileSHA256(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	return ReaderSHA256(f)
+}
+
+// ReaderSHA256 is the hex sha256 of what r holds.
+func ReaderSHA256(r io.Reader) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.Copy(h, r); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

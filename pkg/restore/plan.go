@@ -112,7 +112,7 @@ type MemberPlan struct {
 	// and bump flags, without the snapshot and the data dir.
 	RestoreArgv  []string
 	RestoreFlags []string
-	Steps       []string
+	Steps        []string
 }
 
 // NewPlan builds the plan, refusing what the restore cannot do safely.

@@ -2,11 +2,8 @@ package restore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,6 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
@@ -97,7 +95,7 @@ func findAgents(ctx context.Context, d Deps, dir string, ms []discovery.Member) 
 			return nil, err
 		}
 		if sums[p] == "" {
-			if sums[p], err = fileSHA256(p); err != nil {
+			if sums[p], err = agent.FileSHA256(p); err != nil {
 				return nil, err
 			}
 		}
@@ -139,17 +137,4 @@ func nodeArch(ctx context.Context, d Deps, name string) (string, error) {
 		return "", fmt.Errorf("node %s reports no architecture (status.nodeInfo, label %s)", name, archLabel)
 	}
 	return arch, nil
-}
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", p, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -3,9 +3,7 @@ package restore
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"debug/elf"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +58,7 @@ func Scripts(ctx context.Context, d Deps, cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	plainSHA, err := readerSHA256(io.NewSectionReader(plain.File, 0, plain.Size))
+	plainSHA, err := agent.ReaderSHA256(io.NewSectionReader(plain.File, 0, plain.Size))
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +164,7 @@ func scriptAgents(dir string) ([]scriptAgent, error) {
 		if err != nil || seen[arch] {
 			continue
 		}
-		sha, err := fileSHA256(p)
+		sha, err := agent.FileSHA256(p)
 		if err != nil {
 			return nil, err
 		}
@@ -194,14 +192,6 @@ func elfArch(p string) (string, error) {
 		return "arm64", nil
 	}
 	return "", fmt.Errorf("%s is for %s", p, f.Machine)
-}
-
-func readerSHA256(r io.Reader) (string, error) {
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // emptyDir makes dir, or accepts it empty: scripts of two plans must not

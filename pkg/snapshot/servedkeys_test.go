@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
 // A snapshot of a cluster restored with --bump-revision holds an empty
