@@ -72,7 +72,8 @@ type: Normal
 	mustSucceed(t, kubectl(t, "apply", "-f", ev))
 
 	u := usageOf(t, "--top", "0")
-	if u.Source != "member" || u.History != "versions" || u.DBSize <= 0 || u.DBSizeQuota <= 0 || u.Total.Keys <= 0 {
+	// etcd reports its quota in the status from 3.6 on (flavour 1.33 runs 3.5).
+	if u.Source != "member" || u.History != "versions" || u.DBSize <= 0 || (u.DBSizeQuota <= 0 && flavour != "1.33") || u.Total.Keys <= 0 {
 		t.Errorf("live usage: %+v", u)
 	}
 	if nodes > 1 && u.Role != "follower" {
