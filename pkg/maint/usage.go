@@ -145,6 +145,11 @@ func KeyUsage(ctx context.Context, d Dialer, pods []discovery.Member, cfg UsageC
 	ref := refOf(m)
 	rep := &UsageReport{Source: "member", Member: &ref, Role: role, Serializable: role == "follower", Prefix: cfg.Prefix,
 		DBSize: m.Status.DBSize, DBSizeInUse: m.Status.DBSizeInUse, DBSizeQuota: m.Status.DBSizeQuota, History: HistoryVersions}
+	if rep.DBSizeQuota == 0 {
+		// etcd reports its quota from 3.6 on; before, the pod spec's flag
+		// (or etcd's default) is what it enforces.
+		rep.DBSizeQuota = m.Pod.QuotaBackendBytes
+	}
 	how := "linearizable, through the leader: no follower is healthy"
 	if rep.Serializable {
 		how = "serializable, so the leader serves none of it"
