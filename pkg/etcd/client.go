@@ -335,3 +335,31 @@ func rpcHint(err error) (h string, permanent, ok bool) {
 }
 
 var _ ClientDialer = (*ForwardDialer)(nil)
+
+// Narrowed serves d's clients as C, a narrower interface that Client
+// implements (each operation package declares the part it uses), and
+// passes on d's cluster-wide preparation.
+type Narrowed[C any] struct{ D ClientDialer }
+
+// Client dials m and returns its client as a C.
+func (n Narrowed[C]) Client(ctx context.Context, m discovery.Member) (C, error) {
+	var zero C
+	cl, err := n.D.Client(ctx, m)
+	if err != nil {
+		return zero, err
+	}
+	c, ok := any(cl).(C)
+	if !ok {
+		cl.Close()
+		return zero, fmt.Errorf("the %T client lacks what this operation needs (%T)", cl, zero)
+	}
+	return c, nil
+}
+
+// Prepare runs d's preparation, if it has one.
+func (n Narrowed[C]) Prepare(ctx context.Context, ms []discovery.Member) error {
+	if p, ok := n.D.(Preparer); ok {
+		return p.Prepare(ctx, ms)
+	}
+	return nil
+}

@@ -43,24 +43,7 @@ type Dialer interface {
 // Clients adapts an etcd.ClientDialer (the port-forward transport) to a
 // Dialer. Its cluster-wide preparation (reading the TLS material once)
 // is passed on.
-func Clients(d etcd.ClientDialer) Dialer { return clientDialer{d} }
-
-type clientDialer struct{ d etcd.ClientDialer }
-
-func (c clientDialer) Client(ctx context.Context, m discovery.Member) (Client, error) {
-	cl, err := c.d.Client(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	return cl, nil
-}
-
-func (c clientDialer) Prepare(ctx context.Context, ms []discovery.Member) error {
-	if p, ok := c.d.(etcd.Preparer); ok {
-		return p.Prepare(ctx, ms)
-	}
-	return nil
-}
+func Clients(d etcd.ClientDialer) Dialer { return etcd.Narrowed[Client]{D: d} }
 
 // Options are what every operation shares.
 type Options struct {

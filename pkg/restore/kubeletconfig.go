@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"reflect"
 
 	"k8s.io/client-go/kubernetes"
 )
@@ -17,8 +18,9 @@ type StaticPodDirReader func(ctx context.Context, node string) (string, error)
 func KubeletStaticPodDir(c kubernetes.Interface) StaticPodDirReader {
 	return func(ctx context.Context, node string) (string, error) {
 		rc := c.CoreV1().RESTClient()
-		if rc == nil {
-			return "", fmt.Errorf("no REST client")
+		// A fake clientset's is a nil pointer inside the interface.
+		if rc == nil || reflect.ValueOf(rc).IsNil() {
+			return "", fmt.Errorf("no REST client to reach the kubelet")
 		}
 		raw, err := rc.Get().AbsPath("/api/v1/nodes", node, "proxy", "configz").DoRaw(ctx)
 		if err != nil {

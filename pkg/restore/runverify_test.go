@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/client-go/kubernetes/fake"
+
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 )
@@ -94,5 +96,12 @@ func TestParseConfigz(t *testing.T) {
 		if got != tt.want || (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
 			t.Errorf("parseConfigz(%s) = %q, %v; want %q, %q", tt.in, got, err, tt.want, tt.err)
 		}
+	}
+}
+
+func TestKubeletStaticPodDirWithoutARESTClient(t *testing.T) {
+	_, err := KubeletStaticPodDir(fake.NewClientset())(context.Background(), "cp1")
+	if err == nil || !strings.Contains(err.Error(), "no REST client") {
+		t.Errorf("err = %v, want an error, not a panic", err)
 	}
 }
