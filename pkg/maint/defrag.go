@@ -344,6 +344,11 @@ func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) er
 	r.cfg.notef("Defragmenting %s: DB %s, %s in use", m.Label(), humanize.IBytes(uint64(row.Before.DBSize)), humanize.IBytes(uint64(row.Before.DBSizeInUse)))
 	took, err := r.cfg.during("defragmenting "+m.Label(), func() error { return m.client.Defragment(ctx) })
 	row.Took, row.TookText = took, roundTook(took).String()
+	if err != nil && ctx.Err() != nil {
+		// The RPC ends, the defragmentation does not: etcd has no way
+		// to stop one, and the member stalls until it is done.
+		return fail(fmt.Errorf("interrupted after %s: etcd carries on defragmenting %s by itself (it cannot be stopped) and the member answers again once it is done; watch it with `kubectl etcd status`. The members after it were not touched: %w", roundTook(took), m.Label(), err))
+	}
 	if err != nil {
 		return fail(fmt.Errorf("defragmenting: %w", err))
 	}

@@ -361,3 +361,31 @@ func TestDefragProgress(t *testing.T) {
 		}
 	}
 }
+
+// TestDefragInterrupted: Ctrl-C during a member's defragmentation says
+// that etcd finishes it anyway, and starts no other member.
+func TestDefragInterrupted(t *testing.T) {
+	fc := mainttest.New(3, gib, gib/4)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	fc.OnDefragment = func(string) { cancel() }
+	var log bytes.Buffer
+	res, err := maint.Defrag(ctx, maint.Clients(fc), fc.Pods(), defragConfig(&log))
+	if err == nil {
+		t.Fatal("an interrupted defrag succeeded")
+	}
+	first := res.Members[0]
+	for _, want := range []string{"interrupted after", "carries on defragmenting " + first.Name, "cannot be stopped", "were not touched"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q has no %q", err, want)
+		}
+	}
+	if n := strings.Count(strings.Join(fc.Calls, "\n"), "defragment "); n != 1 {
+		t.Errorf("%d members defragmented after the interrupt, want 1: %v", n, fc.Calls)
+	}
+	for _, m := range res.Members[1:] {
+		if m.Result == maint.ResultDefragmented {
+			t.Errorf("%s defragmented after the interrupt", m.Name)
+		}
+	}
+}

@@ -235,47 +235,51 @@ func parseKey(t *testing.T, b []byte) any {
 	return k
 }
 
-// TestCheckQuotaPast80: one member gets a quota 32 MiB above its database,
-// which is then filled past 80% of it; the quota check warns (fails past
-// 95%), and --strict exits non-zero. Everything written is deleted,
-// compacted and defragmented, any alarm disarmed, and the quota restored.
-func TestCheckQuotaPast80(t *testing.T) {
-	// It restarts etcd twice and fills it: budgeted like the destructive
-	// scenarios.
-	onlyOn(t, "1.37/1", "1.33/3")
+// TestQuotaNospaceRecovery is #12's 3 a.m. scenario, on one node of each
+// flavour: etcd gets a small --quota-backend-bytes, and one big ConfigMap
+// is rewritten through the API server until its history fills the quota.
+// Past 80% `check` warns (#13); then the API server refuses writes with
+// "database space exceeded", `check` fails on the NOSPACE alarm, and
+// `kubectl etcd defrag --compact --disarm` alone brings writes back.
+func TestQuotaNospaceRecovery(t *testing.T) {
+	// It restarts etcd twice and stops writes: budgeted like the
+	// destructive scenarios, on one node where a restart is quick.
+	onlyOn(t, "1.33/1", "1.37/1")
 	node := "hc-cp1"
-	st, r := getStatus(t)
-	mustSucceed(t, r)
-	var size int64
-	for _, m := range st.Members {
-		if m.Name == node {
-			size = m.DBSize
-		}
-	}
-	quota := size + 32<<20
-	tls := "--endpoints https://127.0.0.1:2379 --cacert " + pkiDir + "/ca.crt --cert " + pkiDir + "/server.crt --key " + pkiDir + "/server.key"
-	ctl := env["HC_ETCDCTL"] + " " + tls
+	quota := dbSize(t, node) + 32<<20
 	// Cleanups run last first: the quota is restored (editManifest's),
-	// then what was written is deleted; deletes pass even a NOSPACE alarm.
+	// then the ConfigMap is deleted (a delete passes a NOSPACE alarm) and
+	// the space and any alarm left are cleared.
 	t.Cleanup(func() {
-		nodeExec(t, node, "sh", "-c", fmt.Sprintf("%s del --prefix /e2e-quota/ >/dev/null", ctl))
+		kubectl(t, "delete", "configmap", "e2e-nospace", "--ignore-not-found")
 		mustSucceed(t, kubectl(t, "etcd", "defrag", "--compact", "--disarm", "--force", "--yes"))
 	})
 	editManifest(t, node, fmt.Sprintf(`s/^\( *\)- --data-dir=/\1- --quota-backend-bytes=%d\n\1- --data-dir=/`, quota), fmt.Sprintf("--quota-backend-bytes=%d", quota))
 
+	// One ConfigMap of 700 KB, replaced with a new round number each
+	// time: every write is a new revision of the whole object, which only
+	// a compaction (and a defragmentation to give the pages back) frees.
 	value := filepath.Join(t.TempDir(), "value")
-	mustSucceed(t, runCmd(t, "bash", "-c", "head -c 750000 /dev/urandom | base64 -w0 >"+value))
-	for i := 0; ; i += 4 {
+	mustSucceed(t, runCmd(t, "bash", "-c", "head -c 525000 /dev/urandom | base64 -w0 >"+value))
+	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-nospace", "--from-file=v="+value))
+	replace := func(from, to int) result {
+		return runQuiet(t, "bash", "-c", fmt.Sprintf(`for i in $(seq %d %d); do
+  kubectl create configmap e2e-nospace --from-file=v=%s --from-literal=round=$i --dry-run=client -o yaml | kubectl replace -f - >/dev/null || exit 1
+done`, from, to, value))
+	}
+	round := 0
+	for ; ; round += 4 {
 		if used := dbSize(t, node); float64(used) > 0.82*float64(quota) {
-			t.Logf("database %d of quota %d (%.0f%%)", used, quota, 100*float64(used)/float64(quota))
+			t.Logf("database %d of quota %d (%.0f%%) after %d writes", used, quota, 100*float64(used)/float64(quota), round)
 			break
 		}
-		if i > 200 {
+		if round > 400 {
 			t.Fatalf("the database did not grow past 82%% of %d", quota)
 		}
-		mustSucceed(t, nodeExec(t, node, "sh", "-c", fmt.Sprintf("for j in 1 2 3 4; do %s put /e2e-quota/%d-$j <%s >/dev/null || exit 1; done", ctl, i, value)))
+		if r := replace(round, round+3); r.code != 0 {
+			t.Fatalf("a write failed below 82%% of the quota: %s", r.stderr)
+		}
 	}
-
 	rep, r := runCheck(t, "--strict", "--only", "capacity.quota")
 	x := finding(t, rep, "capacity.quota", node)
 	if (x.Severity != doctor.Warn && x.Severity != doctor.Fail) || !strings.Contains(x.Found, "quota (") || !strings.Contains(x.Fix, "defrag --compact") {
@@ -283,6 +287,63 @@ func TestCheckQuotaPast80(t *testing.T) {
 	}
 	if r.code == 0 {
 		t.Error("check --strict exited 0 with a warning")
+	}
+
+	// On until the API server refuses a write.
+	var refused result
+	for ; refused.stderr == ""; round++ {
+		if round > 800 {
+			t.Fatalf("writes through the API server were never refused (quota %d, database %d)", quota, dbSize(t, node))
+		}
+		if r := replace(round, round); r.code != 0 {
+			refused = r
+		}
+	}
+	t.Logf("write %d refused: %s", round, refused.stderr)
+	if !strings.Contains(refused.stderr, "database space exceeded") {
+		t.Fatalf("the API server refused a write, but not for space: %s", refused.stderr)
+	}
+	full, r := getStatus(t)
+	mustSucceed(t, r)
+	rep, _ = runCheck(t, "--only", "capacity.alarms")
+	if x := finding(t, rep, "capacity.alarms", node); x.Severity != doctor.Fail || !strings.Contains(x.Found, "NOSPACE") || !strings.Contains(x.Fix, "defrag --compact --disarm") {
+		t.Errorf("alarms after NOSPACE: %+v", x)
+	}
+
+	// The recovery: that command alone.
+	r = mustSucceed(t, kubectl(t, "etcd", "defrag", "--compact", "--disarm", "--yes", "-o", "json"))
+	var d struct {
+		CompactedRevision int64
+		Members           []struct {
+			Name, Result  string
+			Before, After *struct{ DBSize, DBSizeInUse int64 }
+			Took          string
+		}
+		Disarmed []struct{ Alarm string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || len(d.Members) != 1 {
+		t.Fatalf("defrag -o json: %v\n%s", err, r.stdout)
+	}
+	m := d.Members[0]
+	if m.Result != "defragmented" || m.Before == nil || m.After == nil || m.After.DBSize >= m.Before.DBSize/2 || d.CompactedRevision == 0 {
+		t.Errorf("defrag did not free the history: %s", r.stdout)
+	} else {
+		t.Logf("NOSPACE recovery on %s: DB %d -> %d bytes (in use %d -> %d) in %s; quota %d; compacted at %d",
+			m.Name, m.Before.DBSize, m.After.DBSize, m.Before.DBSizeInUse, m.After.DBSizeInUse, m.Took, quota, d.CompactedRevision)
+	}
+	if len(d.Disarmed) == 0 || d.Disarmed[0].Alarm != "NOSPACE" {
+		t.Errorf("defrag --disarm cleared no NOSPACE alarm: %s", r.stdout)
+	}
+	if st, r := getStatus(t); r.code != 0 || st.Members[0].DBSize >= full.Members[0].DBSize {
+		t.Errorf("status after the recovery: DB %d, full %d", st.Members[0].DBSize, full.Members[0].DBSize)
+	}
+	// Writes are accepted again, through the API server.
+	waitFor(t, time.Minute, func() bool { return replace(round, round).code == 0 })
+	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-nospace-after", "--from-literal=ok=1"))
+	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-nospace-after"))
+	r = mustSucceed(t, kubectl(t, "etcd", "alarm", "list", "-o", "json"))
+	if strings.Contains(r.stdout, "NOSPACE") {
+		t.Errorf("an alarm is still raised: %s", r.stdout)
 	}
 	noHelperPods(t)
 }

@@ -21,8 +21,8 @@ func TestMaintenance(t *testing.T) {
 		t.Errorf("alarm list: %v %s", err, r.stdout)
 	}
 
-	// alarm disarm with none raised changes nothing and says so (raising
-	// NOSPACE on the real cluster is #12's scenario still to build).
+	// alarm disarm with none raised changes nothing and says so (a raised
+	// NOSPACE is TestQuotaNospaceRecovery's).
 	r = mustSucceed(t, kubectl(t, "etcd", "alarm", "disarm", "--yes"))
 	if !strings.Contains(r.stderr, "No alarm is raised") {
 		t.Errorf("alarm disarm with no alarm: %s", r.stderr)

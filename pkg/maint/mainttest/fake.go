@@ -208,8 +208,10 @@ func (c *Cluster) nameOf(id uint64) string {
 	return etcd.HexID(id)
 }
 
-func (cl *client) Defragment(context.Context) error {
-	return cl.do("defragment", func(m *Member) error {
+// Defragment is done whatever happens to ctx, as etcd's is; the call
+// reports ctx's end as the client does.
+func (cl *client) Defragment(ctx context.Context) error {
+	err := cl.do("defragment", func(m *Member) error {
 		m.DBSize = m.InUse
 		cl.c.record("defragment " + m.Name)
 		if cl.c.OnDefragment != nil {
@@ -217,6 +219,10 @@ func (cl *client) Defragment(context.Context) error {
 		}
 		return nil
 	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	return err
 }
 
 func (cl *client) Compact(_ context.Context, rev int64, physical bool) error {
