@@ -78,7 +78,7 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 	start := cfg.now()
 	res, err := snapshot.Save(ctx, stream.open, sink, opts)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot not saved: %w", err)
+		return nil, fmt.Errorf("snapshot not saved: %w", stalledPath(err, stream.next))
 	}
 	out := &Result{Save: res, Took: cfg.now().Sub(start)}
 	if cfg.File == "-" {
@@ -214,6 +214,20 @@ func (s *rotatingStream) close() {
 		_ = s.conn.Close()
 		s.conn = nil
 	}
+}
+
+// stalledPath explains a last attempt that stalled before its first
+// byte, after another had stalled: the port-forward itself did not open.
+// The API server the plugin reaches then often waits on the stalled
+// member, since kubeadm's API servers talk to their own node's etcd only.
+func stalledPath(err error, attempts int) error {
+	var se *snapshot.StallError
+	if attempts < 2 || !errors.As(err, &se) || se.After > 0 {
+		return err
+	}
+	return hint.With(err, "no other member's stream opened either: the API server that kubectl reaches may be waiting on the stalled member "+
+		"(a kubeadm API server uses only its own node's etcd); point kubectl at another control-plane node's API server "+
+		"(kubectl --server https://NODE:6443) or let the member recover, then retry")
 }
 
 // permanentIfDenied stops the retries for an RBAC denial, which another

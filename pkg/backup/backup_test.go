@@ -99,3 +99,34 @@ func TestClaimRefusesATakenName(t *testing.T) {
 		t.Errorf("second claim = %v, want a refusal naming x.db.part", err)
 	}
 }
+
+// TestStalledPath: a retry that stalls before its first byte, after a
+// stall, points at the API server's own etcd; other failures keep their
+// message.
+func TestStalledPath(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		attempts int
+		hinted   bool
+	}{
+		{"retry opened nothing", &snapshot.StallError{For: 5 * time.Second}, 2, true},
+		{"first attempt only", &snapshot.StallError{For: 5 * time.Second}, 1, false},
+		{"retry stalled mid-stream", &snapshot.StallError{For: 5 * time.Second, After: 10}, 3, false},
+		{"not a stall", errors.New("stream broke"), 3, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := stalledPath(tt.err, tt.attempts)
+			if !errors.Is(err, tt.err) {
+				t.Errorf("%v lost %v", err, tt.err)
+			}
+			if got := strings.Contains(hint.Of(err), "--server https://NODE:6443"); got != tt.hinted {
+				t.Errorf("hint %q, want one: %t", hint.Of(err), tt.hinted)
+			}
+		})
+	}
+	if !errors.Is(&snapshot.StallError{}, snapshot.ErrStalled) {
+		t.Error("a StallError is not ErrStalled")
+	}
+}

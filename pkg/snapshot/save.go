@@ -221,8 +221,21 @@ func (w *watchdog) explain(ctx context.Context, err error, n int64) error {
 	if w == nil || !errors.Is(context.Cause(ctx), ErrStalled) {
 		return err
 	}
-	return fmt.Errorf("%w: no data for %s after %d bytes", ErrStalled, w.d, n)
+	return &StallError{For: w.d, After: n}
 }
+
+// StallError is an attempt that stalled: no byte for For, after After
+// bytes. It is ErrStalled.
+type StallError struct {
+	For   time.Duration
+	After int64
+}
+
+func (e *StallError) Error() string {
+	return fmt.Sprintf("%v: no data for %s after %d bytes", ErrStalled, e.For, e.After)
+}
+
+func (e *StallError) Is(target error) bool { return target == ErrStalled }
 
 type watchedReader struct {
 	r io.Reader

@@ -164,6 +164,12 @@ func TestFrozenMember(t *testing.T) {
 		t.Skipf("needs 3 members to keep quorum with one frozen (E2E_NODES=%d)", nodes)
 	}
 	fillEtcd(t, 120)
+	// kubectl reaches the API server on hc-cp1, which (as kubeadm sets
+	// it up) talks to hc-cp1's etcd only: freezing that member freezes
+	// the API, and no port-forward to another member opens (the backup
+	// then says so; TestFrozenMember's case is a frozen member elsewhere).
+	// hc-cp1 leads, so the backup's source is a follower on another node.
+	mustSucceed(t, kubectl(t, "etcd", "move-leader", "hc-cp1", "--yes"))
 	for attempt := 1; attempt <= 3; attempt++ {
 		if frozenBackup(t) {
 			return
@@ -190,6 +196,9 @@ func frozenBackup(t *testing.T) bool {
 		log.WriteString(line + "\n")
 		if frozen == 0 && strings.HasPrefix(line, "Taking a snapshot from member ") {
 			name := strings.Fields(strings.TrimPrefix(line, "Taking a snapshot from member "))[0]
+			if name == "hc-cp1" {
+				t.Fatalf("the backup chose the leader hc-cp1 over its followers:\n%s", log.String())
+			}
 			frozen = etcdPID(t, name)
 			mustSucceed(t, runCmd(t, "kill", "-STOP", strconv.Itoa(frozen)))
 			defer runCmd(t, "kill", "-CONT", strconv.Itoa(frozen))
