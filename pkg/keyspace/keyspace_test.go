@@ -295,37 +295,35 @@ func TestIntegrationKeyspace(t *testing.T) {
 				t.Errorf("%s: %d calls, %v", c.name, calls, err)
 			}
 		}
-		var n int
-		_, err := parallel.Walk(context.Background(), keyspace.Query{Key: "/registry/pods/", Prefix: true, PageSize: 3, AnyOrder: true}, func(p keyspace.Page) error {
-			if n == 0 {
-				if _, err := f.cli.Put(context.Background(), "/registry/pods/default/late", "late"); err != nil {
-					return err
-				}
-			}
-			n += len(p.Entries)
-			return nil
-		})
-		if err != nil || n != 29 {
+		q = keyspace.Query{Key: "/registry/pods/", Prefix: true, PageSize: 3, AnyOrder: true}
+		if n, err := walkWithLateWrite(f, parallel, q, "/registry/pods/default/late"); err != nil || n != 29 {
 			t.Errorf("walked %d pods (want 29, the late one unseen): %v", n, err)
 		}
 	})
 
 	t.Run("live pages stay at one revision", func(t *testing.T) {
-		var n int
-		_, err := live.Walk(context.Background(), keyspace.Query{Key: "/registry/configmaps/", Prefix: true, PageSize: 10}, func(p keyspace.Page) error {
-			if n == 0 {
-				if _, err := f.cli.Put(context.Background(), "/registry/configmaps/kube-system/cm-99", "late"); err != nil {
-					return err
-				}
-			}
-			n += len(p.Entries)
-			return nil
-		})
-		if err != nil || n != 29 {
+		q := keyspace.Query{Key: "/registry/configmaps/", Prefix: true, PageSize: 10}
+		if n, err := walkWithLateWrite(f, live, q, "/registry/configmaps/kube-system/cm-99"); err != nil || n != 29 {
 			t.Errorf("walked %d configmaps (want 29, the late one unseen): %v", n, err)
 		}
 	})
 
+}
+
+// walkWithLateWrite walks q, writing late once the first page is in,
+// and returns the keys walked.
+func walkWithLateWrite(f *fixture, s keyspace.Source, q keyspace.Query, late string) (int, error) {
+	var n int
+	_, err := s.Walk(context.Background(), q, func(p keyspace.Page) error {
+		if n == 0 {
+			if _, err := f.cli.Put(context.Background(), late, "late"); err != nil {
+				return err
+			}
+		}
+		n += len(p.Entries)
+		return nil
+	})
+	return n, err
 }
 
 // testSource checks what every source must do alike.

@@ -67,7 +67,6 @@ func (l *Live) Walk(ctx context.Context, q Query, fn func(Page) error) (Result, 
 	if end == "" {
 		w = &window{}
 	}
-
 	res := Result{Revision: q.Revision}
 	err := l.walkRange(ctx, q, r, w, l.pager(q), &res, fn, nil)
 	if err == Stop {
