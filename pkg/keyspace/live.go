@@ -14,7 +14,8 @@ type Pager interface {
 
 // Live walks a running member in ranges with a limit: one page per
 // request, each at the revision the first one read, so that writes during
-// the walk do not show. Memory is one page's, whatever the key count.
+// the walk do not show. Memory is one page's (Parallel pages', with
+// Parallel), whatever the key count.
 type Live struct {
 	Client Pager
 	// Serializable lets the bound member answer from its own store
