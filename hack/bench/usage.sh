@@ -16,5 +16,5 @@ cd "$(dirname "$0")/../.."
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 command -v /usr/bin/time >/dev/null || { echo "bench: installing GNU time"; apt-get install -y -q time >/dev/null; }
 KUBECTL_ETCD_BENCH_USAGE=1 KEYS="${KEYS:-200000}" ROUNDS="${ROUNDS:-3}" \
-  go test -count=1 -run '^TestUsageBenchmark$' -timeout 30m ./pkg/plugin |
-  grep -v -e '^ok ' -e '^PASS$' -e '^--- ' -e '^FAIL'
+  go test -v -count=1 -run '^TestUsageBenchmark$' -timeout 30m ./pkg/plugin |
+  grep -v -e '^ok ' -e '^PASS$' -e '^--- ' -e '^=== ' -e '^FAIL'

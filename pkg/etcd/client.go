@@ -84,11 +84,17 @@ type PageRequest struct {
 	// the leader. It may lag the leader by what the follower has not
 	// applied yet.
 	Serializable bool
+	// SizesOnly measures the values without keeping them: KeyValue.Value
+	// stays nil and ValueSize is its length. The values still cross the
+	// wire (etcd cannot tell a size without them), but are never copied.
+	SizesOnly bool
 }
 
 // KeyValue is one key of a page.
 type KeyValue struct {
-	Key, Value     []byte
+	Key, Value []byte
+	// ValueSize is the value's length, also with SizesOnly.
+	ValueSize      int64
 	CreateRevision int64
 	ModRevision    int64
 	Version        int64
@@ -255,6 +261,12 @@ func (c *v3Client) HashKV(ctx context.Context, rev int64) (*KVHash, error) {
 }
 
 func (c *v3Client) GetPage(ctx context.Context, r PageRequest) (*Page, error) {
+	if r.SizesOnly && !r.KeysOnly {
+		ctx, cancel := c.call(ctx)
+		defer cancel()
+		p, err := c.getSizes(ctx, r)
+		return p, c.explain(fmt.Sprintf("reading %q", r.Key), err)
+	}
 	opts := []clientv3.OpOption{clientv3.WithLimit(r.Limit), clientv3.WithRev(r.Revision)}
 	if r.End != "" {
 		opts = append(opts, clientv3.WithRange(r.End))
@@ -277,7 +289,7 @@ func (c *v3Client) GetPage(ctx context.Context, r PageRequest) (*Page, error) {
 		p.Revision = resp.Header.Revision
 	}
 	for _, kv := range resp.Kvs {
-		p.KVs = append(p.KVs, KeyValue{Key: kv.Key, Value: kv.Value, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease})
+		p.KVs = append(p.KVs, KeyValue{Key: kv.Key, Value: kv.Value, ValueSize: int64(len(kv.Value)), CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease})
 	}
 	return p, nil
 }

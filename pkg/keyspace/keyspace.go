@@ -53,6 +53,11 @@ type Query struct {
 	// still stored, with Entry.Deleted set. Only a source with History
 	// has them; a live one ignores Deleted.
 	Deleted bool
+	// AnyOrder lets the source hand over the pages in any order: each
+	// page is still in key order and fn is never called concurrently,
+	// but one page may come from further on than the next. A sum needs
+	// no order; a listing does.
+	AnyOrder bool
 }
 
 // Entry is one key as a walk sees it. Its byte slices are valid until the
@@ -103,8 +108,8 @@ type Result struct {
 
 // Source is where keys come from.
 type Source interface {
-	// Walk calls fn with each page of the keys q selects, in key order,
-	// all read at one revision. It stops at the first error, fn's
+	// Walk calls fn with each page of the keys q selects, in key order
+	// unless q.AnyOrder, all read at one revision. It stops at the first error, fn's
 	// included, and returns it; fn returning Stop ends the walk without
 	// an error.
 	Walk(ctx context.Context, q Query, fn func(Page) error) (Result, error)

@@ -248,10 +248,20 @@ func TestIntegrationKeyspace(t *testing.T) {
 		if _, err := f.follower.GetPage(context.Background(), etcd.PageRequest{Key: "/win/", Limit: 1}); err != nil {
 			t.Fatal(err)
 		}
-		for _, size := range []int{9, 50, 0} {
-			es, _, res := collect(t, live, keyspace.Query{Key: "/win/", Prefix: true, PageSize: size})
-			if got := keysOf(es); strings.Join(got, ",") != strings.Join(want, ",") || res.More {
-				t.Errorf("page size %d: %d keys, want %d (more %v)", size, len(got), len(want), res.More)
+		parallel := &keyspace.Live{Client: f.follower, Serializable: true, Parallel: 3}
+		for _, c := range []struct {
+			name string
+			live *keyspace.Live
+			size int
+		}{
+			{"page size 9", live, 9}, {"page size 50", live, 50}, {"adaptive", live, 0},
+			{"parallel, page size 9", parallel, 9}, {"parallel, adaptive", parallel, 0},
+		} {
+			es, _, res := collect(t, c.live, keyspace.Query{Key: "/win/", Prefix: true, PageSize: c.size, AnyOrder: true})
+			got := keysOf(es)
+			sort.Strings(got)
+			if strings.Join(got, ",") != strings.Join(want, ",") || res.More || res.Keys != int64(len(want)) {
+				t.Errorf("%s: %d keys, want %d (result %+v)", c.name, len(got), len(want), res)
 			}
 		}
 		es, _, res := collect(t, live, keyspace.Query{Key: "/win/", Prefix: true, PageSize: 4, Limit: 1000})
@@ -260,22 +270,60 @@ func TestIntegrationKeyspace(t *testing.T) {
 		}
 	})
 
-	t.Run("live pages stay at one revision", func(t *testing.T) {
-		var n int
-		_, err := live.Walk(context.Background(), keyspace.Query{Key: "/registry/configmaps/", Prefix: true, PageSize: 10}, func(p keyspace.Page) error {
-			if n == 0 {
-				if _, err := f.cli.Put(context.Background(), "/registry/configmaps/kube-system/cm-99", "late"); err != nil {
-					return err
-				}
+	t.Run("parallel live walk", func(t *testing.T) {
+		parallel := &keyspace.Live{Client: f.follower, Serializable: true, Parallel: 3}
+		q := keyspace.Query{Key: "/registry/", Prefix: true, PageSize: 4, AnyOrder: true}
+		want, _, wres := collect(t, live, keyspace.Query{Key: "/registry/", Prefix: true})
+		got, _, gres := collect(t, parallel, q)
+		sort.Slice(got, func(i, j int) bool { return string(got[i].Key) < string(got[j].Key) })
+		if len(got) != len(want) || gres.Revision != wres.Revision || gres.Keys != wres.Keys {
+			t.Fatalf("parallel %d keys at %d, sequential %d at %d", len(got), gres.Revision, len(want), wres.Revision)
+		}
+		for i := range want {
+			if string(got[i].Key) != string(want[i].Key) || got[i].ValueSize != want[i].ValueSize || got[i].Version != want[i].Version {
+				t.Errorf("key %d: parallel %+v, sequential %+v", i, got[i], want[i])
 			}
-			n += len(p.Entries)
-			return nil
-		})
-		if err != nil || n != 29 {
+		}
+		for _, c := range []struct {
+			name    string
+			ret     error
+			wantErr bool
+		}{{"stop", keyspace.Stop, false}, {"error", fmt.Errorf("boom"), true}} {
+			calls := 0
+			_, err := parallel.Walk(context.Background(), q, func(keyspace.Page) error { calls++; return c.ret })
+			if calls != 1 || (err != nil) != c.wantErr {
+				t.Errorf("%s: %d calls, %v", c.name, calls, err)
+			}
+		}
+		q = keyspace.Query{Key: "/registry/pods/", Prefix: true, PageSize: 3, AnyOrder: true}
+		if n, err := walkWithLateWrite(f, parallel, q, "/registry/pods/default/late"); err != nil || n != 29 {
+			t.Errorf("walked %d pods (want 29, the late one unseen): %v", n, err)
+		}
+	})
+
+	t.Run("live pages stay at one revision", func(t *testing.T) {
+		q := keyspace.Query{Key: "/registry/configmaps/", Prefix: true, PageSize: 10}
+		if n, err := walkWithLateWrite(f, live, q, "/registry/configmaps/kube-system/cm-99"); err != nil || n != 29 {
 			t.Errorf("walked %d configmaps (want 29, the late one unseen): %v", n, err)
 		}
 	})
 
+}
+
+// walkWithLateWrite walks q, writing late once the first page is in,
+// and returns the keys walked.
+func walkWithLateWrite(f *fixture, s keyspace.Source, q keyspace.Query, late string) (int, error) {
+	var n int
+	_, err := s.Walk(context.Background(), q, func(p keyspace.Page) error {
+		if n == 0 {
+			if _, err := f.cli.Put(context.Background(), late, "late"); err != nil {
+				return err
+			}
+		}
+		n += len(p.Entries)
+		return nil
+	})
+	return n, err
 }
 
 // testSource checks what every source must do alike.

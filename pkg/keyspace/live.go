@@ -14,7 +14,8 @@ type Pager interface {
 
 // Live walks a running member in ranges with a limit: one page per
 // request, each at the revision the first one read, so that writes during
-// the walk do not show. Memory is one page's, whatever the key count.
+// the walk do not show. Memory is one page's (Parallel pages', with
+// Parallel), whatever the key count.
 type Live struct {
 	Client Pager
 	// Serializable lets the bound member answer from its own store
@@ -27,6 +28,12 @@ type Live struct {
 	// so far (default 2 MiB, so a page of large objects stays small and
 	// one of small keys needs few requests).
 	PageBytes int64
+	// Parallel is how many windows a walk reads at once when its query
+	// takes the pages in any order (Query.AnyOrder) and sets no Limit:
+	// etcd then decodes one page while the client decodes another, and
+	// the walk takes about the longer of the two, not their sum. 0 or 1:
+	// one request at a time.
+	Parallel int
 }
 
 // Page key limits for a live walk: with values, the first page's and the
@@ -53,15 +60,36 @@ func (l *Live) History() bool { return false }
 // keys and shrinks while they hold less than a page.
 func (l *Live) Walk(ctx context.Context, q Query, fn func(Page) error) (Result, error) {
 	key, end := q.ends()
-	r := etcd.PageRequest{Key: key, End: end, Revision: q.Revision, KeysOnly: q.Detail == KeysOnly, Serializable: l.Serializable}
-	pg := l.pager(q)
-	w := window{min: len(key), k: len(key) + 1, end: end}
+	if l.Parallel > 1 && q.AnyOrder && q.Limit <= 0 && end != "" {
+		return l.walkParallel(ctx, q, fn)
+	}
+	r := l.request(q, key, end)
+	w := &window{min: len(key), k: len(key) + 1}
 	if end == "" {
-		w = window{end: end}
-	} else {
-		r.End = w.endFrom(key)
+		w = &window{}
 	}
 	res := Result{Revision: q.Revision}
+	err := l.walkRange(ctx, q, r, w, l.pager(q), &res, fn, nil)
+	if err == Stop {
+		err = nil
+	}
+	return res, err
+}
+
+func (l *Live) request(q Query, key, end string) etcd.PageRequest {
+	return etcd.PageRequest{Key: key, End: end, Revision: q.Revision, KeysOnly: q.Detail == KeysOnly,
+		SizesOnly: q.Detail == Sizes, Serializable: l.Serializable}
+}
+
+// walkRange walks [r.Key, r.End) window by window, adding to res and
+// pinning r's revision to the first page's. With split, it walks the
+// first window alone and hands split the rest of the range, once the
+// window's first page has taught w its width.
+func (l *Live) walkRange(ctx context.Context, q Query, r etcd.PageRequest, w *window, pg *pager, res *Result, fn func(Page) error, split func(chunk)) error {
+	end := r.End
+	if end != "" {
+		r.End = w.endFrom(r.Key, end)
+	}
 	for {
 		left := q.left(res.Keys)
 		r.Limit = pg.limit()
@@ -70,38 +98,45 @@ func (l *Live) Walk(ctx context.Context, q Query, fn func(Page) error) (Result, 
 		}
 		p, err := l.Client.GetPage(ctx, r)
 		if err != nil {
-			return res, fmt.Errorf("reading keys from %q: %w", r.Key, err)
+			return fmt.Errorf("reading keys from %q: %w", r.Key, err)
 		}
 		res.Revision, r.Revision = p.Revision, p.Revision
 		entries := make([]Entry, len(p.KVs))
 		for i, kv := range p.KVs {
 			entries[i] = liveEntry(kv, q.Detail)
-			pg.saw(int64(len(kv.Value)))
+			pg.saw(valueSize(kv))
 		}
 		res.Keys += int64(len(entries))
 		if len(entries) > 0 {
 			if err := fn(Page{Entries: entries, Revision: p.Revision}); err != nil {
-				if err == Stop {
-					return res, nil
-				}
-				return res, err
+				return err
 			}
 		}
 		more := p.More && len(p.KVs) > 0
 		if end == "" || (!more && r.End == end) {
-			return res, nil
+			return nil
 		}
 		if q.left(res.Keys) == 0 {
 			res.More = true
-			return res, nil
+			return nil
 		}
-		w.adapt(p.Count, r.Limit, more)
+		var first, last []byte
+		if len(p.KVs) > 0 {
+			first, last = p.KVs[0].Key, p.KVs[len(p.KVs)-1].Key
+		}
+		w.adapt(p.Count, r.Limit, more, first, last)
+		if split != nil && r.End != end {
+			split(chunk{start: r.End, end: end, k: w.k})
+			if end = r.End; !more {
+				return nil
+			}
+		}
 		if more {
 			r.Key = string(p.KVs[len(p.KVs)-1].Key) + "\x00"
 		} else {
 			r.Key = r.End
 		}
-		r.End = w.endFrom(r.Key)
+		r.End = w.endFrom(r.Key, end)
 		if !more {
 			pg.newWindow()
 		}
@@ -110,36 +145,51 @@ func (l *Live) Walk(ctx context.Context, q Query, fn func(Page) error) (Result, 
 
 // window chooses the end of each request of a live walk.
 type window struct {
-	min, k int    // the window's prefix length, and its least: the query's
-	end    string // the query's end
+	min, k int // the window's prefix length, and its least: the query's
 }
 
-// endFrom is the end of the window that starts at start.
-func (w *window) endFrom(start string) string {
+// endFrom is the end of the window that starts at start, in a range that
+// ends at end.
+func (w *window) endFrom(start, end string) string {
 	k := min(w.k, len(start))
 	if k <= w.min {
-		return w.end
+		return end
 	}
 	e := RangeEnd(start[:k])
-	if e == "\x00" || (w.end != "\x00" && e > w.end) {
-		return w.end
+	if e == "\x00" || (end != "\x00" && e > end) {
+		return end
 	}
 	return e
 }
 
 // adapt learns from a page: count keys were left in its window, whose
-// page held limit; more says the window is not done.
-func (w *window) adapt(count, limit int64, more bool) {
+// page held limit and spanned first to last; more says the window is not
+// done. A window narrows at once to the prefix its page's keys share, so
+// that a wide one is counted once, not once per byte; an empty one
+// widens by half, so that the walk leaves a finished prefix in a few
+// requests.
+func (w *window) adapt(count, limit int64, more bool, first, last []byte) {
 	switch {
-	case count > 8*limit:
-		w.k++
+	case count > 4*limit:
+		w.k = max(w.k+1, commonPrefix(first, last))
+	case !more && count == 0 && w.k > w.min:
+		w.k = w.min + (w.k-w.min)/2
 	case !more && count < limit/4 && w.k > w.min:
 		w.k--
 	}
 }
 
+// commonPrefix is the length of the prefix a and b share.
+func commonPrefix(a, b []byte) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	return n
+}
+
 func liveEntry(kv etcd.KeyValue, d Detail) Entry {
-	e := Entry{Key: kv.Key, ValueSize: int64(len(kv.Value)), CreateRevision: kv.CreateRevision,
+	e := Entry{Key: kv.Key, ValueSize: valueSize(kv), CreateRevision: kv.CreateRevision,
 		ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease}
 	switch d {
 	case Values:
@@ -148,6 +198,14 @@ func liveEntry(kv etcd.KeyValue, d Detail) Entry {
 		e.ValueSize = -1
 	}
 	return e
+}
+
+// valueSize is a value's length, also where the client kept none.
+func valueSize(kv etcd.KeyValue) int64 {
+	if kv.Value != nil {
+		return int64(len(kv.Value))
+	}
+	return kv.ValueSize
 }
 
 // pager sizes live pages. etcd limits a range by keys, not bytes, so a

@@ -44,28 +44,49 @@ func TestLivePageLimit(t *testing.T) {
 }
 
 func TestLiveWindow(t *testing.T) {
-	w := window{min: len("/registry/"), k: len("/registry/") + 1, end: RangeEnd("/registry/")}
-	if got := w.endFrom("/registry/"); got != w.end {
+	end := RangeEnd("/registry/")
+	w := window{min: len("/registry/"), k: len("/registry/") + 1}
+	if got := w.endFrom("/registry/", end); got != end {
 		t.Errorf("first window %q, want the whole range", got)
 	}
-	if got := w.endFrom("/registry/pods/a"); got != "/registry/q" {
+	if got := w.endFrom("/registry/pods/a", end); got != "/registry/q" {
 		t.Errorf("window %q", got)
 	}
-	w.adapt(100000, 1000, true) // too many keys: narrower
-	if got := w.endFrom("/registry/pods/a"); got != "/registry/pp" {
-		t.Errorf("narrower window %q", got)
-	}
-	w.adapt(10, 1000, false) // too few: wider again
-	w.adapt(10, 1000, false)
-	w.adapt(10, 1000, false)
-	if w.k != w.min || w.endFrom("/registry/pods/a") != w.end {
-		t.Errorf("widest window k=%d", w.k)
-	}
-	w = window{min: 1, k: 30, end: "/registry/q"}
-	if got := w.endFrom("/registry/pods/a"); got != "/registry/pods/b" {
+	w = window{min: 1, k: 30}
+	if got := w.endFrom("/registry/pods/a", "/registry/q"); got != "/registry/pods/b" {
 		t.Errorf("short start: %q", got)
 	}
-	if got := (&window{min: 1, k: 3, end: "/b"}).endFrom("/c0"); got != "/b" {
+	if got := (&window{min: 1, k: 3}).endFrom("/c0", "/b"); got != "/b" {
 		t.Errorf("past the end: %q", got)
+	}
+}
+
+func TestLiveWindowAdapt(t *testing.T) {
+	const min = len("/registry/")
+	for _, c := range []struct {
+		name        string
+		k           int
+		count       int64
+		more        bool
+		first, last string
+		want        int
+	}{
+		{name: "too many keys: the prefix the page shares", k: min + 1, count: 100000, more: true,
+			first: "/registry/pods/ns-000/a", last: "/registry/pods/ns-003/b", want: len("/registry/pods/ns-00")},
+		{name: "too many keys, a page of varied keys: one byte narrower", k: 20, count: 100000, more: true,
+			first: "/registry/a", last: "/registry/z", want: 21},
+		{name: "enough keys", k: 20, count: 3000, more: true, first: "/registry/a", last: "/registry/b", want: 20},
+		{name: "few keys: one byte wider", k: 20, count: 10, want: 19},
+		{name: "few keys, more to come in the window", k: 20, count: 10, more: true, want: 20},
+		{name: "empty: half as deep", k: min + 10, want: min + 5},
+		{name: "empty at the widest", k: min, want: min},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := window{min: min, k: c.k}
+			w.adapt(c.count, 1000, c.more, []byte(c.first), []byte(c.last))
+			if w.k != c.want {
+				t.Errorf("k %d, want %d", w.k, c.want)
+			}
+		})
 	}
 }

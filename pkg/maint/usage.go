@@ -157,7 +157,8 @@ func KeyUsage(ctx context.Context, d Dialer, pods []discovery.Member, cfg UsageC
 	if cfg.Log != nil {
 		fmt.Fprintf(cfg.Log, "Reading the keys from %s %s (%s).\n", role, m.Label(), how)
 	}
-	err = collectUsage(ctx, &keyspace.Live{Client: m.client, Serializable: rep.Serializable}, cfg, rep)
+	live := &keyspace.Live{Client: m.client, Serializable: rep.Serializable, Parallel: usageParallel, PageBytes: usagePageBytes}
+	err = collectUsage(ctx, live, cfg, rep)
 	return rep, err
 }
 
@@ -169,6 +170,16 @@ func KeyUsageFile(ctx context.Context, f *keyspace.File, cfg UsageConfig) (*Usag
 		CompactRevision: f.CompactRevision, DBSize: f.Size, History: HistoryStored, Leases: int64(f.Leases)}
 	return rep, collectUsage(ctx, f, cfg, rep)
 }
+
+// Usage reads usageParallel windows at once from its member: with one,
+// the member and the plugin take turns with each page; with three, both
+// stay busy. Pages of usagePageBytes keep the three within the memory
+// that one page of 2 MiB took (hack/bench/usage.sh: 200k keys in 2.2 s
+// at 91 MiB of RSS, against 3.3 s at 94 MiB one 2 MiB page at a time).
+const (
+	usageParallel  = 3
+	usagePageBytes = 1 << 20
+)
 
 type usageRow struct{ prefix, namespace string }
 
@@ -182,7 +193,8 @@ func collectUsage(ctx context.Context, src keyspace.Source, cfg UsageConfig, rep
 	}
 	leases := map[int64]struct{}{}
 	top := &keyHeap{}
-	q := keyspace.Query{Key: cfg.Prefix, Prefix: true, Detail: keyspace.Sizes, Deleted: src.History()}
+	// Sums need no order: a live source may read several windows at once.
+	q := keyspace.Query{Key: cfg.Prefix, Prefix: true, Detail: keyspace.Sizes, Deleted: src.History(), AnyOrder: true}
 	res, err := src.Walk(ctx, q, func(p keyspace.Page) error {
 		for i := range p.Entries {
 			e := &p.Entries[i]
