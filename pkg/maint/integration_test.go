@@ -356,4 +356,47 @@ func TestIntegrationMaint(t *testing.T) {
 			t.Errorf("write after recovery: %v", err)
 		}
 	})
+
+	// Under NOSPACE no helper pod starts (the API server's writes are
+	// refused), so the port-forward transport cannot read the TLS
+	// material: the same recovery runs over etcdctl in the containers.
+	t.Run("over exec: NOSPACE cleared by defrag --compact --disarm, leader moved", func(t *testing.T) {
+		bins, err := etcdtest.Etcdctls(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec := &recorder{Dialer: maint.ExecClients(&etcd.ExecDialer{Exec: &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}, Timeout: 5 * time.Second}), c: c}
+		full := c.Members[0]
+		if err := fill(t, cli, "/fill-exec", 200); !errors.Is(err, rpctypes.ErrNoSpace) {
+			t.Fatalf("filling the quota again: %v", err)
+		}
+		from := leader(t, c, cli)
+		var log bytes.Buffer
+		cfg := maint.DefragConfig{Options: realOptions(&log), Compact: true, Disarm: true, MinFreeRatio: maint.DefaultMinFreeRatio, MinFree: maint.DefaultMinFree}
+		dres, err := maint.Defrag(ctx, exec, c.Pods(), cfg)
+		if err != nil {
+			t.Fatalf("defrag over exec with a NOSPACE alarm: %v\n%s", err, log.String())
+		}
+		for i, m := range dres.Members {
+			if m.Result != maint.ResultDefragmented || m.Name == full.Name && m.After.DBSize >= 2<<20 {
+				t.Errorf("member %s: %s (%s), %+v -> %+v", m.Name, m.Result, m.Reason, m.Before, m.After)
+			}
+			if (i == len(dres.Members)-1) != (m.Name == from) {
+				t.Errorf("over exec, %s was defragmented at %d of %d (the leader was %s)", m.Name, i+1, len(dres.Members), from)
+			}
+		}
+		if len(dres.LeaderMoves) != 1 || dres.LeaderMoves[0].From.Name != from || dres.Disarmed == nil || dres.CompactedRevision == 0 {
+			t.Errorf("over exec: moves %+v, disarmed %+v, compacted at %d", dres.LeaderMoves, dres.Disarmed, dres.CompactedRevision)
+		}
+		if list, err := maint.ListAlarms(ctx, exec, c.Pods()); err != nil || len(list.Alarms) != 0 {
+			t.Errorf("alarms after recovery over exec: %+v, %v", list, err)
+		}
+		if _, err := cli.Put(ctx, "/after-exec", "ok"); err != nil {
+			t.Errorf("write after recovery over exec: %v", err)
+		}
+		// usage pages through keys, which etcdctl cannot.
+		if _, err := maint.KeyUsage(ctx, exec, c.Pods(), maint.UsageConfig{}); !errors.Is(err, etcd.ErrNeedsClientAPI) {
+			t.Errorf("usage over exec: %v, want ErrNeedsClientAPI", err)
+		}
+	})
 }

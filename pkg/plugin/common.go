@@ -132,7 +132,25 @@ func (o *ChangeOptions) confirm(question string) error {
 // maintTarget is the members' pods and what dials them.
 func (o *ChangeOptions) maintTarget(ctx context.Context) (maint.Dialer, []discovery.Member, error) {
 	pods, err := o.Members(ctx)
-	return maint.Clients(o.ClientDialer()), pods, err
+	return o.maintDialer(), pods, err
+}
+
+// maintDialer follows --transport: port-forward speaks etcd's client API
+// and can do everything; exec runs etcdctl's verbs and needs no helper
+// pod; auto uses port-forward unless its helper pod cannot start (as
+// under a NOSPACE alarm, when the API server can create no pod).
+func (o *ChangeOptions) maintDialer() maint.Dialer {
+	fwd := maint.Clients(o.ClientDialer())
+	if o.Clients != nil {
+		return fwd
+	}
+	switch o.Transport {
+	case TransportExec:
+		return maint.ExecClients(o.Session().Exec)
+	case TransportPortForward:
+		return fwd
+	}
+	return &maint.Fallback{Primary: fwd, Secondary: maint.ExecClients(o.Session().Exec), Log: o.ErrOut}
 }
 
 // printThen prints v, when the operation got that far, and then

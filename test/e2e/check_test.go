@@ -271,10 +271,18 @@ func TestQuotaNospaceRecovery(t *testing.T) {
 	value := filepath.Join(t.TempDir(), "value")
 	mustSucceed(t, runCmd(t, "bash", "-c", "head -c 525000 /dev/urandom | base64 -w0 >"+value))
 	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-nospace", "--from-file=v="+value))
+	// The API server restarts once or twice after its etcd did (its
+	// liveness probe failed meanwhile): a write that fails for another
+	// reason than space is tried again for a while.
 	replace := func(from, to int) result {
-		return runQuiet(t, "bash", "-c", fmt.Sprintf(`for i in $(seq %d %d); do
-  kubectl create configmap e2e-nospace --from-file=v=%s --from-literal=round=$i --dry-run=client -o yaml | kubectl replace -f - >/dev/null || exit 1
-done`, from, to, value))
+		return runQuiet(t, "bash", "-c", fmt.Sprintf(`for i in $(seq %[1]d %[2]d); do
+  for try in $(seq 30); do
+    kubectl create configmap e2e-nospace --from-file=v=%[3]s --from-literal=round=$i --dry-run=client -o yaml | kubectl replace -f - >/dev/null 2>%[4]s && break
+    grep -q "database space exceeded" %[4]s && { cat %[4]s >&2; exit 1; }
+    [ "$try" = 30 ] && { cat %[4]s >&2; exit 1; }
+    sleep 2
+  done
+done`, from, to, value, value+".err"))
 	}
 	round := 0
 	for ; ; round += 4 {
@@ -314,9 +322,11 @@ done`, from, to, value))
 	}
 	full, r := getStatus(t)
 	mustSucceed(t, r)
-	rep, _ = runCheck(t, "--only", "capacity.alarms")
-	if x := finding(t, rep, "capacity.alarms", node); x.Severity != doctor.Fail || !strings.Contains(x.Found, "NOSPACE") || !strings.Contains(x.Fix, "defrag --compact --disarm") {
-		t.Errorf("alarms after NOSPACE: %+v", x)
+	// No helper pod can start now (the API server's writes are refused),
+	// so the maintenance commands run etcdctl in the etcd container.
+	r = mustSucceed(t, kubectl(t, "etcd", "alarm", "list", "-o", "json"))
+	if !strings.Contains(r.stdout, `"alarm": "NOSPACE"`) || !strings.Contains(r.stderr, "using etcdctl in the etcd containers") {
+		t.Errorf("alarm list under NOSPACE: %s\n%s", r.stdout, r.stderr)
 	}
 
 	// The recovery: that command alone.
