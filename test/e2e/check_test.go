@@ -261,7 +261,11 @@ func TestQuotaNospaceRecovery(t *testing.T) {
 	// the space and any alarm left are cleared.
 	t.Cleanup(func() {
 		kubectl(t, "delete", "configmap", "e2e-nospace", "--ignore-not-found")
-		mustSucceed(t, kubectl(t, "etcd", "defrag", "--compact", "--disarm", "--force", "--yes"))
+		// The mirror pod of the etcd just restarted may show Pending a
+		// little longer than etcd takes to answer.
+		waitFor(t, 2*time.Minute, func() bool {
+			return kubectl(t, "etcd", "defrag", "--compact", "--disarm", "--force", "--yes").code == 0
+		})
 	})
 	editManifest(t, node, fmt.Sprintf(`s/^\( *\)- --data-dir=/\1- --quota-backend-bytes=%d\n\1- --data-dir=/`, quota), fmt.Sprintf("--quota-backend-bytes=%d", quota))
 
