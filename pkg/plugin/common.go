@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -104,14 +103,9 @@ func (o *ChangeOptions) addFlags(cmd *cobra.Command) {
 	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "Do not ask for confirmation (needed without a terminal).")
 }
 
-// Validate checks the flags. These commands speak etcd's client API,
-// which only the port-forward transport has.
-func (o *ChangeOptions) Validate() error {
-	if o.Transport == TransportExec {
-		return fmt.Errorf("--transport exec cannot run this command: it uses etcd's client API, over a port-forward; drop --transport")
-	}
-	return o.ClusterReadOptions.Validate()
-}
+// Validate checks the flags. Every transport serves these commands (see
+// maintDialer).
+func (o *ChangeOptions) Validate() error { return o.ClusterReadOptions.Validate() }
 
 // options are the maintenance options every such command passes on.
 func (o *ChangeOptions) options() maint.Options {

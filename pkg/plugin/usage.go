@@ -109,6 +109,10 @@ func (o *UsageOptions) Validate() error {
 	if o.Snapshot != "" {
 		return o.ClusterReadOptions.Validate()
 	}
+	if o.Transport == TransportExec {
+		// etcdctl prints values whole: usage pages through them.
+		return fmt.Errorf("--transport exec cannot run this command: it uses etcd's client API, over a port-forward; drop --transport")
+	}
 	return o.ChangeOptions.Validate()
 }
 
