@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,7 +109,7 @@ func Gather(ctx context.Context, src Sources, pods []discovery.Member, cfg Confi
 			f.Alarms, f.ListErr = c.AlarmList(ctx)
 		}
 	} else {
-		f.ListErr = errors.New("no member could be reached")
+		f.ListErr = unreachable(f.Members)
 	}
 	var wg sync.WaitGroup
 	run := func(want bool, g func()) {
@@ -367,4 +368,22 @@ func parallel(n int, f func(i int)) {
 		go func() { defer wg.Done(); f(i) }()
 	}
 	wg.Wait()
+}
+
+// unreachable says why no member answered, with the first member's
+// error. Under a NOSPACE alarm the API server can create no pod, so the
+// helper that reads the TLS material never starts; the maintenance
+// commands work without it.
+func unreachable(ms []*MemberFacts) error {
+	for _, m := range ms {
+		if m.Err == nil {
+			continue
+		}
+		if strings.Contains(m.Err.Error(), "database space exceeded") {
+			return fmt.Errorf("no member could be reached (%s: %v): etcd refuses writes (NOSPACE), so no helper pod can start; "+
+				"`kubectl etcd alarm list` and `kubectl etcd defrag --compact --disarm` run etcdctl in the etcd containers instead", m.Pod.Name, m.Err)
+		}
+		return fmt.Errorf("no member could be reached (%s: %v)", m.Pod.Name, m.Err)
+	}
+	return errors.New("no member could be reached")
 }
