@@ -24,10 +24,10 @@ var usageLong = longDesc(`
 	not live objects.
 
 	Live, the keys are read from a healthy follower, serializable, so that the
-	leader serves none of it, three pages of about a MiB at a time: memory stays
-	flat however large the database. A live range shows only each key's newest revision, so
-	the history shown is etcd's VERSION per key: its changes since it was
-	created, compacted ones included.
+	leader serves none of it, three pages of about a MiB at a time: memory
+	stays flat however large the database. A live range shows only each key's
+	newest revision, so the history shown is etcd's VERSION per key: its
+	changes since it was created, compacted ones included.
 
 	With --snapshot FILE the keys come from a snapshot file instead (no cluster
 	needed; --identity for an age-encrypted one, decrypted into memory). A
