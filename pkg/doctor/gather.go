@@ -52,6 +52,16 @@ type Sources struct {
 // cluster-wide preparation (reading the TLS material once).
 func Clients(d etcd.ClientDialer) Dialer { return etcd.Narrowed[Client]{D: d} }
 
+// ExecClients is the exec transport (etcdctl in each etcd container) as
+// a Dialer: no helper pod, so it works when none can start (under a
+// NOSPACE alarm, when the API server can create no pod).
+func ExecClients(d *etcd.ExecDialer) Dialer { return etcd.ExecNarrowed[Client]{D: d} }
+
+// Fallback is port-forward, then exec once no helper pod can start.
+type Fallback = etcd.Fallback[Client]
+
+var _ Client = (*etcd.ExecClient)(nil)
+
 // Config is what `kubectl etcd check` asks for.
 type Config struct {
 	Selection

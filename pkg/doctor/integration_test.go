@@ -1,13 +1,21 @@
 package doctor_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 )
 
@@ -121,6 +129,65 @@ func TestIntegrationCheck(t *testing.T) {
 		}
 	})
 
+	t.Run("under NOSPACE, over etcdctl in the containers: the alarm fails, the rest is read", func(t *testing.T) {
+		const quota = 2 << 20
+		if err := c.RestartMember(0, func(cfg *embed.Config) { cfg.QuotaBackendBytes = quota }); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		big := strings.Repeat("x", 64<<10)
+		for i := 0; ; i++ {
+			if _, err := cli.Put(ctx, "/fill", big); errors.Is(err, rpctypes.ErrNoSpace) {
+				break
+			} else if err != nil || i > 200 {
+				t.Fatalf("filling a %d-byte quota: put %d: %v", quota, i, err)
+			}
+		}
+		t.Cleanup(func() {
+			if resp, err := cli.Get(ctx, "/fill"); err == nil {
+				_, _ = cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical())
+			}
+			for _, ep := range c.Endpoints() {
+				_, _ = cli.Defragment(ctx, ep)
+			}
+			_, _ = cli.AlarmDisarm(ctx, &clientv3.AlarmMember{})
+		})
+		bins, err := etcdtest.Etcdctls(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec := doctor.ExecClients(&etcd.ExecDialer{Exec: &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}, Timeout: 5 * time.Second})
+		var log bytes.Buffer
+		clients := &doctor.Fallback{Primary: noHelperPod{}, Secondary: exec, Log: &log}
+		rep, err := doctor.Check(ctx, doctor.Sources{Clients: clients, HTTP: fwd}, c.Pods(), doctor.Config{Selection: doctor.Selection{Only: []string{"topology", "consistency.hashkv", "capacity"}}})
+		if err != nil {
+			t.Fatalf("check under NOSPACE: %v\n%s", err, log.String())
+		}
+		if !strings.Contains(log.String(), "using etcdctl in the etcd containers") {
+			t.Errorf("no word of the fallback: %q", log.String())
+		}
+		if rs := find(rep, "capacity.alarms", c.Members[0].Name); len(rs) != 1 || rs[0].Severity != doctor.Fail || rs[0].Found != "alarm NOSPACE raised" || !strings.Contains(rs[0].Fix, "defrag --compact --disarm") {
+			t.Errorf("alarms: %+v", rs)
+		}
+		if rs := find(rep, "capacity.quota", c.Members[0].Name); len(rs) != 1 || rs[0].Severity != doctor.Fail {
+			t.Errorf("quota of the full member: %+v", rs)
+		}
+		for _, id := range []string{"consistency.hashkv", "topology.reachable", "topology.member-count"} {
+			rs := find(rep, id, "")
+			if len(rs) == 0 {
+				t.Errorf("%s: no result", id)
+			}
+			for _, r := range rs {
+				if r.Severity != doctor.OK {
+					t.Errorf("%s %s: %s %s", id, r.Member, r.Severity, r.Found)
+				}
+			}
+		}
+		if rep.Summary.Fail < 2 {
+			t.Errorf("summary %+v", rep.Summary)
+		}
+	})
+
 	t.Run("a stopped member fails reachability and is not checked elsewhere", func(t *testing.T) {
 		c.StopMember(2)
 		rep := check(t, doctor.Config{Selection: doctor.Selection{Only: []string{"topology", "consistency.hashkv", "capacity.quota"}}})
@@ -134,4 +201,15 @@ func TestIntegrationCheck(t *testing.T) {
 			t.Errorf("the two members left agree: %+v", rs)
 		}
 	})
+}
+
+// noHelperPod is the port-forward transport under NOSPACE: its helper
+// pod, which would read the TLS material, cannot be created.
+type noHelperPod struct{}
+
+var errNoHelperPod = errors.New("creating helper pod on node cp1: etcdserver: mvcc: database space exceeded")
+
+func (noHelperPod) Prepare(context.Context, []discovery.Member) error { return errNoHelperPod }
+func (noHelperPod) Client(context.Context, discovery.Member) (doctor.Client, error) {
+	return nil, errNoHelperPod
 }

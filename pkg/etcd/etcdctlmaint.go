@@ -3,6 +3,7 @@ package etcd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -138,4 +139,27 @@ func (c *ExecClient) GetPage(ctx context.Context, r PageRequest) (*Page, error) 
 		p.KVs = append(p.KVs, KeyValue{Key: kv.Key, CreateRevision: kv.CreateRevision, ModRevision: kv.ModRevision, Version: kv.Version, Lease: kv.Lease})
 	}
 	return p, nil
+}
+
+type endpointHashKV struct {
+	Endpoint string             `json:"Endpoint"`
+	HashKV   *pb.HashKVResponse `json:"HashKV"`
+}
+
+// HashKV hashes the member's keys up to rev (0: the latest) with
+// etcdctl endpoint hashkv.
+func (c *ExecClient) HashKV(ctx context.Context, rev int64) (*KVHash, error) {
+	var resp []endpointHashKV
+	if err := c.run(ctx, &resp, "endpoint", "hashkv", "--rev="+strconv.FormatInt(rev, 10)); err != nil {
+		return nil, err
+	}
+	if len(resp) != 1 || resp[0].HashKV == nil {
+		return nil, fmt.Errorf("etcdctl endpoint hashkv in %s returned %d results, want 1", c.m.Pod, len(resp))
+	}
+	r := resp[0].HashKV
+	h := &KVHash{Hash: r.Hash, HashRevision: r.HashRevision, CompactRevision: r.CompactRevision}
+	if r.Header != nil {
+		h.MemberID = r.Header.MemberId
+	}
+	return h, nil
 }

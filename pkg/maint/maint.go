@@ -47,54 +47,11 @@ func Clients(d etcd.ClientDialer) Dialer { return etcd.Narrowed[Client]{D: d} }
 
 // ExecClients is the exec transport (etcdctl in each etcd container) as a
 // Dialer: no helper pod, so it works when none can start; it cannot page
-// through keys.
-func ExecClients(d *etcd.ExecDialer) Dialer { return execClients{d} }
+// through values.
+func ExecClients(d *etcd.ExecDialer) Dialer { return etcd.ExecNarrowed[Client]{D: d} }
 
-type execClients struct{ d *etcd.ExecDialer }
-
-func (e execClients) Client(_ context.Context, m discovery.Member) (Client, error) {
-	return e.d.ExecClient(m)
-}
-
-// Fallback dials through Primary (the port-forward transport), and for
-// good through Secondary (exec) once Primary's preparation fails: the
-// helper pod that reads the TLS material cannot start. Under a NOSPACE
-// alarm no pod can, since the API server's writes are refused.
-type Fallback struct {
-	Primary, Secondary Dialer
-	Log                io.Writer
-
-	mu  sync.Mutex
-	use Dialer
-}
-
-// Prepare prepares Primary, and switches to Secondary when that fails.
-func (f *Fallback) Prepare(ctx context.Context, pods []discovery.Member) error {
-	use := f.Primary
-	if p, ok := f.Primary.(etcd.Preparer); ok {
-		if err := p.Prepare(ctx, pods); err != nil {
-			if f.Log != nil {
-				fmt.Fprintf(f.Log, "port-forward transport unavailable (%v); using etcdctl in the etcd containers\n", err)
-			}
-			use = f.Secondary
-		}
-	}
-	f.mu.Lock()
-	f.use = use
-	f.mu.Unlock()
-	return nil
-}
-
-// Client dials m through the transport Prepare chose (Primary before).
-func (f *Fallback) Client(ctx context.Context, m discovery.Member) (Client, error) {
-	f.mu.Lock()
-	use := f.use
-	f.mu.Unlock()
-	if use == nil {
-		use = f.Primary
-	}
-	return use.Client(ctx, m)
-}
+// Fallback is port-forward, then exec once no helper pod can start.
+type Fallback = etcd.Fallback[Client]
 
 // Options are what every operation shares.
 type Options struct {
@@ -483,3 +440,5 @@ func contains(s []string, v string) bool {
 	}
 	return false
 }
+
+var _ Client = (*etcd.ExecClient)(nil)

@@ -93,9 +93,6 @@ func NewCmdCheck(g *GlobalOptions) *cobra.Command {
 
 // Validate checks the flags.
 func (o *CheckOptions) Validate() error {
-	if o.Transport == TransportExec {
-		return fmt.Errorf("--transport exec cannot run check: it uses etcd's client API and metrics endpoint, over a port-forward; drop --transport")
-	}
 	if o.Window < 0 {
 		return fmt.Errorf("--window must not be negative, got %s", o.Window)
 	}
@@ -126,7 +123,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	src := doctor.Sources{Clients: doctor.Clients(o.ClientDialer()), HTTP: o.HTTPGetter(), Nodes: o.NodeReader()}
+	src := doctor.Sources{Clients: clientSource[doctor.Client](&o.ClusterReadOptions), HTTP: o.HTTPGetter(), Nodes: o.NodeReader()}
 	cfg := doctor.Config{Selection: o.selection(), Window: o.Window, BackupDir: o.BackupDir, Now: o.Now, Log: o.ErrOut}
 	rep, err := doctor.Check(ctx, src, pods, cfg)
 	if err != nil {

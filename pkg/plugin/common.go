@@ -10,6 +10,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/confirm"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
@@ -129,22 +130,28 @@ func (o *ChangeOptions) maintTarget(ctx context.Context) (maint.Dialer, []discov
 	return o.maintDialer(), pods, err
 }
 
-// maintDialer follows --transport: port-forward speaks etcd's client API
-// and can do everything; exec runs etcdctl's verbs and needs no helper
-// pod; auto uses port-forward unless its helper pod cannot start (as
-// under a NOSPACE alarm, when the API server can create no pod).
+// maintDialer is the maintenance commands' transport (see clientSource).
 func (o *ChangeOptions) maintDialer() maint.Dialer {
-	fwd := maint.Clients(o.ClientDialer())
+	return clientSource[maint.Client](&o.ClusterReadOptions)
+}
+
+// clientSource follows --transport for an operation package's clients
+// (C, its narrow client interface): port-forward speaks etcd's client
+// API and can do everything; exec runs etcdctl's verbs and needs no
+// helper pod; auto uses port-forward unless its helper pod cannot start
+// (as under a NOSPACE alarm, when the API server can create no pod).
+func clientSource[C any](o *ClusterReadOptions) etcd.Source[C] {
+	fwd := etcd.Narrowed[C]{D: o.ClientDialer()}
 	if o.Clients != nil {
 		return fwd
 	}
 	switch o.Transport {
 	case TransportExec:
-		return maint.ExecClients(o.Session().Exec)
+		return etcd.ExecNarrowed[C]{D: o.Session().Exec}
 	case TransportPortForward:
 		return fwd
 	}
-	return &maint.Fallback{Primary: fwd, Secondary: maint.ExecClients(o.Session().Exec), Log: o.ErrOut}
+	return &etcd.Fallback[C]{Primary: fwd, Secondary: etcd.ExecNarrowed[C]{D: o.Session().Exec}, Log: o.ErrOut}
 }
 
 // printThen prints v, when the operation got that far, and then

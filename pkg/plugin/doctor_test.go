@@ -13,7 +13,6 @@ func TestCheckAndMetricsRefuseBadFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"check", "--transport", "exec"}, "--transport exec cannot run check"},
 		{[]string{"check", "--window", "-1s"}, "--window must not be negative"},
 		{[]string{"check", "--skip", "nope"}, `no check or area "nope"`},
 		{[]string{"check", "-o", "xml"}, "unknown output format"},

@@ -248,7 +248,8 @@ func parseKey(t *testing.T, b []byte) any {
 // flavour: etcd gets a small --quota-backend-bytes, and one big ConfigMap
 // is rewritten through the API server until its history fills the quota.
 // Past 80% `check` warns (#13); then the API server refuses writes with
-// "database space exceeded", `check` fails on the NOSPACE alarm, and
+// "database space exceeded", `check` fails on the NOSPACE alarm (read
+// through etcdctl in the container, as no helper pod can start), and
 // `kubectl etcd defrag --compact --disarm` alone brings writes back.
 func TestQuotaNospaceRecovery(t *testing.T) {
 	// It restarts etcd twice and stops writes: budgeted like the
@@ -331,6 +332,19 @@ done`, from, to, value, value+".err"))
 	r = mustSucceed(t, kubectl(t, "etcd", "alarm", "list", "-o", "json"))
 	if !strings.Contains(r.stdout, `"alarm": "NOSPACE"`) || !strings.Contains(r.stderr, "using etcdctl in the etcd containers") {
 		t.Errorf("alarm list under NOSPACE: %s\n%s", r.stdout, r.stderr)
+	}
+
+	// The doctor reads the cluster the same way, and fails on the alarm.
+	rep, r = runCheck(t, "--window", "0", "--only", "capacity,consistency.hashkv,topology.reachable")
+	x = finding(t, rep, "capacity.alarms", node)
+	if x.Severity != doctor.Fail || x.Found != "alarm NOSPACE raised" || !strings.Contains(x.Fix, "defrag --compact --disarm") || r.code == 0 {
+		t.Errorf("check under NOSPACE (exit %d): alarms %+v\n%s", r.code, x, r.stderr)
+	}
+	if x := finding(t, rep, "consistency.hashkv", ""); x.Severity != doctor.OK {
+		t.Errorf("check under NOSPACE: hashkv %+v", x)
+	}
+	if !strings.Contains(r.stderr, "using etcdctl in the etcd containers") {
+		t.Errorf("check under NOSPACE does not say it fell back to etcdctl:\n%s", r.stderr)
 	}
 
 	// The recovery: that command alone.

@@ -1,4 +1,4 @@
-package maint_test
+package etcd_test
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 )
 
 // namedDialer fails every dial with its name, and its preparation with
@@ -19,8 +19,8 @@ type namedDialer struct {
 }
 
 func (d namedDialer) Prepare(context.Context, []discovery.Member) error { return d.prepErr }
-func (d namedDialer) Client(context.Context, discovery.Member) (maint.Client, error) {
-	return nil, errors.New(d.name)
+func (d namedDialer) Client(context.Context, discovery.Member) (string, error) {
+	return "", errors.New(d.name)
 }
 
 // TestFallback: the port-forward transport serves unless its helper pod
@@ -41,7 +41,7 @@ func TestFallback(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var log bytes.Buffer
-			f := &maint.Fallback{Primary: namedDialer{name: "port-forward", prepErr: tt.prepErr}, Secondary: namedDialer{name: "exec"}, Log: &log}
+			f := &etcd.Fallback[string]{Primary: namedDialer{name: "port-forward", prepErr: tt.prepErr}, Secondary: namedDialer{name: "exec"}, Log: &log}
 			if tt.prepare {
 				if err := f.Prepare(context.Background(), nil); err != nil {
 					t.Fatalf("Prepare: %v", err)
