@@ -47,6 +47,10 @@ type MemberFacts struct {
 	// the data dir; NodeErr why it could not be read.
 	Node    *etcd.NodeReport
 	NodeErr error
+	// Elections counts the leader elections its log records in the last
+	// hour; ElectionsErr is why the log could not be read.
+	Elections    *int64
+	ElectionsErr error
 }
 
 // Name is the member's name for the report.

@@ -46,6 +46,9 @@ type Sources struct {
 	Clients Dialer
 	HTTP    HTTPGetter
 	Nodes   NodeReader
+	// Logs reads the members' logs (nil: the leader changes of the last
+	// hour come from the metrics alone).
+	Logs LogReader
 }
 
 // Clients adapts the port-forward transport to a Dialer, passing on its
@@ -130,6 +133,7 @@ func Gather(ctx context.Context, src Sources, pods []discovery.Member, cfg Confi
 	}
 	run(cfg.wants("security.cert-expiry") || cfg.wants("security.data-dir"), func() { readNodes(ctx, src.Nodes, f, cfg) })
 	run(cfg.wants("consistency.readyz"), func() { readReadyz(ctx, src.HTTP, f) })
+	run(cfg.wants("performance.leader-changes"), func() { readElections(ctx, src.Logs, f) })
 	run(cfg.wantsArea(AreaPerformance) || cfg.wants("capacity.compaction"), func() { readMetrics(ctx, src.HTTP, clients, f, cfg) })
 	if cfg.BackupDir != "" && cfg.wantsArea(AreaBackups) {
 		f.Backup = ReadBackupDir(cfg.BackupDir)

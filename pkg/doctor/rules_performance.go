@@ -83,26 +83,38 @@ func checkBackendCommit(fs *Facts) []Result {
 	})
 }
 
-// checkLeaderChanges: etcd counts changes since the process started.
-// When that was within the hour, all of them are in the last hour; the
-// first election is not a change.
+// checkLeaderChanges counts the changes of the last hour: the elections
+// the member's log records in the hour, else etcd's metric, which counts
+// them since the process started and so covers the hour only when that
+// was within it. The first election after a start is not a change.
 func checkLeaderChanges(fs *Facts) []Result {
 	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {
-		fix := "frequent elections mean slow disks or a lossy network: see performance.wal-fsync and performance.peer-rtt, and the members' logs"
-		changes := max(x.LeaderChanges-1, 0)
 		if x.LeaderChangesInWindow > 0 {
-			return res(m.Name(), Warn, fix, "%d leader change(s) during the %s window", x.LeaderChangesInWindow, x.WindowText)
+			return res(m.Name(), Warn, leaderFix, "%d leader change(s) during the %s window", x.LeaderChangesInWindow, x.WindowText)
 		}
+		sinceStart := max(x.LeaderChanges-1, 0)
 		if x.StartTime.IsZero() {
-			return ok(m.Name(), "%d leader change(s) since the member started", changes)
+			return res(m.Name(), NotChecked, "", "not checked: the member's start time is unknown; %d leader change(s) since it started", sinceStart)
 		}
 		up := fs.Now.Sub(x.StartTime)
-		if up <= time.Hour && changes > 0 {
-			return res(m.Name(), Warn, fix+" (a rolling restart also causes some)", "%d leader change(s) in the last hour (up %s)", changes, up.Round(time.Second))
+		changes, found := sinceStart, fmt.Sprintf("since the member started %s ago", up.Round(time.Second))
+		switch {
+		case m.Elections != nil && up <= electionsSince:
+			changes, found = max(*m.Elections-1, 0), found+" (its log)"
+		case m.Elections != nil:
+			changes, found = *m.Elections, fmt.Sprintf("in the last hour (its log; %d since the member started %s ago)", sinceStart, days(up))
+		case up > electionsSince:
+			return res(m.Name(), NotChecked, "", "not checked: the last hour's leader changes are in the member's log, which could not be read (%v); %d since it started %s ago",
+				errOr(m.ElectionsErr, "not read"), sinceStart, days(up))
 		}
-		return ok(m.Name(), "%d leader change(s) since the member started %s ago", changes, days(up))
+		if changes == 0 {
+			return ok(m.Name(), "no leader change %s", found)
+		}
+		return res(m.Name(), Warn, leaderFix+" (a rolling restart also causes some)", "%d leader change(s) %s", changes, found)
 	})
 }
+
+const leaderFix = "frequent elections mean slow disks or a lossy network: see performance.wal-fsync and performance.peer-rtt, and the members' logs"
 
 func checkSlowApplies(fs *Facts) []Result {
 	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
@@ -34,7 +35,8 @@ var checkLong = longDesc(`
 	alarms, history that nothing compacts.
 	performance, from each member's metrics endpoint (--listen-metrics-urls,
 	else the client port), scraped twice --window apart: WAL fsync and backend
-	commit p99 against etcd's hardware guide, leader changes, slow applies,
+	commit p99 against etcd's hardware guide, leader changes in the last hour
+	(the elections each member's log records, else etcd's counter), slow applies,
 	has_leader, peer round trip, failed and pending proposals.
 	backups (with --backup-dir): the age of the newest snapshot there, and
 	whether it verifies.
@@ -123,7 +125,8 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	src := doctor.Sources{Clients: clientSource[doctor.Client](&o.ClusterReadOptions), HTTP: o.HTTPGetter(), Nodes: o.NodeReader()}
+	src := doctor.Sources{Clients: clientSource[doctor.Client](&o.ClusterReadOptions), HTTP: o.HTTPGetter(), Nodes: o.NodeReader(),
+		Logs: discovery.PodLogs{Client: o.Client}}
 	cfg := doctor.Config{Selection: o.selection(), Window: o.Window, BackupDir: o.BackupDir, Now: o.Now, Log: o.ErrOut}
 	rep, err := doctor.Check(ctx, src, pods, cfg)
 	if err != nil {

@@ -124,6 +124,23 @@ func TestCheckClean(t *testing.T) {
 			}
 		}
 	}
+	// The leader changes come from each member's log, and agree with
+	// its counter since it started (within the hour, the first election
+	// being no change).
+	for _, n := range nodeNames(t) {
+		x := finding(t, rep, "performance.leader-changes", n)
+		var ms []doctor.Metrics
+		if r := mustSucceed(t, kubectl(t, "etcd", "metrics", "--member", n, "--window", "0", "-o", "json")); json.Unmarshal([]byte(r.stdout), &ms) != nil || len(ms) != 1 {
+			t.Fatalf("metrics of %s: %s", n, r.stdout)
+		}
+		want := "no leader change since"
+		if c := ms[0].LeaderChanges - 1; c > 0 {
+			want = fmt.Sprintf("%d leader change(s) since", c)
+		}
+		if !strings.Contains(x.Found, "(its log)") || !strings.HasPrefix(x.Found, want) {
+			t.Errorf("leader changes of %s: %s %q, want %q... (its log); counter %d", n, x.Severity, x.Found, want, ms[0].LeaderChanges)
+		}
+	}
 	// The table groups by area and ends with the summary.
 	tr := mustSucceedOrFail(t, kubectl(t, "etcd", "check", "--window", "0", "--only", "topology,security"))
 	if !strings.Contains(tr.stdout, "\ntopology ") || !strings.Contains(tr.stdout, "\nsecurity ") || !strings.Contains(tr.stderr, " fail, ") {
