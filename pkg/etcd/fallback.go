@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
@@ -33,7 +34,9 @@ func (f *Fallback[C]) Prepare(ctx context.Context, pods []discovery.Member) erro
 	if p, ok := f.Primary.(Preparer); ok {
 		if err := p.Prepare(ctx, pods); err != nil {
 			if f.Log != nil {
-				fmt.Fprintf(f.Log, "port-forward transport unavailable (%v); using etcdctl in the etcd containers\n", err)
+				// One line, however many nodes' helper pods failed.
+				why := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+				fmt.Fprintf(f.Log, "port-forward transport unavailable (%s); using etcdctl in the etcd containers\n", why)
 			}
 			use = f.Secondary
 		}

@@ -37,6 +37,8 @@ func TestFallback(t *testing.T) {
 		{"not prepared yet", nil, false, "port-forward", ""},
 		{"no helper pod under NOSPACE", errors.New("creating helper pod on node cp1: etcdserver: mvcc: database space exceeded"), true, "exec",
 			"port-forward transport unavailable (creating helper pod on node cp1: etcdserver: mvcc: database space exceeded); using etcdctl in the etcd containers\n"},
+		{"no helper pod on two nodes, one line", errors.Join(errors.New("creating helper pod on node cp1: no space"), errors.New("creating helper pod on node cp2: no space")), true, "exec",
+			"port-forward transport unavailable (creating helper pod on node cp1: no space; creating helper pod on node cp2: no space); using etcdctl in the etcd containers\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -461,8 +461,14 @@ func TestMetricsMatchesRawScrape(t *testing.T) {
 		if lc, _ := s.Value("etcd_server_leader_changes_seen_total"); int64(lc) != m.LeaderChanges {
 			t.Errorf("%s: leader changes %d, raw %g", node, m.LeaderChanges, lc)
 		}
-		if h := s.Histogram("etcd_disk_wal_fsync_duration_seconds", nil); m.WALFsync.Samples == 0 || m.WALFsync.Samples > int64(h.Count) {
+		h := s.Histogram("etcd_disk_wal_fsync_duration_seconds", nil)
+		if m.WALFsync.Samples == 0 || m.WALFsync.Samples > int64(h.Count) {
 			t.Errorf("%s: WAL fsync samples %d, raw count %g", node, m.WALFsync.Samples, h.Count)
+		}
+		// The p99 lies in the bucket where the raw counts pass 99%, give
+		// or take one for the fsyncs between the two reads.
+		if lo, hi := p99Bucket(h); m.WALFsync.P99 < lo || m.WALFsync.P99 > hi {
+			t.Errorf("%s: WAL fsync p99 %gs outside the raw histogram's p99 buckets (%g, %g]", node, m.WALFsync.P99, lo, hi)
 		}
 	}
 	r := mustSucceed(t, kubectl(t, "etcd", "metrics", "--window", "3s"))
@@ -470,4 +476,19 @@ func TestMetricsMatchesRawScrape(t *testing.T) {
 		t.Errorf("metrics table:\n%s", r.stdout)
 	}
 	noHelperPods(t)
+}
+
+// p99Bucket is the range of the histogram's bucket where the cumulative
+// count reaches 99%, widened by a bucket on each side.
+func p99Bucket(h doctor.Histogram) (lo, hi float64) {
+	for i, c := range h.Counts {
+		if c >= 0.99*h.Count {
+			if i >= 2 {
+				lo = h.Bounds[i-2]
+			}
+			hi = h.Bounds[min(i+1, len(h.Bounds)-1)]
+			return lo, hi
+		}
+	}
+	return 0, 0
 }
