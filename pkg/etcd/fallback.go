@@ -34,9 +34,7 @@ func (f *Fallback[C]) Prepare(ctx context.Context, pods []discovery.Member) erro
 	if p, ok := f.Primary.(Preparer); ok {
 		if err := p.Prepare(ctx, pods); err != nil {
 			if f.Log != nil {
-				// One line, however many nodes' helper pods failed.
-				why := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
-				fmt.Fprintf(f.Log, "port-forward transport unavailable (%s); using etcdctl in the etcd containers\n", why)
+				fmt.Fprintf(f.Log, "port-forward transport unavailable (%s); using etcdctl in the etcd containers\n", firstOf(err))
 			}
 			use = f.Secondary
 		}
@@ -45,6 +43,20 @@ func (f *Fallback[C]) Prepare(ctx context.Context, pods []discovery.Member) erro
 	f.use = use
 	f.mu.Unlock()
 	return nil
+}
+
+// firstOf is err on one line: the first of joined errors (one per
+// node, often alike), with how many more there are.
+func firstOf(err error) string {
+	n := 1
+	if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+		err, n = j.Unwrap()[0], len(j.Unwrap())
+	}
+	s := strings.Join(strings.Fields(err.Error()), " ")
+	if n > 1 {
+		s += fmt.Sprintf("; and %d more", n-1)
+	}
+	return s
 }
 
 // Client dials m through the transport Prepare chose (Primary before).

@@ -38,7 +38,9 @@ func TestFallback(t *testing.T) {
 		{"no helper pod under NOSPACE", errors.New("creating helper pod on node cp1: etcdserver: mvcc: database space exceeded"), true, "exec",
 			"port-forward transport unavailable (creating helper pod on node cp1: etcdserver: mvcc: database space exceeded); using etcdctl in the etcd containers\n"},
 		{"no helper pod on two nodes, one line", errors.Join(errors.New("creating helper pod on node cp1: no space"), errors.New("creating helper pod on node cp2: no space")), true, "exec",
-			"port-forward transport unavailable (creating helper pod on node cp1: no space; creating helper pod on node cp2: no space); using etcdctl in the etcd containers\n"},
+			"port-forward transport unavailable (creating helper pod on node cp1: no space; and 1 more); using etcdctl in the etcd containers\n"},
+		{"a hint on its own line", errors.New("helper image \"busybox\" cannot be pulled on node cp1\nUse --image with an image the node can pull"), true, "exec",
+			"port-forward transport unavailable (helper image \"busybox\" cannot be pulled on node cp1 Use --image with an image the node can pull); using etcdctl in the etcd containers\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
