@@ -157,7 +157,9 @@ func TestVersionRules(t *testing.T) {
 		{name: "one version", id: "versions.same", want: map[string]Severity{"cluster": OK}},
 		{name: "3.5.25 is not ready for 3.6", id: "versions.upgrade-readiness", edit: setVersion(1, "3.5.25"), want: map[string]Severity{"cp1": OK, "cp2": Warn}, found: "#20967"},
 		{name: "3.5.19 has the learner bug", id: "versions.learner-bug", edit: setVersion(0, "3.5.19"), want: map[string]Severity{"cp1": Warn}, found: "#19557"},
-		{name: "3.5.20 has not", id: "versions.learner-bug", edit: setVersion(0, "3.5.20"), want: map[string]Severity{"cp1": OK}},
+		{name: "3.5.20 prevents new damage, not old", id: "versions.learner-bug", edit: setVersion(0, "3.5.20"), want: map[string]Severity{"cp1": OK}, found: "damage from 3.5.19 or older can remain"},
+		{name: "3.5.23 says how to clear old damage", id: "versions.learner-bug", edit: setVersion(0, "3.5.23"), want: map[string]Severity{"cp1": OK}, found: "restart them all, or upgrade to 3.5.24+, before moving to 3.6 (etcd-io/etcd#20793)"},
+		{name: "3.5.24 has the whole fix", id: "versions.learner-bug", edit: setVersion(0, "3.5.24"), want: map[string]Severity{"cp1": OK}, found: "etcd 3.5.24 is not affected"},
 		{name: "3.5.0 predates it", id: "versions.learner-bug", edit: setVersion(0, "3.5.0"), want: map[string]Severity{"cp1": OK}},
 		{name: "storage behind the server", id: "versions.storage", edit: func(f *Facts) {
 			f.Members[0].Status.Version, f.Members[0].Status.StorageVersion = "3.6.8", "3.5.0"
@@ -216,11 +218,18 @@ func TestSecurityFlagRules(t *testing.T) {
 // certPEM is a certificate valid until notAfter, signed by itself.
 func certPEM(t *testing.T, notAfter time.Time) []byte {
 	t.Helper()
+	return certBetween(t, now.Add(-365*24*time.Hour), notAfter)
+}
+
+// certBetween is a self-signed certificate valid from notBefore to
+// notAfter.
+func certBetween(t *testing.T, notBefore, notAfter time.Time) []byte {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "etcd"}, NotBefore: now.Add(-365 * 24 * time.Hour), NotAfter: notAfter}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "etcd"}, NotBefore: notBefore, NotAfter: notAfter}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		t.Fatal(err)
@@ -289,6 +298,61 @@ func TestCertExpiryAndDataDir(t *testing.T) {
 			t.Errorf("%s", got)
 		}
 	})
+}
+
+// TestCertExpiryRoles varies one certificate of cp1 at a time, the
+// others valid for 300 days: each role, the thresholds' both sides, a
+// certificate not yet valid.
+func TestCertExpiryRoles(t *testing.T) {
+	const (
+		server = "/etc/kubernetes/pki/etcd/server.crt"
+		peer   = "/etc/kubernetes/pki/etcd/peer.crt"
+		ca     = "/etc/kubernetes/pki/etcd/ca.crt"
+	)
+	day := 24 * time.Hour
+	lastYear := now.Add(-365 * day)
+	tests := []struct {
+		name                string
+		path                string
+		notBefore, notAfter time.Time
+		want                Severity
+		found, fix          string
+	}{
+		{"server in 29 days warns", server, lastYear, now.Add(29 * day), Warn,
+			"server certificate " + server + " expires in 29 days", "kubeadm certs renew etcd-server"},
+		{"server in 31 days is ok", server, lastYear, now.Add(31 * day), OK, "the first expires 2027-01-01 (in 31 days)", ""},
+		{"server in 6 days fails", server, lastYear, now.Add(6 * day), Fail, "server certificate " + server + " expires in 6 days", "kubeadm certs renew etcd-server"},
+		{"server in 8 days warns", server, lastYear, now.Add(8 * day), Warn, "expires in 8 days", "kubeadm certs renew etcd-server"},
+		{"peer in 29 days warns", peer, lastYear, now.Add(29 * day), Warn, "peer certificate " + peer + " expires in 29 days", "kubeadm certs renew etcd-peer"},
+		{"CA in 20 days warns", ca, lastYear, now.Add(20 * day), Warn, "CA certificate " + ca + " expires in 20 days",
+			"rotate the etcd CA and every certificate it signed before then"},
+		{"CA in 3 days fails", ca, lastYear, now.Add(3 * day), Fail, "CA certificate " + ca + " expires in 3 days",
+			"rotate the etcd CA and every certificate it signed before then"},
+		{"CA expired fails", ca, lastYear, now.Add(-10 * day), Fail, "CA certificate " + ca + " expired 10 days ago",
+			"rotate the etcd CA and every certificate it signed"},
+		{"server not valid yet fails", server, now.Add(2 * day), now.Add(300 * day), Fail,
+			"server certificate " + server + " is not valid before 2026-12-03T12:00:00Z", "check the node's clock and the certificate"},
+		{"CA not valid yet fails", ca, now.Add(time.Hour), now.Add(3650 * day), Fail, "is not valid before", "check the node's clock"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := cluster("3.6.8")
+			nodeFacts(t, f, now.Add(300*day), "700")
+			f.Members[0].Node.Files[tc.path] = certBetween(t, tc.notBefore, tc.notAfter)
+			got := severities(t, f, "security.cert-expiry")
+			if got["cp1"] != tc.want || got["cp2"] != OK {
+				t.Errorf("cp1 %s (want %s), cp2 %s (want ok)\n%s", got["cp1"], tc.want, got["cp2"], dump(f, "security.cert-expiry"))
+			}
+			for _, r := range Evaluate(f, Selection{Only: []string{"security.cert-expiry"}}).Results {
+				if r.Member != "cp1" {
+					continue
+				}
+				if !strings.Contains(r.Found, tc.found) || !strings.Contains(r.Fix, tc.fix) {
+					t.Errorf("found %q, fix %q; want %q and %q", r.Found, r.Fix, tc.found, tc.fix)
+				}
+			}
+		})
+	}
 }
 
 func TestCapacityRules(t *testing.T) {
@@ -401,6 +465,25 @@ func TestPerformanceRules(t *testing.T) {
 		{name: "slow applies in the window", id: "performance.slow-applies", edit: set(exposition(nil, with("etcd_server_slow_apply_total", 3)), exposition(nil, with("etcd_server_slow_apply_total", 5))), want: map[string]Severity{"cp1": Warn}, found: "2 slow applies"},
 		{name: "failed proposals", id: "performance.proposals", edit: set(exposition(nil, healthy), exposition(nil, with("etcd_server_proposals_failed_total", 7))), want: map[string]Severity{"cp1": Warn}},
 		{name: "pending proposals", id: "performance.proposals", edit: set(before, exposition(nil, with("etcd_server_proposals_pending", 500))), want: map[string]Severity{"cp1": Warn}},
+	})
+}
+
+// TestBackendCommitRule judges the p99 against etcd's hardware guide:
+// warn from 25ms, fail from 250ms.
+func TestBackendCommitRule(t *testing.T) {
+	commit := func(p99 float64, samples int64) func(f *Facts) {
+		return func(f *Facts) {
+			f.Members[0].Metrics = &Metrics{BackendCommit: Latency{P50: p99 / 4, P99: p99, Samples: samples}}
+		}
+	}
+	runCases(t, "3.6.8", []ruleCase{
+		{name: "fast commits", id: "performance.backend-commit", edit: commit(0.008, 100), want: map[string]Severity{"cp1": OK}, found: "backend commit p99 8.0ms, p50 2.0ms (100 samples in the window)"},
+		{name: "just under the warning", id: "performance.backend-commit", edit: commit(0.0249, 100), want: map[string]Severity{"cp1": OK}},
+		{name: "25ms warns", id: "performance.backend-commit", edit: commit(0.025, 100), want: map[string]Severity{"cp1": Warn}, found: "above 25.0ms"},
+		{name: "slow commits warn", id: "performance.backend-commit", edit: commit(0.120, 100), want: map[string]Severity{"cp1": Warn}, found: "defragment (kubectl etcd defrag)"},
+		{name: "250ms fails", id: "performance.backend-commit", edit: commit(0.250, 100), want: map[string]Severity{"cp1": Fail}, found: "backend commit p99 250.0ms, p50 62.5ms (100 samples in the window), above 250.0ms"},
+		{name: "no commit yet", id: "performance.backend-commit", edit: commit(0, 0), want: map[string]Severity{"cp1": NotChecked}, found: "no backend commit observed yet"},
+		{name: "no metrics", id: "performance.backend-commit", want: map[string]Severity{"cp1": NotChecked}},
 	})
 }
 

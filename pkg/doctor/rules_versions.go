@@ -101,11 +101,24 @@ func checkUpgradeReadiness(fs *Facts) []Result {
 
 // etcd-io/etcd#19557: 3.5.1 to 3.5.19 do not persist a learner's
 // promotion in the v3 store; kubeadm adds members as learners.
+//
+// etcd-io/etcd#20793: 3.5.20 stops new damage, but a learner added in a
+// rolling replacement can copy old damage from the snapshot of a member
+// on 3.5.19 or older. 3.5 lists members from the v2 store and 3.6 from
+// the v3 store, so it shows only after the move. 3.5.24 closes that
+// path (etcd-io/etcd#20797); on 3.5.20-3.5.23 the maintainers' remedy
+// is restarting every member before the move, which re-registers each
+// and rewrites its entry (etcd blog, 2025-10-21, "Follow Up -
+// Preventing Upgrade Failures from etcd v3.5 to v3.6").
 func checkLearnerBug(fs *Facts) []Result {
 	return perVersion(fs, func(m *MemberFacts, v version) Result {
-		if v.is(3, 5) && !v.less(3, 5, 1) && v.less(3, 5, 20) {
+		switch {
+		case v.is(3, 5) && !v.less(3, 5, 1) && v.less(3, 5, 20):
 			return res(m.Name(), Warn, "upgrade to 3.5.26 or later: members promoted from learner on this version can come back as learners after a move to 3.6 (etcd-io/etcd#19557)",
 				"etcd %s has the learner-promotion bug", v)
+		case v.is(3, 5) && !v.less(3, 5, 20) && v.less(3, 5, 24):
+			return ok(m.Name(), "etcd %s prevents new etcd-io/etcd#19557 damage; damage from 3.5.19 or older can remain in the v3 store, unseen in the member list, "+
+				"until every member restarts: restart them all, or upgrade to 3.5.24+, before moving to 3.6 (etcd-io/etcd#20793)", v)
 		}
 		return ok(m.Name(), "etcd %s is not affected by etcd-io/etcd#19557", v)
 	})

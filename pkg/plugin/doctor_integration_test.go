@@ -71,8 +71,9 @@ func TestIntegrationCheckAndMetrics(t *testing.T) {
 		}
 	})
 
-	t.Run("--strict fails on warnings", func(t *testing.T) {
+	t.Run("--strict passes a run without warnings", func(t *testing.T) {
 		// Three members on three nodes, all fine: no warning, no error.
+		// TestCheckStrict has --strict failing on a warning.
 		if _, _, err := run(t, "check", "--strict", "--only", "topology"); err != nil {
 			t.Errorf("err = %v", err)
 		}
