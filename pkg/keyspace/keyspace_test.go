@@ -68,7 +68,10 @@ func setup(t *testing.T) *fixture {
 	if _, err := f.cli.Delete(ctx, "/registry/pods/default/pod-1"); err != nil {
 		t.Fatal(err)
 	}
-	put("/registry/apps/deployments/default/web", 700)
+	last := put("/registry/apps/deployments/default/web", 700).Header.Revision
+	// The follower reads serializable, and the snapshot may come from
+	// any member.
+	f.c.WaitApplied(t, f.cli, last)
 	f.follower = followerClient(t, f.c)
 	return f
 }

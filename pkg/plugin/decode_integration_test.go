@@ -64,8 +64,11 @@ func TestIntegrationDecode(t *testing.T) {
 	changed.Data["LOG_LEVEL"] = "info"
 	if v, err := decode.EncodeProtobuf(changed); err != nil {
 		t.Fatal(err)
-	} else if _, err := cli.Put(ctx, "/registry/configmaps/prod/app-config", string(v)); err != nil {
+	} else if resp, err := cli.Put(ctx, "/registry/configmaps/prod/app-config", string(v)); err != nil {
 		t.Fatal(err)
+	} else {
+		// The snapshot and the reads below may come from any member.
+		c.WaitApplied(t, cli, resp.Header.Revision)
 	}
 	oldRev := before.Kvs[0].ModRevision
 

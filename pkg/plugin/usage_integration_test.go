@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -56,18 +55,7 @@ func TestIntegrationUsageCommand(t *testing.T) {
 	}
 	// usage reads a follower, serializable: let every member apply the
 	// writes first.
-	for _, m := range c.Members {
-		for {
-			st, err := cli.Status(ctx, m.ClientURL)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if st.Header.Revision >= del.Header.Revision {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	c.WaitApplied(t, cli, del.Header.Revision)
 
 	run := commandRunner(c)
 	report := func(t *testing.T, args ...string) (*maint.UsageReport, map[string]maint.ResourceUsage) {

@@ -1,6 +1,7 @@
 package etcdtest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -236,4 +237,31 @@ func memberConfig(m *Member, pki *PKI, initialCluster string) *embed.Config {
 	cfg.PeerTLSInfo = tls
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	return cfg
+}
+
+// WaitApplied waits until every running member has applied rev, so that
+// a read or a snapshot from any of them sees the writes up to it: a
+// write returns once the member that took it applied it, and the others
+// may follow a moment later.
+func (c *Cluster) WaitApplied(t testing.TB, cli *clientv3.Client, rev int64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, m := range c.Members {
+		if !m.Running() {
+			continue
+		}
+		ep := m.ClientURL
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			st, err := cli.Status(ctx, ep)
+			cancel()
+			if err == nil && st.Header.Revision >= rev {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("member %s did not apply revision %d in 10s (status %v, %v)", m.Name, rev, st, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
 }
