@@ -114,6 +114,10 @@ func checkMetricsURL(fs *Facts) []Result {
 	return out
 }
 
+// clockSkew is how far ahead of this machine's clock a certificate's
+// start may lie: it was issued on the node, whose clock may differ.
+const clockSkew = 5 * time.Minute
+
 // Certificates expiring sooner than these warn, then fail.
 const (
 	certWarn = 30 * 24 * time.Hour
@@ -179,14 +183,17 @@ func checkCertExpiry(fs *Facts) []Result {
 func judgeCert(f *findings, now time.Time, role, path string, c *x509.Certificate) {
 	left := c.NotAfter.Sub(now)
 	renew := "renew it (kubeadm: kubeadm certs renew etcd-" + strings.ReplaceAll(strings.ToLower(role), " ", "-") + ", then restart etcd)"
+	expired := renew
 	if role == "CA" || role == "peer CA" {
 		renew = "rotate the etcd CA and every certificate it signed before then"
+		expired = "rotate the etcd CA now, then reissue every certificate it signed: peers and clients already refuse them"
 	}
 	switch {
-	case now.Before(c.NotBefore):
-		f.add(Fail, fmt.Sprintf("%s certificate %s is not valid before %s", role, path, c.NotBefore.UTC().Format(time.RFC3339)), "check the node's clock and the certificate")
+	case now.Add(clockSkew).Before(c.NotBefore):
+		f.add(Fail, fmt.Sprintf("%s certificate %s is not valid before %s", role, path, c.NotBefore.UTC().Format(time.RFC3339)),
+			"check this machine's and the node's clocks (the time here is "+now.UTC().Format(time.RFC3339)+"), then the certificate")
 	case left <= 0:
-		f.add(Fail, fmt.Sprintf("%s certificate %s expired %s ago", role, path, days(-left)), renew)
+		f.add(Fail, fmt.Sprintf("%s certificate %s expired %s ago", role, path, days(-left)), expired)
 	case left < certFail:
 		f.add(Fail, fmt.Sprintf("%s certificate %s expires in %s (%s)", role, path, days(left), c.NotAfter.UTC().Format(time.DateOnly)), renew)
 	case left < certWarn:

@@ -159,7 +159,7 @@ func TestVersionRules(t *testing.T) {
 		{name: "3.5.19 has the learner bug", id: "versions.learner-bug", edit: setVersion(0, "3.5.19"), want: map[string]Severity{"cp1": Warn}, found: "#19557"},
 		{name: "3.5.20 prevents new damage, not old", id: "versions.learner-bug", edit: setVersion(0, "3.5.20"), want: map[string]Severity{"cp1": OK}, found: "damage from 3.5.19 or older can remain"},
 		{name: "3.5.23 says how to clear old damage", id: "versions.learner-bug", edit: setVersion(0, "3.5.23"), want: map[string]Severity{"cp1": OK}, found: "restart them all, or upgrade to 3.5.24+, before moving to 3.6 (etcd-io/etcd#20793)"},
-		{name: "3.5.24 has the whole fix", id: "versions.learner-bug", edit: setVersion(0, "3.5.24"), want: map[string]Severity{"cp1": OK}, found: "etcd 3.5.24 is not affected"},
+		{name: "3.5.24 has the whole fix", id: "versions.learner-bug", edit: setVersion(0, "3.5.24"), want: map[string]Severity{"cp1": OK}, found: "etcd 3.5.24 has the fixes for etcd-io/etcd#19557 and etcd-io/etcd#20793"},
 		{name: "3.5.0 predates it", id: "versions.learner-bug", edit: setVersion(0, "3.5.0"), want: map[string]Severity{"cp1": OK}},
 		{name: "storage behind the server", id: "versions.storage", edit: func(f *Facts) {
 			f.Members[0].Status.Version, f.Members[0].Status.StorageVersion = "3.6.8", "3.5.0"
@@ -329,10 +329,11 @@ func TestCertExpiryRoles(t *testing.T) {
 		{"CA in 3 days fails", ca, lastYear, now.Add(3 * day), Fail, "CA certificate " + ca + " expires in 3 days",
 			"rotate the etcd CA and every certificate it signed before then"},
 		{"CA expired fails", ca, lastYear, now.Add(-10 * day), Fail, "CA certificate " + ca + " expired 10 days ago",
-			"rotate the etcd CA and every certificate it signed"},
+			"rotate the etcd CA now, then reissue every certificate it signed"},
 		{"server not valid yet fails", server, now.Add(2 * day), now.Add(300 * day), Fail,
-			"server certificate " + server + " is not valid before 2026-12-03T12:00:00Z", "check the node's clock and the certificate"},
-		{"CA not valid yet fails", ca, now.Add(time.Hour), now.Add(3650 * day), Fail, "is not valid before", "check the node's clock"},
+			"server certificate " + server + " is not valid before 2026-12-03T12:00:00Z", "check this machine's and the node's clocks (the time here is 2026-12-01T12:00:00Z)"},
+		{"CA not valid yet fails", ca, now.Add(time.Hour), now.Add(3650 * day), Fail, "is not valid before", "the node's clocks"},
+		{"issued a minute ahead of this clock is ok", server, now.Add(time.Minute), now.Add(300 * day), OK, "expires", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,7 +24,8 @@ var checkLong = longDesc(`
 	versions: at least 3.4.22 or 3.5.6 (older releases have known
 	data-inconsistency bugs), one version everywhere, the storage version, and
 	upgrade readiness: 3.5.26+ before 3.6 (etcd-io/etcd#20967), the
-	learner-promotion bug of 3.5.1-3.5.19 (etcd-io/etcd#19557).
+	learner-promotion bug of 3.5.1-3.5.19 (etcd-io/etcd#19557), and the old
+	damage it can leave on 3.5.20-3.5.23 (etcd-io/etcd#20793).
 	consistency: the members' hashkv at one revision, /readyz (3.5.11+), raft lag.
 	security: https client and peer URLs with client-cert-auth on both, the
 	metrics URL on loopback or https, certificates (server, peer, CA) not
