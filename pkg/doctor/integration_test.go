@@ -19,6 +19,22 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 )
 
+// allOK wants every result of each check id, and at least one, ok.
+func allOK(t *testing.T, rep *doctor.Report, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		rs := find(rep, id, "")
+		if len(rs) == 0 {
+			t.Errorf("%s: no result", id)
+		}
+		for _, r := range rs {
+			if r.Severity != doctor.OK {
+				t.Errorf("%s %s: %s %s", id, r.Member, r.Severity, r.Found)
+			}
+		}
+	}
+}
+
 func find(rep *doctor.Report, id, member string) []doctor.Result {
 	var out []doctor.Result
 	for _, r := range rep.Results {
@@ -82,17 +98,7 @@ func TestIntegrationCheck(t *testing.T) {
 				t.Errorf("%s %s: %s", r.ID(), r.Member, r.Found)
 			}
 		}
-		for _, id := range []string{"consistency.hashkv", "consistency.readyz", "performance.has-leader", "security.data-dir", "topology.member-count"} {
-			rs := find(rep, id, "")
-			if len(rs) == 0 {
-				t.Errorf("%s: no result", id)
-			}
-			for _, r := range rs {
-				if r.Severity != doctor.OK {
-					t.Errorf("%s %s: %s %s", id, r.Member, r.Severity, r.Found)
-				}
-			}
-		}
+		allOK(t, rep, "consistency.hashkv", "consistency.readyz", "performance.has-leader", "security.data-dir", "topology.member-count")
 		if rep.ClusterID == "" {
 			t.Errorf("no cluster ID: %+v", rep.Summary)
 		}
@@ -172,17 +178,7 @@ func TestIntegrationCheck(t *testing.T) {
 		if rs := find(rep, "capacity.quota", c.Members[0].Name); len(rs) != 1 || rs[0].Severity != doctor.Fail {
 			t.Errorf("quota of the full member: %+v", rs)
 		}
-		for _, id := range []string{"consistency.hashkv", "topology.reachable", "topology.member-count"} {
-			rs := find(rep, id, "")
-			if len(rs) == 0 {
-				t.Errorf("%s: no result", id)
-			}
-			for _, r := range rs {
-				if r.Severity != doctor.OK {
-					t.Errorf("%s %s: %s %s", id, r.Member, r.Severity, r.Found)
-				}
-			}
-		}
+		allOK(t, rep, "consistency.hashkv", "topology.reachable", "topology.member-count")
 		if rep.Summary.Fail < 2 {
 			t.Errorf("summary %+v", rep.Summary)
 		}
