@@ -32,6 +32,10 @@ func checkHashKV(fs *Facts) []Result {
 	switch {
 	case len(groups) == 1:
 		for k, ms := range groups {
+			if len(ms) == 1 {
+				out = append(out, ok("", "%s hashes to %s at revision %d (no other member to compare with)", ms[0], k, fs.HashRevision))
+				continue
+			}
 			out = append(out, ok("", "%d members hash to %s at revision %d", len(ms), k, fs.HashRevision))
 		}
 	case len(groups) > 1 && compactionsDiffer(fs):
