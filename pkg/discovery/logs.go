@@ -11,17 +11,16 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// maxLogBytes bounds what one member's log read returns.
-const maxLogBytes = 64 << 20
-
 // PodLogs reads the members' etcd container logs through the API
 // server, as kubectl logs does.
 type PodLogs struct{ Client kubernetes.Interface }
 
-// Logs streams m's container log from since ago (at most 64 MiB).
+// Logs streams m's container log from since ago, each line led by its
+// timestamp. The kubelet serves the current log file only, so a log
+// rotated meanwhile begins later.
 func (p PodLogs) Logs(ctx context.Context, m Member, since time.Duration) (io.ReadCloser, error) {
-	secs, limit := int64(since/time.Second), int64(maxLogBytes)
-	opts := &corev1.PodLogOptions{Container: m.Container, SinceSeconds: &secs, LimitBytes: &limit}
+	secs := int64(since / time.Second)
+	opts := &corev1.PodLogOptions{Container: m.Container, SinceSeconds: &secs, Timestamps: true}
 	rc, err := p.Client.CoreV1().Pods(m.Namespace).GetLogs(m.Pod, opts).Stream(ctx)
 	switch {
 	case apierrors.IsForbidden(err):

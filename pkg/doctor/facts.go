@@ -47,9 +47,9 @@ type MemberFacts struct {
 	// the data dir; NodeErr why it could not be read.
 	Node    *etcd.NodeReport
 	NodeErr error
-	// Elections counts the leader elections its log records in the last
-	// hour; ElectionsErr is why the log could not be read.
-	Elections    *int64
+	// Elections is what its log of the last hour says of the leader
+	// changes; ElectionsErr is why the log could not be read.
+	Elections    *LogElections
 	ElectionsErr error
 }
 

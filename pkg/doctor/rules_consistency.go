@@ -38,7 +38,7 @@ func checkHashKV(fs *Facts) []Result {
 			}
 			out = append(out, ok("", "%d members hash to %s at revision %d", len(ms), k, fs.HashRevision))
 		}
-	case len(groups) > 1 && compactionsDiffer(fs):
+	case len(groups) > 1 && compactRaced(fs):
 		// A hash covers the history from the compacted revision on: two
 		// members compacted at different revisions (a compaction ran
 		// between their hashes, twice) cannot be compared.
@@ -53,16 +53,6 @@ func checkHashKV(fs *Facts) []Result {
 			"hashes differ at revision %d: %s", fs.HashRevision, strings.Join(parts, "; ")))
 	}
 	return out
-}
-
-func compactionsDiffer(fs *Facts) bool {
-	seen := map[int64]bool{}
-	for _, m := range fs.Members {
-		if m.Hash != nil && m.HashErr == nil {
-			seen[m.Hash.CompactRevision] = true
-		}
-	}
-	return len(seen) > 1
 }
 
 // readyzSince is the first release with /readyz (data_corruption,

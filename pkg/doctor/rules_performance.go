@@ -83,10 +83,17 @@ func checkBackendCommit(fs *Facts) []Result {
 	})
 }
 
-// checkLeaderChanges counts the changes of the last hour: the elections
-// the member's log records in the hour, else etcd's metric, which counts
-// them since the process started and so covers the hour only when that
-// was within it. The first election after a start is not a change.
+// logSlack is how much later than the hour (or the member's start) a
+// log may begin and still cover it: etcd logs at least every few
+// minutes on a Kubernetes control plane (the API server compacts every
+// 5), so a log that begins later was rotated meanwhile.
+const logSlack = 10 * time.Minute
+
+// checkLeaderChanges counts the changes of the last hour. For a member
+// up less than an hour etcd's counter since it started is exact (the
+// first election is no change), and its log is compared with it; beyond
+// the hour the elections its log records in the hour count, at least,
+// when the log was rotated within it.
 func checkLeaderChanges(fs *Facts) []Result {
 	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {
 		if x.LeaderChangesInWindow > 0 {
@@ -96,22 +103,44 @@ func checkLeaderChanges(fs *Facts) []Result {
 		if x.StartTime.IsZero() {
 			return res(m.Name(), NotChecked, "", "not checked: the member's start time is unknown; %d leader change(s) since it started", sinceStart)
 		}
-		up := fs.Now.Sub(x.StartTime)
-		changes, found := sinceStart, fmt.Sprintf("since the member started %s ago", up.Round(time.Second))
+		up, e := fs.Now.Sub(x.StartTime), m.Elections
+		if up <= electionsSince {
+			found := fmt.Sprintf("since the member started %s ago", days(up))
+			switch {
+			case e == nil:
+			case logCovers(e, x.StartTime) && max(e.Count-1, 0) == sinceStart:
+				found += " (its log agrees)"
+			case logCovers(e, x.StartTime):
+				found += fmt.Sprintf(" (its log records %d)", max(e.Count-1, 0))
+			}
+			return leaderResult(m.Name(), sinceStart, found)
+		}
+		hourAgo := fs.Now.Add(-electionsSince)
 		switch {
-		case m.Elections != nil && up <= electionsSince:
-			changes, found = max(*m.Elections-1, 0), found+" (its log)"
-		case m.Elections != nil:
-			changes, found = *m.Elections, fmt.Sprintf("in the last hour (its log; %d since the member started %s ago)", sinceStart, days(up))
-		case up > electionsSince:
+		case e == nil:
 			return res(m.Name(), NotChecked, "", "not checked: the last hour's leader changes are in the member's log, which could not be read (%v); %d since it started %s ago",
 				errOr(m.ElectionsErr, "not read"), sinceStart, days(up))
+		case logCovers(e, hourAgo):
+			return leaderResult(m.Name(), e.Count, fmt.Sprintf("in the last hour (its log; %d since the member started %s ago)", sinceStart, days(up)))
+		case e.Count > 0:
+			return res(m.Name(), Warn, leaderFix, "at least %d leader change(s) in the last hour (its log, rotated, begins %s ago)", e.Count, days(fs.Now.Sub(e.From)))
 		}
-		if changes == 0 {
-			return ok(m.Name(), "no leader change %s", found)
-		}
-		return res(m.Name(), Warn, leaderFix+" (a rolling restart also causes some)", "%d leader change(s) %s", changes, found)
+		return res(m.Name(), NotChecked, "", "not checked: the member's log was rotated %s ago and shows no leader change since; %d since the member started %s ago",
+			days(fs.Now.Sub(e.From)), sinceStart, days(up))
 	})
+}
+
+// logCovers says whether the log reaches back to from: it begins by then,
+// give or take logSlack, or has no line at all since then.
+func logCovers(e *LogElections, from time.Time) bool {
+	return e.From.IsZero() || !e.From.After(from.Add(logSlack))
+}
+
+func leaderResult(member string, changes int64, found string) Result {
+	if changes == 0 {
+		return ok(member, "no leader change %s", found)
+	}
+	return res(member, Warn, leaderFix+" (a rolling restart also causes some)", "%d leader change(s) %s", changes, found)
 }
 
 const leaderFix = "frequent elections mean slow disks or a lossy network: see performance.wal-fsync and performance.peer-rtt, and the members' logs"

@@ -158,7 +158,7 @@ func TestVersionRules(t *testing.T) {
 		{name: "3.5.25 is not ready for 3.6", id: "versions.upgrade-readiness", edit: setVersion(1, "3.5.25"), want: map[string]Severity{"cp1": OK, "cp2": Warn}, found: "#20967"},
 		{name: "3.5.19 has the learner bug", id: "versions.learner-bug", edit: setVersion(0, "3.5.19"), want: map[string]Severity{"cp1": Warn}, found: "#19557"},
 		{name: "3.5.20 prevents new damage, not old", id: "versions.learner-bug", edit: setVersion(0, "3.5.20"), want: map[string]Severity{"cp1": OK}, found: "damage from 3.5.19 or older can remain"},
-		{name: "3.5.23 says how to clear old damage", id: "versions.learner-bug", edit: setVersion(0, "3.5.23"), want: map[string]Severity{"cp1": OK}, found: "restart them all, or upgrade to 3.5.24+, before moving to 3.6 (etcd-io/etcd#20793)"},
+		{name: "3.5.23 says how to clear old damage", id: "versions.learner-bug", edit: setVersion(0, "3.5.23"), want: map[string]Severity{"cp1": OK}, found: "before moving to 3.6, restart them all, or upgrade to 3.5.26+ as versions.upgrade-readiness asks (etcd-io/etcd#20793)"},
 		{name: "3.5.24 has the whole fix", id: "versions.learner-bug", edit: setVersion(0, "3.5.24"), want: map[string]Severity{"cp1": OK}, found: "etcd 3.5.24 has the fixes for etcd-io/etcd#19557 and etcd-io/etcd#20793"},
 		{name: "3.5.0 predates it", id: "versions.learner-bug", edit: setVersion(0, "3.5.0"), want: map[string]Severity{"cp1": OK}},
 		{name: "storage behind the server", id: "versions.storage", edit: func(f *Facts) {

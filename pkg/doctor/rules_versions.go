@@ -118,7 +118,7 @@ func checkLearnerBug(fs *Facts) []Result {
 				"etcd %s has the learner-promotion bug", v)
 		case v.is(3, 5) && !v.less(3, 5, 20) && v.less(3, 5, 24):
 			return ok(m.Name(), "etcd %s prevents new etcd-io/etcd#19557 damage; damage from 3.5.19 or older can remain in the v3 store, unseen in the member list, "+
-				"until every member restarts: restart them all, or upgrade to 3.5.24+, before moving to 3.6 (etcd-io/etcd#20793)", v)
+				"until every member restarts: before moving to 3.6, restart them all, or upgrade to 3.5.26+ as versions.upgrade-readiness asks (etcd-io/etcd#20793)", v)
 		}
 		if v.is(3, 5) && !v.less(3, 5, 24) {
 			return ok(m.Name(), "etcd %s has the fixes for etcd-io/etcd#19557 and etcd-io/etcd#20793", v)

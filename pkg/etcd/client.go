@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -68,7 +69,7 @@ func (f ClientDialerFunc) Client(ctx context.Context, m discovery.Member) (Clien
 type KVHash struct {
 	MemberID        uint64
 	Hash            uint32
-	HashRevision    int64 // the revision hashed
+	HashRevision    int64 // the revision hashed (0 from etcdctl 3.5, which prints none)
 	CompactRevision int64
 }
 
@@ -363,7 +364,7 @@ func (n Narrowed[C]) Client(ctx context.Context, m discovery.Member) (C, error) 
 	c, ok := any(cl).(C)
 	if !ok {
 		cl.Close()
-		return zero, fmt.Errorf("the %T client lacks what this operation needs (%T)", cl, zero)
+		return zero, fmt.Errorf("the %T client lacks what this operation needs (%s)", cl, reflect.TypeFor[C]())
 	}
 	return c, nil
 }

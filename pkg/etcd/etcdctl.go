@@ -86,7 +86,9 @@ func (c *execConn) run(ctx context.Context, v any, sub ...string) error {
 	if err != nil && !errors.As(err, &exit) {
 		return err
 	}
-	if stdout.Len() > 0 && v != nil {
+	// A failed endpoint prints an empty list ([] in 3.5, null in 3.6+)
+	// before etcdctl exits 1: the error is then on stderr.
+	if empty := strings.TrimSpace(stdout.String()); stdout.Len() > 0 && v != nil && !(err != nil && (empty == "[]" || empty == "null")) {
 		if jerr := json.Unmarshal(stdout.Bytes(), v); jerr == nil {
 			return nil
 		} else if err == nil {

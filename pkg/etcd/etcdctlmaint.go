@@ -154,7 +154,7 @@ func (c *ExecClient) HashKV(ctx context.Context, rev int64) (*KVHash, error) {
 		return nil, err
 	}
 	if len(resp) != 1 || resp[0].HashKV == nil {
-		return nil, fmt.Errorf("etcdctl endpoint hashkv in %s returned %d results, want 1", c.m.Pod, len(resp))
+		return nil, fmt.Errorf("etcdctl endpoint hashkv in %s returned no hash (%d results)", c.m.Pod, len(resp))
 	}
 	r := resp[0].HashKV
 	h := &KVHash{Hash: r.Hash, HashRevision: r.HashRevision, CompactRevision: r.CompactRevision}

@@ -2,8 +2,10 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -32,7 +34,8 @@ type Fallback[C any] struct {
 func (f *Fallback[C]) Prepare(ctx context.Context, pods []discovery.Member) error {
 	use := f.Primary
 	if p, ok := f.Primary.(Preparer); ok {
-		if err := p.Prepare(ctx, pods); err != nil {
+		// A cancelled command (Ctrl-C) is no reason to switch.
+		if err := p.Prepare(ctx, pods); err != nil && ctx.Err() == nil {
 			if f.Log != nil {
 				fmt.Fprintf(f.Log, "port-forward transport unavailable (%s); using etcdctl in the etcd containers\n", firstOf(err))
 			}
@@ -49,7 +52,8 @@ func (f *Fallback[C]) Prepare(ctx context.Context, pods []discovery.Member) erro
 // node, often alike), with how many more there are.
 func firstOf(err error) string {
 	n := 1
-	if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+	var j interface{ Unwrap() []error }
+	if errors.As(err, &j) && len(j.Unwrap()) > 0 {
 		err, n = j.Unwrap()[0], len(j.Unwrap())
 	}
 	s := strings.Join(strings.Fields(err.Error()), " ")
@@ -84,7 +88,7 @@ func (e ExecNarrowed[C]) Client(_ context.Context, m discovery.Member) (C, error
 	}
 	n, ok := any(c).(C)
 	if !ok {
-		return zero, fmt.Errorf("etcdctl in the etcd container cannot serve this operation (%T)", zero)
+		return zero, fmt.Errorf("etcdctl in the etcd container cannot serve this operation (%s)", reflect.TypeFor[C]())
 	}
 	return n, nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
@@ -124,6 +125,49 @@ func TestIntegrationRealCluster(t *testing.T) {
 			}
 			if s.List == nil || len(s.List.Members) != 3 || s.List.ClusterID != s.ClusterID {
 				t.Errorf("status did not keep the member list: %+v", s.List)
+			}
+		})
+	}
+
+	// hashkv through etcdctl, which check uses when no helper pod can
+	// start: the same hash as etcd's API, and etcd's error, not an empty
+	// answer, at a compacted revision.
+	cli := c.Client(t)
+	for i := range 3 {
+		if _, err := cli.Put(ctx, fmt.Sprintf("/hash/%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put, err := cli.Put(ctx, "/hash/last", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rev := put.Header.Revision
+	c.WaitApplied(t, cli, rev)
+	if _, err := cli.Compact(ctx, rev-1); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range trs {
+		ex, ok := tr.d.(*etcd.ExecDialer)
+		if !ok {
+			continue
+		}
+		t.Run("hashkv/"+tr.name, func(t *testing.T) {
+			m := pods(c)[0]
+			want, err := cli.HashKV(ctx, c.Members[0].ClientURL, rev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ec, err := ex.ExecClient(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := ec.HashKV(ctx, rev)
+			if err != nil || h.Hash != want.Hash || h.CompactRevision != want.CompactRevision || h.MemberID != want.Header.MemberId {
+				t.Errorf("HashKV(%d) = %+v, %v; etcd says hash %d compacted at %d", rev, h, err, want.Hash, want.CompactRevision)
+			}
+			if _, err := ec.HashKV(ctx, rev-2); !errors.Is(err, rpctypes.ErrCompacted) {
+				t.Errorf("HashKV at a compacted revision: %v, want ErrCompacted", err)
 			}
 		})
 	}

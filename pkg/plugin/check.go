@@ -42,6 +42,13 @@ var checkLong = longDesc(`
 	backups (with --backup-dir): the age of the newest snapshot there, and
 	whether it verifies.
 
+	check speaks etcd's client API over a port-forward; when no helper pod can
+	start (under a NOSPACE alarm the API server creates none) it reads the
+	members with etcdctl in their containers instead, as --transport exec
+	asks. The metrics and /readyz always come through a port-forward to the
+	metrics port. The leader changes of the last hour are read from the etcd
+	pods' logs (get on pods/log).
+
 	The exit status is non-zero when a check fails, or warns with --strict, so
 	check fits CI and cron. --only and --skip take areas (security) or checks
 	(security.cert-expiry).`)
