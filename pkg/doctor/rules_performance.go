@@ -105,7 +105,7 @@ func checkLeaderChanges(fs *Facts) []Result {
 		}
 		up, e := fs.Now.Sub(x.StartTime), m.Elections
 		if up <= electionsSince {
-			found := fmt.Sprintf("since the member started %s ago", days(up))
+			found := fmt.Sprintf("since the member started %s ago", up.Round(time.Second))
 			switch {
 			case e == nil:
 			case logCovers(e, x.StartTime) && max(e.Count-1, 0) == sinceStart:
