@@ -386,8 +386,8 @@ func parallel(n int, f func(i int)) {
 
 // unreachable says why no member answered, with the first member's
 // error. Under a NOSPACE alarm the API server can create no pod, so the
-// helper that reads the TLS material never starts; the maintenance
-// commands work without it.
+// helper that reads the TLS material never starts: only a forced
+// --transport port-forward gets this far, as auto falls back to exec.
 func unreachable(ms []*MemberFacts) error {
 	for _, m := range ms {
 		if m.Err == nil {
@@ -395,7 +395,7 @@ func unreachable(ms []*MemberFacts) error {
 		}
 		if strings.Contains(m.Err.Error(), "database space exceeded") {
 			return fmt.Errorf("no member could be reached (%s: %v): etcd refuses writes (NOSPACE), so no helper pod can start; "+
-				"`kubectl etcd alarm list` and `kubectl etcd defrag --compact --disarm` run etcdctl in the etcd containers instead", m.Pod.Name, m.Err)
+				"without --transport port-forward check reads the members with etcdctl in their containers, and `kubectl etcd defrag --compact --disarm` clears the alarm", m.Pod.Name, m.Err)
 		}
 		return fmt.Errorf("no member could be reached (%s: %v)", m.Pod.Name, m.Err)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // TestUnreachable: the error names the first member's failure, and under
-// NOSPACE points at the commands that need no helper pod.
+// NOSPACE points at the transport and the command that need no helper pod.
 func TestUnreachable(t *testing.T) {
 	pod := discovery.Member{Name: "cp1"}
 	tests := []struct {
@@ -18,7 +18,7 @@ func TestUnreachable(t *testing.T) {
 		want []string
 	}{
 		{"nospace", []*MemberFacts{{Pod: pod, Err: errors.New("creating helper pod on node cp1: etcdserver: mvcc: database space exceeded")}},
-			[]string{"(cp1: creating helper pod", "NOSPACE", "kubectl etcd defrag --compact --disarm"}},
+			[]string{"(cp1: creating helper pod", "NOSPACE", "without --transport port-forward", "kubectl etcd defrag --compact --disarm"}},
 		{"other", []*MemberFacts{{Pod: pod}, {Pod: discovery.Member{Name: "cp2"}, Err: errors.New("pod is not running")}},
 			[]string{"no member could be reached (cp2: pod is not running)"}},
 		{"no error recorded", []*MemberFacts{{Pod: pod}}, []string{"no member could be reached"}},

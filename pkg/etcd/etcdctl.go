@@ -88,7 +88,9 @@ func (c *execConn) run(ctx context.Context, v any, sub ...string) error {
 	}
 	// A failed endpoint prints an empty list ([] in 3.5, null in 3.6+)
 	// before etcdctl exits 1: the error is then on stderr.
-	if empty := strings.TrimSpace(stdout.String()); stdout.Len() > 0 && v != nil && !(err != nil && (empty == "[]" || empty == "null")) {
+	printed := strings.TrimSpace(stdout.String())
+	emptyFailure := err != nil && (printed == "[]" || printed == "null")
+	if printed != "" && v != nil && !emptyFailure {
 		if jerr := json.Unmarshal(stdout.Bytes(), v); jerr == nil {
 			return nil
 		} else if err == nil {

@@ -50,9 +50,6 @@ func Clients(d etcd.ClientDialer) Dialer { return etcd.Narrowed[Client]{D: d} }
 // through values.
 func ExecClients(d *etcd.ExecDialer) Dialer { return etcd.ExecNarrowed[Client]{D: d} }
 
-// Fallback is port-forward, then exec once no helper pod can start.
-type Fallback = etcd.Fallback[Client]
-
 // Options are what every operation shares.
 type Options struct {
 	// DryRun prints the plan and changes nothing.

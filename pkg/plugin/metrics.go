@@ -71,7 +71,7 @@ func NewCmdMetrics(g *GlobalOptions) *cobra.Command {
 // Validate checks the flags.
 func (o *MetricsOptions) Validate() error {
 	if o.Transport == TransportExec {
-		return fmt.Errorf("--transport exec cannot read metrics: etcd serves them over HTTP and its images have no HTTP client to exec, so they are read through a port-forward to the metrics port (no helper pod when it is plain http on loopback, as kubeadm sets it up); drop --transport")
+		return fmt.Errorf("--transport exec cannot read metrics: etcd's images have no HTTP client to exec, so metrics always come through a port-forward to the metrics port; drop --transport")
 	}
 	if o.Window < 0 {
 		return fmt.Errorf("--window must not be negative, got %s", o.Window)
