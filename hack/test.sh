@@ -1,60 +1,173 @@
 #!/usr/bin/env bash
-# The whole test suite: unit and integration tests (real multi-member TLS
-# etcd in-process), the release checks, then the end-to-end suite against a
-# real local kubeadm control plane, per flavour and topology.
+# The whole test suite: vet, unit and integration tests (real multi-member
+# TLS etcd in-process), the release checks, then the end-to-end suite
+# against a real local kubeadm control plane, one pair of flavour and
+# topology at a time. Ends with a table of each stage's time, the slowest
+# e2e tests, and where each e2e scenario passed.
 #
-#   E2E_FLAVOURS="1.33 1.37"   flavours to run (1.36 also works)
-#   E2E_TOPOLOGIES="1 3"       control-plane node counts
-#   E2E=0                      skip the e2e part (unit + integration only)
+#   E2E_MATRIX=pairwise  (default) every e2e scenario on 1.33 with 1 node and
+#                        1.37 with 3 nodes; the smoke scenarios on the other
+#                        two pairs (test/e2e/matrix.go says which is which)
+#   E2E_MATRIX=full      every scenario on every pair it can run on: run it
+#                        before resolving work on transports, discovery,
+#                        restore or the agent
+#   E2E_PAIRS="1.33/1 1.37/3"   the pairs to run (default: all four, the
+#                        diagonal's flavour built and run first)
+#   E2E=0                unit, integration and release checks only
+#   RELEASE_CHECK=full   the six-platform release check (default: CI's)
+#
+# The builds are CPU-bound and the e2e runs mostly wait on the cluster, so
+# the flavours and the release checks build in the background, in the order
+# the e2e runs need them, while the tests run in the foreground.
 #
 # Needs root for the cluster (network namespaces, containerd, kubelet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
-FLAVOURS="${E2E_FLAVOURS:-1.33 1.37}"
-TOPOLOGIES="${E2E_TOPOLOGIES:-1 3}"
+MATRIX="${E2E_MATRIX:-pairwise}"
+case "$MATRIX" in pairwise | full) ;; *) echo "test.sh: E2E_MATRIX=$MATRIX: want pairwise or full" >&2; exit 2 ;; esac
+PAIRS="${E2E_PAIRS:-1.33/1 1.33/3 1.37/3 1.37/1}"
+FLAVOURS="$(for p in $PAIRS; do echo "${p%/*}"; done | awk '!seen[$0]++' | tr '\n' ' ')"
+REPORT="${TEST_REPORT_DIR:-$(mktemp -d /tmp/kubectl-etcd-test.XXXXXX)}"
+mkdir -p "$REPORT"
+: >"$REPORT/stages.tsv"
 start=$(date +%s)
 stamp() { echo "=== [$(( $(date +%s) - start ))s] $*"; }
 
-stamp "unit and integration tests"
-go vet ./...
-go test -count=1 -timeout 20m ./...
-
-release_checks() {
-  stamp "release checks (goreleaser, krew manifest)"
-  hack/release/check.sh
+# record NAME START RC: one line of the stage table.
+record() {
+  local result=ok
+  [ "$3" = 0 ] || result="FAILED (exit $3)"
+  printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$(date +%s)" "$result" >>"$REPORT/stages.tsv"
 }
 
+# stage NAME CMD...: runs CMD in the foreground as a stage; stops the suite
+# when it fails.
+stage() {
+  local name="$1" s rc=0
+  shift
+  stamp "$name"
+  s=$(date +%s)
+  "$@" || rc=$?
+  record "$name" "$s" "$rc"
+  if [ "$rc" -ne 0 ]; then
+    stamp "FAILED: $name (exit $rc)"
+    exit "$rc"
+  fi
+}
+
+# The background chain: the cluster's packages, each flavour in the order
+# of PAIRS, then the release checks (their test runs the plugin through a
+# flavour's kubectl). Each step leaves NAME.rc beside its log.
+bg_step() {
+  local name="$1" s rc=0
+  shift
+  s=$(date +%s)
+  "$@" >"$REPORT/$name.log" 2>&1 || rc=$?
+  record "$name (background)" "$s" "$rc"
+  echo "$rc" >"$REPORT/$name.rc"
+  return "$rc"
+}
+background() {
+  if [ "${E2E:-1}" != 0 ]; then
+    bg_step prereqs hack/cluster/prereqs.sh || return
+    for f in $FLAVOURS; do
+      bg_step "build-$f" env HC_FLAVOUR="$f" hack/cluster/build.sh || return
+    done
+  fi
+  if [ "${RELEASE_CHECK:-ci}" = full ]; then
+    bg_step release hack/release/check.sh --full
+  else
+    bg_step release hack/release/check.sh
+  fi
+}
+
+# await NAME: waits for a background step; stops the suite, with its log,
+# when it failed or when the chain died before it.
+await() {
+  local name="$1" s
+  s=$(date +%s)
+  stamp "waiting for the background step $name"
+  while [ ! -f "$REPORT/$name.rc" ]; do
+    if ! kill -0 "$bg_pid" 2>/dev/null && [ ! -f "$REPORT/$name.rc" ]; then
+      stamp "FAILED: the background chain stopped before $name; its logs: $REPORT/*.log"
+      tail -50 "$(ls -t "$REPORT"/*.log | head -1)"
+      exit 1
+    fi
+    sleep 2
+  done
+  if [ "$(cat "$REPORT/$name.rc")" != 0 ]; then
+    stamp "FAILED: $name; the end of its log ($REPORT/$name.log):"
+    tail -150 "$REPORT/$name.log"
+    exit 1
+  fi
+  [ $(( $(date +%s) - s )) -lt 2 ] || record "waiting for $name" "$s" 0
+}
+
+# kill_tree PID: the background chain and every build it started, by PID.
+kill_tree() {
+  local c
+  for c in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$c"; done
+  kill "$1" 2>/dev/null || true
+}
+
+finish() {
+  local rc=$?
+  trap - EXIT
+  [ -z "${bg_pid:-}" ] || kill_tree "$bg_pid"
+  if [ "${cluster_used:-0}" = 1 ]; then
+    stamp "tearing the cluster down"
+    hack/cluster/down.sh >/dev/null 2>&1 || true
+  fi
+  echo
+  go run ./hack/testreport -dir "$REPORT" -matrix "$MATRIX" || rc=$(( rc == 0 ? 1 : rc ))
+  echo "test.sh: logs and the stage table in $REPORT"
+  exit "$rc"
+}
+trap finish EXIT
+
+background &
+bg_pid=$!
+
+stage "vet" go vet ./...
+stage "unit and integration tests" go test -count=1 -timeout 20m ./...
+
 if [ "${E2E:-1}" = 0 ]; then
-  release_checks
+  await release
   stamp "E2E=0: end-to-end suite not run"
   exit 0
 fi
 
-stamp "cluster prerequisites"
-hack/cluster/prereqs.sh
-# The release test runs the plugin through a real kubectl: build the
-# flavours first so that one is there even where the machine has none.
-for flavour in $FLAVOURS; do
-  stamp "building flavour $flavour"
-  HC_FLAVOUR="$flavour" hack/cluster/build.sh
+up_pair() { # flavour nodes
+  local log="$REPORT/up-$1-$2.log"
+  if ! HC_FLAVOUR="$1" HC_NODES="$2" hack/cluster/up.sh >"$log" 2>&1; then
+    echo "hack/cluster/up.sh FAILED for flavour $1, $2 node(s); the end of its log ($log):"
+    tail -80 "$log"
+    return 1
+  fi
+  tail -1 "$log"
+}
+
+run_pair() { # flavour nodes
+  local f="$1" n="$2" log="$REPORT/e2e-$1-$2.log" status
+  # TestMain checks the cluster again and fails, never skips, when it is
+  # not the one asked for or not healthy.
+  E2E_MATRIX="$MATRIX" E2E_FLAVOUR="$f" E2E_NODES="$n" go test -tags e2e -count=1 -timeout 40m -v ./test/e2e 2>&1 |
+    tee "$log" | grep -E '^(=== RUN|\s*--- |PASS|FAIL|ok |e2e:)'
+  status=${PIPESTATUS[0]}
+  if [ "$status" -ne 0 ]; then
+    echo "e2e FAILED for flavour $f, $n node(s); the end of its log ($log):"
+    tail -150 "$log"
+  fi
+  return "$status"
+}
+
+for pair in $PAIRS; do
+  f="${pair%/*}" n="${pair#*/}"
+  await "build-$f"
+  cluster_used=1
+  stage "cluster up $pair" up_pair "$f" "$n"
+  stage "e2e $pair ($MATRIX)" run_pair "$f" "$n"
 done
-release_checks
-trap 'stamp "tearing the cluster down"; hack/cluster/down.sh >/dev/null 2>&1 || true' EXIT
-for flavour in $FLAVOURS; do
-  for n in $TOPOLOGIES; do
-    stamp "e2e: flavour $flavour, $n control-plane node(s)"
-    # TestMain brings up the cluster (up.sh) when the running one differs.
-    set +e
-    E2E_FLAVOUR="$flavour" E2E_NODES="$n" go test -tags e2e -count=1 -timeout 30m -v ./test/e2e 2>&1 \
-      | tee "/tmp/kubectl-etcd-e2e-$flavour-$n.log" | grep -E '^(=== RUN|\s*--- |PASS|FAIL|ok |e2e:)'
-    status=${PIPESTATUS[0]}
-    set -e
-    if [ "$status" -ne 0 ]; then
-      echo "e2e FAILED for flavour $flavour, $n node(s); full log: /tmp/kubectl-etcd-e2e-$flavour-$n.log"
-      tail -150 "/tmp/kubectl-etcd-e2e-$flavour-$n.log"
-      exit 1
-    fi
-  done
-done
+await release
 stamp "all tests passed"

@@ -35,6 +35,7 @@ type inspectReport struct {
 }
 
 func TestBackupInspectVerify(t *testing.T) {
+	scenario(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "etcd.db")
 	r := mustSucceed(t, kubectl(t, "etcd", "backup", file))
@@ -119,6 +120,7 @@ func TestBackupInspectVerify(t *testing.T) {
 }
 
 func TestBackupEncryptedAndStdout(t *testing.T) {
+	scenario(t)
 	dir := t.TempDir()
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -149,6 +151,7 @@ func TestBackupEncryptedAndStdout(t *testing.T) {
 // TestCtrlC interrupts commands while their helper pods exist and checks
 // that the pods are gone and no file is left.
 func TestCtrlC(t *testing.T) {
+	scenario(t)
 	dir := t.TempDir()
 	for _, args := range [][]string{
 		{"etcd", "status", "--transport", "port-forward"},

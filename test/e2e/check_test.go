@@ -52,12 +52,6 @@ func nodeExec(t *testing.T, node string, args ...string) result {
 	return runCmd(t, "bash", append([]string{filepath.Join(root, "hack/cluster/node-exec.sh"), node}, args...)...)
 }
 
-// waitHealthy waits until every member answers again, after a restart.
-func waitHealthy(t *testing.T) {
-	t.Helper()
-	waitFor(t, 4*time.Minute, func() bool { return runQuiet(t, "kubectl", "etcd", "health").code == 0 })
-}
-
 // editManifest rewrites the etcd manifest of node with a sed script, waits
 // for the kubelet to run the new pod, and puts the original back (and waits
 // again) when the test ends.
@@ -68,13 +62,13 @@ func editManifest(t *testing.T, node, sedScript, wantInSpec string) {
 	t.Cleanup(func() {
 		mustSucceed(t, nodeExec(t, node, "sh", "-c", fmt.Sprintf("cat %s > %s && rm %s", saved, manifest, saved)))
 		waitFor(t, 4*time.Minute, func() bool { return !strings.Contains(etcdCommand(t, node), wantInSpec) })
-		waitHealthy(t)
+		settled(t, 4*time.Minute)
 	})
 	// Written in place, not with sed -i, so that the kubelet never sees a
 	// second manifest in its directory.
 	mustSucceed(t, nodeExec(t, node, "sh", "-c", fmt.Sprintf("sed %q %s > %s", sedScript, saved, manifest)))
 	waitFor(t, 4*time.Minute, func() bool { return strings.Contains(etcdCommand(t, node), wantInSpec) })
-	waitHealthy(t)
+	settled(t, 4*time.Minute)
 }
 
 // farNode is the control-plane node whose etcd the API server kubectl
@@ -101,6 +95,7 @@ func etcdCommand(t *testing.T, node string) string {
 // cores and one disk), so a slow disk or peer round trip is logged, not
 // failed; the rules themselves are unit-tested on captured metrics.
 func TestCheckClean(t *testing.T) {
+	scenario(t)
 	rep, r := runCheck(t)
 	for _, x := range rep.Results {
 		switch {
@@ -161,33 +156,11 @@ func mustSucceedOrFail(t *testing.T, r result) result {
 	return r
 }
 
-// TestCheckInsecureFlag: --client-cert-auth=false in one member's manifest
-// is a failing security check, with its fix, and a non-zero exit.
-func TestCheckInsecureFlag(t *testing.T) {
-	// It restarts etcd twice: budgeted like the destructive scenarios.
-	onlyOn(t, "1.33/1", "1.37/3")
-	node := farNode(t)
-	editManifest(t, node, "s/--client-cert-auth=true/--client-cert-auth=false/", "--client-cert-auth=false")
-	rep, r := runCheck(t, "--only", "security")
-	x := finding(t, rep, "security.client-tls", node)
-	if x.Severity != doctor.Fail || !strings.Contains(x.Found, "--client-cert-auth is off") || !strings.Contains(x.Fix, "--client-cert-auth=true") {
-		t.Errorf("client-tls on %s: %+v", node, x)
-	}
-	if r.code == 0 {
-		t.Error("check exited 0 with a failing check")
-	}
-	for _, n := range nodeNames(t) {
-		if n != node && finding(t, rep, "security.client-tls", n).Severity != doctor.OK {
-			t.Errorf("client-tls on %s is not ok", n)
-		}
-	}
-	noHelperPods(t)
-}
-
 // TestCheckPeerCertNearExpiry: a peer certificate that expires in 5 days,
 // signed by the cluster's CA for the same key and names, fails the
 // certificate check; the original goes back at the end.
 func TestCheckPeerCertNearExpiry(t *testing.T) {
+	scenario(t)
 	node := "hc-cp1"
 	read := func(name string) []byte {
 		// runQuiet: the CA key must not reach the test log.
@@ -216,7 +189,7 @@ func TestCheckPeerCertNearExpiry(t *testing.T) {
 	mustSucceed(t, nodeExec(t, node, "cp", "-p", filepath.Join(pkiDir, "peer.crt"), saved))
 	t.Cleanup(func() {
 		mustSucceed(t, nodeExec(t, node, "mv", saved, filepath.Join(pkiDir, "peer.crt")))
-		waitHealthy(t)
+		settled(t, 4*time.Minute)
 	})
 	mustSucceed(t, nodeExec(t, node, "sh", "-c", fmt.Sprintf("cat %s > %s", short, filepath.Join(pkiDir, "peer.crt"))))
 
@@ -264,164 +237,195 @@ func parseKey(t *testing.T, b []byte) any {
 	return k
 }
 
-// TestQuotaNospaceRecovery is #12's 3 a.m. scenario, on 1.33 with one node
-// and 1.37 with three: etcd gets a small --quota-backend-bytes, and one big ConfigMap
-// is rewritten through the API server until its history fills the quota.
-// Past 80% `check` warns (#13); then the API server refuses writes with
-// "database space exceeded", `check` fails on the NOSPACE alarm (read
-// through etcdctl in the container, as no helper pod can start), and
-// `kubectl etcd defrag --compact --disarm` alone brings writes back.
-func TestQuotaNospaceRecovery(t *testing.T) {
-	// It restarts etcd twice and stops writes: budgeted like the
-	// destructive scenarios. On three nodes the quota is the last node's
-	// alone: its alarm stops the cluster's writes all the same, while the
-	// API server kubectl reaches stays up through that member's restarts.
-	onlyOn(t, "1.33/1", "1.37/3")
+// TestManifestEdited edits the etcd manifest of one member once, for both
+// of its scenarios, so that etcd restarts twice in all (the edit, and the
+// original put back) rather than twice each. On three nodes it is the last
+// node's member: its alarm stops the cluster's writes all the same, while
+// the API server kubectl reaches stays up through that member's restarts.
+//
+// insecure-flag: --client-cert-auth=false is a failing security check,
+// with its fix, and a non-zero exit.
+//
+// quota-nospace-recovery is #12's 3 a.m. scenario: etcd has a small
+// --quota-backend-bytes, and one big ConfigMap is rewritten through the
+// API server until its history fills the quota. Past 80% `check` warns
+// (#13); then the API server refuses writes with "database space
+// exceeded", `check` fails on the NOSPACE alarm (read through etcdctl in
+// the container, as no helper pod can start), and `kubectl etcd defrag
+// --compact --disarm` alone brings writes back.
+func TestManifestEdited(t *testing.T) {
+	anyScenario(t, "insecure-flag", "quota-nospace-recovery")
 	node := farNode(t)
 	quota := dbSize(t, node) + 32<<20
-	// Cleanups run last first: the quota is restored (editManifest's),
-	// then the ConfigMap is deleted (a delete passes a NOSPACE alarm) and
-	// the space and any alarm left are cleared.
-	t.Cleanup(func() {
-		kubectl(t, "delete", "configmap", "e2e-nospace", "--ignore-not-found")
-		// The mirror pod of the etcd just restarted may show Pending a
-		// little longer than etcd takes to answer.
-		waitFor(t, 2*time.Minute, func() bool {
-			return kubectl(t, "etcd", "defrag", "--compact", "--disarm", "--force", "--yes").code == 0
-		})
+	editManifest(t, node, fmt.Sprintf(`s/--client-cert-auth=true/--client-cert-auth=false/;s/^\( *\)- --data-dir=/\1- --quota-backend-bytes=%d\n\1- --data-dir=/`, quota),
+		fmt.Sprintf("--quota-backend-bytes=%d", quota))
+	if !strings.Contains(etcdCommand(t, node), "--client-cert-auth=false") {
+		t.Fatalf("the edited manifest of %s does not turn client certificates off: %s", node, etcdCommand(t, node))
+	}
+
+	t.Run("insecure-flag", func(t *testing.T) {
+		scenario(t)
+		rep, r := runCheck(t, "--only", "security")
+		x := finding(t, rep, "security.client-tls", node)
+		if x.Severity != doctor.Fail || !strings.Contains(x.Found, "--client-cert-auth is off") || !strings.Contains(x.Fix, "--client-cert-auth=true") {
+			t.Errorf("client-tls on %s: %+v", node, x)
+		}
+		if r.code == 0 {
+			t.Error("check exited 0 with a failing check")
+		}
+		for _, n := range nodeNames(t) {
+			if n != node && finding(t, rep, "security.client-tls", n).Severity != doctor.OK {
+				t.Errorf("client-tls on %s is not ok", n)
+			}
+		}
+		noHelperPods(t)
 	})
-	editManifest(t, node, fmt.Sprintf(`s/^\( *\)- --data-dir=/\1- --quota-backend-bytes=%d\n\1- --data-dir=/`, quota), fmt.Sprintf("--quota-backend-bytes=%d", quota))
 
-	// One ConfigMap of 700 KB, replaced with a new round number each
-	// time: every write is a new revision of the whole object, which only
-	// a compaction (and a defragmentation to give the pages back) frees.
-	value := filepath.Join(t.TempDir(), "value")
-	mustSucceed(t, runCmd(t, "bash", "-c", "head -c 525000 /dev/urandom | base64 -w0 >"+value))
-	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-nospace", "--from-file=v="+value))
-	// The API server restarts once or twice after its etcd did (its
-	// liveness probe failed meanwhile): a write that fails for another
-	// reason than space is tried again for a while.
-	replace := func(from, to int) result {
-		return runQuiet(t, "bash", "-c", fmt.Sprintf(`for i in $(seq %[1]d %[2]d); do
-  for try in $(seq 30); do
-    kubectl create configmap e2e-nospace --from-file=v=%[3]s --from-literal=round=$i --dry-run=client -o yaml | kubectl replace -f - >/dev/null 2>%[4]s && break
-    grep -q "database space exceeded" %[4]s && { cat %[4]s >&2; exit 1; }
-    [ "$try" = 30 ] && { cat %[4]s >&2; exit 1; }
-    sleep 2
-  done
-done`, from, to, value, value+".err"))
-	}
-	round := 0
-	for ; ; round += 4 {
-		if used := dbSize(t, node); float64(used) > 0.82*float64(quota) {
-			t.Logf("database %d of quota %d (%.0f%%) after %d writes", used, quota, 100*float64(used)/float64(quota), round)
-			break
-		}
-		if round > 400 {
-			t.Fatalf("the database did not grow past 82%% of %d", quota)
-		}
-		if r := replace(round, round+3); r.code != 0 {
-			t.Fatalf("a write failed below 82%% of the quota: %s", r.stderr)
-		}
-	}
-	// bbolt grows its file in steps of up to 16 MiB, so the use reached
-	// is 82% or more, and check's severity follows from it: warn up to
-	// 95%, fail from there.
-	used := float64(dbSize(t, node)) / float64(quota)
-	want := doctor.Warn
-	if used >= 0.95 {
-		want = doctor.Fail
-	}
-	rep, r := runCheck(t, "--window", "0", "--only", "capacity.quota")
-	x := finding(t, rep, "capacity.quota", node)
-	if x.Severity != want || !strings.Contains(x.Found, "quota (") || !strings.Contains(x.Fix, "defrag --compact") {
-		t.Errorf("quota on %s at %.0f%%: %+v, want %s", node, 100*used, x, want)
-	}
-	if (r.code == 0) != (want == doctor.Warn) {
-		t.Errorf("check exited %d with the quota at %s", r.code, want)
-	}
-	if _, r := runCheck(t, "--window", "0", "--strict", "--only", "capacity.quota"); r.code == 0 {
-		t.Errorf("check --strict exited 0 with the quota at %s", want)
-	}
+	t.Run("quota-nospace-recovery", func(t *testing.T) {
+		scenario(t)
+		// Cleanups run last first: the quota is restored (editManifest's),
+		// then the ConfigMap is deleted (a delete passes a NOSPACE alarm) and
+		// the space and any alarm left are cleared.
+		t.Cleanup(func() {
+			kubectl(t, "delete", "configmap", "e2e-nospace", "--ignore-not-found")
+			// The mirror pod of the etcd just restarted may show Pending a
+			// little longer than etcd takes to answer.
+			waitFor(t, 2*time.Minute, func() bool {
+				return kubectl(t, "etcd", "defrag", "--compact", "--disarm", "--force", "--yes").code == 0
+			})
+		})
 
-	// On until the API server refuses a write.
-	var refused result
-	for ; refused.stderr == ""; round++ {
-		if round > 800 {
-			t.Fatalf("writes through the API server were never refused (quota %d, database %d)", quota, dbSize(t, node))
+		// One ConfigMap of 700 KB, replaced with a new round number each
+		// time: every write is a new revision of the whole object, which only
+		// a compaction (and a defragmentation to give the pages back) frees.
+		value := filepath.Join(t.TempDir(), "value")
+		mustSucceed(t, runCmd(t, "bash", "-c", "head -c 525000 /dev/urandom | base64 -w0 >"+value))
+		mustSucceed(t, kubectl(t, "create", "configmap", "e2e-nospace", "--from-file=v="+value))
+		// The API server restarts once or twice after its etcd did (its
+		// liveness probe failed meanwhile): a write that fails for another
+		// reason than space is tried again for a while.
+		replace := func(from, to int) result {
+			return runQuiet(t, "bash", "-c", fmt.Sprintf(`for i in $(seq %[1]d %[2]d); do
+	  for try in $(seq 30); do
+	    kubectl create configmap e2e-nospace --from-file=v=%[3]s --from-literal=round=$i --dry-run=client -o yaml | kubectl replace -f - >/dev/null 2>%[4]s && break
+	    grep -q "database space exceeded" %[4]s && { cat %[4]s >&2; exit 1; }
+	    [ "$try" = 30 ] && { cat %[4]s >&2; exit 1; }
+	    sleep 2
+	  done
+	done`, from, to, value, value+".err"))
 		}
-		if r := replace(round, round); r.code != 0 {
-			refused = r
+		round := 0
+		for ; ; round += 4 {
+			if used := dbSize(t, node); float64(used) > 0.82*float64(quota) {
+				t.Logf("database %d of quota %d (%.0f%%) after %d writes", used, quota, 100*float64(used)/float64(quota), round)
+				break
+			}
+			if round > 400 {
+				t.Fatalf("the database did not grow past 82%% of %d", quota)
+			}
+			if r := replace(round, round+3); r.code != 0 {
+				t.Fatalf("a write failed below 82%% of the quota: %s", r.stderr)
+			}
 		}
-	}
-	t.Logf("write %d refused: %s", round, refused.stderr)
-	if !strings.Contains(refused.stderr, "database space exceeded") {
-		t.Fatalf("the API server refused a write, but not for space: %s", refused.stderr)
-	}
-	full := dbSize(t, node)
-	// No helper pod can start now (the API server's writes are refused),
-	// so the maintenance commands run etcdctl in the etcd container.
-	r = mustSucceed(t, kubectl(t, "etcd", "alarm", "list", "-o", "json"))
-	if !strings.Contains(r.stdout, `"alarm": "NOSPACE"`) || !strings.Contains(r.stderr, "using etcdctl in the etcd containers") {
-		t.Errorf("alarm list under NOSPACE: %s\n%s", r.stdout, r.stderr)
-	}
+		// bbolt grows its file in steps of up to 16 MiB, so the use reached
+		// is 82% or more, and check's severity follows from it: warn up to
+		// 95%, fail from there.
+		used := float64(dbSize(t, node)) / float64(quota)
+		want := doctor.Warn
+		if used >= 0.95 {
+			want = doctor.Fail
+		}
+		rep, r := runCheck(t, "--window", "0", "--only", "capacity.quota")
+		x := finding(t, rep, "capacity.quota", node)
+		if x.Severity != want || !strings.Contains(x.Found, "quota (") || !strings.Contains(x.Fix, "defrag --compact") {
+			t.Errorf("quota on %s at %.0f%%: %+v, want %s", node, 100*used, x, want)
+		}
+		if (r.code == 0) != (want == doctor.Warn) {
+			t.Errorf("check exited %d with the quota at %s", r.code, want)
+		}
+		if _, r := runCheck(t, "--window", "0", "--strict", "--only", "capacity.quota"); r.code == 0 {
+			t.Errorf("check --strict exited 0 with the quota at %s", want)
+		}
 
-	// The doctor reads the cluster the same way, and fails on the alarm.
-	rep, r = runCheck(t, "--window", "0", "--only", "capacity,consistency.hashkv,topology.reachable")
-	x = finding(t, rep, "capacity.alarms", node)
-	if x.Severity != doctor.Fail || x.Found != "alarm NOSPACE raised" || !strings.Contains(x.Fix, "defrag --compact --disarm") || r.code == 0 {
-		t.Errorf("check under NOSPACE (exit %d): alarms %+v\n%s", r.code, x, r.stderr)
-	}
-	if x := finding(t, rep, "consistency.hashkv", ""); x.Severity != doctor.OK {
-		t.Errorf("check under NOSPACE: hashkv %+v", x)
-	}
-	if !strings.Contains(r.stderr, "using etcdctl in the etcd containers") {
-		t.Errorf("check under NOSPACE does not say it fell back to etcdctl:\n%s", r.stderr)
-	}
-	// As an operator sees it (the README shows this run).
-	r = kubectl(t, "etcd", "check", "--window", "0", "--only", "capacity")
-	t.Logf("$ kubectl etcd check --window 0 --only capacity   (exit %d)\n%s%s", r.code, r.stdout, r.stderr)
-	if r.code == 0 || !strings.Contains(r.stdout, "alarm NOSPACE raised") {
-		t.Errorf("check's table under NOSPACE (exit %d):\n%s", r.code, r.stdout)
-	}
+		// On until the API server refuses a write.
+		var refused result
+		for ; refused.stderr == ""; round++ {
+			if round > 800 {
+				t.Fatalf("writes through the API server were never refused (quota %d, database %d)", quota, dbSize(t, node))
+			}
+			if r := replace(round, round); r.code != 0 {
+				refused = r
+			}
+		}
+		t.Logf("write %d refused: %s", round, refused.stderr)
+		if !strings.Contains(refused.stderr, "database space exceeded") {
+			t.Fatalf("the API server refused a write, but not for space: %s", refused.stderr)
+		}
+		full := dbSize(t, node)
+		// No helper pod can start now (the API server's writes are refused),
+		// so the maintenance commands run etcdctl in the etcd container.
+		r = mustSucceed(t, kubectl(t, "etcd", "alarm", "list", "-o", "json"))
+		if !strings.Contains(r.stdout, `"alarm": "NOSPACE"`) || !strings.Contains(r.stderr, "using etcdctl in the etcd containers") {
+			t.Errorf("alarm list under NOSPACE: %s\n%s", r.stdout, r.stderr)
+		}
 
-	// The recovery: that command alone.
-	r = mustSucceed(t, kubectl(t, "etcd", "defrag", "--compact", "--disarm", "--yes", "-o", "json"))
-	var d struct {
-		CompactedRevision int64
-		Members           []struct {
-			Name, Result  string
-			Before, After *struct{ DBSize, DBSizeInUse int64 }
-			Took          string
+		// The doctor reads the cluster the same way, and fails on the alarm.
+		rep, r = runCheck(t, "--window", "0", "--only", "capacity,consistency.hashkv,topology.reachable")
+		x = finding(t, rep, "capacity.alarms", node)
+		if x.Severity != doctor.Fail || x.Found != "alarm NOSPACE raised" || !strings.Contains(x.Fix, "defrag --compact --disarm") || r.code == 0 {
+			t.Errorf("check under NOSPACE (exit %d): alarms %+v\n%s", r.code, x, r.stderr)
 		}
-		Disarmed []struct{ Alarm string }
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || len(d.Members) != nodes {
-		t.Fatalf("defrag -o json: %v\n%s", err, r.stdout)
-	}
-	for _, m := range d.Members {
-		if m.Result != "defragmented" || m.Before == nil || m.After == nil || m.After.DBSize >= m.Before.DBSize/2 || d.CompactedRevision == 0 {
-			t.Errorf("defrag did not free %s's history: %s", m.Name, r.stdout)
-		} else if m.Name == node {
-			t.Logf("NOSPACE recovery on %s: DB %d -> %d bytes (in use %d -> %d) in %s; quota %d; compacted at %d",
-				m.Name, m.Before.DBSize, m.After.DBSize, m.Before.DBSizeInUse, m.After.DBSizeInUse, m.Took, quota, d.CompactedRevision)
+		if x := finding(t, rep, "consistency.hashkv", ""); x.Severity != doctor.OK {
+			t.Errorf("check under NOSPACE: hashkv %+v", x)
 		}
-	}
-	if len(d.Disarmed) == 0 || d.Disarmed[0].Alarm != "NOSPACE" {
-		t.Errorf("defrag --disarm cleared no NOSPACE alarm: %s", r.stdout)
-	}
-	if after := dbSize(t, node); after >= full {
-		t.Errorf("status after the recovery: DB %d, full %d", after, full)
-	}
-	// Writes are accepted again, through the API server.
-	waitFor(t, time.Minute, func() bool { return replace(round, round).code == 0 })
-	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-nospace-after", "--from-literal=ok=1"))
-	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-nospace-after"))
-	r = mustSucceed(t, kubectl(t, "etcd", "alarm", "list", "-o", "json"))
-	if strings.Contains(r.stdout, "NOSPACE") {
-		t.Errorf("an alarm is still raised: %s", r.stdout)
-	}
-	noHelperPods(t)
+		if !strings.Contains(r.stderr, "using etcdctl in the etcd containers") {
+			t.Errorf("check under NOSPACE does not say it fell back to etcdctl:\n%s", r.stderr)
+		}
+		// As an operator sees it (the README shows this run).
+		r = kubectl(t, "etcd", "check", "--window", "0", "--only", "capacity")
+		t.Logf("$ kubectl etcd check --window 0 --only capacity   (exit %d)\n%s%s", r.code, r.stdout, r.stderr)
+		if r.code == 0 || !strings.Contains(r.stdout, "alarm NOSPACE raised") {
+			t.Errorf("check's table under NOSPACE (exit %d):\n%s", r.code, r.stdout)
+		}
+
+		// The recovery: that command alone.
+		r = mustSucceed(t, kubectl(t, "etcd", "defrag", "--compact", "--disarm", "--yes", "-o", "json"))
+		var d struct {
+			CompactedRevision int64
+			Members           []struct {
+				Name, Result  string
+				Before, After *struct{ DBSize, DBSizeInUse int64 }
+				Took          string
+			}
+			Disarmed []struct{ Alarm string }
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &d); err != nil || len(d.Members) != nodes {
+			t.Fatalf("defrag -o json: %v\n%s", err, r.stdout)
+		}
+		for _, m := range d.Members {
+			if m.Result != "defragmented" || m.Before == nil || m.After == nil || m.After.DBSize >= m.Before.DBSize/2 || d.CompactedRevision == 0 {
+				t.Errorf("defrag did not free %s's history: %s", m.Name, r.stdout)
+			} else if m.Name == node {
+				t.Logf("NOSPACE recovery on %s: DB %d -> %d bytes (in use %d -> %d) in %s; quota %d; compacted at %d",
+					m.Name, m.Before.DBSize, m.After.DBSize, m.Before.DBSizeInUse, m.After.DBSizeInUse, m.Took, quota, d.CompactedRevision)
+			}
+		}
+		if len(d.Disarmed) == 0 || d.Disarmed[0].Alarm != "NOSPACE" {
+			t.Errorf("defrag --disarm cleared no NOSPACE alarm: %s", r.stdout)
+		}
+		if after := dbSize(t, node); after >= full {
+			t.Errorf("status after the recovery: DB %d, full %d", after, full)
+		}
+		// Writes are accepted again, through the API server.
+		waitFor(t, time.Minute, func() bool { return replace(round, round).code == 0 })
+		mustSucceed(t, kubectl(t, "create", "configmap", "e2e-nospace-after", "--from-literal=ok=1"))
+		mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-nospace-after"))
+		r = mustSucceed(t, kubectl(t, "etcd", "alarm", "list", "-o", "json"))
+		if strings.Contains(r.stdout, "NOSPACE") {
+			t.Errorf("an alarm is still raised: %s", r.stdout)
+		}
+		noHelperPods(t)
+	})
 }
 
 func dbSize(t *testing.T, node string) int64 {
@@ -439,6 +443,7 @@ func dbSize(t *testing.T, node string) int64 {
 // TestMetricsMatchesRawScrape: the numbers of `metrics` are those of the
 // exposition text etcd serves, read through the same port-forward.
 func TestMetricsMatchesRawScrape(t *testing.T) {
+	scenario(t)
 	for _, node := range nodeNames(t) {
 		r := mustSucceed(t, kubectl(t, "etcd", "metrics", "--member", node, "--window", "0", "-o", "json"))
 		var ms []doctor.Metrics

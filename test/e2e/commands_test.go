@@ -16,6 +16,7 @@ var hexID = regexp.MustCompile(`^[0-9a-f]{1,16}$`)
 var transports = []string{"exec", "port-forward", "auto"}
 
 func TestPluginIsDiscoveredByKubectl(t *testing.T) {
+	scenario(t)
 	r := mustSucceed(t, kubectl(t, "plugin", "list"))
 	if !strings.Contains(r.stdout, "kubectl-etcd") {
 		t.Fatalf("kubectl plugin list does not show kubectl-etcd")
@@ -36,6 +37,7 @@ type memberList struct {
 }
 
 func TestMembers(t *testing.T) {
+	scenario(t)
 	names := nodeNames(t)
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
@@ -71,6 +73,7 @@ type health []struct {
 }
 
 func TestHealth(t *testing.T) {
+	scenario(t)
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
 			r := mustSucceed(t, kubectl(t, "etcd", "health", "--transport", tr, "-o", "json"))
@@ -114,6 +117,7 @@ func getStatus(t *testing.T, args ...string) (status, result) {
 }
 
 func TestStatus(t *testing.T) {
+	scenario(t)
 	want := strings.TrimPrefix(env["ETCD_VERSION"], "v")
 	for _, tr := range transports {
 		t.Run(tr, func(t *testing.T) {
@@ -143,6 +147,7 @@ func TestStatus(t *testing.T) {
 }
 
 func TestClearErrors(t *testing.T) {
+	scenario(t)
 	tests := []struct {
 		name string
 		args []string
@@ -173,6 +178,7 @@ func TestClearErrors(t *testing.T) {
 // TestRBACDenied runs the plugin as a service account that may list pods
 // but not exec into them.
 func TestRBACDenied(t *testing.T) {
+	scenario(t)
 	ns := "kube-system"
 	sa := "kubectl-etcd-e2e-reader"
 	apply := `apiVersion: v1

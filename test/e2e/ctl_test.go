@@ -16,6 +16,7 @@ import (
 // container with the pod spec's endpoint and certificates, on every
 // flavour (a shell image and a distroless one).
 func TestCtl(t *testing.T) {
+	scenario(t)
 	t.Run("endpoint health", func(t *testing.T) {
 		r := mustSucceed(t, kubectl(t, "etcd", "ctl", "--", "endpoint", "health"))
 		if !strings.Contains(r.stdout+r.stderr, "is healthy") {

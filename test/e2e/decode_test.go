@@ -23,6 +23,7 @@ func testNamespace(t *testing.T, name string) {
 // TestGetDecodes reads a real ConfigMap, Pod and Secret key from the
 // cluster's etcd and decodes them.
 func TestGetDecodes(t *testing.T) {
+	scenario(t)
 	ns := "e2e-decode-get"
 	testNamespace(t, ns)
 	mustSucceed(t, kubectl(t, "create", "configmap", "app-config", "-n", ns, "--from-literal=LOG_LEVEL=debug"))
@@ -72,6 +73,7 @@ func TestGetDecodes(t *testing.T) {
 // backup and brings its ConfigMap and Deployment back from the backup
 // with snapshot export and kubectl apply.
 func TestSnapshotExportBringsBackNamespace(t *testing.T) {
+	scenario(t)
 	ns := "e2e-decode-export"
 	testNamespace(t, ns)
 	mustSucceed(t, kubectl(t, "create", "configmap", "app-config", "-n", ns, "--from-literal=LOG_LEVEL=debug"))

@@ -21,6 +21,7 @@ import (
 // saves it; the other refuses at once, before it touches the cluster, and
 // the kept file verifies.
 func TestConcurrentBackupsOneFile(t *testing.T) {
+	scenario(t)
 	file := filepath.Join(t.TempDir(), "same.db")
 	cmds := []*exec.Cmd{exec.Command("kubectl", "etcd", "backup", file), exec.Command("kubectl", "etcd", "backup", file)}
 	outs := make([]strings.Builder, 2)
@@ -58,6 +59,7 @@ func TestConcurrentBackupsOneFile(t *testing.T) {
 // TestInspectEncryptedLeavesNoPlaintext: the decrypted database (every
 // Secret) never lands in $TMPDIR.
 func TestInspectEncryptedLeavesNoPlaintext(t *testing.T) {
+	scenario(t)
 	dir := t.TempDir()
 	key, err := age.GenerateX25519Identity()
 	if err != nil {
@@ -82,6 +84,7 @@ func TestInspectEncryptedLeavesNoPlaintext(t *testing.T) {
 // TestSignalsLeaveNoPod: SIGHUP (a closed terminal) and a double Ctrl-C
 // during the clean-up both leave no helper pod.
 func TestSignalsLeaveNoPod(t *testing.T) {
+	scenario(t)
 	for _, tc := range []struct {
 		name string
 		sigs []syscall.Signal
@@ -128,6 +131,7 @@ func waitForHelperPod(t *testing.T) {
 // PodSecurity level is restricted are refused with the admission message
 // and the label that would allow them; nothing is left.
 func TestHelperNamespaceRestricted(t *testing.T) {
+	scenario(t)
 	ns := "kubectl-etcd-e2e-restricted"
 	kubectl(t, "delete", "namespace", ns, "--ignore-not-found", "--wait=true")
 	mustSucceed(t, kubectl(t, "create", "namespace", ns))
@@ -148,6 +152,7 @@ func TestHelperNamespaceRestricted(t *testing.T) {
 // TestPortForwardBackupOneHelperPod: the status check, the source choice
 // and the stream share one session, so the keys are read once.
 func TestPortForwardBackupOneHelperPod(t *testing.T) {
+	scenario(t)
 	r := mustSucceed(t, kubectl(t, "etcd", "backup", filepath.Join(t.TempDir(), "pf.db"), "--transport", "port-forward"))
 	created := strings.Count(r.stderr, "created pod")
 	if created < 1 || created > nodes {
@@ -160,9 +165,7 @@ func TestPortForwardBackupOneHelperPod(t *testing.T) {
 // the middle of a backup fails within the stall bound and the backup is
 // retried from another member.
 func TestFrozenMember(t *testing.T) {
-	if nodes < 3 {
-		t.Skipf("needs 3 members to keep quorum with one frozen (E2E_NODES=%d)", nodes)
-	}
+	scenario(t)
 	fillEtcd(t, 120)
 	// kubectl reaches the API server on hc-cp1, which (as kubeadm sets
 	// it up) talks to hc-cp1's etcd only: freezing that member freezes
@@ -220,7 +223,7 @@ func frozenBackup(t *testing.T) bool {
 	}
 	mustSucceed(t, kubectl(t, "etcd", "snapshot", "verify", file))
 	runCmd(t, "kill", "-CONT", strconv.Itoa(frozen))
-	waitFor(t, 2*time.Minute, func() bool { return runQuiet(t, "kubectl", "etcd", "health").code == 0 })
+	settled(t, 2*time.Minute)
 	noHelperPods(t)
 	return true
 }
@@ -260,9 +263,7 @@ func fillEtcd(t *testing.T, n int) {
 // TestNotReadyNode: with the kubelet of hc-cp3 stopped, its node goes
 // NotReady; the error names the node while the other members answer.
 func TestNotReadyNode(t *testing.T) {
-	if nodes < 3 {
-		t.Skipf("needs 3 nodes to keep answering with one NotReady (E2E_NODES=%d)", nodes)
-	}
+	scenario(t)
 	victim := "hc-cp3"
 	pidFile := "/run/hackcluster/pids/kubelet-n3"
 	b, err := os.ReadFile(pidFile)
@@ -276,7 +277,7 @@ func TestNotReadyNode(t *testing.T) {
 		waitFor(t, 3*time.Minute, func() bool {
 			return strings.Contains(runQuiet(t, "kubectl", "get", "node", victim).stdout, " Ready")
 		})
-		waitFor(t, 2*time.Minute, func() bool { return runQuiet(t, "kubectl", "etcd", "health").code == 0 })
+		settled(t, 2*time.Minute)
 	}()
 	waitFor(t, 3*time.Minute, func() bool {
 		return strings.Contains(runQuiet(t, "kubectl", "get", "node", victim).stdout, "NotReady")

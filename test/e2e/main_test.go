@@ -19,6 +19,8 @@ var (
 	binDir  string
 	flavour string
 	nodes   int
+	here    string // this run's pair, "1.33/1"
+	matrix  string // E2E_MATRIX: pairwise (default) or full
 )
 
 func TestMain(m *testing.M) {
@@ -42,6 +44,12 @@ func setup() (int, error) {
 	root = strings.TrimSpace(string(out))
 	flavour = getenv("E2E_FLAVOUR", "1.33")
 	fmt.Sscan(getenv("E2E_NODES", "1"), &nodes)
+	here = fmt.Sprintf("%s/%d", flavour, nodes)
+	matrix = getenv("E2E_MATRIX", "pairwise")
+	if matrix != "pairwise" && matrix != "full" {
+		return 1, fmt.Errorf("E2E_MATRIX=%q: want pairwise (the default) or full", matrix)
+	}
+	PrintMatrix(os.Stderr, matrix, here)
 
 	if running, why := clusterRunning(); !running {
 		fmt.Fprintf(os.Stderr, "e2e: %s; starting a %s cluster with %d node(s) (hack/cluster/build.sh, up.sh)\n", why, flavour, nodes)
@@ -78,6 +86,72 @@ func setup() (int, error) {
 	fmt.Fprintf(os.Stderr, "e2e: flavour %s (kubernetes %s, etcd %s), %d node(s), kubectl %s\n",
 		flavour, env["K8S_VERSION"], env["ETCD_VERSION"], nodes, env["HC_KUBECTL"])
 	return 0, nil
+}
+
+// scenario looks the running test up in the matrix table (matrix.go) and
+// skips it, saying where it runs, when this pair is not one of them. Every
+// test starts with it.
+func scenario(t *testing.T) {
+	t.Helper()
+	s, ok := Lookup(t.Name())
+	if !ok {
+		t.Fatalf("%s is not in the matrix table (test/e2e/matrix.go)", t.Name())
+	}
+	if !s.RunsOn(here, matrix) {
+		t.Skipf("not in the %s matrix on %s; runs on %s", matrix, here, strings.Join(s.Pairs(matrix), " "))
+	}
+}
+
+// anyScenario skips a group of subtests (names relative to t) when none
+// of them runs on this pair, before the group's shared set-up.
+func anyScenario(t *testing.T, subs ...string) {
+	t.Helper()
+	var where []string
+	for _, sub := range subs {
+		s, ok := Lookup(t.Name() + "/" + sub)
+		if !ok {
+			t.Fatalf("%s/%s is not in the matrix table (test/e2e/matrix.go)", t.Name(), sub)
+		}
+		if s.RunsOn(here, matrix) {
+			return
+		}
+		where = append(where, s.Pairs(matrix)...)
+	}
+	t.Skipf("none of %v is in the %s matrix on %s; they run on %s", subs, matrix, here, strings.Join(where, " "))
+}
+
+// settled waits, within limit, for the control plane after etcd or an API
+// server restarted (a manifest edit, a restore, a member or kubelet back):
+// every etcd member healthy and the API server ready on consecutive polls
+// for 10 s. The API server restarts once or twice after its etcd did (its
+// probes failed meanwhile), so one answer does not mean the next step's
+// request will get one. Every step after such a restart goes through it.
+func settled(t *testing.T, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var since time.Time
+	var last string
+	for {
+		ready := runFor(t, 20*time.Second, "kubectl", "get", "--raw", "/readyz", "--request-timeout=10s")
+		ok := ready.code == 0
+		if !ok {
+			last = "the API server is not ready: " + strings.TrimSpace(ready.stdout+ready.stderr)
+		} else if h := runFor(t, 2*time.Minute, "kubectl", "etcd", "health"); h.code != 0 {
+			ok, last = false, "etcd is not healthy: "+strings.TrimSpace(h.stdout+h.stderr)
+		}
+		switch {
+		case !ok:
+			since = time.Time{}
+		case since.IsZero():
+			since = time.Now()
+		case time.Since(since) >= 10*time.Second:
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the control plane did not settle within %s: %s", limit, last)
+		}
+		time.Sleep(2 * time.Second)
+	}
 }
 
 func getenv(k, def string) string {

@@ -11,6 +11,7 @@ import (
 // The maintenance commands on the real control plane, on every flavour and
 // topology: they change etcd's state but lose nothing.
 func TestMaintenance(t *testing.T) {
+	scenario(t)
 	// alarm list: none on a healthy cluster.
 	r := mustSucceed(t, kubectl(t, "etcd", "alarm", "list", "-o", "json"))
 	var alarms struct {

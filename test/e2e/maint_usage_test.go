@@ -50,6 +50,7 @@ func usageOf(t *testing.T, args ...string) usageReport {
 // `kubectl etcd usage` on the real control plane lists pods, configmaps
 // and events, live and from a backup taken here.
 func TestUsage(t *testing.T) {
+	scenario(t)
 	const ns = "e2e-usage"
 	mustSucceed(t, kubectl(t, "create", "namespace", ns))
 	t.Cleanup(func() { kubectl(t, "delete", "namespace", ns, "--wait=false") })

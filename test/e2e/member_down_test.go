@@ -14,15 +14,13 @@ import (
 // meet it (its manifest gone) and checks that health and status report it
 // while showing the others, with a non-zero exit.
 func TestMemberDown(t *testing.T) {
-	if nodes < 3 {
-		t.Skipf("needs 3 control-plane nodes to keep quorum with one member down (E2E_NODES=%d)", nodes)
-	}
+	scenario(t)
 	victim := "hc-cp3"
 	nodeExec := filepath.Join(root, "hack/cluster/node-exec.sh")
 	mustSucceed(t, runCmd(t, "bash", nodeExec, victim, "mv", "/etc/kubernetes/manifests/etcd.yaml", "/etc/kubernetes/etcd.yaml.e2e"))
 	defer func() {
 		mustSucceed(t, runCmd(t, "bash", nodeExec, victim, "mv", "/etc/kubernetes/etcd.yaml.e2e", "/etc/kubernetes/manifests/etcd.yaml"))
-		waitFor(t, 4*time.Minute, func() bool { return runQuiet(t, "kubectl", "etcd", "health").code == 0 })
+		settled(t, 4*time.Minute)
 	}()
 	waitFor(t, 2*time.Minute, func() bool { return runQuiet(t, "kubectl", "etcd", "health").code != 0 })
 

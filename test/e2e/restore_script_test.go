@@ -39,7 +39,7 @@ mv "$hold" "$m"`
 // backup's FILE.json, and the scripts, run on each node as over ssh,
 // bring the control plane back restored.
 func TestRestoreScriptsAfterQuorumLoss(t *testing.T) {
-	onlyOn(t, "1.37/1", "1.33/3")
+	scenario(t)
 	file, before := setUpRestore(t)
 	all := nodeNames(t)
 	broken := all

@@ -17,33 +17,16 @@ import (
 )
 
 // This file's tests change the cluster and run last (Go runs a package's
-// files in name order). Each destructive scenario runs on the pairs of
-// flavour and topology listed with it, so that between them every flavour
-// and every topology is covered once, within CI's time budget.
-
-// onlyOn skips a destructive scenario outside its pairs, saying so;
-// E2E_DESTRUCTIVE=all runs it everywhere.
-func onlyOn(t *testing.T, pairs ...string) {
-	t.Helper()
-	here := fmt.Sprintf("%s/%d", flavour, nodes)
-	if os.Getenv("E2E_DESTRUCTIVE") == "all" {
-		return
-	}
-	for _, p := range pairs {
-		if p == here {
-			return
-		}
-	}
-	t.Skipf("destructive scenario budgeted for %v only; this run is %s", pairs, here)
-}
+// files in name order). Where each runs is in the matrix table (matrix.go).
 
 func restoreCmd(args ...string) []string {
 	return append([]string{"etcd", "restore"}, args...)
 }
 
-// Preflight refusals change nothing: a corrupt snapshot, and a helper
-// image that cannot start.
+// A dry run and the preflight refusals change nothing: the plan of a good
+// snapshot, a corrupt snapshot, and a helper image that cannot start.
 func TestRestoreRefusals(t *testing.T) {
+	scenario(t)
 	dir := t.TempDir()
 	good := filepath.Join(dir, "etcd.db")
 	mustSucceed(t, kubectl(t, "etcd", "backup", good))
@@ -58,7 +41,18 @@ func TestRestoreRefusals(t *testing.T) {
 	if err := os.WriteFile(corrupt, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := kubectl(t, restoreCmd(corrupt, "--yes")...)
+	// --dry-run: the plan names every node, and nothing changes.
+	r := mustSucceed(t, kubectl(t, restoreCmd(good, "--dry-run")...))
+	if !strings.Contains(r.stderr, "--dry-run: nothing was changed") {
+		t.Errorf("restore --dry-run does not say it changed nothing:\n%s", r.stderr)
+	}
+	for _, n := range nodeNames(t) {
+		if !strings.Contains(r.stdout+r.stderr, n) {
+			t.Errorf("restore --dry-run's plan does not name node %s:\n%s%s", n, r.stdout, r.stderr)
+		}
+	}
+
+	r = kubectl(t, restoreCmd(corrupt, "--yes")...)
 	if r.code == 0 || !strings.Contains(r.stderr, "does not verify") || !strings.Contains(r.stderr, "nothing was changed") {
 		t.Errorf("a corrupt snapshot: exit %d, stderr %q; want a refusal naming it", r.code, r.stderr)
 	}
@@ -148,7 +142,7 @@ func checkRestored(t *testing.T, before status, out string) (id string) {
 
 // The whole story: restore, check, roll back, check.
 func TestRestoreThenRollback(t *testing.T) {
-	onlyOn(t, "1.33/1", "1.37/3")
+	scenario(t)
 	file, before := setUpRestore(t)
 	r := mustSucceed(t, kubectl(t, restoreCmd(file, "--yes")...))
 	id := checkRestored(t, before, r.stdout)
@@ -180,7 +174,7 @@ func TestRestoreThenRollback(t *testing.T) {
 // The plugin is killed right after the API servers stop: each node
 // finishes by itself, and --status reports it.
 func TestRestoreSurvivesKilledPlugin(t *testing.T) {
-	onlyOn(t, "1.37/1", "1.33/3")
+	scenario(t)
 	file, before := setUpRestore(t)
 	cmd := exec.Command("kubectl", restoreCmd(file, "--yes")...)
 	stderr, err := cmd.StderrPipe()
@@ -217,6 +211,7 @@ func TestRestoreSurvivesKilledPlugin(t *testing.T) {
 		}
 		time.Sleep(3 * time.Second)
 	}
+	settled(t, 3*time.Minute)
 	st := mustSucceed(t, kubectl(t, restoreCmd("--status")...))
 	if !strings.Contains(st.stdout, " done (agent running: false)") {
 		t.Errorf("--status does not report the restore done:\n%s", st.stdout)
@@ -255,7 +250,7 @@ func restartKubelets(t *testing.T, out string) {
 		t.Errorf("the output does not advise restarting the kubelets:\n%s", out)
 	}
 	mustSucceed(t, runCmd(t, "bash", append([]string{filepath.Join(root, "hack/cluster/restart-kubelet.sh")}, nodeNames(t)...)...))
-	waitFor(t, 2*time.Minute, func() bool { return runQuiet(t, "kubectl", "etcd", "health").code == 0 })
+	settled(t, 2*time.Minute)
 }
 
 func getStatusQuiet(t *testing.T) (status, error) {
