@@ -2,6 +2,8 @@ module github.com/kubectl-etcd/kubectl-etcd
 
 go 1.26.0
 
+toolchain go1.26.8
+
 require (
 	filippo.io/age v1.3.2
 	github.com/dustin/go-humanize v1.1.0

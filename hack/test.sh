@@ -17,8 +17,8 @@
 #   RELEASE_CHECK=full   the six-platform release check (default: CI's)
 #
 # The builds are CPU-bound and the e2e runs mostly wait on the cluster, so
-# the flavours and the release checks build in the background, in the order
-# the e2e runs need them, while the tests run in the foreground.
+# the flavours and the release checks build in the background (nice 10), in
+# the order the e2e runs need them, while the tests run in the foreground.
 #
 # Needs root for the cluster (network namespaces, containerd, kubelet).
 set -euo pipefail
@@ -63,7 +63,8 @@ bg_step() {
   local name="$1" s rc=0
   shift
   s=$(date +%s)
-  "$@" >"$REPORT/$name.log" 2>&1 || rc=$?
+  # At low priority: the e2e runs' cluster and commands go first.
+  nice -n 10 "$@" >"$REPORT/$name.log" 2>&1 || rc=$?
   record "$name (background)" "$s" "$rc"
   echo "$rc" >"$REPORT/$name.rc"
   return "$rc"

@@ -1,18 +1,45 @@
 #!/usr/bin/env bash
-# Release checks: the goreleaser config is valid, a snapshot release builds
-# every archive into dist/, and the krew manifest rendered from
-# deploy/krew/etcd.yaml passes krew's rules and matches those archives
-# (sha256, files, bin), with this machine's build run as "kubectl etcd",
-# and the caveats' completion step run in a krew layout; then a second,
-# smaller build from a LICENSE with another mtime and mode must give the
-# same archive sha256s (reproducible archives).
+# Release checks, in two sizes.
 #
-# goreleaser is pinned in hack/tools/goreleaser and built once into
-# $KUBECTL_ETCD_TOOLS (default ~/.cache/kubectl-etcd/tools).
+#   hack/release/check.sh          CI-sized (what hack/test.sh and CI run)
+#   hack/release/check.sh --full   the release check (run before tagging,
+#                                  and by .github/workflows/release.yml)
+#
+# Both: actionlint passes .github/workflows, the goreleaser config is
+# valid, a snapshot release builds archives into dist/, and the krew
+# manifest rendered from deploy/krew/etcd.yaml passes krew's rules and
+# matches the archives built (sha256, files, bin), with this machine's
+# build run as "kubectl etcd", and the caveats' completion step run in a
+# krew layout.
+#
+# CI-sized: goreleaser builds this machine's archive alone (linux/amd64,
+# with both Linux agents, which every archive holds) from a narrowed copy
+# of .goreleaser.yaml, the manifest's other platforms are rendered with a
+# placeholder sha256 and skipped (krew-manifest -partial), and darwin and
+# windows are type-checked from source (hack/release/typecheck) instead of
+# built.
+#
+# --full: every archive (linux, darwin, windows on amd64 and arm64), all
+# six checked against the manifest; then a second, smaller build from a
+# LICENSE with another mtime and mode must give the same archive sha256s
+# (reproducible archives).
+#
+# goreleaser and actionlint are pinned in hack/tools/ and built once into
+# $KUBECTL_ETCD_TOOLS (default ~/.cache/kubectl-etcd/tools), outside the
+# checkout, so that every clone on the machine shares them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 tools="${KUBECTL_ETCD_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-etcd/tools}"
+
+case "${1:-}" in
+"") full=false ;;
+--full) full=true ;;
+*)
+  echo "usage: hack/release/check.sh [--full]" >&2
+  exit 2
+  ;;
+esac
 
 # One run at a time per checkout: goreleaser --clean wipes and refills
 # dist/, so a second run beside the first (two CI jobs in one clone) trips
@@ -34,18 +61,49 @@ stamp() {
   step_start=$now
 }
 
-# Keyed by go.sum, so that bumping the pin rebuilds it.
-sum=$(sha256sum hack/tools/goreleaser/go.sum | cut -c1-12)
-goreleaser="$tools/goreleaser-$sum"
-if [ ! -x "$goreleaser" ]; then
-  stamp "building goreleaser (first run only, a few minutes)"
-  mkdir -p "$tools"
-  go build -C hack/tools/goreleaser -o "$goreleaser.tmp" github.com/goreleaser/goreleaser/v2
-  mv "$goreleaser.tmp" "$goreleaser"
-fi
+# tool VAR DIR PKG: sets VAR to the binary of PKG pinned by hack/tools/DIR,
+# building it on first use. Keyed by go.sum, so that bumping a pin rebuilds
+# it. -s -w: no symbol table or DWARF, a third smaller and links faster.
+tool() {
+  local var=$1 dir=$2 pkg=$3 bin
+  bin="$tools/$dir-$(sha256sum "hack/tools/$dir/go.sum" | cut -c1-12)"
+  if [ ! -x "$bin" ]; then
+    stamp "building $dir from hack/tools/$dir (first run only)"
+    mkdir -p "$tools"
+    go build -C "hack/tools/$dir" -ldflags='-s -w' -o "$bin.tmp.$$" "$pkg"
+    mv "$bin.tmp.$$" "$bin"
+  fi
+  printf -v "$var" %s "$bin"
+}
+
+tool actionlint actionlint github.com/rhysd/actionlint/cmd/actionlint
+tool goreleaser goreleaser github.com/goreleaser/goreleaser/v2
+
+# Without shellcheck and pyflakes, which it would run when they are on
+# PATH: the verdict must not depend on the machine.
+stamp "actionlint .github/workflows"
+"$actionlint" -shellcheck= -pyflakes= .github/workflows/*.yml
 
 stamp "goreleaser check"
 "$goreleaser" check
+
+# narrow GOOS GOARCH DIST OUT writes .goreleaser.yaml to OUT with the
+# plugin's two builds cut down to GOOS x GOARCH (goreleaser's list syntax),
+# its output in DIST and the archives' agents taken from there. The agent
+# build names its targets, so it keeps both.
+narrow() {
+  local goos=$1 goarch=$2 dist=$3 out=$4
+  sed -e "s/^    goos: \[linux, darwin, windows\]\$/    goos: [$goos]/" \
+    -e "s/^    goarch: \[amd64, arm64\]\$/    goarch: [$goarch]/" \
+    -e "s|^      - src: dist/agent/|      - src: $dist/agent/|" .goreleaser.yaml >"$out"
+  echo "dist: $dist" >>"$out"
+  if [ "$(grep -cxF "    goos: [$goos]" "$out")" != 2 ] ||
+    [ "$(grep -cxF "    goarch: [$goarch]" "$out")" != 2 ] ||
+    [ "$(grep -c "^      - src: $dist/agent/" "$out")" != 1 ]; then
+    echo "check.sh: could not narrow the builds' goos/goarch lines, or move the agents' src, in .goreleaser.yaml; update the sed in narrow()" >&2
+    exit 1
+  fi
+}
 
 # goreleaser reads the commit and date from git, and gives up on all of it
 # when there is no remote; lend it one for this run only.
@@ -56,14 +114,36 @@ fi
 # One build at a time: with several, the binaries enter each archive in
 # the order their builds finish, and the archive sha256s change from run
 # to run. Releases are built the same way (--parallelism 1).
-stamp "goreleaser release --snapshot (6 platforms)"
-"$goreleaser" release --snapshot --clean --parallelism 1
+if $full; then
+  stamp "goreleaser release --snapshot (6 platforms)"
+  "$goreleaser" release --snapshot --clean --parallelism 1
+  partial=()
+else
+  # Outside dist/, which --clean empties.
+  ci_config=$(mktemp -t kubectl-etcd-goreleaser.XXXXXX.yaml)
+  trap 'rm -f "$ci_config"' EXIT
+  narrow linux amd64 dist "$ci_config"
+  stamp "goreleaser release --snapshot (linux/amd64 and both agents; --full builds all 6 platforms)"
+  "$goreleaser" release --snapshot --clean --parallelism 1 --config "$ci_config"
+  partial=(-partial)
+fi
 
 stamp "rendering the krew manifest from dist/"
-go run ./hack/release/krew-manifest -template deploy/krew/etcd.yaml -dist dist -o dist/krew/etcd.yaml
+go run ./hack/release/krew-manifest -template deploy/krew/etcd.yaml -dist dist -o dist/krew/etcd.yaml "${partial[@]}"
 
 stamp "checking the manifest against the archives and running kubectl etcd"
-go test -tags release -count=1 ./hack/release/krew-manifest -run TestReleaseArchives -args -dist "$PWD/dist"
+go test -tags release -count=1 ./hack/release/krew-manifest -run TestReleaseArchives -args -dist "$PWD/dist" "${partial[@]}"
+
+if ! $full; then
+  # The operating systems not built: every package the binaries import
+  # must still type-check there (build tags, syscalls). From source, not
+  # with go vet or go build, which compile every dependency for the
+  # platform first: 20 to 30 times the time, cold.
+  stamp "type-checking ./cmd/... ./pkg/... for darwin/arm64 and windows/amd64"
+  go run -C hack/release/typecheck . -dir "$PWD" -platforms darwin/arm64,windows/amd64 ./cmd/... ./pkg/...
+  stamp "release checks (CI-sized) passed; hack/release/check.sh --full builds all 6 platforms"
+  exit 0
+fi
 
 # A second checkout differs in the files' mtimes and, with another umask, in
 # their modes; the binaries are rebuilt, so only the archived LICENSE can
@@ -82,15 +162,7 @@ restore_license() {
 trap restore_license EXIT
 touch -t 200001020304 LICENSE
 chmod g+w LICENSE
-sed -e 's/^    goos: \[linux, darwin, windows\]$/    goos: [linux, windows]/' \
-  -e 's/^    goarch: \[amd64, arm64\]$/    goarch: [amd64]/' \
-  -e "s|^      - src: dist/agent/|      - src: $repro/dist/agent/|" .goreleaser.yaml >"$repro/goreleaser.yaml"
-echo "dist: $repro/dist" >>"$repro/goreleaser.yaml"
-if [ "$(grep -c '^    goarch: \[amd64\]$' "$repro/goreleaser.yaml")" != 2 ] ||
-  [ "$(grep -c "^      - src: $repro/dist/agent/" "$repro/goreleaser.yaml")" != 1 ]; then
-  echo "check.sh: could not narrow the builds' goos/goarch lines, or move the agents' src, in .goreleaser.yaml; update the sed above" >&2
-  exit 1
-fi
+narrow "linux, windows" amd64 "$repro/dist" "$repro/goreleaser.yaml"
 "$goreleaser" release --snapshot --clean --parallelism 1 --config "$repro/goreleaser.yaml" >"$repro/goreleaser.log" 2>&1 ||
   { cat "$repro/goreleaser.log"; exit 1; }
 restore_license
@@ -103,4 +175,4 @@ if [ "$(wc -l <"$repro/dist/checksums.txt")" -ne 2 ] || grep -vxF -f dist/checks
   exit 1
 fi
 
-stamp "release checks passed"
+stamp "release checks (--full) passed"

@@ -83,6 +83,59 @@ func TestRenderFailsWhenAnArchiveIsMissing(t *testing.T) {
 	}
 }
 
+// TestPartialResolver checks that -partial stands in only for archives
+// goreleaser did not build: one that checksums.txt lists must be there, and
+// one that is there must match checksums.txt.
+func TestPartialResolver(t *testing.T) {
+	dist := t.TempDir()
+	built := filepath.Join(dist, "built.tar.gz")
+	if err := os.WriteFile(built, []byte("archive"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := FileSHA256(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := func(name string) string { return "https://example.com/download/" + name }
+	tests := []struct {
+		name, file string
+		sums       map[string]string
+		want, err  string
+	}{
+		{"built", "built.tar.gz", map[string]string{"built.tar.gz": sum}, sum, ""},
+		{"not built", "other.tar.gz", map[string]string{"built.tar.gz": sum}, UnbuiltSHA256, ""},
+		{"listed but missing", "other.tar.gz", map[string]string{"other.tar.gz": sum}, "", "no such file"},
+		{"there but not listed", "built.tar.gz", map[string]string{}, "", "checksums.txt says"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := PartialResolver(dist, tt.sums, DistResolver(dist, tt.sums))(url(tt.file))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %q, %v; want an error with %q", got, err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	// The placeholder must survive YAML (64 zeros would parse as 0) and
+	// pass krew's rules.
+	out, err := Render(readFile(t, templateFile), "v1.2.3", func(string) (string, error) { return UnbuiltSHA256, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ParsePlugin(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Validate("etcd.yaml"); err != nil {
+		t.Errorf("a manifest of placeholders breaks krew's rules: %v", err)
+	}
+}
+
 func readFile(t *testing.T, name string) string {
 	t.Helper()
 	data, err := os.ReadFile(name)
