@@ -167,6 +167,13 @@ narrow "linux, windows" amd64 "$repro/dist" "$repro/goreleaser.yaml"
   { cat "$repro/goreleaser.log"; exit 1; }
 restore_license
 trap - EXIT
+# Both builds stamp the commit HEAD was at; one committed in between (from
+# another shell in this checkout) changes every binary.
+commit_of() { grep -o '"commit":"[0-9a-f]*"' "$1/metadata.json"; }
+if [ "$(commit_of dist)" != "$(commit_of "$repro/dist")" ]; then
+  echo "check.sh: HEAD moved between the two builds ($(commit_of dist), then $(commit_of "$repro/dist")), so their archives cannot be compared; run the check again" >&2
+  exit 1
+fi
 echo "first build (dist/checksums.txt) and second build ($repro/dist/checksums.txt):"
 grep -F -f <(cut -d' ' -f3 "$repro/dist/checksums.txt") dist/checksums.txt
 cat "$repro/dist/checksums.txt"
