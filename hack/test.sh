@@ -30,6 +30,7 @@ PAIRS="${E2E_PAIRS:-1.33/1 1.33/3 1.37/3 1.37/1}"
 FLAVOURS="$(for p in $PAIRS; do echo "${p%/*}"; done | awk '!seen[$0]++' | tr '\n' ' ')"
 REPORT="${TEST_REPORT_DIR:-$(mktemp -d /tmp/kubectl-etcd-test.XXXXXX)}"
 mkdir -p "$REPORT"
+rm -f "$REPORT"/*.rc "$REPORT"/*.log
 : >"$REPORT/stages.tsv"
 start=$(date +%s)
 stamp() { echo "=== [$(( $(date +%s) - start ))s] $*"; }
@@ -154,7 +155,7 @@ run_pair() { # flavour nodes
   # TestMain checks the cluster again and fails, never skips, when it is
   # not the one asked for or not healthy.
   E2E_MATRIX="$MATRIX" E2E_FLAVOUR="$f" E2E_NODES="$n" go test -tags e2e -count=1 -timeout 40m -v ./test/e2e 2>&1 |
-    tee "$log" | grep -E '^(=== RUN|\s*--- |PASS|FAIL|ok |e2e:)'
+    tee "$log" | grep --line-buffered -E '^(=== RUN|\s*--- |PASS|FAIL|ok |e2e:)'
   status=${PIPESTATUS[0]}
   if [ "$status" -ne 0 ]; then
     echo "e2e FAILED for flavour $f, $n node(s); the end of its log ($log):"

@@ -128,7 +128,8 @@ func anyScenario(t *testing.T, subs ...string) {
 // request will get one. Every step after such a restart goes through it.
 func settled(t *testing.T, limit time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
+	began := time.Now()
+	deadline := began.Add(limit)
 	var since time.Time
 	var last string
 	for {
@@ -145,6 +146,7 @@ func settled(t *testing.T, limit time.Duration) {
 		case since.IsZero():
 			since = time.Now()
 		case time.Since(since) >= 10*time.Second:
+			t.Logf("settled after %s", time.Since(began).Round(time.Second))
 			return
 		}
 		if time.Now().After(deadline) {
