@@ -122,10 +122,11 @@ func anyScenario(t *testing.T, subs ...string) {
 
 // settled waits, within limit, for the control plane after etcd or an API
 // server restarted (a manifest edit, a restore, a member or kubelet back):
-// every etcd member healthy and the API server ready on consecutive polls
-// for 10 s. The API server restarts once or twice after its etcd did (its
-// probes failed meanwhile), so one answer does not mean the next step's
-// request will get one. Every step after such a restart goes through it.
+// every etcd member healthy, the API server ready and every node Ready on
+// consecutive polls for 10 s. The API server restarts once or twice after
+// its etcd did (its probes failed meanwhile), so one answer does not mean
+// the next step's request will get one. Every step after such a restart
+// goes through it.
 func settled(t *testing.T, limit time.Duration) {
 	t.Helper()
 	began := time.Now()
@@ -139,6 +140,8 @@ func settled(t *testing.T, limit time.Duration) {
 			last = "the API server is not ready: " + strings.TrimSpace(ready.stdout+ready.stderr)
 		} else if h := runFor(t, 2*time.Minute, "kubectl", "etcd", "health"); h.code != 0 {
 			ok, last = false, "etcd is not healthy: "+strings.TrimSpace(h.stdout+h.stderr)
+		} else if nr := notReadyNodes(t); nr != "" {
+			ok, last = false, "node(s) not Ready: "+nr
 		}
 		switch {
 		case !ok:
@@ -154,6 +157,27 @@ func settled(t *testing.T, limit time.Duration) {
 		}
 		time.Sleep(2 * time.Second)
 	}
+}
+
+// notReadyNodes names the nodes whose Ready condition is not True. A
+// control-plane node's kubelet reaches the API through its own node's API
+// server, which reaches only its own node's etcd (kubeadm's
+// --etcd-servers), so a member that was down leaves its node NotReady
+// until the kubelet's next status update after the member is back.
+func notReadyNodes(t *testing.T) string {
+	t.Helper()
+	r := runFor(t, 20*time.Second, "kubectl", "get", "nodes", "--request-timeout=10s", "-o",
+		`jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}`)
+	if r.code != 0 {
+		return "(nodes unreadable: " + strings.TrimSpace(r.stderr) + ")"
+	}
+	var bad []string
+	for _, line := range strings.Fields(r.stdout) {
+		if name, st, _ := strings.Cut(line, "="); st != "True" {
+			bad = append(bad, name)
+		}
+	}
+	return strings.Join(bad, " ")
 }
 
 func getenv(k, def string) string {
