@@ -128,6 +128,9 @@ func snapshotRestoreStep(s *RestoreSpec, env RestoreEnv) Step {
 		Name: StepRestoreData,
 		Do: func(ctx context.Context) error {
 			dst := under(env.Root, s.NewDataDir)
+			if _, err := os.Stat(under(env.Root, r.Snapshot)); err != nil {
+				return fmt.Errorf("the staged snapshot is not there (%w): it is removed once restored from, so a restore resumed after that cannot redo this step; roll it back and run the scripts again", err)
+			}
 			if _, err := os.Lstat(dst); err == nil {
 				aside := fmt.Sprintf("%s.incomplete-%d", dst, time.Now().Unix())
 				if err := os.Rename(dst, aside); err != nil {
@@ -149,12 +152,27 @@ func snapshotRestoreStep(s *RestoreSpec, env RestoreEnv) Step {
 			argv := append([]string{tool, "snapshot", "restore", under(env.Root, r.Snapshot)}, r.Flags...)
 			argv = append(argv, "--data-dir="+dst)
 			out, err := run(ctx, toolEnv, argv...)
+			// The staged snapshot is the backup's plaintext (every Secret):
+			// it goes once the data is restored from it, and when that
+			// failed too (a failure here rolls the restore back: the
+			// scripts are run again, and stage it again).
+			rmErr := removeStaged(env.Root, r.Snapshot)
 			if err != nil {
-				return fmt.Errorf("%s snapshot restore: %w: %s", path.Base(tool), err, strings.TrimSpace(lastLines(string(out), 5)))
+				return errors.Join(fmt.Errorf("%s snapshot restore: %w: %s", path.Base(tool), err, strings.TrimSpace(lastLines(string(out), 5))), rmErr)
 			}
-			return nil
+			return rmErr
 		},
+		// A restore that never got past this point leaves no plaintext.
+		Undo: func(context.Context) error { return removeStaged(env.Root, r.Snapshot) },
 	}
+}
+
+// removeStaged removes the staged snapshot, which may be gone already.
+func removeStaged(root, snapshot string) error {
+	if err := os.Remove(under(root, snapshot)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove the staged snapshot %s (it holds every Secret in plain text): %w", snapshot, err)
+	}
+	return nil
 }
 
 func lastLines(s string, n int) string {

@@ -10,10 +10,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"path/filepath"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
@@ -120,35 +119,36 @@ type statusEntry struct {
 	*agent.Journal
 	// AgentRunning says an agent holds the journal's lock now.
 	AgentRunning bool `json:"agentRunning"`
+	// Rollback says where a rollback leads, and why it would be refused.
+	Rollback *agent.RollbackCheck `json:"rollback,omitempty"`
+}
+
+// journals reads every journal on the node.
+func (o *options) journals() ([]*agent.Journal, error) {
+	return agent.LoadJournals(filepath.Join(o.root, filepath.FromSlash(o.journalRoot)))
 }
 
 func (o *options) status(context.Context) error {
-	base := filepath.Join(o.root, filepath.FromSlash(o.journalRoot))
-	ids := []string{o.id}
-	if o.id == "" {
-		ents, err := os.ReadDir(base)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("list the journals: %w", err)
+	all, err := o.journals()
+	if err != nil {
+		return err
+	}
+	if o.id != "" {
+		if _, err := o.dir(); err != nil {
+			return err
 		}
-		ids = nil
-		for _, e := range ents {
-			if e.IsDir() {
-				ids = append(ids, e.Name())
-			}
+		if !slices.ContainsFunc(all, func(j *agent.Journal) bool { return j.ID == o.id }) {
+			return fmt.Errorf("restore %s: no journal on this node", o.id)
 		}
-		sort.Strings(ids)
 	}
 	out := []statusEntry{}
-	for _, id := range ids {
-		dir := filepath.Join(base, id)
-		j, err := agent.LoadJournal(filepath.Join(dir, agent.JournalFile))
-		if errors.Is(err, os.ErrNotExist) && o.id == "" {
-			continue // a dir that never got a journal: start failed early
+	for _, j := range all {
+		if o.id != "" && j.ID != o.id {
+			continue
 		}
-		if err != nil {
-			return fmt.Errorf("restore %s: %w", id, err)
-		}
-		out = append(out, statusEntry{Journal: j, AgentRunning: agent.Held(filepath.Join(dir, lockFile))})
+		dir := filepath.Join(o.root, filepath.FromSlash(path.Join(o.journalRoot, j.ID)))
+		c := agent.CheckRollback(o.root, j, all)
+		out = append(out, statusEntry{Journal: j, AgentRunning: agent.Held(filepath.Join(dir, lockFile)), Rollback: &c})
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

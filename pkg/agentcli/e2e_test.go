@@ -507,3 +507,81 @@ func TestRestoreWithPeersCommitsAtTheBarrier(t *testing.T) {
 		}
 	}
 }
+
+// The summary's clean-up done before a rollback (D1), or the manifest
+// edited since the restore (D2): the agent refuses and changes nothing,
+// and `restore status` says why.
+func TestRollbackRefusals(t *testing.T) {
+	for _, tt := range []struct {
+		name, refuse string
+		change       func(t *testing.T, n *fakeNode)
+	}{
+		{"old data removed", "no longer holds etcd's data", func(t *testing.T, n *fakeNode) {
+			if err := os.RemoveAll(filepath.Join(n.root, "var/lib/etcd/member")); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"manifest edited since", "no longer the manifest this restore wrote", func(t *testing.T, n *fakeNode) {
+			p := filepath.Join(n.root, "etc/kubernetes/manifests/etcd.yaml")
+			b, _ := os.ReadFile(p)
+			mustWrite(t, p, string(b)+"# edited\n")
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newFakeNode(t)
+			if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil)); err != nil {
+				t.Fatal(err)
+			}
+			n.waitPhase(t, agent.PhaseDone)
+			tt.change(t, n)
+			before := n.tree(t)
+			_, err := n.agent(t, "restore", "rollback", "--id", restoreID)
+			if err == nil || !strings.Contains(err.Error(), tt.refuse) {
+				t.Fatalf("rollback: %v, want it refused: %s", err, tt.refuse)
+			}
+			if d := cmp.Diff(before, n.tree(t)); d != "" {
+				t.Errorf("the refused rollback changed the node:\n%s", d)
+			}
+			if j := n.journal(t); j.Phase != agent.PhaseDone {
+				t.Errorf("phase %s after a refused rollback, want done", j.Phase)
+			}
+			out, err := n.agent(t, "restore", "status")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var st []statusEntry
+			if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 || st[0].Rollback == nil || !strings.Contains(st[0].Rollback.Refused, tt.refuse) {
+				t.Errorf("status does not report the refusal (%v):\n%s", err, out)
+			}
+		})
+	}
+}
+
+// An interrupted rollback is finished by the next `restore run`, which
+// the kubelet starts when it restarts the agent's static pod (S4), rather
+// than refused with the node half stopped.
+func TestInterruptedRollbackResumes(t *testing.T) {
+	n := newFakeNode(t)
+	orig := n.tree(t)
+	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.StopTimeout = agent.Duration(time.Second) })); err != nil {
+		t.Fatal(err)
+	}
+	n.waitPhase(t, agent.PhaseDone)
+	// The rollback stops the API server first; one that never goes cuts
+	// the rollback off there.
+	n.apiStuck.Store(true)
+	if _, err := n.agent(t, "restore", "rollback", "--id", restoreID); err == nil {
+		t.Fatal("the rollback went through with the API server stuck")
+	}
+	if j := n.journal(t); j.Phase != agent.PhaseRollingBack {
+		t.Fatalf("phase %s after the cut-off rollback, want %s", j.Phase, agent.PhaseRollingBack)
+	}
+	n.apiStuck.Store(false)
+	if _, err := n.agent(t, "restore", "run", "--id", restoreID); err != nil {
+		t.Fatal(err)
+	}
+	n.waitPhase(t, agent.PhaseRolledBack)
+	if d := cmp.Diff(orig, n.tree(t)); d != "" {
+		t.Errorf("tree after the resumed rollback (-before the restore +after):\n%s", d)
+	}
+}

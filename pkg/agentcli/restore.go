@@ -154,6 +154,18 @@ func (o *options) claim(dir string) (*agent.Engine, *agent.RestoreSpec, *agent.L
 // run is the detached body; run again, it resumes from the journal.
 func (o *options) run(ctx context.Context) error {
 	return o.withJournal("run", func(e *agent.Engine, spec *agent.RestoreSpec) error {
+		if e.Journal().Phase == agent.PhaseRollingBack {
+			// A rollback this agent began (a failure before the barrier, or
+			// a single member's after the swap) was cut off: the kubelet
+			// restarted the agent, which finishes it rather than refuse to
+			// run and crash-loop with the node half stopped (S4).
+			o.logf("restore %s: resuming the interrupted rollback", o.id)
+			if err := e.Rollback(ctx); err != nil {
+				return err
+			}
+			o.logf("restore %s: rolled back", o.id)
+			return nil
+		}
 		o.logf("restore %s: running from phase %s", o.id, e.Journal().Phase)
 		if o.barrier != nil {
 			// Without its listener the peers cannot learn of this node:
@@ -187,7 +199,12 @@ func (o *options) closeBarrier(ctx context.Context) {
 	}
 }
 
+// rollback refuses, before it hands over or changes anything, a rollback
+// that would lead somewhere worse than where the node is (CheckRollback).
 func (o *options) rollback(ctx context.Context) error {
+	if err := o.checkRollback(); err != nil {
+		return err
+	}
 	return o.withJournal("rollback", func(e *agent.Engine, _ *agent.RestoreSpec) error {
 		o.logf("restore %s: rolling back from phase %s", o.id, e.Journal().Phase)
 		if err := e.Rollback(ctx); err != nil {
@@ -196,6 +213,26 @@ func (o *options) rollback(ctx context.Context) error {
 		o.logf("restore %s: rolled back", o.id)
 		return nil
 	})
+}
+
+func (o *options) checkRollback() error {
+	if _, err := o.dir(); err != nil {
+		return err
+	}
+	all, err := o.journals()
+	if err != nil {
+		return err
+	}
+	for _, j := range all {
+		if j.ID != o.id {
+			continue
+		}
+		if c := agent.CheckRollback(o.root, j, all); c.Refused != "" {
+			return fmt.Errorf("restore %s is not rolled back on node %s: %s", o.id, j.Node, c.Refused)
+		}
+		return nil
+	}
+	return fmt.Errorf("restore %s: no journal on this node", o.id)
 }
 
 // withJournal hands `restore sub` over to an agent that outlives this

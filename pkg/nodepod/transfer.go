@@ -11,14 +11,15 @@ import (
 )
 
 // Upload streams r into dst inside the pod and checks that the file's
-// sha256 matches what was sent. The shell stays alive after cat and
+// sha256 matches what was sent. dst is created 0600 from its first byte
+// (umask 077): it may be a decrypted snapshot. The shell stays alive after cat and
 // prints the digest: CRI runtimes close exec stdin as soon as the exec'd
 // process closes stdout (containerd #13934), so a bare `cat > f` would
 // truncate, and only a digest proves the file whole.
 func (p *Pod) Upload(ctx context.Context, r io.Reader, dst string) (string, error) {
 	h := sha256.New()
 	var out, errb bytes.Buffer
-	cmd := []string{"sh", "-c", `cat > "$1" && sync "$1" 2>/dev/null; sha256sum "$1"`, "upload", dst}
+	cmd := []string{"sh", "-c", `umask 077 && cat > "$1" && sync "$1" 2>/dev/null; sha256sum "$1"`, "upload", dst}
 	if err := p.Exec(ctx, cmd, io.TeeReader(r, h), &out, &errb); err != nil {
 		return "", fmt.Errorf("uploading to %s on node %s: %w %s", dst, p.Node, err, strings.TrimSpace(errb.String()))
 	}

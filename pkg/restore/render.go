@@ -59,7 +59,11 @@ func RenderPlan(w io.Writer, p *Plan) error {
 		}
 	}
 	b.WriteString("\nBefore the point of no return, a failure on any node rolls every node back by itself.\n")
-	b.WriteString("After it, a failure is reported and `kubectl etcd restore --rollback` puts the old manifests back, which point at the old data dirs.\n")
+	if len(p.Members) == 1 {
+		b.WriteString("After it, a failure rolls the single member back by itself too: the old manifests, which point at the old data dir, go back in.\n")
+	} else {
+		b.WriteString("After it, a failure is reported and `kubectl etcd restore --rollback` puts the old manifests back, which point at the old data dirs.\n")
+	}
 	for _, wn := range p.Warnings {
 		fmt.Fprintf(&b, "Warning: %s\n", wn)
 	}

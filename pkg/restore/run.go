@@ -100,6 +100,7 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Result, error) {
 	}
 	r := newRun(d, cfg, pre)
 	if err := r.prepare(ctx); err != nil {
+		r.unstage(ctx)
 		return nil, errors.Join(err, r.runner.Cleanup(ctx))
 	}
 	return r.execute(ctx)
@@ -152,7 +153,9 @@ func newRun(d Deps, cfg Config, pre *preflighted) *run {
 // execute runs the steps that change the cluster.
 func (r *run) execute(ctx context.Context) (*Result, error) {
 	p := r.pre.plan
-	if err := r.restoreData(ctx); err != nil {
+	err := r.restoreData(ctx)
+	r.unstage(ctx)
+	if err != nil {
 		return nil, errors.Join(err, r.runner.Cleanup(ctx))
 	}
 	started, err := r.startAgents(ctx)

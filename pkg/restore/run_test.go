@@ -363,9 +363,30 @@ func TestRunDrivesEveryNode(t *testing.T) {
 				t.Errorf("%d uploads, want agent and snapshot on each of %d nodes", got, n)
 			}
 			snapBytes, _ := os.ReadFile(f.cfg.File)
+			staged := map[string]bool{}
 			for _, c := range f.ex.find("snapshot.db") {
-				if !bytes.Equal(c.stdin, snapBytes) {
-					t.Errorf("pod %s received a different snapshot", c.pod)
+				switch line := strings.Join(c.cmd, " "); {
+				case strings.Contains(line, "umask 077 && cat > "):
+					if !bytes.Equal(c.stdin, snapBytes) {
+						t.Errorf("pod %s received a different snapshot", c.pod)
+					}
+					staged[c.pod] = true
+				case c.cmd[0] == "rm" && staged[c.pod]:
+					delete(staged, c.pod)
+				default:
+					t.Errorf("pod %s: %q touches the staged snapshot", c.pod, line)
+				}
+			}
+			// The decrypted plaintext is gone once the data is restored.
+			for p := range staged {
+				t.Errorf("pod %s: the staged snapshot was never removed", p)
+			}
+			if got := len(f.ex.find("df -Pk")); got != n {
+				t.Errorf("%d journal dirs made, want %d", got, n)
+			}
+			for _, c := range f.ex.find("mkdir -p") {
+				if line := strings.Join(c.cmd, " "); strings.Contains(line, "/var/lib/kubectl-etcd/restore/") && !strings.Contains(line, "umask 077 && mkdir -p \"$1\" && chmod 0700 \"$(dirname \"$1\")\" \"$1\"") {
+					t.Errorf("pod %s: the journal dir is made without 0700: %q", c.pod, line)
 				}
 			}
 			starts := f.ex.find("restore start --spec - --root /host")
@@ -391,6 +412,10 @@ func TestRunDrivesEveryNode(t *testing.T) {
 				}
 				if peers != n-1 {
 					t.Errorf("member %s has %d barrier peers, want %d", s.Member, peers, n-1)
+				}
+				// Only a single member rolls back by itself after the swap.
+				if want := map[bool]string{true: agent.AfterSwapRollback, false: agent.AfterSwapStay}[n == 1]; s.AfterSwapFailure != want {
+					t.Errorf("member %s: afterSwapFailure %q, want %q", s.Member, s.AfterSwapFailure, want)
 				}
 			}
 			for _, p := range f.pods(t) {

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
@@ -26,6 +27,7 @@ type node struct {
 	pod     *nodepod.Pod
 	agent   agentBinary
 	started bool // the agent runs, in its static pod
+	staged  bool // the snapshot was (perhaps partly) uploaded
 }
 
 // host maps a node path into the node pod.
@@ -84,7 +86,7 @@ func (r *run) prepare(ctx context.Context) error {
 func ensureAgent(ctx context.Context, p *nodepod.Pod, a agentBinary) error {
 	dst := host(a.NodePath())
 	var out bytes.Buffer
-	check := `mkdir -p "$(dirname "$1")" && { sha256sum "$1" 2>/dev/null || true; }`
+	check := `umask 077 && mkdir -p "$(dirname "$1")" && { sha256sum "$1" 2>/dev/null || true; }`
 	if err := p.Exec(ctx, []string{"sh", "-c", check, "check", dst}, nil, &out, io.Discard); err != nil {
 		return fmt.Errorf("check for the agent: %w", err)
 	}
@@ -107,6 +109,9 @@ func ensureAgent(ctx context.Context, p *nodepod.Pod, a agentBinary) error {
 type JournalStatus struct {
 	agent.Journal
 	AgentRunning bool `json:"agentRunning"`
+	// Rollback is the node's own check of a rollback; nil from an agent
+	// older than the check.
+	Rollback *agent.RollbackCheck `json:"rollback,omitempty"`
 }
 
 // Unfinished reports whether the journal is neither done nor rolled back.
@@ -150,7 +155,9 @@ func refuseUnfinished(ctx context.Context, n *node) error {
 // filesystem.
 func checkRoom(ctx context.Context, p *nodepod.Pod, m MemberPlan, size int64) error {
 	var out bytes.Buffer
-	script := `mkdir -p "$1" && df -Pk "$1" "$2"`
+	// The journal dir holds the decrypted snapshot for a while: 0700 from
+	// the start, parents too, and an existing one narrowed.
+	script := `umask 077 && mkdir -p "$1" && chmod 0700 "$(dirname "$1")" "$1" && df -Pk "$1" "$2"`
 	if err := p.Exec(ctx, []string{"sh", "-c", script, "df", host(m.JournalDir), host(path.Dir(m.NewDataDir))}, nil, &out, io.Discard); err != nil {
 		return fmt.Errorf("check the free disk space: %w", err)
 	}
@@ -195,8 +202,28 @@ func parseDF(s string) ([]dfRow, error) {
 
 func (r *run) stageSnapshot(ctx context.Context, n *node) error {
 	src := io.NewSectionReader(r.pre.plain.File, 0, r.pre.plain.Size)
+	n.staged = true
 	_, err := n.pod.Upload(ctx, src, host(n.m.StagedSnapshot))
 	return err
+}
+
+// unstage removes the staged snapshot (the decrypted plaintext of an
+// encrypted backup) from every node once the data is restored from it, or
+// the restore ended before that; Ctrl-C included.
+func (r *run) unstage(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	_ = r.parallel(func(n *node) error {
+		if !n.staged || n.pod == nil {
+			return nil
+		}
+		if err := n.pod.Exec(ctx, []string{"rm", "-f", host(n.m.StagedSnapshot)}, nil, io.Discard, io.Discard); err != nil {
+			r.cfg.notef("Warning: node %s: the staged snapshot %s is still there (%v): remove it, it holds every Secret in plain text", n.m.Node, n.m.StagedSnapshot, err)
+			return nil
+		}
+		n.staged = false
+		return nil
+	})
 }
 
 // startAgents starts every node's agent with its spec. A node whose
@@ -256,6 +283,11 @@ func (p *Plan) AgentSpec(m MemberPlan) agent.RestoreSpec {
 	}
 	if len(peers) > 0 {
 		s.Barrier = &agent.BarrierSpec{Addr: barrierAddr(m), Peers: peers}
+	} else {
+		// A single member whose restored etcd does not come up rolls back
+		// by itself: no other node depends on it, and with its API server
+		// down no --status or --rollback could reach it (S2).
+		s.AfterSwapFailure = agent.AfterSwapRollback
 	}
 	return s
 }

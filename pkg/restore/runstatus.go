@@ -6,9 +6,12 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -82,11 +85,11 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 			}
 		}
 	}
-	var names []string
-	for _, m := range ms {
-		names = append(names, m.Node)
+	prompt, err := rollbackPlan(id, found, cfg.Now())
+	if err != nil {
+		return joinCleanup(ctx, rn, err)
 	}
-	fmt.Fprintf(cfg.Out, "Roll back restore %s on %s: the old etcd manifests, which point at the old data dirs, go back in; the API server stops meanwhile.\n", id, strings.Join(names, ", "))
+	fmt.Fprint(cfg.Out, prompt)
 	if err := cfg.Confirm(nil); err != nil {
 		return joinCleanup(ctx, rn, err)
 	}
@@ -128,6 +131,44 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	fmt.Fprintf(cfg.Out, "\nNext:\n")
 	r.kubeletAdvice(ctx, "rollback (its revisions are below those they saw since the restore)")
 	return nil
+}
+
+// rollbackPlan is what the rollback of restore id does on each node, as
+// the prompt shows it; it refuses, before anything changes anywhere, when
+// any node's own check refuses (agent.CheckRollback): a rollback on some
+// nodes only would split the cluster.
+func rollbackPlan(id string, found []NodeJournals, now time.Time) (string, error) {
+	var b strings.Builder
+	var refused []string
+	var created time.Time
+	for _, n := range found {
+		for _, j := range n.Journals {
+			if j.ID != id {
+				continue
+			}
+			created = j.Created
+			switch c := j.Rollback; {
+			case c == nil:
+				fmt.Fprintf(&b, "  node %s: the old etcd manifest goes back in (this node's agent does not check the old data)\n", n.Node)
+			case c.Refused != "":
+				refused = append(refused, fmt.Sprintf("node %s: %s", n.Node, c.Refused))
+			case c.OldDataWritten != nil:
+				fmt.Fprintf(&b, "  node %s: etcd goes back to %s, last written %s (%s ago)\n", n.Node, c.OldDataDir,
+					c.OldDataWritten.UTC().Format(time.RFC3339), now.Sub(*c.OldDataWritten).Round(time.Second))
+			default:
+				fmt.Fprintf(&b, "  node %s: etcd goes back to %s\n", n.Node, c.OldDataDir)
+			}
+		}
+	}
+	if len(refused) > 0 {
+		return "", hint.Permanent(fmt.Errorf("restore %s is not rolled back, and nothing was changed on any node:\n  %s", id, strings.Join(refused, "\n  ")),
+			"the cluster stays on the restored data; `kubectl etcd restore --status` shows every journal")
+	}
+	head := fmt.Sprintf("Roll back restore %s: the old etcd manifests go back in, and the API servers stop meanwhile.\n", id)
+	if !created.IsZero() {
+		head += fmt.Sprintf("Every write since the restore began (%s, %s ago) is lost.\n", created.UTC().Format(time.RFC3339), now.Sub(created).Round(time.Second))
+	}
+	return head + b.String(), nil
 }
 
 func joinCleanup(ctx context.Context, rn *nodepod.Runner, err error) error {
@@ -210,6 +251,13 @@ func printStatus(cfg Config, ns []NodeJournals) error {
 			fmt.Fprintf(cfg.Out, "node %s: restore %s %s (agent running: %t)%s\n", n.Node, j.ID, j.Phase, j.AgentRunning, errSuffix(j.Error))
 			for _, s := range j.Steps {
 				fmt.Fprintf(cfg.Out, "  %-8s %s%s\n", s.State, s.Name, errSuffix(s.Error))
+			}
+			if c := j.Rollback; c != nil && j.Phase != agent.PhaseRolledBack {
+				if c.Refused != "" {
+					fmt.Fprintf(cfg.Out, "  rollback: refused: %s\n", c.Refused)
+				} else {
+					fmt.Fprintf(cfg.Out, "  rollback: etcd goes back to %s\n", c.OldDataDir)
+				}
 			}
 		}
 	}

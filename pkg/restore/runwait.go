@@ -243,8 +243,9 @@ func (r *run) summary(ctx context.Context, res *Result) {
 	}
 	fmt.Fprintf(w, "\nNext:\n")
 	r.kubeletAdvice(ctx, "restore")
-	fmt.Fprintf(w, "  - once the cluster has run well for a while, delete the old data on each node: rm -rf %s\n", p.Members[0].OldDataDir)
-	fmt.Fprintf(w, "  - to undo the restore instead: kubectl etcd restore --rollback --id %s\n", p.ID)
+	fmt.Fprintf(w, "  - to undo the restore: kubectl etcd restore --rollback --id %s (every write since the restore is lost)\n", p.ID)
+	fmt.Fprintf(w, "  - only once you are sure you will not roll back, free the old data on each node: rm -rf %s\n", p.Members[0].OldDataDir)
+	fmt.Fprintf(w, "    This ends the way back: --rollback refuses once the old data is gone.\n")
 }
 
 // kubeletAdvice names every node, workers included: each kubelet keeps

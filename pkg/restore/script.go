@@ -372,8 +372,11 @@ fi
 echo "checking the snapshot's sha256..."
 [ "$(sum "$SNAPSHOT")" = "$SNAPSHOT_SHA256" ] || die "$SNAPSHOT does not have the sha256 $SNAPSHOT_SHA256: it is not the snapshot that was planned"
 
+# The staged copy is the snapshot's plaintext: 0600 in 0700 dirs from its
+# first byte, and removed by the agent once the data is restored from it.
+umask 077
 mkdir -p {{.BinDir}} "$JOURNAL"
-chmod 0700 "$JOURNAL"
+chmod 0700 "$(dirname "$JOURNAL")" "$JOURNAL"
 if [ ! -x "$bin" ] || [ "$(sum "$bin")" != "$want" ]; then
   cp "$agent" "$bin.part" && chmod 0755 "$bin.part" && mv -f "$bin.part" "$bin"
 fi

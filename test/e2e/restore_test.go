@@ -136,6 +136,7 @@ func checkRestored(t *testing.T, before status, out string) (id string) {
 		if !strings.Contains(r.stdout, "/member/snap") {
 			t.Errorf("node %s: the old data dir is gone", n)
 		}
+		noPlaintextLeft(t, n)
 	}
 	return id
 }
@@ -154,7 +155,33 @@ func TestRestoreThenRollback(t *testing.T) {
 		t.Errorf("--status does not show restore %s done on %d nodes:\n%s", id, nodes, st.stdout)
 	}
 
+	// The summary's clean-up, done on one node before a rollback, ends the
+	// way back there: the rollback refuses on every node, changes nothing,
+	// and the cluster stays up on the restored data (D1).
+	names := nodeNames(t)
+	far := names[len(names)-1]
+	oldMember := `"$(sed -n 's/.*--data-dir=//p' /var/lib/kubectl-etcd/restore/` + id + `/manifests/etcd.yaml)/member"`
+	mustSucceed(t, nodeExec(t, far, "sh", "-c", "mv "+oldMember+" "+oldMember+".e2e-aside"))
+	refused := kubectl(t, restoreCmd("--rollback", "--id", id, "--yes")...)
+	mustSucceed(t, nodeExec(t, far, "sh", "-c", "mv "+oldMember+".e2e-aside "+oldMember))
+	if refused.code == 0 || !strings.Contains(refused.stderr, "node "+far+": the old data dir") ||
+		!strings.Contains(refused.stderr, "nothing was changed on any node") {
+		t.Errorf("a rollback over removed old data on %s was not refused by name (exit %d):\n%s%s", far, refused.code, refused.stdout, refused.stderr)
+	}
+	if still, _ := getStatus(t); still.ClusterID != restored.ClusterID {
+		t.Errorf("cluster ID %s after the refused rollback, want the restored %s", still.ClusterID, restored.ClusterID)
+	}
+	if !configMaps(t)["e2e-restore-a"] {
+		t.Errorf("the refused rollback lost the restored data")
+	}
+	if st := mustSucceed(t, kubectl(t, restoreCmd("--status", "--id", id)...)); !strings.Contains(st.stdout, "rollback: etcd goes back to") {
+		t.Errorf("--status does not say where a rollback leads:\n%s", st.stdout)
+	}
+
 	r = mustSucceed(t, kubectl(t, restoreCmd("--rollback", "--id", id, "--yes")...))
+	if !strings.Contains(r.stdout, "Every write since the restore began") || !strings.Contains(r.stdout, "etcd goes back to") {
+		t.Errorf("the rollback's plan does not name the old data and the lost writes:\n%s", r.stdout)
+	}
 	// As the rollback advises: the old data's revisions are below those the
 	// kubelets' watches saw, so until they restart, new pods never start.
 	restartKubelets(t, r.stdout)
@@ -260,4 +287,17 @@ func getStatusQuiet(t *testing.T) (status, error) {
 		return v, fmt.Errorf("exit %d", r.code)
 	}
 	return v, json.Unmarshal([]byte(r.stdout), &v)
+}
+
+// noPlaintextLeft checks that a node holds no staged snapshot (the
+// backup's plaintext) after a restore, and nothing of ours under the
+// journal root that another user could read: dirs 0700, files 0600.
+func noPlaintextLeft(t *testing.T, node string) {
+	t.Helper()
+	r := mustSucceed(t, nodeExec(t, node, "sh", "-c",
+		`find /var/lib/kubectl-etcd -name 'snapshot.db*'; find /var/lib/kubectl-etcd/restore \( -type d -perm /077 \) -o \( -type f -perm /077 \) | sed 's/^/wide: /'; stat -c '%a %n' /var/lib/kubectl-etcd/restore`))
+	out := strings.TrimSpace(r.stdout)
+	if out != "700 /var/lib/kubectl-etcd/restore" {
+		t.Errorf("node %s: a staged snapshot, or files others can read, under /var/lib/kubectl-etcd:\n%s", node, out)
+	}
 }
