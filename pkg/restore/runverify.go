@@ -25,21 +25,24 @@ type DataCheck struct {
 // hashkv at the snapshot's revision plus the bump: the revision the
 // restore left, which the API server's writes since then do not change.
 // The keys must be the snapshot's, and the hashes equal.
-func verifyData(ctx context.Context, d etcd.ClientDialer, pods []discovery.Member, p *Plan) (*DataCheck, error) {
+// verifyData reads the keys and hashkv of every planned member at the
+// restored revision: readErr when a member could not be read, dataErr
+// when what it holds differs from the snapshot.
+func verifyData(ctx context.Context, d etcd.ClientDialer, pods []discovery.Member, p *Plan) (dc *DataCheck, readErr, dataErr error) {
 	rev := p.Snapshot.Revision + p.Bump
-	dc := &DataCheck{Revision: rev, Keys: map[string]int64{}, Hashes: map[string]uint32{}}
+	dc = &DataCheck{Revision: rev, Keys: map[string]int64{}, Hashes: map[string]uint32{}}
 	planned := map[string]bool{}
 	for _, m := range p.Members {
 		planned[m.Name] = true
 	}
-	var errs []error
+	var errs, reads []error
 	for _, pod := range pods {
 		if !planned[pod.Name] {
 			continue
 		}
 		keys, hash, err := readAt(ctx, d, pod, rev)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("member %s: %w", pod.Name, err))
+			reads = append(reads, fmt.Errorf("member %s: %w", pod.Name, err))
 			continue
 		}
 		dc.Keys[pod.Name], dc.Hashes[pod.Name] = keys, hash
@@ -47,10 +50,13 @@ func verifyData(ctx context.Context, d etcd.ClientDialer, pods []discovery.Membe
 			errs = append(errs, fmt.Errorf("member %s holds %d keys at revision %d, the snapshot %d", pod.Name, keys, rev, p.Snapshot.Keys))
 		}
 	}
+	if len(reads) > 0 {
+		return dc, errors.Join(reads...), nil
+	}
 	if hs := distinctHashes(dc.Hashes); len(hs) > 1 {
 		errs = append(errs, fmt.Errorf("the members' hashkv at revision %d differ: %s", rev, strings.Join(hs, ", ")))
 	}
-	return dc, errors.Join(errs...)
+	return dc, nil, errors.Join(errs...)
 }
 
 func readAt(ctx context.Context, d etcd.ClientDialer, m discovery.Member, rev int64) (int64, uint32, error) {

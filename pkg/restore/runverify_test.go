@@ -2,6 +2,7 @@ package restore
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -35,6 +36,24 @@ func (a atRev) HashKV(_ context.Context, rev int64) (*etcd.KVHash, error) {
 
 func (atRev) Close() error { return nil }
 
+// A member that cannot be read yet is a read error (the check retries),
+// not a data error (which fails the restore).
+func TestVerifyDataReadFailure(t *testing.T) {
+	p := &Plan{Snapshot: Snapshot{Revision: 100, Keys: 7}, Bump: 1000, Members: []MemberPlan{{Name: "cp1"}, {Name: "cp2"}}}
+	pods := []discovery.Member{{Name: "cp1"}, {Name: "cp2"}}
+	var revs []int64
+	d := etcd.ClientDialerFunc(func(_ context.Context, m discovery.Member) (etcd.Client, error) {
+		if m.Name == "cp2" {
+			return nil, errors.New("port-forward: pod not running")
+		}
+		return atRev{keys: 7, hash: 0xab, revs: &revs}, nil
+	})
+	_, readErr, dataErr := verifyData(context.Background(), d, pods, p)
+	if readErr == nil || !strings.Contains(readErr.Error(), "member cp2: port-forward: pod not running") || dataErr != nil {
+		t.Fatalf("readErr %v, dataErr %v; want cp2's read error only", readErr, dataErr)
+	}
+}
+
 func TestVerifyData(t *testing.T) {
 	p := &Plan{Snapshot: Snapshot{Revision: 100, Keys: 7}, Bump: 1000,
 		Members: []MemberPlan{{Name: "cp1"}, {Name: "cp2"}, {Name: "cp3"}}}
@@ -60,7 +79,10 @@ func TestVerifyData(t *testing.T) {
 				a := tt.answers[m.Name]
 				return atRev{keys: a.keys, hash: a.hash, revs: &revs}, nil
 			})
-			dc, err := verifyData(context.Background(), d, pods, p)
+			dc, readErr, err := verifyData(context.Background(), d, pods, p)
+			if readErr != nil {
+				t.Fatalf("a read failed: %v", readErr)
+			}
 			if len(tt.wantErr) == 0 && err != nil {
 				t.Fatal(err)
 			}

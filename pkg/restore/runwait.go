@@ -151,16 +151,55 @@ func errSuffix(e string) string {
 }
 
 // check compares the restored cluster with the snapshot: a new cluster
-// ID, the same on every member, and a revision at or above the snapshot's
-// plus the bump (the API server writes as soon as it is back).
+// ID, the same on every member, a revision at or above the snapshot's
+// plus the bump (the API server writes as soon as it is back), and the
+// snapshot's keys and hash on every member. Right after the restore a
+// member may not answer yet (its port-forward needs a pod on a node whose
+// kubelet holds informers from before): reads are retried, each attempt
+// bounded, for checkTimeout; only a check that really failed, or reads
+// that never succeeded, fail it.
 func (r *run) check(ctx context.Context, res *Result) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	last := ""
+	for {
+		actx, acancel := context.WithTimeout(ctx, checkAttemptTimeout)
+		readErr, checkErr := r.checkOnce(actx, res)
+		acancel()
+		if readErr == nil {
+			return checkErr
+		}
+		if msg := firstLine(readErr); msg != last {
+			r.cfg.notef("checking the restored members: %s; retrying for up to %s", msg, checkTimeout)
+			last = msg
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the restored members could not be read within %s, so the result is not checked: %w", checkTimeout, readErr)
+		case <-time.After(r.cfg.Poll):
+		}
+	}
+}
+
+// checkTimeout bounds the result check; checkAttemptTimeout each read.
+const (
+	checkTimeout        = 2 * time.Minute
+	checkAttemptTimeout = 45 * time.Second
+)
+
+// checkOnce reads every member once: readErr when a member could not be
+// read (worth another try), checkErr when what was read is wrong.
+func (r *run) checkOnce(ctx context.Context, res *Result) (readErr, checkErr error) {
 	pods, err := r.d.Members(ctx)
 	if err != nil {
-		return err
+		return err, nil
 	}
 	v, err := etcd.CollectStatus(ctx, r.d.Dialer, pods)
 	if err != nil {
-		return fmt.Errorf("read the restored members' status: %w", err)
+		return fmt.Errorf("read the restored members' status: %w", err), nil
+	}
+	if v.ClusterID == "" {
+		return fmt.Errorf("no member named the cluster ID"), nil
 	}
 	p := r.pre.plan
 	want := p.Snapshot.Revision + p.Bump
@@ -171,6 +210,21 @@ func (r *run) check(ctx context.Context, res *Result) error {
 			errs = append(errs, fmt.Errorf("member %s is at revision %d, below the snapshot's %d plus the bump %d", m.Name, m.Revision, p.Snapshot.Revision, p.Bump))
 		}
 	}
+	if r.pre.live.ClusterID != "" && v.ClusterID == r.pre.live.ClusterID {
+		errs = append(errs, fmt.Errorf("the cluster ID is still %s: the members were not restored", v.ClusterID))
+	}
+	if r.d.Clients == nil {
+		r.cfg.notef("Warning: the restored keys and hashes were not checked (no client/v3 transport)")
+	} else {
+		dc, rerr, derr := verifyData(ctx, r.d.Clients, pods, p)
+		if rerr != nil {
+			return rerr, nil
+		}
+		res.Data = dc
+		if derr != nil {
+			errs = append(errs, derr)
+		}
+	}
 	res.ClusterID = v.ClusterID
 	for _, m := range pods {
 		for _, mp := range p.Members {
@@ -179,24 +233,12 @@ func (r *run) check(ctx context.Context, res *Result) error {
 			}
 		}
 	}
-	if r.pre.live.ClusterID != "" && v.ClusterID == r.pre.live.ClusterID {
-		errs = append(errs, fmt.Errorf("the cluster ID is still %s: the members were not restored", v.ClusterID))
-	}
-	if r.d.Clients == nil {
-		r.cfg.notef("Warning: the restored keys and hashes were not checked (no client/v3 transport)")
-	} else {
-		dc, err := verifyData(ctx, r.d.Clients, pods, p)
-		res.Data = dc
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
 	for _, j := range res.Journals {
 		if j.Unfinished() {
 			errs = append(errs, fmt.Errorf("node %s: the journal says %s%s", j.Node, j.Phase, errSuffix(j.Error)))
 		}
 	}
-	return errors.Join(errs...)
+	return nil, errors.Join(errs...)
 }
 
 // removeLeftovers waits until the agents' static pods have taken
@@ -233,8 +275,13 @@ const agentGoneTimeout = 2 * time.Minute
 func (r *run) summary(ctx context.Context, res *Result) {
 	p := r.pre.plan
 	w := r.cfg.Out
-	fmt.Fprintf(w, "\nRestored %s: cluster ID %s, revision %d (snapshot %d + bump %d), in %s\n",
-		p.ID, res.ClusterID, res.Revision, p.Snapshot.Revision, p.Bump, r.cfg.Now().Sub(r.start).Round(time.Second))
+	if res.ClusterID == "" {
+		fmt.Fprintf(w, "\nRestored %s in %s; the result could not be checked (see below): `kubectl etcd status` reads it\n",
+			p.ID, r.cfg.Now().Sub(r.start).Round(time.Second))
+	} else {
+		fmt.Fprintf(w, "\nRestored %s: cluster ID %s, revision %d (snapshot %d + bump %d), in %s\n",
+			p.ID, res.ClusterID, res.Revision, p.Snapshot.Revision, p.Bump, r.cfg.Now().Sub(r.start).Round(time.Second))
+	}
 	if dc := res.Data; dc != nil && len(dc.Keys) == len(p.Members) {
 		fmt.Fprintf(w, "Checked at revision %d: every member holds the snapshot's %d keys, with hashkv %s\n", dc.Revision, p.Snapshot.Keys, strings.Join(distinctHashes(dc.Hashes), "; "))
 	}
