@@ -166,12 +166,18 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 		r.cfg.notef("Warning: %v", err)
 		r.cfg.notef("The nodes whose agent started roll back at the barrier by themselves; follow them with `kubectl etcd restore --status`.")
 	}
-	// The node pods are done; the restored etcd would not know them.
-	if cerr := r.runner.Cleanup(ctx); cerr != nil {
-		r.cfg.notef("Warning: %v", cerr)
-	}
+	// The node pods are done. The agents may already have stopped the API
+	// server, so a delete can fail: those pods are deleted again once it is
+	// back (the restored etcd does not know them, so nothing is usually
+	// left), and only a pod still there then is reported.
+	pending := r.runner.Cleanup(ctx) != nil
 	r.cfg.notef("Agents started on %d of %d nodes; the API server goes away now. Waiting for it and every member (Ctrl-C is safe: the nodes carry on).", len(started), len(p.Members))
 	werr := r.waitBack(ctx, p.Members, r.pre.live.ClusterID)
+	if pending {
+		if cerr := r.runner.Cleanup(ctx); cerr != nil {
+			r.cfg.notef("Warning: %v", cerr)
+		}
+	}
 	res := &Result{Plan: p, Journals: r.journals(ctx)}
 	if werr != nil {
 		r.printJournals(res.Journals)
