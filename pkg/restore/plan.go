@@ -6,10 +6,13 @@ package restore
 import (
 	"fmt"
 	"path"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
@@ -156,10 +159,20 @@ func withDefaults(o Options) Options {
 func sortedMembers(in []discovery.Member, fromMetadata bool) ([]discovery.Member, error) {
 	ms := append([]discovery.Member{}, in...)
 	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	src := "etcd pod %s"
+	if fromMetadata {
+		src = "FILE.json's member %s"
+	}
 	for i, m := range ms {
 		switch {
 		case fromMetadata && (m.Name == "" || m.Node == "" || len(m.InitialAdvertisePeerURLs) == 0):
 			return nil, fmt.Errorf("FILE.json's member %q has no name, node or peer URL: script mode without the API plans from them", m.Name)
+		case m.Node != "" && len(validation.IsDNS1123Subdomain(m.Node)) > 0:
+			// Names go into file names on the workstation and into root
+			// scripts on the nodes (X2): only what Kubernetes allows.
+			return nil, fmt.Errorf(src+" names the node %q, which is not a Kubernetes node name (%s): nothing was written", orPod(m, fromMetadata), m.Node, strings.Join(validation.IsDNS1123Subdomain(m.Node), "; "))
+		case m.Name != "" && !memberNameRE.MatchString(m.Name):
+			return nil, fmt.Errorf(src+" has the member name %q: restore accepts letters, digits, '.', '_' and '-' (as kubeadm's node names), so that the name is safe in file names and scripts", orPod(m, fromMetadata), m.Name)
 		case fromMetadata:
 		case m.Name == "" || m.Node == "" || m.DataDir == "" || len(m.InitialAdvertisePeerURLs) == 0:
 			return nil, fmt.Errorf("etcd pod %s sets no --name, --data-dir or --initial-advertise-peer-urls, or runs on no node: restore reads them from the pod spec; fix the manifest", m.Pod)
@@ -170,6 +183,16 @@ func sortedMembers(in []discovery.Member, fromMetadata bool) ([]discovery.Member
 		}
 	}
 	return ms, nil
+}
+
+// memberNameRE is what restore accepts as a member name.
+var memberNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
+
+func orPod(m discovery.Member, fromMetadata bool) string {
+	if fromMetadata {
+		return strconv.Quote(m.Name)
+	}
+	return m.Pod
 }
 
 // initialCluster lists every member's peer URLs, sorted, so that every

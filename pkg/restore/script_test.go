@@ -148,6 +148,38 @@ func TestScriptsFromMetadataWithoutTheAPI(t *testing.T) {
 	}
 }
 
+// FILE.json is not authenticated: a hostile node or member name must not
+// write outside the script dir on the workstation, nor reach a root
+// script on a node (X2).
+func TestScriptsRefuseHostileNames(t *testing.T) {
+	for _, tt := range []struct{ name, node, member, want string }{
+		{"traversal in the node", "../../../home/u/bin/deploy", "cp1", "not a Kubernetes node name"},
+		{"command in the node", "cp1$(reboot)", "cp1", "not a Kubernetes node name"},
+		{"newline in the member", "cp1", "cp1\nreboot", "has the member name"},
+		{"quote in the member", "cp1", "cp1'; reboot; '", "has the member name"},
+		{"slash in the member", "cp1", "a/b", "has the member name"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := scriptFixture(t, 1)
+			deps := f.deps()
+			deps.Members = func(context.Context) ([]discovery.Member, error) { return nil, errors.New("no API") }
+			snap, _ := os.ReadFile(f.cfg.File)
+			node, _ := json.Marshal(tt.node)
+			member, _ := json.Marshal(tt.member)
+			meta := fmt.Sprintf(`{"clusterID":"c0ffee","sha256":"%x","revision":5000,"etcdVersion":"3.7.0","members":[
+				{"name":%s,"node":%s,"peerURLs":["https://10.250.1.11:2380"]}]}`, sha256.Sum256(snap), member, node)
+			os.WriteFile(f.cfg.File+".json", []byte(meta), 0o600)
+			_, err := Scripts(context.Background(), deps, f.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if ents, _ := os.ReadDir(f.cfg.ScriptDir); len(ents) != 0 {
+				t.Errorf("files written: %v", ents)
+			}
+		})
+	}
+}
+
 func TestScriptsRefuseANonEmptyDir(t *testing.T) {
 	f := scriptFixture(t, 1)
 	os.MkdirAll(f.cfg.ScriptDir, 0o700)
