@@ -268,12 +268,20 @@ func (c *Config) metadata(status *etcd.StatusListView, src candidate, res *snaps
 	if c.KubernetesVersion != nil {
 		meta.KubernetesVersion = c.KubernetesVersion()
 	}
-	if c.Encrypt == nil {
-		// The status revision is from just before the stream; the file's
-		// own is exact.
+	// The status revision is from just before the stream, and a restore
+	// compares FILE.json's with the snapshot's own: record the exact one,
+	// read from the plain file, or for an encrypted one from the plaintext
+	// as it streamed; none rather than a wrong one.
+	switch {
+	case c.Encrypt == nil:
 		if rev, err := snapshot.Revision(c.File); err == nil {
 			meta.Revision = rev
 		}
+	case res.RevisionErr != nil:
+		meta.Revision = 0
+		c.notify("Warning: the snapshot's revision could not be read as it streamed (%v): FILE.json records none", res.RevisionErr)
+	default:
+		meta.Revision = res.Revision
 	}
 	return meta
 }

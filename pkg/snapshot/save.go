@@ -81,6 +81,12 @@ type Result struct {
 	// FileSHA256 is the sha256 of the bytes written (differs when encrypted).
 	FileSHA256 string
 	Attempts   int
+	// Revision is the snapshot's revision, read from the plaintext as it
+	// streamed (what Revision(path) gives for the plain file); set only
+	// when encrypted, where no plain file exists to read it from. Zero
+	// with RevisionErr when it could not be read.
+	Revision    int64
+	RevisionErr error
 }
 
 // Save streams a snapshot from src into sink, checking etcd's sha256
@@ -159,7 +165,13 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 	if opts.Progress != nil {
 		r = opts.Progress(r)
 	}
-	_, err = io.Copy(io.MultiWriter(dst, tw), r)
+	plain := io.MultiWriter(dst, tw)
+	var rw *RevisionWriter
+	if enc != nil {
+		rw = NewRevisionWriter()
+		plain = io.MultiWriter(dst, tw, rw)
+	}
+	_, err = io.Copy(plain, r)
 	wd.stop()
 	if err != nil {
 		if errors.Is(err, errSink) {
@@ -184,6 +196,9 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 	res := &Result{Size: tw.Size(), SnapshotSHA256: hex.EncodeToString(tw.Digest()), FileSHA256: hex.EncodeToString(tw.FileSum())}
 	if fileHash != nil {
 		res.FileSHA256 = hex.EncodeToString(fileHash.Sum(nil))
+	}
+	if rw != nil {
+		res.Revision, res.RevisionErr = rw.Revision()
 	}
 	return res, nil
 }

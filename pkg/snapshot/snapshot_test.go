@@ -311,6 +311,17 @@ func TestEncryptedRoundTrip(t *testing.T) {
 	if !rep.Encrypted || rep.Size != int64(len(snap)) || rep.FileSHA256 != res.FileSHA256 || len(rep.Usage) == 0 {
 		t.Errorf("report %+v, save %+v", rep, res)
 	}
+	// FILE.json's revision for an encrypted backup is the plaintext's own,
+	// read as it streamed: what Revision gives for the plain file (R1).
+	plain := filepath.Join(dir, "plain.db")
+	os.WriteFile(plain, snap, 0o600)
+	want, err := Revision(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RevisionErr != nil || res.Revision != want || want == 0 {
+		t.Errorf("streamed revision %d (%v), the plain file's %d", res.Revision, res.RevisionErr, want)
+	}
 }
 
 func TestVerifyFileErrors(t *testing.T) {
