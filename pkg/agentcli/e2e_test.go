@@ -585,3 +585,41 @@ func TestInterruptedRollbackResumes(t *testing.T) {
 		t.Errorf("tree after the resumed rollback (-before the restore +after):\n%s", d)
 	}
 }
+
+// A journal edited on the node is checked again on resume: it cannot
+// point the steps anywhere a fresh spec could not (X5).
+func TestResumeValidatesTheJournalSpec(t *testing.T) {
+	n := newFakeNode(t)
+	n.apiStuck.Store(true)
+	out, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st started
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.PID <= 0 {
+		t.Fatalf("start printed %q (%v)", out, err)
+	}
+	for n.journal(t).Steps[3].State != agent.Running {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for agent.Held(filepath.Join(n.root, journalDir, agent.LockFile)) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	n.apiStuck.Store(false)
+	j := n.journal(t)
+	var spec map[string]any
+	if err := json.Unmarshal(j.Spec, &spec); err != nil {
+		t.Fatal(err)
+	}
+	spec["staticPodDir"] = "etc/../../tmp"
+	j.Spec, _ = json.Marshal(spec)
+	if err := j.Save(filepath.Join(n.root, journalDir, agent.JournalFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.agent(t, "restore", "run", "--id", restoreID); err == nil || !strings.Contains(err.Error(), "clean absolute node path") {
+		t.Fatalf("resume of an edited journal: %v", err)
+	}
+}

@@ -117,6 +117,14 @@ func (o *options) engine(dir string) (*agent.Engine, *agent.RestoreSpec, error) 
 	if err := json.Unmarshal(j.Spec, &spec); err != nil {
 		return nil, nil, fmt.Errorf("journal %s holds no readable spec: %w", jp, err)
 	}
+	// Checked again on every resume: an edited journal must not point the
+	// steps anywhere a fresh spec could not (X5).
+	if err := spec.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("journal %s: %w; nothing was changed: inspect it by hand", jp, err)
+	}
+	if spec.ID != o.id {
+		return nil, nil, fmt.Errorf("journal %s is of restore %q, not %s: nothing was changed", jp, spec.ID, o.id)
+	}
 	restored, err := os.ReadFile(filepath.Join(dir, agent.RestoredManifest))
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore %s: %w", o.id, err)

@@ -37,6 +37,12 @@ func (a agentBinary) NodePath() string { return path.Join(AgentBinDir, a.SHA256)
 // unknown arch ("") takes only the plain one: a release's per-arch agent
 // could be the wrong machine code; why is unknown says what went wrong.
 func FindAgent(dir, arch string, unknown error) (string, error) {
+	if dir == "" {
+		// Never the current directory: whatever lies there would run as
+		// root on every control-plane node (X5).
+		return "", hint.Permanent(errors.New("no agent dir: the plugin cannot tell where its own executable is"),
+			"pass --agent-dir, the directory that holds %s-linux-<arch> (a release archive's directory)", AgentName)
+	}
 	var tried []string
 	names := []string{AgentName}
 	if arch != "" {

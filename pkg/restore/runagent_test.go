@@ -29,6 +29,16 @@ func writeFiles(t *testing.T, dir string, names ...string) {
 	}
 }
 
+// Without an agent dir the current directory is never searched (X5).
+func TestFindAgentNeedsADir(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	os.WriteFile(filepath.Join(dir, AgentName+"-linux-amd64"), []byte("\x7fELF"), 0o755)
+	if p, err := FindAgent("", "amd64", nil); err == nil || !strings.Contains(err.Error(), "--agent-dir") {
+		t.Fatalf("FindAgent(\"\") = %q, %v; want a refusal naming --agent-dir", p, err)
+	}
+}
+
 func TestFindAgent(t *testing.T) {
 	release := []string{"kubectl-etcd-agent-linux-amd64", "kubectl-etcd-agent-linux-arm64"}
 	unknown := errors.New("nodes is forbidden")
