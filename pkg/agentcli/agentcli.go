@@ -24,7 +24,9 @@ var errUsage = errors.New("usage")
 
 const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
 
-  restore start    --spec FILE|-      check the node, write the journal, run the steps detached
+  restore start    --spec FILE|- [--prepare]
+                                      check the node, write the journal, run the steps detached
+                                      (--prepare: stop after the journal; run --detach starts it)
   restore run      --id ID [--detach] run or resume a restore's steps (--detach: in a static pod, see --static-pod)
   restore status   [--id ID]          print the journals as JSON
   restore wait     --id ID            follow a restore's steps until it ends; fails unless it ended done
@@ -68,6 +70,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[1] {
 	case "start":
 		fs.StringVar(&o.specFile, "spec", "", "the restore spec (JSON), or - for stdin")
+		fs.BoolVar(&o.prepare, "prepare", false, "check the node and write the journal only; `restore run --id ID --detach` starts it")
 		o.handoverTimeoutFlag(fs)
 		cmd = o.start
 	case "run":
@@ -95,7 +98,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 type options struct {
 	root, journalRoot, id, specFile string
-	detach                          bool
+	detach, prepare                 bool
 	// staticPod is this agent's own manifest (a node path) when it runs
 	// as a static pod, and claim the token it records in the journal.
 	staticPod, claimToken string

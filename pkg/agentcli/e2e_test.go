@@ -623,3 +623,54 @@ func TestResumeValidatesTheJournalSpec(t *testing.T) {
 		t.Fatalf("resume of an edited journal: %v", err)
 	}
 }
+
+// `restore start --prepare` checks the node and writes the journal with
+// nothing moved; `restore run --detach` then starts it. A barrier port that
+// is taken is refused at the prepare, with nothing written (S1).
+func TestPrepareThenStart(t *testing.T) {
+	n := newFakeNode(t)
+	orig := n.tree(t)
+	out, err := n.agent(t, "restore", "start", "--prepare", "--spec", n.spec(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st started
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Journal != journalDir+"/journal.json" || st.PID != 0 {
+		t.Fatalf("prepare printed %q (%v)", out, err)
+	}
+	j := n.journal(t)
+	for _, s := range j.Steps {
+		if s.State != agent.Pending {
+			t.Errorf("step %q %s after a prepare, want pending", s.Name, s.State)
+		}
+	}
+	after := n.tree(t)
+	for p := range after {
+		if !strings.HasPrefix(p, strings.TrimPrefix(journalDir, "/")) {
+			if after[p] != orig[p] {
+				t.Errorf("the prepare changed %s", p)
+			}
+		}
+	}
+	if _, err := n.agent(t, "restore", "run", "--id", restoreID, "--detach"); err != nil {
+		t.Fatal(err)
+	}
+	n.waitPhase(t, agent.PhaseDone)
+
+	m := newFakeNode(t)
+	m.issuePeerCert(t, newPKI(t))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	spec := m.spec(t, func(s *agent.RestoreSpec) {
+		s.Barrier = &agent.BarrierSpec{Addr: l.Addr().String(), Peers: []agent.Peer{{Member: "hc-cp2", Addr: "127.0.0.1:1"}}}
+	})
+	if _, err := m.agent(t, "restore", "start", "--prepare", "--spec", spec); err == nil || !strings.Contains(err.Error(), "the barrier cannot listen") {
+		t.Fatalf("prepare with the barrier port taken: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(m.root, journalDir, agent.JournalFile)); err == nil {
+		t.Error("a refused prepare wrote a journal")
+	}
+}

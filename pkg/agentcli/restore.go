@@ -21,6 +21,10 @@ const lockFile = agent.LockFile
 // start checks the node against the spec and writes the journal, with the
 // cluster untouched, then runs the steps detached: from here on the API
 // server goes away, and with it the exec session that started the agent.
+// With --prepare it stops after the journal (PrepareRestore checks the
+// barrier port too): the plugin prepares every node before it starts any agent
+// (`restore run --detach`), so that a node that cannot take part is found
+// while nothing has stopped anywhere (S1).
 func (o *options) start(ctx context.Context) error {
 	spec, err := o.readSpec()
 	if err != nil {
@@ -48,6 +52,15 @@ func (o *options) start(ctx context.Context) error {
 	err = o.writeJournal(dir, spec, restored)
 	lock.Unlock()
 	if err != nil {
+		return err
+	}
+	if o.prepare {
+		node := path.Join(o.journalRoot, o.id)
+		b, err := json.Marshal(started{Journal: path.Join(node, agent.JournalFile), Log: path.Join(node, agent.LogFile)})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(o.stdout, "%s\n", b)
 		return err
 	}
 	return o.handover(dir, "run")

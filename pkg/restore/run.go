@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"filippo.io/age"
@@ -150,6 +151,21 @@ func newRun(d Deps, cfg Config, pre *preflighted) *run {
 	return &run{d: d, cfg: cfg, pre: pre, runner: rn, nodes: map[string]*node{}, start: cfg.Now()}
 }
 
+// nodeCommands are the node-local commands that `restore run` or
+// `restore rollback` this restore without the API server (over ssh): the
+// agent the plugin staged on each node.
+func (r *run) nodeCommands(verb string) string {
+	var b strings.Builder
+	for _, m := range r.pre.plan.Members {
+		n := r.nodes[m.Node]
+		if n == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s: %s restore %s --id %s --detach --root /\n", m.Node, n.agent.NodePath(), verb, r.pre.plan.ID)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
 // execute runs the steps that change the cluster.
 func (r *run) execute(ctx context.Context) (*Result, error) {
 	p := r.pre.plan
@@ -165,6 +181,7 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	if err != nil {
 		r.cfg.notef("Warning: %v", err)
 		r.cfg.notef("The nodes whose agent started roll back at the barrier by themselves; follow them with `kubectl etcd restore --status`.")
+		r.cfg.notef("If the API server does not come back, on each node where an agent started, as root:\n%s", r.nodeCommands("rollback"))
 	}
 	// The node pods are done. The agents may already have stopped the API
 	// server, so a delete can fail: those pods are deleted again once it is
@@ -181,7 +198,8 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	res := &Result{Plan: p, Journals: r.journals(ctx)}
 	if werr != nil {
 		r.printJournals(res.Journals)
-		return res, fmt.Errorf("%w: see `kubectl etcd restore --status`; `kubectl etcd restore --rollback` puts the old data back", werr)
+		return res, fmt.Errorf("%w: see `kubectl etcd restore --status`; `kubectl etcd restore --rollback` puts the old data back.\n"+
+			"Both need the API server; without it, on every node as root, resume the restore:\n%s\nor roll it back:\n%s", werr, r.nodeCommands("run"), r.nodeCommands("rollback"))
 	}
 	cerr := r.check(ctx, res)
 	r.removeLeftovers(ctx)

@@ -70,6 +70,8 @@ type recExec struct {
 	mu      sync.Mutex
 	calls   []call
 	started func()
+	// prepareFails fails `restore start --prepare` in the pods it names.
+	prepareFails func(pod string) bool
 	// installed is what `mv -f X.part X` put at each path (any node's).
 	installed map[string]string
 	uploaded  map[string]string
@@ -115,7 +117,12 @@ func (r *recExec) Exec(_ context.Context, ref exec.PodRef, cmd []string, stdin i
 		fmt.Fprintf(stdout, "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda1 100000000 1 90000000 1%% /host\n/dev/vda1 100000000 1 90000000 1%% /host\n")
 	case strings.Contains(line, "restore status"):
 		io.WriteString(stdout, "[]")
-	case strings.Contains(line, "restore start"):
+	case strings.Contains(line, "restore start --prepare"):
+		if r.prepareFails != nil && r.prepareFails(ref.Name) {
+			return fmt.Errorf("command terminated with exit code 1")
+		}
+		io.WriteString(stdout, `{"pid":0,"journal":"j","log":"l"}`)
+	case strings.Contains(line, "restore run") && strings.Contains(line, "--detach"):
 		if r.started != nil {
 			r.started()
 		}
@@ -389,7 +396,10 @@ func TestRunDrivesEveryNode(t *testing.T) {
 					t.Errorf("pod %s: the journal dir is made without 0700: %q", c.pod, line)
 				}
 			}
-			starts := f.ex.find("restore start --spec - --root /host")
+			if runs := f.ex.find("restore run --id"); len(runs) != n {
+				t.Errorf("%d agents started, want %d", len(runs), n)
+			}
+			starts := f.ex.find("restore start --prepare --spec - --root /host")
 			if len(starts) != n {
 				t.Fatalf("%d agent starts, want %d", len(starts), n)
 			}
@@ -427,6 +437,28 @@ func TestRunDrivesEveryNode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A node that cannot take part (its prepare refuses) is found while
+// nothing has stopped anywhere: no agent starts, and the journals the
+// other nodes wrote are closed (S1).
+func TestPrepareFailureStartsNoAgent(t *testing.T) {
+	f := newFixture(t, 3, "3.7.0")
+	f.ex.prepareFails = func(pod string) bool { return strings.Contains(pod, "-cp1-") }
+	_, err := Run(context.Background(), f.deps(), f.cfg)
+	if err == nil || !strings.Contains(err.Error(), "node cp1: prepare the agent") || !strings.Contains(err.Error(), "nothing was stopped on any node") {
+		t.Fatalf("err = %v\n%s", err, f.out)
+	}
+	if runs := f.ex.find("restore run"); len(runs) != 0 {
+		t.Errorf("agents started after a prepare failed: %v", runs)
+	}
+	closes := f.ex.find("restore rollback --id")
+	if len(closes) != 2 || strings.Contains(closes[0].pod, "-cp1-") || strings.Contains(closes[1].pod, "-cp1-") {
+		t.Errorf("closed the prepared journals with %v, want cp2's and cp3's", closes)
+	}
+	for _, p := range f.pods(t) {
+		t.Errorf("pod %s left behind", p.Name)
 	}
 }
 

@@ -28,6 +28,8 @@ type node struct {
 	agent   agentBinary
 	started bool // the agent runs, in its static pod
 	staged  bool // the snapshot was (perhaps partly) uploaded
+	// prepared: the node's journal is written (restore start --prepare).
+	prepared bool
 }
 
 // host maps a node path into the node pod.
@@ -226,10 +228,19 @@ func (r *run) unstage(ctx context.Context) {
 	})
 }
 
-// startAgents starts every node's agent with its spec. A node whose
-// start fails has changed nothing; the others wait for it at the barrier
-// and roll back.
+// startAgents starts every node's agent with its spec, in two phases.
+// First every node is prepared (`restore start --prepare`: all the node's
+// checks, the barrier port free, the journal written; nothing stops), so
+// that a node that cannot take part is found while nothing has stopped
+// anywhere; a prepare failure on any node ends the restore there, and the
+// journals already written are closed as rolled back. Then every agent is
+// started (`restore run --detach`). A node whose start fails then has
+// changed nothing; the others wait for it at the barrier and roll back.
 func (r *run) startAgents(ctx context.Context) ([]string, error) {
+	if err := r.parallel(func(n *node) error { return r.prepareAgent(ctx, n) }); err != nil {
+		r.closePrepared(ctx)
+		return nil, fmt.Errorf("%w; nothing was stopped on any node", err)
+	}
 	var mu sync.Mutex
 	var started []string
 	err := r.parallel(func(n *node) error {
@@ -241,29 +252,70 @@ func (r *run) startAgents(ctx context.Context) ([]string, error) {
 		mu.Unlock()
 		return nil
 	})
+	if err != nil {
+		// A node whose agent did not start has changed nothing: its journal
+		// is closed, so that it neither blocks the next restore nor runs
+		// late (the started ones roll back at the barrier without it).
+		r.closePrepared(ctx)
+	}
 	return started, err
 }
 
-// agentStarted is what `restore start` prints.
+// agentStarted is what `restore start` and `restore run --detach` print.
 type agentStarted struct {
 	PID     int    `json:"pid"`
 	Journal string `json:"journal"`
 	Log     string `json:"log"`
 }
 
-func (r *run) startAgent(ctx context.Context, n *node) error {
+func (r *run) prepareAgent(ctx context.Context, n *node) error {
 	spec, err := json.Marshal(r.pre.plan.AgentSpec(n.m))
 	if err != nil {
 		return err
 	}
 	var out, errb bytes.Buffer
-	cmd := []string{host(n.agent.NodePath()), "restore", "start", "--spec", "-", "--root", nodepod.HostPrefix}
+	cmd := []string{host(n.agent.NodePath()), "restore", "start", "--prepare", "--spec", "-", "--root", nodepod.HostPrefix}
 	if err := n.pod.Exec(ctx, cmd, bytes.NewReader(spec), &out, &errb); err != nil {
-		return fmt.Errorf("start the agent: %w: %s", err, strings.TrimSpace(errb.String()))
+		return fmt.Errorf("node %s: prepare the agent: %w: %s", n.m.Node, err, strings.TrimSpace(errb.String()))
+	}
+	var st agentStarted
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Journal == "" {
+		return fmt.Errorf("node %s: the agent said %q, not where its journal is: plugin and agent versions differ?", n.m.Node, out.String())
+	}
+	n.prepared = true
+	return nil
+}
+
+// closePrepared ends the journals that were prepared but whose agent did
+// not start,
+// so that they do not block the next restore; nothing ran, so their
+// rollback changes nothing.
+func (r *run) closePrepared(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	_ = r.parallel(func(n *node) error {
+		if !n.prepared || n.started {
+			return nil
+		}
+		var errb bytes.Buffer
+		cmd := []string{host(n.agent.NodePath()), "restore", "rollback", "--id", r.pre.plan.ID, "--root", nodepod.HostPrefix}
+		if err := n.pod.Exec(ctx, cmd, nil, io.Discard, &errb); err != nil {
+			r.cfg.notef("Warning: node %s: close the prepared journal of restore %s: %v %s (it changed nothing; `kubectl etcd restore --rollback --id %s` closes it)",
+				n.m.Node, r.pre.plan.ID, err, strings.TrimSpace(errb.String()), r.pre.plan.ID)
+		}
+		return nil
+	})
+}
+
+func (r *run) startAgent(ctx context.Context, n *node) error {
+	var out, errb bytes.Buffer
+	cmd := []string{host(n.agent.NodePath()), "restore", "run", "--id", r.pre.plan.ID, "--detach", "--root", nodepod.HostPrefix}
+	if err := n.pod.Exec(ctx, cmd, nil, &out, &errb); err != nil {
+		return fmt.Errorf("node %s: start the agent: %w: %s", n.m.Node, err, strings.TrimSpace(errb.String()))
 	}
 	var st agentStarted
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.PID == 0 {
-		return fmt.Errorf("the agent said %q, not where it runs: plugin and agent versions differ?", out.String())
+		return fmt.Errorf("node %s: the agent said %q, not where it runs: plugin and agent versions differ?", n.m.Node, out.String())
 	}
 	n.started = true
 	r.cfg.notef("node %s: agent pid %d runs the restore in the static pod %s; log %s", n.m.Node, st.PID, agent.AgentPodName(r.pre.plan.ID, "run"), st.Log)

@@ -63,6 +63,32 @@ func TestRestoreRefusals(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "cannot be pulled") {
 		t.Errorf("an unpullable helper image: exit %d, stderr %q; want a refusal naming it", r.code, r.stderr)
 	}
+	if nodes > 1 {
+		// The coordinator's node cannot take part (its barrier port is
+		// taken): every node is prepared before any agent starts, so the
+		// restore ends with nothing stopped anywhere (S1).
+		coordinator := nodeNames(t)[0]
+		holder := exec.Command("bash", filepath.Join(root, "hack/cluster/node-exec.sh"), coordinator, "perl", "-MIO::Socket::INET", "-e",
+			`IO::Socket::INET->new(LocalAddr => "0.0.0.0:2382", Listen => 1, ReuseAddr => 1) or die "listen: $!"; print "listening\n"; $| = 1; sleep 600`)
+		out, err := holder.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := holder.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if line, _ := bufio.NewReader(out).ReadString('\n'); line != "listening\n" {
+			holder.Process.Kill()
+			t.Fatalf("could not take port 2382 on %s: %q", coordinator, line)
+		}
+		r = kubectl(t, restoreCmd(good, "--yes")...)
+		holder.Process.Kill()
+		holder.Wait()
+		if r.code == 0 || !strings.Contains(r.stderr, "node "+coordinator+": prepare the agent") || !strings.Contains(r.stderr, "nothing was stopped on any node") {
+			t.Errorf("the coordinator's barrier port taken: exit %d, stderr %q; want a refusal naming the node", r.code, r.stderr)
+		}
+		mustSucceed(t, kubectl(t, "etcd", "health"))
+	}
 	noHelperPods(t)
 	after, _ := getStatus(t)
 	if after.ClusterID != before.ClusterID {
