@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
 // semver is major.minor.patch of an etcd image tag.
@@ -75,8 +76,41 @@ func chooseBump(snapRev int64, live Live, off bool) (int64, string) {
 	if basis <= 0 {
 		return FallbackBump, "no live revision is known, so 1,000,000,000 as OpenShift's restore does (an etcd at 1000 writes/s for about eleven days)"
 	}
+	if basis/5 < BumpFloor {
+		bump := basis + BumpFloor
+		return bump, fmt.Sprintf("%d, %s (%d) plus %d for the writes until etcd stops (20%%, as OpenShift's restore adds, is less), so the restored revision (%d) is above any revision a watcher saw",
+			bump, what, basis, BumpFloor, snapRev+bump)
+	}
 	bump := basis + basis/5
 	return bump, fmt.Sprintf("%d, %s (%d) plus 20%% as OpenShift's restore does, so the restored revision (%d) is above any revision a watcher saw", bump, what, basis, snapRev+bump)
+}
+
+// BumpFloor is the least margin over the live basis: the cluster takes
+// writes between the plan and the moment its etcd stops (a human reading
+// the plan, the uploads, the restore pods). A million covers a cluster at
+// 1000 writes/s for about 17 minutes; a margin of 20% alone is small for a
+// young cluster, or right after an earlier restore, when the raft index
+// starts again near 0. The basis is read again before anything changes
+// (recheckBump), and a restore whose margin was overtaken stops there.
+const BumpFloor = 1_000_000
+
+// recheckBump reads the live cluster again right before the data is
+// restored: if it took more writes since the plan than the bump leaves
+// room for, the restored revisions could fall below ones a watcher saw,
+// and the restore stops with nothing changed.
+func recheckBump(p *Plan, live Live) error {
+	if p.Bump == 0 {
+		return nil // --no-bump-revision: the user chose to restart every kubelet
+	}
+	need, what := live.MaxRaftIndex, "raft index"
+	if gap := live.Revision - p.Snapshot.Revision; gap > need {
+		need, what = gap, "revision's lead over the snapshot"
+	}
+	if need >= p.Bump {
+		return hint.Permanent(fmt.Errorf("the live cluster's %s is %d now, above the planned revision bump %d: it took more writes since the plan than the bump leaves room for, so nothing was changed", what, need, p.Bump),
+			"run the restore again: its plan reads the cluster anew")
+	}
+	return nil
 }
 
 // checkSnapshot refuses a snapshot of another cluster unless forced.

@@ -86,7 +86,8 @@ func TestBump(t *testing.T) {
 		want int64
 	}{
 		{"nothing live: OpenShift's 1e9", Live{}, false, 1_000_000_000},
-		{"raft index plus 20%", Live{Revision: 9000, MaxRaftIndex: 12000}, false, 14400},
+		{"a young cluster: the floor", Live{Revision: 9000, MaxRaftIndex: 12000}, false, 12000 + BumpFloor},
+		{"raft index plus 20%", Live{Revision: 9000, MaxRaftIndex: 12_000_000}, false, 14_400_000},
 		{"revision far above the raft index", Live{Revision: 1_000_005_000, MaxRaftIndex: 100}, false, 1_200_000_000},
 		{"off", Live{MaxRaftIndex: 12000}, true, 0},
 	} {
@@ -99,6 +100,32 @@ func TestBump(t *testing.T) {
 				t.Errorf("restored revision %d is not above the live %d", 5000+got, tt.live.Revision)
 			}
 		})
+	}
+}
+
+// The basis read again right before the data is restored: a cluster that
+// took more writes than the bump leaves room for stops the restore (S8).
+func TestRecheckBump(t *testing.T) {
+	p := &Plan{Snapshot: Snapshot{Revision: 5000}, Bump: 1_012_000}
+	for _, tt := range []struct {
+		name string
+		live Live
+		want string
+	}{
+		{name: "as planned", live: Live{Revision: 9000, MaxRaftIndex: 12000}},
+		{name: "nothing answers now", live: Live{}},
+		{name: "the raft index overtook the bump", live: Live{Revision: 9000, MaxRaftIndex: 1_012_000}, want: "raft index is 1012000 now, above the planned revision bump 1012000"},
+		{name: "the revision overtook it", live: Live{Revision: 2_000_000, MaxRaftIndex: 12000}, want: "revision's lead over the snapshot is 1995000"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := recheckBump(p, tt.live)
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "nothing was changed")) {
+				t.Errorf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if err := recheckBump(&Plan{Bump: 0}, Live{MaxRaftIndex: 1 << 40}); err != nil {
+		t.Errorf("--no-bump-revision is rechecked: %v", err)
 	}
 }
 

@@ -169,6 +169,11 @@ func (r *run) nodeCommands(verb string) string {
 // execute runs the steps that change the cluster.
 func (r *run) execute(ctx context.Context) (*Result, error) {
 	p := r.pre.plan
+	// The bump's basis was read before the confirmation and the uploads.
+	if err := recheckBump(p, readLive(ctx, r.d.Dialer, r.pre.members)); err != nil {
+		r.unstage(ctx)
+		return nil, errors.Join(err, r.runner.Cleanup(ctx))
+	}
 	err := r.restoreData(ctx)
 	r.unstage(ctx)
 	if err != nil {

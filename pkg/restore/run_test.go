@@ -181,7 +181,7 @@ type fakeConn struct{ restored bool }
 func (c fakeConn) MemberList(context.Context) (uint64, []etcd.MemberInfo, error) { return 1, nil, nil }
 func (c fakeConn) Status(context.Context) (*etcd.Status, error) {
 	if c.restored {
-		return &etcd.Status{ClusterID: 0xbeef, Revision: 5000 + 14400 + 7}, nil
+		return &etcd.Status{ClusterID: 0xbeef, Revision: 5000 + 12000 + BumpFloor + 7}, nil
 	}
 	return &etcd.Status{ClusterID: 0xc0ffee, Revision: 9000, RaftIndex: 12000}, nil
 }

@@ -100,7 +100,7 @@ fi
       "--initial-cluster=cp1=https://10.250.1.11:2380,cp2=https://10.250.1.12:2380,cp3=https://10.250.1.13:2380",
       "--initial-cluster-token=kubectl-etcd-restore-20260102t030405z",
       "--initial-advertise-peer-urls=https://10.250.1.11:2380",
-      "--bump-revision=14400",
+      "--bump-revision=1012000",
       "--mark-compacted"
     ]
   }
