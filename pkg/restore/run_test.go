@@ -70,6 +70,8 @@ type recExec struct {
 	mu      sync.Mutex
 	calls   []call
 	started func()
+	// mounts maps a path df is asked about to its mount point (else /host).
+	mounts map[string]string
 	// prepareFails fails `restore start --prepare` in the pods it names.
 	prepareFails func(pod string) bool
 	// installed is what `mv -f X.part X` put at each path (any node's).
@@ -114,7 +116,14 @@ func (r *recExec) Exec(_ context.Context, ref exec.PodRef, cmd []string, stdin i
 		}
 		r.mu.Unlock()
 	case strings.Contains(line, "df -Pk"):
-		fmt.Fprintf(stdout, "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/vda1 100000000 1 90000000 1%% /host\n/dev/vda1 100000000 1 90000000 1%% /host\n")
+		fmt.Fprintf(stdout, "Filesystem 1024-blocks Used Available Capacity Mounted on\n")
+		for _, p := range cmd[4:] {
+			mount := "/host"
+			if m := r.mounts[p]; m != "" {
+				mount = m
+			}
+			fmt.Fprintf(stdout, "/dev/vda1 100000000 1 90000000 1%% %s\n", mount)
+		}
 	case strings.Contains(line, "restore status"):
 		io.WriteString(stdout, "[]")
 	case strings.Contains(line, "restore start --prepare"):
@@ -437,6 +446,23 @@ func TestRunDrivesEveryNode(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A data dir on a filesystem of its own (a dedicated etcd disk) is not
+// restored beside itself, onto another filesystem (R3).
+func TestDataDirOnItsOwnDisk(t *testing.T) {
+	f := newFixture(t, 1, "3.7.0")
+	f.ex.mounts = map[string]string{"/host/var/lib/etcd": "/host/var/lib/etcd"}
+	_, err := Run(context.Background(), f.deps(), f.cfg)
+	if err == nil || !strings.Contains(err.Error(), "the data dir /var/lib/etcd is a filesystem of its own") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(f.ex.find("restore start")) != 0 || len(f.ex.find("cat > ")) > 1 {
+		t.Errorf("work went on after the refusal: %v", f.ex.calls)
+	}
+	for _, p := range f.pods(t) {
+		t.Errorf("pod %s left behind", p.Name)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -159,14 +160,23 @@ func checkRoom(ctx context.Context, p *nodepod.Pod, m MemberPlan, size int64) er
 	var out bytes.Buffer
 	// The journal dir holds the decrypted snapshot for a while: 0700 from
 	// the start, parents too, and an existing one narrowed.
-	script := `umask 077 && mkdir -p "$1" && chmod 0700 "$(dirname "$1")" "$1" && df -Pk "$1" "$2"`
-	if err := p.Exec(ctx, []string{"sh", "-c", script, "df", host(m.JournalDir), host(path.Dir(m.NewDataDir))}, nil, &out, io.Discard); err != nil {
+	script := `umask 077 && mkdir -p "$1" && chmod 0700 "$(dirname "$1")" "$1" && df -Pk "$1" "$2" "$3"`
+	if err := p.Exec(ctx, []string{"sh", "-c", script, "df", host(m.JournalDir), host(path.Dir(m.NewDataDir)), host(m.OldDataDir)}, nil, &out, io.Discard); err != nil {
 		return fmt.Errorf("check the free disk space: %w", err)
 	}
 	fs, err := parseDF(out.String())
-	if err != nil || len(fs) != 2 {
+	if err != nil || len(fs) != 3 {
 		return fmt.Errorf("cannot read df's output %q: %v", out.String(), err)
 	}
+	// The restored dir is a sibling of the old one: where the old one is a
+	// filesystem of its own (a dedicated etcd disk), it would land on
+	// another one, and etcd would run from there for good (R3).
+	if old := fs[2].mount; old == host(m.OldDataDir) && fs[1].mount != old {
+		return hint.Permanent(fmt.Errorf("the data dir %s is a filesystem of its own (a dedicated etcd disk?), and the restored data would go beside it, onto %s: etcd would leave its disk, so nothing was changed",
+			m.OldDataDir, strings.TrimPrefix(fs[1].mount, nodepod.HostPrefix)),
+			"point etcd's --data-dir at a directory inside that filesystem (for example %s/data, as the local test cluster does), then restore", m.OldDataDir)
+	}
+	fs = fs[:2]
 	need := map[string]int64{}
 	for _, f := range fs {
 		need[f.mount] += size
