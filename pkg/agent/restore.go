@@ -186,6 +186,14 @@ func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
 		return nil, err
 	}
 	s.fillFromManifest(m.DataDir, m.Image)
+	// What would make the restored member fail to start on every node,
+	// after the point of no return, is refused here, with nothing changed (S3).
+	if m.WALDir != "" {
+		return nil, fmt.Errorf("etcd's manifest sets --wal-dir=%s: a restore writes the WAL inside the new data dir and does not move a separate one, so the restored member would start on the old WAL. Remove --wal-dir from the manifest (kubeadm does not set it), or restore by hand", m.WALDir)
+	}
+	if m.RunAsUser != nil && *m.RunAsUser != 0 {
+		return nil, fmt.Errorf("etcd runs as uid %d (securityContext.runAsUser; kubeadm's rootless control plane?): the restored data dir would be root's, which that uid cannot open. A restore supports etcd running as root only for now", *m.RunAsUser)
+	}
 	if m.Name != s.Member || path.Clean(m.DataDir) != s.OldDataDir {
 		return nil, fmt.Errorf("etcd's manifest on this node runs member %q on %s, the plan expects %q on %s (read from the API's etcd pod, which a kubelet that has not restarted since an earlier restore may still show as it was): restart the kubelet on this node, then plan the restore again", m.Name, m.DataDir, s.Member, s.OldDataDir)
 	}

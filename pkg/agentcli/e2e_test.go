@@ -674,3 +674,31 @@ func TestPrepareThenStart(t *testing.T) {
 		t.Error("a refused prepare wrote a journal")
 	}
 }
+
+// What would make the restored member fail on every node after the point
+// of no return is refused at the start, with nothing changed (S3).
+func TestRestoreStartRefusesWhatCannotStart(t *testing.T) {
+	for _, tt := range []struct{ name, edit, want string }{
+		{"a separate WAL dir", "    - --wal-dir=/var/lib/etcd-wal\n", "sets --wal-dir=/var/lib/etcd-wal"},
+		{"etcd not root", "", "etcd runs as uid 2000"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newFakeNode(t)
+			p := filepath.Join(n.root, "etc/kubernetes/manifests/etcd.yaml")
+			src := n.read(t, "etc/kubernetes/manifests/etcd.yaml")
+			if tt.edit != "" {
+				src = strings.Replace(src, "    - --data-dir=", tt.edit+"    - --data-dir=", 1)
+			} else {
+				src = strings.Replace(src, "spec:\n", "spec:\n  securityContext:\n    runAsUser: 2000\n", 1)
+			}
+			mustWrite(t, p, src)
+			orig := n.tree(t)
+			if _, err := n.agent(t, "restore", "start", "--prepare", "--spec", n.spec(t, nil)); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("start: %v, want %q", err, tt.want)
+			}
+			if d := cmp.Diff(orig, n.tree(t)); d != "" {
+				t.Errorf("a refused start changed the node:\n%s", d)
+			}
+		})
+	}
+}

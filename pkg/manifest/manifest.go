@@ -16,8 +16,13 @@ import (
 
 // Member holds the etcd flags the node side needs, read from the manifest.
 type Member struct {
-	Name                     string
-	DataDir                  string
+	Name    string
+	DataDir string
+	// WALDir is --wal-dir, empty when the WAL is inside the data dir.
+	WALDir string
+	// RunAsUser is the uid the container runs as, when the manifest sets
+	// one (the container's securityContext over the pod's).
+	RunAsUser                *int64
 	Image                    string
 	InitialAdvertisePeerURLs []string
 	ListenClientURLs         []string
@@ -27,9 +32,10 @@ type Member struct {
 
 // pod is the parsed manifest with the nodes an edit needs.
 type pod struct {
-	src       []byte
-	container *yaml.Node
-	volumes   *yaml.Node
+	src                []byte
+	container          *yaml.Node
+	volumes            *yaml.Node
+	podSecurityContext *yaml.Node
 }
 
 func parse(src []byte) (*pod, error) {
@@ -49,7 +55,7 @@ func parse(src []byte) (*pod, error) {
 		// Which container runs etcd would be a guess; kubeadm writes one.
 		return nil, fmt.Errorf("the manifest has %d containers, and only kubeadm's single-container layout is supported: edit it by hand", n)
 	}
-	return &pod{src: src, container: containers.Content[0], volumes: lookup(spec, "volumes")}, nil
+	return &pod{src: src, container: containers.Content[0], volumes: lookup(spec, "volumes"), podSecurityContext: lookup(spec, "securityContext")}, nil
 }
 
 // lookup returns the value of key in a mapping node, or nil.
@@ -113,6 +119,8 @@ func ReadMember(src []byte) (*Member, error) {
 	}
 	m := &Member{
 		Name:                     last("name"),
+		WALDir:                   last("wal-dir"),
+		RunAsUser:                p.runAsUser(),
 		Image:                    scalar(lookup(p.container, "image")),
 		InitialAdvertisePeerURLs: list("initial-advertise-peer-urls"),
 		ListenClientURLs:         list("listen-client-urls"),
@@ -125,6 +133,20 @@ func ReadMember(src []byte) (*Member, error) {
 	}
 	m.DataDir = sites[0].value
 	return m, nil
+}
+
+// runAsUser is securityContext.runAsUser of the container, else of the
+// pod; nil when neither sets one.
+func (p *pod) runAsUser() *int64 {
+	for _, sc := range []*yaml.Node{lookup(p.container, "securityContext"), p.podSecurityContext} {
+		var uid int64
+		if v := scalar(lookup(sc, "runAsUser")); v != "" {
+			if _, err := fmt.Sscan(v, &uid); err == nil {
+				return &uid
+			}
+		}
+	}
+	return nil
 }
 
 func scalar(n *yaml.Node) string {

@@ -61,6 +61,26 @@ func restoreTool(m discovery.Member, bump bool) (string, error) {
 	return "etcdutl", nil
 }
 
+// checkStorageVersion refuses a snapshot whose storage version (the etcd
+// that wrote it, major.minor) is newer than the member's etcd: etcd does
+// not start on data of a newer version, and that would show only after
+// the point of no return, on every node (S3).
+func checkStorageVersion(storage string, m discovery.Member) error {
+	sv, ok := parseVersion(storage)
+	if !ok {
+		return nil // 3.4's snapshots carry none; unknown is not newer
+	}
+	mv, ok := parseVersion(m.Version)
+	if !ok {
+		return nil // restoreTool has said why, or script mode reads it on the node
+	}
+	if mv.less(semver{sv[0], sv[1], 0}) {
+		return hint.Permanent(fmt.Errorf("the snapshot was written by etcd %d.%d (its storage version %s), newer than etcd %s of member %s, which would not start on it: nothing was changed", sv[0], sv[1], storage, m.Version, m.Name),
+			"restore it on a cluster running etcd %d.%d or later (upgrade etcd first), or restore an older snapshot", sv[0], sv[1])
+	}
+	return nil
+}
+
 // chooseBump follows OpenShift's cluster restore (cluster-etcd-operator,
 // bindata/etcd/restore-pod.yaml): bump by the last live raft index plus
 // 20%, or by 1e9 when nothing live is known. It also covers a live revision

@@ -218,6 +218,9 @@ func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 	if err != nil && !(o.FromMetadata && m.Version == "") {
 		return MemberPlan{}, err
 	}
+	if err := checkStorageVersion(p.Snapshot.StorageVersion, m); err != nil {
+		return MemberPlan{}, err
+	}
 	old, nw := "", ""
 	if m.DataDir != "" {
 		old = path.Clean(m.DataDir)

@@ -34,7 +34,7 @@ func members(n int, version string) []discovery.Member {
 }
 
 func snap(meta *Metadata) Snapshot {
-	return Snapshot{Path: "etcd.db", Revision: 5000, Size: 20512, SHA256: "ab12", StorageVersion: "3.6.0", Meta: meta}
+	return Snapshot{Path: "etcd.db", Revision: 5000, Size: 20512, SHA256: "ab12", StorageVersion: "3.5.0", Meta: meta}
 }
 
 func TestPlanGolden(t *testing.T) {
@@ -126,6 +126,27 @@ func TestRecheckBump(t *testing.T) {
 	}
 	if err := recheckBump(&Plan{Bump: 0}, Live{MaxRaftIndex: 1 << 40}); err != nil {
 		t.Errorf("--no-bump-revision is rechecked: %v", err)
+	}
+}
+
+// A snapshot of a newer etcd than the cluster's is refused at the plan (S3).
+func TestPlanRefusesANewerSnapshot(t *testing.T) {
+	for _, tt := range []struct {
+		storage, member string
+		refused         bool
+	}{
+		{"3.6.0", "3.6.8", false},
+		{"3.5.0", "3.6.8", false},
+		{"3.7.0", "3.6.8", true},
+		{"3.6.0", "3.5.35", true},
+		{"", "3.5.35", false},
+	} {
+		s := snap(nil)
+		s.StorageVersion = tt.storage
+		_, err := NewPlan(members(1, tt.member), s, Live{}, Options{Time: when})
+		if got := err != nil && strings.Contains(err.Error(), "newer than etcd"); got != tt.refused {
+			t.Errorf("storage %q on etcd %s: err %v, want refused %t", tt.storage, tt.member, err, tt.refused)
+		}
 	}
 }
 
