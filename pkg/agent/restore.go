@@ -79,6 +79,15 @@ type RestoreSpec struct {
 	PollInterval Duration `json:"pollInterval,omitempty"`
 	// AfterSwapFailure is AfterSwapStay (the default) or AfterSwapRollback.
 	AfterSwapFailure string `json:"afterSwapFailure,omitempty"`
+	// StartWithin bounds how long after `restore start` this node's agent
+	// may begin its steps; the agent writes the deadline, by its own
+	// clock, as StartBy. One that begins later (its kubelet slow to start
+	// it, its barrier port busy for hours) closes the restore as rolled
+	// back rather than act long after the other nodes gave up (S7). Zero:
+	// no deadline (scripts, run by hand).
+	StartWithin Duration `json:"startWithin,omitempty"`
+	// StartBy is the deadline, filled by the agent at the start.
+	StartBy *time.Time `json:"startBy,omitempty"`
 	// Barrier lists the other members' agents; empty for a single member.
 	Barrier *BarrierSpec `json:"barrier,omitempty"`
 	// AgentImage runs the agent's static pod (see AgentPod): etcd's own

@@ -702,3 +702,30 @@ func TestRestoreStartRefusesWhatCannotStart(t *testing.T) {
 		})
 	}
 }
+
+// An agent that begins after its deadline (StartWithin from its start)
+// changes nothing and closes the restore as rolled back (S7).
+func TestLateAgentClosesTheRestore(t *testing.T) {
+	n := newFakeNode(t)
+	orig := n.tree(t)
+	if _, err := n.agent(t, "restore", "start", "--prepare", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.StartWithin = agent.Duration(time.Millisecond) })); err != nil {
+		t.Fatal(err)
+	}
+	if j := n.journal(t); j.Phase != agent.PhaseRunning {
+		t.Fatalf("phase %s after the prepare", j.Phase)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if _, err := n.agent(t, "restore", "run", "--id", restoreID); err != nil {
+		t.Fatal(err)
+	}
+	j := n.journal(t)
+	if j.Phase != agent.PhaseRolledBack || !strings.Contains(j.Error, "did not begin by") {
+		t.Errorf("phase %s, error %q; want rolled back for the deadline", j.Phase, j.Error)
+	}
+	after := n.tree(t)
+	for p := range orig {
+		if after[p] != orig[p] {
+			t.Errorf("the late agent changed %s", p)
+		}
+	}
+}

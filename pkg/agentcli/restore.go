@@ -37,6 +37,10 @@ func (o *options) start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("nothing was changed: %w", err)
 	}
+	if spec.StartWithin > 0 {
+		by := time.Now().Add(time.Duration(spec.StartWithin)).UTC()
+		spec.StartBy = &by
+	}
 	o.id, o.journalRoot = spec.ID, path.Dir(spec.JournalDir)
 	dir, err := o.dir()
 	if err != nil {
@@ -187,6 +191,17 @@ func (o *options) run(ctx context.Context) error {
 			o.logf("restore %s: rolled back", o.id)
 			return nil
 		}
+		if late(e.Journal(), spec, time.Now()) {
+			// Nothing began, so the rollback changes nothing; the peers
+			// gave up on this node at the barrier long ago.
+			o.logf("restore %s: not begun by %s, its deadline: closing it as rolled back", o.id, spec.StartBy.UTC().Format(time.RFC3339))
+			if err := e.Rollback(ctx); err != nil {
+				return err
+			}
+			j := e.Journal()
+			j.Error = fmt.Sprintf("the agent did not begin by %s, so it changed nothing and closed the restore", spec.StartBy.UTC().Format(time.RFC3339))
+			return j.Save(filepath.Join(o.journalDir(), agent.JournalFile))
+		}
 		o.logf("restore %s: running from phase %s", o.id, e.Journal().Phase)
 		if o.barrier != nil {
 			// Without its listener the peers cannot learn of this node:
@@ -210,6 +225,26 @@ func (o *options) run(ctx context.Context) error {
 		o.logf("restore %s: done", o.id)
 		return nil
 	})
+}
+
+// late reports whether a restore that has not begun any step is past its
+// StartBy deadline.
+func late(j *agent.Journal, spec *agent.RestoreSpec, now time.Time) bool {
+	if spec.StartBy == nil || !now.After(*spec.StartBy) {
+		return false
+	}
+	for _, s := range j.Steps {
+		if s.State != agent.Pending {
+			return false
+		}
+	}
+	return true
+}
+
+// journalDir is o.id's journal dir; o.dir has validated the id.
+func (o *options) journalDir() string {
+	d, _ := o.dir()
+	return d
 }
 
 // closeBarrier serves on until the peers know the decision; see Close.

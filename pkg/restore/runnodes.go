@@ -278,8 +278,14 @@ type agentStarted struct {
 	Log     string `json:"log"`
 }
 
+// agentStartWindow is how long after its prepare an agent may begin: one
+// that begins later closes the restore on its node instead (StartWithin).
+const agentStartWindow = 10 * time.Minute
+
 func (r *run) prepareAgent(ctx context.Context, n *node) error {
-	spec, err := json.Marshal(r.pre.plan.AgentSpec(n.m))
+	as := r.pre.plan.AgentSpec(n.m)
+	as.StartWithin = agent.Duration(agentStartWindow)
+	spec, err := json.Marshal(as)
 	if err != nil {
 		return err
 	}
