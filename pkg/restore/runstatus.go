@@ -90,7 +90,36 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 		return joinCleanup(ctx, rn, err)
 	}
 	fmt.Fprint(cfg.Out, prompt)
+	// No node pod waits behind the prompt: they go now, and new ones come
+	// once it is answered, which check every node again (a prompt may
+	// stay open for a long time).
+	if err := rn.Cleanup(ctx); err != nil {
+		return err
+	}
 	if err := cfg.Confirm(nil); err != nil {
+		return err
+	}
+	again := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
+		p, err := rn.Start(ctx, nodeSpec(cfg, m.Node))
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		pods[m.Node] = p
+		mu.Unlock()
+		return agentStatus(ctx, p, agents[m.Node], id)
+	})
+	for _, n := range again {
+		if n.Err != nil {
+			return joinCleanup(ctx, rn, fmt.Errorf("node %s: %w; nothing was rolled back", n.Node, n.Err))
+		}
+		for _, j := range n.Journals {
+			if j.AgentRunning {
+				return joinCleanup(ctx, rn, fmt.Errorf("the agent on node %s runs restore %s now (phase %s), so nothing was rolled back: see `kubectl etcd restore --status`, then retry", n.Node, id, j.Phase))
+			}
+		}
+	}
+	if _, err := rollbackPlan(id, again, cfg.Now()); err != nil {
 		return joinCleanup(ctx, rn, err)
 	}
 	errs := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
