@@ -69,7 +69,7 @@ func TestRestoreRefusals(t *testing.T) {
 		// restore ends with nothing stopped anywhere (S1).
 		coordinator := nodeNames(t)[0]
 		holder := exec.Command("bash", filepath.Join(root, "hack/cluster/node-exec.sh"), coordinator, "perl", "-MIO::Socket::INET", "-e",
-			`IO::Socket::INET->new(LocalAddr => "0.0.0.0:2382", Listen => 1, ReuseAddr => 1) or die "listen: $!"; print "listening\n"; $| = 1; sleep 600`)
+			`my $s = IO::Socket::INET->new(LocalAddr => "0.0.0.0:2382", Listen => 1, ReuseAddr => 1) or die "listen: $!"; $| = 1; print "listening\n"; sleep 600`)
 		out, err := holder.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
