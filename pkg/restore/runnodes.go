@@ -292,11 +292,11 @@ func (r *run) prepareAgent(ctx context.Context, n *node) error {
 	var out, errb bytes.Buffer
 	cmd := []string{host(n.agent.NodePath()), "restore", "start", "--prepare", "--spec", "-", "--root", nodepod.HostPrefix}
 	if err := n.pod.Exec(ctx, cmd, bytes.NewReader(spec), &out, &errb); err != nil {
-		return fmt.Errorf("node %s: prepare the agent: %w: %s", n.m.Node, err, strings.TrimSpace(errb.String()))
+		return fmt.Errorf("prepare the agent: %w: %s", err, strings.TrimSpace(errb.String()))
 	}
 	var st agentStarted
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Journal == "" {
-		return fmt.Errorf("node %s: the agent said %q, not where its journal is: plugin and agent versions differ?", n.m.Node, out.String())
+		return fmt.Errorf("the agent said %q, not where its journal is: plugin and agent versions differ?", out.String())
 	}
 	n.prepared = true
 	return nil
@@ -327,11 +327,11 @@ func (r *run) startAgent(ctx context.Context, n *node) error {
 	var out, errb bytes.Buffer
 	cmd := []string{host(n.agent.NodePath()), "restore", "run", "--id", r.pre.plan.ID, "--detach", "--root", nodepod.HostPrefix}
 	if err := n.pod.Exec(ctx, cmd, nil, &out, &errb); err != nil {
-		return fmt.Errorf("node %s: start the agent: %w: %s", n.m.Node, err, strings.TrimSpace(errb.String()))
+		return fmt.Errorf("start the agent: %w: %s", err, strings.TrimSpace(errb.String()))
 	}
 	var st agentStarted
 	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.PID == 0 {
-		return fmt.Errorf("node %s: the agent said %q, not where it runs: plugin and agent versions differ?", n.m.Node, out.String())
+		return fmt.Errorf("the agent said %q, not where it runs: plugin and agent versions differ?", out.String())
 	}
 	n.started = true
 	r.cfg.notef("node %s: agent pid %d runs the restore in the static pod %s; log %s", n.m.Node, st.PID, agent.AgentPodName(r.pre.plan.ID, "run"), st.Log)
