@@ -36,10 +36,19 @@ func BuildRestorePod(p *Plan, m MemberPlan, namespace string) *corev1.Pod {
 		ImagePullPolicy:          corev1.PullIfNotPresent,
 		Command:                  append([]string{}, m.RestoreArgv...),
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-		// kubeadm's data dirs are root's; nothing else is needed.
-		SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](0)},
+		// kubeadm's data dirs are root's, and root owns what it writes and
+		// reads here: no capability is needed (X3). The staged snapshot is
+		// only read.
+		SecurityContext: &corev1.SecurityContext{
+			RunAsUser:                ptr.To[int64](0),
+			RunAsNonRoot:             ptr.To(false),
+			Privileged:               ptr.To(false),
+			AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
 		VolumeMounts: []corev1.VolumeMount{
-			{Name: "journal", MountPath: m.JournalDir},
+			{Name: "journal", MountPath: m.JournalDir, ReadOnly: true},
 			{Name: "data-parent", MountPath: parent},
 		},
 	}
