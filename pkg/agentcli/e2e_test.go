@@ -346,16 +346,18 @@ func TestRestoreRollsBackWhenEtcdNeverStops(t *testing.T) {
 	}
 }
 
-func TestRestoreResumesAfterKill(t *testing.T) {
-	n := newFakeNode(t)
+// startThenKill starts a restore whose API server never stops, kills its
+// agent in that wait (step 4), and returns once the lock is free.
+func (n *fakeNode) startThenKill(t *testing.T) started {
+	t.Helper()
 	n.apiStuck.Store(true)
 	out, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var st started
-	if err := json.Unmarshal([]byte(out), &st); err != nil {
-		t.Fatal(err)
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.PID <= 0 {
+		t.Fatalf("start printed %q (%v)", out, err)
 	}
 	for n.journal(t).Steps[3].State != agent.Running {
 		time.Sleep(10 * time.Millisecond)
@@ -366,6 +368,12 @@ func TestRestoreResumesAfterKill(t *testing.T) {
 	for agent.Held(filepath.Join(n.root, journalDir, agent.LockFile)) {
 		time.Sleep(10 * time.Millisecond)
 	}
+	return st
+}
+
+func TestRestoreResumesAfterKill(t *testing.T) {
+	n := newFakeNode(t)
+	st := n.startThenKill(t)
 	if j := n.journal(t); j.Phase != agent.PhaseRunning || j.Steps[3].State != agent.Running {
 		t.Fatalf("after the kill: phase %s, step %q %s", j.Phase, j.Steps[3].Name, j.Steps[3].State)
 	}
@@ -590,24 +598,7 @@ func TestInterruptedRollbackResumes(t *testing.T) {
 // point the steps anywhere a fresh spec could not (X5).
 func TestResumeValidatesTheJournalSpec(t *testing.T) {
 	n := newFakeNode(t)
-	n.apiStuck.Store(true)
-	out, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st started
-	if err := json.Unmarshal([]byte(out), &st); err != nil || st.PID <= 0 {
-		t.Fatalf("start printed %q (%v)", out, err)
-	}
-	for n.journal(t).Steps[3].State != agent.Running {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	for agent.Held(filepath.Join(n.root, journalDir, agent.LockFile)) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	n.startThenKill(t)
 	n.apiStuck.Store(false)
 	j := n.journal(t)
 	var spec map[string]any

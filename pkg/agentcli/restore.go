@@ -198,9 +198,13 @@ func (o *options) run(ctx context.Context) error {
 			if err := e.Rollback(ctx); err != nil {
 				return err
 			}
+			dir, err := o.dir()
+			if err != nil {
+				return err
+			}
 			j := e.Journal()
 			j.Error = fmt.Sprintf("the agent did not begin by %s, so it changed nothing and closed the restore", spec.StartBy.UTC().Format(time.RFC3339))
-			return j.Save(filepath.Join(o.journalDir(), agent.JournalFile))
+			return j.Save(filepath.Join(dir, agent.JournalFile))
 		}
 		o.logf("restore %s: running from phase %s", o.id, e.Journal().Phase)
 		if o.barrier != nil {
@@ -239,12 +243,6 @@ func late(j *agent.Journal, spec *agent.RestoreSpec, now time.Time) bool {
 		}
 	}
 	return true
-}
-
-// journalDir is o.id's journal dir; o.dir has validated the id.
-func (o *options) journalDir() string {
-	d, _ := o.dir()
-	return d
 }
 
 // closeBarrier serves on until the peers know the decision; see Close.
