@@ -287,7 +287,7 @@ func TestManifestEdited(t *testing.T) {
 		// then the ConfigMap is deleted (a delete passes a NOSPACE alarm) and
 		// the space and any alarm left are cleared.
 		t.Cleanup(func() {
-			kubectl(t, "delete", "configmap", "e2e-nospace", "--ignore-not-found")
+			kubectl(t, "delete", "configmap", "e2e-nospace-0", "e2e-nospace-1", "e2e-nospace-2", "e2e-nospace-3", "--ignore-not-found")
 			// The mirror pod of the etcd just restarted may show Pending a
 			// little longer than etcd takes to answer.
 			waitFor(t, 2*time.Minute, func() bool {
@@ -295,24 +295,37 @@ func TestManifestEdited(t *testing.T) {
 			})
 		})
 
-		// One ConfigMap of 700 KB, replaced with a new round number each
-		// time: every write is a new revision of the whole object, which only
-		// a compaction (and a defragmentation to give the pages back) frees.
+		// Four ConfigMaps of 700 KB, each replaced with a new round number
+		// each time by its own writer, the four side by side: every write
+		// is a new revision of the whole object, which only a compaction
+		// (and a defragmentation to give the pages back) frees. The
+		// placeholders come before the value, and sed replaces the first
+		// of each only.
 		value := filepath.Join(t.TempDir(), "value")
 		mustSucceed(t, runCmd(t, "bash", "-c", "head -c 525000 /dev/urandom | base64 -w0 >"+value))
-		mustSucceed(t, kubectl(t, "create", "configmap", "e2e-nospace", "--from-file=v="+value))
+		tmpl := value + ".yaml"
+		mustSucceed(t, runCmd(t, "bash", "-c", fmt.Sprintf(`{ printf 'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: e2e-nospace-NAME\n  namespace: default\ndata:\n  round: "ROUND"\n  v: "'; cat %[1]s; echo '"'; } >%[2]s
+for k in 0 1 2 3; do sed "s/NAME/$k/;s/ROUND/0/" %[2]s | kubectl create -f - >/dev/null || exit 1; done`, value, tmpl)))
 		// The API server restarts once or twice after its etcd did (its
 		// liveness probe failed meanwhile): a write that fails for another
 		// reason than space is tried again for a while.
 		replace := func(from, to int) result {
-			return runQuiet(t, "bash", "-c", fmt.Sprintf(`for i in $(seq %[1]d %[2]d); do
-	  for try in $(seq 30); do
-	    kubectl create configmap e2e-nospace --from-file=v=%[3]s --from-literal=round=$i --dry-run=client -o yaml | kubectl replace -f - >/dev/null 2>%[4]s && break
-	    grep -q "database space exceeded" %[4]s && { cat %[4]s >&2; exit 1; }
-	    [ "$try" = 30 ] && { cat %[4]s >&2; exit 1; }
-	    sleep 2
-	  done
-	done`, from, to, value, value+".err"))
+			return runQuiet(t, "bash", "-c", fmt.Sprintf(`write() { # writer round
+  for try in $(seq 30); do
+    sed "s/NAME/$1/;s/ROUND/$2/" %[3]s | kubectl replace -f - >/dev/null 2>%[4]s.$1 && return 0
+    grep -q "database space exceeded" %[4]s.$1 && { cat %[4]s.$1 >&2; return 1; }
+    [ "$try" = 30 ] && { cat %[4]s.$1 >&2; return 1; }
+    sleep 2
+  done
+}
+pids=
+for k in 0 1 2 3; do
+  ( for i in $(seq %[1]d %[2]d); do [ $((i %% 4)) = $k ] || continue; write $k $i || exit 1; done ) &
+  pids="$pids $!"
+done
+rc=0
+for p in $pids; do wait $p || rc=1; done
+exit $rc`, from, to, tmpl, value+".err"))
 		}
 		round := 0
 		for ; ; round += 4 {
@@ -347,13 +360,13 @@ func TestManifestEdited(t *testing.T) {
 			t.Errorf("check --strict exited 0 with the quota at %s", want)
 		}
 
-		// On until the API server refuses a write.
+		// On, four writes at a time, until the API server refuses one.
 		var refused result
-		for ; refused.stderr == ""; round++ {
+		for ; refused.stderr == ""; round += 4 {
 			if round > 800 {
 				t.Fatalf("writes through the API server were never refused (quota %d, database %d)", quota, dbSize(t, node))
 			}
-			if r := replace(round, round); r.code != 0 {
+			if r := replace(round, round+3); r.code != 0 {
 				refused = r
 			}
 		}

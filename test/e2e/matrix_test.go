@@ -144,9 +144,52 @@ func TestRunsOn(t *testing.T) {
 		{Scenario{Name: "a", MinNodes: 3}, "1.33/3", "pairwise", false},
 		{Scenario{Name: "a", MinNodes: 3}, "1.33/3", "full", true},
 		{Scenario{Name: "a", MinNodes: 3, Smoke: true}, "1.37/1", "pairwise", false},
+		{Scenario{Name: "a", Pair: "1.33/1"}, "1.33/1", "pairwise", true},
+		{Scenario{Name: "a", Pair: "1.33/1"}, "1.37/3", "pairwise", false},
+		{Scenario{Name: "a", Pair: "1.33/1"}, "1.37/3", "full", true},
+		{Scenario{Name: "a", Pair: "1.33/1"}, "1.33/3", "pairwise", false},
+		{Scenario{Name: "a", Pair: "1.37/3", Smoke: true}, "1.33/3", "pairwise", true},
 	} {
 		if got := c.s.RunsOn(c.pair, c.matrix); got != c.want {
 			t.Errorf("%+v on %s (%s): %t, want %t", c.s, c.pair, c.matrix, got, c.want)
+		}
+	}
+}
+
+// The table's rules, on small tables: a family on one pair only misses a
+// flavour and a topology; a Pair off the diagonal is refused.
+func TestCheckMatrix(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		table []Scenario
+		want  []string
+	}{
+		{"both pairs", []Scenario{{Name: "a", Family: ReadOnly}}, nil},
+		{"split across the diagonal", []Scenario{
+			{Name: "a", Family: Restore, Pair: "1.33/1"},
+			{Name: "b", Family: Restore, Pair: "1.37/3"},
+		}, nil},
+		{"one pair only", []Scenario{{Name: "a", Family: Fault, Pair: "1.37/3"}}, []string{
+			"family fault never runs on flavour 1.33",
+			"family fault never runs on topology 1",
+		}},
+		{"three nodes only", []Scenario{{Name: "a", Family: Fault, MinNodes: 3}}, []string{
+			"family fault never runs on flavour 1.33",
+			"family fault never runs on topology 1",
+		}},
+		{"off the diagonal", []Scenario{{Name: "a", Family: ReadOnly, Pair: "1.33/3"}}, []string{
+			"a runs nowhere on the diagonal",
+			"a: Pair 1.33/3 is not on the diagonal [1.33/1 1.37/3]",
+			"family read-only never runs on flavour 1.33",
+			"family read-only never runs on flavour 1.37",
+			"family read-only never runs on topology 1",
+			"family read-only never runs on topology 3",
+		}},
+		{"duplicate", []Scenario{{Name: "a", Family: ReadOnly}, {Name: "a", Family: ReadOnly}}, []string{"duplicate scenario a"}},
+	} {
+		got := checkMatrix(c.table)
+		if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+			t.Errorf("%s: got\n%s\nwant\n%s", c.name, strings.Join(got, "\n"), strings.Join(c.want, "\n"))
 		}
 	}
 }

@@ -72,11 +72,15 @@ func TestMemberDown(t *testing.T) {
 
 func waitFor(t *testing.T, d time.Duration, ok func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
+	began := time.Now()
+	deadline := began.Add(d)
 	for !ok() {
 		if time.Now().After(deadline) {
 			t.Fatalf("condition not met within %s", d)
 		}
 		time.Sleep(3 * time.Second)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Logf("waited %s", took.Round(time.Second))
 	}
 }
