@@ -22,6 +22,10 @@ const (
 	DefaultSelector  = "component=etcd"
 )
 
+// MirrorAnnotation marks the kubelet's mirror pod of a static pod; the
+// API server does not let a client create a pod carrying it.
+const MirrorAnnotation = "kubernetes.io/config.mirror"
+
 // ErrNoMembers is returned (wrapped) when no etcd pod matches.
 var ErrNoMembers = errors.New("no etcd pods found")
 
@@ -29,6 +33,9 @@ var ErrNoMembers = errors.New("no etcd pods found")
 type Options struct {
 	Namespace string
 	Selector  string
+	// Warn takes one line per selected pod that is ignored; nil drops
+	// them.
+	Warn func(msg string)
 }
 
 // Discover lists the etcd pods and parses each. Members come back sorted by
@@ -53,10 +60,14 @@ func Discover(ctx context.Context, cs kubernetes.Interface, o Options) ([]Member
 			"  - etcd runs under other labels or in another namespace.\n"+
 			"Try: kubectl get pods -A -l component=etcd, then pass -n/--namespace and -l/--selector", ErrNoMembers, o.Namespace, o.Selector)
 	}
-	members := make([]Member, 0, len(pods.Items))
+	mirrors, err := mirrorPods(pods.Items, o)
+	if err != nil {
+		return nil, err
+	}
+	members := make([]Member, 0, len(mirrors))
 	ready := nodeReadiness(ctx, cs)
-	for i := range pods.Items {
-		m := ParsePod(&pods.Items[i])
+	for i := range mirrors {
+		m := ParsePod(&mirrors[i])
 		if r, ok := ready[m.Node]; ok {
 			r := r
 			m.NodeReady = &r
@@ -70,6 +81,31 @@ func Discover(ctx context.Context, cs kubernetes.Interface, o Options) ([]Member
 		return members[i].Pod < members[j].Pod
 	})
 	return members, nil
+}
+
+// mirrorPods keeps the kubelet's mirror pods of static etcd pods. Any
+// other pod that matches the selector could be created by whoever may
+// create pods in the namespace, and its spec would choose the host files
+// the helper pods read and what a restore plans: it is warned about and
+// ignored, and it is an error when no mirror pod is left.
+func mirrorPods(pods []corev1.Pod, o Options) ([]corev1.Pod, error) {
+	var out []corev1.Pod
+	var last error
+	for _, p := range pods {
+		if _, ok := p.Annotations[MirrorAnnotation]; ok {
+			out = append(out, p)
+			continue
+		}
+		last = fmt.Errorf("pod %s/%s has label %s but is not a static pod's mirror pod (no %s annotation); kubectl etcd only trusts the kubelet's static pods",
+			p.Namespace, p.Name, o.Selector, MirrorAnnotation)
+		if o.Warn != nil {
+			o.Warn(last.Error() + ", so it is ignored")
+		}
+	}
+	if len(out) == 0 {
+		return nil, hint.Permanent(last, "Check the pods with: kubectl -n %s get pods -l %s -o yaml; if etcd runs as static pods under other labels or in another namespace, pass -l/--selector and -n/--namespace", o.Namespace, o.Selector)
+	}
+	return out, nil
 }
 
 func nodeReadiness(ctx context.Context, cs kubernetes.Interface) map[string]bool {

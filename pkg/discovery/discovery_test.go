@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -66,7 +67,7 @@ func TestParsePodKubeadmManifests(t *testing.T) {
 
 func etcdPod(cmd []string, env []corev1.EnvVar, image string) *corev1.Pod {
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "etcd-a", Namespace: "kube-system", Labels: map[string]string{"component": "etcd"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "etcd-a", Namespace: "kube-system", Labels: map[string]string{"component": "etcd"}, Annotations: map[string]string{MirrorAnnotation: "hash-a"}},
 		Spec:       corev1.PodSpec{NodeName: "a", Containers: []corev1.Container{{Name: "etcd", Image: image, Command: cmd, Env: env}}},
 		Status:     corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "etcd", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
 	}
@@ -177,4 +178,57 @@ func TestDiscover(t *testing.T) {
 			t.Error(diff)
 		}
 	})
+}
+
+// TestDiscoverMirrorPods: only the kubelet's mirror pods of static pods
+// are members; any other pod that matches is warned about and ignored.
+func TestDiscoverMirrorPods(t *testing.T) {
+	mirror := func(name string) *corev1.Pod {
+		p := etcdPod([]string{"etcd", "--name=" + name}, nil, "etcd:3.5.35-0")
+		p.Name, p.Spec.NodeName = "etcd-"+name, name
+		return p
+	}
+	impostor := func(name string) *corev1.Pod {
+		p := mirror(name)
+		p.Annotations = nil
+		return p
+	}
+	const notMirror = "has label component=etcd but is not a static pod's mirror pod (no kubernetes.io/config.mirror annotation); kubectl etcd only trusts the kubelet's static pods"
+	tests := []struct {
+		name    string
+		pods    []*corev1.Pod
+		members []string
+		warned  []string
+		wantErr string
+	}{
+		{name: "mirror pods only", pods: []*corev1.Pod{mirror("a"), mirror("b")}, members: []string{"a", "b"}},
+		{name: "a pod without the annotation is ignored", pods: []*corev1.Pod{mirror("a"), impostor("x")}, members: []string{"a"},
+			warned: []string{"pod kube-system/etcd-x " + notMirror + ", so it is ignored"}},
+		{name: "no mirror pod left", pods: []*corev1.Pod{impostor("x")}, warned: []string{"pod kube-system/etcd-x " + notMirror + ", so it is ignored"},
+			wantErr: "pod kube-system/etcd-x " + notMirror},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var objs []runtime.Object
+			for _, p := range tt.pods {
+				objs = append(objs, p)
+			}
+			var warned []string
+			ms, err := Discover(context.Background(), fake.NewClientset(objs...), Options{Warn: func(m string) { warned = append(warned, m) }})
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), "--selector") {
+					t.Errorf("err = %v, want %q and a hint", err, tt.wantErr)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, m := range ms {
+				names = append(names, m.Name)
+			}
+			if !slices.Equal(names, tt.members) || !slices.Equal(warned, tt.warned) {
+				t.Errorf("members %v warned %q, want %v and %q", names, warned, tt.members, tt.warned)
+			}
+		})
+	}
 }

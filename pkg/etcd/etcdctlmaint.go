@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
 // ExecClient is the part of Client that etcdctl's own verbs cover, run in
@@ -75,14 +76,46 @@ func (c *ExecClient) long() *ExecClient {
 // AlarmList lists the cluster's alarms.
 func (c *ExecClient) AlarmList(ctx context.Context) ([]Alarm, error) { return c.Alarms(ctx) }
 
-// AlarmDisarm disarms every alarm, whatever a names: etcdctl has no verb
-// for one alone. It returns the alarms disarmed.
-func (c *ExecClient) AlarmDisarm(ctx context.Context, _ Alarm) ([]Alarm, error) {
+// AlarmDisarm disarms a, and the zero Alarm every alarm. etcdctl has no
+// verb for one alarm alone: its alarm disarm clears them all. So the
+// alarms are listed right before, and a raised alarm of another type
+// stops it: a CORRUPT alarm raised during a long defrag must not be
+// cleared with the NOSPACE one. It returns the alarms disarmed.
+func (c *ExecClient) AlarmDisarm(ctx context.Context, a Alarm) ([]Alarm, error) {
+	if a.Type != "" {
+		raised, err := c.Alarms(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing the alarms before disarming %s: %w", a.Type, err)
+		}
+		if err := otherAlarm(a, raised); err != nil {
+			return nil, err
+		}
+	}
 	var resp pb.AlarmResponse
 	if err := c.run(ctx, &resp, "alarm", "disarm"); err != nil {
 		return nil, err
 	}
 	return fromPBAlarms(resp.Alarms), nil
+}
+
+// otherAlarm is the refusal to disarm a over etcdctl while an alarm of
+// another type is raised, nil when none is.
+func otherAlarm(a Alarm, raised []Alarm) error {
+	for _, r := range raised {
+		if r.Type == a.Type {
+			continue
+		}
+		err := fmt.Errorf("refusing to disarm %s on member %s over exec: alarm %s is also raised on member %s, and etcdctl alarm disarm would disarm it too",
+			a.Type, HexID(a.MemberID), r.Type, HexID(r.MemberID))
+		fix := "disarm one alarm at a time with --transport=port-forward, or clear every alarm on purpose with: kubectl etcd ctl -- alarm disarm"
+		if r.Type == pb.AlarmType_CORRUPT.String() {
+			fix = "CORRUPT means the members' data differ: compare them (kubectl etcd ctl -- endpoint hashkv --cluster) and replace the member that differs before any alarm is disarmed; then " + fix
+		} else {
+			fix = "check why " + r.Type + " is raised first; then " + fix
+		}
+		return hint.Permanent(err, "%s", fix)
+	}
+	return nil
 }
 
 // Defragment defragments the member the client is bound to.

@@ -99,7 +99,10 @@ func DisarmAlarms(ctx context.Context, d Dialer, pods []discovery.Member, o Opti
 }
 
 // disarmAlarms disarms the raised alarms of type typ ("" for all), one
-// by one, and checks that none of them is raised any more.
+// by one, and checks that none of them is raised any more. With typ ""
+// and alarms of more than one type raised, it disarms them in one call:
+// the user confirmed them all, and over etcdctl (one verb disarms every
+// alarm) one alarm alone is refused while another type is raised.
 func disarmAlarms(ctx context.Context, c *Cluster, typ string) ([]AlarmView, error) {
 	cl := c.any()
 	as, err := cl.AlarmList(ctx)
@@ -107,6 +110,12 @@ func disarmAlarms(ctx context.Context, c *Cluster, typ string) ([]AlarmView, err
 		return nil, fmt.Errorf("listing the alarms: %w", err)
 	}
 	var done []etcd.Alarm
+	if typ == "" && len(alarmTypes(as)) > 1 {
+		if _, err := cl.AlarmDisarm(ctx, etcd.Alarm{}); err != nil {
+			return nil, fmt.Errorf("disarming every alarm: %w", err)
+		}
+		done, as = as, nil
+	}
 	for _, a := range as {
 		if typ != "" && a.Type != typ {
 			continue
@@ -144,4 +153,13 @@ func (c *Cluster) warnFull(o *Options) {
 				m.Label(), humanize.IBytes(uint64(m.Status.DBSize)), humanize.IBytes(uint64(quota)))
 		}
 	}
+}
+
+// alarmTypes are the distinct types of as.
+func alarmTypes(as []etcd.Alarm) map[string]bool {
+	out := map[string]bool{}
+	for _, a := range as {
+		out[a.Type] = true
+	}
+	return out
 }

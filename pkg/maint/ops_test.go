@@ -89,6 +89,9 @@ func TestAlarms(t *testing.T) {
 			noSpace(c)
 			c.Member("m2").Quota = gib
 		}, calls: []string{"disarm NOSPACE m2", "disarm NOSPACE m3"}, listed: []string{"NOSPACE m2 a2", "NOSPACE m3 a3"}, log: "Warning: m2 (a2)'s database (1.0 GiB) nearly fills its quota (1.0 GiB)"},
+		{name: "two types at once: one call disarms them all", setup: func(c *mainttest.Cluster) {
+			c.Alarms = []etcd.Alarm{{MemberID: 0xa2, Type: "NOSPACE"}, {MemberID: 0xa3, Type: "CORRUPT"}}
+		}, calls: []string{"disarm NOSPACE m2", "disarm CORRUPT m3"}, listed: []string{"NOSPACE m2 a2", "CORRUPT m3 a3"}},
 		{name: "dry run", setup: noSpace, dryRun: true, confirm: refuse, log: "Dry run"},
 		{name: "not confirmed", setup: noSpace, confirm: refuse, wantErr: "not confirmed"},
 		{name: "a failed disarm names the alarm", setup: func(c *mainttest.Cluster) {

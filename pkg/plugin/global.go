@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -66,6 +67,8 @@ type GlobalOptions struct {
 
 	session *etcd.Session
 	runner  *nodepod.Runner
+	warnMu  sync.Mutex
+	warned  map[string]bool
 }
 
 // AddFlags registers the shared flags on the root command.
@@ -127,11 +130,26 @@ func (g *GlobalOptions) Session() *etcd.Session {
 			Timeout:   g.CommandTimeout,
 		}
 		discover := func(ctx context.Context) ([]discovery.Member, error) {
-			return discovery.Discover(ctx, g.Client, discovery.Options{Namespace: g.Namespace, Selector: g.Selector})
+			return discovery.Discover(ctx, g.Client, discovery.Options{Namespace: g.Namespace, Selector: g.Selector, Warn: g.warnOnce})
 		}
 		g.session = etcd.NewSession(discover, ex, fwd, g.Transport, func(a *etcd.AutoDialer) { a.Log = g.ErrOut })
 	}
 	return g.session
+}
+
+// warnOnce prints a warning to ErrOut the first time it is given: long
+// operations discover the members again and again while they wait.
+func (g *GlobalOptions) warnOnce(msg string) {
+	g.warnMu.Lock()
+	defer g.warnMu.Unlock()
+	if g.warned[msg] {
+		return
+	}
+	if g.warned == nil {
+		g.warned = map[string]bool{}
+	}
+	g.warned[msg] = true
+	fmt.Fprintf(g.ErrOut, "Warning: %s\n", msg)
 }
 
 // Members discovers the etcd members (once per command).

@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -64,7 +65,8 @@ func (f *etcdctlFake) Exec(_ context.Context, pod exec.PodRef, cmd []string, _ i
 func etcdPod(node string) *corev1.Pod {
 	ip := map[string]string{"hc-cp1": "10.250.1.11", "hc-cp2": "10.250.1.12", "hc-cp3": "10.250.1.13"}[node]
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "etcd-" + node, Namespace: "kube-system", Labels: map[string]string{"component": "etcd"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "etcd-" + node, Namespace: "kube-system", Labels: map[string]string{"component": "etcd"},
+			Annotations: map[string]string{discovery.MirrorAnnotation: "hash-" + node}},
 		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "etcd", Image: "registry.k8s.io/etcd:3.5.35-0", Command: []string{
 			"etcd", "--name=" + node, "--data-dir=/var/lib/etcd",
 			"--listen-client-urls=https://127.0.0.1:2379,https://" + ip + ":2379",
@@ -138,3 +140,43 @@ func contains(s []string, v string) bool {
 }
 
 func parsedPod(node string) discovery.Member { return discovery.ParsePod(etcdPod(node)) }
+
+// TestDiscoveryIgnoresNonMirrorPods: a labelled pod that is no static
+// pod's mirror pod is warned about on ErrOut, once, and left out.
+func TestDiscoveryIgnoresNonMirrorPods(t *testing.T) {
+	impostor := etcdPod("hc-cp3")
+	impostor.Annotations = nil
+	tests := []struct {
+		name    string
+		pods    []runtime.Object
+		warns   int
+		wantErr string
+	}{
+		{name: "mirror pods only", pods: []runtime.Object{etcdPod("hc-cp1"), etcdPod("hc-cp2")}},
+		{name: "an impostor beside them", pods: []runtime.Object{etcdPod("hc-cp1"), etcdPod("hc-cp2"), impostor}, warns: 1},
+		{name: "no mirror pod", pods: []runtime.Object{impostor}, warns: 1, wantErr: "pod kube-system/etcd-hc-cp3 has label component=etcd but is not a static pod's mirror pod"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			streams, _, out, errOut := genericiooptions.NewTestIOStreams()
+			g := NewGlobalOptions(streams)
+			g.Client = fake.NewClientset(tt.pods...)
+			g.Executor = &etcdctlFake{}
+			cmd := NewCmdEtcdWithOptions(g)
+			cmd.SetArgs([]string{"members", "-o", "json"})
+			err := cmd.ExecuteContext(context.Background())
+			// A second discovery, as long operations make, warns no more.
+			_, _ = g.Session().Discover(context.Background())
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+			} else if err != nil || strings.Contains(out.String(), "hc-cp3") {
+				t.Fatalf("err = %v, out:\n%s", err, out.String())
+			}
+			if n := strings.Count(errOut.String(), "Warning: pod kube-system/etcd-hc-cp3 has label component=etcd but is not a static pod's mirror pod"); n != tt.warns {
+				t.Errorf("%d warnings, want %d; ErrOut:\n%s", n, tt.warns, errOut.String())
+			}
+		})
+	}
+}

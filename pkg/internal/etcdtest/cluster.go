@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 )
 
@@ -139,7 +140,8 @@ func (c *Cluster) Pod(i int, image string) *corev1.Pod {
 	running := corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}
 	phase := corev1.PodRunning
 	return &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "etcd-" + m.Name, Namespace: "kube-system", Labels: map[string]string{"component": "etcd", "tier": "control-plane"}},
+		ObjectMeta: metav1.ObjectMeta{Name: "etcd-" + m.Name, Namespace: "kube-system", Labels: map[string]string{"component": "etcd", "tier": "control-plane"},
+			Annotations: map[string]string{discovery.MirrorAnnotation: "hash-" + m.Name}},
 		Spec: corev1.PodSpec{
 			NodeName: "node-" + m.Name,
 			Containers: []corev1.Container{{
