@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -101,20 +102,23 @@ func (r *run) probe(ctx context.Context, ms []MemberPlan, w *waitState) (string,
 
 func firstLine(err error) string { s, _, _ := strings.Cut(err.Error(), "\n"); return s }
 
-// journals reads this restore's journal on every node, through a new
-// node pod: the restored etcd does not know the pods made before it.
+// journals reads this restore's journal on every node, the nodes side by
+// side, through a new node pod: the restored etcd does not know the pods
+// made before it.
 func (r *run) journals(ctx context.Context) map[string]*JournalStatus {
 	out := map[string]*JournalStatus{}
-	for _, m := range r.pre.plan.Members {
-		js, err := r.freshStatus(ctx, r.nodes[m.Node])
+	var mu sync.Mutex
+	_ = r.parallel(func(n *node) error {
+		js, err := r.freshStatus(ctx, n)
+		mu.Lock()
+		defer mu.Unlock()
 		if err != nil {
-			r.cfg.notef("node %s: cannot read the journal: %v", m.Node, err)
-			continue
+			r.cfg.notef("node %s: cannot read the journal: %v", n.m.Node, err)
+		} else if len(js) == 1 {
+			out[n.m.Node] = &js[0]
 		}
-		if len(js) == 1 {
-			out[m.Node] = &js[0]
-		}
-	}
+		return nil
+	})
 	return out
 }
 
