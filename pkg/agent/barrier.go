@@ -132,6 +132,7 @@ func NewBarrier(root string, spec *RestoreSpec) *PeerBarrier {
 		journal:  under(root, path.Join(spec.JournalDir, JournalFile)),
 		decision: under(root, path.Join(spec.JournalDir, BarrierFile)),
 		known:    map[string]bool{},
+		files:    osFiles,
 	}
 }
 
@@ -142,6 +143,8 @@ type PeerBarrier struct {
 	coordinator             string
 	// why is the coordinator's reason for an abort, for the journal.
 	why error
+	// files writes the decision; tests make it fail.
+	files fileOps
 
 	client *http.Client
 	srv    *http.Server
@@ -197,12 +200,7 @@ func (b *PeerBarrier) Await(ctx context.Context) error {
 			return err
 		}
 		if err := b.record(d); err != nil {
-			if d == Commit && b.spec.Member != b.coordinator {
-				return fmt.Errorf("%w: the coordinator decided commit, but %w", ErrHold, err)
-			}
-			// Unrecorded, the coordinator's decision was never served: a
-			// rollback leaves the participants to learn abort from it.
-			return err
+			return b.unrecorded(d, err)
 		}
 	}
 	if d != Commit {
@@ -213,6 +211,27 @@ func (b *PeerBarrier) Await(ctx context.Context) error {
 		return fmt.Errorf("the barrier decided %s (coordinator %s%s): rolling back, as every member does", d, b.coordinator, why)
 	}
 	return nil
+}
+
+// unrecorded says what a failed record of d means. A participant that
+// learned commit holds: the others swap. So does a node whose decision
+// file says commit after all, or cannot be read: the write may have
+// renamed it in and failed only at the dir's fsync, and the peers, which
+// read that file, may have swapped on it. A decision that is not there
+// was never served, so the coordinator may roll back: the participants
+// learn abort from its rollback.
+func (b *PeerBarrier) unrecorded(d Decision, err error) error {
+	if d == Commit && b.spec.Member != b.coordinator {
+		return fmt.Errorf("%w: the coordinator decided commit, but %w", ErrHold, err)
+	}
+	got, rerr := b.recorded()
+	switch {
+	case rerr != nil:
+		return fmt.Errorf("%w: recording %s failed (%v), and %w: the peers may have read a commit there", ErrHold, d, err, rerr)
+	case got == Commit:
+		return fmt.Errorf("%w: recording commit failed (%v), but %s says commit, which the peers may have read and swapped on; fix the disk, then resume this node, which then swaps too", ErrHold, err, b.decision)
+	}
+	return err
 }
 
 // coordinate waits until every peer is ready, or one proves the decision.
@@ -322,7 +341,7 @@ func (b *PeerBarrier) record(d Decision) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(b.decision, append(raw, '\n'), 0o600)
+	return b.files.writeFile(b.decision, append(raw, '\n'), 0o600, true)
 }
 
 // status reads this node's BarrierStatus from its files.

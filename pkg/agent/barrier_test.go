@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -315,5 +316,144 @@ func TestBarrierRefusesClientsWithoutTheCA(t *testing.T) {
 	c := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}, Timeout: time.Second}
 	if _, err := c.Get(url); err == nil {
 		t.Error("TLS 1.1 was served")
+	}
+}
+
+// A coordinator whose record of commit failed holds, unless the decision
+// is surely not on disk: its peers read that file and may have swapped (S9).
+func TestBarrierCoordinatorRecordFails(t *testing.T) {
+	eio := &os.PathError{Op: "sync", Err: syscall.EIO}
+	for _, tt := range []struct {
+		name         string
+		files        fileOps
+		wantHold     bool
+		wantRecorded Decision
+	}{
+		{name: "renamed in, the dir fsync failed", files: fileOps{rename: os.Rename, fsync: func(string) error { return eio }},
+			wantHold: true, wantRecorded: Commit},
+		{name: "renamed in, then unreadable", files: fileOps{fsync: fsyncPath, rename: func(o, n string) error {
+			if err := os.Rename(o, n); err != nil {
+				return err
+			}
+			return errors.Join(os.WriteFile(n, []byte("{"), 0o600), eio)
+		}}, wantHold: true},
+		{name: "nothing written", files: fileOps{fsync: fsyncPath, rename: func(string, string) error { return eio }}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ms := newMembers(t, "cp1", "cp2")
+			for _, m := range ms {
+				m.serve(t)
+			}
+			ms[0].b.files = tt.files
+			err := ms[0].b.Await(context.Background())
+			if err == nil || errors.Is(err, ErrHold) != tt.wantHold {
+				t.Fatalf("coordinator: %v, want a hold %v", err, tt.wantHold)
+			}
+			if tt.wantRecorded == "" {
+				return
+			}
+			if d := ms[0].recorded(t); d != tt.wantRecorded {
+				t.Errorf("recorded %q, want %q", d, tt.wantRecorded)
+			}
+			if err := ms[1].b.Await(context.Background()); err != nil {
+				t.Errorf("participant: %v, want the commit it read", err)
+			}
+		})
+	}
+}
+
+func TestLimitListener(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// free lets the waiting Accept go on; wantErr is whether it fails.
+		free    func(held net.Conn, l net.Listener)
+		wantErr bool
+	}{
+		{name: "a slot frees when a connection closes", free: func(held net.Conn, _ net.Listener) { held.Close() }},
+		{name: "Close ends a waiting Accept", free: func(_ net.Conn, l net.Listener) { l.Close() }, wantErr: true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			inner, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := limitListener(inner, 2)
+			defer l.Close()
+			for range 3 {
+				c, err := net.Dial("tcp", inner.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+			}
+			var held []net.Conn
+			for range 2 {
+				c, err := l.Accept()
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				held = append(held, c)
+			}
+			third := make(chan error, 1)
+			go func() {
+				c, err := l.Accept()
+				if err == nil {
+					c.Close()
+				}
+				third <- err
+			}()
+			select {
+			case err := <-third:
+				t.Fatalf("a third connection was accepted (%v) with both slots held", err)
+			case <-time.After(100 * time.Millisecond):
+			}
+			tt.free(held[0], l)
+			select {
+			case err := <-third:
+				if (err != nil) != tt.wantErr {
+					t.Errorf("third Accept: %v, want an error %v", err, tt.wantErr)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatal("the third Accept still waits")
+			}
+		})
+	}
+}
+
+// Clients that connect and say nothing take every slot, are cut off, and
+// then a peer is served again (X4).
+func TestBarrierCutsOffStalledClients(t *testing.T) {
+	ms := newMembers(t, "cp1", "cp2")
+	ms[0].serve(t)
+	if err := ms[1].b.Serve(); err != nil { // its client asks ms[0]
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ms[1].b.srv.Close() })
+	begin := time.Now()
+	var conns []net.Conn
+	for range maxBarrierConns + 4 {
+		c, err := net.Dial("tcp", ms[0].spec.Barrier.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	for i, c := range conns[:maxBarrierConns] {
+		c.SetReadDeadline(time.Now().Add(3 * askTimeout))
+		if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("stalled connection %d: %v, want it closed by the server", i, err)
+		}
+	}
+	if d := time.Since(begin); d > 2*askTimeout {
+		t.Errorf("stalled clients cut off after %s", d)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	st, err := ms[1].b.ask(context.Background(), Peer{Member: "cp1", Addr: ms[0].spec.Barrier.Addr})
+	if err != nil || st.Member != "cp1" {
+		t.Errorf("ask after the stalled clients: %+v, %v", st, err)
 	}
 }

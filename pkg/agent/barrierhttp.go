@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -27,6 +28,16 @@ const BarrierPath = "/v1/barrier/"
 
 // askTimeout bounds one question to a peer.
 const askTimeout = 2 * time.Second
+
+// Bounds on the listener, which anyone who reaches the node IP can connect
+// to (X4). A peer asks one short question a second, one connection each,
+// so a few connections at once are plenty; a client that stalls is cut
+// off after askTimeout (the TLS handshake too), and one that opens many
+// waits in the kernel's backlog instead of using up the agent's files.
+const (
+	maxBarrierConns       = 32
+	maxBarrierHeaderBytes = 8 << 10
+)
 
 // barrierTLS builds the server and client configs from the node's etcd
 // peer certificate. Both sides require a chain to etcd's peer CA. The
@@ -81,13 +92,14 @@ func (b *PeerBarrier) Serve() error {
 	mux.HandleFunc("GET "+BarrierPath+"{id}", b.serveStatus)
 	// One connection a question, HTTP/1.1: a poll a second costs little,
 	// and Shutdown then finds no idle connection to wait for.
-	b.srv = &http.Server{Handler: mux, TLSConfig: server, ReadHeaderTimeout: askTimeout, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
+	b.srv = &http.Server{Handler: mux, TLSConfig: server, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		ReadHeaderTimeout: askTimeout, ReadTimeout: askTimeout, WriteTimeout: askTimeout, IdleTimeout: askTimeout, MaxHeaderBytes: maxBarrierHeaderBytes}
 	b.srv.SetKeepAlivesEnabled(false)
 	b.client = &http.Client{Timeout: askTimeout, Transport: &http.Transport{TLSClientConfig: client, DisableKeepAlives: true}}
 	b.served = make(chan struct{})
 	go func() {
 		defer close(b.served)
-		b.srv.ServeTLS(l, "", "")
+		b.srv.ServeTLS(limitListener(l, maxBarrierConns), "", "")
 	}()
 	return nil
 }
@@ -191,4 +203,51 @@ func (b *PeerBarrier) allKnown(ctx context.Context) bool {
 		all = all && known
 	}
 	return all
+}
+
+// limitListener accepts at most n connections at once; the standard
+// library's own, so that the agent needs nothing beyond it (x/net's
+// netutil.LimitListener does the same).
+func limitListener(l net.Listener, n int) net.Listener {
+	return &limited{Listener: l, slots: make(chan struct{}, n), closed: make(chan struct{})}
+}
+
+type limited struct {
+	net.Listener
+	slots     chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+// Accept waits for a free slot, then for a connection; the slot is freed
+// when that connection closes.
+func (l *limited) Accept() (net.Conn, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	return &slotConn{Conn: c, free: sync.OnceFunc(func() { <-l.slots })}, nil
+}
+
+// Close also ends an Accept waiting for a slot.
+func (l *limited) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+type slotConn struct {
+	net.Conn
+	free func()
+}
+
+func (c *slotConn) Close() error {
+	err := c.Conn.Close()
+	c.free()
+	return err
 }

@@ -9,9 +9,10 @@ import (
 
 // Step is one unit of node-side work. Do must be idempotent: after a crash
 // the engine runs it again, whether or not it had acted. Do must also act
-// atomically or fail having changed nothing. Undo reverses Do, is
-// idempotent too, and must accept a Do that never ran; nil means there is
-// nothing to reverse (a wait, a check).
+// atomically and fail having changed nothing, or else fail with an error
+// wrapping ErrNotDurable, having acted. Undo reverses Do, is idempotent
+// too, and must accept a Do that never ran; nil means there is nothing to
+// reverse (a wait, a check).
 type Step struct {
 	Name            string
 	Do              func(ctx context.Context) error
@@ -99,6 +100,15 @@ func (e *Engine) runStep(ctx context.Context, i int) error {
 	rec.Ended = e.now()
 	if err != nil {
 		rec.State, rec.Error = Failed, err.Error()
+		if errors.Is(err, ErrNotDurable) && e.steps[i].Undo != nil {
+			// It acted, but a crash may still undo that: neither "failed,
+			// changed nothing" nor done, which is where a step found
+			// running after a crash is. So it stays Running: a rollback
+			// undoes it (Undo accepts either outcome), and a point-of-no-
+			// return step counts as passed. A step without an Undo (the
+			// barrier's record) has nothing to put back, and stays Failed.
+			rec.State = Running
+		}
 		if serr := e.save(); serr != nil {
 			return errors.Join(err, serr)
 		}
@@ -124,7 +134,8 @@ func (e *Engine) fail(ctx context.Context, i int, err error) error {
 }
 
 // Rollback undoes, in reverse order, every step that is done or was found
-// running. Failed steps changed nothing (Do is atomic). An interrupted
+// running. Failed steps changed nothing (Do is atomic; one that acted but
+// could not make it durable stays Running, see runStep). An interrupted
 // rollback can be run again.
 func (e *Engine) Rollback(ctx context.Context) error {
 	e.journal.Phase = PhaseRollingBack

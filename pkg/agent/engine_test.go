@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -296,5 +297,61 @@ func TestHoldStopsWithoutRollback(t *testing.T) {
 	}
 	if err := resume(t, n).Run(context.Background()); err != nil {
 		t.Errorf("resume after a hold: %v", err)
+	}
+}
+
+// failingSync is a fileOps whose dir fsyncs fail: a rename takes effect,
+// then reports ErrNotDurable.
+var failingSync = fileOps{rename: os.Rename, fsync: func(p string) error {
+	return &os.PathError{Op: "sync", Path: p, Err: syscall.EIO}
+}}
+
+// A step that acted but could not make it durable is undone by the
+// rollback; one that failed having changed nothing is left alone (D4.3).
+func TestStepThatActedButIsNotDurable(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		k         int
+		do        func(n *node) func(context.Context) error
+		wantErr   error
+		wantState State // the step's, after Run
+	}{
+		{"stop etcd, its dir fsync failed", 4, func(n *node) func(context.Context) error {
+			return func(context.Context) error {
+				return failingSync.moveAside(filepath.Join(n.static, "etcd.yaml"), filepath.Join(n.journalDir, "manifests/etcd.yaml"))
+			}
+		}, ErrRolledBack, Undone},
+		{"stop etcd failed, changed nothing", 4, func(*node) func(context.Context) error {
+			return func(context.Context) error { return errors.New("boom") }
+		}, ErrRolledBack, Failed},
+		{"the swap, its dir fsync failed", pnr, func(n *node) func(context.Context) error {
+			return func(context.Context) error {
+				return failingSync.writeFile(filepath.Join(n.static, "etcd.yaml"), []byte("etcd new\n"), 0o600, false)
+			}
+		}, ErrPastPointOfNoReturn, Running},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newNode(t)
+			orig := tree(t, n.root, true)
+			steps := n.steps()
+			steps[tt.k].Do = tt.do(n)
+			e := start(t, n, steps)
+			if err := e.Run(context.Background()); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			if got := e.Journal().Steps[tt.k].State; got != tt.wantState {
+				t.Errorf("step %q %s, want %s", steps[tt.k].Name, got, tt.wantState)
+			}
+			if errors.Is(tt.wantErr, ErrPastPointOfNoReturn) {
+				assertPhase(t, n, PhaseFailed)
+				if err := resume(t, n).Rollback(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			assertPhase(t, n, PhaseRolledBack)
+			if d := cmp.Diff(orig, tree(t, n.root, true)); d != "" {
+				t.Errorf("tree after the rollback (-want +got):\n%s", d)
+			}
+		})
 	}
 }

@@ -84,6 +84,18 @@ func (j *Journal) Terminal() bool {
 	return j.Phase == PhaseDone || j.Phase == PhaseRolledBack || j.Phase == PhaseFailed
 }
 
+// Unfinished reports whether the operation is neither done nor rolled back
+// (which is also how a restore that never began is closed): a new one must
+// not start on the node beside it. Plugin and agent both ask this.
+func (j *Journal) Unfinished() bool {
+	return j.Phase != PhaseDone && j.Phase != PhaseRolledBack
+}
+
+// UnfinishedError refuses a new restore on a node where j is unfinished.
+func UnfinishedError(j *Journal) error {
+	return fmt.Errorf("restore %s is unfinished here (phase %s): a second restore never starts on top of it; see `kubectl etcd restore --status`, and finish it with `kubectl etcd restore --rollback --id %s`", j.ID, j.Phase, j.ID)
+}
+
 // NewJournal starts a journal for steps, all pending.
 func NewJournal(id, operation, node string, created time.Time, spec any, steps []Step) (*Journal, error) {
 	raw, err := json.Marshal(spec)

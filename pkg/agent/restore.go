@@ -173,6 +173,29 @@ func (s *RestoreSpec) Validate() error {
 	return nil
 }
 
+// NodeLockFile, in the journal root (the parent of every restore's journal
+// dir), is locked while a restore starts, so that two starts on one node
+// cannot both find no unfinished restore (S10).
+const NodeLockFile = ".lock"
+
+// refuseUnfinished refuses a restore beside another one that is not over
+// on this node: their steps would move the same manifests. The plugin
+// checks this when it prepares the nodes; this check, made under the
+// node's lock (NodeLockFile), also holds for starts minutes later, or run
+// by hand.
+func refuseUnfinished(root string, s *RestoreSpec) error {
+	all, err := LoadJournals(under(root, path.Dir(s.JournalDir)))
+	if err != nil {
+		return fmt.Errorf("%w: a new restore starts only once every journal on the node is readable", err)
+	}
+	for _, j := range all {
+		if j.ID != s.ID && j.Unfinished() {
+			return UnfinishedError(j)
+		}
+	}
+	return nil
+}
+
 // under maps a node path under the agent's root.
 func under(root, p string) string { return filepath.Join(root, filepath.FromSlash(p)) }
 
@@ -185,6 +208,9 @@ func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
 	}
 	if _, err := os.Lstat(under(root, path.Join(s.JournalDir, JournalFile))); err == nil {
 		return nil, fmt.Errorf("restore %s already has a journal in %s: resume it with `restore run` or roll it back; a second restore never starts on top", s.ID, s.JournalDir)
+	}
+	if err := refuseUnfinished(root, s); err != nil {
+		return nil, err
 	}
 	etcdSrc, err := os.ReadFile(under(root, path.Join(s.StaticPodDir, EtcdManifest)))
 	if err != nil {

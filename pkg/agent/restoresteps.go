@@ -3,7 +3,10 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"path"
+	"path/filepath"
 	"time"
 )
 
@@ -68,6 +71,7 @@ func RestoreSteps(s *RestoreSpec, restored []byte, env RestoreEnv) []Step {
 	}
 	swap := WriteStep(StepSwap, under(env.Root, in(EtcdManifest)), under(env.Root, path.Join(j, "undone", EtcdManifest)), restored, true)
 	swap.Moves = []Move{{To: in(EtcdManifest)}}
+	swap.Do = then(func(context.Context) error { return syncRestoredData(osFiles, env.Root, s.NewDataDir) }, swap.Do)
 	swap.Undo = then(swap.Undo, etcdGone.Do)
 	steps = append(steps, swap,
 		WaitStep("wait until the member is healthy", "etcd's "+s.MetricsURL+"/health (it needs a quorum of members)", EtcdHealthy(env.HTTP, s.MetricsURL), time.Duration(s.HealthyTimeout), poll),
@@ -117,4 +121,25 @@ func allClosed(d Dialer, addrs []string) Condition {
 		}
 		return errors.Join(errs...)
 	}
+}
+
+// syncRestoredData checks, right before the swap, that the new data dir
+// still holds etcd's database, and makes it durable: the restore wrote it
+// minutes ago with only etcd's own fsyncs. Pointed at a dir that vanished,
+// the restored manifest would start an empty etcd there (hostPath
+// DirectoryOrCreate), which its --initial-cluster flags would then join to
+// nothing (D1).
+func syncRestoredData(fo fileOps, root, dataDir string) error {
+	dir := under(root, dataDir)
+	db, err := os.Stat(filepath.Join(dir, "member", "snap", "db"))
+	if err == nil && (!db.Mode().IsRegular() || db.Size() == 0) {
+		err = errors.New("not a database file")
+	}
+	if err != nil {
+		return fmt.Errorf("the restored data dir %s no longer holds member/snap/db (%v), though it did at the start: nothing was swapped. Put the restored data back there, then resume; or roll back (`kubectl etcd restore --status` shows the node)", dataDir, bare(err))
+	}
+	if err := fo.syncTree(dir); err != nil {
+		return fmt.Errorf("make the restored data dir %s durable before the swap: %w; nothing was swapped: check the disk (dmesg)", dataDir, err)
+	}
+	return nil
 }

@@ -142,3 +142,82 @@ func TestRestoreSpecValidate(t *testing.T) {
 		}
 	}
 }
+
+// The swap re-checks the restored data and refuses an etcd.yaml that
+// reappeared, writing nothing (D4.4, D4.5).
+func TestSwapChecksBeforeItWrites(t *testing.T) {
+	const db = "var/lib/etcd-restore-x/member/snap/db"
+	for _, tt := range []struct {
+		name string
+		// edit changes the node once etcd is gone, right before the swap.
+		edit      func(t *testing.T, n *node)
+		barrier   Barrier
+		wantErr   string // "" for done
+		wantEtcd  string // etcd.yaml afterwards
+		wantPhase Phase
+	}{
+		{name: "restored data there", edit: func(*testing.T, *node) {}, wantEtcd: "etcd new\n", wantPhase: PhaseDone},
+		{name: "restored data gone", edit: func(t *testing.T, n *node) { os.Remove(filepath.Join(n.root, db)) },
+			wantErr: "no longer holds member/snap/db", wantEtcd: "etcd old\n", wantPhase: PhaseRolledBack},
+		{name: "restored db empty", edit: func(t *testing.T, n *node) { mustWrite(t, filepath.Join(n.root, db), "") },
+			wantErr: "not a database file", wantEtcd: "etcd old\n", wantPhase: PhaseRolledBack},
+		{name: "etcd.yaml reappeared after the barrier", barrier: passBarrier{},
+			edit:    func(t *testing.T, n *node) { mustWrite(t, filepath.Join(n.static, "etcd.yaml"), "config management\n") },
+			wantErr: "never overwritten", wantEtcd: "config management\n", wantPhase: PhaseFailed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newNode(t)
+			steps := RestoreSteps(restoreSpec(), []byte("etcd new\n"), RestoreEnv{Root: n.root, Dialer: &switchDialer{}, HTTP: healthy{}, Barrier: tt.barrier})
+			for i := range steps {
+				if steps[i].Name == "wait until etcd is gone" {
+					do := steps[i].Do
+					steps[i].Do = func(ctx context.Context) error { tt.edit(t, n); return do(ctx) }
+				}
+			}
+			err := start(t, n, steps).Run(context.Background())
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if b, _ := os.ReadFile(filepath.Join(n.static, "etcd.yaml")); string(b) != tt.wantEtcd {
+				t.Errorf("etcd.yaml = %q, want %q", b, tt.wantEtcd)
+			}
+			assertPhase(t, n, tt.wantPhase)
+		})
+	}
+}
+
+// Before the swap, the restored data is fsynced, its parent dir too.
+func TestSyncRestoredData(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		fail    string // synced path that fails, under the root
+		wantErr string
+	}{
+		{name: "synced"},
+		{name: "fsync fails", fail: "var/lib/etcd-restore-x/member/snap/db", wantErr: "nothing was swapped: check the disk"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newNode(t)
+			l := &syncLog{watch: n.root}
+			if tt.fail != "" {
+				l.fail = map[string]bool{filepath.Join(n.root, tt.fail): true}
+			}
+			err := syncRestoredData(l.ops(nil), n.root, "/var/lib/etcd-restore-x")
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tt.wantErr)
+			}
+			if tt.wantErr != "" {
+				return
+			}
+			var got []string
+			for _, p := range l.synced {
+				rel, _ := filepath.Rel(n.root, p)
+				got = append(got, rel)
+			}
+			want := []string{"var/lib/etcd-restore-x", "var/lib/etcd-restore-x/member", "var/lib/etcd-restore-x/member/snap", "var/lib/etcd-restore-x/member/snap/db", "var/lib"}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("synced (-want +got):\n%s", d)
+			}
+		})
+	}
+}

@@ -39,14 +39,15 @@ func undoMove(from, to string) error {
 }
 
 // WriteStep writes data to path, which must not exist yet (its old
-// content was moved aside by an earlier step). Its undo moves the written
-// file to aside rather than deleting it.
+// content was moved aside by an earlier step): a file that reappeared
+// there is refused, not overwritten (WriteFileNew). Its undo moves the
+// written file to aside rather than deleting it.
 func WriteStep(name, path, aside string, data []byte, pointOfNoReturn bool) Step {
 	return Step{
 		Name:            name,
 		PointOfNoReturn: pointOfNoReturn,
 		Moves:           []Move{{To: path}},
-		Do:              func(context.Context) error { return WriteFileAtomic(path, data, 0o600) },
+		Do:              func(context.Context) error { return WriteFileNew(path, data, 0o600) },
 		Undo: func(context.Context) error {
 			if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
 				return nil

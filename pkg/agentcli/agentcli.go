@@ -19,6 +19,10 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
 )
 
+// defaultNodeLockWait is how long a start waits for another start's
+// checks on the node (seconds) to end.
+const defaultNodeLockWait = 10 * time.Second
+
 // errUsage marks a mistake on the command line: exit status 2.
 var errUsage = errors.New("usage")
 
@@ -72,6 +76,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.StringVar(&o.specFile, "spec", "", "the restore spec (JSON), or - for stdin")
 		fs.BoolVar(&o.prepare, "prepare", false, "check the node and write the journal only; `restore run --id ID --detach` starts it")
 		o.handoverTimeoutFlag(fs)
+		o.nodeLockWait = defaultNodeLockWait
 		cmd = o.start
 	case "run":
 		o.handoverFlags(fs)
@@ -103,6 +108,8 @@ type options struct {
 	// as a static pod, and claim the token it records in the journal.
 	staticPod, claimToken string
 	handoverWait          time.Duration
+	// nodeLockWait bounds the wait for another start on the node.
+	nodeLockWait          time.Duration
 	waitTimeout, waitPoll time.Duration
 	barrier               *agent.PeerBarrier
 	stdin                 io.Reader

@@ -33,28 +33,22 @@ func (o *options) start(ctx context.Context) error {
 	if path.Base(spec.JournalDir) != spec.ID {
 		return fmt.Errorf("journal dir %s must end in the restore id %s, so that `--id` finds it", spec.JournalDir, spec.ID)
 	}
-	restored, err := agent.PrepareRestore(o.root, spec)
-	if err != nil {
+	// Checked before the node lock, which is made in the journal dir's
+	// parent: never inside the static pod dir.
+	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("nothing was changed: %w", err)
-	}
-	if spec.StartWithin > 0 {
-		by := time.Now().Add(time.Duration(spec.StartWithin)).UTC()
-		spec.StartBy = &by
 	}
 	o.id, o.journalRoot = spec.ID, path.Dir(spec.JournalDir)
 	dir, err := o.dir()
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("make the journal dir: %w", err)
-	}
-	lock, err := agent.TryLock(filepath.Join(dir, lockFile), 0)
+	nodeLock, err := o.lockNode()
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", spec.ID, err)
+		return err
 	}
-	err = o.writeJournal(dir, spec, restored)
-	lock.Unlock()
+	err = o.prepareJournal(dir, spec)
+	nodeLock.Unlock()
 	if err != nil {
 		return err
 	}
@@ -68,6 +62,42 @@ func (o *options) start(ctx context.Context) error {
 		return err
 	}
 	return o.handover(dir, "run")
+}
+
+// lockNode takes the node's restore lock (agent.NodeLockFile), which a
+// start holds from its checks until its journal is written.
+func (o *options) lockNode() (*agent.Lock, error) {
+	base := filepath.Join(o.root, filepath.FromSlash(o.journalRoot))
+	if err := os.MkdirAll(base, 0o700); err != nil {
+		return nil, fmt.Errorf("make the journal root: %w", err)
+	}
+	lock, err := agent.TryLock(filepath.Join(base, agent.NodeLockFile), o.nodeLockWait)
+	if errors.Is(err, agent.ErrLocked) {
+		return nil, fmt.Errorf("nothing was changed: another restore is starting on this node now (it holds %s): let it finish, see `kubectl etcd restore --status`, then retry", path.Join(o.journalRoot, agent.NodeLockFile))
+	}
+	return lock, err
+}
+
+// prepareJournal checks the node and writes the journal, all steps
+// pending; the caller holds the node's lock.
+func (o *options) prepareJournal(dir string, spec *agent.RestoreSpec) error {
+	restored, err := agent.PrepareRestore(o.root, spec)
+	if err != nil {
+		return fmt.Errorf("nothing was changed: %w", err)
+	}
+	if spec.StartWithin > 0 {
+		by := time.Now().Add(time.Duration(spec.StartWithin)).UTC()
+		spec.StartBy = &by
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("make the journal dir: %w", err)
+	}
+	lock, err := agent.TryLock(filepath.Join(dir, lockFile), 0)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", spec.ID, err)
+	}
+	defer lock.Unlock()
+	return o.writeJournal(dir, spec, restored)
 }
 
 func (o *options) readSpec() (*agent.RestoreSpec, error) {

@@ -196,7 +196,7 @@ func TestRunDeletesOnEveryPath(t *testing.T) {
 		{name: "work fails", nodeReady: true, state: running, exec: &recExec{err: errors.New("boom")}, wantErr: "boom", wantExec: true},
 		{name: "ctrl-c during work", nodeReady: true, state: running, exec: &recExec{wait: true}, cancel: true, wantErr: "context canceled", wantExec: true},
 		{name: "image cannot be pulled", nodeReady: true, state: pullError, exec: &recExec{}, wantErr: "--image"},
-		{name: "node not ready", nodeReady: false, state: running, exec: &recExec{}, wantErr: `node "n1" is not Ready`},
+		{name: "node not ready", nodeReady: false, state: running, exec: &recExec{}, wantErr: `node n1 is NotReady`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -456,7 +456,7 @@ func TestStartErrorsArePermanent(t *testing.T) {
 		state     func(*corev1.Pod)
 		wantErr   []string
 	}{
-		{name: "node not ready", node: "n1", state: running, wantErr: []string{`node "n1" is not Ready`, "kubectl describe node n1"}},
+		{name: "node not ready", node: "n1", state: running, wantErr: []string{`node n1 is NotReady`, "kubectl describe node n1"}},
 		{name: "node missing", nodeReady: true, node: "n9", state: running, wantErr: []string{`node "n9" does not exist`, "kubectl get pods"}},
 		{name: "image cannot be pulled", nodeReady: true, node: "n1", state: pullError, wantErr: []string{`"busybox:1.37" cannot be pulled`, "--image"}},
 	}

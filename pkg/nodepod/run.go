@@ -230,7 +230,7 @@ func (r *Runner) checkNode(ctx context.Context, name string) error {
 		return fmt.Errorf("reading node %q: %w", name, err)
 	}
 	if !discovery.NodeIsReady(node) {
-		return hint.Permanent(fmt.Errorf("node %q is not Ready, so a helper pod cannot start there", name),
+		return hint.Permanent(fmt.Errorf("node %s is NotReady, so a helper pod cannot start there", name),
 			"Check it with: kubectl describe node %s", name)
 	}
 	return nil

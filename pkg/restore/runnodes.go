@@ -117,11 +117,6 @@ type JournalStatus struct {
 	Rollback *agent.RollbackCheck `json:"rollback,omitempty"`
 }
 
-// Unfinished reports whether the journal is neither done nor rolled back.
-func (j *JournalStatus) Unfinished() bool {
-	return j.Phase != agent.PhaseDone && j.Phase != agent.PhaseRolledBack
-}
-
 func agentStatus(ctx context.Context, p *nodepod.Pod, a agentBinary, id string) ([]JournalStatus, error) {
 	cmd := []string{a.NodePath(), "restore", "status", "--root", nodepod.HostPrefix}
 	cmd[0] = host(cmd[0])
@@ -139,7 +134,8 @@ func agentStatus(ctx context.Context, p *nodepod.Pod, a agentBinary, id string) 
 	return js, nil
 }
 
-// refuseUnfinished keeps a second restore from starting on top of one.
+// refuseUnfinished keeps a second restore from starting on top of one; the
+// agent checks again when it starts (agent.PrepareRestore).
 func refuseUnfinished(ctx context.Context, n *node) error {
 	js, err := agentStatus(ctx, n.pod, n.agent, "")
 	if err != nil {
@@ -147,7 +143,7 @@ func refuseUnfinished(ctx context.Context, n *node) error {
 	}
 	for _, j := range js {
 		if j.Unfinished() {
-			return fmt.Errorf("restore %s is unfinished here (phase %s): a second restore never starts on top of it; see `kubectl etcd restore --status`, and finish it with `kubectl etcd restore --rollback --id %s`", j.ID, j.Phase, j.ID)
+			return agent.UnfinishedError(&j.Journal)
 		}
 	}
 	return nil
