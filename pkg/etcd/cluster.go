@@ -256,21 +256,26 @@ func CollectStatus(ctx context.Context, d Dialer, members []discovery.Member) (*
 	var list []MemberInfo
 	var listID uint64
 	var alarms []Alarm
-	var listErr error
-	parallel(len(members)+1, func(i int) {
-		if i < len(members) {
+	var listErr, alarmErr error
+	// One round: every member's status, the member list and the alarms
+	// side by side (over exec each is an etcdctl run of its own).
+	parallel(len(members)+2, func(i int) {
+		switch c := s.first(); {
+		case i < len(members):
 			if errs[i] == nil {
 				statuses[i], errs[i] = s.conns[i].Status(ctx)
 				errs[i] = withHint(members[i], errs[i])
 			}
-			return
-		}
-		if c := s.first(); c != nil {
-			if listID, list, listErr = c.MemberList(ctx); listErr == nil {
-				alarms, listErr = c.Alarms(ctx)
-			}
+		case c == nil:
+		case i == len(members):
+			listID, list, listErr = c.MemberList(ctx)
+		default:
+			alarms, alarmErr = c.Alarms(ctx)
 		}
 	})
+	if listErr == nil {
+		listErr = alarmErr
+	}
 	v := &StatusListView{Members: []StatusView{}}
 	for i, m := range members {
 		row := StatusView{Name: m.Name, Node: m.Node, Pod: m.Pod, Quota: m.QuotaBackendBytes}
