@@ -529,6 +529,9 @@ func snapshotFile(t *testing.T, path string) {
 
 func TestBackupRules(t *testing.T) {
 	day := 24 * time.Hour
+	// The files' ages are against the clock the rules read (f.Now below),
+	// not the fixed now of the other tests.
+	now := time.Now()
 	tests := []struct {
 		name        string
 		setup       func(t *testing.T, dir string)
@@ -560,7 +563,7 @@ func TestBackupRules(t *testing.T) {
 			dir := t.TempDir()
 			tc.setup(t, dir)
 			f := cluster("3.6.8")
-			f.Now = time.Now()
+			f.Now = now
 			f.Backup = ReadBackupDir(dir)
 			if got := severities(t, f, "backups.newest")["cluster"]; got != tc.age {
 				t.Errorf("newest %s, want %s\n%s", got, tc.age, dump(f, "backups.newest"))

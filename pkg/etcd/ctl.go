@@ -44,7 +44,7 @@ func hasFlag(args []string, name string) bool {
 // the first member, in discovery order, that answers a health check.
 func PickMember(ctx context.Context, d Dialer, members []discovery.Member, want string) (discovery.Member, error) {
 	if want != "" {
-		m, err := findMember(ctx, d, members, want)
+		m, err := FindMember(ctx, d, members, want)
 		if err != nil {
 			return discovery.Member{}, err
 		}
@@ -75,11 +75,12 @@ func healthy(ctx context.Context, d Dialer, m discovery.Member) error {
 	return err
 }
 
-// findMember matches want against the members' names, then against the
-// hex IDs of the member list.
-func findMember(ctx context.Context, d Dialer, members []discovery.Member, want string) (discovery.Member, error) {
+// FindMember is the member a --member flag names: want matched against
+// the members' names and pods, then against the hex IDs of the member
+// list, read through d only then.
+func FindMember(ctx context.Context, d Dialer, members []discovery.Member, want string) (discovery.Member, error) {
 	for _, m := range members {
-		if m.Name == want {
+		if m.Name == want || m.Pod == want {
 			return m, nil
 		}
 	}
@@ -105,7 +106,7 @@ func findMember(ctx context.Context, d Dialer, members []discovery.Member, want 
 		if name == "" {
 			name = "unstarted"
 		}
-		return discovery.Member{}, fmt.Errorf("member %s (%s) has no etcd pod to run etcdctl in; see: kubectl etcd members", id, name)
+		return discovery.Member{}, fmt.Errorf("member %s (%s) has no etcd pod; see: kubectl etcd members", id, name)
 	}
 	return discovery.Member{}, notFound
 }

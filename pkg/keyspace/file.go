@@ -228,7 +228,7 @@ func (f *File) index(ctx context.Context, q Query, rev int64) ([]*fileKey, error
 			s = &fileKey{key: string(kk)}
 			byKey[s.key] = s
 		}
-		s.rec, s.mod, s.deleted = v, revOf(k), isTombstone(k)
+		s.rec, s.mod, s.deleted = v, revOf(k), snapshot.IsTombstone(k)
 		s.revisions++
 		s.history += int64(len(kk)) + vsize
 	}
@@ -252,8 +252,6 @@ func inRange(k []byte, key, end string) bool {
 // revOf is the main revision of a revision key (8 bytes big-endian, then
 // '_' and the sub revision, then 't' for a tombstone).
 func revOf(k []byte) int64 { return int64(binary.BigEndian.Uint64(k[:8])) }
-
-func isTombstone(k []byte) bool { return len(k) == 18 && k[17] == 't' }
 
 // mvccpb.KeyValue's field numbers. Records are parsed by hand rather than
 // unmarshalled so that a walk neither copies nor allocates their values.

@@ -1,8 +1,10 @@
 // Package keyspace walks etcd's keys page by page, from a live member or
 // from a snapshot file, with the same Query and the same Entry. A walk
 // never holds every value in memory: it hands the caller one page at a
-// time and forgets it once the callback returns. `kubectl etcd usage`
-// sums the pages; `kubectl etcd get` prints them.
+// time and forgets it once the callback returns. `kubectl etcd get`
+// prints the pages (through a Reader on the member best placed to
+// serve them); usage sums them per resource, for `kubectl etcd usage`
+// and for the table of `kubectl etcd snapshot inspect` alike (Inspect).
 //
 // Two sources implement it:
 //   - Live reads a member through its etcd client, in ranges with a

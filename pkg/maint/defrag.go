@@ -186,7 +186,7 @@ func (r *defragRun) plan() bool {
 		stepf("compact the history up to the current revision (%d), and wait until the backend has freed it", r.c.Leader().Status.Revision)
 	}
 	for _, m := range r.order {
-		row := DefragMember{MemberRef: refOf(m), Node: m.Pod.Node, Role: role(m), Before: usageOf(m.Status)}
+		row := DefragMember{MemberRef: m.Ref(), Node: m.Pod.Node, Role: role(m), Before: usageOf(m.Status)}
 		ok, why := r.decide(m)
 		row.Result, row.Reason = ResultSkip, why
 		if !ok {
@@ -383,7 +383,7 @@ func (r *defragRun) leaveLeadership(ctx context.Context, m *Member) error {
 	if _, err := r.cfg.moveLeader(ctx, r.c, m, to); err != nil {
 		return err
 	}
-	r.res.LeaderMoves = append(r.res.LeaderMoves, LeaderMove{From: refOf(m), To: refOf(to)})
+	r.res.LeaderMoves = append(r.res.LeaderMoves, LeaderMove{From: m.Ref(), To: to.Ref()})
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
@@ -395,7 +396,7 @@ func TestIntegrationMaint(t *testing.T) {
 			t.Errorf("write after recovery over exec: %v", err)
 		}
 		// usage pages through keys, which etcdctl cannot.
-		if _, err := maint.KeyUsage(ctx, exec, c.Pods(), maint.UsageConfig{}); !errors.Is(err, etcd.ErrNeedsClientAPI) {
+		if _, err := keyspace.KeyUsage(ctx, exec, c.Pods(), keyspace.UsageConfig{}); !errors.Is(err, etcd.ErrNeedsClientAPI) {
 			t.Errorf("usage over exec: %v, want ErrNeedsClientAPI", err)
 		}
 	})

@@ -35,7 +35,8 @@ type MemberRef struct {
 	ID   string `json:"id"`
 }
 
-func refOf(m *Member) MemberRef { return MemberRef{Name: m.Pod.Name, ID: hexOrEmpty(m.ID)} }
+// Ref names the member in results.
+func (m *Member) Ref() MemberRef { return MemberRef{Name: m.Pod.Name, ID: hexOrEmpty(m.ID)} }
 
 // MoveLeader hands leadership to cfg.To, or to the best follower.
 func MoveLeader(ctx context.Context, d Dialer, pods []discovery.Member, cfg MoveLeaderConfig) (*MoveLeaderResult, error) {
@@ -57,7 +58,7 @@ func MoveLeader(ctx context.Context, d Dialer, pods []discovery.Member, cfg Move
 	if p := c.problems(nil); p != "" {
 		cfg.notef("Warning: some members are not reachable:%s", p)
 	}
-	res := &MoveLeaderResult{From: refOf(from), To: refOf(to), DryRun: cfg.DryRun}
+	res := &MoveLeaderResult{From: from.Ref(), To: to.Ref(), DryRun: cfg.DryRun}
 	if to == from {
 		cfg.notef("%s is already the leader; nothing to do", from.Label())
 		return res, nil

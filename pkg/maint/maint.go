@@ -113,6 +113,9 @@ func (m *Member) IsLeader() bool {
 	return m.Status != nil && m.Status.Leader != 0 && m.Status.Leader == m.Status.MemberID
 }
 
+// Client is the member's client; nil if it could not be dialled.
+func (m *Member) Client() Client { return m.client }
+
 func (m *Member) isLearner() bool { return m.Status != nil && m.Status.IsLearner }
 
 // Cluster is every member that has a pod, dialled once, with what the
@@ -257,6 +260,19 @@ func (c *Cluster) BestFollower(except *Member) *Member {
 		}
 	}
 	return best
+}
+
+// ReadMember is the member best placed for a long read, and its role:
+// the best follower, which can answer serializable reads alone so that
+// the leader serves none of it; the leader when no follower is healthy.
+func (c *Cluster) ReadMember() (*Member, string, error) {
+	if m := c.BestFollower(nil); m != nil {
+		return m, "follower", nil
+	}
+	if l := c.Leader(); l != nil {
+		return l, "leader", nil
+	}
+	return nil, "", hint.Errorf("see `kubectl etcd health` and `kubectl etcd status`", "no member to read the keys from: none is a reachable follower or the leader:%s", c.problems(nil))
 }
 
 // health checks m as etcdctl endpoint health does, minus the alarms,

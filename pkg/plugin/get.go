@@ -28,7 +28,11 @@ var getLong = longDesc(`
 
 	KEY is an etcd key (/registry/pods/prod/web) or a kubectl-style reference:
 	RESOURCE/NAMESPACE/NAME, RESOURCE/NAME (the default namespace, or a
-	cluster-wide resource), RESOURCE.GROUP/... for a custom resource. With
+	cluster-wide resource), with kubectl's resource names (pods, svc,
+	leases.coordination.k8s.io, widgets.example.com for a custom resource),
+	mapped to the keys as the API server lays them out: its own groups'
+	resources under /registry/RESOURCE/, custom resources under
+	/registry/GROUP/RESOURCE/. With
 	--prefix it reads every key under it: pods, pods/prod, /registry/. (-n is
 	the namespace of the etcd pods, as for every command: name the object's
 	namespace in KEY.)
@@ -194,7 +198,7 @@ func openKeySource(ctx context.Context, g *GlobalOptions, file string, idFiles [
 		if err != nil {
 			return nil, nil, err
 		}
-		r, err := maint.OpenReader(ctx, maint.Clients(g.ClientDialer()), pods, nil)
+		r, err := keyspace.OpenReader(ctx, maint.Clients(g.ClientDialer()), pods, nil)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -210,12 +214,22 @@ func openKeySource(ctx context.Context, g *GlobalOptions, file string, idFiles [
 // openSnapshotFile opens a snapshot file's keys, decrypted with the
 // identities in idFiles: into memory, or into dir, which it warns of.
 func openSnapshotFile(g *GlobalOptions, file string, idFiles []string, dir string) (*keyspace.File, error) {
-	ids, err := snapshot.Identities(idFiles)
+	o, err := snapshotFileOptions(g, idFiles, dir)
 	if err != nil {
 		return nil, err
+	}
+	return keyspace.OpenFile(file, o)
+}
+
+// snapshotFileOptions reads the identities in idFiles, and warns when
+// the plaintext is to be written to dir.
+func snapshotFileOptions(g *GlobalOptions, idFiles []string, dir string) (keyspace.FileOptions, error) {
+	ids, err := snapshot.Identities(idFiles)
+	if err != nil {
+		return keyspace.FileOptions{}, err
 	}
 	if dir != "" && len(ids) > 0 {
 		fmt.Fprintf(g.ErrOut, "Warning: the decrypted snapshot, every Secret of the cluster in plain text, is written to %s while it is read, and removed after.\n", dir)
 	}
-	return keyspace.OpenFile(file, keyspace.FileOptions{Identities: ids, DecryptDir: dir})
+	return keyspace.FileOptions{Identities: ids, DecryptDir: dir}, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -37,8 +36,8 @@ var metricsExample = templates.Examples(`
 	# One member, p50s too, over a minute
 	kubectl etcd metrics --member hc-cp1 --window 1m -o wide
 
-	# The raw exposition text of one member
-	kubectl etcd metrics --member hc-cp1 --raw`)
+	# The raw exposition text of one member, named by its hex ID
+	kubectl etcd metrics --member 8e9e05c52164694d --raw`)
 
 // MetricsOptions are the options of `kubectl etcd metrics`.
 type MetricsOptions struct {
@@ -61,7 +60,7 @@ func NewCmdMetrics(g *GlobalOptions) *cobra.Command {
 	}
 	addOutputFlag(cmd, &o.Output)
 	f := cmd.Flags()
-	f.StringVar(&o.Member, "member", "", "Only this member (its name, as kubectl etcd members shows it).")
+	f.StringVar(&o.Member, "member", "", "Only this member (name or hex ID).")
 	f.DurationVar(&o.Window, "window", 10*time.Second, "Time between the two scrapes; 0 shows the histograms since each member started.")
 	f.BoolVar(&o.Raw, "raw", false, "Print the exposition text as etcd serves it.")
 	_ = cmd.RegisterFlagCompletionFunc("member", completeMembers(g))
@@ -85,8 +84,12 @@ func (o *MetricsOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if pods, err = selectMember(pods, o.Member); err != nil {
-		return err
+	if o.Member != "" {
+		m, err := etcd.FindMember(ctx, o.Dialer(), pods, o.Member)
+		if err != nil {
+			return err
+		}
+		pods = []discovery.Member{m}
 	}
 	if o.Raw {
 		return o.printRaw(ctx, pods)
@@ -121,20 +124,6 @@ func (o *MetricsOptions) printRaw(ctx context.Context, pods []discovery.Member) 
 		}
 	}
 	return failed(errs)
-}
-
-func selectMember(pods []discovery.Member, want string) ([]discovery.Member, error) {
-	if want == "" {
-		return pods, nil
-	}
-	var names []string
-	for _, p := range pods {
-		if p.Name == want || p.Pod == want {
-			return []discovery.Member{p}, nil
-		}
-		names = append(names, p.Name)
-	}
-	return nil, fmt.Errorf("no member named %q; the members are %s", want, strings.Join(names, ", "))
 }
 
 // failed is nil when every member answered, else the errors.

@@ -1,12 +1,13 @@
 package plugin
 
 import (
+	"context"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -44,8 +45,8 @@ func NewCmdSnapshotInspect(g *GlobalOptions) *cobra.Command {
 		Long: longDesc(`
 			Verify a snapshot file, then print the numbers etcdutl snapshot status
 			prints (hash, revision, total keys, total size) and, per Kubernetes
-			resource prefix, the live keys and bytes and the stored revisions, largest
-			first. Encrypted files are read with --identity and decrypted into memory
+			resource prefix, the live keys and bytes and the stored revisions, the
+			most stored first: the rows of usage --snapshot. Encrypted files are read with --identity and decrypted into memory
 			(an anonymous memfd on Linux), since the plaintext holds every Secret of
 			the cluster. Where that is not possible (other systems), --decrypt-dir
 			names a directory for a private plaintext file, removed after.`),
@@ -64,12 +65,12 @@ func NewCmdSnapshotInspect(g *GlobalOptions) *cobra.Command {
 			if err := o.Validate(); err != nil {
 				return err
 			}
-			return o.Run()
+			return o.Run(cmdContext(cmd))
 		},
 	}
 	cmd.Flags().StringSliceVarP(&o.Identities, "identity", "i", nil, "age identity file to decrypt an encrypted snapshot; repeatable.")
 	cmd.Flags().StringVar(&o.DecryptDir, "decrypt-dir", "", "Decrypt into a private file in this directory, removed after, instead of into memory.")
-	cmd.Flags().IntVar(&o.Top, "top", 20, "Show the N largest prefixes (0 for all).")
+	cmd.Flags().IntVar(&o.Top, "top", 20, "Show the N prefixes that store the most (0 for all).")
 	addOutputFlag(cmd, &o.Output)
 	return cmd
 }
@@ -79,24 +80,20 @@ func (o *SnapshotInspectOptions) Validate() error {
 	if o.Top < 0 {
 		return fmt.Errorf("--top must be 0 or more")
 	}
-	if o.DecryptDir != "" {
-		if fi, err := os.Stat(o.DecryptDir); err != nil || !fi.IsDir() {
-			return fmt.Errorf("--decrypt-dir %s is not a directory; create it (on an encrypted disk, mode 0700) or name another", o.DecryptDir)
-		}
+	if err := validateSnapshotSource(o.File, o.Identities, o.DecryptDir); err != nil {
+		return err
 	}
 	return validateOutput(o.Output)
 }
 
-// Run inspects the file.
-func (o *SnapshotInspectOptions) Run() error {
-	ids, err := snapshot.Identities(o.Identities)
+// Run inspects the file: its resources are summed as usage --snapshot
+// sums them, by the same code.
+func (o *SnapshotInspectOptions) Run(ctx context.Context) error {
+	fo, err := snapshotFileOptions(o.GlobalOptions, o.Identities, o.DecryptDir)
 	if err != nil {
 		return err
 	}
-	if o.DecryptDir != "" && len(ids) > 0 {
-		fmt.Fprintf(o.ErrOut, "Warning: the decrypted snapshot, every Secret of the cluster in plain text, is written to %s while it is read, and removed after.\n", o.DecryptDir)
-	}
-	rep, err := snapshot.Inspect(o.File, ids, o.Top, o.DecryptDir)
+	rep, err := keyspace.Inspect(ctx, o.File, fo, o.Top)
 	if err != nil {
 		return err
 	}

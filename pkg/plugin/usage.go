@@ -3,16 +3,13 @@ package plugin
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
 var usageLong = longDesc(`
@@ -79,9 +76,7 @@ func NewCmdUsage(g *GlobalOptions) *cobra.Command {
 	f.BoolVar(&o.ByNamespace, "by-namespace", false, "One row per resource and namespace.")
 	f.IntVar(&o.Top, "top", 20, "Show the N rows that store the most, and sum the rest (0 for all).")
 	f.IntVar(&o.TopKeys, "top-keys", 10, "List the N keys with the most history (0 for none).")
-	f.StringVar(&o.Snapshot, "snapshot", "", "Read this snapshot file instead of the live cluster.")
-	f.StringSliceVarP(&o.Identities, "identity", "i", nil, "age identity file to decrypt an encrypted --snapshot; repeatable.")
-	f.StringVar(&o.DecryptDir, "decrypt-dir", "", "With --snapshot, decrypt into a private file in this directory, removed after, instead of into memory.")
+	addSnapshotSourceFlags(cmd, &o.Snapshot, &o.Identities, &o.DecryptDir)
 	return cmd
 }
 
@@ -98,13 +93,8 @@ func (o *UsageOptions) Validate() error {
 	if o.Top < 0 || o.TopKeys < 0 {
 		return fmt.Errorf("--top and --top-keys must be 0 or more")
 	}
-	if o.Snapshot == "" && (len(o.Identities) > 0 || o.DecryptDir != "") {
-		return fmt.Errorf("--identity and --decrypt-dir read a --snapshot file; add --snapshot FILE or drop them")
-	}
-	if o.DecryptDir != "" {
-		if fi, err := os.Stat(o.DecryptDir); err != nil || !fi.IsDir() {
-			return fmt.Errorf("--decrypt-dir %s is not a directory; create it (on an encrypted disk, mode 0700) or name another", o.DecryptDir)
-		}
+	if err := validateSnapshotSource(o.Snapshot, o.Identities, o.DecryptDir); err != nil {
+		return err
 	}
 	if o.Snapshot != "" {
 		return o.ClusterReadOptions.Validate()
@@ -121,8 +111,8 @@ func (o *UsageOptions) Run(ctx context.Context) error {
 	// Pages are garbage as soon as they are summed: a soft limit makes
 	// the collector reclaim them before the heap doubles, as in backup.
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(usageMemoryLimit))
-	cfg := maint.UsageConfig{Prefix: o.Prefix, ByNamespace: o.ByNamespace, Top: o.Top, TopKeys: o.TopKeys, Log: o.ErrOut}
-	var rep *maint.UsageReport
+	cfg := keyspace.UsageConfig{Prefix: o.Prefix, ByNamespace: o.ByNamespace, Top: o.Top, TopKeys: o.TopKeys, Log: o.ErrOut}
+	var rep *keyspace.UsageReport
 	var err error
 	if o.Snapshot != "" {
 		rep, err = o.fromFile(ctx, cfg)
@@ -131,7 +121,7 @@ func (o *UsageOptions) Run(ctx context.Context) error {
 		if terr != nil {
 			return terr
 		}
-		rep, err = maint.KeyUsage(ctx, d, pods, cfg)
+		rep, err = keyspace.KeyUsage(ctx, d, pods, cfg)
 	}
 	if err != nil {
 		return err
@@ -139,18 +129,12 @@ func (o *UsageOptions) Run(ctx context.Context) error {
 	return printers.PrintUsage(o.Out, o.Output, rep)
 }
 
-func (o *UsageOptions) fromFile(ctx context.Context, cfg maint.UsageConfig) (*maint.UsageReport, error) {
-	ids, err := snapshot.Identities(o.Identities)
-	if err != nil {
-		return nil, err
-	}
-	if o.DecryptDir != "" && len(ids) > 0 {
-		fmt.Fprintf(o.ErrOut, "Warning: the decrypted snapshot, every Secret of the cluster in plain text, is written to %s while it is read, and removed after.\n", o.DecryptDir)
-	}
-	f, err := keyspace.OpenFile(o.Snapshot, keyspace.FileOptions{Identities: ids, DecryptDir: o.DecryptDir})
+// fromFile sums the keys of the --snapshot file.
+func (o *UsageOptions) fromFile(ctx context.Context, cfg keyspace.UsageConfig) (*keyspace.UsageReport, error) {
+	f, err := openSnapshotFile(o.GlobalOptions, o.Snapshot, o.Identities, o.DecryptDir)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return maint.KeyUsageFile(ctx, f, cfg)
+	return keyspace.KeyUsageFile(ctx, f, cfg)
 }

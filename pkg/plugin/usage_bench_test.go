@@ -20,7 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
 )
 
 // benchEnv, set, runs the usage benchmark (hack/bench/usage.sh).
@@ -85,7 +85,7 @@ func TestUsageBenchmark(t *testing.T) {
 		keysOnly = append(keysOnly, measureRun(t, etcdctl("get", "--prefix", "/registry/", "--keys-only")))
 		full = append(full, measureRun(t, etcdctl("get", "--prefix", "/registry/", "-w", "protobuf")))
 	}
-	var rep maint.UsageReport
+	var rep keyspace.UsageReport
 	if err := json.Unmarshal(usage[0].stdout, &rep); err != nil || rep.Total.Keys != int64(keys) || rep.Role != "follower" {
 		t.Fatalf("usage report (%v): %d keys, read from %s, want %d from a follower", err, rep.Total.Keys, rep.Role, keys)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
@@ -58,14 +58,14 @@ func TestIntegrationUsageCommand(t *testing.T) {
 	c.WaitApplied(t, cli, del.Header.Revision)
 
 	run := commandRunner(c)
-	report := func(t *testing.T, args ...string) (*maint.UsageReport, map[string]maint.ResourceUsage) {
+	report := func(t *testing.T, args ...string) (*keyspace.UsageReport, map[string]keyspace.ResourceUsage) {
 		t.Helper()
 		out, _ := run(t, append(args, "-o", "json")...)
-		var rep maint.UsageReport
+		var rep keyspace.UsageReport
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("%v: %s", err, out)
 		}
-		rows := map[string]maint.ResourceUsage{}
+		rows := map[string]keyspace.ResourceUsage{}
 		for _, r := range rep.Resources {
 			rows[r.Resource+"/"+r.Namespace] = r
 		}
@@ -74,7 +74,7 @@ func TestIntegrationUsageCommand(t *testing.T) {
 
 	t.Run("live", func(t *testing.T) {
 		rep, rows := report(t, "usage")
-		if rep.Source != "member" || rep.Role != "follower" || !rep.Serializable || rep.DBSize == 0 || rep.DBSizeQuota == 0 || rep.History != maint.HistoryVersions {
+		if rep.Source != "member" || rep.Role != "follower" || !rep.Serializable || rep.DBSize == 0 || rep.DBSizeQuota == 0 || rep.History != keyspace.HistoryVersions {
 			t.Errorf("report %+v", rep)
 		}
 		podKey := len("/registry/pods/team-a/web-00")
@@ -116,7 +116,7 @@ func TestIntegrationUsageCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		rep, rows := report(t, "usage", "--snapshot", path)
-		if rep.Source != "snapshot" || rep.History != maint.HistoryStored || rep.Leases != 1 || rep.Revision == 0 {
+		if rep.Source != "snapshot" || rep.History != keyspace.HistoryStored || rep.Leases != 1 || rep.Revision == 0 {
 			t.Errorf("report %+v", rep)
 		}
 		if e := rows["events/"]; e.Keys != 5 || e.DeletedKeys != 1 || e.Revisions != 7 {

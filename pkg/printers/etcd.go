@@ -2,13 +2,11 @@ package printers
 
 import (
 	"fmt"
-	"io"
 	"strings"
 
 	"github.com/dustin/go-humanize"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
 // MembersTable is the table of `kubectl etcd members`.
@@ -130,27 +128,4 @@ func oneLine(s string) string {
 		s = s[:197] + "..."
 	}
 	return s
-}
-
-// PrintInspect prints a snapshot report: in tables, the numbers etcdutl
-// snapshot status prints, then the usage per prefix.
-func PrintInspect(out io.Writer, format string, r *snapshot.Report) error {
-	if format == JSON || format == YAML {
-		return Print(out, format, r, nil)
-	}
-	h := []string{"HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE", "VERSION", "ENCRYPTED"}
-	row := []string{r.Hash, fmt.Sprint(r.Revision), fmt.Sprint(r.TotalKey), Bytes(r.TotalSize), dash(r.Version), yesNo(r.Encrypted)}
-	if format == Wide {
-		h = append(h, "BOLT KEYS", "SHA256")
-		row = append(row, fmt.Sprint(r.BoltKeys), r.FileSHA256)
-	}
-	if err := RenderTable(out, h, [][]string{row}); err != nil {
-		return err
-	}
-	fmt.Fprintln(out)
-	rows := [][]string{}
-	for _, u := range r.Usage {
-		rows = append(rows, []string{u.Prefix, fmt.Sprint(u.Keys), Bytes(u.Bytes), fmt.Sprint(u.Revisions), Bytes(u.HistoryBytes)})
-	}
-	return RenderTable(out, []string{"PREFIX", "KEYS", "SIZE", "REVISIONS", "HISTORY"}, rows)
 }

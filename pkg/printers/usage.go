@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
 )
 
 // PrintUsage prints `kubectl etcd usage`: in tables, where the keys were
 // read with the database's sizes, then the resources, the churn and the
 // keys with the most history; in JSON and YAML, the report.
-func PrintUsage(out io.Writer, format string, r *maint.UsageReport) error {
+func PrintUsage(out io.Writer, format string, r *keyspace.UsageReport) error {
 	if format == JSON || format == YAML {
 		return Print(out, format, r, nil)
 	}
@@ -31,7 +31,30 @@ func PrintUsage(out io.Writer, format string, r *maint.UsageReport) error {
 	return nil
 }
 
-func usageSummary(r *maint.UsageReport) TableFunc {
+// PrintInspect prints `snapshot inspect`: in tables, the numbers etcdutl
+// snapshot status prints, then what each resource prefix holds.
+func PrintInspect(out io.Writer, format string, r *keyspace.InspectReport) error {
+	if format == JSON || format == YAML {
+		return Print(out, format, r, nil)
+	}
+	h := []string{"HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE", "VERSION", "ENCRYPTED"}
+	row := []string{r.Hash, fmt.Sprint(r.Revision), fmt.Sprint(r.TotalKey), Bytes(r.TotalSize), dash(r.Version), yesNo(r.Encrypted)}
+	if format == Wide {
+		h = append(h, "BOLT KEYS", "SHA256")
+		row = append(row, fmt.Sprint(r.BoltKeys), r.FileSHA256)
+	}
+	if err := RenderTable(out, h, [][]string{row}); err != nil {
+		return err
+	}
+	fmt.Fprintln(out)
+	rows := [][]string{}
+	for _, u := range r.Usage {
+		rows = append(rows, []string{u.Prefix, fmt.Sprint(u.Keys), Bytes(u.Bytes), fmt.Sprint(u.Revisions), Bytes(u.HistoryBytes)})
+	}
+	return RenderTable(out, []string{"PREFIX", "KEYS", "SIZE", "REVISIONS", "HISTORY"}, rows)
+}
+
+func usageSummary(r *keyspace.UsageReport) TableFunc {
 	return func(wide bool) ([]string, [][]string) {
 		from := r.File
 		if r.Member != nil {
@@ -46,7 +69,7 @@ func usageSummary(r *maint.UsageReport) TableFunc {
 		}
 		h := []string{"READ FROM", "REVISION", "DB SIZE", "IN USE", "QUOTA", "KEYS", "SIZE"}
 		row := []string{from, fmt.Sprint(r.Revision), Bytes(r.DBSize), inuse, quota, fmt.Sprint(r.Total.Keys), Bytes(r.Total.Bytes)}
-		if r.History == maint.HistoryStored {
+		if r.History == keyspace.HistoryStored {
 			h = append(h, "HISTORY", "COMPACTED AT")
 			row = append(row, Bytes(r.Total.HistoryBytes), revOrDash(r.CompactRevision))
 		}
@@ -59,8 +82,8 @@ func usageSummary(r *maint.UsageReport) TableFunc {
 }
 
 // historyColumn names the revision count the way the report counts it.
-func historyColumn(r *maint.UsageReport) string {
-	if r.History == maint.HistoryStored {
+func historyColumn(r *keyspace.UsageReport) string {
+	if r.History == keyspace.HistoryStored {
 		return "REVISIONS"
 	}
 	return "VERSIONS"
@@ -68,7 +91,7 @@ func historyColumn(r *maint.UsageReport) string {
 
 // UsageTable is the resources of a usage report, one row each (per
 // namespace with --by-namespace), the most stored first.
-func UsageTable(r *maint.UsageReport) TableFunc {
+func UsageTable(r *keyspace.UsageReport) TableFunc {
 	return func(wide bool) ([]string, [][]string) {
 		byNS := false
 		for _, u := range r.Resources {
@@ -79,7 +102,7 @@ func UsageTable(r *maint.UsageReport) TableFunc {
 			h = append(h, "NAMESPACE")
 		}
 		h = append(h, "KEYS", "SIZE", historyColumn(r))
-		if r.History == maint.HistoryStored {
+		if r.History == keyspace.HistoryStored {
 			h = append(h, "HISTORY", "DELETED")
 		}
 		h = append(h, "SHARE")
@@ -87,13 +110,13 @@ func UsageTable(r *maint.UsageReport) TableFunc {
 			h = append(h, "LEASED KEYS", "PREFIX")
 		}
 		total := r.Total.Stored()
-		row := func(name string, u maint.ResourceUsage) []string {
+		row := func(name string, u keyspace.ResourceUsage) []string {
 			out := []string{name}
 			if byNS {
 				out = append(out, dash(u.Namespace))
 			}
 			out = append(out, fmt.Sprint(u.Keys), Bytes(u.Bytes), fmt.Sprint(u.Revisions))
-			if r.History == maint.HistoryStored {
+			if r.History == keyspace.HistoryStored {
 				out = append(out, Bytes(u.HistoryBytes), fmt.Sprint(u.DeletedKeys))
 			}
 			out = append(out, share(u.Stored(), total))
@@ -113,17 +136,17 @@ func UsageTable(r *maint.UsageReport) TableFunc {
 	}
 }
 
-func usageChurn(r *maint.UsageReport) TableFunc {
+func usageChurn(r *keyspace.UsageReport) TableFunc {
 	return func(bool) ([]string, [][]string) {
 		h := []string{"CHURN", "KEYS", "SIZE", historyColumn(r)}
-		if r.History == maint.HistoryStored {
+		if r.History == keyspace.HistoryStored {
 			h = append(h, "HISTORY", "DELETED")
 		}
 		h = append(h, "LEASED KEYS")
 		rows := [][]string{}
 		for _, u := range r.Churn {
 			row := []string{u.Resource, fmt.Sprint(u.Keys), Bytes(u.Bytes), fmt.Sprint(u.Revisions)}
-			if r.History == maint.HistoryStored {
+			if r.History == keyspace.HistoryStored {
 				row = append(row, Bytes(u.HistoryBytes), fmt.Sprint(u.DeletedKeys))
 			}
 			rows = append(rows, append(row, fmt.Sprint(u.LeasedKeys)))
@@ -134,13 +157,13 @@ func usageChurn(r *maint.UsageReport) TableFunc {
 	}
 }
 
-func usageTopKeys(r *maint.UsageReport) TableFunc {
+func usageTopKeys(r *keyspace.UsageReport) TableFunc {
 	return func(bool) ([]string, [][]string) {
 		if len(r.TopKeys) == 0 {
 			return nil, nil
 		}
 		h := []string{"KEY", historyColumn(r), "SIZE"}
-		if r.History == maint.HistoryStored {
+		if r.History == keyspace.HistoryStored {
 			h = append(h, "HISTORY")
 		}
 		var rows [][]string
@@ -150,7 +173,7 @@ func usageTopKeys(r *maint.UsageReport) TableFunc {
 				size = "deleted"
 			}
 			row := []string{k.Key, fmt.Sprint(k.Revisions), size}
-			if r.History == maint.HistoryStored {
+			if r.History == keyspace.HistoryStored {
 				row = append(row, Bytes(k.HistoryBytes))
 			}
 			rows = append(rows, row)

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
-	"sort"
 	"strings"
 
 	"filippo.io/age"
@@ -36,20 +35,6 @@ type Report struct {
 	// etcdutl 3.5 prints as totalKey (3.6 and later count live keys).
 	BoltKeys int    `json:"boltKeys"`
 	Version  string `json:"version,omitempty"`
-	// Usage is keys and bytes per Kubernetes resource, largest first.
-	Usage []PrefixUsage `json:"usage,omitempty"`
-}
-
-// PrefixUsage is what one key prefix holds.
-type PrefixUsage struct {
-	Prefix string `json:"prefix"`
-	// Keys and Bytes count live keys and their latest key+value sizes.
-	Keys  int   `json:"keys"`
-	Bytes int64 `json:"bytes"`
-	// Revisions and HistoryBytes count every stored version, which is
-	// what fills a database that is not compacted.
-	Revisions    int   `json:"revisions"`
-	HistoryBytes int64 `json:"historyBytes"`
 }
 
 // Verify checks a snapshot file (decrypting it if needed) and returns the
@@ -68,27 +53,12 @@ func Verify(path string, ids []age.Identity) (size int64, fileSHA string, err er
 	return size, hex.EncodeToString(fh.Sum(nil)), nil
 }
 
-// Inspect verifies the file, then reads it with etcdutl's status code and
-// adds the usage per prefix (top entries; top <= 0 keeps all). An
-// encrypted file is decrypted as Decrypt does, into decryptDir if set.
-func Inspect(path string, ids []age.Identity, top int, decryptDir string) (*Report, error) {
-	p, err := Decrypt(path, ids, decryptDir)
-	if err != nil {
-		return nil, err
-	}
-	defer p.Close()
-	rep := &Report{File: path, Size: p.Size, FileSHA256: p.FileSHA256, Encrypted: p.Encrypted}
-	if err := analyze(p.Path, top, rep); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return rep, nil
-}
-
-// Analyze reads a plain (decrypted) snapshot as Inspect does: the bbolt
-// integrity check, the newest revision, the live keys and the usage.
+// Analyze reads a plain (decrypted) snapshot as etcdutl snapshot status
+// does: the bbolt integrity check, the hash, the newest revision and the
+// live keys. What each resource holds is keyspace's to count.
 func Analyze(p *PlainFile) (*Report, error) {
 	rep := &Report{Size: p.Size, FileSHA256: p.FileSHA256, Encrypted: p.Encrypted}
-	if err := analyze(p.Path, 0, rep); err != nil {
+	if err := analyze(p.Path, rep); err != nil {
 		return nil, err
 	}
 	return rep, nil
@@ -103,22 +73,18 @@ var (
 
 // analyze reads the database once. It computes what etcdutl snapshot
 // status prints, by the same rules (a CRC-32C over every bucket name, key
-// and value in order; the newest revision; the live keys; the size), and
-// the usage per prefix. It does not import etcd's server packages, which
-// would double the plugin's size and start-up memory; the tests check the
-// numbers against etcdutl's own code.
-func analyze(dbPath string, top int, rep *Report) error {
+// and value in order; the newest revision; the live keys; the size). It
+// does not import etcd's server packages, which would double the plugin's
+// size and start-up memory; the tests check the numbers against
+// etcdutl's own code.
+func analyze(dbPath string, rep *Report) error {
 	db, err := bolt.Open(dbPath, 0o400, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotBolt, err)
 	}
 	defer db.Close()
-	type latest struct {
-		size    int64
-		deleted bool
-	}
-	keys := map[string]latest{}
-	byPrefix := map[string]*PrefixUsage{}
+	// Whether each key's newest revision deletes it.
+	deleted := map[string]bool{}
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	err = db.View(func(tx *bolt.Tx) error {
 		var problems []string
@@ -150,16 +116,7 @@ func analyze(dbPath string, top int, rep *Report) error {
 					return fmt.Errorf("corrupt key revision %x: %w", k, err)
 				}
 				rep.Revision = int64(binary.BigEndian.Uint64(k[:8]))
-				p := ResourcePrefix(string(kv.Key))
-				u := byPrefix[p]
-				if u == nil {
-					u = &PrefixUsage{Prefix: p}
-					byPrefix[p] = u
-				}
-				n := int64(len(kv.Key) + len(kv.Value))
-				u.Revisions++
-				u.HistoryBytes += n
-				keys[string(kv.Key)] = latest{size: n, deleted: isTombstone(k)}
+				deleted[string(kv.Key)] = IsTombstone(k)
 				return nil
 			})
 		})
@@ -168,53 +125,21 @@ func analyze(dbPath string, top int, rep *Report) error {
 		return err
 	}
 	rep.Hash = fmt.Sprintf("%x", h.Sum32())
-	for k, l := range keys {
-		if l.deleted {
+	for k, gone := range deleted {
+		if gone {
 			continue
 		}
 		rep.TotalKey++
 		if k != "" {
 			rep.ServedKeys++
 		}
-		u := byPrefix[ResourcePrefix(k)]
-		u.Keys++
-		u.Bytes += l.size
 	}
-	out := make([]PrefixUsage, 0, len(byPrefix))
-	for _, u := range byPrefix {
-		out = append(out, *u)
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Bytes != out[j].Bytes {
-			return out[i].Bytes > out[j].Bytes
-		}
-		return out[i].Prefix < out[j].Prefix
-	})
-	if top > 0 && len(out) > top {
-		out = out[:top]
-	}
-	rep.Usage = out
 	return nil
 }
 
-// isTombstone: a deletion's revision key is the 17-byte revision plus 't'.
-func isTombstone(k []byte) bool { return len(k) == 18 && k[17] == 't' }
-
-// ResourcePrefix maps a key to its Kubernetes resource prefix:
-// /registry/pods/ns/name -> /registry/pods/, and for resources of API
-// groups (/registry/<group>/<resource>/...) the group is kept.
-func ResourcePrefix(key string) string {
-	parts := strings.SplitN(strings.TrimPrefix(key, "/"), "/", 4)
-	switch {
-	case len(parts) >= 3 && parts[0] == "registry" && strings.Contains(parts[1], "."):
-		return "/registry/" + parts[1] + "/" + parts[2] + "/"
-	case len(parts) >= 2 && parts[0] == "registry":
-		return "/registry/" + parts[1] + "/"
-	case len(parts) >= 2:
-		return "/" + parts[0] + "/"
-	}
-	return key
-}
+// IsTombstone tells whether a revision key of the key bucket is a
+// deletion's: the 17-byte revision, then 't'.
+func IsTombstone(k []byte) bool { return len(k) == 18 && k[17] == 't' }
 
 // Revision reads the newest revision of a plain snapshot file, cheaply:
 // the last key of the key bucket is the newest revision.

@@ -43,7 +43,7 @@ func TestServedKeysSkipTheBumpRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := &Report{}
-	if err := analyze(p, 0, rep); err != nil {
+	if err := analyze(p, rep); err != nil {
 		t.Fatal(err)
 	}
 	if rep.TotalKey != 2 || rep.ServedKeys != 1 || rep.Revision != 1_000_000_005 {

@@ -67,6 +67,7 @@ var Scenarios = []Scenario{
 	{Name: "TestRBACDenied", Family: ReadOnly},
 	{Name: "TestCtl", Family: ReadOnly},
 	{Name: "TestGetDecodes", Family: ReadOnly},
+	{Name: "TestGetEveryBuiltInKind", Family: ReadOnly},
 	{Name: "TestSnapshotExportBringsBackNamespace", Family: ReadOnly},
 	{Name: "TestConcurrentBackupsOneFile", Family: ReadOnly},
 	{Name: "TestInspectEncryptedLeavesNoPlaintext", Family: ReadOnly},

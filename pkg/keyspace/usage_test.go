@@ -1,40 +1,41 @@
-package maint
+package keyspace
 
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/decode"
 )
 
 // fakeSource yields its entries in pages of two.
 type fakeSource struct {
-	entries []keyspace.Entry
+	entries []Entry
 	history bool
 	err     error
 }
 
 func (f *fakeSource) History() bool { return f.history }
 
-func (f *fakeSource) Walk(_ context.Context, q keyspace.Query, fn func(keyspace.Page) error) (keyspace.Result, error) {
-	if q.Deleted != f.history || q.Detail != keyspace.Sizes || !q.Prefix {
-		return keyspace.Result{}, errors.New("unexpected query")
+func (f *fakeSource) Walk(_ context.Context, q Query, fn func(Page) error) (Result, error) {
+	if q.Deleted != f.history || q.Detail != Sizes || !q.Prefix {
+		return Result{}, errors.New("unexpected query")
 	}
 	for i := 0; i < len(f.entries); i += 2 {
-		if err := fn(keyspace.Page{Entries: f.entries[i:min(i+2, len(f.entries))], Revision: 99}); err != nil {
-			return keyspace.Result{}, err
+		if err := fn(Page{Entries: f.entries[i:min(i+2, len(f.entries))], Revision: 99}); err != nil {
+			return Result{}, err
 		}
 	}
-	return keyspace.Result{Revision: 99, Keys: int64(len(f.entries))}, f.err
+	return Result{Revision: 99, Keys: int64(len(f.entries))}, f.err
 }
 
-func entry(key string, size, version, revisions int64, lease int64, deleted bool) keyspace.Entry {
-	return keyspace.Entry{Key: []byte(key), ValueSize: size, Version: version, Revisions: revisions,
+func entry(key string, size, version, revisions int64, lease int64, deleted bool) Entry {
+	return Entry{Key: []byte(key), ValueSize: size, Version: version, Revisions: revisions,
 		HistoryBytes: revisions * (int64(len(key)) + size), Lease: lease, Deleted: deleted}
 }
 
-var usageEntries = []keyspace.Entry{
+var usageEntries = []Entry{
 	entry("/registry/apiregistration.k8s.io/apiservices/v1.apps", 300, 1, 1, 0, false),
 	entry("/registry/configmaps/default/a", 1000, 1, 1, 0, false),
 	entry("/registry/configmaps/kube-system/b", 2000, 3, 2, 0, false),
@@ -80,7 +81,7 @@ func TestCollectUsage(t *testing.T) {
 			for _, r := range rep.Resources {
 				rows = append(rows, r.Resource+"/"+r.Namespace)
 			}
-			if !equal(rows, c.rows) {
+			if !slices.Equal(rows, c.rows) {
 				t.Errorf("rows %v, want %v", rows, c.rows)
 			}
 			if (rep.Rest == nil) != (c.rest == 0) || (rep.Rest != nil && rep.Rest.Keys != c.rest) {
@@ -93,7 +94,7 @@ func TestCollectUsage(t *testing.T) {
 			for _, k := range rep.TopKeys {
 				top = append(top, k.Key)
 			}
-			if !equal(top, c.topKeys) {
+			if !slices.Equal(top, c.topKeys) {
 				t.Errorf("top keys %v, want %v", top, c.topKeys)
 			}
 			if len(rep.Churn) != 2 || rep.Churn[1].Revisions != c.revisions || rep.Churn[0].LeasedKeys != 1 {
@@ -117,33 +118,17 @@ func TestCollectUsageError(t *testing.T) {
 	}
 }
 
-func TestResourceNames(t *testing.T) {
-	for _, c := range []struct{ key, prefix, name, ns string }{
-		{"/registry/pods/default/web-1", "/registry/pods/", "pods", "default"},
-		{"/registry/nodes/n1", "/registry/nodes/", "nodes", ""},
-		{"/registry/apiregistration.k8s.io/apiservices/v1.apps", "/registry/apiregistration.k8s.io/apiservices/", "apiservices.apiregistration.k8s.io", ""},
-		{"/registry/cert-manager.io/certificates/prod/tls", "/registry/cert-manager.io/certificates/", "certificates.cert-manager.io", "prod"},
-		{"/other/key", "/other/", "/other/", ""},
-		{"/registry/minions/n1", "/registry/minions/", "nodes", ""},
-		{"/registry/services/specs/default/kubernetes", "/registry/services/specs/", "services", "default"},
-		{"/registry/services/endpoints/default/kubernetes", "/registry/services/endpoints/", "endpoints", "default"},
-		{"compact_rev_key", "compact_rev_key", "compact_rev_key", ""},
+func TestNamespaceOf(t *testing.T) {
+	for _, c := range []struct{ key, ns string }{
+		{"/registry/pods/default/web-1", "default"},
+		{"/registry/minions/n1", ""},
+		{"/registry/cert-manager.io/certificates/prod/tls", "prod"},
+		{"/registry/services/specs/default/kubernetes", "default"},
+		{"/other/key", ""},
+		{"compact_rev_key", ""},
 	} {
-		prefix := resourcePrefix(c.key)
-		if prefix != c.prefix || ResourceName(prefix) != c.name || namespaceOf(c.key, prefix) != c.ns {
-			t.Errorf("%s: prefix %q, name %q, namespace %q; want %q, %q, %q", c.key, prefix, ResourceName(prefix), namespaceOf(c.key, prefix), c.prefix, c.name, c.ns)
+		if ns := namespaceOf(c.key, decode.ResourcePrefix(c.key)); ns != c.ns {
+			t.Errorf("%s: namespace %q, want %q", c.key, ns, c.ns)
 		}
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -1,17 +1,15 @@
-package maint
+package keyspace
 
 import (
 	"container/heap"
 	"context"
-	"fmt"
 	"io"
 	"sort"
 	"strings"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/decode"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
 // UsageConfig says what `kubectl etcd usage` sums.
@@ -48,8 +46,8 @@ var Churned = []string{"/registry/events/", "/registry/leases/"}
 // UsageReport is what fills the database.
 type UsageReport struct {
 	// Source is "member" or "snapshot".
-	Source string     `json:"source"`
-	Member *MemberRef `json:"member,omitempty"`
+	Source string           `json:"source"`
+	Member *maint.MemberRef `json:"member,omitempty"`
 	// Role is the member's: follower (read serializable, leaving the
 	// leader alone) or leader.
 	Role         string `json:"role,omitempty"`
@@ -125,47 +123,31 @@ type KeyHistory struct {
 	Deleted      bool   `json:"deleted,omitempty"`
 }
 
-// KeyUsage reads what fills the database from a live member: a follower,
-// serializable, when one is healthy, so that the walk costs the leader
-// nothing; else the leader. It pages through the keys (see
-// keyspace.Live), so its memory does not grow with the values.
-func KeyUsage(ctx context.Context, d Dialer, pods []discovery.Member, cfg UsageConfig) (*UsageReport, error) {
-	c, err := Open(ctx, d, pods)
+// KeyUsage reads what fills the database from a live member, the one
+// OpenReader picks. It pages through the keys (see Live), so its memory
+// does not grow with the values.
+func KeyUsage(ctx context.Context, d maint.Dialer, pods []discovery.Member, cfg UsageConfig) (*UsageReport, error) {
+	r, err := OpenReader(ctx, d, pods, cfg.Log)
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
-	m, role := c.BestFollower(nil), "follower"
-	if m == nil {
-		m, role = c.Leader(), "leader"
-	}
-	if m == nil {
-		return nil, hint.Errorf("see `kubectl etcd health` and `kubectl etcd status`", "no member to read the keys from: none is a reachable follower or the leader:%s", c.problems(nil))
-	}
-	ref := refOf(m)
-	rep := &UsageReport{Source: "member", Member: &ref, Role: role, Serializable: role == "follower", Prefix: cfg.Prefix,
+	defer r.Close()
+	r.Parallel, r.PageBytes = usageParallel, usagePageBytes
+	m, ref := r.Member, r.Member.Ref()
+	rep := &UsageReport{Source: "member", Member: &ref, Role: r.Role, Serializable: r.Serializable, Prefix: cfg.Prefix,
 		DBSize: m.Status.DBSize, DBSizeInUse: m.Status.DBSizeInUse, DBSizeQuota: m.Status.DBSizeQuota, History: HistoryVersions}
 	if rep.DBSizeQuota == 0 {
 		// etcd reports its quota from 3.6 on; before, the pod spec's flag
 		// (or etcd's default) is what it enforces.
 		rep.DBSizeQuota = m.Pod.QuotaBackendBytes
 	}
-	how := "linearizable, through the leader: no follower is healthy"
-	if rep.Serializable {
-		how = "serializable, so the leader serves none of it"
-	}
-	if cfg.Log != nil {
-		fmt.Fprintf(cfg.Log, "Reading the keys from %s %s (%s).\n", role, m.Label(), how)
-	}
-	live := &keyspace.Live{Client: m.client, Serializable: rep.Serializable, Parallel: usageParallel, PageBytes: usagePageBytes}
-	err = collectUsage(ctx, live, cfg, rep)
-	return rep, err
+	return rep, collectUsage(ctx, r, cfg, rep)
 }
 
 // KeyUsageFile reads what fills the database from a snapshot file, with
 // the history that a live range cannot show: the revisions stored and
 // the deleted keys not compacted yet.
-func KeyUsageFile(ctx context.Context, f *keyspace.File, cfg UsageConfig) (*UsageReport, error) {
+func KeyUsageFile(ctx context.Context, f *File, cfg UsageConfig) (*UsageReport, error) {
 	rep := &UsageReport{Source: "snapshot", File: f.Path, Encrypted: f.Encrypted, Prefix: cfg.Prefix,
 		CompactRevision: f.CompactRevision, DBSize: f.Size, History: HistoryStored, Leases: int64(f.Leases)}
 	return rep, collectUsage(ctx, f, cfg, rep)
@@ -185,21 +167,21 @@ type usageRow struct{ prefix, namespace string }
 
 // collectUsage walks src once and fills rep's rows, churn, top keys and
 // totals.
-func collectUsage(ctx context.Context, src keyspace.Source, cfg UsageConfig, rep *UsageReport) error {
+func collectUsage(ctx context.Context, src Source, cfg UsageConfig, rep *UsageReport) error {
 	rows := map[usageRow]*ResourceUsage{}
 	churn := map[string]*ResourceUsage{}
 	for _, p := range Churned {
-		churn[p] = &ResourceUsage{Prefix: p, Resource: ResourceName(p)}
+		churn[p] = &ResourceUsage{Prefix: p, Resource: decode.ResourceName(p)}
 	}
 	leases := map[int64]struct{}{}
 	top := &keyHeap{}
 	// Sums need no order: a live source may read several windows at once.
-	q := keyspace.Query{Key: cfg.Prefix, Prefix: true, Detail: keyspace.Sizes, Deleted: src.History(), AnyOrder: true}
-	res, err := src.Walk(ctx, q, func(p keyspace.Page) error {
+	q := Query{Key: cfg.Prefix, Prefix: true, Detail: Sizes, Deleted: src.History(), AnyOrder: true}
+	res, err := src.Walk(ctx, q, func(p Page) error {
 		for i := range p.Entries {
 			e := &p.Entries[i]
 			key := string(e.Key)
-			prefix := resourcePrefix(key)
+			prefix := decode.ResourcePrefix(key)
 			u := entryUsage(e, src.History())
 			row := usageRow{prefix: prefix}
 			if cfg.ByNamespace {
@@ -207,7 +189,7 @@ func collectUsage(ctx context.Context, src keyspace.Source, cfg UsageConfig, rep
 			}
 			r := rows[row]
 			if r == nil {
-				r = &ResourceUsage{Prefix: prefix, Resource: ResourceName(prefix), Namespace: row.namespace}
+				r = &ResourceUsage{Prefix: prefix, Resource: decode.ResourceName(prefix), Namespace: row.namespace}
 				rows[row] = r
 			}
 			r.add(u)
@@ -243,7 +225,7 @@ func collectUsage(ctx context.Context, src keyspace.Source, cfg UsageConfig, rep
 }
 
 // entryUsage is one entry's share of its row.
-func entryUsage(e *keyspace.Entry, history bool) ResourceUsage {
+func entryUsage(e *Entry, history bool) ResourceUsage {
 	var u ResourceUsage
 	if e.Deleted {
 		u.DeletedKeys = 1
@@ -285,24 +267,6 @@ func topRows(rows map[usageRow]*ResourceUsage, top int) ([]ResourceUsage, *Resou
 		rest.add(r)
 	}
 	return out[:top], rest
-}
-
-// ResourceName names the resource of a prefix as kubectl does:
-// /registry/pods/ is pods, /registry/apiregistration.k8s.io/apiservices/
-// is apiservices.apiregistration.k8s.io, /registry/minions/ is nodes.
-// Other prefixes keep their name.
-func ResourceName(prefix string) string {
-	if n, ok := storedNames[prefix]; ok {
-		return n
-	}
-	parts := strings.Split(strings.Trim(prefix, "/"), "/")
-	switch {
-	case len(parts) == 3 && parts[0] == "registry":
-		return parts[2] + "." + parts[1]
-	case len(parts) == 2 && parts[0] == "registry":
-		return parts[1]
-	}
-	return prefix
 }
 
 // namespaceOf is the namespace in a key under a resource prefix:
@@ -366,25 +330,4 @@ func (h *keyHeap) sorted() []KeyHistory {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out
-}
-
-// resourcePrefix is the key's resource prefix, as snapshot inspect
-// groups keys, except for the resources the API server stores one level
-// deeper: services and endpoints.
-func resourcePrefix(key string) string {
-	for _, p := range deeperPrefixes {
-		if strings.HasPrefix(key, p) {
-			return p
-		}
-	}
-	return snapshot.ResourcePrefix(key)
-}
-
-var deeperPrefixes = []string{"/registry/services/specs/", "/registry/services/endpoints/"}
-
-// storedNames are the resources the API server stores under another name.
-var storedNames = map[string]string{
-	"/registry/minions/":            "nodes",
-	"/registry/services/specs/":     "services",
-	"/registry/services/endpoints/": "endpoints",
 }
