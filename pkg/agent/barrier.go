@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path"
 	"sort"
 	"sync"
@@ -302,27 +301,11 @@ func (b *PeerBarrier) participate(ctx context.Context) (Decision, error) {
 	return d, nil
 }
 
-type decisionRecord struct {
-	Decision    Decision  `json:"decision"`
-	Coordinator string    `json:"coordinator"`
-	Recorded    time.Time `json:"recorded"`
-}
-
 // recorded reads this node's decision; "" when none is recorded yet.
 func (b *PeerBarrier) recorded() (Decision, error) {
-	raw, err := os.ReadFile(b.decision)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
-	}
-	var r decisionRecord
-	if err == nil {
-		err = json.Unmarshal(raw, &r)
-	}
-	if err == nil && r.Decision != Commit && r.Decision != Abort {
-		err = fmt.Errorf("unknown decision %q", r.Decision)
-	}
-	if err != nil {
-		return "", fmt.Errorf("the barrier's decision %s is unreadable (%v): inspect it by hand", b.decision, err)
+	r, err := LoadDecision(b.decision)
+	if err != nil || r == nil {
+		return "", err
 	}
 	return r.Decision, nil
 }
@@ -330,14 +313,19 @@ func (b *PeerBarrier) recorded() (Decision, error) {
 // record writes d unless a decision is recorded already; the agent's
 // journal lock makes read-then-write safe.
 func (b *PeerBarrier) record(d Decision) error {
+	return b.write(DecisionRecord{Decision: d, Coordinator: b.coordinator})
+}
+
+func (b *PeerBarrier) write(r DecisionRecord) error {
 	old, err := b.recorded()
 	if err != nil {
 		return err
 	}
-	if old != "" && old != d {
+	if old != "" && old != r.Decision {
 		return fmt.Errorf("the barrier recorded %s before, and a decision never changes", old)
 	}
-	raw, err := json.Marshal(decisionRecord{Decision: d, Coordinator: b.coordinator, Recorded: time.Now().UTC()})
+	r.Recorded = time.Now().UTC()
+	raw, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}

@@ -32,9 +32,16 @@ const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
                                       check the node, write the journal, run the steps detached
                                       (--prepare: stop after the journal; run --detach starts it)
   restore run      --id ID [--detach] run or resume a restore's steps (--detach: in a static pod, see --static-pod)
+                   [--decision commit|abort --from WHERE]
+                                      a node held at the barrier: take the decision another node recorded
+                                      (its barrier.json), since no peer serves it any more
   restore status   [--id ID]          print the journals as JSON
   restore wait     --id ID            follow a restore's steps until it ends; fails unless it ended done
   restore rollback --id ID [--detach] put the old manifests and data dir back
+                   [--prepare | --release [--grace D] | --recall]
+                                      in two phases, as over the API: --prepare on every node checks and
+                                      writes the rollback's static pod aside; then --release on every node
+                                      starts it, to act after --grace; --recall stops it before that
   version
 
 Every path is a node path under --root (default /; the helper pod passes /host).
@@ -80,6 +87,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cmd = o.start
 	case "run":
 		o.handoverFlags(fs)
+		fs.StringVar(&o.decision, "decision", "", "commit or abort: the barrier's decision that another node recorded, for this node held at the barrier")
+		fs.StringVar(&o.from, "from", "", "with --decision: where it comes from (such as \"barrier.json of node cp1\"), recorded with it")
 		cmd = o.run
 	case "status":
 		cmd = o.status
@@ -87,7 +96,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		o.waitFlags(fs)
 		cmd = o.wait
 	case "rollback":
-		o.handoverFlags(fs)
+		o.rollbackFlags(fs)
 		cmd = o.rollback
 	default:
 		return fmt.Errorf("%w: unknown command `restore %s`", errUsage, args[1])
@@ -104,6 +113,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 type options struct {
 	root, journalRoot, id, specFile string
 	detach, prepare                 bool
+	// decision and from: run --decision (S5).
+	decision, from string
+	// release, recall and grace: the phases of a rollback (S6); notBefore
+	// is when a released one begins.
+	release, recall bool
+	grace           time.Duration
+	notBefore       *time.Time
 	// staticPod is this agent's own manifest (a node path) when it runs
 	// as a static pod, and claim the token it records in the journal.
 	staticPod, claimToken string
@@ -131,6 +147,11 @@ type statusEntry struct {
 	AgentRunning bool `json:"agentRunning"`
 	// Rollback says where a rollback leads, and why it would be refused.
 	Rollback *agent.RollbackCheck `json:"rollback,omitempty"`
+	// Barrier is the decision this node recorded (agent.BarrierFile), and
+	// BarrierError why it cannot be read: the plugin passes a decision on
+	// to a node that holds at the barrier (S5).
+	Barrier      *agent.DecisionRecord `json:"barrier,omitempty"`
+	BarrierError string                `json:"barrierError,omitempty"`
 }
 
 // journals reads every journal on the node.
@@ -158,7 +179,13 @@ func (o *options) status(context.Context) error {
 		}
 		dir := filepath.Join(o.root, filepath.FromSlash(path.Join(o.journalRoot, j.ID)))
 		c := agent.CheckRollback(o.root, j, all)
-		out = append(out, statusEntry{Journal: j, AgentRunning: agent.Held(filepath.Join(dir, lockFile)), Rollback: &c})
+		e := statusEntry{Journal: j, AgentRunning: agent.Held(filepath.Join(dir, lockFile)), Rollback: &c}
+		if d, err := agent.LoadDecision(filepath.Join(dir, agent.BarrierFile)); err != nil {
+			e.BarrierError = err.Error()
+		} else {
+			e.Barrier = d
+		}
+		out = append(out, e)
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

@@ -2,11 +2,9 @@ package agentcli
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"time"
 
@@ -22,6 +20,8 @@ type started struct {
 	PID     int    `json:"pid"`
 	Journal string `json:"journal"`
 	Log     string `json:"log"`
+	// NotBefore is when a released rollback's agent begins.
+	NotBefore *time.Time `json:"notBefore,omitempty"`
 }
 
 // spawn runs `restore sub` again as a detached process: a new session,
@@ -38,7 +38,11 @@ func (o *options) spawn(dir, sub string) error {
 	if err != nil {
 		return fmt.Errorf("open the agent log: %w", err)
 	}
-	c := exec.Command(exe, "restore", sub, "--root", o.root, "--journal-root", o.journalRoot, "--id", o.id)
+	args := []string{"restore", sub, "--root", o.root, "--journal-root", o.journalRoot, "--id", o.id}
+	if o.claimToken != "" {
+		args = append(args, "--claim", o.claimToken) // a released rollback's, which it finds in RollbackFile
+	}
+	c := exec.Command(exe, args...)
 	c.Dir, c.Stdout, c.Stderr, c.SysProcAttr = "/", logf, logf, detached()
 	err = c.Start()
 	logf.Close()
@@ -66,13 +70,7 @@ func (o *options) spawn(dir, sub string) error {
 		}
 		break
 	}
-	node := path.Join(o.journalRoot, o.id)
-	b, err := json.Marshal(started{PID: c.Process.Pid, Journal: path.Join(node, agent.JournalFile), Log: path.Join(node, agent.LogFile)})
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(o.stdout, "%s\n", b)
-	return err
+	return o.printStarted(c.Process.Pid)
 }
 
 func tail(p string) string {

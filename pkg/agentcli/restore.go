@@ -53,13 +53,7 @@ func (o *options) start(ctx context.Context) error {
 		return err
 	}
 	if o.prepare {
-		node := path.Join(o.journalRoot, o.id)
-		b, err := json.Marshal(started{Journal: path.Join(node, agent.JournalFile), Log: path.Join(node, agent.LogFile)})
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(o.stdout, "%s\n", b)
-		return err
+		return o.printStarted(0)
 	}
 	return o.handover(dir, "run")
 }
@@ -183,14 +177,7 @@ func (o *options) engine(dir string) (*agent.Engine, *agent.RestoreSpec, error) 
 // claim locks the journal in dir for this process and records its PID,
 // which is the first journal update `start` waits for.
 func (o *options) claim(dir string) (*agent.Engine, *agent.RestoreSpec, *agent.Lock, error) {
-	lock, err := agent.TryLock(filepath.Join(dir, lockFile), 2*time.Second)
-	if errors.Is(err, agent.ErrLocked) {
-		pid := 0
-		if j, jerr := agent.LoadJournal(filepath.Join(dir, agent.JournalFile)); jerr == nil {
-			pid = j.PID
-		}
-		return nil, nil, nil, fmt.Errorf("an agent (pid %d) is running restore %s now: wait until `restore status` shows agentRunning false, or stop it (kill %d), then retry", pid, o.id, pid)
-	}
+	lock, err := o.lockJournal(dir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -206,8 +193,31 @@ func (o *options) claim(dir string) (*agent.Engine, *agent.RestoreSpec, *agent.L
 	return e, spec, lock, nil
 }
 
+// lockJournal takes the journal's lock in dir, which an agent holds
+// while it runs the journal's steps.
+func (o *options) lockJournal(dir string) (*agent.Lock, error) {
+	lock, err := agent.TryLock(filepath.Join(dir, lockFile), 2*time.Second)
+	if errors.Is(err, agent.ErrLocked) {
+		pid := 0
+		if j, jerr := agent.LoadJournal(filepath.Join(dir, agent.JournalFile)); jerr == nil {
+			pid = j.PID
+		}
+		return nil, fmt.Errorf("an agent (pid %d) is running restore %s now: wait until `restore status` shows agentRunning false, or stop it (kill %d), then retry", pid, o.id, pid)
+	}
+	return lock, err
+}
+
 // run is the detached body; run again, it resumes from the journal.
+// With --decision it first records a decision given from outside, for a
+// node that holds at the barrier (see takeDecision).
 func (o *options) run(ctx context.Context) error {
+	if o.decision != "" {
+		if err := o.takeDecision(); err != nil {
+			return err
+		}
+	} else if o.from != "" {
+		return fmt.Errorf("%w: --from goes with --decision", errUsage)
+	}
 	return o.withJournal("run", func(e *agent.Engine, spec *agent.RestoreSpec) error {
 		if e.Journal().Phase == agent.PhaseRollingBack {
 			// A rollback this agent began (a failure before the barrier, or
@@ -283,13 +293,58 @@ func (o *options) closeBarrier(ctx context.Context) {
 	}
 }
 
-// rollback refuses, before it hands over or changes anything, a rollback
-// that would lead somewhere worse than where the node is (CheckRollback).
-func (o *options) rollback(ctx context.Context) error {
-	if err := o.checkRollback(); err != nil {
+// takeDecision records, under the journal's lock, the decision given
+// with --decision and where it came from (--from), for a node that holds
+// at the barrier while no peer serves the decision any more (S5); the run
+// then acts on it as on one it learned at the barrier.
+func (o *options) takeDecision() error {
+	dir, err := o.dir()
+	if err != nil {
 		return err
 	}
+	lock, err := o.lockJournal(dir)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	e, _, err := o.engine(dir)
+	if err != nil {
+		return err
+	}
+	if o.barrier == nil {
+		return fmt.Errorf("nothing was changed: restore %s has no peers, so no barrier and no decision to take; resume it with `restore run --id %s`", o.id, o.id)
+	}
+	if err := o.barrier.Take(e.Journal(), agent.Decision(o.decision), o.from); err != nil {
+		return fmt.Errorf("nothing was changed: %w", err)
+	}
+	o.logf("restore %s: recorded the barrier's decision %s, from %s", o.id, o.decision, o.from)
+	return nil
+}
+
+// rollback refuses, before it hands over or changes anything, a rollback
+// that would lead somewhere worse than where the node is (CheckRollback);
+// the agent that rolls back checks again, under the journal's lock. With
+// --prepare, --release or --recall it is one phase of a rollback over the
+// API (see rollback.go).
+func (o *options) rollback(ctx context.Context) error {
+	if phase, err := o.rollbackPhase(); err != nil || phase != nil {
+		if err != nil {
+			return err
+		}
+		return phase()
+	}
+	if o.detach {
+		if err := o.checkRollback(); err != nil {
+			return err
+		}
+	}
 	return o.withJournal("rollback", func(e *agent.Engine, _ *agent.RestoreSpec) error {
+		if err := o.awaitRelease(ctx, e.Journal()); err != nil {
+			return err
+		}
+		if err := o.checkRollback(); err != nil {
+			return err
+		}
 		o.logf("restore %s: rolling back from phase %s", o.id, e.Journal().Phase)
 		if err := e.Rollback(ctx); err != nil {
 			return err

@@ -34,18 +34,56 @@ func (o *options) handoverFlags(fs *flag.FlagSet) {
 // handover starts `restore sub` for the journal in dir in an agent that
 // outlives this process, and returns once that agent has claimed it.
 func (o *options) handover(dir, sub string) error {
-	j, err := agent.LoadJournal(filepath.Join(dir, agent.JournalFile))
+	_, spec, err := o.journalSpec(dir)
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", o.id, err)
-	}
-	var spec agent.RestoreSpec
-	if err := json.Unmarshal(j.Spec, &spec); err != nil {
-		return fmt.Errorf("restore %s: the journal holds no readable spec: %w", o.id, err)
+		return err
 	}
 	if spec.AgentImage == "" {
 		return o.spawn(dir, sub)
 	}
-	return o.startStaticPod(dir, &spec, sub)
+	return o.startStaticPod(dir, spec, sub)
+}
+
+// journalSpec reads the journal in dir and the spec it holds, checked as
+// a fresh one: the static pod dir it names is where pods are written.
+func (o *options) journalSpec(dir string) (*agent.Journal, *agent.RestoreSpec, error) {
+	j, err := agent.LoadJournal(filepath.Join(dir, agent.JournalFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("restore %s: %w", o.id, err)
+	}
+	var spec agent.RestoreSpec
+	if err := json.Unmarshal(j.Spec, &spec); err != nil {
+		return nil, nil, fmt.Errorf("restore %s: the journal holds no readable spec: %w", o.id, err)
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("restore %s: the journal's spec: %w; nothing was changed: inspect it by hand", o.id, err)
+	}
+	return j, &spec, nil
+}
+
+// agentPod is the static pod that runs `restore sub` with claim token.
+func (o *options) agentPod(spec *agent.RestoreSpec, sub, token string) ([]byte, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the agent binary: %w", err)
+	}
+	return agent.AgentPod(spec, o.root, exe, o.journalRoot, sub, token)
+}
+
+// staticPodFile is where the agent's static pod for `restore sub` goes.
+func (o *options) staticPodFile(spec *agent.RestoreSpec, sub string) string {
+	return filepath.Join(o.root, filepath.FromSlash(path.Join(spec.StaticPodDir, agent.AgentPodFile(spec.ID, sub))))
+}
+
+// printStarted prints where the agent runs, for the plugin to read.
+func (o *options) printStarted(pid int) error {
+	node := path.Join(o.journalRoot, o.id)
+	b, err := json.Marshal(started{PID: pid, Journal: path.Join(node, agent.JournalFile), Log: path.Join(node, agent.LogFile), NotBefore: o.notBefore})
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(o.stdout, "%s\n", b)
+	return err
 }
 
 // startStaticPod writes the agent's static pod into the node's static
@@ -54,19 +92,15 @@ func (o *options) startStaticPod(dir string, spec *agent.RestoreSpec, sub string
 	if agent.Held(filepath.Join(dir, lockFile)) {
 		return fmt.Errorf("an agent is running restore %s now: wait until `restore status` shows agentRunning false, then retry", o.id)
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		return fmt.Errorf("find the agent binary: %w", err)
-	}
 	token, err := newClaim()
 	if err != nil {
 		return err
 	}
-	pod, err := agent.AgentPod(spec, o.root, exe, o.journalRoot, sub, token)
+	pod, err := o.agentPod(spec, sub, token)
 	if err != nil {
 		return err
 	}
-	file := filepath.Join(o.root, filepath.FromSlash(path.Join(spec.StaticPodDir, agent.AgentPodFile(spec.ID, sub))))
+	file := o.staticPodFile(spec, sub)
 	if _, err := os.Lstat(file); err == nil {
 		return fmt.Errorf("the agent's static pod %s is there already: an agent runs restore %s or is about to", file, o.id)
 	}
@@ -86,13 +120,7 @@ func (o *options) startStaticPod(dir string, spec *agent.RestoreSpec, sub string
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	node := path.Join(o.journalRoot, o.id)
-	b, err := json.Marshal(started{PID: j.PID, Journal: path.Join(node, agent.JournalFile), Log: path.Join(node, agent.LogFile)})
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(o.stdout, "%s\n", b)
-	return err
+	return o.printStarted(j.PID)
 }
 
 // abandon takes out a static pod whose agent never claimed the journal:

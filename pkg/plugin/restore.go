@@ -31,7 +31,9 @@ var restoreLong = longDesc(`
 	itself, keeping a journal on the node. The nodes meet at a barrier before
 	the swap: a failure before it rolls every node back. The old data dir stays
 	where it is and the old manifests are kept. --status reads the journals,
-	--rollback puts the old manifests back.
+	--rollback puts the old manifests back (every node prepares first, then all
+	are released together), and --resume passes the barrier's decision that one
+	node recorded on to a node that holds there, its peers gone.
 
 	Afterwards restart the kubelet on every node (the summary lists them): its
 	informers hold what they saw before the restore.
@@ -56,7 +58,10 @@ var restoreExample = templates.Examples(`
 
 	# What the last restore did on each node; undo it
 	kubectl etcd restore --status
-	kubectl etcd restore --rollback`)
+	kubectl etcd restore --rollback
+
+	# A node holds at the barrier: pass on the decision another node recorded
+	kubectl etcd restore --resume --id 20260102T030405Z`)
 
 // RestoreOptions are the options of `kubectl etcd restore`.
 type RestoreOptions struct {
@@ -69,6 +74,7 @@ type RestoreOptions struct {
 	NoBumpRevision bool
 	Status         bool
 	Rollback       bool
+	Resume         bool
 	ID             string
 	ScriptDir      string
 	AgentDir       string
@@ -80,7 +86,7 @@ type RestoreOptions struct {
 func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	o := &RestoreOptions{GlobalOptions: g}
 	cmd := &cobra.Command{
-		Use:     "restore FILE | --status | --rollback",
+		Use:     "restore FILE | --status | --rollback | --resume",
 		Short:   "Restore etcd from a snapshot on every control-plane node",
 		Long:    restoreLong,
 		Example: restoreExample,
@@ -95,7 +101,8 @@ func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	f.BoolVar(&o.NoBumpRevision, "no-bump-revision", false, "Do not bump the revision (for etcd before 3.5.10); restart every kubelet afterwards.")
 	f.BoolVar(&o.Status, "status", false, "Print the restore journals of every control-plane node.")
 	f.BoolVar(&o.Rollback, "rollback", false, "Put the pre-restore data dirs and manifests back on every node.")
-	f.StringVar(&o.ID, "id", "", "The restore that --status or --rollback is about (default: all, or the unfinished one).")
+	f.BoolVar(&o.Resume, "resume", false, "Pass the barrier's decision that one node recorded on to every node that holds at the barrier without one.")
+	f.StringVar(&o.ID, "id", "", "The restore that --status, --rollback or --resume is about (default: all, or the unfinished one).")
 	f.StringVar(&o.ScriptDir, "script-dir", "", "Write one shell script per control-plane node into this empty dir instead of restoring, for when the API server cannot act (lost quorum): run each on its node as root.")
 	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: beside this executable, symlinks resolved, as krew installs it).")
 	return cmd
@@ -121,17 +128,18 @@ func (o *RestoreOptions) Complete(args []string) error {
 
 // Validate checks the flags.
 func (o *RestoreOptions) Validate() error {
+	journals := o.Status || o.Rollback || o.Resume
 	switch {
-	case o.ScriptDir != "" && (o.Status || o.Rollback):
-		return fmt.Errorf("--script-dir writes a restore's scripts: it takes a FILE, not --status or --rollback")
-	case o.Status && o.Rollback:
-		return fmt.Errorf("--status and --rollback exclude each other")
-	case (o.Status || o.Rollback) && o.File != "":
-		return fmt.Errorf("--status and --rollback take no FILE")
-	case !o.Status && !o.Rollback && o.File == "":
-		return fmt.Errorf("restore needs a snapshot FILE, or --status or --rollback")
-	case o.ID != "" && !o.Status && !o.Rollback:
-		return fmt.Errorf("--id is for --status and --rollback")
+	case o.ScriptDir != "" && journals:
+		return fmt.Errorf("--script-dir writes a restore's scripts: it takes a FILE, not --status, --rollback or --resume")
+	case o.Status && o.Rollback || o.Status && o.Resume || o.Rollback && o.Resume:
+		return fmt.Errorf("--status, --rollback and --resume exclude each other")
+	case journals && o.File != "":
+		return fmt.Errorf("--status, --rollback and --resume take no FILE")
+	case !journals && o.File == "":
+		return fmt.Errorf("restore needs a snapshot FILE, or --status, --rollback or --resume")
+	case o.ID != "" && !journals:
+		return fmt.Errorf("--id is for --status, --rollback and --resume")
 	}
 	return nil
 }
@@ -158,6 +166,8 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		return err
 	case o.Rollback:
 		return restore.Rollback(ctx, d, cfg)
+	case o.Resume:
+		return restore.Resume(ctx, d, cfg)
 	}
 	_, err := restore.Run(ctx, d, cfg)
 	return err

@@ -15,6 +15,9 @@ func TestRestoreFlags(t *testing.T) {
 		{"status and rollback", []string{"restore", "--status", "--rollback"}, "exclude each other"},
 		{"status with a file", []string{"restore", "etcd.db", "--status"}, "take no FILE"},
 		{"script-dir with status", []string{"restore", "--status", "--script-dir", "d"}, "takes a FILE"},
+		{"resume and rollback", []string{"restore", "--resume", "--rollback"}, "exclude each other"},
+		{"resume with a file", []string{"restore", "etcd.db", "--resume"}, "take no FILE"},
+		{"id without a journal flag", []string{"restore", "etcd.db", "--id", "r1"}, "--id is for"},
 		{"corrupt snapshot", []string{"restore", "/nonexistent.db", "--dry-run", "--agent-dir", "/nonexistent"}, "does not verify"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 	"time"
 
 	"filippo.io/age"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
@@ -151,19 +153,37 @@ func newRun(d Deps, cfg Config, pre *preflighted) *run {
 	return &run{d: d, cfg: cfg, pre: pre, runner: rn, nodes: map[string]*node{}, start: cfg.Now()}
 }
 
-// nodeCommands are the node-local commands that `restore run` or
-// `restore rollback` this restore without the API server (over ssh): the
-// agent the plugin staged on each node.
-func (r *run) nodeCommands(verb string) string {
+// nodeCommands are the node-local commands that `restore verb` this
+// restore with flags, without the API server (over ssh): the agent the
+// plugin staged on each node.
+func (r *run) nodeCommands(verb string, flags ...string) string {
+	return r.nodeCommandsOn(func(*node) bool { return true }, verb, flags...)
+}
+
+// nodeCommandsOn are nodeCommands on the nodes where on holds.
+func (r *run) nodeCommandsOn(on func(*node) bool, verb string, flags ...string) string {
 	var b strings.Builder
 	for _, m := range r.pre.plan.Members {
 		n := r.nodes[m.Node]
-		if n == nil {
+		if n == nil || !on(n) {
 			continue
 		}
-		fmt.Fprintf(&b, "  %s: %s restore %s --id %s --detach --root /\n", m.Node, n.agent.NodePath(), verb, r.pre.plan.ID)
+		fmt.Fprintf(&b, "  %s: %s restore %s --id %s %s --root /\n", m.Node, n.agent.NodePath(), verb, r.pre.plan.ID, strings.Join(flags, " "))
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// recoveryCommands resume or roll back this restore over ssh, as the
+// plugin would: a node held at the barrier takes the decision another
+// node recorded (S5), and a rollback prepares every node before it
+// releases any (S6).
+func (r *run) recoveryCommands() string {
+	return fmt.Sprintf("resume the restore:\n%s\n"+
+		"(a node whose journal holds at the barrier, phase failed at %q, resumes only with the decision another node recorded in %s:\n"+
+		"add --decision commit|abort, as that file says, and --from 'barrier.json of node NODE')\n"+
+		"or roll it back, first on every node:\n%s\nthen, once every node has prepared, on every node:\n%s",
+		r.nodeCommands("run", "--detach"), agent.StepBarrier, path.Join(r.pre.plan.Members[0].JournalDir, agent.BarrierFile),
+		r.nodeCommands("rollback", "--prepare"), r.nodeCommands("rollback", "--release"))
 }
 
 // execute runs the steps that change the cluster.
@@ -186,7 +206,9 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	if err != nil {
 		r.cfg.notef("Warning: %v", err)
 		r.cfg.notef("The nodes whose agent started roll back at the barrier by themselves; follow them with `kubectl etcd restore --status`.")
-		r.cfg.notef("If the API server does not come back, on each node where an agent started, as root:\n%s", r.nodeCommands("rollback"))
+		started := func(n *node) bool { return n.started }
+		r.cfg.notef("If the API server does not come back, roll the nodes where an agent started back, as root, first on each:\n%s\nthen, once each has prepared, on each:\n%s",
+			r.nodeCommandsOn(started, "rollback", "--prepare"), r.nodeCommandsOn(started, "rollback", "--release"))
 	}
 	// The node pods are done. The agents may already have stopped the API
 	// server, so a delete can fail: those pods are deleted again once it is
@@ -203,8 +225,8 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	res := &Result{Plan: p, Journals: r.journals(ctx)}
 	if werr != nil {
 		r.printJournals(res.Journals)
-		return res, fmt.Errorf("%w: see `kubectl etcd restore --status`; `kubectl etcd restore --rollback` puts the old data back.\n"+
-			"Both need the API server; without it, on every node as root, resume the restore:\n%s\nor roll it back:\n%s", werr, r.nodeCommands("run"), r.nodeCommands("rollback"))
+		return res, fmt.Errorf("%w: see `kubectl etcd restore --status` (which passes on a barrier's decision with --resume); `kubectl etcd restore --rollback` puts the old data back.\n"+
+			"Both need the API server; without it, on every node as root, %s", werr, r.recoveryCommands())
 	}
 	cerr := r.check(ctx, res)
 	r.removeLeftovers(ctx)

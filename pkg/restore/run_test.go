@@ -74,6 +74,10 @@ type recExec struct {
 	mounts map[string]string
 	// prepareFails fails `restore start --prepare` in the pods it names.
 	prepareFails func(pod string) bool
+	// status is what `restore status` prints on a node ("[]" without it);
+	// fails fails any other agent command on a node.
+	status func(node string) string
+	fails  func(node, line string) bool
 	// installed is what `mv -f X.part X` put at each path (any node's).
 	installed map[string]string
 	uploaded  map[string]string
@@ -95,6 +99,9 @@ func (r *recExec) Exec(_ context.Context, ref exec.PodRef, cmd []string, stdin i
 	r.calls = append(r.calls, call{ref.Name, cmd, in})
 	r.mu.Unlock()
 	line := strings.Join(cmd, " ")
+	if r.fails != nil && r.fails(r.nodeOf(ref.Name), line) {
+		return fmt.Errorf("command terminated with exit code 1")
+	}
 	switch {
 	case strings.Contains(line, "cat > "):
 		sum := sha256.Sum256(in)
@@ -124,8 +131,15 @@ func (r *recExec) Exec(_ context.Context, ref exec.PodRef, cmd []string, stdin i
 			}
 			fmt.Fprintf(stdout, "/dev/vda1 100000000 1 90000000 1%% %s\n", mount)
 		}
+	case strings.Contains(line, "restore status") && r.status != nil:
+		io.WriteString(stdout, r.status(r.nodeOf(ref.Name)))
 	case strings.Contains(line, "restore status"):
 		io.WriteString(stdout, "[]")
+	case strings.Contains(line, "restore rollback") && strings.Contains(line, "--release"):
+		if r.started != nil {
+			r.started()
+		}
+		io.WriteString(stdout, `{"pid":0,"journal":"j","log":"l","notBefore":"2026-01-02T03:04:15Z"}`)
 	case strings.Contains(line, "restore start --prepare"):
 		if r.prepareFails != nil && r.prepareFails(ref.Name) {
 			return fmt.Errorf("command terminated with exit code 1")
@@ -232,7 +246,7 @@ type fixture struct {
 	ex  *recExec
 	fe  *fakeEtcd
 	cfg Config
-	out *bytes.Buffer
+	out *syncBuffer
 }
 
 func newFixture(t *testing.T, n int, version string) *fixture {
@@ -242,7 +256,7 @@ func newFixture(t *testing.T, n int, version string) *fixture {
 		ms[i].NodeReady = ptrTo(true)
 	}
 	os.WriteFile(filepath.Join(dir, AgentName), []byte("agent"), 0o755)
-	f := &fixture{ex: &recExec{}, fe: &fakeEtcd{ms: ms, downFor: 2}, out: &bytes.Buffer{}}
+	f := &fixture{ex: &recExec{}, fe: &fakeEtcd{ms: ms, downFor: 2}, out: &syncBuffer{}}
 	f.ex.started = func() { f.fe.mu.Lock(); f.fe.restored = true; f.fe.mu.Unlock() }
 	f.cs = cluster(t, ms, "")
 	f.ex.nodeOf = func(pod string) string {
@@ -258,6 +272,24 @@ func newFixture(t *testing.T, n int, version string) *fixture {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// syncBuffer is Out and ErrOut at once: the nodes' goroutines write to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 func (f *fixture) deps() Deps {
 	return Deps{Client: f.cs, Exec: f.ex, Members: f.fe.members, Dialer: f.fe}

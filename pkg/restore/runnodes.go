@@ -115,20 +115,38 @@ type JournalStatus struct {
 	// Rollback is the node's own check of a rollback; nil from an agent
 	// older than the check.
 	Rollback *agent.RollbackCheck `json:"rollback,omitempty"`
+	// Barrier is the decision the node recorded at the barrier, and
+	// BarrierError why it cannot be read.
+	Barrier      *agent.DecisionRecord `json:"barrier,omitempty"`
+	BarrierError string                `json:"barrierError,omitempty"`
+}
+
+// agentRun runs `kubectl-etcd-agent restore args...` on the node, its
+// root the node's, and returns what it printed; an error carries its
+// stderr, where the agent says why.
+func agentRun(ctx context.Context, p *nodepod.Pod, a agentBinary, stdin io.Reader, args ...string) ([]byte, error) {
+	cmd := append(append([]string{host(a.NodePath()), "restore"}, args...), "--root", nodepod.HostPrefix)
+	var out, errb bytes.Buffer
+	if err := p.Exec(ctx, cmd, stdin, &out, &errb); err != nil {
+		if msg := strings.TrimSpace(errb.String()); msg != "" {
+			return nil, fmt.Errorf("%w: %s", err, msg)
+		}
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 func agentStatus(ctx context.Context, p *nodepod.Pod, a agentBinary, id string) ([]JournalStatus, error) {
-	cmd := []string{a.NodePath(), "restore", "status", "--root", nodepod.HostPrefix}
-	cmd[0] = host(cmd[0])
+	args := []string{"status"}
 	if id != "" {
-		cmd = append(cmd, "--id", id)
+		args = append(args, "--id", id)
 	}
-	var out, errb bytes.Buffer
-	if err := p.Exec(ctx, cmd, nil, &out, &errb); err != nil {
-		return nil, fmt.Errorf("read the restore journals: %w %s", err, strings.TrimSpace(errb.String()))
+	out, err := agentRun(ctx, p, a, nil, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read the restore journals: %w", err)
 	}
 	var js []JournalStatus
-	if err := json.Unmarshal(out.Bytes(), &js); err != nil {
+	if err := json.Unmarshal(out, &js); err != nil {
 		return nil, fmt.Errorf("the agent's status is not JSON (%v): plugin and agent versions differ?", err)
 	}
 	return js, nil
@@ -272,6 +290,8 @@ type agentStarted struct {
 	PID     int    `json:"pid"`
 	Journal string `json:"journal"`
 	Log     string `json:"log"`
+	// NotBefore is when a released rollback begins.
+	NotBefore *time.Time `json:"notBefore,omitempty"`
 }
 
 // agentStartWindow is how long after its prepare an agent may begin: one
@@ -285,14 +305,13 @@ func (r *run) prepareAgent(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
-	var out, errb bytes.Buffer
-	cmd := []string{host(n.agent.NodePath()), "restore", "start", "--prepare", "--spec", "-", "--root", nodepod.HostPrefix}
-	if err := n.pod.Exec(ctx, cmd, bytes.NewReader(spec), &out, &errb); err != nil {
-		return fmt.Errorf("prepare the agent: %w: %s", err, strings.TrimSpace(errb.String()))
+	out, err := agentRun(ctx, n.pod, n.agent, bytes.NewReader(spec), "start", "--prepare", "--spec", "-")
+	if err != nil {
+		return fmt.Errorf("prepare the agent: %w", err)
 	}
 	var st agentStarted
-	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.Journal == "" {
-		return fmt.Errorf("the agent said %q, not where its journal is: plugin and agent versions differ?", out.String())
+	if err := json.Unmarshal(out, &st); err != nil || st.Journal == "" {
+		return fmt.Errorf("the agent said %q, not where its journal is: plugin and agent versions differ?", out)
 	}
 	n.prepared = true
 	return nil
@@ -309,25 +328,22 @@ func (r *run) closePrepared(ctx context.Context) {
 		if !n.prepared || n.started {
 			return nil
 		}
-		var errb bytes.Buffer
-		cmd := []string{host(n.agent.NodePath()), "restore", "rollback", "--id", r.pre.plan.ID, "--root", nodepod.HostPrefix}
-		if err := n.pod.Exec(ctx, cmd, nil, io.Discard, &errb); err != nil {
-			r.cfg.notef("Warning: node %s: close the prepared journal of restore %s: %v %s (it changed nothing; `kubectl etcd restore --rollback --id %s` closes it)",
-				n.m.Node, r.pre.plan.ID, err, strings.TrimSpace(errb.String()), r.pre.plan.ID)
+		if _, err := agentRun(ctx, n.pod, n.agent, nil, "rollback", "--id", r.pre.plan.ID); err != nil {
+			r.cfg.notef("Warning: node %s: close the prepared journal of restore %s: %v (it changed nothing; `kubectl etcd restore --rollback --id %s` closes it)",
+				n.m.Node, r.pre.plan.ID, err, r.pre.plan.ID)
 		}
 		return nil
 	})
 }
 
 func (r *run) startAgent(ctx context.Context, n *node) error {
-	var out, errb bytes.Buffer
-	cmd := []string{host(n.agent.NodePath()), "restore", "run", "--id", r.pre.plan.ID, "--detach", "--root", nodepod.HostPrefix}
-	if err := n.pod.Exec(ctx, cmd, nil, &out, &errb); err != nil {
-		return fmt.Errorf("start the agent: %w: %s", err, strings.TrimSpace(errb.String()))
+	out, err := agentRun(ctx, n.pod, n.agent, nil, "run", "--id", r.pre.plan.ID, "--detach")
+	if err != nil {
+		return fmt.Errorf("start the agent: %w", err)
 	}
 	var st agentStarted
-	if err := json.Unmarshal(out.Bytes(), &st); err != nil || st.PID == 0 {
-		return fmt.Errorf("the agent said %q, not where it runs: plugin and agent versions differ?", out.String())
+	if err := json.Unmarshal(out, &st); err != nil || st.PID == 0 {
+		return fmt.Errorf("the agent said %q, not where it runs: plugin and agent versions differ?", out)
 	}
 	n.started = true
 	r.cfg.notef("node %s: agent pid %d runs the restore in the static pod %s; log %s", n.m.Node, st.PID, agent.AgentPodName(r.pre.plan.ID, "run"), st.Log)

@@ -2,6 +2,8 @@ package restore
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -43,11 +45,12 @@ func Status(ctx context.Context, d Deps, cfg Config) ([]NodeJournals, error) {
 		})
 		return js, err
 	})
-	return out, printStatus(cfg, out)
+	err = printStatus(cfg, out)
+	return out, errors.Join(err, printHeld(cfg.Out, out, agents))
 }
 
-// Rollback runs `restore rollback --detach` for one restore on every
-// node, then waits for the control plane as a restore does.
+// Rollback rolls one restore back on every node, in two phases (see
+// rollbackInPhases), then waits for the control plane as a restore does.
 func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	cfg = cfg.withDefaults()
 	ms, agents, err := membersAndAgents(ctx, d, cfg)
@@ -55,21 +58,7 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 		return err
 	}
 	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}
-	var mu sync.Mutex
-	pods := map[string]*nodepod.Pod{}
-	found := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
-		var js []JournalStatus
-		p, err := rn.Start(ctx, nodeSpec(cfg, m.Node))
-		if err == nil {
-			mu.Lock()
-			pods[m.Node] = p
-			mu.Unlock()
-			if err = ensureAgent(ctx, p, agents[m.Node]); err == nil {
-				js, err = agentStatus(ctx, p, agents[m.Node], "")
-			}
-		}
-		return js, err
-	})
+	_, found := readWithPods(ctx, rn, cfg, ms, agents, "")
 	// The rollback is back when another cluster than this one serves.
 	now := readLive(ctx, d.Dialer, ms)
 	id, err := rollbackID(cfg.ID, found)
@@ -99,16 +88,7 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	if err := cfg.Confirm(nil); err != nil {
 		return err
 	}
-	again := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
-		p, err := rn.Start(ctx, nodeSpec(cfg, m.Node))
-		if err != nil {
-			return nil, err
-		}
-		mu.Lock()
-		pods[m.Node] = p
-		mu.Unlock()
-		return agentStatus(ctx, p, agents[m.Node], id)
-	})
+	pods, again := readWithPods(ctx, rn, cfg, ms, agents, id)
 	for _, n := range again {
 		if n.Err != nil {
 			return joinCleanup(ctx, rn, fmt.Errorf("node %s: %w; nothing was rolled back", n.Node, n.Err))
@@ -122,30 +102,15 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	if _, err := rollbackPlan(id, again, cfg.Now()); err != nil {
 		return joinCleanup(ctx, rn, err)
 	}
-	errs := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
-		cmd := []string{host(agents[m.Node].NodePath()), "restore", "rollback", "--id", id, "--detach", "--root", nodepod.HostPrefix}
-		var errb strings.Builder
-		if err := pods[m.Node].Exec(ctx, cmd, nil, &errb, &errb); err != nil {
-			return nil, fmt.Errorf("%w: %s", err, errb.String())
-		}
-		cfg.notef("node %s: rolling back restore %s", m.Node, id)
-		return nil, nil
-	})
-	for _, e := range errs {
-		if e.Err != nil {
-			cfg.notef("node %s: %v", e.Node, e.Err)
-		}
+	if err := rollbackInPhases(ctx, cfg, ms, pods, agents, id); err != nil {
+		return joinCleanup(ctx, rn, err)
 	}
 	// The rollback agents run in static pods of their own.
 	if cerr := rn.Cleanup(ctx); cerr != nil {
 		cfg.notef("Warning: %v", cerr)
 	}
 	r := &run{d: d, cfg: cfg, runner: rn, start: cfg.Now()}
-	var plan []MemberPlan
-	for _, m := range ms {
-		plan = append(plan, MemberPlan{Node: m.Node, Name: m.Name})
-	}
-	if err := r.waitBack(ctx, plan, now.ClusterID); err != nil {
+	if err := r.waitBack(ctx, memberPlans(ms), now.ClusterID); err != nil {
 		return err
 	}
 	// The old data knows the pods the restore made before the API servers
@@ -160,6 +125,57 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	fmt.Fprintf(cfg.Out, "\nNext:\n")
 	r.kubeletAdvice(ctx, "rollback (its revisions are below those they saw since the restore)")
 	return nil
+}
+
+// rollbackInPhases rolls every node back in two phases, as a restore
+// starts (S6). A rollback stops kube-apiserver first, so the first node
+// to act could cut the exec sessions that start the others, through the
+// API it takes down: some nodes would end on the old data, the others on
+// the restored data. So every node first prepares (`restore rollback
+// --prepare`: its checks, under the journal's lock and with no agent's
+// static pod there, and the rollback's static pod written aside; nothing
+// acts), and only once every node has are they released together
+// (`--release`: a file write each, whose agent waits out a grace before
+// it acts). A release that fails recalls the others (`--recall`) while
+// their agents still wait.
+func rollbackInPhases(ctx context.Context, cfg Config, ms []discovery.Member, pods map[string]*nodepod.Pod, agents map[string]agentBinary, id string) error {
+	phase := func(p string) error {
+		out := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
+			b, err := agentRun(ctx, pods[m.Node], agents[m.Node], nil, "rollback", "--id", id, "--"+p)
+			var st agentStarted
+			if err == nil && p == "release" && json.Unmarshal(b, &st) == nil && st.NotBefore != nil {
+				cfg.notef("node %s: rollback of restore %s released; it begins at %s", m.Node, id, st.NotBefore.UTC().Format(time.RFC3339))
+			}
+			return nil, err
+		})
+		if err := failures(out); err != nil {
+			return fmt.Errorf("%s the rollback: %w", p, err)
+		}
+		return nil
+	}
+	if err := phase("prepare"); err != nil {
+		return fmt.Errorf("%w\nnothing was rolled back on any node (a prepared rollback changes nothing): fix that, then retry", err)
+	}
+	err := phase("release")
+	if err == nil {
+		return nil
+	}
+	if rerr := phase("recall"); rerr != nil {
+		return hint.Permanent(fmt.Errorf("%w\nand the recall failed on some nodes, which roll back while the others stay:\n%v", err, rerr),
+			"once the API answers, `kubectl etcd restore --status` shows which; `kubectl etcd restore --rollback --id %s` then rolls the others back", id)
+	}
+	return fmt.Errorf("%w\nthe other nodes' rollbacks were recalled before they began, so nothing was rolled back: retry", err)
+}
+
+// failures joins the nodes' errors, nil when every node succeeded.
+func failures(ns []NodeJournals) error {
+	var errs []error
+	for _, n := range ns {
+		if n.Err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", n.Node, n.Err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // rollbackPlan is what the rollback of restore id does on each node, as
@@ -236,6 +252,36 @@ func rollbackID(want string, found []NodeJournals) (string, error) {
 	return "", fmt.Errorf("several unfinished restores (%s): name one with --id", strings.Join(list, ", "))
 }
 
+// readWithPods starts a node pod on every node and reads the journals
+// of restore id (all with ""); the pods stay for the caller.
+func readWithPods(ctx context.Context, rn *nodepod.Runner, cfg Config, ms []discovery.Member, agents map[string]agentBinary, id string) (map[string]*nodepod.Pod, []NodeJournals) {
+	var mu sync.Mutex
+	pods := map[string]*nodepod.Pod{}
+	found := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
+		p, err := rn.Start(ctx, nodeSpec(cfg, m.Node))
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		pods[m.Node] = p
+		mu.Unlock()
+		if err := ensureAgent(ctx, p, agents[m.Node]); err != nil {
+			return nil, err
+		}
+		return agentStatus(ctx, p, agents[m.Node], id)
+	})
+	return pods, found
+}
+
+// memberPlans are the members as the wait for the control plane takes them.
+func memberPlans(ms []discovery.Member) []MemberPlan {
+	var plan []MemberPlan
+	for _, m := range ms {
+		plan = append(plan, MemberPlan{Node: m.Node, Name: m.Name})
+	}
+	return plan
+}
+
 func nodeSpec(cfg Config, node string) nodepod.Spec {
 	return nodepod.Spec{Purpose: PurposeNode, Node: node, Namespace: cfg.Namespace, Image: cfg.Image, Profile: nodepod.ProfileNode, Lifetime: cfg.PodLifetime}
 }
@@ -281,6 +327,9 @@ func printStatus(cfg Config, ns []NodeJournals) error {
 			for _, s := range j.Steps {
 				fmt.Fprintf(cfg.Out, "  %-8s %s%s\n", s.State, s.Name, errSuffix(s.Error))
 			}
+			if d := j.Barrier; d != nil {
+				fmt.Fprintf(cfg.Out, "  barrier: %s, recorded %s%s\n", d.Decision, d.Recorded.UTC().Format(time.RFC3339), orEmpty(", from ", d.From))
+			}
 			if c := j.Rollback; c != nil && j.Phase != agent.PhaseRolledBack {
 				if c.Refused != "" {
 					fmt.Fprintf(cfg.Out, "  rollback: refused: %s\n", c.Refused)
@@ -294,4 +343,11 @@ func printStatus(cfg Config, ns []NodeJournals) error {
 		return fmt.Errorf("%d of %d nodes could not be read", failed, len(ns))
 	}
 	return nil
+}
+
+func orEmpty(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
 }

@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -78,5 +79,96 @@ func TestRollbackPlan(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A rollback over the API prepares every node before it releases any, and
+// a release that fails recalls the others before they act (S6).
+func TestRollbackInPhases(t *testing.T) {
+	done := JournalStatus{Journal: agent.Journal{ID: "r1", Phase: agent.PhaseDone, Created: when}, Rollback: &agent.RollbackCheck{OldDataDir: "/var/lib/etcd"}}
+	on := func(node, phase string) func(string, string) bool {
+		return func(n, line string) bool {
+			return n == node && strings.Contains(line, "restore rollback") && strings.Contains(line, phase)
+		}
+	}
+	for _, tt := range []struct {
+		name              string
+		fails             []func(string, string) bool
+		want              string
+		ok                bool
+		releases, recalls int
+	}{
+		{name: "every node", want: "Rolled back restore r1", ok: true, releases: 3},
+		{name: "a prepare fails", fails: []func(string, string) bool{on("cp3", "--prepare")}, want: "nothing was rolled back on any node"},
+		{name: "a release fails", fails: []func(string, string) bool{on("cp2", "--release")}, want: "recalled before they began, so nothing was rolled back", releases: 3, recalls: 3},
+		{name: "a recall fails too", fails: []func(string, string) bool{on("cp2", "--release"), on("cp1", "--recall")}, want: "the recall failed on some nodes", releases: 3, recalls: 3},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, 3, "3.7.0")
+			f.cfg.ID = "r1"
+			f.ex.status = statusOf(t, map[string][]JournalStatus{"cp1": {done}, "cp2": {done}, "cp3": {done}})
+			f.ex.fails = func(node, line string) bool {
+				for _, fail := range tt.fails {
+					if fail(node, line) {
+						return true
+					}
+				}
+				return false
+			}
+			err := Rollback(context.Background(), f.deps(), f.cfg)
+			got := f.out.String()
+			if err != nil {
+				got = err.Error()
+			}
+			if (err == nil) != tt.ok || !strings.Contains(got, tt.want) {
+				t.Fatalf("err = %v, want %q; output:\n%s", err, tt.want, f.out)
+			}
+			lastPrepare, firstRelease := -1, len(f.ex.calls)
+			for i, c := range f.ex.calls {
+				switch line := strings.Join(c.cmd, " "); {
+				case strings.Contains(line, "--detach"):
+					t.Errorf("a rollback in one go: %q", line)
+				case strings.Contains(line, "rollback --id r1 --prepare"):
+					lastPrepare = i
+				case strings.Contains(line, "rollback --id r1 --release"):
+					firstRelease = min(firstRelease, i)
+				}
+			}
+			if lastPrepare > firstRelease {
+				t.Errorf("a node was released (call %d) before every node had prepared (call %d)", firstRelease, lastPrepare)
+			}
+			if n := len(f.ex.find("--release")); n != tt.releases {
+				t.Errorf("%d releases, want %d", n, tt.releases)
+			}
+			if n := len(f.ex.find("--recall")); n != tt.recalls {
+				t.Errorf("%d recalls, want %d", n, tt.recalls)
+			}
+			for _, p := range f.pods(t) {
+				t.Errorf("pod %s left behind", p.Name)
+			}
+		})
+	}
+}
+
+// The commands over ssh do what the plugin does: a held node takes the
+// decision another node recorded, and a rollback prepares every node
+// before it releases any.
+func TestRecoveryCommands(t *testing.T) {
+	p := &Plan{ID: "r1", Members: []MemberPlan{{Node: "cp1", JournalDir: "/var/lib/kubectl-etcd/restore/r1"}, {Node: "cp2", JournalDir: "/var/lib/kubectl-etcd/restore/r1"}}}
+	a := agentBinary{SHA256: "abc"}
+	r := &run{pre: &preflighted{plan: p}, nodes: map[string]*node{"cp1": {m: p.Members[0], agent: a, started: true}, "cp2": {m: p.Members[1], agent: a}}}
+	got := r.recoveryCommands()
+	for _, want := range []string{
+		"  cp1: /var/lib/kubectl-etcd/bin/abc restore run --id r1 --detach --root /\n  cp2: /var/lib/kubectl-etcd/bin/abc restore run --id r1 --detach --root /\n",
+		"recorded in /var/lib/kubectl-etcd/restore/r1/barrier.json:\nadd --decision commit|abort",
+		"first on every node:\n  cp1: /var/lib/kubectl-etcd/bin/abc restore rollback --id r1 --prepare --root /\n  cp2:",
+		"then, once every node has prepared, on every node:\n  cp1: /var/lib/kubectl-etcd/bin/abc restore rollback --id r1 --release --root /\n  cp2:",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in:\n%s", want, got)
+		}
+	}
+	if got := r.nodeCommandsOn(func(n *node) bool { return n.started }, "rollback", "--prepare"); strings.Contains(got, "cp2") {
+		t.Errorf("a node whose agent did not start is named:\n%s", got)
 	}
 }

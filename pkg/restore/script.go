@@ -266,6 +266,11 @@ func (w scriptWriter) instructions(out io.Writer) {
 	fmt.Fprintf(out, "     Each script follows its node's steps and exits 0 once its member serves the restored data.\n")
 	fmt.Fprintf(out, "  3. restart the kubelet on every node, workers too, so that its informers drop what they held before (systemctl restart kubelet)\n")
 	fmt.Fprintf(out, "  4. `kubectl etcd restore --status` reads the journals, and `kubectl etcd restore --rollback --id %s` undoes the restore\n", w.plan.ID)
+	fmt.Fprintf(out, "  5. a node whose script reports that it holds at the barrier (its peers no longer answer) takes the decision another node\n"+
+		"     recorded in %s: on it, as root, with that file's decision and that node's name:\n"+
+		"       %s/<agent sha256> restore run --id %s --decision commit|abort --from 'barrier.json of node NODE' --detach --root /\n"+
+		"     (`kubectl etcd restore --resume --id %s` does this for you once the API answers)\n",
+		path.Join(w.plan.Members[0].JournalDir, agent.BarrierFile), AgentBinDir, w.plan.ID, w.plan.ID)
 }
 
 func (w scriptWriter) archs() string {

@@ -108,7 +108,7 @@ func TestScriptsFromPods(t *testing.T) {
 			}
 		}
 	}
-	for _, w := range []string{"sh scripts/restore-cp2.sh", "systemctl restart kubelet", "snapshot.db (sha256 "} {
+	for _, w := range []string{"sh scripts/restore-cp2.sh", "systemctl restart kubelet", "snapshot.db (sha256 ", "restore run --id " + p.ID + " --decision commit|abort --from"} {
 		if !strings.Contains(f.out.String(), w) {
 			t.Errorf("the instructions do not say %q:\n%s", w, f.out)
 		}
