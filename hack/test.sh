@@ -177,7 +177,7 @@ run_pair() { # flavour nodes
   local f="$1" n="$2" log="$REPORT/e2e-$1-$2.log" status
   # TestMain checks the cluster again and fails, never skips, when it is
   # not the one asked for or not healthy.
-  E2E_MATRIX="$MATRIX" E2E_FLAVOUR="$f" E2E_NODES="$n" go test -tags e2e -count=1 -timeout 40m -v ./test/e2e 2>&1 |
+  E2E_MATRIX="$MATRIX" E2E_FLAVOUR="$f" E2E_NODES="$n" go test -tags e2e -count=1 -parallel 4 -timeout 40m -v ./test/e2e 2>&1 |
     tee "$log" | grep --line-buffered -E '^(=== RUN|\s*--- |PASS|FAIL|ok |e2e:)'
   status=${PIPESTATUS[0]}
   if [ "$status" -ne 0 ]; then
