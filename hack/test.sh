@@ -74,7 +74,7 @@ bg_step() {
   shift
   s=$(date +%s)
   # At low priority: the e2e runs' cluster and commands go first.
-  nice -n "${NICE:-10}" "$@" >"$REPORT/$name.log" 2>&1 || rc=$?
+  nice -n 10 "$@" >"$REPORT/$name.log" 2>&1 || rc=$?
   record "$name (background)" "$s" "$rc"
   echo "$rc" >"$REPORT/$name.rc"
   return "$rc"
@@ -93,31 +93,25 @@ background() {
   fi
 }
 
-# failed NAME: stops the suite, with the end of its log, when the
-# background step NAME has ended and failed.
-failed() {
-  [ -f "$REPORT/$1.rc" ] && [ "$(cat "$REPORT/$1.rc")" != 0 ] || return 0
-  stamp "FAILED: $1; the end of its log ($REPORT/$1.log):"
-  tail -150 "$REPORT/$1.log"
-  exit 1
-}
-
-# await NAME PID: waits for the background step NAME of the chain PID;
-# stops the suite, with its log, when it failed or when the chain died
-# before it.
+# await NAME: waits for a background step; stops the suite, with its log,
+# when it failed or when the chain died before it.
 await() {
-  local name="$1" pid="$2" s
+  local name="$1" s
   s=$(date +%s)
   stamp "waiting for the background step $name"
   while [ ! -f "$REPORT/$name.rc" ]; do
-    if ! kill -0 "$pid" 2>/dev/null && [ ! -f "$REPORT/$name.rc" ]; then
+    if ! kill -0 "$bg_pid" 2>/dev/null && [ ! -f "$REPORT/$name.rc" ]; then
       stamp "FAILED: the background chain stopped before $name; its logs: $REPORT/*.log"
       tail -50 "$(ls -t "$REPORT"/*.log | head -1)"
       exit 1
     fi
     sleep 2
   done
-  failed "$name"
+  if [ "$(cat "$REPORT/$name.rc")" != 0 ]; then
+    stamp "FAILED: $name; the end of its log ($REPORT/$name.log):"
+    tail -150 "$REPORT/$name.log"
+    exit 1
+  fi
   [ $(( $(date +%s) - s )) -lt 2 ] || record "waiting for $name" "$s" 0
 }
 
@@ -145,11 +139,12 @@ trap finish EXIT
 
 background &
 bg_pid=$!
+
 stage "vet" go vet ./...
 stage "unit and integration tests" go test -count=1 -timeout 20m ./...
 
 if [ "${E2E:-1}" = 0 ]; then
-  await release "$bg_pid"
+  await release
   stamp "E2E=0: end-to-end suite not run"
   exit 0
 fi
@@ -180,10 +175,10 @@ run_pair() { # flavour nodes
 
 for pair in $PAIRS; do
   f="${pair%/*}" n="${pair#*/}"
-  await "build-$f" "$bg_pid"
+  await "build-$f"
   cluster_used=1
   stage "cluster up $pair" up_pair "$f" "$n"
   stage "e2e $pair ($MATRIX)" run_pair "$f" "$n"
 done
-await release "$bg_pid"
+await release
 stamp "all tests passed"
