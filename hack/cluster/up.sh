@@ -163,6 +163,15 @@ etcd:
     dataDir: /var/lib/etcd/data
 apiServer:
   certSANs: [$SANS]
+  extraArgs:
+  # A write without ?timeout= waits up to 34 s for an etcd that is down;
+  # the kubelet deletes an outdated mirror pod before it starts the new
+  # static pod, so on one node every etcd manifest edit waited that long
+  # before the new etcd started. Capped here, the new etcd starts after
+  # 10 s (the default is 1m). Watches, exec and port-forward are not
+  # bound by it.
+  - name: request-timeout
+    value: 10s
 ---
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -170,6 +179,11 @@ cgroupDriver: cgroupfs
 failCgroupV1: false
 containerRuntimeEndpoint: $HC_CRI_SOCKET
 oomScoreAdj: 0
+# The pod workers' resync (default 1m): a mirror pod the kubelet could not
+# update while its API server was down (every etcd restart on one node)
+# is retried only then. 10s makes the API show a restarted static pod
+# within seconds of the API server's return, as the tests wait for it.
+syncFrequency: 10s
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard:

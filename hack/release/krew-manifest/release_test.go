@@ -218,7 +218,11 @@ func findKubectl(t *testing.T) string {
 	if onPath, err := exec.LookPath("kubectl"); err == nil {
 		candidates = append(candidates, onPath)
 	}
-	built, _ := filepath.Glob("/var/cache/kubectl-etcd-hack/bin/k8s-*/kubectl")
+	cache := os.Getenv("HC_CACHE")
+	if cache == "" {
+		cache = "/var/cache/kubectl-etcd-hack"
+	}
+	built, _ := filepath.Glob(filepath.Join(cache, "bin/k8s-*/kubectl"))
 	for _, c := range append(candidates, built...) {
 		if fi, err := os.Stat(c); c != "" && err == nil && fi.Mode().IsRegular() {
 			return c
