@@ -19,11 +19,12 @@
 #   RELEASE_CHECK=full   the six-platform release check (default: CI's)
 #
 # The builds are CPU-bound and the e2e runs mostly wait on the cluster, so
-# the flavours and the release checks build in the background (nice 10), in
-# the order the e2e runs need them, while vet, the unit and integration
-# tests and the e2e runs go on in the foreground. (The unit and integration
-# tests are not run beside the e2e runs: several bound a barrier or a
-# linger in hundreds of milliseconds, which a loaded 2-core machine misses.)
+# two chains run in the background while the e2e runs go on in the
+# foreground: the flavours, in the order the e2e runs need them, then the
+# release checks (nice 10); and vet, then the unit and integration tests
+# (nice 15, so that on a cold machine the flavour the first e2e run needs
+# builds first). Every unit test bounds time generously enough to pass on
+# a loaded machine. The suite stops at the first failure of either.
 #
 # Needs root for the cluster (network namespaces, containerd, kubelet).
 set -euo pipefail
@@ -66,52 +67,69 @@ stage() {
   fi
 }
 
-# The background chain: the cluster's packages, each flavour in the order
-# of PAIRS, then the release checks (their test runs the plugin through a
-# flavour's kubectl). Each step leaves NAME.rc beside its log.
-bg_step() {
-  local name="$1" s rc=0
-  shift
+# The background chains: the cluster's packages, each flavour in the
+# order of PAIRS, then the release checks (their test runs the plugin
+# through a flavour's kubectl); and vet, then the unit and integration
+# tests. Each step leaves NAME.rc beside its log.
+bg_step() { # nice name cmd...
+  local n="$1" name="$2" s rc=0
+  shift 2
   s=$(date +%s)
   # At low priority: the e2e runs' cluster and commands go first.
-  nice -n 10 "$@" >"$REPORT/$name.log" 2>&1 || rc=$?
+  nice -n "$n" "$@" >"$REPORT/$name.log" 2>&1 || rc=$?
   record "$name (background)" "$s" "$rc"
   echo "$rc" >"$REPORT/$name.rc"
   return "$rc"
 }
 background() {
   if [ "${E2E:-1}" != 0 ]; then
-    bg_step prereqs hack/cluster/prereqs.sh || return
+    bg_step 10 prereqs hack/cluster/prereqs.sh || return
     for f in $FLAVOURS; do
-      bg_step "build-$f" env HC_FLAVOUR="$f" hack/cluster/build.sh || return
+      bg_step 10 "build-$f" env HC_FLAVOUR="$f" hack/cluster/build.sh || return
     done
   fi
   if [ "${RELEASE_CHECK:-ci}" = full ]; then
-    bg_step release hack/release/check.sh --full
+    bg_step 10 release hack/release/check.sh --full
   else
-    bg_step release hack/release/check.sh
+    bg_step 10 release hack/release/check.sh
   fi
 }
+checks() {
+  bg_step 15 vet go vet ./... || return
+  bg_step 15 unit go test -count=1 -timeout 30m ./...
+}
 
-# await NAME: waits for a background step; stops the suite, with its log,
-# when it failed or when the chain died before it.
+# failed_step NAME: stops the suite, with the end of NAME's log.
+failed_step() {
+  stamp "FAILED: $1; the end of its log ($REPORT/$1.log):"
+  tail -150 "$REPORT/$1.log"
+  exit 1
+}
+
+# check_checks: stops the suite as soon as vet or the unit tests failed.
+check_checks() {
+  local n
+  for n in vet unit; do
+    if [ -f "$REPORT/$n.rc" ] && [ "$(cat "$REPORT/$n.rc")" != 0 ]; then failed_step "$n"; fi
+  done
+}
+
+# await PID NAME: waits for a background step of the chain PID; stops the
+# suite, with its log, when it failed or when the chain died before it.
 await() {
-  local name="$1" s
+  local pid="$1" name="$2" s
   s=$(date +%s)
   stamp "waiting for the background step $name"
   while [ ! -f "$REPORT/$name.rc" ]; do
-    if ! kill -0 "$bg_pid" 2>/dev/null && [ ! -f "$REPORT/$name.rc" ]; then
+    check_checks
+    if ! kill -0 "$pid" 2>/dev/null && [ ! -f "$REPORT/$name.rc" ]; then
       stamp "FAILED: the background chain stopped before $name; its logs: $REPORT/*.log"
       tail -50 "$(ls -t "$REPORT"/*.log | head -1)"
       exit 1
     fi
     sleep 2
   done
-  if [ "$(cat "$REPORT/$name.rc")" != 0 ]; then
-    stamp "FAILED: $name; the end of its log ($REPORT/$name.log):"
-    tail -150 "$REPORT/$name.log"
-    exit 1
-  fi
+  [ "$(cat "$REPORT/$name.rc")" = 0 ] || failed_step "$name"
   [ $(( $(date +%s) - s )) -lt 2 ] || record "waiting for $name" "$s" 0
 }
 
@@ -126,6 +144,7 @@ finish() {
   local rc=$?
   trap - EXIT
   [ -z "${bg_pid:-}" ] || kill_tree "$bg_pid"
+  [ -z "${checks_pid:-}" ] || kill_tree "$checks_pid"
   if [ "${cluster_used:-0}" = 1 ]; then
     stamp "tearing the cluster down"
     hack/cluster/down.sh >/dev/null 2>&1 || true
@@ -139,12 +158,12 @@ trap finish EXIT
 
 background &
 bg_pid=$!
-
-stage "vet" go vet ./...
-stage "unit and integration tests" go test -count=1 -timeout 20m ./...
+checks &
+checks_pid=$!
 
 if [ "${E2E:-1}" = 0 ]; then
-  await release
+  await "$checks_pid" unit
+  await "$bg_pid" release
   stamp "E2E=0: end-to-end suite not run"
   exit 0
 fi
@@ -175,10 +194,12 @@ run_pair() { # flavour nodes
 
 for pair in $PAIRS; do
   f="${pair%/*}" n="${pair#*/}"
-  await "build-$f"
+  await "$bg_pid" "build-$f"
   cluster_used=1
   stage "cluster up $pair" up_pair "$f" "$n"
   stage "e2e $pair ($MATRIX)" run_pair "$f" "$n"
+  check_checks
 done
-await release
+await "$checks_pid" unit
+await "$bg_pid" release
 stamp "all tests passed"

@@ -109,9 +109,14 @@ func TestEtcdHealthy(t *testing.T) {
 	}
 }
 
+// waitForTimeout runs out in the WaitFor tests, which wait it out: long
+// enough that a loaded machine still probes more than once before it
+// does (a goroutine may not run for tens of milliseconds there).
+const waitForTimeout = 500 * time.Millisecond
+
 func TestWaitForKeepsTheLastReason(t *testing.T) {
 	n := 0
-	err := WaitFor(context.Background(), "etcd", func(context.Context) error { n++; return errors.New("no leader") }, 20*time.Millisecond, time.Millisecond)
+	err := WaitFor(context.Background(), "etcd", func(context.Context) error { n++; return errors.New("no leader") }, waitForTimeout, time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "no leader") || n < 2 {
 		t.Errorf("err = %v after %d tries", err, n)
 	}
@@ -124,7 +129,7 @@ func TestWaitForIgnoresTheDeadlinesOwnError(t *testing.T) {
 			return errors.New("i/o timeout")
 		}
 		return errors.New("still accepts connections")
-	}, 20*time.Millisecond, time.Millisecond)
+	}, waitForTimeout, time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "still accepts") {
 		t.Errorf("err = %v, want the reason from before the deadline", err)
 	}

@@ -211,10 +211,14 @@ func (n *fakeNode) journal(t *testing.T) *agent.Journal {
 	return j
 }
 
+// waitDeadline bounds the waits for an agent, a process of its own, to
+// get somewhere: far longer than it takes, even on a loaded machine.
+const waitDeadline = 2 * time.Minute
+
 // waitPhase waits until the journal is in phase and no agent holds it.
 func (n *fakeNode) waitPhase(t *testing.T, want agent.Phase) *agent.Journal {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(waitDeadline)
 	for {
 		j := n.journal(t)
 		if j.Phase == want && !agent.Held(filepath.Join(n.root, journalDir, agent.LockFile)) {
@@ -330,11 +334,17 @@ func assertStatus(t *testing.T, n *fakeNode, want agent.Phase) {
 	}
 }
 
+// stuckStopTimeout is the StopTimeout of the tests whose component never
+// stops: its wait runs out, while the wait for the one that does stop must
+// not. One spec field bounds both, so it is as short as a loaded machine
+// allows.
+const stuckStopTimeout = 3 * time.Second
+
 func TestRestoreRollsBackWhenEtcdNeverStops(t *testing.T) {
 	n := newFakeNode(t)
 	n.etcdStuck.Store(true)
 	orig := n.tree(t)
-	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.StopTimeout = agent.Duration(time.Second) })); err != nil {
+	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.StopTimeout = agent.Duration(stuckStopTimeout) })); err != nil {
 		t.Fatal(err)
 	}
 	j := n.waitPhase(t, agent.PhaseRolledBack)
@@ -493,7 +503,10 @@ func TestRestoreWithPeersCommitsAtTheBarrier(t *testing.T) {
 		}
 		spec := n.spec(t, func(s *agent.RestoreSpec) {
 			s.Node, s.Member = "cp"+names[i][len(names[i])-1:], names[i]
-			s.Barrier = &agent.BarrierSpec{Addr: addrs[i], Peers: peers, Timeout: agent.Duration(10 * time.Second), Linger: agent.Duration(2 * time.Second)}
+			// Neither runs out here, however slowly a loaded machine starts
+			// the three agents: the coordinator waits for every member,
+			// and each serves the decision until its peers have it.
+			s.Barrier = &agent.BarrierSpec{Addr: addrs[i], Peers: peers, Timeout: agent.Duration(time.Minute), Linger: agent.Duration(time.Minute)}
 		})
 		// The fake manifest runs hc-cp1: name this node's member.
 		p := filepath.Join(n.root, "etc/kubernetes/manifests/etcd.yaml")
@@ -571,7 +584,7 @@ func TestRollbackRefusals(t *testing.T) {
 func TestInterruptedRollbackResumes(t *testing.T) {
 	n := newFakeNode(t)
 	orig := n.tree(t)
-	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.StopTimeout = agent.Duration(time.Second) })); err != nil {
+	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.StopTimeout = agent.Duration(stuckStopTimeout) })); err != nil {
 		t.Fatal(err)
 	}
 	n.waitPhase(t, agent.PhaseDone)

@@ -118,7 +118,9 @@ func TestRollbackInPhases(t *testing.T) {
 		want    agent.Phase
 	}{
 		{name: "prepare, then release", phases: [][]string{{"--prepare"}, {"--release", "--grace", "300ms"}}, want: agent.PhaseRolledBack},
-		{name: "recalled in time", phases: [][]string{{"--prepare"}, {"--release", "--grace", "3s"}, {"--recall"}}, want: agent.PhaseDone},
+		// The recall must come a recallMargin before the start: the grace
+		// leaves a loaded machine seconds to run the next agent.
+		{name: "recalled in time", phases: [][]string{{"--prepare"}, {"--release", "--grace", "10s"}, {"--recall"}}, want: agent.PhaseDone},
 		{name: "recalled too late", phases: [][]string{{"--prepare"}, {"--release", "--grace", "10ms"}, {"--recall"}}, wantErr: "too late to recall", want: agent.PhaseRolledBack},
 		{name: "released without a prepare", phases: [][]string{{"--release"}}, wantErr: "is not prepared on this node", want: agent.PhaseDone},
 		{name: "released twice", phases: [][]string{{"--prepare"}, {"--release", "--grace", "100ms"}, {"--release"}}, wantErr: "released at", want: agent.PhaseRolledBack},
@@ -167,6 +169,7 @@ func TestRollbackInPhases(t *testing.T) {
 			}
 			if r != nil && r.NotBefore != nil {
 				time.Sleep(time.Until(*r.NotBefore) + 300*time.Millisecond) // past a recalled release's start
+				n.waitPhase(t, tt.want)                                     // and its agent has ended, however slowly
 			}
 			if d := cmp.Diff(restored, n.tree(t)); d != "" {
 				t.Errorf("the node changed (-restored +after):\n%s", d)

@@ -221,7 +221,7 @@ func TestStaticPodAgentResumesAfterKill(t *testing.T) {
 
 func waitGone(t *testing.T, p string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(waitDeadline)
 	for {
 		if _, err := os.Lstat(p); os.IsNotExist(err) {
 			return

@@ -55,7 +55,7 @@ func TestRotation(t *testing.T) {
 			}
 			var lines []string
 			s := &rotatingStream{dialer: d, members: cs, notify: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }}
-			_, err := snapshot.Save(t.Context(), s.open, &snapshot.StreamSink{W: &strings.Builder{}}, snapshot.Options{Retries: tt.retries, StallTimeout: time.Second})
+			_, err := snapshot.Save(t.Context(), s.open, &snapshot.StreamSink{W: &strings.Builder{}}, snapshot.Options{Retries: tt.retries, StallTimeout: 30 * time.Second}) // no attempt lasts that long: the dialer fails at once
 			if err == nil {
 				t.Fatal("Save succeeded with a failing dialer")
 			}

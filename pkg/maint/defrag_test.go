@@ -348,9 +348,19 @@ func TestDefragHints(t *testing.T) {
 // how long.
 func TestDefragProgress(t *testing.T) {
 	fc := mainttest.New(2, gib, gib/4)
-	fc.OnDefragment = func(string) { time.Sleep(30 * time.Millisecond) }
-	var log bytes.Buffer
-	cfg := defragConfig(&log)
+	var log lockedBuffer
+	// Each member's defragmentation lasts until its progress line is out:
+	// on a loaded machine a fixed sleep may end before the first tick.
+	fc.OnDefragment = func(name string) {
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(log.String(), "still defragmenting "+name+" ("); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Errorf("no progress line while %s defragmented:\n%s", name, log.String())
+				return
+			}
+		}
+	}
+	cfg := defragConfig(&bytes.Buffer{})
+	cfg.Log = &log
 	cfg.Progress = 5 * time.Millisecond
 	if _, err := maint.Defrag(context.Background(), maint.Clients(fc), fc.Pods(), cfg); err != nil {
 		t.Fatal(err)
@@ -360,6 +370,25 @@ func TestDefragProgress(t *testing.T) {
 			t.Errorf("log has no %q:\n%s", want, log.String())
 		}
 	}
+}
+
+// lockedBuffer is a log that a test reads while the progress goroutine
+// writes it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestDefragInterrupted: Ctrl-C during a member's defragmentation says

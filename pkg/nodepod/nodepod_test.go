@@ -17,6 +17,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
@@ -144,6 +145,11 @@ func (r *recExec) calls() int {
 	return len(r.cmds)
 }
 
+// startTimeout bounds a Start (or a deletion) that must not run out of
+// time in a test, however loaded the machine; the tests of the timeout
+// itself set a short one.
+const startTimeout = 30 * time.Second
+
 // clusterWith returns a fake cluster whose kubelet moves created pods to
 // the given state, like a real node would.
 func clusterWith(t *testing.T, nodeReady bool, state func(*corev1.Pod)) *fake.Clientset {
@@ -162,7 +168,37 @@ func clusterWith(t *testing.T, nodeReady bool, state func(*corev1.Pod)) *fake.Cl
 		}()
 		return false, nil, nil
 	})
+	watchByName(cs, nil)
 	return cs
+}
+
+// watchByName makes the fake's pod watches keep to the pod their
+// metadata.name field selector names, as the API server's do (the fake
+// sends every pod's events to every watch), and sends that name on
+// watching, if not nil, once the watch is registered: from then on a
+// deletion reaches it (the fake replays none from before).
+func watchByName(cs *fake.Clientset, watching chan<- string) {
+	cs.PrependWatchReactor("pods", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		wa := a.(k8stesting.WatchActionImpl)
+		w, err := cs.Tracker().Watch(a.GetResource(), a.GetNamespace(), wa.ListOptions)
+		if err != nil {
+			return true, nil, err
+		}
+		name, ok := wa.GetWatchRestrictions().Fields.RequiresExactMatch("metadata.name")
+		if !ok {
+			return true, w, nil
+		}
+		if watching != nil {
+			select {
+			case watching <- name:
+			default:
+			}
+		}
+		return true, watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
+			p, ok := ev.Object.(*corev1.Pod)
+			return ev, !ok || p.Name == name
+		}), nil
+	})
 }
 
 func running(p *corev1.Pod) { p.Status.Phase = corev1.PodRunning }
@@ -201,7 +237,7 @@ func TestRunDeletesOnEveryPath(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := clusterWith(t, tc.nodeReady, tc.state)
-			r := &Runner{Client: cs, Exec: tc.exec, StartTimeout: 5 * time.Second}
+			r := &Runner{Client: cs, Exec: tc.exec, StartTimeout: startTimeout}
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			err := r.Run(ctx, spec, func(ctx context.Context, p *Pod) error {
@@ -304,7 +340,7 @@ func TestStartLeavesNoPodWhenCreateFails(t *testing.T) {
 				}
 				return true, nil, tc.err
 			})
-			r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: 5 * time.Second}
+			r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: startTimeout}
 			_, err := r.Start(context.Background(), Spec{Purpose: "certs", Node: "n1", Namespace: "kube-system"})
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tc.wantErr)
@@ -332,7 +368,7 @@ func TestStartCancelledDuringWaitLeavesNoPod(t *testing.T) {
 		cancel  bool
 		wantErr string
 	}{
-		{name: "ctrl-c while pending", state: pending, timeout: 5 * time.Second, cancel: true, wantErr: "context canceled"},
+		{name: "ctrl-c while pending", state: pending, timeout: startTimeout, cancel: true, wantErr: "context canceled"},
 		{name: "start timeout", state: pending, timeout: 200 * time.Millisecond, wantErr: "did not start on node n1"},
 	}
 	for _, tc := range tests {
@@ -359,7 +395,7 @@ func TestStartExecDelete(t *testing.T) {
 	cs := clusterWith(t, true, running)
 	ex := &recExec{}
 	var log bytes.Buffer
-	r := &Runner{Client: cs, Exec: ex, Log: &log, StartTimeout: 5 * time.Second}
+	r := &Runner{Client: cs, Exec: ex, Log: &log, StartTimeout: startTimeout}
 	ctx := context.Background()
 	p, err := r.Start(ctx, Spec{Purpose: "restore", Node: "n1", Namespace: "kube-system", Profile: ProfileNode})
 	if err != nil {
@@ -404,7 +440,7 @@ func TestCleanup(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := clusterWith(t, true, running)
-			r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: 5 * time.Second, DeleteTimeout: time.Second}
+			r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: startTimeout, DeleteTimeout: startTimeout}
 			var names []string
 			for i := 0; i < 2; i++ {
 				p, err := r.Start(context.Background(), Spec{Purpose: "restore", Node: "n1", Namespace: "kube-system", Profile: ProfileNode})
@@ -463,7 +499,7 @@ func TestStartErrorsArePermanent(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cs := clusterWith(t, tc.nodeReady, tc.state)
-			r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: 5 * time.Second}
+			r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: startTimeout}
 			_, err := r.Start(context.Background(), Spec{Purpose: "certs", Node: tc.node, Namespace: "kube-system"})
 			if !hint.IsPermanent(err) {
 				t.Errorf("err %v is not permanent", err)
@@ -484,16 +520,27 @@ func TestStartErrorsArePermanent(t *testing.T) {
 // deleted and Start says so instead of waiting out its timeout.
 func TestCleanupDuringStart(t *testing.T) {
 	cs := clusterWith(t, true, pending)
-	r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: 10 * time.Second}
+	// Start waits on a watch: the pod is deleted once it watches. (A
+	// deletion before that would be lost on the fake, which, unlike the
+	// API server, does not replay it from the pod's resourceVersion.)
+	watching := make(chan string, 1)
+	watchByName(cs, watching)
+	// The timeout is far longer than the test waits for Start to return.
+	r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: time.Minute}
 	done := make(chan error, 1)
 	go func() {
 		_, err := r.Start(context.Background(), Spec{Purpose: "stage", Node: "n1", Namespace: "kube-system", Profile: ProfileNode})
 		done <- err
 	}()
-	for deadline := time.Now().Add(5 * time.Second); leftovers(t, cs) == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("no pod was created")
-		}
+	select {
+	case <-watching:
+	case err := <-done:
+		t.Fatalf("Start returned before it waited: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Start never waited for its pod")
+	}
+	if leftovers(t, cs) == 0 {
+		t.Fatal("no pod was created")
 	}
 	if err := r.Cleanup(context.Background()); err != nil {
 		t.Fatal(err)
@@ -503,7 +550,7 @@ func TestCleanupDuringStart(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "was deleted before it started") {
 			t.Errorf("err = %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Start still waits for a deleted pod")
 	}
 	if n := leftovers(t, cs); n != 0 {

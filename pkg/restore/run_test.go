@@ -22,6 +22,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
@@ -238,6 +239,25 @@ func cluster(t *testing.T, ms []discovery.Member, notReady string) *fake.Clients
 		}()
 		return false, nil, nil
 	})
+	// A watch keeps to the pod its field selector names, as the API
+	// server's does; the fake would send it every pod's events, so that a
+	// node's Start could take another node's pod, deleted or ended, for
+	// its own when the nodes' pods come and go side by side.
+	cs.PrependWatchReactor("pods", func(a k8stesting.Action) (bool, watch.Interface, error) {
+		wa := a.(k8stesting.WatchActionImpl)
+		w, err := cs.Tracker().Watch(a.GetResource(), a.GetNamespace(), wa.ListOptions)
+		if err != nil {
+			return true, nil, err
+		}
+		name, ok := wa.GetWatchRestrictions().Fields.RequiresExactMatch("metadata.name")
+		if !ok {
+			return true, w, nil
+		}
+		return true, watch.Filter(w, func(ev watch.Event) (watch.Event, bool) {
+			p, ok := ev.Object.(*corev1.Pod)
+			return ev, !ok || p.Name == name
+		}), nil
+	})
 	return cs
 }
 
@@ -267,7 +287,7 @@ func newFixture(t *testing.T, n int, version string) *fixture {
 		return p.Spec.NodeName
 	}
 	f.cfg = Config{File: writeSnapshot(t, dir, 5000), Namespace: "kube-system", AgentDir: dir, Out: f.out, ErrOut: f.out,
-		Confirm: func(*Plan) error { return nil }, Now: func() time.Time { return when }, Poll: time.Millisecond, WaitTimeout: 5 * time.Second}
+		Confirm: func(*Plan) error { return nil }, Now: func() time.Time { return when }, Poll: time.Millisecond, WaitTimeout: time.Minute} // no test waits it out
 	return f
 }
 

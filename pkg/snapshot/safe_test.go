@@ -204,7 +204,11 @@ func (s *stallingReader) Read(p []byte) (int, error) {
 
 func TestStallAndPermanentErrors(t *testing.T) {
 	snap := snapshotBytes(t)
-	const stall = 200 * time.Millisecond
+	// stall is both the timeout the stalled attempts wait out and the one
+	// the retry streams the whole snapshot under (Options has one for
+	// every attempt): short, yet far longer than any pause between two
+	// reads of an in-memory stream on a loaded machine.
+	const stall = time.Second
 	stallOpen := func(ctx context.Context) (io.ReadCloser, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -241,7 +245,9 @@ func TestStallAndPermanentErrors(t *testing.T) {
 			}
 			start := time.Now()
 			res, err := Save(context.Background(), src, &FileSink{Path: path}, Options{Retries: tc.retries, StallTimeout: stall})
-			if took := time.Since(start); took > stall*time.Duration(len(seen))+5*time.Second {
+			// Each attempt waits out at most one stall; the slack is for the
+			// rest of the work on a loaded machine.
+			if took := time.Since(start); took > stall*time.Duration(len(seen))+10*time.Second {
 				t.Errorf("took %s", took)
 			}
 			if len(seen) != tc.wantCalls {

@@ -2,12 +2,14 @@ package etcdtest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,6 +51,27 @@ func Start(t testing.TB, n int) *Cluster {
 	if err != nil {
 		t.Fatalf("pki: %v", err)
 	}
+	// A free port is not a reserved one: another process, or an outgoing
+	// connection, may take it before etcd listens there, the more likely
+	// the busier the machine. Such a start is tried again on other ports.
+	for attempt := 1; ; attempt++ {
+		base := dir
+		if attempt > 1 {
+			base = filepath.Join(dir, fmt.Sprintf("attempt%d", attempt))
+		}
+		c, err := start(t, pki, base, n)
+		if err == nil {
+			t.Cleanup(c.Stop)
+			return c
+		}
+		if attempt == 5 || !addrInUse(err) {
+			t.Fatalf("starting etcd: %v", err)
+		}
+		t.Logf("starting etcd: %v; trying other ports", err)
+	}
+}
+
+func start(t testing.TB, pki *PKI, dir string, n int) (*Cluster, error) {
 	c := &Cluster{PKI: pki, t: t}
 	var initial []string
 	for i := 0; i < n; i++ {
@@ -65,31 +88,47 @@ func Start(t testing.TB, n int) *Cluster {
 	for _, m := range c.Members {
 		m.cfg = memberConfig(m, pki, strings.Join(initial, ","))
 	}
-	// Members of a new cluster wait for each other, so start them together.
+	// Members of a new cluster wait for each other, so start them together;
+	// once one fails, the others stop waiting (they may lack a quorum).
 	errs := make(chan error, n)
+	abort := make(chan struct{})
 	for _, m := range c.Members {
-		go func() { errs <- m.start() }()
+		go func() { errs <- m.startOr(abort) }()
 	}
+	var first error
 	for range c.Members {
-		if err := <-errs; err != nil {
-			c.Stop()
-			t.Fatalf("starting etcd: %v", err)
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			close(abort)
 		}
 	}
-	t.Cleanup(c.Stop)
-	return c
+	if first != nil {
+		c.Stop()
+		return nil, first
+	}
+	return c, nil
 }
 
-func (m *Member) start() error {
+func addrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
+}
+
+func (m *Member) start() error { return m.startOr(nil) }
+
+// startOr starts m and waits until it is ready, or abort is closed.
+func (m *Member) startOr(abort <-chan struct{}) error {
 	e, err := embed.StartEtcd(m.cfg)
 	if err != nil {
 		return err
 	}
 	select {
 	case <-e.Server.ReadyNotify():
-	case <-time.After(60 * time.Second):
+	case <-abort:
 		e.Close()
-		return fmt.Errorf("member %s not ready in 60s", m.Name)
+		return fmt.Errorf("member %s: another member failed to start", m.Name)
+	case <-time.After(2 * time.Minute): // far more than it takes, on a loaded machine too
+		e.Close()
+		return fmt.Errorf("member %s not ready in 2m", m.Name)
 	}
 	m.etcd = e
 	return nil
@@ -213,7 +252,7 @@ func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), TLS: tlsCfg, DialTimeout: 30 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,7 +286,7 @@ func memberConfig(m *Member, pki *PKI, initialCluster string) *embed.Config {
 // may follow a moment later.
 func (c *Cluster) WaitApplied(t testing.TB, cli *clientv3.Client, rev int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute) // far more than it takes, on a loaded machine too
 	for _, m := range c.Members {
 		if !m.Running() {
 			continue
@@ -261,7 +300,7 @@ func (c *Cluster) WaitApplied(t testing.TB, cli *clientv3.Client, rev int64) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("member %s did not apply revision %d in 10s (status %v, %v)", m.Name, rev, st, err)
+				t.Fatalf("member %s did not apply revision %d in a minute (status %v, %v)", m.Name, rev, st, err)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
