@@ -147,6 +147,17 @@ func TestIntegrationRealCluster(t *testing.T) {
 	if _, err := cli.Compact(ctx, rev-1); err != nil {
 		t.Fatal(err)
 	}
+	// The compaction is applied on each member in its own time: wait until
+	// the member the subtests hash has it, or the two answers may straddle it.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		h, err := cli.HashKV(ctx, c.Members[0].ClientURL, rev)
+		if err == nil && h.CompactRevision == rev-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("member %s has not applied the compaction at %d: %+v, %v", c.Members[0].Name, rev-1, h, err)
+		}
+	}
 	for _, tr := range trs {
 		ex, ok := tr.d.(*etcd.ExecDialer)
 		if !ok {

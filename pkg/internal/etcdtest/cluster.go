@@ -277,6 +277,11 @@ func memberConfig(m *Member, pki *PKI, initialCluster string) *embed.Config {
 	cfg.ClientTLSInfo = tls
 	cfg.PeerTLSInfo = tls
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	// etcd fails a request it has not applied within 5 s plus two election
+	// timeouts: 7 s with the default 1 s, which a loaded machine (starved
+	// of CPU, its disk busy) overran. A longer election timeout gives 15 s;
+	// a stopped leader hands over first, so no test waits out an election.
+	cfg.ElectionMs = 5000
 	return cfg
 }
 
