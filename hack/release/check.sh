@@ -29,7 +29,9 @@
 # checkout, so that every clone on the machine shares them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+# The flags hack/test.sh builds with, and goreleaser's (.goreleaser.yaml):
+# the build cache the tests filled serves the snapshot build.
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-buildvcs=false -trimpath"
 tools="${KUBECTL_ETCD_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/kubectl-etcd/tools}"
 
 case "${1:-}" in

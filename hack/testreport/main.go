@@ -6,9 +6,12 @@
 //
 //	go run ./hack/testreport -dir DIR [-matrix pairwise|full] [-top 15]
 //
-// DIR holds stages.tsv (name, start and end in Unix seconds, result; one
-// stage a line, written by hack/test.sh) and e2e-<flavour>-<nodes>.log
-// (the `go test -v` output of each e2e run).
+// DIR holds stages.tsv (name, start and end in Unix seconds, result, and
+// for a background step the CPU seconds it used; one stage a line, written
+// by hack/test.sh), e2e-<flavour>-<nodes>.log (the `go test -v` output of
+// each e2e run), and cpu.start and cpu.end (the first line of /proc/stat
+// when the run began and ended), from which the machine's CPU use is told:
+// a cold run is bound by its 2 cores, so its CPU seconds say where it grows.
 package main
 
 import (
@@ -51,6 +54,7 @@ type Stage struct {
 	Name       string
 	Start, End int64
 	Result     string
+	CPU        float64 // user and system seconds; 0 when not measured
 }
 
 // TestResult is one "--- PASS: Name (1.23s)" line of an e2e log.
@@ -80,6 +84,9 @@ func report(w io.Writer, dir, matrix string, top int) (bad int, err error) {
 		tests = append(tests, rs...)
 	}
 	printStages(w, stages)
+	if busy, total, ok := machineCPU(dir); ok {
+		fmt.Fprintf(w, "machine CPU: %.0f of %.0f core-seconds busy (%.0f%%)\n", busy, total, 100*busy/total)
+	}
 	printSlowest(w, tests, top)
 	if len(logs) > 0 {
 		bad = printCoverage(w, tests, ran, matrix)
@@ -102,15 +109,58 @@ func readStages(path string) ([]Stage, error) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		p := strings.Split(sc.Text(), "\t")
-		if len(p) != 4 {
+		if len(p) != 4 && len(p) != 5 {
 			continue
 		}
 		s := Stage{Name: p[0], Result: p[3]}
 		s.Start, _ = strconv.ParseInt(p[1], 10, 64)
 		s.End, _ = strconv.ParseInt(p[2], 10, 64)
+		if len(p) == 5 {
+			s.CPU, _ = strconv.ParseFloat(p[4], 64)
+		}
 		out = append(out, s)
 	}
 	return out, sc.Err()
+}
+
+// machineCPU reads how many core-seconds the machine spent busy (not idle,
+// not waiting on I/O) between cpu.start and cpu.end, and how many passed.
+func machineCPU(dir string) (busy, total float64, ok bool) {
+	a, errA := readProcStat(filepath.Join(dir, "cpu.start"))
+	b, errB := readProcStat(filepath.Join(dir, "cpu.end"))
+	if errA != nil || errB != nil || len(a) != len(b) || len(a) < 5 {
+		return 0, 0, false
+	}
+	// user nice system idle iowait irq softirq steal; guest time is in user.
+	for i := range min(len(a), 8) {
+		d := float64(b[i]-a[i]) / 100 // USER_HZ
+		total += d
+		if i != 3 && i != 4 && i != 7 { // idle, iowait, stolen by the host
+			busy += d
+		}
+	}
+	return busy, total, total > 0
+}
+
+// readProcStat parses "cpu  user nice system idle iowait irq softirq ...".
+func readProcStat(path string) ([]int64, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 6 || f[0] != "cpu" {
+		return nil, fmt.Errorf("%s: not a /proc/stat cpu line", path)
+	}
+	var out []int64
+	for _, x := range f[1:] {
+		n, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 var logName = regexp.MustCompile(`^e2e-(.+)-(\d+)\.log$`)
@@ -152,11 +202,15 @@ func printStages(w io.Writer, stages []Stage) {
 	}
 	fmt.Fprintln(w, "=== stages")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAGE\tSTART\tTOOK\tRESULT")
+	fmt.Fprintln(tw, "STAGE\tSTART\tTOOK\tCPU\tRESULT")
 	for _, s := range stages {
-		fmt.Fprintf(tw, "%s\t+%ds\t%ds\t%s\n", s.Name, s.Start-first, s.End-s.Start, s.Result)
+		cpu := ""
+		if s.CPU > 0 {
+			cpu = fmt.Sprintf("%.0fs", s.CPU)
+		}
+		fmt.Fprintf(tw, "%s\t+%ds\t%ds\t%s\t%s\n", s.Name, s.Start-first, s.End-s.Start, cpu, s.Result)
 	}
-	fmt.Fprintf(tw, "total (wall)\t\t%ds (%dm%02ds)\t\n", last-first, (last-first)/60, (last-first)%60)
+	fmt.Fprintf(tw, "total (wall)\t\t%ds (%dm%02ds)\t\t\n", last-first, (last-first)/60, (last-first)%60)
 	tw.Flush()
 }
 

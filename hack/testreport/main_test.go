@@ -95,3 +95,34 @@ func TestCoverage(t *testing.T) {
 		})
 	}
 }
+
+// The machine's busy time is user, nice, system, irq and softirq between
+// the two /proc/stat lines; idle, iowait, steal count in the total only,
+// and guest time (already in user) not at all.
+func TestMachineCPU(t *testing.T) {
+	for _, tc := range []struct {
+		name, start, end string
+		busy, total      float64
+		ok               bool
+	}{
+		{"ticks of 1/100 s", "cpu  100 0 100 1000 0 0 0 0 0 0\n", "cpu  5100 100 2100 9500 200 50 50 0 900 0\n", 72, 159, true},
+		{"missing end", "cpu  1 2 3 4 5 6 7 8 0 0\n", "", 0, 0, false},
+		{"not a cpu line", "intr 1 2 3 4 5 6\n", "intr 1 2 3 4 5 6\n", 0, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "cpu.start"), []byte(tc.start), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if tc.end != "" {
+				if err := os.WriteFile(filepath.Join(dir, "cpu.end"), []byte(tc.end), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			busy, total, ok := machineCPU(dir)
+			if ok != tc.ok || busy != tc.busy || total != tc.total {
+				t.Errorf("machineCPU = %v, %v, %v; want %v, %v, %v", busy, total, ok, tc.busy, tc.total, tc.ok)
+			}
+		})
+	}
+}
