@@ -26,6 +26,13 @@ export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 # little slower in a cluster that mostly waits. -N (no optimisation) would
 # save more but make the API servers several times slower.
 HC_GCFLAGS="all=-l -dwarf=false"
+
+# hc_build: go build with one package compiling per core, each compiler on
+# one thread (GOMAXPROCS=1 also turns off the compiler's own concurrent
+# back end, which only adds work when every core already compiles a
+# package). Measured on etcd 3.7's cold build beside an e2e run: 135 to 145
+# CPU-s against 148 to 166 with the defaults; the binaries are the same.
+hc_build() { GOMAXPROCS=1 go build -p "$(nproc)" "$@"; }
 command -v go >/dev/null || PATH="$PATH:/usr/local/go/bin"
 command -v go >/dev/null || hc_die "go not found (need Go >= 1.26)"
 command -v jq >/dev/null || hc_die "jq not found: run hack/cluster/prereqs.sh"
@@ -105,7 +112,7 @@ build_k8s() {
   for c in "${K8S_CMDS[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   hc_log "building kubernetes $K8S_VERSION (${K8S_CMDS[*]}); a cold build takes 5-8 min on 2 cores"
   rm -rf "$HC_K8S_BIN.tmp" && mkdir -p "$HC_K8S_BIN.tmp"
-  (cd "$dir" && hc_go go build -trimpath -gcflags "$HC_GCFLAGS" -ldflags "$ld" -o "$HC_K8S_BIN.tmp/" "${pkgs[@]}")
+  (cd "$dir" && hc_go hc_build -trimpath -gcflags "$HC_GCFLAGS" -ldflags "$ld" -o "$HC_K8S_BIN.tmp/" "${pkgs[@]}")
   "$HC_K8S_BIN.tmp/kubeadm" version -o short | grep -qx "$K8S_VERSION" || hc_die "kubeadm does not report $K8S_VERSION"
   rm -rf "$HC_K8S_BIN" && mv "$HC_K8S_BIN.tmp" "$HC_K8S_BIN"
   touch "$HC_K8S_BIN/.done"
@@ -156,7 +163,7 @@ build_etcd() {
   [ -f "$dir/go.sum" ] || gen_etcd_module
   hc_log "building etcd $ETCD_VERSION (etcd, etcdctl, etcdutl)"
   rm -rf "$HC_ETCD_BIN.tmp" && mkdir -p "$HC_ETCD_BIN.tmp"
-  (cd "$dir" && hc_go go build -trimpath -gcflags "$HC_GCFLAGS" -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" \
+  (cd "$dir" && hc_go hc_build -trimpath -gcflags "$HC_GCFLAGS" -ldflags "-s -w -X go.etcd.io/etcd/api/v3/version.GitSHA=$ETCD_VERSION" \
     -o "$HC_ETCD_BIN.tmp/" ./cmd/etcd go.etcd.io/etcd/etcdctl/v3 go.etcd.io/etcd/etcdutl/v3)
   mv "$HC_ETCD_BIN.tmp/v3" "$HC_ETCD_BIN.tmp/etcdctl" 2>/dev/null || true
   for c in etcd etcdctl etcdutl; do [ -x "$HC_ETCD_BIN.tmp/$c" ] || hc_die "etcd build did not produce $c"; done
@@ -170,7 +177,7 @@ build_tools() {
   if [ -f "$stamp" ]; then return; fi
   hc_log "building tools (mkimage, pause)"
   rm -rf "$HC_TOOLS_BIN" && mkdir -p "$HC_TOOLS_BIN"
-  (cd "$HC_DIR/tools" && hc_go go build -trimpath -gcflags "$HC_GCFLAGS" -ldflags "-s -w" -o "$HC_TOOLS_BIN/" ./mkimage ./pause)
+  (cd "$HC_DIR/tools" && hc_go hc_build -trimpath -gcflags "$HC_GCFLAGS" -ldflags "-s -w" -o "$HC_TOOLS_BIN/" ./mkimage ./pause)
   touch "$stamp"
 }
 

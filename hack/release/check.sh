@@ -76,7 +76,8 @@ tool() {
   if [ ! -x "$bin" ]; then
     stamp "building $dir from hack/tools/$dir (first run only)"
     mkdir -p "$tools"
-    go build -C "hack/tools/$dir" "${tool_flags[@]}" -o "$bin.tmp.$$" "$pkg"
+    # One compiler thread per package, as hack/cluster/build.sh builds.
+    GOMAXPROCS=1 go build -p "$(nproc)" -C "hack/tools/$dir" "${tool_flags[@]}" -o "$bin.tmp.$$" "$pkg"
     mv "$bin.tmp.$$" "$bin"
   fi
   printf -v "$var" %s "$bin"
