@@ -77,7 +77,7 @@ tool() {
     stamp "building $dir from hack/tools/$dir (first run only)"
     mkdir -p "$tools"
     # One compiler thread per package, as hack/cluster/build.sh builds.
-    GOMAXPROCS=1 go build -p "$(nproc)" -C "hack/tools/$dir" "${tool_flags[@]}" -o "$bin.tmp.$$" "$pkg"
+    GOMAXPROCS=1 go build -C "hack/tools/$dir" -p "$(nproc)" "${tool_flags[@]}" -o "$bin.tmp.$$" "$pkg"
     mv "$bin.tmp.$$" "$bin"
   fi
   printf -v "$var" %s "$bin"
