@@ -128,7 +128,7 @@ func readStages(path string) ([]Stage, error) {
 func machineCPU(dir string) (busy, total float64, ok bool) {
 	a, errA := readProcStat(filepath.Join(dir, "cpu.start"))
 	b, errB := readProcStat(filepath.Join(dir, "cpu.end"))
-	if errA != nil || errB != nil || len(a) != len(b) || len(a) < 5 {
+	if errA != nil || errB != nil || len(a) != len(b) {
 		return 0, 0, false
 	}
 	// user nice system idle iowait irq softirq steal; guest time is in user.
