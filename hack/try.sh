@@ -8,8 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
+# shellcheck source=thp.sh
+. hack/thp.sh
+thp_always
+trap thp_restore EXIT
 hack/cluster/prereqs.sh
 hack/cluster/build.sh
+thp_restore
 if ! hack/cluster/check.sh >/dev/null 2>&1 || ! grep -q "HC_FLAVOUR='${HC_FLAVOUR:-1.33}'" /var/lib/hackcluster/state.env \
    || ! grep -q "HC_NODES='${HC_NODES:-1}'" /var/lib/hackcluster/state.env; then
   hack/cluster/up.sh
