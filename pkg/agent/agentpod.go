@@ -6,28 +6,9 @@ import (
 	"strings"
 
 	yaml "go.yaml.in/yaml/v3"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
-
-// Labels of the agent's static pod; the plugin selects on the same keys
-// (pkg/nodepod), which a test in pkg/restore holds equal.
-const (
-	ManagedByLabel = "app.kubernetes.io/managed-by"
-	ManagedByValue = "kubectl-etcd"
-	PurposeLabel   = "kubectl-etcd.io/purpose"
-	// AgentPurpose is the purpose label of the agent's static pod.
-	AgentPurpose = "restore-agent"
-	// AgentPodNamespace holds the agent's mirror pod, beside etcd's.
-	AgentPodNamespace = "kube-system"
-)
-
-// AgentPodName is the name of the agent's static pod that runs `restore
-// sub` of restore id: a rollback's pod never replaces a run's.
-func AgentPodName(id, sub string) string {
-	return "kubectl-etcd-agent-" + strings.ToLower(id) + "-" + sub
-}
-
-// AgentPodFile is the agent's manifest in the static pod dir.
-func AgentPodFile(id, sub string) string { return AgentPodName(id, sub) + ".yaml" }
 
 // The few fields of a Pod the agent's manifest needs: the agent stays a
 // few MB, without k8s.io/api.
@@ -94,7 +75,7 @@ const podRoot = "/host"
 //
 // The image is etcd's own (on the node already, never pulled); the agent
 // is a static binary run from the node's disk, at exe under root.
-func AgentPod(s *RestoreSpec, root, exe, journalRoot, sub, claim string) ([]byte, error) {
+func AgentPod(s *agentapi.RestoreSpec, root, exe, journalRoot, sub, claim string) ([]byte, error) {
 	if s.AgentImage == "" {
 		return nil, fmt.Errorf("the restore spec names no agent image")
 	}
@@ -105,13 +86,13 @@ func AgentPod(s *RestoreSpec, root, exe, journalRoot, sub, claim string) ([]byte
 	// that writes it was given (/ when an operator runs it on the node).
 	exe = podRoot + strings.TrimPrefix(exe, strings.TrimSuffix(root, "/"))
 	root = podRoot
-	self := path.Join(s.StaticPodDir, AgentPodFile(s.ID, sub))
+	self := path.Join(s.StaticPodDir, agentapi.AgentPodFile(s.ID, sub))
 	p := podManifest{
 		APIVersion: "v1", Kind: "Pod",
 		Metadata: podMeta{
-			Name:      AgentPodName(s.ID, sub),
-			Namespace: AgentPodNamespace,
-			Labels:    map[string]string{ManagedByLabel: ManagedByValue, PurposeLabel: AgentPurpose},
+			Name:      agentapi.AgentPodName(s.ID, sub),
+			Namespace: agentapi.AgentPodNamespace,
+			Labels:    map[string]string{agentapi.ManagedByLabel: agentapi.ManagedByValue, agentapi.PurposeLabel: agentapi.AgentPurpose},
 		},
 		Spec: podSpec{
 			HostNetwork: true, HostPID: true,

@@ -5,12 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 func TestAgentPodGolden(t *testing.T) {
-	s := &RestoreSpec{ID: "20260102T030405Z", StaticPodDir: "/etc/kubernetes/manifests", AgentImage: "registry.k8s.io/etcd:3.6.8-0"}
+	s := &agentapi.RestoreSpec{ID: "20260102T030405Z", StaticPodDir: "/etc/kubernetes/manifests", AgentImage: "registry.k8s.io/etcd:3.6.8-0"}
 	b, err := AgentPod(s, "/host", "/host/var/lib/kubectl-etcd/bin/0123abcd", "/var/lib/kubectl-etcd/restore", "run", "c1a1m")
 	if err != nil {
 		t.Fatal(err)

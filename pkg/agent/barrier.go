@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"path"
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // Barrier holds a node, its etcd stopped and its old data moved aside,
@@ -55,72 +56,13 @@ type Barrier interface {
 	Await(ctx context.Context) error
 }
 
-// BarrierSpec names this member's barrier listener and the other members'.
-type BarrierSpec struct {
-	// Addr is host:port of this member's listener, on its node IP; the
-	// port is DefaultBarrierPort unless the plugin chose another.
-	Addr  string `json:"addr"`
-	Peers []Peer `json:"peers"`
-	// Timeout bounds the coordinator's wait for every member; default 5m.
-	// A participant holds after twice as long.
-	Timeout Duration `json:"timeout,omitempty"`
-	// Linger bounds how long an agent keeps serving, once its run has
-	// ended, for peers that have not learned the decision; default 2m.
-	Linger Duration `json:"linger,omitempty"`
-}
-
-// Peer is another member's agent.
-type Peer struct {
-	Member string `json:"member"`
-	// Addr is host:port of its barrier listener, on the node's IP.
-	Addr string `json:"addr"`
-}
-
-// Decision is what a barrier decided.
-type Decision string
-
-// Decisions.
-const (
-	Commit Decision = "commit"
-	Abort  Decision = "abort"
-)
-
-// BarrierFile, in the journal dir, holds the decision once recorded.
-const BarrierFile = "barrier.json"
-
-func (b *BarrierSpec) withDefaults() {
-	if b.Timeout == 0 {
-		b.Timeout = Duration(5 * time.Minute)
-	}
-	if b.Linger == 0 {
-		b.Linger = Duration(2 * time.Minute)
-	}
-}
-
-func (b *BarrierSpec) validate(self string) error {
-	b.withDefaults()
-	if len(b.Peers) > 0 {
-		if _, _, err := net.SplitHostPort(b.Addr); err != nil {
-			return fmt.Errorf("barrier addr %q: this member's listener needs host:port on its node IP, such as 10.0.0.1:%d", b.Addr, DefaultBarrierPort)
-		}
-	}
-	seen := map[string]bool{self: true}
-	for _, p := range b.Peers {
-		if p.Member == "" || p.Addr == "" || seen[p.Member] {
-			return fmt.Errorf("barrier peer %+v: each peer needs its own member name and an address, and not this node's", p)
-		}
-		seen[p.Member] = true
-	}
-	return nil
-}
-
 // NewBarrier returns the barrier for spec, nil for a single member. It
 // acts only once Serve has started its listener.
-func NewBarrier(root string, spec *RestoreSpec) *PeerBarrier {
+func NewBarrier(root string, spec *agentapi.RestoreSpec) *PeerBarrier {
 	if spec.Barrier == nil || len(spec.Barrier.Peers) == 0 {
 		return nil
 	}
-	spec.Barrier.withDefaults()
+	spec.Barrier.WithDefaults()
 	names := []string{spec.Member}
 	for _, p := range spec.Barrier.Peers {
 		names = append(names, p.Member)
@@ -128,8 +70,8 @@ func NewBarrier(root string, spec *RestoreSpec) *PeerBarrier {
 	sort.Strings(names)
 	return &PeerBarrier{
 		root: root, spec: spec, coordinator: names[0],
-		journal:  under(root, path.Join(spec.JournalDir, JournalFile)),
-		decision: under(root, path.Join(spec.JournalDir, BarrierFile)),
+		journal:  under(root, path.Join(spec.JournalDir, agentapi.JournalFile)),
+		decision: under(root, path.Join(spec.JournalDir, agentapi.BarrierFile)),
 		known:    map[string]bool{},
 		files:    osFiles,
 	}
@@ -138,7 +80,7 @@ func NewBarrier(root string, spec *RestoreSpec) *PeerBarrier {
 // PeerBarrier is the barrier between the members' agents.
 type PeerBarrier struct {
 	root, journal, decision string
-	spec                    *RestoreSpec
+	spec                    *agentapi.RestoreSpec
 	coordinator             string
 	// why is the coordinator's reason for an abort, for the journal.
 	why error
@@ -158,24 +100,26 @@ type PeerBarrier struct {
 // BarrierStatus is what an agent serves: read from its journal and its
 // BarrierFile at each request.
 type BarrierStatus struct {
-	ID       string   `json:"id"`
-	Member   string   `json:"member"`
-	Phase    Phase    `json:"phase"`
-	Barrier  State    `json:"barrier"`
-	Decision Decision `json:"decision,omitempty"`
+	ID       string            `json:"id"`
+	Member   string            `json:"member"`
+	Phase    agentapi.Phase    `json:"phase"`
+	Barrier  agentapi.State    `json:"barrier"`
+	Decision agentapi.Decision `json:"decision,omitempty"`
 }
 
-func (s *BarrierStatus) ready() bool { return s.Phase == PhaseRunning && s.Barrier == Running }
+func (s *BarrierStatus) ready() bool {
+	return s.Phase == agentapi.PhaseRunning && s.Barrier == agentapi.Running
+}
 
 // rolledBack: it gave up before any decision, so it will never swap.
 func (s *BarrierStatus) rolledBack() bool {
-	return s.Decision == "" && (s.Phase == PhaseRollingBack || s.Phase == PhaseRolledBack)
+	return s.Decision == "" && (s.Phase == agentapi.PhaseRollingBack || s.Phase == agentapi.PhaseRolledBack)
 }
 
 // decided is the decision the status proves: recorded, or acted on.
-func (s *BarrierStatus) decided() Decision {
-	if s.Decision == "" && s.Barrier == Done {
-		return Commit
+func (s *BarrierStatus) decided() agentapi.Decision {
+	if s.Decision == "" && s.Barrier == agentapi.Done {
+		return agentapi.Commit
 	}
 	return s.Decision
 }
@@ -202,7 +146,7 @@ func (b *PeerBarrier) Await(ctx context.Context) error {
 			return b.unrecorded(d, err)
 		}
 	}
-	if d != Commit {
+	if d != agentapi.Commit {
 		why := ""
 		if b.why != nil {
 			why = ": " + b.why.Error()
@@ -219,24 +163,24 @@ func (b *PeerBarrier) Await(ctx context.Context) error {
 // read that file, may have swapped on it. A decision that is not there
 // was never served, so the coordinator may roll back: the participants
 // learn abort from its rollback.
-func (b *PeerBarrier) unrecorded(d Decision, err error) error {
-	if d == Commit && b.spec.Member != b.coordinator {
+func (b *PeerBarrier) unrecorded(d agentapi.Decision, err error) error {
+	if d == agentapi.Commit && b.spec.Member != b.coordinator {
 		return fmt.Errorf("%w: the coordinator decided commit, but %w", ErrHold, err)
 	}
 	got, rerr := b.recorded()
 	switch {
 	case rerr != nil:
 		return fmt.Errorf("%w: recording %s failed (%v), and %w: the peers may have read a commit there", ErrHold, d, err, rerr)
-	case got == Commit:
+	case got == agentapi.Commit:
 		return fmt.Errorf("%w: recording commit failed (%v), but %s says commit, which the peers may have read and swapped on; fix the disk, then resume this node, which then swaps too", ErrHold, err, b.decision)
 	}
 	return err
 }
 
 // coordinate waits until every peer is ready, or one proves the decision.
-func (b *PeerBarrier) coordinate(ctx context.Context) (Decision, error) {
+func (b *PeerBarrier) coordinate(ctx context.Context) (agentapi.Decision, error) {
 	timeout := time.Duration(b.spec.Barrier.Timeout)
-	var d Decision
+	var d agentapi.Decision
 	err := WaitFor(ctx, "every member at the barrier", func(ctx context.Context) error {
 		var errs []error
 		for _, p := range b.spec.Barrier.Peers {
@@ -248,14 +192,14 @@ func (b *PeerBarrier) coordinate(ctx context.Context) (Decision, error) {
 				d = st.decided() // its record outlived this node's
 				return nil
 			case st.rolledBack():
-				d, b.why = Abort, fmt.Errorf("%s rolled back (phase %s)", p.Member, st.Phase)
+				d, b.why = agentapi.Abort, fmt.Errorf("%s rolled back (phase %s)", p.Member, st.Phase)
 				return nil
 			case !st.ready():
 				errs = append(errs, fmt.Errorf("%s: phase %s, barrier step %s", p.Member, st.Phase, st.Barrier))
 			}
 		}
 		if len(errs) == 0 {
-			d = Commit
+			d = agentapi.Commit
 		}
 		return errors.Join(errs...)
 	}, timeout, time.Duration(b.spec.PollInterval))
@@ -264,16 +208,16 @@ func (b *PeerBarrier) coordinate(ctx context.Context) (Decision, error) {
 	}
 	if err != nil {
 		b.why = err
-		return Abort, nil
+		return agentapi.Abort, nil
 	}
 	return d, nil
 }
 
 // participate learns the decision from the coordinator, or from a peer
 // that knows it.
-func (b *PeerBarrier) participate(ctx context.Context) (Decision, error) {
+func (b *PeerBarrier) participate(ctx context.Context) (agentapi.Decision, error) {
 	timeout := 2 * time.Duration(b.spec.Barrier.Timeout)
-	var d Decision
+	var d agentapi.Decision
 	err := WaitFor(ctx, "the coordinator's decision", func(ctx context.Context) error {
 		var errs []error
 		for _, p := range b.spec.Barrier.Peers {
@@ -286,7 +230,7 @@ func (b *PeerBarrier) participate(ctx context.Context) (Decision, error) {
 				d = st.decided()
 				return nil
 			case p.Member == b.coordinator && st.rolledBack():
-				d = Abort
+				d = agentapi.Abort
 				return nil
 			case p.Member == b.coordinator:
 				// Reachable and undecided: only it can decide.
@@ -302,8 +246,8 @@ func (b *PeerBarrier) participate(ctx context.Context) (Decision, error) {
 }
 
 // recorded reads this node's decision; "" when none is recorded yet.
-func (b *PeerBarrier) recorded() (Decision, error) {
-	r, err := LoadDecision(b.decision)
+func (b *PeerBarrier) recorded() (agentapi.Decision, error) {
+	r, err := agentapi.LoadDecision(b.decision)
 	if err != nil || r == nil {
 		return "", err
 	}
@@ -312,11 +256,11 @@ func (b *PeerBarrier) recorded() (Decision, error) {
 
 // record writes d unless a decision is recorded already; the agent's
 // journal lock makes read-then-write safe.
-func (b *PeerBarrier) record(d Decision) error {
-	return b.write(DecisionRecord{Decision: d, Coordinator: b.coordinator})
+func (b *PeerBarrier) record(d agentapi.Decision) error {
+	return b.write(agentapi.DecisionRecord{Decision: d, Coordinator: b.coordinator})
 }
 
-func (b *PeerBarrier) write(r DecisionRecord) error {
+func (b *PeerBarrier) write(r agentapi.DecisionRecord) error {
 	old, err := b.recorded()
 	if err != nil {
 		return err
@@ -334,13 +278,13 @@ func (b *PeerBarrier) write(r DecisionRecord) error {
 
 // status reads this node's BarrierStatus from its files.
 func (b *PeerBarrier) status() (*BarrierStatus, error) {
-	j, err := LoadJournal(b.journal)
+	j, err := agentapi.LoadJournal(b.journal)
 	if err != nil {
 		return nil, err
 	}
-	st := &BarrierStatus{ID: b.spec.ID, Member: b.spec.Member, Phase: j.Phase, Barrier: Pending}
+	st := &BarrierStatus{ID: b.spec.ID, Member: b.spec.Member, Phase: j.Phase, Barrier: agentapi.Pending}
 	for _, r := range j.Steps {
-		if r.Name == StepBarrier {
+		if r.Name == agentapi.StepBarrier {
 			st.Barrier = r.State
 		}
 	}

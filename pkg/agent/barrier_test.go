@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 )
 
@@ -21,7 +22,7 @@ func TestNewBarrier(t *testing.T) {
 	if b := NewBarrier("/", s); b != nil {
 		t.Errorf("a single member got a barrier %T", b)
 	}
-	s.Barrier = &BarrierSpec{Addr: "10.0.0.1:2382", Peers: []Peer{{Member: "cp0", Addr: "10.0.0.2:2382"}}}
+	s.Barrier = &agentapi.BarrierSpec{Addr: "10.0.0.1:2382", Peers: []agentapi.Peer{{Member: "cp0", Addr: "10.0.0.2:2382"}}}
 	b := NewBarrier("/", s)
 	if b == nil {
 		t.Fatal("peers but no barrier: the node would swap alone")
@@ -38,7 +39,7 @@ func TestNewBarrier(t *testing.T) {
 // and barrier step the test sets, and the node's peer certificate.
 type member struct {
 	b    *PeerBarrier
-	spec *RestoreSpec
+	spec *agentapi.RestoreSpec
 	root string
 }
 
@@ -74,19 +75,19 @@ func newMembers(t *testing.T, names ...string) []*member {
 		if err := os.MkdirAll(filepath.Join(root, "var/lib/kubectl-etcd/restore/r1"), 0o700); err != nil {
 			t.Fatal(err)
 		}
-		s := &RestoreSpec{ID: "r1", Member: name, JournalDir: "/var/lib/kubectl-etcd/restore/r1", PollInterval: Duration(10 * time.Millisecond),
+		s := &agentapi.RestoreSpec{ID: "r1", Member: name, JournalDir: "/var/lib/kubectl-etcd/restore/r1", PollInterval: agentapi.Duration(10 * time.Millisecond),
 			PeerCertFile: "/etc/kubernetes/pki/etcd/peer.crt", PeerKeyFile: "/etc/kubernetes/pki/etcd/peer.key", PeerCAFile: "/etc/kubernetes/pki/etcd/ca.crt",
-			Barrier: &BarrierSpec{Addr: freeAddr(t), Timeout: Duration(barrierTimeout), Linger: Duration(barrierLinger)}}
+			Barrier: &agentapi.BarrierSpec{Addr: freeAddr(t), Timeout: agentapi.Duration(barrierTimeout), Linger: agentapi.Duration(barrierLinger)}}
 		ms = append(ms, &member{spec: s, root: root})
 	}
 	for _, m := range ms {
 		for _, o := range ms {
 			if o != m {
-				m.spec.Barrier.Peers = append(m.spec.Barrier.Peers, Peer{Member: o.spec.Member, Addr: o.spec.Barrier.Addr})
+				m.spec.Barrier.Peers = append(m.spec.Barrier.Peers, agentapi.Peer{Member: o.spec.Member, Addr: o.spec.Barrier.Addr})
 			}
 		}
 		m.b = NewBarrier(m.root, m.spec)
-		m.setJournal(t, PhaseRunning, Running)
+		m.setJournal(t, agentapi.PhaseRunning, agentapi.Running)
 	}
 	return ms
 }
@@ -111,10 +112,10 @@ func freeAddr(t *testing.T) string {
 }
 
 // setJournal writes a journal whose barrier step is in state.
-func (m *member) setJournal(t *testing.T, phase Phase, state State) {
+func (m *member) setJournal(t *testing.T, phase agentapi.Phase, state agentapi.State) {
 	t.Helper()
-	j := &Journal{ID: "r1", Operation: RestoreOperation, Phase: phase, Steps: []StepRecord{{Name: "stop etcd", State: Done}, {Name: StepBarrier, State: state, PointOfNoReturn: true}}}
-	if err := j.Save(m.b.journal); err != nil {
+	j := &agentapi.Journal{ID: "r1", Operation: agentapi.RestoreOperation, Phase: phase, Steps: []agentapi.StepRecord{{Name: "stop etcd", State: agentapi.Done}, {Name: agentapi.StepBarrier, State: state, PointOfNoReturn: true}}}
+	if err := SaveJournal(j, m.b.journal); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -143,7 +144,7 @@ func awaitAll(ms ...*member) []error {
 	return errs
 }
 
-func (m *member) recorded(t *testing.T) Decision {
+func (m *member) recorded(t *testing.T) agentapi.Decision {
 	t.Helper()
 	d, err := m.b.recorded()
 	if err != nil {
@@ -162,7 +163,7 @@ func TestBarrierCommitsWhenEveryMemberIsReady(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", ms[i].spec.Member, err)
 		}
-		if d := ms[i].recorded(t); d != Commit {
+		if d := ms[i].recorded(t); d != agentapi.Commit {
 			t.Errorf("%s recorded %q, want commit", ms[i].spec.Member, d)
 		}
 	}
@@ -202,7 +203,7 @@ func closeAll(t *testing.T, within time.Duration, ms ...*member) {
 
 func TestBarrierAbortsWhenAMemberRolledBack(t *testing.T) {
 	ms := newMembers(t, "cp1", "cp2", "cp3")
-	ms[2].setJournal(t, PhaseRolledBack, Pending) // its etcd never stopped
+	ms[2].setJournal(t, agentapi.PhaseRolledBack, agentapi.Pending) // its etcd never stopped
 	for _, m := range ms {
 		m.serve(t)
 	}
@@ -210,7 +211,7 @@ func TestBarrierAbortsWhenAMemberRolledBack(t *testing.T) {
 		if err == nil || errors.Is(err, ErrHold) || !strings.Contains(err.Error(), "decided abort") {
 			t.Errorf("%s: %v, want a rollback on abort", ms[i].spec.Member, err)
 		}
-		if d := ms[i].recorded(t); d != Abort {
+		if d := ms[i].recorded(t); d != agentapi.Abort {
 			t.Errorf("%s recorded %q, want abort", ms[i].spec.Member, d)
 		}
 	}
@@ -218,7 +219,7 @@ func TestBarrierAbortsWhenAMemberRolledBack(t *testing.T) {
 
 func TestBarrierAbortsWhenTheCoordinatorRolledBack(t *testing.T) {
 	ms := newMembers(t, "cp1", "cp2")
-	ms[0].setJournal(t, PhaseRolledBack, Pending)
+	ms[0].setJournal(t, agentapi.PhaseRolledBack, agentapi.Pending)
 	for _, m := range ms {
 		m.serve(t)
 	}
@@ -231,8 +232,8 @@ func TestBarrierAbortsAtTheCoordinatorsTimeout(t *testing.T) {
 	ms := newMembers(t, "cp1", "cp2", "cp3")
 	// The coordinator's timeout runs out; cp2's own, twice as long, must
 	// not before it learns the abort.
-	ms[0].spec.Barrier.Timeout = Duration(shortBarrierTimeout)
-	ms[2].setJournal(t, PhaseRunning, Pending) // still stopping etcd
+	ms[0].spec.Barrier.Timeout = agentapi.Duration(shortBarrierTimeout)
+	ms[2].setJournal(t, agentapi.PhaseRunning, agentapi.Pending) // still stopping etcd
 	for _, m := range ms {
 		m.serve(t)
 	}
@@ -248,16 +249,16 @@ func TestBarrierAbortsAtTheCoordinatorsTimeout(t *testing.T) {
 // cp3 learns it from cp2.
 func TestBarrierLearnsCommitFromAPeer(t *testing.T) {
 	ms := newMembers(t, "cp1", "cp2", "cp3")
-	if err := ms[0].b.record(Commit); err != nil {
+	if err := ms[0].b.record(agentapi.Commit); err != nil {
 		t.Fatal(err)
 	}
-	ms[1].setJournal(t, PhaseRunning, Done)
+	ms[1].setJournal(t, agentapi.PhaseRunning, agentapi.Done)
 	ms[1].serve(t)
 	ms[2].serve(t)
 	if err := ms[2].b.Await(context.Background()); err != nil {
 		t.Fatalf("cp3: %v, want commit", err)
 	}
-	if d := ms[2].recorded(t); d != Commit {
+	if d := ms[2].recorded(t); d != agentapi.Commit {
 		t.Errorf("cp3 recorded %q", d)
 	}
 }
@@ -265,7 +266,7 @@ func TestBarrierLearnsCommitFromAPeer(t *testing.T) {
 func TestBarrierHoldsWithoutTheCoordinator(t *testing.T) {
 	ms := newMembers(t, "cp1", "cp2", "cp3")
 	for _, m := range ms {
-		m.spec.Barrier.Timeout = Duration(shortBarrierTimeout) // the participants' waits run out
+		m.spec.Barrier.Timeout = agentapi.Duration(shortBarrierTimeout) // the participants' waits run out
 	}
 	ms[1].serve(t)
 	ms[2].serve(t)
@@ -288,14 +289,14 @@ func TestBarrierResumedCoordinatorKeepsItsDecision(t *testing.T) {
 	for _, m := range ms {
 		m.serve(t)
 	}
-	if err := ms[0].b.record(Abort); err != nil {
+	if err := ms[0].b.record(agentapi.Abort); err != nil {
 		t.Fatal(err)
 	}
 	// Every peer is ready now, but the decision was abort.
 	if err := ms[0].b.Await(context.Background()); err == nil || !strings.Contains(err.Error(), "decided abort") {
 		t.Errorf("resumed coordinator: %v, want its recorded abort", err)
 	}
-	if err := ms[0].b.record(Commit); err == nil {
+	if err := ms[0].b.record(agentapi.Commit); err == nil {
 		t.Error("a recorded decision was changed")
 	}
 	if err := ms[1].b.Await(context.Background()); err == nil || errors.Is(err, ErrHold) {
@@ -318,7 +319,7 @@ func TestBarrierRefusesClientsWithoutTheCA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "https://" + ms[0].spec.Barrier.Addr + BarrierPath + "r1"
+	url := "https://" + ms[0].spec.Barrier.Addr + agentapi.BarrierPath + "r1"
 	for name, certs := range map[string][]tls.Certificate{"no certificate": nil, "another CA's": {foreign}, "a peer's": trusted.Certificates} {
 		cfg := trusted.Clone()
 		cfg.Certificates = certs
@@ -348,10 +349,10 @@ func TestBarrierCoordinatorRecordFails(t *testing.T) {
 		name         string
 		files        fileOps
 		wantHold     bool
-		wantRecorded Decision
+		wantRecorded agentapi.Decision
 	}{
 		{name: "renamed in, the dir fsync failed", files: fileOps{rename: os.Rename, fsync: func(string) error { return eio }},
-			wantHold: true, wantRecorded: Commit},
+			wantHold: true, wantRecorded: agentapi.Commit},
 		{name: "renamed in, then unreadable", files: fileOps{fsync: fsyncPath, rename: func(o, n string) error {
 			if err := os.Rename(o, n); err != nil {
 				return err
@@ -475,7 +476,7 @@ func TestBarrierCutsOffStalledClients(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
-	st, err := ms[1].b.ask(context.Background(), Peer{Member: "cp1", Addr: ms[0].spec.Barrier.Addr})
+	st, err := ms[1].b.ask(context.Background(), agentapi.Peer{Member: "cp1", Addr: ms[0].spec.Barrier.Addr})
 	if err != nil || st.Member != "cp1" {
 		t.Errorf("ask after the stalled clients: %+v, %v", st, err)
 	}

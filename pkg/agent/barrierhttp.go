@@ -14,17 +14,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
-
-// DefaultBarrierPort is where the plugin puts each agent's barrier
-// listener: beside kubeadm's etcd (2379 client, 2380 peer, 2381 metrics),
-// and clear of the kubelet (10248, 10250, 10255), the control plane (6443,
-// 10257, 10259) and kube-proxy (10249, 10256).
-const DefaultBarrierPort = 2382
-
-// BarrierPath is the one endpoint: GET it with the restore's id for the
-// agent's BarrierStatus.
-const BarrierPath = "/v1/barrier/"
 
 // askTimeout bounds one question to a peer.
 const askTimeout = 2 * time.Second
@@ -46,7 +38,7 @@ const (
 // that node. The server checks the chain only, since a node may reach it
 // from another address than its peer IP, and what it serves is read-only
 // and no secret; only the answers a node acts on need to be authentic.
-func barrierTLS(root string, s *RestoreSpec) (server, client *tls.Config, err error) {
+func barrierTLS(root string, s *agentapi.RestoreSpec) (server, client *tls.Config, err error) {
 	cert, err := tls.LoadX509KeyPair(under(root, s.PeerCertFile), under(root, s.PeerKeyFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("load etcd's peer certificate for the barrier: %w", err)
@@ -89,7 +81,7 @@ func (b *PeerBarrier) Serve() error {
 		return fmt.Errorf("the barrier cannot listen on %s (%w): free the port, or plan the restore with another", b.spec.Barrier.Addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET "+BarrierPath+"{id}", b.serveStatus)
+	mux.HandleFunc("GET "+agentapi.BarrierPath+"{id}", b.serveStatus)
 	// One connection a question, HTTP/1.1: a poll a second costs little,
 	// and Shutdown then finds no idle connection to wait for.
 	b.srv = &http.Server{Handler: mux, TLSConfig: server, TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
@@ -120,10 +112,10 @@ func (b *PeerBarrier) serveStatus(w http.ResponseWriter, r *http.Request) {
 
 // ask fetches a peer's status and checks that it speaks for this restore
 // and that member.
-func (b *PeerBarrier) ask(ctx context.Context, p Peer) (*BarrierStatus, error) {
+func (b *PeerBarrier) ask(ctx context.Context, p agentapi.Peer) (*BarrierStatus, error) {
 	ctx, cancel := context.WithTimeout(ctx, askTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+p.Addr+BarrierPath+b.spec.ID, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+p.Addr+agentapi.BarrierPath+b.spec.ID, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // A node held at the barrier takes, from outside, a decision that
@@ -12,23 +14,23 @@ import (
 func TestTakeDecision(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
-		phase    Phase
-		barrier  State
-		recorded Decision
-		take     Decision
+		phase    agentapi.Phase
+		barrier  agentapi.State
+		recorded agentapi.Decision
+		take     agentapi.Decision
 		from     string
 		wantErr  string
 	}{
-		{name: "held, commit", phase: PhaseFailed, barrier: Failed, take: Commit, from: "barrier.json of node cp1"},
-		{name: "held, abort", phase: PhaseFailed, barrier: Failed, take: Abort, from: "barrier.json of node cp1"},
-		{name: "an agent that died waiting", phase: PhaseRunning, barrier: Running, take: Commit, from: "barrier.json of node cp1"},
-		{name: "the same decision again", phase: PhaseFailed, barrier: Failed, recorded: Commit, take: Commit, from: "cp1"},
-		{name: "another decision than recorded", phase: PhaseFailed, barrier: Failed, recorded: Abort, take: Commit, from: "cp1", wantErr: "a decision never changes"},
-		{name: "not at the barrier yet", phase: PhaseRunning, barrier: Pending, take: Abort, from: "cp1", wantErr: "has not reached the barrier"},
-		{name: "swapped already", phase: PhaseFailed, barrier: Done, take: Abort, from: "cp1", wantErr: "passed the barrier here already"},
-		{name: "rolled back", phase: PhaseRolledBack, barrier: Undone, take: Commit, from: "cp1", wantErr: "is rolled back here"},
-		{name: "no such decision", phase: PhaseFailed, barrier: Failed, take: "maybe", from: "cp1", wantErr: `--decision "maybe"`},
-		{name: "from nowhere", phase: PhaseFailed, barrier: Failed, take: Commit, wantErr: "--from is missing"},
+		{name: "held, commit", phase: agentapi.PhaseFailed, barrier: agentapi.Failed, take: agentapi.Commit, from: "barrier.json of node cp1"},
+		{name: "held, abort", phase: agentapi.PhaseFailed, barrier: agentapi.Failed, take: agentapi.Abort, from: "barrier.json of node cp1"},
+		{name: "an agent that died waiting", phase: agentapi.PhaseRunning, barrier: agentapi.Running, take: agentapi.Commit, from: "barrier.json of node cp1"},
+		{name: "the same decision again", phase: agentapi.PhaseFailed, barrier: agentapi.Failed, recorded: agentapi.Commit, take: agentapi.Commit, from: "cp1"},
+		{name: "another decision than recorded", phase: agentapi.PhaseFailed, barrier: agentapi.Failed, recorded: agentapi.Abort, take: agentapi.Commit, from: "cp1", wantErr: "a decision never changes"},
+		{name: "not at the barrier yet", phase: agentapi.PhaseRunning, barrier: agentapi.Pending, take: agentapi.Abort, from: "cp1", wantErr: "has not reached the barrier"},
+		{name: "swapped already", phase: agentapi.PhaseFailed, barrier: agentapi.Done, take: agentapi.Abort, from: "cp1", wantErr: "passed the barrier here already"},
+		{name: "rolled back", phase: agentapi.PhaseRolledBack, barrier: agentapi.Undone, take: agentapi.Commit, from: "cp1", wantErr: "is rolled back here"},
+		{name: "no such decision", phase: agentapi.PhaseFailed, barrier: agentapi.Failed, take: "maybe", from: "cp1", wantErr: `--decision "maybe"`},
+		{name: "from nowhere", phase: agentapi.PhaseFailed, barrier: agentapi.Failed, take: agentapi.Commit, wantErr: "--from is missing"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			m := newMembers(t, "cp1", "cp2")[1]
@@ -38,7 +40,7 @@ func TestTakeDecision(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			j, err := LoadJournal(m.b.journal)
+			j, err := agentapi.LoadJournal(m.b.journal)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,7 +57,7 @@ func TestTakeDecision(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r, err := LoadDecision(m.b.decision)
+			r, err := agentapi.LoadDecision(m.b.decision)
 			if err != nil || r == nil || r.Decision != tt.take || r.Coordinator != "cp1" {
 				t.Fatalf("recorded %+v (%v), want %s", r, err, tt.take)
 			}
@@ -69,17 +71,17 @@ func TestTakeDecision(t *testing.T) {
 // A decision taken from outside is what the barrier acts on when the
 // node resumes, with no peer listening.
 func TestTakenDecisionIsActedOn(t *testing.T) {
-	for _, d := range []Decision{Commit, Abort} {
+	for _, d := range []agentapi.Decision{agentapi.Commit, agentapi.Abort} {
 		t.Run(string(d), func(t *testing.T) {
 			m := newMembers(t, "cp1", "cp2")[1]
-			m.setJournal(t, PhaseFailed, Failed)
-			j, _ := LoadJournal(m.b.journal)
+			m.setJournal(t, agentapi.PhaseFailed, agentapi.Failed)
+			j, _ := agentapi.LoadJournal(m.b.journal)
 			if err := m.b.Take(j, d, "barrier.json of node cp1"); err != nil {
 				t.Fatal(err)
 			}
 			m.serve(t)
 			err := m.b.Await(context.Background())
-			if errors.Is(err, ErrHold) || (err == nil) != (d == Commit) {
+			if errors.Is(err, ErrHold) || (err == nil) != (d == agentapi.Commit) {
 				t.Errorf("Await after taking %s: %v", d, err)
 			}
 		})

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // Step is one unit of node-side work. Do must be idempotent: after a crash
@@ -17,8 +19,11 @@ type Step struct {
 	Name            string
 	Do              func(ctx context.Context) error
 	Undo            func(ctx context.Context) error
-	Moves           []Move
+	Moves           []agentapi.Move
 	PointOfNoReturn bool
+	// Detail says, for the plan the user confirms, what the name alone
+	// does not; empty when the name and the moves say it all.
+	Detail string
 }
 
 // ErrPastPointOfNoReturn marks a failure that the node did not roll back by
@@ -36,7 +41,7 @@ var ErrHold = errors.New("holding: neither going on nor rolling back is known to
 
 // Engine runs a journal's steps, saving the journal before and after each.
 type Engine struct {
-	journal *Journal
+	journal *agentapi.Journal
 	path    string
 	steps   []Step
 	// Now is the clock; tests replace it.
@@ -46,7 +51,7 @@ type Engine struct {
 // NewEngine pairs a journal (new, or loaded after a crash) with the steps
 // it records. The names must match: steps built from another spec or
 // another agent version must not be run against this journal.
-func NewEngine(path string, j *Journal, steps []Step) (*Engine, error) {
+func NewEngine(path string, j *agentapi.Journal, steps []Step) (*Engine, error) {
 	if len(j.Steps) != len(steps) {
 		return nil, fmt.Errorf("journal %s has %d steps and this agent builds %d: finish it with the agent that started it", path, len(j.Steps), len(steps))
 	}
@@ -59,7 +64,7 @@ func NewEngine(path string, j *Journal, steps []Step) (*Engine, error) {
 }
 
 // Journal returns the engine's journal, as last saved.
-func (e *Engine) Journal() *Journal { return e.journal }
+func (e *Engine) Journal() *agentapi.Journal { return e.journal }
 
 func (e *Engine) now() *time.Time {
 	t := e.Now().UTC()
@@ -72,34 +77,34 @@ func (e *Engine) now() *time.Time {
 // ErrPastPointOfNoReturn.
 func (e *Engine) Run(ctx context.Context) error {
 	switch e.journal.Phase {
-	case PhaseDone:
+	case agentapi.PhaseDone:
 		return nil
-	case PhaseRollingBack, PhaseRolledBack:
+	case agentapi.PhaseRollingBack, agentapi.PhaseRolledBack:
 		return fmt.Errorf("operation %s was rolled back (phase %s): finish the rollback, then start a new one", e.journal.ID, e.journal.Phase)
 	}
-	e.journal.Phase, e.journal.Error = PhaseRunning, ""
+	e.journal.Phase, e.journal.Error = agentapi.PhaseRunning, ""
 	for i := range e.steps {
-		if e.journal.Steps[i].State == Done {
+		if e.journal.Steps[i].State == agentapi.Done {
 			continue
 		}
 		if err := e.runStep(ctx, i); err != nil {
 			return e.fail(ctx, i, err)
 		}
 	}
-	e.journal.Phase = PhaseDone
+	e.journal.Phase = agentapi.PhaseDone
 	return e.save()
 }
 
 func (e *Engine) runStep(ctx context.Context, i int) error {
 	rec := &e.journal.Steps[i]
-	rec.State, rec.Started, rec.Ended, rec.Error = Running, e.now(), nil, ""
+	rec.State, rec.Started, rec.Ended, rec.Error = agentapi.Running, e.now(), nil, ""
 	if err := e.save(); err != nil {
 		return err
 	}
 	err := e.steps[i].Do(ctx)
 	rec.Ended = e.now()
 	if err != nil {
-		rec.State, rec.Error = Failed, err.Error()
+		rec.State, rec.Error = agentapi.Failed, err.Error()
 		if errors.Is(err, ErrNotDurable) && e.steps[i].Undo != nil {
 			// It acted, but a crash may still undo that: neither "failed,
 			// changed nothing" nor done, which is where a step found
@@ -107,21 +112,21 @@ func (e *Engine) runStep(ctx context.Context, i int) error {
 			// undoes it (Undo accepts either outcome), and a point-of-no-
 			// return step counts as passed. A step without an Undo (the
 			// barrier's record) has nothing to put back, and stays Failed.
-			rec.State = Running
+			rec.State = agentapi.Running
 		}
 		if serr := e.save(); serr != nil {
 			return errors.Join(err, serr)
 		}
 		return err
 	}
-	rec.State = Done
+	rec.State = agentapi.Done
 	return e.save()
 }
 
 func (e *Engine) fail(ctx context.Context, i int, err error) error {
 	err = fmt.Errorf("step %q: %w", e.steps[i].Name, err)
 	if e.journal.PastPointOfNoReturn() || errors.Is(err, ErrHold) {
-		e.journal.Phase, e.journal.Error = PhaseFailed, err.Error()
+		e.journal.Phase, e.journal.Error = agentapi.PhaseFailed, err.Error()
 		if serr := e.save(); serr != nil {
 			return errors.Join(err, serr)
 		}
@@ -138,13 +143,13 @@ func (e *Engine) fail(ctx context.Context, i int, err error) error {
 // could not make it durable stays Running, see runStep). An interrupted
 // rollback can be run again.
 func (e *Engine) Rollback(ctx context.Context) error {
-	e.journal.Phase = PhaseRollingBack
+	e.journal.Phase = agentapi.PhaseRollingBack
 	if err := e.save(); err != nil {
 		return err
 	}
 	for i := len(e.steps) - 1; i >= 0; i-- {
 		rec := &e.journal.Steps[i]
-		if rec.State != Done && rec.State != Running {
+		if rec.State != agentapi.Done && rec.State != agentapi.Running {
 			continue
 		}
 		if undo := e.steps[i].Undo; undo != nil {
@@ -154,17 +159,17 @@ func (e *Engine) Rollback(ctx context.Context) error {
 				return errors.Join(fmt.Errorf("undo step %q: %w", rec.Name, err), e.save())
 			}
 		}
-		rec.State, rec.Ended = Undone, e.now()
+		rec.State, rec.Ended = agentapi.Undone, e.now()
 		if err := e.save(); err != nil {
 			return err
 		}
 	}
-	e.journal.Phase, e.journal.Error = PhaseRolledBack, ""
+	e.journal.Phase, e.journal.Error = agentapi.PhaseRolledBack, ""
 	return e.save()
 }
 
 func (e *Engine) save() error {
-	if err := e.journal.Save(e.path); err != nil {
+	if err := SaveJournal(e.journal, e.path); err != nil {
 		return fmt.Errorf("save the journal %s: %w", e.path, err)
 	}
 	return nil

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // node is a temp dir standing for a control-plane node's root, laid out as
@@ -182,14 +184,14 @@ func TestCrashAtEveryStepThenResumeOrRollback(t *testing.T) {
 					orig := tree(t, n.root, true)
 					runUntilCrash(t, start(t, n, crashAt(n.steps(), k, after)))
 					e := resume(t, n)
-					if got := e.Journal().Steps[k].State; got != Running {
+					if got := e.Journal().Steps[k].State; got != agentapi.Running {
 						t.Fatalf("step %d found %s after the crash, want running", k, got)
 					}
 					if then == "resume" {
 						if err := e.Run(context.Background()); err != nil {
 							t.Fatal(err)
 						}
-						assertPhase(t, n, PhaseDone)
+						assertPhase(t, n, agentapi.PhaseDone)
 						if d := cmp.Diff(want, tree(t, n.root, false)); d != "" {
 							t.Errorf("resumed tree (-want +got):\n%s", d)
 						}
@@ -198,7 +200,7 @@ func TestCrashAtEveryStepThenResumeOrRollback(t *testing.T) {
 					if err := e.Rollback(context.Background()); err != nil {
 						t.Fatal(err)
 					}
-					assertPhase(t, n, PhaseRolledBack)
+					assertPhase(t, n, agentapi.PhaseRolledBack)
 					if d := cmp.Diff(orig, tree(t, n.root, true)); d != "" {
 						t.Errorf("rolled-back tree (-want +got):\n%s", d)
 					}
@@ -208,9 +210,9 @@ func TestCrashAtEveryStepThenResumeOrRollback(t *testing.T) {
 	}
 }
 
-func assertPhase(t *testing.T, n *node, want Phase) {
+func assertPhase(t *testing.T, n *node, want agentapi.Phase) {
 	t.Helper()
-	j, err := LoadJournal(n.journal)
+	j, err := agentapi.LoadJournal(n.journal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,12 +236,12 @@ func TestFailureBeforeAndAfterThePointOfNoReturn(t *testing.T) {
 				if !errors.Is(err, ErrRolledBack) {
 					t.Fatalf("err = %v, want a rollback", err)
 				}
-				assertPhase(t, n, PhaseRolledBack)
+				assertPhase(t, n, agentapi.PhaseRolledBack)
 			} else {
 				if !errors.Is(err, ErrPastPointOfNoReturn) {
 					t.Fatalf("err = %v, want past the point of no return", err)
 				}
-				assertPhase(t, n, PhaseFailed)
+				assertPhase(t, n, agentapi.PhaseFailed)
 				if err := resume(t, n).Rollback(context.Background()); err != nil {
 					t.Fatal(err)
 				}
@@ -291,7 +293,7 @@ func TestHoldStopsWithoutRollback(t *testing.T) {
 	if !errors.Is(err, ErrPastPointOfNoReturn) || !errors.Is(err, ErrHold) {
 		t.Fatalf("err = %v, want a hold", err)
 	}
-	assertPhase(t, n, PhaseFailed)
+	assertPhase(t, n, agentapi.PhaseFailed)
 	if _, err := os.Stat(filepath.Join(n.journalDir, "manifests/etcd.yaml")); err != nil {
 		t.Errorf("a hold undid a step: %v", err)
 	}
@@ -314,21 +316,21 @@ func TestStepThatActedButIsNotDurable(t *testing.T) {
 		k         int
 		do        func(n *node) func(context.Context) error
 		wantErr   error
-		wantState State // the step's, after Run
+		wantState agentapi.State // the step's, after Run
 	}{
 		{"stop etcd, its dir fsync failed", 4, func(n *node) func(context.Context) error {
 			return func(context.Context) error {
 				return failingSync.moveAside(filepath.Join(n.static, "etcd.yaml"), filepath.Join(n.journalDir, "manifests/etcd.yaml"))
 			}
-		}, ErrRolledBack, Undone},
+		}, ErrRolledBack, agentapi.Undone},
 		{"stop etcd failed, changed nothing", 4, func(*node) func(context.Context) error {
 			return func(context.Context) error { return errors.New("boom") }
-		}, ErrRolledBack, Failed},
+		}, ErrRolledBack, agentapi.Failed},
 		{"the swap, its dir fsync failed", pnr, func(n *node) func(context.Context) error {
 			return func(context.Context) error {
 				return failingSync.writeFile(filepath.Join(n.static, "etcd.yaml"), []byte("etcd new\n"), 0o600, false)
 			}
-		}, ErrPastPointOfNoReturn, Running},
+		}, ErrPastPointOfNoReturn, agentapi.Running},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n := newNode(t)
@@ -343,12 +345,12 @@ func TestStepThatActedButIsNotDurable(t *testing.T) {
 				t.Errorf("step %q %s, want %s", steps[tt.k].Name, got, tt.wantState)
 			}
 			if errors.Is(tt.wantErr, ErrPastPointOfNoReturn) {
-				assertPhase(t, n, PhaseFailed)
+				assertPhase(t, n, agentapi.PhaseFailed)
 				if err := resume(t, n).Rollback(context.Background()); err != nil {
 					t.Fatal(err)
 				}
 			}
-			assertPhase(t, n, PhaseRolledBack)
+			assertPhase(t, n, agentapi.PhaseRolledBack)
 			if d := cmp.Diff(orig, tree(t, n.root, true)); d != "" {
 				t.Errorf("tree after the rollback (-want +got):\n%s", d)
 			}

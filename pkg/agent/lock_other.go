@@ -5,6 +5,8 @@ package agent
 import (
 	"errors"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // Lock is unsupported off Unix: the agent runs only on Linux nodes. This

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
@@ -9,188 +8,24 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/manifest"
 )
-
-// RestoreOperation is the journal's Operation for a restore.
-const RestoreOperation = "restore"
-
-// Files in a restore's journal dir.
-const (
-	JournalFile = "journal.json"
-	LogFile     = "agent.log"
-	LockFile    = "lock"
-	// RestoredManifest is the rewritten etcd manifest, kept here from the
-	// start so that a resumed agent swaps in exactly the bytes checked then.
-	RestoredManifest = "etcd.yaml.restored"
-)
-
-// Duration is a time.Duration written in JSON as "5m0s".
-type Duration time.Duration
-
-// MarshalJSON writes d as a Go duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads a Go duration string such as "90s".
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("a duration is a string such as \"90s\": %w", err)
-	}
-	v, err := time.ParseDuration(s)
-	*d = Duration(v)
-	return err
-}
-
-// What a node does when a step after the point of no return fails.
-const (
-	// AfterSwapStay leaves the node as it is and reports; the plugin offers
-	// --rollback. With several members it is the only safe choice: the other
-	// members may already serve the restored data.
-	AfterSwapStay = "stay"
-	// AfterSwapRollback rolls the node back by itself; only for a single
-	// member, where no other node depends on it.
-	AfterSwapRollback = "rollback"
-)
-
-// RestoreSpec is one node's part of a restore, as the plugin writes it.
-// Every path is a node path (the agent prefixes its --root). The fields
-// after Barrier are filled by the agent from the node's manifests when the
-// restore starts, and kept in the journal: once the manifests have moved
-// out of the static pod dir, a resumed agent could not read them there.
-type RestoreSpec struct {
-	ID           string `json:"id"`
-	Node         string `json:"node"`
-	Member       string `json:"member"`
-	StaticPodDir string `json:"staticPodDir"`
-	JournalDir   string `json:"journalDir"`
-	OldDataDir   string `json:"oldDataDir"`
-	// NewDataDir was written by `snapshot restore` before the agent starts.
-	NewDataDir string `json:"newDataDir"`
-
-	// StopTimeout bounds each wait for a component to go; default 2m.
-	StopTimeout Duration `json:"stopTimeout,omitempty"`
-	// HealthyTimeout bounds the wait for the restored member's health,
-	// which needs a quorum of nodes; default 5m.
-	HealthyTimeout Duration `json:"healthyTimeout,omitempty"`
-	// PollInterval is how often a wait probes; default 1s.
-	PollInterval Duration `json:"pollInterval,omitempty"`
-	// AfterSwapFailure is AfterSwapStay (the default) or AfterSwapRollback.
-	AfterSwapFailure string `json:"afterSwapFailure,omitempty"`
-	// StartWithin bounds how long after `restore start` this node's agent
-	// may begin its steps; the agent writes the deadline, by its own
-	// clock, as StartBy. One that begins later (its kubelet slow to start
-	// it, its barrier port busy for hours) closes the restore as rolled
-	// back rather than act long after the other nodes gave up (S7). Zero:
-	// no deadline (scripts, run by hand).
-	StartWithin Duration `json:"startWithin,omitempty"`
-	// StartBy is the deadline, filled by the agent at the start.
-	StartBy *time.Time `json:"startBy,omitempty"`
-	// Barrier lists the other members' agents; empty for a single member.
-	Barrier *BarrierSpec `json:"barrier,omitempty"`
-	// AgentImage runs the agent's static pod (see AgentPod): etcd's own
-	// image, which the node has. Empty runs the agent as a detached
-	// process instead, which only a node without a kubelet survives.
-	AgentImage string `json:"agentImage,omitempty"`
-	// SnapshotRestore makes the agent restore the data itself (script
-	// mode); OldDataDir, NewDataDir and AgentImage may then be empty, and
-	// are read from the node's etcd manifest.
-	SnapshotRestore *SnapshotRestore `json:"snapshotRestore,omitempty"`
-
-	// APIServerAddr is kube-apiserver's secure port, from its manifest.
-	APIServerAddr string `json:"apiServerAddr,omitempty"`
-	// EtcdAddrs are etcd's client, peer and metrics listeners, from its
-	// manifest; etcd is gone when all refuse.
-	EtcdAddrs []string `json:"etcdAddrs,omitempty"`
-	// MetricsURL serves /health without TLS (kubeadm: http://127.0.0.1:2381).
-	MetricsURL string `json:"metricsURL,omitempty"`
-	// PeerCertFile, PeerKeyFile and PeerCAFile are etcd's peer TLS files
-	// (node paths, from its manifest), which the barrier serves and asks
-	// with; set only with peers.
-	PeerCertFile string `json:"peerCertFile,omitempty"`
-	PeerKeyFile  string `json:"peerKeyFile,omitempty"`
-	PeerCAFile   string `json:"peerCAFile,omitempty"`
-}
-
-// ControlPlaneManifests are stopped before etcd and started after it; the
-// controller-manager and the scheduler go too, so that they drop caches
-// filled before the restore.
-var ControlPlaneManifests = []string{"kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"}
-
-// EtcdManifest is etcd's file in the static pod dir.
-const EtcdManifest = "etcd.yaml"
-
-func (s *RestoreSpec) withDefaults() {
-	if s.StopTimeout == 0 {
-		s.StopTimeout = Duration(2 * time.Minute)
-	}
-	if s.HealthyTimeout == 0 {
-		s.HealthyTimeout = Duration(5 * time.Minute)
-	}
-	if s.PollInterval == 0 {
-		s.PollInterval = Duration(time.Second)
-	}
-	if s.AfterSwapFailure == "" {
-		s.AfterSwapFailure = AfterSwapStay
-	}
-}
-
-// Validate checks the spec as the plugin wrote it, before the node is read.
-func (s *RestoreSpec) Validate() error {
-	s.withDefaults()
-	if s.ID == "" || s.Member == "" {
-		return fmt.Errorf("the restore spec needs an id and a member name")
-	}
-	if strings.ContainsAny(s.ID, "/. ") {
-		return fmt.Errorf("restore id %q must be a single path element such as 20260102T030405Z", s.ID)
-	}
-	for name, p := range map[string]string{"staticPodDir": s.StaticPodDir, "journalDir": s.JournalDir, "oldDataDir": s.OldDataDir, "newDataDir": s.NewDataDir} {
-		if p == "" && s.SnapshotRestore != nil && (name == "oldDataDir" || name == "newDataDir") {
-			continue // read from the node's manifest
-		}
-		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
-			return fmt.Errorf("restore spec %s %q must be a clean absolute node path", name, p)
-		}
-	}
-	if strings.HasPrefix(s.JournalDir+"/", s.StaticPodDir+"/") {
-		// The kubelet starts every file in the static pod dir as a pod.
-		return fmt.Errorf("journal dir %s is inside the static pod dir %s: choose one outside it", s.JournalDir, s.StaticPodDir)
-	}
-	switch s.AfterSwapFailure {
-	case AfterSwapStay:
-	case AfterSwapRollback:
-		if s.Barrier != nil && len(s.Barrier.Peers) > 0 {
-			return fmt.Errorf("afterSwapFailure %q is for a single member: with peers, a member that rolls back alone splits the cluster", AfterSwapRollback)
-		}
-	default:
-		return fmt.Errorf("afterSwapFailure %q is neither %q nor %q", s.AfterSwapFailure, AfterSwapStay, AfterSwapRollback)
-	}
-	if s.Barrier != nil {
-		return s.Barrier.validate(s.Member)
-	}
-	return nil
-}
-
-// NodeLockFile, in the journal root (the parent of every restore's journal
-// dir), is locked while a restore starts, so that two starts on one node
-// cannot both find no unfinished restore (S10).
-const NodeLockFile = ".lock"
 
 // refuseUnfinished refuses a restore beside another one that is not over
 // on this node: their steps would move the same manifests. The plugin
 // checks this when it prepares the nodes; this check, made under the
 // node's lock (NodeLockFile), also holds for starts minutes later, or run
 // by hand.
-func refuseUnfinished(root string, s *RestoreSpec) error {
-	all, err := LoadJournals(under(root, path.Dir(s.JournalDir)))
+func refuseUnfinished(root string, s *agentapi.RestoreSpec) error {
+	all, err := agentapi.LoadJournals(under(root, path.Dir(s.JournalDir)))
 	if err != nil {
 		return fmt.Errorf("%w: a new restore starts only once every journal on the node is readable", err)
 	}
 	for _, j := range all {
 		if j.ID != s.ID && j.Unfinished() {
-			return UnfinishedError(j)
+			return agentapi.UnfinishedError(j)
 		}
 	}
 	return nil
@@ -202,17 +37,17 @@ func under(root, p string) string { return filepath.Join(root, filepath.FromSlas
 // PrepareRestore reads the node as it is before anything stops: it checks
 // the spec against the etcd manifest, fills the addresses the waits probe,
 // and returns the rewritten etcd manifest. It changes nothing.
-func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
+func PrepareRestore(root string, s *agentapi.RestoreSpec) ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(under(root, path.Join(s.JournalDir, JournalFile))); err == nil {
+	if _, err := os.Lstat(under(root, path.Join(s.JournalDir, agentapi.JournalFile))); err == nil {
 		return nil, fmt.Errorf("restore %s already has a journal in %s: resume it with `restore run` or roll it back; a second restore never starts on top", s.ID, s.JournalDir)
 	}
 	if err := refuseUnfinished(root, s); err != nil {
 		return nil, err
 	}
-	etcdSrc, err := os.ReadFile(under(root, path.Join(s.StaticPodDir, EtcdManifest)))
+	etcdSrc, err := os.ReadFile(under(root, path.Join(s.StaticPodDir, agentapi.EtcdManifest)))
 	if err != nil {
 		return nil, fmt.Errorf("read etcd's manifest: %w: is %s the kubelet's static pod dir?", err, s.StaticPodDir)
 	}
@@ -220,7 +55,7 @@ func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.fillFromManifest(m.DataDir, m.Image)
+	fillFromManifest(s, m.DataDir, m.Image)
 	// What would make the restored member fail to start on every node,
 	// after the point of no return, is refused here, with nothing changed (S3).
 	if m.WALDir != "" {
@@ -236,13 +71,13 @@ func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.fillEtcdAddrs(m); err != nil {
+	if err := fillEtcdAddrs(s, m); err != nil {
 		return nil, err
 	}
-	if err := s.fillPeerTLS(etcdSrc); err != nil {
+	if err := fillPeerTLS(s, etcdSrc); err != nil {
 		return nil, err
 	}
-	apiSrc, err := os.ReadFile(under(root, path.Join(s.StaticPodDir, ControlPlaneManifests[0])))
+	apiSrc, err := os.ReadFile(under(root, path.Join(s.StaticPodDir, agentapi.ControlPlaneManifests[0])))
 	if err != nil {
 		return nil, fmt.Errorf("read kube-apiserver's manifest: %w", err)
 	}
@@ -258,7 +93,7 @@ func PrepareRestore(root string, s *RestoreSpec) ([]byte, error) {
 	return restored, nil
 }
 
-func (s *RestoreSpec) fillEtcdAddrs(m *manifest.Member) error {
+func fillEtcdAddrs(s *agentapi.RestoreSpec, m *manifest.Member) error {
 	s.EtcdAddrs = nil
 	for _, list := range [][]string{m.ListenClientURLs, m.ListenPeerURLs, m.ListenMetricsURLs} {
 		for _, u := range list {
@@ -280,7 +115,7 @@ func (s *RestoreSpec) fillEtcdAddrs(m *manifest.Member) error {
 }
 
 // fillPeerTLS reads the files of etcd's peer TLS, which the barrier uses.
-func (s *RestoreSpec) fillPeerTLS(etcdSrc []byte) error {
+func fillPeerTLS(s *agentapi.RestoreSpec, etcdSrc []byte) error {
 	if s.Barrier == nil || len(s.Barrier.Peers) == 0 {
 		return nil
 	}
@@ -330,8 +165,8 @@ func apiServerAddr(src []byte) (string, error) {
 
 // checkRestoreTree refuses to start unless every path is where the steps
 // expect it, so that a mistake stops here with nothing changed.
-func checkRestoreTree(root string, s *RestoreSpec) error {
-	for _, f := range append([]string{EtcdManifest}, ControlPlaneManifests...) {
+func checkRestoreTree(root string, s *agentapi.RestoreSpec) error {
+	for _, f := range append([]string{agentapi.EtcdManifest}, agentapi.ControlPlaneManifests...) {
 		if _, err := os.Stat(under(root, path.Join(s.StaticPodDir, f))); err != nil {
 			return fmt.Errorf("%w: a kubeadm control-plane node has all four manifests", err)
 		}

@@ -5,35 +5,37 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // One answer to "is this restore over?", for the plugin and the agent.
 func TestRefuseUnfinished(t *testing.T) {
 	for _, tt := range []struct {
-		phase   Phase
+		phase   agentapi.Phase
 		refused bool
 	}{
-		{PhaseRunning, true},
-		{PhaseFailed, true},
-		{PhaseRollingBack, true},
-		{PhaseDone, false},
-		{PhaseRolledBack, false}, // closed by the plugin or the agent, too
+		{agentapi.PhaseRunning, true},
+		{agentapi.PhaseFailed, true},
+		{agentapi.PhaseRollingBack, true},
+		{agentapi.PhaseDone, false},
+		{agentapi.PhaseRolledBack, false}, // closed by the plugin or the agent, too
 	} {
 		t.Run(string(tt.phase), func(t *testing.T) {
 			root := t.TempDir()
-			j := &Journal{ID: "20260101T000000Z", Operation: RestoreOperation, Phase: tt.phase}
+			j := &agentapi.Journal{ID: "20260101T000000Z", Operation: agentapi.RestoreOperation, Phase: tt.phase}
 			if got := j.Unfinished(); got != tt.refused {
 				t.Errorf("Unfinished() = %v, want %v", got, tt.refused)
 			}
 			s := restoreSpec()
 			// The node lock's file and a start that failed before its journal
 			// are no restores.
-			mustWrite(t, filepath.Join(root, "var/lib/kubectl-etcd/restore", NodeLockFile), "")
+			mustWrite(t, filepath.Join(root, "var/lib/kubectl-etcd/restore", agentapi.NodeLockFile), "")
 			mustWrite(t, filepath.Join(root, "var/lib/kubectl-etcd/restore/r0/snapshot.db"), "")
 			if err := os.MkdirAll(filepath.Join(root, "var/lib/kubectl-etcd/restore", j.ID), 0o700); err != nil {
 				t.Fatal(err)
 			}
-			if err := j.Save(filepath.Join(root, "var/lib/kubectl-etcd/restore", j.ID, JournalFile)); err != nil {
+			if err := SaveJournal(j, filepath.Join(root, "var/lib/kubectl-etcd/restore", j.ID, agentapi.JournalFile)); err != nil {
 				t.Fatal(err)
 			}
 			err := refuseUnfinished(root, s)

@@ -8,6 +8,8 @@ import (
 	"path"
 	"path/filepath"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // RestoreEnv is how the restore's steps reach the node: its root and the
@@ -25,12 +27,6 @@ type RestoreEnv struct {
 	LookPath func(string) (string, error)
 }
 
-// Restore step names that other code looks for.
-const (
-	StepBarrier = "wait until every member is ready to swap"
-	StepSwap    = "start etcd on the restored data"
-)
-
 // RestoreSteps lists one node's restore, in the order of the issue: the
 // API server goes before etcd so that nothing writes to the old data, etcd
 // comes back before the API server, and the controller-manager and the
@@ -44,39 +40,47 @@ const (
 // A rollback undoes the steps in reverse, and waits where the order
 // matters: the new etcd must be gone before the old manifest comes back (two etcds must never run), and the API server must be gone
 // before etcd changes under it.
-func RestoreSteps(s *RestoreSpec, restored []byte, env RestoreEnv) []Step {
+func RestoreSteps(s *agentapi.RestoreSpec, restored []byte, env RestoreEnv) []Step {
 	j, static := s.JournalDir, s.StaticPodDir
 	in := func(f string) string { return path.Join(static, f) }
 	out := func(f string) string { return path.Join(j, "manifests", f) }
 	stop, poll := time.Duration(s.StopTimeout), time.Duration(s.PollInterval)
 	apiGone := WaitStep("wait until kube-apiserver is gone", "kube-apiserver's port "+s.APIServerAddr+" to refuse", PortClosed(env.Dialer, s.APIServerAddr), stop, poll)
 	etcdGone := WaitStep("wait until etcd is gone", "etcd's ports to refuse", allClosed(env.Dialer, s.EtcdAddrs), stop, poll)
+	apiGone.Detail, etcdGone.Detail = "its port refuses", "its client, peer and metrics ports refuse"
 
 	var steps []Step
 	if s.SnapshotRestore != nil {
 		steps = append(steps, snapshotRestoreStep(s, env))
 	}
-	for _, f := range ControlPlaneManifests {
+	for _, f := range agentapi.ControlPlaneManifests {
 		steps = append(steps, env.move("stop "+component(f), in(f), out(f)))
 	}
 	steps = append(steps,
 		apiGone,
-		env.move("stop etcd", in(EtcdManifest), out(EtcdManifest)),
+		env.move("stop etcd", in(agentapi.EtcdManifest), out(agentapi.EtcdManifest)),
 		etcdGone,
 	)
 	if env.Barrier != nil {
 		// Once the barrier says commit, the other members swap: a failure of
 		// this node's own swap must then not roll it back alone.
-		steps = append(steps, Step{Name: StepBarrier, Do: env.Barrier.Await, PointOfNoReturn: true})
+		barrier := Step{Name: agentapi.StepBarrier, Do: env.Barrier.Await, PointOfNoReturn: true}
+		if s.Barrier != nil {
+			barrier.Detail = "the agents ask each other over etcd's peer TLS, this one on " + s.Barrier.Addr + ": every member swaps, or every member rolls back"
+		}
+		steps = append(steps, barrier)
 	}
-	swap := WriteStep(StepSwap, under(env.Root, in(EtcdManifest)), under(env.Root, path.Join(j, "undone", EtcdManifest)), restored, true)
-	swap.Moves = []Move{{To: in(EtcdManifest)}}
+	swap := WriteStep(agentapi.StepSwap, under(env.Root, in(agentapi.EtcdManifest)), under(env.Root, path.Join(j, "undone", agentapi.EtcdManifest)), restored, true)
+	swap.Moves = []agentapi.Move{{To: in(agentapi.EtcdManifest)}}
+	swap.Detail = "etcd's manifest with --data-dir, mountPath and hostPath " + s.NewDataDir
 	swap.Do = then(func(context.Context) error { return syncRestoredData(osFiles, env.Root, s.NewDataDir) }, swap.Do)
 	swap.Undo = then(swap.Undo, etcdGone.Do)
-	steps = append(steps, swap,
-		WaitStep("wait until the member is healthy", "etcd's "+s.MetricsURL+"/health (it needs a quorum of members)", EtcdHealthy(env.HTTP, s.MetricsURL), time.Duration(s.HealthyTimeout), poll),
-	)
-	for i, f := range ControlPlaneManifests {
+	healthy := WaitStep("wait until the member is healthy", "etcd's "+s.MetricsURL+"/health (it needs a quorum of members)", EtcdHealthy(env.HTTP, s.MetricsURL), time.Duration(s.HealthyTimeout), poll)
+	if s.Barrier != nil && len(s.Barrier.Peers) > 0 {
+		healthy.Detail = "it needs a quorum of members: the other nodes' steps"
+	}
+	steps = append(steps, swap, healthy)
+	for i, f := range agentapi.ControlPlaneManifests {
 		st := env.putBack("start "+component(f), in(f), out(f))
 		if i == 0 {
 			st.Undo = then(st.Undo, apiGone.Do)
@@ -92,13 +96,13 @@ func component(manifest string) string { return manifest[:len(manifest)-len(path
 // an operator reading --status finds on the node.
 func (env RestoreEnv) move(name, from, to string) Step {
 	s := MoveStep(name, under(env.Root, from), under(env.Root, to))
-	s.Moves = []Move{{From: from, To: to}}
+	s.Moves = []agentapi.Move{{From: from, To: to}}
 	return s
 }
 
 func (env RestoreEnv) putBack(name, orig, aside string) Step {
 	s := PutBackStep(name, under(env.Root, orig), under(env.Root, aside))
-	s.Moves = []Move{{From: aside, To: orig}}
+	s.Moves = []agentapi.Move{{From: aside, To: orig}}
 	return s
 }
 

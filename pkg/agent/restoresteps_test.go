@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // switchDialer finds the etcd ports (all but the API server's) open, or
@@ -37,11 +39,11 @@ type passBarrier struct{}
 
 func (passBarrier) Await(context.Context) error { return nil }
 
-func restoreSpec() *RestoreSpec {
-	s := &RestoreSpec{ID: "r1", Member: "cp1", StaticPodDir: "/etc/kubernetes/manifests", JournalDir: "/var/lib/kubectl-etcd/restore/r1",
+func restoreSpec() *agentapi.RestoreSpec {
+	s := &agentapi.RestoreSpec{ID: "r1", Member: "cp1", StaticPodDir: "/etc/kubernetes/manifests", JournalDir: "/var/lib/kubectl-etcd/restore/r1",
 		OldDataDir: "/var/lib/etcd", NewDataDir: "/var/lib/etcd-restore-x", APIServerAddr: "127.0.0.1:6443",
 		EtcdAddrs: []string{"127.0.0.1:2379", "10.0.0.1:2380", "127.0.0.1:2381"}, MetricsURL: "http://127.0.0.1:2381",
-		StopTimeout: Duration(50 * time.Millisecond), PollInterval: Duration(time.Millisecond)}
+		StopTimeout: agentapi.Duration(50 * time.Millisecond), PollInterval: agentapi.Duration(time.Millisecond)}
 	if err := s.Validate(); err != nil {
 		panic(err)
 	}
@@ -65,12 +67,12 @@ func TestRestoreStepsOrder(t *testing.T) {
 			}
 		}
 		want := []string{"stop kube-apiserver", "stop kube-controller-manager", "stop kube-scheduler", "wait until kube-apiserver is gone",
-			"stop etcd", "wait until etcd is gone", StepSwap, "wait until the member is healthy",
+			"stop etcd", "wait until etcd is gone", agentapi.StepSwap, "wait until the member is healthy",
 			"start kube-apiserver", "start kube-controller-manager", "start kube-scheduler"}
-		wantPNR := []string{StepSwap}
+		wantPNR := []string{agentapi.StepSwap}
 		if barrier != nil {
-			want = append(want[:6], append([]string{StepBarrier}, want[6:]...)...)
-			wantPNR = []string{StepBarrier, StepSwap}
+			want = append(want[:6], append([]string{agentapi.StepBarrier}, want[6:]...)...)
+			wantPNR = []string{agentapi.StepBarrier, agentapi.StepSwap}
 		}
 		if d := cmp.Diff(want, names); d != "" {
 			t.Errorf("barrier=%v (-want +got):\n%s", barrier != nil, d)
@@ -78,6 +80,44 @@ func TestRestoreStepsOrder(t *testing.T) {
 		if d := cmp.Diff(wantPNR, pnr); d != "" {
 			t.Errorf("point of no return (-want +got):\n%s", d)
 		}
+	}
+}
+
+// The plan the user confirms lists the steps a journal records, in order,
+// with the same moves and point of no return: with peers the barrier too,
+// without them none.
+func TestPlanRestoreIsTheJournal(t *testing.T) {
+	single := restoreSpec()
+	peers := restoreSpec()
+	peers.Barrier = &agentapi.BarrierSpec{Addr: "10.0.0.1:2382", Peers: []agentapi.Peer{{Member: "cp2", Addr: "10.0.0.2:2382"}}}
+	for _, tc := range []struct {
+		name    string
+		spec    *agentapi.RestoreSpec
+		barrier Barrier
+	}{{"single", single, nil}, {"peers", peers, passBarrier{}}} {
+		t.Run(tc.name, func(t *testing.T) {
+			j, err := NewJournal("r1", agentapi.RestoreOperation, "n1", time.Unix(0, 0), tc.spec, RestoreSteps(tc.spec, nil, RestoreEnv{Root: "/host", Barrier: tc.barrier}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want, got []PlannedStep
+			for _, r := range j.Steps {
+				want = append(want, PlannedStep{Name: r.Name, Moves: r.Moves, PointOfNoReturn: r.PointOfNoReturn})
+			}
+			for _, st := range PlanRestore(tc.spec) {
+				if st.Name == "" {
+					t.Errorf("a planned step without a name: %+v", st)
+				}
+				st.Detail = ""
+				got = append(got, st)
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("plan against journal (-journal +plan):\n%s", d)
+			}
+			if hasBarrier := j.Step(agentapi.StepBarrier) != nil; hasBarrier != (tc.barrier != nil) {
+				t.Errorf("barrier step in the journal: %t, want %t", hasBarrier, tc.barrier != nil)
+			}
+		})
 	}
 }
 
@@ -96,8 +136,8 @@ func TestRestoreRollbackWaitsForTheNewEtcd(t *testing.T) {
 	}
 	d.etcdOpen.Store(true) // the new etcd still runs
 	err := resumeWith(t, n, steps()).Rollback(context.Background())
-	if err == nil || !strings.Contains(err.Error(), StepSwap) {
-		t.Fatalf("err = %v, want the undo of %q to wait for etcd", err, StepSwap)
+	if err == nil || !strings.Contains(err.Error(), agentapi.StepSwap) {
+		t.Fatalf("err = %v, want the undo of %q to wait for etcd", err, agentapi.StepSwap)
 	}
 	if b, _ := os.ReadFile(filepath.Join(n.static, "kube-apiserver.yaml")); len(b) != 0 {
 		t.Error("kube-apiserver came back before etcd was rolled back")
@@ -116,7 +156,7 @@ func TestRestoreRollbackWaitsForTheNewEtcd(t *testing.T) {
 
 func resumeWith(t *testing.T, n *node, steps []Step) *Engine {
 	t.Helper()
-	j, err := LoadJournal(n.journal)
+	j, err := agentapi.LoadJournal(n.journal)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,22 +165,6 @@ func resumeWith(t *testing.T, n *node, steps []Step) *Engine {
 		t.Fatal(err)
 	}
 	return e
-}
-
-func TestRestoreSpecValidate(t *testing.T) {
-	for name, edit := range map[string]func(*RestoreSpec){
-		"relative path":       func(s *RestoreSpec) { s.OldDataDir = "var/lib/etcd" },
-		"journal in static":   func(s *RestoreSpec) { s.JournalDir = "/etc/kubernetes/manifests/r1" },
-		"id with a slash":     func(s *RestoreSpec) { s.ID = "a/b" },
-		"unknown policy":      func(s *RestoreSpec) { s.AfterSwapFailure = "retry" },
-		"peer is this member": func(s *RestoreSpec) { s.Barrier = &BarrierSpec{Peers: []Peer{{Member: "cp1", Addr: "x:1"}}} },
-	} {
-		s := restoreSpec()
-		edit(s)
-		if err := s.Validate(); err == nil {
-			t.Errorf("%s: accepted", name)
-		}
-	}
 }
 
 // The swap re-checks the restored data and refuses an etcd.yaml that
@@ -154,16 +178,16 @@ func TestSwapChecksBeforeItWrites(t *testing.T) {
 		barrier   Barrier
 		wantErr   string // "" for done
 		wantEtcd  string // etcd.yaml afterwards
-		wantPhase Phase
+		wantPhase agentapi.Phase
 	}{
-		{name: "restored data there", edit: func(*testing.T, *node) {}, wantEtcd: "etcd new\n", wantPhase: PhaseDone},
+		{name: "restored data there", edit: func(*testing.T, *node) {}, wantEtcd: "etcd new\n", wantPhase: agentapi.PhaseDone},
 		{name: "restored data gone", edit: func(t *testing.T, n *node) { os.Remove(filepath.Join(n.root, db)) },
-			wantErr: "no longer holds member/snap/db", wantEtcd: "etcd old\n", wantPhase: PhaseRolledBack},
+			wantErr: "no longer holds member/snap/db", wantEtcd: "etcd old\n", wantPhase: agentapi.PhaseRolledBack},
 		{name: "restored db empty", edit: func(t *testing.T, n *node) { mustWrite(t, filepath.Join(n.root, db), "") },
-			wantErr: "not a database file", wantEtcd: "etcd old\n", wantPhase: PhaseRolledBack},
+			wantErr: "not a database file", wantEtcd: "etcd old\n", wantPhase: agentapi.PhaseRolledBack},
 		{name: "etcd.yaml reappeared after the barrier", barrier: passBarrier{},
 			edit:    func(t *testing.T, n *node) { mustWrite(t, filepath.Join(n.static, "etcd.yaml"), "config management\n") },
-			wantErr: "never overwritten", wantEtcd: "config management\n", wantPhase: PhaseFailed},
+			wantErr: "never overwritten", wantEtcd: "config management\n", wantPhase: agentapi.PhaseFailed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n := newNode(t)

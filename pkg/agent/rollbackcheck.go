@@ -11,23 +11,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-)
 
-// RollbackCheck is what one node knows about rolling back one restore:
-// where etcd would go back to, and why a rollback would be refused there.
-// `restore status` reports it for every journal, so that the plugin can
-// refuse on every node before it changes anything on any; `restore
-// rollback` checks again before it acts.
-type RollbackCheck struct {
-	// OldDataDir is the data dir the old manifest points etcd at.
-	OldDataDir string `json:"oldDataDir,omitempty"`
-	// OldDataWritten is when etcd last wrote the old data (its newest
-	// file in member/snap and member/wal); zero when that data is gone.
-	OldDataWritten *time.Time `json:"oldDataWritten,omitempty"`
-	// Refused says why a rollback would lead somewhere worse than where
-	// the node is, and what to do instead; empty when it may go ahead.
-	Refused string `json:"refused,omitempty"`
-}
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+)
 
 // CheckRollback checks, under root, that a rollback of the restore in j
 // leads back to where the node was before it:
@@ -45,26 +31,26 @@ type RollbackCheck struct {
 // old data: the rest was checked when it began.
 //
 // others are the node's other journals.
-func CheckRollback(root string, j *Journal, others []*Journal) RollbackCheck {
-	var spec RestoreSpec
+func CheckRollback(root string, j *agentapi.Journal, others []*agentapi.Journal) agentapi.RollbackCheck {
+	var spec agentapi.RestoreSpec
 	if err := json.Unmarshal(j.Spec, &spec); err != nil {
-		return RollbackCheck{Refused: fmt.Sprintf("the journal holds no readable spec (%v): roll back by hand from its moves", err)}
+		return agentapi.RollbackCheck{Refused: fmt.Sprintf("the journal holds no readable spec (%v): roll back by hand from its moves", err)}
 	}
-	c := RollbackCheck{OldDataDir: spec.OldDataDir}
-	if j.Phase == PhaseRolledBack {
+	c := agentapi.RollbackCheck{OldDataDir: spec.OldDataDir}
+	if j.Phase == agentapi.PhaseRolledBack {
 		c.Refused = "it is rolled back already"
 		return c
 	}
 	for _, o := range others {
-		if o.ID != j.ID && o.Operation == RestoreOperation && o.Phase == PhaseDone && o.Created.After(j.Created) {
+		if o.ID != j.ID && o.Operation == agentapi.RestoreOperation && o.Phase == agentapi.PhaseDone && o.Created.After(j.Created) {
 			c.Refused = fmt.Sprintf("restore %s, done after this one, runs here: roll that one back first (kubectl etcd restore --rollback --id %s), then this one", o.ID, o.ID)
 			return c
 		}
 	}
 	// An interrupted rollback resumes: it was checked when it began, and
 	// etcd may already run on the old data again.
-	resuming := j.Phase == PhaseRollingBack
-	swap := stepRecord(j, StepSwap)
+	resuming := j.Phase == agentapi.PhaseRollingBack
+	swap := j.Step(agentapi.StepSwap)
 	if resuming {
 		swap = nil
 	}
@@ -84,22 +70,22 @@ func CheckRollback(root string, j *Journal, others []*Journal) RollbackCheck {
 			return c
 		}
 	}
-	if swap != nil && (swap.State == Done || swap.State == Running) {
-		live := path.Join(spec.StaticPodDir, EtcdManifest)
-		want, err := os.ReadFile(under(root, path.Join(spec.JournalDir, RestoredManifest)))
+	if swap != nil && (swap.State == agentapi.Done || swap.State == agentapi.Running) {
+		live := path.Join(spec.StaticPodDir, agentapi.EtcdManifest)
+		want, err := os.ReadFile(under(root, path.Join(spec.JournalDir, agentapi.RestoredManifest)))
 		if err != nil {
 			c.Refused = fmt.Sprintf("the manifest this restore wrote is gone from its journal dir (%v): compare %s by hand", err, live)
 			return c
 		}
 		got, err := os.ReadFile(under(root, live))
 		switch {
-		case err != nil && swap.State == Running:
+		case err != nil && swap.State == agentapi.Running:
 			// The swap may not have written it yet: the undo copes.
 		case err != nil:
 			c.Refused = fmt.Sprintf("%s is gone (%v), so etcd does not run from the manifest this restore wrote: find out what moved it before you roll back", live, err)
 		case !bytes.Equal(got, want):
 			c.Refused = fmt.Sprintf("%s is no longer the manifest this restore wrote (it was edited since, or a later restore wrote it): a rollback would discard that change. Put back %s to roll back, or undo the edit by hand",
-				live, path.Join(spec.JournalDir, RestoredManifest))
+				live, path.Join(spec.JournalDir, agentapi.RestoredManifest))
 		}
 	}
 	return c
@@ -108,15 +94,6 @@ func CheckRollback(root string, j *Journal, others []*Journal) RollbackCheck {
 // writeSlack is how long after the swap began a write to the old data is
 // still taken for the old etcd's own last one.
 const writeSlack = 5 * time.Second
-
-func stepRecord(j *Journal, name string) *StepRecord {
-	for i := range j.Steps {
-		if j.Steps[i].Name == name {
-			return &j.Steps[i]
-		}
-	}
-	return nil
-}
 
 // etcdDataWritten is when etcd last wrote the data dir dir: the newest of
 // member/snap/db and the WAL files. It fails when either is missing.
@@ -157,31 +134,4 @@ func bare(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// LoadJournals reads every journal under base, one dir per id, sorted by
-// id; a dir without a journal (a start that failed early) is skipped.
-func LoadJournals(base string) ([]*Journal, error) {
-	ents, err := os.ReadDir(base)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list the journals: %w", err)
-	}
-	var out []*Journal
-	for _, e := range ents {
-		if !e.IsDir() {
-			continue
-		}
-		j, err := LoadJournal(filepath.Join(base, e.Name(), JournalFile))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("restore %s: %w", e.Name(), err)
-		}
-		out = append(out, j)
-	}
-	return out, nil
 }

@@ -7,12 +7,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // rollbackNode lays out, under a temp root, a node after restore r1 is
 // done: the old data dir as the old etcd left it, the restored manifest in
 // the static pod dir and its copy in the journal dir.
-func rollbackNode(t *testing.T, swapStarted time.Time) (string, *Journal) {
+func rollbackNode(t *testing.T, swapStarted time.Time) (string, *agentapi.Journal) {
 	t.Helper()
 	root := t.TempDir()
 	s := restoreSpec()
@@ -26,8 +28,8 @@ func rollbackNode(t *testing.T, swapStarted time.Time) (string, *Journal) {
 	for f, data := range map[string]string{
 		s.OldDataDir + "/member/snap/db":                  "bolt",
 		s.OldDataDir + "/member/wal/0000000000000000.wal": "wal",
-		s.StaticPodDir + "/" + EtcdManifest:               "restored manifest",
-		s.JournalDir + "/" + RestoredManifest:             "restored manifest",
+		s.StaticPodDir + "/" + agentapi.EtcdManifest:      "restored manifest",
+		s.JournalDir + "/" + agentapi.RestoredManifest:    "restored manifest",
 	} {
 		if err := os.WriteFile(at(f), []byte(data), 0o600); err != nil {
 			t.Fatal(err)
@@ -38,10 +40,10 @@ func rollbackNode(t *testing.T, swapStarted time.Time) (string, *Journal) {
 	}
 	spec, _ := json.Marshal(s)
 	ended := swapStarted.Add(time.Second)
-	j := &Journal{ID: s.ID, Operation: RestoreOperation, Node: "cp1", Created: swapStarted.Add(-2 * time.Minute), Phase: PhaseDone, Spec: spec,
-		Steps: []StepRecord{
-			{Name: "stop etcd", State: Done},
-			{Name: StepSwap, State: Done, Started: &swapStarted, Ended: &ended},
+	j := &agentapi.Journal{ID: s.ID, Operation: agentapi.RestoreOperation, Node: "cp1", Created: swapStarted.Add(-2 * time.Minute), Phase: agentapi.PhaseDone, Spec: spec,
+		Steps: []agentapi.StepRecord{
+			{Name: "stop etcd", State: agentapi.Done},
+			{Name: agentapi.StepSwap, State: agentapi.Done, Started: &swapStarted, Ended: &ended},
 		}}
 	return root, j
 }
@@ -51,13 +53,13 @@ func TestCheckRollback(t *testing.T) {
 	s := restoreSpec()
 	tests := []struct {
 		name   string
-		change func(t *testing.T, root string, j *Journal) []*Journal
+		change func(t *testing.T, root string, j *agentapi.Journal) []*agentapi.Journal
 		refuse string // "" allows
 	}{
 		{name: "the node as the restore left it"},
 		{
 			name: "old data dir removed (D1)",
-			change: func(t *testing.T, root string, _ *Journal) []*Journal {
+			change: func(t *testing.T, root string, _ *agentapi.Journal) []*agentapi.Journal {
 				must(t, os.RemoveAll(filepath.Join(root, s.OldDataDir)))
 				return nil
 			},
@@ -65,7 +67,7 @@ func TestCheckRollback(t *testing.T) {
 		},
 		{
 			name: "old data dir recreated empty by the kubelet",
-			change: func(t *testing.T, root string, _ *Journal) []*Journal {
+			change: func(t *testing.T, root string, _ *agentapi.Journal) []*agentapi.Journal {
 				must(t, os.RemoveAll(filepath.Join(root, s.OldDataDir)))
 				must(t, os.MkdirAll(filepath.Join(root, s.OldDataDir), 0o700))
 				return nil
@@ -74,7 +76,7 @@ func TestCheckRollback(t *testing.T) {
 		},
 		{
 			name: "WAL removed",
-			change: func(t *testing.T, root string, _ *Journal) []*Journal {
+			change: func(t *testing.T, root string, _ *agentapi.Journal) []*agentapi.Journal {
 				must(t, os.RemoveAll(filepath.Join(root, s.OldDataDir, "member", "wal")))
 				return nil
 			},
@@ -82,7 +84,7 @@ func TestCheckRollback(t *testing.T) {
 		},
 		{
 			name: "old data written after the swap",
-			change: func(t *testing.T, root string, _ *Journal) []*Journal {
+			change: func(t *testing.T, root string, _ *agentapi.Journal) []*agentapi.Journal {
 				later := swap.Add(time.Hour)
 				must(t, os.Chtimes(filepath.Join(root, s.OldDataDir, "member", "snap", "db"), later, later))
 				return nil
@@ -91,7 +93,7 @@ func TestCheckRollback(t *testing.T) {
 		},
 		{
 			name: "old etcd's last write just after the swap began",
-			change: func(t *testing.T, root string, _ *Journal) []*Journal {
+			change: func(t *testing.T, root string, _ *agentapi.Journal) []*agentapi.Journal {
 				soon := swap.Add(2 * time.Second)
 				must(t, os.Chtimes(filepath.Join(root, s.OldDataDir, "member", "wal", "0000000000000000.wal"), soon, soon))
 				return nil
@@ -99,62 +101,62 @@ func TestCheckRollback(t *testing.T) {
 		},
 		{
 			name: "manifest edited since the restore (D2)",
-			change: func(t *testing.T, root string, _ *Journal) []*Journal {
-				must(t, os.WriteFile(filepath.Join(root, s.StaticPodDir, EtcdManifest), []byte("edited"), 0o600))
+			change: func(t *testing.T, root string, _ *agentapi.Journal) []*agentapi.Journal {
+				must(t, os.WriteFile(filepath.Join(root, s.StaticPodDir, agentapi.EtcdManifest), []byte("edited"), 0o600))
 				return nil
 			},
 			refuse: "no longer the manifest this restore wrote",
 		},
 		{
 			name: "manifest gone",
-			change: func(t *testing.T, root string, _ *Journal) []*Journal {
-				must(t, os.Remove(filepath.Join(root, s.StaticPodDir, EtcdManifest)))
+			change: func(t *testing.T, root string, _ *agentapi.Journal) []*agentapi.Journal {
+				must(t, os.Remove(filepath.Join(root, s.StaticPodDir, agentapi.EtcdManifest)))
 				return nil
 			},
 			refuse: "is gone",
 		},
 		{
 			name: "a later restore is done (D2)",
-			change: func(_ *testing.T, _ string, j *Journal) []*Journal {
-				return []*Journal{j, {ID: "r2", Operation: RestoreOperation, Phase: PhaseDone, Created: j.Created.Add(time.Hour)}}
+			change: func(_ *testing.T, _ string, j *agentapi.Journal) []*agentapi.Journal {
+				return []*agentapi.Journal{j, {ID: "r2", Operation: agentapi.RestoreOperation, Phase: agentapi.PhaseDone, Created: j.Created.Add(time.Hour)}}
 			},
 			refuse: "restore r2, done after this one",
 		},
 		{
 			name: "a later restore was rolled back",
-			change: func(_ *testing.T, _ string, j *Journal) []*Journal {
-				return []*Journal{j, {ID: "r2", Operation: RestoreOperation, Phase: PhaseRolledBack, Created: j.Created.Add(time.Hour)}}
+			change: func(_ *testing.T, _ string, j *agentapi.Journal) []*agentapi.Journal {
+				return []*agentapi.Journal{j, {ID: "r2", Operation: agentapi.RestoreOperation, Phase: agentapi.PhaseRolledBack, Created: j.Created.Add(time.Hour)}}
 			},
 		},
 		{
 			name: "an earlier restore is done",
-			change: func(_ *testing.T, _ string, j *Journal) []*Journal {
-				return []*Journal{{ID: "r0", Operation: RestoreOperation, Phase: PhaseDone, Created: j.Created.Add(-time.Hour)}, j}
+			change: func(_ *testing.T, _ string, j *agentapi.Journal) []*agentapi.Journal {
+				return []*agentapi.Journal{{ID: "r0", Operation: agentapi.RestoreOperation, Phase: agentapi.PhaseDone, Created: j.Created.Add(-time.Hour)}, j}
 			},
 		},
 		{
 			name: "rolled back already",
-			change: func(_ *testing.T, _ string, j *Journal) []*Journal {
-				j.Phase = PhaseRolledBack
+			change: func(_ *testing.T, _ string, j *agentapi.Journal) []*agentapi.Journal {
+				j.Phase = agentapi.PhaseRolledBack
 				return nil
 			},
 			refuse: "rolled back already",
 		},
 		{
 			name: "an interrupted rollback resumes over old data that etcd runs on again",
-			change: func(t *testing.T, root string, j *Journal) []*Journal {
-				j.Phase = PhaseRollingBack
-				j.Steps[1].State = Undone
+			change: func(t *testing.T, root string, j *agentapi.Journal) []*agentapi.Journal {
+				j.Phase = agentapi.PhaseRollingBack
+				j.Steps[1].State = agentapi.Undone
 				later := swap.Add(time.Hour)
 				must(t, os.Chtimes(filepath.Join(root, s.OldDataDir, "member", "snap", "db"), later, later))
-				must(t, os.WriteFile(filepath.Join(root, s.StaticPodDir, EtcdManifest), []byte("old manifest"), 0o600))
+				must(t, os.WriteFile(filepath.Join(root, s.StaticPodDir, agentapi.EtcdManifest), []byte("old manifest"), 0o600))
 				return nil
 			},
 		},
 		{
 			name: "an interrupted rollback over removed old data",
-			change: func(t *testing.T, root string, j *Journal) []*Journal {
-				j.Phase = PhaseRollingBack
+			change: func(t *testing.T, root string, j *agentapi.Journal) []*agentapi.Journal {
+				j.Phase = agentapi.PhaseRollingBack
 				must(t, os.RemoveAll(filepath.Join(root, s.OldDataDir)))
 				return nil
 			},
@@ -162,10 +164,10 @@ func TestCheckRollback(t *testing.T) {
 		},
 		{
 			name: "crashed before the swap: etcd's manifest is out, the old data as it was",
-			change: func(t *testing.T, root string, j *Journal) []*Journal {
-				j.Phase = PhaseRunning
-				j.Steps[1] = StepRecord{Name: StepSwap, State: Pending}
-				must(t, os.Remove(filepath.Join(root, s.StaticPodDir, EtcdManifest)))
+			change: func(t *testing.T, root string, j *agentapi.Journal) []*agentapi.Journal {
+				j.Phase = agentapi.PhaseRunning
+				j.Steps[1] = agentapi.StepRecord{Name: agentapi.StepSwap, State: agentapi.Pending}
+				must(t, os.Remove(filepath.Join(root, s.StaticPodDir, agentapi.EtcdManifest)))
 				return nil
 			},
 		},
@@ -173,7 +175,7 @@ func TestCheckRollback(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			root, j := rollbackNode(t, swap)
-			others := []*Journal{j}
+			others := []*agentapi.Journal{j}
 			if tt.change != nil {
 				if o := tt.change(t, root, j); o != nil {
 					others = o
@@ -200,19 +202,19 @@ func TestLoadJournals(t *testing.T) {
 	base := t.TempDir()
 	for _, id := range []string{"b", "a"} {
 		must(t, os.MkdirAll(filepath.Join(base, id), 0o700))
-		must(t, (&Journal{ID: id, Operation: RestoreOperation, Phase: PhaseDone}).Save(filepath.Join(base, id, JournalFile)))
+		must(t, SaveJournal(&agentapi.Journal{ID: id, Operation: agentapi.RestoreOperation, Phase: agentapi.PhaseDone}, filepath.Join(base, id, agentapi.JournalFile)))
 	}
 	must(t, os.MkdirAll(filepath.Join(base, "started-no-journal"), 0o700))
-	js, err := LoadJournals(base)
+	js, err := agentapi.LoadJournals(base)
 	must(t, err)
 	if len(js) != 2 || js[0].ID != "a" || js[1].ID != "b" {
 		t.Fatalf("journals %v, want a and b in order", js)
 	}
-	if js, err := LoadJournals(filepath.Join(base, "none")); err != nil || js != nil {
+	if js, err := agentapi.LoadJournals(filepath.Join(base, "none")); err != nil || js != nil {
 		t.Fatalf("a missing base: %v, %v", js, err)
 	}
-	must(t, os.WriteFile(filepath.Join(base, "a", JournalFile), []byte("{"), 0o600))
-	if _, err := LoadJournals(base); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+	must(t, os.WriteFile(filepath.Join(base, "a", agentapi.JournalFile), []byte("{"), 0o600))
+	if _, err := agentapi.LoadJournals(base); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Fatalf("a torn journal: %v", err)
 	}
 }

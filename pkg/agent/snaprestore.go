@@ -2,52 +2,20 @@ package agent
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
-
-// SnapshotRestore makes the agent restore the snapshot itself, as its
-// first step, with the etcd tools of its static pod's image (etcd's own,
-// so that they match the data): script mode, where nothing can be created
-// through the API. The plugin's pod mode restores in a pod before the
-// agent starts, and leaves it nil.
-type SnapshotRestore struct {
-	// Snapshot is the plain snapshot's node path; SHA256 its checksum,
-	// checked before anything else.
-	Snapshot string `json:"snapshot"`
-	SHA256   string `json:"sha256"`
-	// Flags are `snapshot restore`'s member and cluster flags: --name,
-	// --initial-cluster, --initial-cluster-token,
-	// --initial-advertise-peer-urls and the bump; the agent adds
-	// --data-dir.
-	Flags []string `json:"flags"`
-}
-
-// StepRestoreData is the step that restores the snapshot in script mode.
-const StepRestoreData = "restore the snapshot into the new data dir"
-
-// restoredSuffix ends a data dir that an earlier restore made.
-var restoredSuffix = regexp.MustCompile(`-restore-[0-9]{8}T[0-9]{6}Z$`)
-
-// RestoredDataDir is the restored data's dir beside old: /var/lib/etcd
-// becomes /var/lib/etcd-restore-<id>, and so does an earlier restore's
-// dir, so that names do not grow restore after restore.
-func RestoredDataDir(old, id string) string {
-	return restoredSuffix.ReplaceAllString(old, "") + "-restore-" + id
-}
 
 // fillFromManifest completes a script-mode spec from the node's etcd
 // manifest: the plugin that wrote it could not read the pods.
-func (s *RestoreSpec) fillFromManifest(dataDir, image string) {
+func fillFromManifest(s *agentapi.RestoreSpec, dataDir, image string) {
 	if s.SnapshotRestore == nil {
 		return
 	}
@@ -55,7 +23,7 @@ func (s *RestoreSpec) fillFromManifest(dataDir, image string) {
 		s.OldDataDir = path.Clean(dataDir)
 	}
 	if s.NewDataDir == "" {
-		s.NewDataDir = RestoredDataDir(s.OldDataDir, s.ID)
+		s.NewDataDir = agentapi.RestoredDataDir(s.OldDataDir, s.ID)
 	}
 	if s.AgentImage == "" {
 		s.AgentImage = image
@@ -63,12 +31,12 @@ func (s *RestoreSpec) fillFromManifest(dataDir, image string) {
 }
 
 // checkSnapshotRestore checks the staged snapshot before anything changes.
-func checkSnapshotRestore(root string, s *RestoreSpec) error {
+func checkSnapshotRestore(root string, s *agentapi.RestoreSpec) error {
 	r := s.SnapshotRestore
 	if _, err := os.Lstat(under(root, s.NewDataDir)); err == nil {
 		return fmt.Errorf("the new data dir %s exists already: a restore never writes over a data dir; move it away, or restore with another id", s.NewDataDir)
 	}
-	got, err := FileSHA256(under(root, r.Snapshot))
+	got, err := agentapi.FileSHA256(under(root, r.Snapshot))
 	if err != nil {
 		return fmt.Errorf("the staged snapshot: %w", err)
 	}
@@ -76,25 +44,6 @@ func checkSnapshotRestore(root string, s *RestoreSpec) error {
 		return fmt.Errorf("the staged snapshot %s has sha256 %s, the plan's is %s: copy the snapshot again", r.Snapshot, got, r.SHA256)
 	}
 	return nil
-}
-
-// FileSHA256 is the hex sha256 of the file at p.
-func FileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	return ReaderSHA256(f)
-}
-
-// ReaderSHA256 is the hex sha256 of what r holds.
-func ReaderSHA256(r io.Reader) (string, error) {
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // Runner runs a command and returns its combined output.
@@ -122,10 +71,11 @@ func restoreTool(look func(string) (string, error)) (string, []string, error) {
 // snapshotRestoreStep restores the snapshot into the new data dir. A dir
 // left by an interrupted attempt is moved aside, never deleted, before the
 // retry. Its undo keeps the restored dir: it is not the cluster's data.
-func snapshotRestoreStep(s *RestoreSpec, env RestoreEnv) Step {
+func snapshotRestoreStep(s *agentapi.RestoreSpec, env RestoreEnv) Step {
 	r := s.SnapshotRestore
 	return Step{
-		Name: StepRestoreData,
+		Name:   agentapi.StepRestoreData,
+		Detail: "with etcdutl from etcd's own image, etcdctl on 3.5; nothing is stopped yet",
 		Do: func(ctx context.Context) error {
 			dst := under(env.Root, s.NewDataDir)
 			if _, err := os.Stat(under(env.Root, r.Snapshot)); err != nil {

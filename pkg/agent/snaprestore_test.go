@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // The staged snapshot is the backup's plaintext: gone once the data is
@@ -26,7 +28,7 @@ func TestSnapshotRestoreStepRemovesThePlaintext(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			root := t.TempDir()
 			s := restoreSpec()
-			s.SnapshotRestore = &SnapshotRestore{Snapshot: s.JournalDir + "/snapshot.db"}
+			s.SnapshotRestore = &agentapi.SnapshotRestore{Snapshot: s.JournalDir + "/snapshot.db"}
 			staged := under(root, s.SnapshotRestore.Snapshot)
 			must(t, os.MkdirAll(filepath.Dir(staged), 0o700))
 			must(t, os.WriteFile(staged, []byte("plaintext"), 0o600))

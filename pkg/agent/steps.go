@@ -5,13 +5,15 @@ import (
 	"errors"
 	"os"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // MoveStep moves from to to; its undo moves it back.
 func MoveStep(name, from, to string) Step {
 	return Step{
 		Name:  name,
-		Moves: []Move{{From: from, To: to}},
+		Moves: []agentapi.Move{{From: from, To: to}},
 		Do:    func(context.Context) error { return MoveAside(from, to) },
 		Undo:  func(context.Context) error { return undoMove(from, to) },
 	}
@@ -22,7 +24,7 @@ func MoveStep(name, from, to string) Step {
 func PutBackStep(name, orig, aside string) Step {
 	return Step{
 		Name:  name,
-		Moves: []Move{{From: aside, To: orig}},
+		Moves: []agentapi.Move{{From: aside, To: orig}},
 		Do:    func(context.Context) error { return PutBack(orig, aside) },
 		Undo:  func(context.Context) error { return undoMove(aside, orig) },
 	}
@@ -46,7 +48,7 @@ func WriteStep(name, path, aside string, data []byte, pointOfNoReturn bool) Step
 	return Step{
 		Name:            name,
 		PointOfNoReturn: pointOfNoReturn,
-		Moves:           []Move{{To: path}},
+		Moves:           []agentapi.Move{{To: path}},
 		Do:              func(context.Context) error { return WriteFileNew(path, data, 0o600) },
 		Undo: func(context.Context) error {
 			if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {

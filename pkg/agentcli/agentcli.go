@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
 )
 
@@ -142,21 +143,21 @@ func (o *options) dir() (string, error) {
 
 // statusEntry is one journal as `restore status` prints it.
 type statusEntry struct {
-	*agent.Journal
+	*agentapi.Journal
 	// AgentRunning says an agent holds the journal's lock now.
 	AgentRunning bool `json:"agentRunning"`
 	// Rollback says where a rollback leads, and why it would be refused.
-	Rollback *agent.RollbackCheck `json:"rollback,omitempty"`
-	// Barrier is the decision this node recorded (agent.BarrierFile), and
+	Rollback *agentapi.RollbackCheck `json:"rollback,omitempty"`
+	// Barrier is the decision this node recorded (agentapi.BarrierFile), and
 	// BarrierError why it cannot be read: the plugin passes a decision on
 	// to a node that holds at the barrier (S5).
-	Barrier      *agent.DecisionRecord `json:"barrier,omitempty"`
-	BarrierError string                `json:"barrierError,omitempty"`
+	Barrier      *agentapi.DecisionRecord `json:"barrier,omitempty"`
+	BarrierError string                   `json:"barrierError,omitempty"`
 }
 
 // journals reads every journal on the node.
-func (o *options) journals() ([]*agent.Journal, error) {
-	return agent.LoadJournals(filepath.Join(o.root, filepath.FromSlash(o.journalRoot)))
+func (o *options) journals() ([]*agentapi.Journal, error) {
+	return agentapi.LoadJournals(filepath.Join(o.root, filepath.FromSlash(o.journalRoot)))
 }
 
 func (o *options) status(context.Context) error {
@@ -168,7 +169,7 @@ func (o *options) status(context.Context) error {
 		if _, err := o.dir(); err != nil {
 			return err
 		}
-		if !slices.ContainsFunc(all, func(j *agent.Journal) bool { return j.ID == o.id }) {
+		if !slices.ContainsFunc(all, func(j *agentapi.Journal) bool { return j.ID == o.id }) {
 			return fmt.Errorf("restore %s: no journal on this node", o.id)
 		}
 	}
@@ -180,7 +181,7 @@ func (o *options) status(context.Context) error {
 		dir := filepath.Join(o.root, filepath.FromSlash(path.Join(o.journalRoot, j.ID)))
 		c := agent.CheckRollback(o.root, j, all)
 		e := statusEntry{Journal: j, AgentRunning: agent.Held(filepath.Join(dir, lockFile)), Rollback: &c}
-		if d, err := agent.LoadDecision(filepath.Join(dir, agent.BarrierFile)); err != nil {
+		if d, err := agentapi.LoadDecision(filepath.Join(dir, agentapi.BarrierFile)); err != nil {
 			e.BarrierError = err.Error()
 		} else {
 			e.Barrier = d

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // spawnWait bounds how long start waits for the detached agent to claim
@@ -33,7 +33,7 @@ func (o *options) spawn(dir, sub string) error {
 	if err != nil {
 		return fmt.Errorf("find the agent binary to run detached: %w", err)
 	}
-	logPath := filepath.Join(dir, agent.LogFile)
+	logPath := filepath.Join(dir, agentapi.LogFile)
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("open the agent log: %w", err)
@@ -51,8 +51,8 @@ func (o *options) spawn(dir, sub string) error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- c.Wait() }()
-	jp := filepath.Join(dir, agent.JournalFile)
-	claimed := func() bool { j, err := agent.LoadJournal(jp); return err == nil && j.PID == c.Process.Pid }
+	jp := filepath.Join(dir, agentapi.JournalFile)
+	claimed := func() bool { j, err := agentapi.LoadJournal(jp); return err == nil && j.PID == c.Process.Pid }
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	timeout := time.After(spawnWait)

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/manifest"
 )
@@ -174,12 +175,12 @@ func listen(addr string) (func(), bool) {
 	return func() { srv.Close() }, true
 }
 
-func (n *fakeNode) spec(t *testing.T, edit func(*agent.RestoreSpec)) string {
+func (n *fakeNode) spec(t *testing.T, edit func(*agentapi.RestoreSpec)) string {
 	t.Helper()
-	s := agent.RestoreSpec{
+	s := agentapi.RestoreSpec{
 		ID: restoreID, Node: "cp1", Member: "hc-cp1", StaticPodDir: "/etc/kubernetes/manifests",
 		JournalDir: journalDir, OldDataDir: "/var/lib/etcd", NewDataDir: newDataDir,
-		StopTimeout: agent.Duration(10 * time.Second), HealthyTimeout: agent.Duration(10 * time.Second), PollInterval: agent.Duration(10 * time.Millisecond),
+		StopTimeout: agentapi.Duration(10 * time.Second), HealthyTimeout: agentapi.Duration(10 * time.Second), PollInterval: agentapi.Duration(10 * time.Millisecond),
 	}
 	if edit != nil {
 		edit(&s)
@@ -202,9 +203,9 @@ func (n *fakeNode) agent(t *testing.T, args ...string) (string, error) {
 	return out.String(), err
 }
 
-func (n *fakeNode) journal(t *testing.T) *agent.Journal {
+func (n *fakeNode) journal(t *testing.T) *agentapi.Journal {
 	t.Helper()
-	j, err := agent.LoadJournal(filepath.Join(n.root, journalDir, agent.JournalFile))
+	j, err := agentapi.LoadJournal(filepath.Join(n.root, journalDir, agentapi.JournalFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,16 +217,16 @@ func (n *fakeNode) journal(t *testing.T) *agent.Journal {
 const waitDeadline = 2 * time.Minute
 
 // waitPhase waits until the journal is in phase and no agent holds it.
-func (n *fakeNode) waitPhase(t *testing.T, want agent.Phase) *agent.Journal {
+func (n *fakeNode) waitPhase(t *testing.T, want agentapi.Phase) *agentapi.Journal {
 	t.Helper()
 	deadline := time.Now().Add(waitDeadline)
 	for {
 		j := n.journal(t)
-		if j.Phase == want && !agent.Held(filepath.Join(n.root, journalDir, agent.LockFile)) {
+		if j.Phase == want && !agent.Held(filepath.Join(n.root, journalDir, agentapi.LockFile)) {
 			return j
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(n.root, journalDir, agent.LogFile))
+			log, _ := os.ReadFile(filepath.Join(n.root, journalDir, agentapi.LogFile))
 			t.Fatalf("phase %s, want %s; journal error %q; log:\n%s", j.Phase, want, j.Error, log)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -284,7 +285,7 @@ func TestRestoreEndToEndThenRollback(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.PID == 0 || st.Journal != journalDir+"/journal.json" {
 		t.Fatalf("start printed %q (%v)", out, err)
 	}
-	j := n.waitPhase(t, agent.PhaseDone)
+	j := n.waitPhase(t, agentapi.PhaseDone)
 	if j.PID != st.PID {
 		t.Errorf("journal pid %d, start printed %d", j.PID, st.PID)
 	}
@@ -296,7 +297,7 @@ func TestRestoreEndToEndThenRollback(t *testing.T) {
 	if got := n.read(t, "etc/kubernetes/manifests/etcd.yaml"); got != string(want) {
 		t.Errorf("etcd.yaml is not the rewritten manifest:\n%s", cmp.Diff(string(want), got))
 	}
-	for _, f := range agent.ControlPlaneManifests {
+	for _, f := range agentapi.ControlPlaneManifests {
 		p := "etc/kubernetes/manifests/" + f
 		if got := n.read(t, p); orig[p] != "-rw-r--r-- "+got {
 			t.Errorf("%s changed: %q", f, got)
@@ -308,18 +309,18 @@ func TestRestoreEndToEndThenRollback(t *testing.T) {
 	if got := n.read(t, "var/lib/etcd/member/snap/db"); got != "old db" {
 		t.Errorf("old data dir not kept in place: %q", got)
 	}
-	assertStatus(t, n, agent.PhaseDone)
+	assertStatus(t, n, agentapi.PhaseDone)
 
 	if _, err := n.agent(t, "restore", "rollback", "--id", restoreID); err != nil {
 		t.Fatal(err)
 	}
-	n.waitPhase(t, agent.PhaseRolledBack)
+	n.waitPhase(t, agentapi.PhaseRolledBack)
 	if d := cmp.Diff(orig, n.tree(t)); d != "" {
 		t.Errorf("tree after rollback (-before the restore +after):\n%s", d)
 	}
 }
 
-func assertStatus(t *testing.T, n *fakeNode, want agent.Phase) {
+func assertStatus(t *testing.T, n *fakeNode, want agentapi.Phase) {
 	t.Helper()
 	out, err := n.agent(t, "restore", "status")
 	if err != nil {
@@ -344,10 +345,10 @@ func TestRestoreRollsBackWhenEtcdNeverStops(t *testing.T) {
 	n := newFakeNode(t)
 	n.etcdStuck.Store(true)
 	orig := n.tree(t)
-	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.StopTimeout = agent.Duration(stuckStopTimeout) })); err != nil {
+	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, func(s *agentapi.RestoreSpec) { s.StopTimeout = agentapi.Duration(stuckStopTimeout) })); err != nil {
 		t.Fatal(err)
 	}
-	j := n.waitPhase(t, agent.PhaseRolledBack)
+	j := n.waitPhase(t, agentapi.PhaseRolledBack)
 	if !strings.Contains(j.Steps[5].Error, "still accepts connections") {
 		t.Errorf("step %q error %q, want etcd's port named", j.Steps[5].Name, j.Steps[5].Error)
 	}
@@ -369,13 +370,13 @@ func (n *fakeNode) startThenKill(t *testing.T) started {
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.PID <= 0 {
 		t.Fatalf("start printed %q (%v)", out, err)
 	}
-	for n.journal(t).Steps[3].State != agent.Running {
+	for n.journal(t).Steps[3].State != agentapi.Running {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	for agent.Held(filepath.Join(n.root, journalDir, agent.LockFile)) {
+	for agent.Held(filepath.Join(n.root, journalDir, agentapi.LockFile)) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return st
@@ -384,14 +385,14 @@ func (n *fakeNode) startThenKill(t *testing.T) started {
 func TestRestoreResumesAfterKill(t *testing.T) {
 	n := newFakeNode(t)
 	st := n.startThenKill(t)
-	if j := n.journal(t); j.Phase != agent.PhaseRunning || j.Steps[3].State != agent.Running {
+	if j := n.journal(t); j.Phase != agentapi.PhaseRunning || j.Steps[3].State != agentapi.Running {
 		t.Fatalf("after the kill: phase %s, step %q %s", j.Phase, j.Steps[3].Name, j.Steps[3].State)
 	}
 	n.apiStuck.Store(false)
 	if _, err := n.agent(t, "restore", "run", "--id", restoreID); err != nil {
 		t.Fatal(err)
 	}
-	if j := n.waitPhase(t, agent.PhaseDone); j.PID == st.PID {
+	if j := n.waitPhase(t, agentapi.PhaseDone); j.PID == st.PID {
 		t.Error("the journal still names the killed agent")
 	}
 }
@@ -399,20 +400,20 @@ func TestRestoreResumesAfterKill(t *testing.T) {
 func TestRestoreStartRefuses(t *testing.T) {
 	n := newFakeNode(t)
 	orig := n.tree(t)
-	for name, edit := range map[string]func(*agent.RestoreSpec){
-		"another member":       func(s *agent.RestoreSpec) { s.Member = "cp9" },
-		"no restored data dir": func(s *agent.RestoreSpec) { s.NewDataDir = "/var/lib/etcd-restore-none" },
-		"journal in static":    func(s *agent.RestoreSpec) { s.JournalDir = "/etc/kubernetes/manifests/" + restoreID },
-		"rollback with peers": func(s *agent.RestoreSpec) {
-			s.AfterSwapFailure = agent.AfterSwapRollback
-			s.Barrier = &agent.BarrierSpec{Peers: []agent.Peer{{Member: "cp2", Addr: "10.0.0.2:2390"}}}
+	for name, edit := range map[string]func(*agentapi.RestoreSpec){
+		"another member":       func(s *agentapi.RestoreSpec) { s.Member = "cp9" },
+		"no restored data dir": func(s *agentapi.RestoreSpec) { s.NewDataDir = "/var/lib/etcd-restore-none" },
+		"journal in static":    func(s *agentapi.RestoreSpec) { s.JournalDir = "/etc/kubernetes/manifests/" + restoreID },
+		"rollback with peers": func(s *agentapi.RestoreSpec) {
+			s.AfterSwapFailure = agentapi.AfterSwapRollback
+			s.Barrier = &agentapi.BarrierSpec{Peers: []agentapi.Peer{{Member: "cp2", Addr: "10.0.0.2:2390"}}}
 		},
 	} {
 		if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, edit)); err == nil {
 			t.Errorf("%s: start succeeded", name)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(n.root, journalDir, agent.JournalFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(n.root, journalDir, agentapi.JournalFile)); err == nil {
 		t.Error("a refused start wrote a journal")
 	}
 	if d := cmp.Diff(orig, n.tree(t)); d != "" {
@@ -430,7 +431,7 @@ func TestRestoreStartRefuses(t *testing.T) {
 		t.Errorf("rollback while the agent runs: %v", err)
 	}
 	n.apiStuck.Store(false)
-	n.waitPhase(t, agent.PhaseDone)
+	n.waitPhase(t, agentapi.PhaseDone)
 }
 
 // issuePeerCert lays out the node's etcd peer TLS files as kubeadm does,
@@ -463,18 +464,18 @@ func TestRestoreWithPeersRollsBackAtTheBarrier(t *testing.T) {
 	n := newFakeNode(t)
 	n.issuePeerCert(t, newPKI(t))
 	orig := n.tree(t)
-	spec := n.spec(t, func(s *agent.RestoreSpec) {
-		s.Barrier = &agent.BarrierSpec{Addr: freeAddr(t), Peers: []agent.Peer{{Member: "hc-cp2", Addr: "127.0.0.1:1"}},
-			Timeout: agent.Duration(300 * time.Millisecond), Linger: agent.Duration(300 * time.Millisecond)}
+	spec := n.spec(t, func(s *agentapi.RestoreSpec) {
+		s.Barrier = &agentapi.BarrierSpec{Addr: freeAddr(t), Peers: []agentapi.Peer{{Member: "hc-cp2", Addr: "127.0.0.1:1"}},
+			Timeout: agentapi.Duration(300 * time.Millisecond), Linger: agentapi.Duration(300 * time.Millisecond)}
 	})
 	if _, err := n.agent(t, "restore", "start", "--spec", spec); err != nil {
 		t.Fatal(err)
 	}
-	j := n.waitPhase(t, agent.PhaseRolledBack)
-	if j.Steps[6].Name != agent.StepBarrier || j.Steps[6].State != agent.Failed {
+	j := n.waitPhase(t, agentapi.PhaseRolledBack)
+	if j.Steps[6].Name != agentapi.StepBarrier || j.Steps[6].State != agentapi.Failed {
 		t.Errorf("step 7 is %q %s, want the barrier failed", j.Steps[6].Name, j.Steps[6].State)
 	}
-	if got := n.read(t, journalDir+"/"+agent.BarrierFile); !strings.Contains(got, `"abort"`) {
+	if got := n.read(t, journalDir+"/"+agentapi.BarrierFile); !strings.Contains(got, `"abort"`) {
 		t.Errorf("the coordinator recorded %s, want abort", got)
 	}
 	if d := cmp.Diff(orig, n.tree(t)); d != "" {
@@ -495,18 +496,18 @@ func TestRestoreWithPeersCommitsAtTheBarrier(t *testing.T) {
 		addrs[i] = freeAddr(t)
 	}
 	for i, n := range nodes {
-		var peers []agent.Peer
+		var peers []agentapi.Peer
 		for k := range names {
 			if k != i {
-				peers = append(peers, agent.Peer{Member: names[k], Addr: addrs[k]})
+				peers = append(peers, agentapi.Peer{Member: names[k], Addr: addrs[k]})
 			}
 		}
-		spec := n.spec(t, func(s *agent.RestoreSpec) {
+		spec := n.spec(t, func(s *agentapi.RestoreSpec) {
 			s.Node, s.Member = "cp"+names[i][len(names[i])-1:], names[i]
 			// Neither runs out here, however slowly a loaded machine starts
 			// the three agents: the coordinator waits for every member,
 			// and each serves the decision until its peers have it.
-			s.Barrier = &agent.BarrierSpec{Addr: addrs[i], Peers: peers, Timeout: agent.Duration(time.Minute), Linger: agent.Duration(time.Minute)}
+			s.Barrier = &agentapi.BarrierSpec{Addr: addrs[i], Peers: peers, Timeout: agentapi.Duration(time.Minute), Linger: agentapi.Duration(time.Minute)}
 		})
 		// The fake manifest runs hc-cp1: name this node's member.
 		p := filepath.Join(n.root, "etc/kubernetes/manifests/etcd.yaml")
@@ -516,11 +517,11 @@ func TestRestoreWithPeersCommitsAtTheBarrier(t *testing.T) {
 		}
 	}
 	for i, n := range nodes {
-		j := n.waitPhase(t, agent.PhaseDone)
-		if j.Steps[6].Name != agent.StepBarrier || j.Steps[6].State != agent.Done {
+		j := n.waitPhase(t, agentapi.PhaseDone)
+		if j.Steps[6].Name != agentapi.StepBarrier || j.Steps[6].State != agentapi.Done {
 			t.Errorf("%s: step 7 is %q %s", names[i], j.Steps[6].Name, j.Steps[6].State)
 		}
-		if got := n.read(t, journalDir+"/"+agent.BarrierFile); !strings.Contains(got, `"commit"`) {
+		if got := n.read(t, journalDir+"/"+agentapi.BarrierFile); !strings.Contains(got, `"commit"`) {
 			t.Errorf("%s recorded %s, want commit", names[i], got)
 		}
 		if got := n.read(t, "etc/kubernetes/manifests/etcd.yaml"); !strings.Contains(got, newDataDir) {
@@ -553,7 +554,7 @@ func TestRollbackRefusals(t *testing.T) {
 			if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil)); err != nil {
 				t.Fatal(err)
 			}
-			n.waitPhase(t, agent.PhaseDone)
+			n.waitPhase(t, agentapi.PhaseDone)
 			tt.change(t, n)
 			before := n.tree(t)
 			_, err := n.agent(t, "restore", "rollback", "--id", restoreID)
@@ -563,7 +564,7 @@ func TestRollbackRefusals(t *testing.T) {
 			if d := cmp.Diff(before, n.tree(t)); d != "" {
 				t.Errorf("the refused rollback changed the node:\n%s", d)
 			}
-			if j := n.journal(t); j.Phase != agent.PhaseDone {
+			if j := n.journal(t); j.Phase != agentapi.PhaseDone {
 				t.Errorf("phase %s after a refused rollback, want done", j.Phase)
 			}
 			out, err := n.agent(t, "restore", "status")
@@ -584,24 +585,24 @@ func TestRollbackRefusals(t *testing.T) {
 func TestInterruptedRollbackResumes(t *testing.T) {
 	n := newFakeNode(t)
 	orig := n.tree(t)
-	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.StopTimeout = agent.Duration(stuckStopTimeout) })); err != nil {
+	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, func(s *agentapi.RestoreSpec) { s.StopTimeout = agentapi.Duration(stuckStopTimeout) })); err != nil {
 		t.Fatal(err)
 	}
-	n.waitPhase(t, agent.PhaseDone)
+	n.waitPhase(t, agentapi.PhaseDone)
 	// The rollback stops the API server first; one that never goes cuts
 	// the rollback off there.
 	n.apiStuck.Store(true)
 	if _, err := n.agent(t, "restore", "rollback", "--id", restoreID); err == nil {
 		t.Fatal("the rollback went through with the API server stuck")
 	}
-	if j := n.journal(t); j.Phase != agent.PhaseRollingBack {
-		t.Fatalf("phase %s after the cut-off rollback, want %s", j.Phase, agent.PhaseRollingBack)
+	if j := n.journal(t); j.Phase != agentapi.PhaseRollingBack {
+		t.Fatalf("phase %s after the cut-off rollback, want %s", j.Phase, agentapi.PhaseRollingBack)
 	}
 	n.apiStuck.Store(false)
 	if _, err := n.agent(t, "restore", "run", "--id", restoreID); err != nil {
 		t.Fatal(err)
 	}
-	n.waitPhase(t, agent.PhaseRolledBack)
+	n.waitPhase(t, agentapi.PhaseRolledBack)
 	if d := cmp.Diff(orig, n.tree(t)); d != "" {
 		t.Errorf("tree after the resumed rollback (-before the restore +after):\n%s", d)
 	}
@@ -620,7 +621,7 @@ func TestResumeValidatesTheJournalSpec(t *testing.T) {
 	}
 	spec["staticPodDir"] = "etc/../../tmp"
 	j.Spec, _ = json.Marshal(spec)
-	if err := j.Save(filepath.Join(n.root, journalDir, agent.JournalFile)); err != nil {
+	if err := agent.SaveJournal(j, filepath.Join(n.root, journalDir, agentapi.JournalFile)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := n.agent(t, "restore", "run", "--id", restoreID); err == nil || !strings.Contains(err.Error(), "clean absolute node path") {
@@ -644,7 +645,7 @@ func TestPrepareThenStart(t *testing.T) {
 	}
 	j := n.journal(t)
 	for _, s := range j.Steps {
-		if s.State != agent.Pending {
+		if s.State != agentapi.Pending {
 			t.Errorf("step %q %s after a prepare, want pending", s.Name, s.State)
 		}
 	}
@@ -659,7 +660,7 @@ func TestPrepareThenStart(t *testing.T) {
 	if _, err := n.agent(t, "restore", "run", "--id", restoreID, "--detach"); err != nil {
 		t.Fatal(err)
 	}
-	n.waitPhase(t, agent.PhaseDone)
+	n.waitPhase(t, agentapi.PhaseDone)
 
 	m := newFakeNode(t)
 	m.issuePeerCert(t, newPKI(t))
@@ -668,13 +669,13 @@ func TestPrepareThenStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	spec := m.spec(t, func(s *agent.RestoreSpec) {
-		s.Barrier = &agent.BarrierSpec{Addr: l.Addr().String(), Peers: []agent.Peer{{Member: "hc-cp2", Addr: "127.0.0.1:1"}}}
+	spec := m.spec(t, func(s *agentapi.RestoreSpec) {
+		s.Barrier = &agentapi.BarrierSpec{Addr: l.Addr().String(), Peers: []agentapi.Peer{{Member: "hc-cp2", Addr: "127.0.0.1:1"}}}
 	})
 	if _, err := m.agent(t, "restore", "start", "--prepare", "--spec", spec); err == nil || !strings.Contains(err.Error(), "the barrier cannot listen") {
 		t.Fatalf("prepare with the barrier port taken: %v", err)
 	}
-	if _, err := os.Stat(filepath.Join(m.root, journalDir, agent.JournalFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(m.root, journalDir, agentapi.JournalFile)); err == nil {
 		t.Error("a refused prepare wrote a journal")
 	}
 }
@@ -712,10 +713,10 @@ func TestRestoreStartRefusesWhatCannotStart(t *testing.T) {
 func TestLateAgentClosesTheRestore(t *testing.T) {
 	n := newFakeNode(t)
 	orig := n.tree(t)
-	if _, err := n.agent(t, "restore", "start", "--prepare", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.StartWithin = agent.Duration(time.Millisecond) })); err != nil {
+	if _, err := n.agent(t, "restore", "start", "--prepare", "--spec", n.spec(t, func(s *agentapi.RestoreSpec) { s.StartWithin = agentapi.Duration(time.Millisecond) })); err != nil {
 		t.Fatal(err)
 	}
-	if j := n.journal(t); j.Phase != agent.PhaseRunning {
+	if j := n.journal(t); j.Phase != agentapi.PhaseRunning {
 		t.Fatalf("phase %s after the prepare", j.Phase)
 	}
 	time.Sleep(20 * time.Millisecond)
@@ -723,7 +724,7 @@ func TestLateAgentClosesTheRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	j := n.journal(t)
-	if j.Phase != agent.PhaseRolledBack || !strings.Contains(j.Error, "did not begin by") {
+	if j.Phase != agentapi.PhaseRolledBack || !strings.Contains(j.Error, "did not begin by") {
 		t.Errorf("phase %s, error %q; want rolled back for the deadline", j.Phase, j.Error)
 	}
 	after := n.tree(t)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // holdAtBarrier starts a restore whose coordinator (hc-cp0, which sorts
@@ -18,14 +18,14 @@ import (
 // certificate (issuePeerCert).
 func (n *fakeNode) holdAtBarrier(t *testing.T) {
 	t.Helper()
-	spec := n.spec(t, func(s *agent.RestoreSpec) {
-		s.Barrier = &agent.BarrierSpec{Addr: freeAddr(t), Peers: []agent.Peer{{Member: "hc-cp0", Addr: "127.0.0.1:1"}},
-			Timeout: agent.Duration(150 * time.Millisecond), Linger: agent.Duration(100 * time.Millisecond)}
+	spec := n.spec(t, func(s *agentapi.RestoreSpec) {
+		s.Barrier = &agentapi.BarrierSpec{Addr: freeAddr(t), Peers: []agentapi.Peer{{Member: "hc-cp0", Addr: "127.0.0.1:1"}},
+			Timeout: agentapi.Duration(150 * time.Millisecond), Linger: agentapi.Duration(100 * time.Millisecond)}
 	})
 	if _, err := n.agent(t, "restore", "start", "--spec", spec); err != nil {
 		t.Fatal(err)
 	}
-	if j := n.waitPhase(t, agent.PhaseFailed); !j.AtBarrier() {
+	if j := n.waitPhase(t, agentapi.PhaseFailed); !j.AtBarrier() {
 		t.Fatalf("the node did not hold at the barrier: %+v", j.Steps)
 	}
 }
@@ -37,15 +37,15 @@ func TestHeldNodeTakesADecision(t *testing.T) {
 	for _, tt := range []struct {
 		name     string
 		args     []string
-		want     agent.Phase
+		want     agentapi.Phase
 		wantErr  string
 		restored bool
 	}{
-		{name: "commit", args: []string{"--decision", "commit", "--from", "barrier.json of node cp0"}, want: agent.PhaseDone, restored: true},
-		{name: "abort", args: []string{"--decision", "abort", "--from", "barrier.json of node cp0"}, want: agent.PhaseRolledBack},
-		{name: "no source", args: []string{"--decision", "commit"}, want: agent.PhaseFailed, wantErr: "--from is missing"},
-		{name: "a source without a decision", args: []string{"--from", "cp0"}, want: agent.PhaseFailed, wantErr: "--from goes with --decision"},
-		{name: "neither", args: []string{"--decision", "maybe", "--from", "cp0"}, want: agent.PhaseFailed, wantErr: `--decision "maybe"`},
+		{name: "commit", args: []string{"--decision", "commit", "--from", "barrier.json of node cp0"}, want: agentapi.PhaseDone, restored: true},
+		{name: "abort", args: []string{"--decision", "abort", "--from", "barrier.json of node cp0"}, want: agentapi.PhaseRolledBack},
+		{name: "no source", args: []string{"--decision", "commit"}, want: agentapi.PhaseFailed, wantErr: "--from is missing"},
+		{name: "a source without a decision", args: []string{"--from", "cp0"}, want: agentapi.PhaseFailed, wantErr: "--from goes with --decision"},
+		{name: "neither", args: []string{"--decision", "maybe", "--from", "cp0"}, want: agentapi.PhaseFailed, wantErr: `--decision "maybe"`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n := newFakeNode(t)
@@ -57,7 +57,7 @@ func TestHeldNodeTakesADecision(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("run: %v, want %q", err, tt.wantErr)
 				}
-			} else if err != nil && tt.want != agent.PhaseRolledBack {
+			} else if err != nil && tt.want != agentapi.PhaseRolledBack {
 				t.Fatal(err)
 			}
 			n.waitPhase(t, tt.want)
@@ -66,12 +66,12 @@ func TestHeldNodeTakesADecision(t *testing.T) {
 				if got := n.read(t, "etc/kubernetes/manifests/etcd.yaml"); !strings.Contains(got, newDataDir) {
 					t.Error("the node did not swap on the commit it was given")
 				}
-			case tt.want == agent.PhaseRolledBack:
+			case tt.want == agentapi.PhaseRolledBack:
 				if d := cmp.Diff(orig, n.tree(t)); d != "" {
 					t.Errorf("tree after the abort it was given (-before +after):\n%s", d)
 				}
 			}
-			d, err := agent.LoadDecision(filepath.Join(n.root, journalDir, agent.BarrierFile))
+			d, err := agentapi.LoadDecision(filepath.Join(n.root, journalDir, agentapi.BarrierFile))
 			if tt.wantErr != "" {
 				if d != nil || err != nil {
 					t.Errorf("a refused decision recorded %+v (%v)", d, err)
@@ -115,26 +115,26 @@ func TestRollbackInPhases(t *testing.T) {
 		setup   func(t *testing.T, n *fakeNode)
 		phases  [][]string
 		wantErr string
-		want    agent.Phase
+		want    agentapi.Phase
 	}{
-		{name: "prepare, then release", phases: [][]string{{"--prepare"}, {"--release", "--grace", "300ms"}}, want: agent.PhaseRolledBack},
+		{name: "prepare, then release", phases: [][]string{{"--prepare"}, {"--release", "--grace", "300ms"}}, want: agentapi.PhaseRolledBack},
 		// The recall must come a recallMargin before the start: the grace
 		// leaves a loaded machine seconds to run the next agent.
-		{name: "recalled in time", phases: [][]string{{"--prepare"}, {"--release", "--grace", "10s"}, {"--recall"}}, want: agent.PhaseDone},
-		{name: "recalled too late", phases: [][]string{{"--prepare"}, {"--release", "--grace", "10ms"}, {"--recall"}}, wantErr: "too late to recall", want: agent.PhaseRolledBack},
-		{name: "released without a prepare", phases: [][]string{{"--release"}}, wantErr: "is not prepared on this node", want: agent.PhaseDone},
-		{name: "released twice", phases: [][]string{{"--prepare"}, {"--release", "--grace", "100ms"}, {"--release"}}, wantErr: "released at", want: agent.PhaseRolledBack},
+		{name: "recalled in time", phases: [][]string{{"--prepare"}, {"--release", "--grace", "10s"}, {"--recall"}}, want: agentapi.PhaseDone},
+		{name: "recalled too late", phases: [][]string{{"--prepare"}, {"--release", "--grace", "10ms"}, {"--recall"}}, wantErr: "too late to recall", want: agentapi.PhaseRolledBack},
+		{name: "released without a prepare", phases: [][]string{{"--release"}}, wantErr: "is not prepared on this node", want: agentapi.PhaseDone},
+		{name: "released twice", phases: [][]string{{"--prepare"}, {"--release", "--grace", "100ms"}, {"--release"}}, wantErr: "released at", want: agentapi.PhaseRolledBack},
 		{name: "an agent's static pod is there", setup: func(t *testing.T, n *fakeNode) {
-			mustWrite(t, filepath.Join(n.root, "etc/kubernetes/manifests", agent.AgentPodFile(restoreID, "run")), "kind: Pod\n")
-		}, phases: [][]string{{"--prepare"}}, wantErr: "is in the static pod dir", want: agent.PhaseDone},
-		{name: "two phases at once", phases: [][]string{{"--prepare", "--release"}}, wantErr: "exclude each other", want: agent.PhaseDone},
+			mustWrite(t, filepath.Join(n.root, "etc/kubernetes/manifests", agentapi.AgentPodFile(restoreID, "run")), "kind: Pod\n")
+		}, phases: [][]string{{"--prepare"}}, wantErr: "is in the static pod dir", want: agentapi.PhaseDone},
+		{name: "two phases at once", phases: [][]string{{"--prepare", "--release"}}, wantErr: "exclude each other", want: agentapi.PhaseDone},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n := newFakeNode(t)
 			if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil)); err != nil {
 				t.Fatal(err)
 			}
-			n.waitPhase(t, agent.PhaseDone)
+			n.waitPhase(t, agentapi.PhaseDone)
 			if tt.setup != nil {
 				tt.setup(t, n)
 			}
@@ -160,8 +160,8 @@ func TestRollbackInPhases(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
 			j := n.waitPhase(t, tt.want)
-			r, _ := agent.LoadRollbackRelease(filepath.Join(n.root, journalDir, agent.RollbackFile))
-			if tt.want == agent.PhaseRolledBack {
+			r, _ := agentapi.LoadRollbackRelease(filepath.Join(n.root, journalDir, agentapi.RollbackFile))
+			if tt.want == agentapi.PhaseRolledBack {
 				if undone := j.Steps[len(j.Steps)-1].Ended; r == nil || r.NotBefore == nil || undone == nil || undone.Before(*r.NotBefore) {
 					t.Errorf("the rollback acted at %v, before its release's start %+v", undone, r)
 				}
@@ -186,22 +186,22 @@ func TestStaticPodRollbackInPhases(t *testing.T) {
 	k := n.runStaticPods(t)
 	bin := n.installAgent(t)
 	orig := n.tree(t)
-	if _, err := n.run(t, bin, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.AgentImage = "etcd" })); err != nil {
+	if _, err := n.run(t, bin, "restore", "start", "--spec", n.spec(t, func(s *agentapi.RestoreSpec) { s.AgentImage = "etcd" })); err != nil {
 		t.Fatal(err)
 	}
-	n.waitPhase(t, agent.PhaseDone)
-	runPod, rollbackPod := agent.AgentPodFile(restoreID, "run"), agent.AgentPodFile(restoreID, "rollback")
+	n.waitPhase(t, agentapi.PhaseDone)
+	runPod, rollbackPod := agentapi.AgentPodFile(restoreID, "run"), agentapi.AgentPodFile(restoreID, "rollback")
 	waitGone(t, filepath.Join(n.root, "etc/kubernetes/manifests", runPod))
 	if _, err := n.run(t, bin, "restore", "rollback", "--id", restoreID, "--prepare"); err != nil {
 		t.Fatal(err)
 	}
-	if exists(filepath.Join(n.root, "etc/kubernetes/manifests", rollbackPod)) || !exists(filepath.Join(n.root, journalDir, agent.PreparedRollbackPod)) {
+	if exists(filepath.Join(n.root, "etc/kubernetes/manifests", rollbackPod)) || !exists(filepath.Join(n.root, journalDir, agentapi.PreparedRollbackPod)) {
 		t.Fatal("the prepare did not write the rollback's static pod aside, and only there")
 	}
 	if _, err := n.run(t, bin, "restore", "rollback", "--id", restoreID, "--release", "--grace", "300ms"); err != nil {
 		t.Fatal(err)
 	}
-	n.waitPhase(t, agent.PhaseRolledBack)
+	n.waitPhase(t, agentapi.PhaseRolledBack)
 	waitGone(t, filepath.Join(n.root, "etc/kubernetes/manifests", rollbackPod))
 	if d := cmp.Diff(orig, n.tree(t)); d != "" {
 		t.Errorf("tree after the rollback (-before +after):\n%s", d)

@@ -14,9 +14,10 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
-const lockFile = agent.LockFile
+const lockFile = agentapi.LockFile
 
 // start checks the node against the spec and writes the journal, with the
 // cluster untouched, then runs the steps detached: from here on the API
@@ -58,23 +59,23 @@ func (o *options) start(ctx context.Context) error {
 	return o.handover(dir, "run")
 }
 
-// lockNode takes the node's restore lock (agent.NodeLockFile), which a
+// lockNode takes the node's restore lock (agentapi.NodeLockFile), which a
 // start holds from its checks until its journal is written.
 func (o *options) lockNode() (*agent.Lock, error) {
 	base := filepath.Join(o.root, filepath.FromSlash(o.journalRoot))
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return nil, fmt.Errorf("make the journal root: %w", err)
 	}
-	lock, err := agent.TryLock(filepath.Join(base, agent.NodeLockFile), o.nodeLockWait)
+	lock, err := agent.TryLock(filepath.Join(base, agentapi.NodeLockFile), o.nodeLockWait)
 	if errors.Is(err, agent.ErrLocked) {
-		return nil, fmt.Errorf("nothing was changed: another restore is starting on this node now (it holds %s): let it finish, see `kubectl etcd restore --status`, then retry", path.Join(o.journalRoot, agent.NodeLockFile))
+		return nil, fmt.Errorf("nothing was changed: another restore is starting on this node now (it holds %s): let it finish, see `kubectl etcd restore --status`, then retry", path.Join(o.journalRoot, agentapi.NodeLockFile))
 	}
 	return lock, err
 }
 
 // prepareJournal checks the node and writes the journal, all steps
 // pending; the caller holds the node's lock.
-func (o *options) prepareJournal(dir string, spec *agent.RestoreSpec) error {
+func (o *options) prepareJournal(dir string, spec *agentapi.RestoreSpec) error {
 	restored, err := agent.PrepareRestore(o.root, spec)
 	if err != nil {
 		return fmt.Errorf("nothing was changed: %w", err)
@@ -94,7 +95,7 @@ func (o *options) prepareJournal(dir string, spec *agent.RestoreSpec) error {
 	return o.writeJournal(dir, spec, restored)
 }
 
-func (o *options) readSpec() (*agent.RestoreSpec, error) {
+func (o *options) readSpec() (*agentapi.RestoreSpec, error) {
 	var r io.Reader = o.stdin
 	if o.specFile == "" {
 		return nil, fmt.Errorf("%w: --spec names the restore spec the plugin wrote", errUsage)
@@ -107,7 +108,7 @@ func (o *options) readSpec() (*agent.RestoreSpec, error) {
 		defer f.Close()
 		r = f
 	}
-	var s agent.RestoreSpec
+	var s agentapi.RestoreSpec
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields() // a newer plugin's field must not be ignored silently
 	if err := dec.Decode(&s); err != nil {
@@ -118,24 +119,24 @@ func (o *options) readSpec() (*agent.RestoreSpec, error) {
 
 // writeJournal writes the journal, all steps pending, under the lock: two
 // starts at once must not both pass PrepareRestore's check for a journal.
-func (o *options) writeJournal(dir string, spec *agent.RestoreSpec, restored []byte) error {
-	jp := filepath.Join(dir, agent.JournalFile)
+func (o *options) writeJournal(dir string, spec *agentapi.RestoreSpec, restored []byte) error {
+	jp := filepath.Join(dir, agentapi.JournalFile)
 	if _, err := os.Lstat(jp); err == nil {
 		return fmt.Errorf("restore %s already has a journal: resume it with `restore run` or roll it back", spec.ID)
 	}
-	if err := agent.WriteFileAtomic(filepath.Join(dir, agent.RestoredManifest), restored, 0o600); err != nil {
+	if err := agent.WriteFileAtomic(filepath.Join(dir, agentapi.RestoredManifest), restored, 0o600); err != nil {
 		return err
 	}
 	steps := agent.RestoreSteps(spec, restored, o.env(spec))
-	j, err := agent.NewJournal(spec.ID, agent.RestoreOperation, spec.Node, time.Now(), spec, steps)
+	j, err := agent.NewJournal(spec.ID, agentapi.RestoreOperation, spec.Node, time.Now(), spec, steps)
 	if err != nil {
 		return err
 	}
-	return j.Save(jp)
+	return agent.SaveJournal(j, jp)
 }
 
 // env also keeps the spec's barrier in o.barrier, for run to serve.
-func (o *options) env(spec *agent.RestoreSpec) agent.RestoreEnv {
+func (o *options) env(spec *agentapi.RestoreSpec) agent.RestoreEnv {
 	env := agent.RestoreEnv{
 		Root:   o.root,
 		Dialer: &net.Dialer{Timeout: 2 * time.Second},
@@ -148,13 +149,13 @@ func (o *options) env(spec *agent.RestoreSpec) agent.RestoreEnv {
 }
 
 // engine rebuilds the steps of the journal in dir from its own spec.
-func (o *options) engine(dir string) (*agent.Engine, *agent.RestoreSpec, error) {
-	jp := filepath.Join(dir, agent.JournalFile)
-	j, err := agent.LoadJournal(jp)
+func (o *options) engine(dir string) (*agent.Engine, *agentapi.RestoreSpec, error) {
+	jp := filepath.Join(dir, agentapi.JournalFile)
+	j, err := agentapi.LoadJournal(jp)
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore %s: %w", o.id, err)
 	}
-	var spec agent.RestoreSpec
+	var spec agentapi.RestoreSpec
 	if err := json.Unmarshal(j.Spec, &spec); err != nil {
 		return nil, nil, fmt.Errorf("journal %s holds no readable spec: %w", jp, err)
 	}
@@ -166,7 +167,7 @@ func (o *options) engine(dir string) (*agent.Engine, *agent.RestoreSpec, error) 
 	if spec.ID != o.id {
 		return nil, nil, fmt.Errorf("journal %s is of restore %q, not %s: nothing was changed", jp, spec.ID, o.id)
 	}
-	restored, err := os.ReadFile(filepath.Join(dir, agent.RestoredManifest))
+	restored, err := os.ReadFile(filepath.Join(dir, agentapi.RestoredManifest))
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore %s: %w", o.id, err)
 	}
@@ -176,7 +177,7 @@ func (o *options) engine(dir string) (*agent.Engine, *agent.RestoreSpec, error) 
 
 // claim locks the journal in dir for this process and records its PID,
 // which is the first journal update `start` waits for.
-func (o *options) claim(dir string) (*agent.Engine, *agent.RestoreSpec, *agent.Lock, error) {
+func (o *options) claim(dir string) (*agent.Engine, *agentapi.RestoreSpec, *agent.Lock, error) {
 	lock, err := o.lockJournal(dir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -184,7 +185,7 @@ func (o *options) claim(dir string) (*agent.Engine, *agent.RestoreSpec, *agent.L
 	e, spec, err := o.engine(dir)
 	if err == nil {
 		e.Journal().PID, e.Journal().Claim = os.Getpid(), o.claimToken
-		err = e.Journal().Save(filepath.Join(dir, agent.JournalFile))
+		err = agent.SaveJournal(e.Journal(), filepath.Join(dir, agentapi.JournalFile))
 	}
 	if err != nil {
 		lock.Unlock()
@@ -199,7 +200,7 @@ func (o *options) lockJournal(dir string) (*agent.Lock, error) {
 	lock, err := agent.TryLock(filepath.Join(dir, lockFile), 2*time.Second)
 	if errors.Is(err, agent.ErrLocked) {
 		pid := 0
-		if j, jerr := agent.LoadJournal(filepath.Join(dir, agent.JournalFile)); jerr == nil {
+		if j, jerr := agentapi.LoadJournal(filepath.Join(dir, agentapi.JournalFile)); jerr == nil {
 			pid = j.PID
 		}
 		return nil, fmt.Errorf("an agent (pid %d) is running restore %s now: wait until `restore status` shows agentRunning false, or stop it (kill %d), then retry", pid, o.id, pid)
@@ -218,8 +219,8 @@ func (o *options) run(ctx context.Context) error {
 	} else if o.from != "" {
 		return fmt.Errorf("%w: --from goes with --decision", errUsage)
 	}
-	return o.withJournal("run", func(e *agent.Engine, spec *agent.RestoreSpec) error {
-		if e.Journal().Phase == agent.PhaseRollingBack {
+	return o.withJournal("run", func(e *agent.Engine, spec *agentapi.RestoreSpec) error {
+		if e.Journal().Phase == agentapi.PhaseRollingBack {
 			// A rollback this agent began (a failure before the barrier, or
 			// a single member's after the swap) was cut off: the kubelet
 			// restarted the agent, which finishes it rather than refuse to
@@ -244,7 +245,7 @@ func (o *options) run(ctx context.Context) error {
 			}
 			j := e.Journal()
 			j.Error = fmt.Sprintf("the agent did not begin by %s, so it changed nothing and closed the restore", spec.StartBy.UTC().Format(time.RFC3339))
-			return j.Save(filepath.Join(dir, agent.JournalFile))
+			return agent.SaveJournal(j, filepath.Join(dir, agentapi.JournalFile))
 		}
 		o.logf("restore %s: running from phase %s", o.id, e.Journal().Phase)
 		if o.barrier != nil {
@@ -256,7 +257,7 @@ func (o *options) run(ctx context.Context) error {
 			defer o.closeBarrier(ctx)
 		}
 		err := e.Run(ctx)
-		if errors.Is(err, agent.ErrPastPointOfNoReturn) && spec.AfterSwapFailure == agent.AfterSwapRollback {
+		if errors.Is(err, agent.ErrPastPointOfNoReturn) && spec.AfterSwapFailure == agentapi.AfterSwapRollback {
 			o.logf("restore %s: %v; rolling back (afterSwapFailure %s)", o.id, err, spec.AfterSwapFailure)
 			if rerr := e.Rollback(ctx); rerr != nil {
 				return fmt.Errorf("%w; the rollback failed too: %w", err, rerr)
@@ -273,12 +274,12 @@ func (o *options) run(ctx context.Context) error {
 
 // late reports whether a restore that has not begun any step is past its
 // StartBy deadline.
-func late(j *agent.Journal, spec *agent.RestoreSpec, now time.Time) bool {
+func late(j *agentapi.Journal, spec *agentapi.RestoreSpec, now time.Time) bool {
 	if spec.StartBy == nil || !now.After(*spec.StartBy) {
 		return false
 	}
 	for _, s := range j.Steps {
-		if s.State != agent.Pending {
+		if s.State != agentapi.Pending {
 			return false
 		}
 	}
@@ -314,7 +315,7 @@ func (o *options) takeDecision() error {
 	if o.barrier == nil {
 		return fmt.Errorf("nothing was changed: restore %s has no peers, so no barrier and no decision to take; resume it with `restore run --id %s`", o.id, o.id)
 	}
-	if err := o.barrier.Take(e.Journal(), agent.Decision(o.decision), o.from); err != nil {
+	if err := o.barrier.Take(e.Journal(), agentapi.Decision(o.decision), o.from); err != nil {
 		return fmt.Errorf("nothing was changed: %w", err)
 	}
 	o.logf("restore %s: recorded the barrier's decision %s, from %s", o.id, o.decision, o.from)
@@ -338,7 +339,7 @@ func (o *options) rollback(ctx context.Context) error {
 			return err
 		}
 	}
-	return o.withJournal("rollback", func(e *agent.Engine, _ *agent.RestoreSpec) error {
+	return o.withJournal("rollback", func(e *agent.Engine, _ *agentapi.RestoreSpec) error {
 		if err := o.awaitRelease(ctx, e.Journal()); err != nil {
 			return err
 		}
@@ -377,7 +378,7 @@ func (o *options) checkRollback() error {
 // withJournal hands `restore sub` over to an agent that outlives this
 // process when asked (--detach), or else runs fn holding the journal's
 // lock; as a static pod, see asStaticPod.
-func (o *options) withJournal(sub string, fn func(*agent.Engine, *agent.RestoreSpec) error) error {
+func (o *options) withJournal(sub string, fn func(*agent.Engine, *agentapi.RestoreSpec) error) error {
 	dir, err := o.dir()
 	if err != nil {
 		return err

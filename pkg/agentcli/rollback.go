@@ -10,9 +10,10 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
-// The phases of a rollback over the API (agent.RollbackFile says why).
+// The phases of a rollback over the API (agentapi.RollbackFile says why).
 
 // defaultReleaseGrace is how long a released rollback's agent waits
 // before it acts: the plugin releases every node at once, each release
@@ -52,7 +53,7 @@ func (o *options) rollbackPhase() (func() error, error) {
 
 // prepareRollback checks the node as a rollback would, and writes what
 // the release needs: the rollback's static pod into the journal dir, and
-// agent.RollbackFile. Nothing acts; a prepare that is never released
+// agentapi.RollbackFile. Nothing acts; a prepare that is never released
 // changes nothing, and the next one replaces it.
 func (o *options) prepareRollback() error {
 	dir, err := o.dir()
@@ -71,7 +72,7 @@ func (o *options) prepareRollback() error {
 	if err != nil {
 		return err
 	}
-	pod := filepath.Join(dir, agent.PreparedRollbackPod)
+	pod := filepath.Join(dir, agentapi.PreparedRollbackPod)
 	if err := os.Remove(pod); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
@@ -84,8 +85,8 @@ func (o *options) prepareRollback() error {
 			return err
 		}
 	}
-	r := agent.RollbackRelease{Prepared: time.Now().UTC(), Claim: token}
-	if err := r.Save(filepath.Join(dir, agent.RollbackFile)); err != nil {
+	r := agentapi.RollbackRelease{Prepared: time.Now().UTC(), Claim: token}
+	if err := agent.SaveRollbackRelease(&r, filepath.Join(dir, agentapi.RollbackFile)); err != nil {
 		return err
 	}
 	return o.printStarted(0)
@@ -95,7 +96,7 @@ func (o *options) prepareRollback() error {
 // while an agent runs the restore or is about to: it holds the lock, or
 // its static pod is in the static pod dir (an agent that crash-loops
 // holds no lock between its restarts, S6).
-func (o *options) lockIdle(dir string) (*agent.RestoreSpec, *agent.Lock, error) {
+func (o *options) lockIdle(dir string) (*agentapi.RestoreSpec, *agent.Lock, error) {
 	lock, err := o.lockJournal(dir)
 	if err != nil {
 		return nil, nil, err
@@ -143,15 +144,15 @@ func (o *options) releaseRollback() error {
 }
 
 // markReleased checks the node again, as a rollback would, and records
-// the release in agent.RollbackFile; it returns the prepared static pod.
-func (o *options) markReleased(dir string) (*agent.RestoreSpec, *agent.RollbackRelease, []byte, error) {
+// the release in agentapi.RollbackFile; it returns the prepared static pod.
+func (o *options) markReleased(dir string) (*agentapi.RestoreSpec, *agentapi.RollbackRelease, []byte, error) {
 	spec, lock, err := o.lockIdle(dir)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer lock.Unlock()
-	rp := filepath.Join(dir, agent.RollbackFile)
-	r, err := agent.LoadRollbackRelease(rp)
+	rp := filepath.Join(dir, agentapi.RollbackFile)
+	r, err := agentapi.LoadRollbackRelease(rp)
 	switch {
 	case err != nil:
 		return nil, nil, nil, err
@@ -170,14 +171,14 @@ func (o *options) markReleased(dir string) (*agent.RestoreSpec, *agent.RollbackR
 	}
 	var pod []byte
 	if spec.AgentImage != "" {
-		if pod, err = os.ReadFile(filepath.Join(dir, agent.PreparedRollbackPod)); err != nil {
+		if pod, err = os.ReadFile(filepath.Join(dir, agentapi.PreparedRollbackPod)); err != nil {
 			return nil, nil, nil, fmt.Errorf("nothing was changed: the prepared rollback's static pod: %w; prepare it again on every node", err)
 		}
 	}
 	now := time.Now().UTC()
 	at := now.Add(o.grace)
 	r.Released, r.NotBefore = &now, &at
-	if err := r.Save(rp); err != nil {
+	if err := agent.SaveRollbackRelease(r, rp); err != nil {
 		return nil, nil, nil, fmt.Errorf("nothing was changed: record the release: %w", err)
 	}
 	return spec, r, pod, nil
@@ -196,8 +197,8 @@ func (o *options) recallRollback() error {
 	if err != nil {
 		return err
 	}
-	rp := filepath.Join(dir, agent.RollbackFile)
-	r, err := agent.LoadRollbackRelease(rp)
+	rp := filepath.Join(dir, agentapi.RollbackFile)
+	r, err := agentapi.LoadRollbackRelease(rp)
 	if err != nil || r == nil || r.Released == nil || r.Recalled != nil {
 		return err
 	}
@@ -206,7 +207,7 @@ func (o *options) recallRollback() error {
 		return fmt.Errorf("too late to recall the rollback of restore %s: its agent begins at %s; see `restore status`: once it has rolled back, roll the other nodes back too", o.id, r.NotBefore.Format(time.RFC3339))
 	}
 	r.Recalled = &now
-	if err := r.Save(rp); err != nil {
+	if err := agent.SaveRollbackRelease(r, rp); err != nil {
 		return fmt.Errorf("the rollback of restore %s was not recalled (%w): it begins at %s", o.id, err, r.NotBefore.Format(time.RFC3339))
 	}
 	if !time.Now().Before(*r.NotBefore) {
@@ -223,16 +224,16 @@ func (o *options) recallRollback() error {
 // the release's) until the release's start, so that no node acts before
 // every node is released, then stops it if the release was recalled
 // meanwhile. Any other rollback (by hand, a resumed one) goes at once.
-func (o *options) awaitRelease(ctx context.Context, j *agent.Journal) error {
-	if o.claimToken == "" || j.Phase == agent.PhaseRollingBack {
+func (o *options) awaitRelease(ctx context.Context, j *agentapi.Journal) error {
+	if o.claimToken == "" || j.Phase == agentapi.PhaseRollingBack {
 		return nil
 	}
 	dir, err := o.dir()
 	if err != nil {
 		return err
 	}
-	rp := filepath.Join(dir, agent.RollbackFile)
-	r, err := agent.LoadRollbackRelease(rp)
+	rp := filepath.Join(dir, agentapi.RollbackFile)
+	r, err := agentapi.LoadRollbackRelease(rp)
 	if err != nil || r == nil || r.Claim != o.claimToken {
 		return err
 	}
@@ -247,7 +248,7 @@ func (o *options) awaitRelease(ctx context.Context, j *agent.Journal) error {
 		case <-time.After(wait):
 		}
 	}
-	if r, err = agent.LoadRollbackRelease(rp); err != nil {
+	if r, err = agentapi.LoadRollbackRelease(rp); err != nil {
 		return fmt.Errorf("nothing was changed: %w", err)
 	}
 	if r == nil || r.Recalled != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // A start refuses, with no journal written, while another start holds the
@@ -20,27 +21,27 @@ func TestStartRefusesBesideAnotherRestore(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		// otherPhase is the phase of another restore's journal; "" for none.
-		otherPhase agent.Phase
+		otherPhase agentapi.Phase
 		lockHeld   bool
 		wantErr    string
 	}{
 		{name: "alone"},
 		{name: "another start holds the node lock", lockHeld: true, wantErr: "another restore is starting on this node now"},
-		{name: "another running", otherPhase: agent.PhaseRunning, wantErr: "restore " + other + " is unfinished here (phase running)"},
-		{name: "another held after the barrier", otherPhase: agent.PhaseFailed, wantErr: "kubectl etcd restore --rollback --id " + other},
-		{name: "another rolling back", otherPhase: agent.PhaseRollingBack, wantErr: "see `kubectl etcd restore --status`"},
-		{name: "another done", otherPhase: agent.PhaseDone},
-		{name: "another rolled back or closed", otherPhase: agent.PhaseRolledBack},
+		{name: "another running", otherPhase: agentapi.PhaseRunning, wantErr: "restore " + other + " is unfinished here (phase running)"},
+		{name: "another held after the barrier", otherPhase: agentapi.PhaseFailed, wantErr: "kubectl etcd restore --rollback --id " + other},
+		{name: "another rolling back", otherPhase: agentapi.PhaseRollingBack, wantErr: "see `kubectl etcd restore --status`"},
+		{name: "another done", otherPhase: agentapi.PhaseDone},
+		{name: "another rolled back or closed", otherPhase: agentapi.PhaseRolledBack},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			n := newFakeNode(t)
 			base := filepath.Join(n.root, journalRoot)
 			if tt.otherPhase != "" {
-				j := &agent.Journal{ID: other, Operation: agent.RestoreOperation, Phase: tt.otherPhase}
+				j := &agentapi.Journal{ID: other, Operation: agentapi.RestoreOperation, Phase: tt.otherPhase}
 				if err := os.MkdirAll(filepath.Join(base, other), 0o700); err != nil {
 					t.Fatal(err)
 				}
-				if err := j.Save(filepath.Join(base, other, agent.JournalFile)); err != nil {
+				if err := agent.SaveJournal(j, filepath.Join(base, other, agentapi.JournalFile)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -48,7 +49,7 @@ func TestStartRefusesBesideAnotherRestore(t *testing.T) {
 				if err := os.MkdirAll(base, 0o700); err != nil {
 					t.Fatal(err)
 				}
-				l, err := agent.TryLock(filepath.Join(base, agent.NodeLockFile), 0)
+				l, err := agent.TryLock(filepath.Join(base, agentapi.NodeLockFile), 0)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -60,11 +61,11 @@ func TestStartRefusesBesideAnotherRestore(t *testing.T) {
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("start: %v, want %q", err, tt.wantErr)
 			}
-			_, jerr := os.Stat(filepath.Join(n.root, journalDir, agent.JournalFile))
+			_, jerr := os.Stat(filepath.Join(n.root, journalDir, agentapi.JournalFile))
 			if wrote := jerr == nil; wrote != (tt.wantErr == "") {
 				t.Errorf("journal written %v, want %v", wrote, tt.wantErr == "")
 			}
-			if agent.Held(filepath.Join(base, agent.NodeLockFile)) != tt.lockHeld {
+			if agent.Held(filepath.Join(base, agentapi.NodeLockFile)) != tt.lockHeld {
 				t.Error("the start left the node lock held")
 			}
 		})

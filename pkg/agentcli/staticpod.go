@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // defaultHandoverWait bounds how long a handover waits for the kubelet to
@@ -46,12 +47,12 @@ func (o *options) handover(dir, sub string) error {
 
 // journalSpec reads the journal in dir and the spec it holds, checked as
 // a fresh one: the static pod dir it names is where pods are written.
-func (o *options) journalSpec(dir string) (*agent.Journal, *agent.RestoreSpec, error) {
-	j, err := agent.LoadJournal(filepath.Join(dir, agent.JournalFile))
+func (o *options) journalSpec(dir string) (*agentapi.Journal, *agentapi.RestoreSpec, error) {
+	j, err := agentapi.LoadJournal(filepath.Join(dir, agentapi.JournalFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("restore %s: %w", o.id, err)
 	}
-	var spec agent.RestoreSpec
+	var spec agentapi.RestoreSpec
 	if err := json.Unmarshal(j.Spec, &spec); err != nil {
 		return nil, nil, fmt.Errorf("restore %s: the journal holds no readable spec: %w", o.id, err)
 	}
@@ -62,7 +63,7 @@ func (o *options) journalSpec(dir string) (*agent.Journal, *agent.RestoreSpec, e
 }
 
 // agentPod is the static pod that runs `restore sub` with claim token.
-func (o *options) agentPod(spec *agent.RestoreSpec, sub, token string) ([]byte, error) {
+func (o *options) agentPod(spec *agentapi.RestoreSpec, sub, token string) ([]byte, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the agent binary: %w", err)
@@ -71,14 +72,14 @@ func (o *options) agentPod(spec *agent.RestoreSpec, sub, token string) ([]byte, 
 }
 
 // staticPodFile is where the agent's static pod for `restore sub` goes.
-func (o *options) staticPodFile(spec *agent.RestoreSpec, sub string) string {
-	return filepath.Join(o.root, filepath.FromSlash(path.Join(spec.StaticPodDir, agent.AgentPodFile(spec.ID, sub))))
+func (o *options) staticPodFile(spec *agentapi.RestoreSpec, sub string) string {
+	return filepath.Join(o.root, filepath.FromSlash(path.Join(spec.StaticPodDir, agentapi.AgentPodFile(spec.ID, sub))))
 }
 
 // printStarted prints where the agent runs, for the plugin to read.
 func (o *options) printStarted(pid int) error {
 	node := path.Join(o.journalRoot, o.id)
-	b, err := json.Marshal(started{PID: pid, Journal: path.Join(node, agent.JournalFile), Log: path.Join(node, agent.LogFile), NotBefore: o.notBefore})
+	b, err := json.Marshal(started{PID: pid, Journal: path.Join(node, agentapi.JournalFile), Log: path.Join(node, agentapi.LogFile), NotBefore: o.notBefore})
 	if err != nil {
 		return err
 	}
@@ -88,7 +89,7 @@ func (o *options) printStarted(pid int) error {
 
 // startStaticPod writes the agent's static pod into the node's static
 // pod dir and waits until the agent it runs has claimed the journal.
-func (o *options) startStaticPod(dir string, spec *agent.RestoreSpec, sub string) error {
+func (o *options) startStaticPod(dir string, spec *agentapi.RestoreSpec, sub string) error {
 	if agent.Held(filepath.Join(dir, lockFile)) {
 		return fmt.Errorf("an agent is running restore %s now: wait until `restore status` shows agentRunning false, then retry", o.id)
 	}
@@ -107,11 +108,11 @@ func (o *options) startStaticPod(dir string, spec *agent.RestoreSpec, sub string
 	if err := agent.WriteFileAtomic(file, pod, 0o600); err != nil {
 		return fmt.Errorf("start the agent's static pod: %w", err)
 	}
-	jp := filepath.Join(dir, agent.JournalFile)
-	var j *agent.Journal
+	jp := filepath.Join(dir, agentapi.JournalFile)
+	var j *agentapi.Journal
 	deadline := time.Now().Add(o.handoverWait)
 	for {
-		j, err = agent.LoadJournal(jp)
+		j, err = agentapi.LoadJournal(jp)
 		if err == nil && j.Claim == token {
 			break
 		}
@@ -128,7 +129,7 @@ func (o *options) startStaticPod(dir string, spec *agent.RestoreSpec, sub string
 // fresh one then no longer blocks the next restore).
 func (o *options) abandon(dir, file, token string) error {
 	why := fmt.Errorf("the kubelet did not start the agent's static pod %s within %s, or the agent failed at once; see the kubelet's log, `crictl ps -a --name agent` on the node, and %s",
-		path.Base(file), o.handoverWait, path.Join(o.journalRoot, o.id, agent.LogFile))
+		path.Base(file), o.handoverWait, path.Join(o.journalRoot, o.id, agentapi.LogFile))
 	if err := os.Remove(file); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%w; removing it failed too: %v", why, err)
 	}
@@ -137,14 +138,14 @@ func (o *options) abandon(dir, file, token string) error {
 		return fmt.Errorf("%w; an agent holds the journal now (%v): see `restore status`", why, err)
 	}
 	defer lock.Unlock()
-	jp := filepath.Join(dir, agent.JournalFile)
-	j, err := agent.LoadJournal(jp)
+	jp := filepath.Join(dir, agentapi.JournalFile)
+	j, err := agentapi.LoadJournal(jp)
 	if err != nil || j.Claim == token || j.Terminal() {
 		return why
 	}
-	if j.PID == 0 && j.Phase == agent.PhaseRunning {
-		j.Phase, j.Error = agent.PhaseRolledBack, "nothing ran: "+why.Error()
-		if err := j.Save(jp); err != nil {
+	if j.PID == 0 && j.Phase == agentapi.PhaseRunning {
+		j.Phase, j.Error = agentapi.PhaseRolledBack, "nothing ran: "+why.Error()
+		if err := agent.SaveJournal(j, jp); err != nil {
 			return fmt.Errorf("%w; %v", why, err)
 		}
 	}
@@ -165,13 +166,13 @@ func newClaim() (string, error) {
 // the kubelet stops it, and it exits 0. An error before that exits
 // non-zero: the kubelet restarts the agent, which resumes.
 func (o *options) asStaticPod(dir string, fn func() error) error {
-	logf, err := os.OpenFile(filepath.Join(dir, agent.LogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	logf, err := os.OpenFile(filepath.Join(dir, agentapi.LogFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err == nil {
 		defer logf.Close()
 		o.stderr = io.MultiWriter(o.stderr, logf)
 	}
 	err = fn()
-	j, jerr := agent.LoadJournal(filepath.Join(dir, agent.JournalFile))
+	j, jerr := agentapi.LoadJournal(filepath.Join(dir, agentapi.JournalFile))
 	if jerr != nil || !j.Terminal() {
 		if err == nil {
 			err = jerr

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	yaml "go.yaml.in/yaml/v3"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // staticKubelet runs the agent's static pods of a fake node as a kubelet
@@ -161,18 +161,18 @@ func TestStaticPodRunsRestoreThenRollback(t *testing.T) {
 	k := n.runStaticPods(t)
 	bin := n.installAgent(t)
 	orig := n.tree(t)
-	out, err := n.run(t, bin, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.AgentImage = "registry.k8s.io/etcd:3.7.0-0" }))
+	out, err := n.run(t, bin, "restore", "start", "--spec", n.spec(t, func(s *agentapi.RestoreSpec) { s.AgentImage = "registry.k8s.io/etcd:3.7.0-0" }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out, `"pid":`) {
 		t.Errorf("start printed %q", out)
 	}
-	j := n.waitPhase(t, agent.PhaseDone)
+	j := n.waitPhase(t, agentapi.PhaseDone)
 	if j.Claim == "" {
 		t.Error("the journal records no claim")
 	}
-	runPod := agent.AgentPodFile(restoreID, "run")
+	runPod := agentapi.AgentPodFile(restoreID, "run")
 	waitGone(t, filepath.Join(n.root, "etc/kubernetes/manifests", runPod))
 	if got := n.read(t, journalDir+"/"+runPod); got != k.manifest[runPod] {
 		t.Errorf("the journal dir keeps %q, the kubelet ran %q", got, k.manifest[runPod])
@@ -185,8 +185,8 @@ func TestStaticPodRunsRestoreThenRollback(t *testing.T) {
 	if _, err := n.run(t, bin, "restore", "rollback", "--id", restoreID, "--detach"); err != nil {
 		t.Fatal(err)
 	}
-	n.waitPhase(t, agent.PhaseRolledBack)
-	waitGone(t, filepath.Join(n.root, "etc/kubernetes/manifests", agent.AgentPodFile(restoreID, "rollback")))
+	n.waitPhase(t, agentapi.PhaseRolledBack)
+	waitGone(t, filepath.Join(n.root, "etc/kubernetes/manifests", agentapi.AgentPodFile(restoreID, "rollback")))
 	if d := cmp.Diff(orig, n.tree(t)); d != "" {
 		t.Errorf("tree after the rollback (-before +after):\n%s", d)
 	}
@@ -201,11 +201,11 @@ func TestStaticPodAgentResumesAfterKill(t *testing.T) {
 	k := n.runStaticPods(t)
 	bin := n.installAgent(t)
 	n.apiStuck.Store(true)
-	if _, err := n.run(t, bin, "restore", "start", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.AgentImage = "etcd" })); err != nil {
+	if _, err := n.run(t, bin, "restore", "start", "--spec", n.spec(t, func(s *agentapi.RestoreSpec) { s.AgentImage = "etcd" })); err != nil {
 		t.Fatal(err)
 	}
-	runPod := agent.AgentPodFile(restoreID, "run")
-	for n.journal(t).Steps[3].State != agent.Running {
+	runPod := agentapi.AgentPodFile(restoreID, "run")
+	for n.journal(t).Steps[3].State != agentapi.Running {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if err := syscall.Kill(k.pid(runPod), syscall.SIGKILL); err != nil {
@@ -215,7 +215,7 @@ func TestStaticPodAgentResumesAfterKill(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	n.apiStuck.Store(false)
-	n.waitPhase(t, agent.PhaseDone)
+	n.waitPhase(t, agentapi.PhaseDone)
 	waitGone(t, filepath.Join(n.root, "etc/kubernetes/manifests", runPod))
 }
 
@@ -240,11 +240,11 @@ func TestStaticPodThatNeverStarts(t *testing.T) {
 	n := newFakeNode(t)
 	bin := n.installAgent(t)
 	orig := n.tree(t)
-	_, err := n.run(t, bin, "restore", "start", "--handover-timeout", "300ms", "--spec", n.spec(t, func(s *agent.RestoreSpec) { s.AgentImage = "etcd" }))
+	_, err := n.run(t, bin, "restore", "start", "--handover-timeout", "300ms", "--spec", n.spec(t, func(s *agentapi.RestoreSpec) { s.AgentImage = "etcd" }))
 	if err == nil {
 		t.Fatal("start succeeded without a kubelet to run its static pod")
 	}
-	if j := n.journal(t); j.Phase != agent.PhaseRolledBack || !strings.Contains(j.Error, "nothing ran") {
+	if j := n.journal(t); j.Phase != agentapi.PhaseRolledBack || !strings.Contains(j.Error, "nothing ran") {
 		t.Errorf("journal phase %s, error %q; want rolled back, nothing ran", j.Phase, j.Error)
 	}
 	if d := cmp.Diff(orig, n.tree(t)); d != "" {

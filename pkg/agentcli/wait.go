@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // waitFlags are `restore wait`'s.
@@ -24,19 +24,19 @@ func (o *options) wait(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	jp := filepath.Join(dir, agent.JournalFile)
+	jp := filepath.Join(dir, agentapi.JournalFile)
 	ctx, cancel := context.WithTimeout(ctx, o.waitTimeout)
 	defer cancel()
 	began := time.Now()
-	seen := map[string]agent.State{}
-	phase := agent.Phase("")
+	seen := map[string]agentapi.State{}
+	phase := agentapi.Phase("")
 	for {
-		j, err := agent.LoadJournal(jp)
+		j, err := agentapi.LoadJournal(jp)
 		if err == nil {
 			for _, s := range j.Steps {
 				if seen[s.Name] != s.State {
 					seen[s.Name] = s.State
-					if s.State != agent.Pending {
+					if s.State != agentapi.Pending {
 						fmt.Fprintf(o.stdout, "%6s  %-8s %s%s\n", time.Since(began).Round(time.Second), s.State, s.Name, errSuffix(s.Error))
 					}
 				}
@@ -46,7 +46,7 @@ func (o *options) wait(ctx context.Context) error {
 				fmt.Fprintf(o.stdout, "%6s  restore %s is %s%s\n", time.Since(began).Round(time.Second), j.ID, j.Phase, errSuffix(j.Error))
 			}
 			if j.Terminal() {
-				if j.Phase != agent.PhaseDone {
+				if j.Phase != agentapi.PhaseDone {
 					return fmt.Errorf("restore %s ended %s on this node%s", j.ID, j.Phase, errSuffix(j.Error))
 				}
 				return nil

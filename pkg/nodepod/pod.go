@@ -13,15 +13,18 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/utils/ptr"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 const (
-	// ManagedByLabel marks every pod the plugin creates, so that leftovers
-	// can be found with -l app.kubernetes.io/managed-by=kubectl-etcd.
-	ManagedByLabel = "app.kubernetes.io/managed-by"
-	ManagedByValue = "kubectl-etcd"
+	// ManagedByLabel marks every pod the plugin creates, and the agent's
+	// static pods, so that leftovers can be found with
+	// -l app.kubernetes.io/managed-by=kubectl-etcd.
+	ManagedByLabel = agentapi.ManagedByLabel
+	ManagedByValue = agentapi.ManagedByValue
 	// PurposeLabel says what the pod is for (certs, stage, restore, ...).
-	PurposeLabel = "kubectl-etcd.io/purpose"
+	PurposeLabel = agentapi.PurposeLabel
 
 	// DefaultImage is a small image with a POSIX shell and coreutils. Any
 	// image with sh, cat, sha256sum, mv and sleep works (--image).

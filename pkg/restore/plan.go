@@ -14,7 +14,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 )
 
@@ -140,6 +140,10 @@ func NewPlan(members []discovery.Member, snap Snapshot, live Live, opts Options)
 		}
 		p.Members = append(p.Members, mp)
 	}
+	// Each member's steps name the others' (the barrier's peers).
+	for i := range p.Members {
+		p.Members[i].Steps = p.nodeSteps(p.Members[i])
+	}
 	return p, nil
 }
 
@@ -210,8 +214,8 @@ func initialCluster(ms []discovery.Member) string {
 }
 
 // newDataDir is the restored data's dir beside old (see
-// agent.RestoredDataDir).
-func newDataDir(old, id string) string { return agent.RestoredDataDir(old, id) }
+// agentapi.RestoredDataDir).
+func newDataDir(old, id string) string { return agentapi.RestoredDataDir(old, id) }
 
 func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 	tool, err := restoreTool(m, p.Bump > 0)
@@ -254,6 +258,5 @@ func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 	}
 	mp.RestoreArgv = append([]string{tool, "snapshot", "restore", mp.StagedSnapshot}, mp.RestoreFlags...)
 	mp.RestoreArgv = append(mp.RestoreArgv, "--data-dir="+mp.NewDataDir)
-	mp.Steps = nodeSteps(mp)
 	return mp, nil
 }

@@ -7,34 +7,44 @@ import (
 	"strings"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
-// controlPlane are the manifests stopped before etcd and started after it;
-// the controller-manager and scheduler go too, so that they drop caches
-// filled before the restore.
-var controlPlane = []string{"kube-apiserver.yaml", "kube-controller-manager.yaml", "kube-scheduler.yaml"}
-
-// nodeSteps are one node's steps as the user reads them; the agent's
-// journal uses the same order.
-func nodeSteps(m MemberPlan) []string {
-	static := m.StaticPodDir
-	aside := path.Join(m.JournalDir, "manifests")
-	steps := []string{
+// nodeSteps are one node's steps as the user confirms them: the plugin's
+// own (restore the data in a pod, start the agent), then the agent's, from
+// the steps it will run (agent.PlanRestore).
+func (p *Plan) nodeSteps(m MemberPlan) []string {
+	spec := p.AgentSpec(m)
+	return append([]string{
 		fmt.Sprintf("restore the snapshot into %s, in a pod of %s (nothing is stopped yet)", m.NewDataDir, m.Image),
-		fmt.Sprintf("start the node's agent as the static pod %s, which carries on without the API server", path.Join(static, agent.AgentPodFile(path.Base(m.JournalDir), "run"))),
+		fmt.Sprintf("start the node's agent as the static pod %s, which carries on without the API server", path.Join(m.StaticPodDir, agentapi.AgentPodFile(p.ID, "run"))),
+	}, agentSteps(&spec)...)
+}
+
+// agentSteps renders the steps the agent runs for spec, then what it does
+// once they are done.
+func agentSteps(spec *agentapi.RestoreSpec) []string {
+	var out []string
+	marked := false
+	for _, st := range agent.PlanRestore(spec) {
+		line := st.Name
+		for _, mv := range st.Moves {
+			if mv.From != "" {
+				line += fmt.Sprintf(": move %s to %s", mv.From, mv.To)
+			} else {
+				line += ": write " + mv.To
+			}
+		}
+		if st.Detail != "" {
+			line += " (" + st.Detail + ")"
+		}
+		if st.PointOfNoReturn && !marked {
+			line += "  <- point of no return"
+			marked = true
+		}
+		out = append(out, line)
 	}
-	for _, f := range controlPlane {
-		steps = append(steps, fmt.Sprintf("move %s to %s/", path.Join(static, f), aside))
-	}
-	return append(steps,
-		"wait until kube-apiserver is gone (its port refuses)",
-		fmt.Sprintf("move %s to %s/", path.Join(static, "etcd.yaml"), aside),
-		"wait until etcd is gone (2379 and 2380 refuse)",
-		fmt.Sprintf("write %s with --data-dir, mountPath and hostPath %s  <- point of no return", path.Join(static, "etcd.yaml"), m.NewDataDir),
-		"wait until the member is healthy (needs quorum: the other nodes' steps)",
-		fmt.Sprintf("move the 3 control-plane manifests back to %s", static),
-		"mark the journal done, and take the agent's static pod out",
-	)
+	return append(out, "mark the journal done, and take the agent's static pod out")
 }
 
 // RenderPlan prints the plan that the user confirms.

@@ -12,7 +12,7 @@ import (
 	"filippo.io/age"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
@@ -182,7 +182,7 @@ func (r *run) recoveryCommands() string {
 		"(a node whose journal holds at the barrier, phase failed at %q, resumes only with the decision another node recorded in %s:\n"+
 		"add --decision commit|abort, as that file says, and --from 'barrier.json of node NODE')\n"+
 		"or roll it back, first on every node:\n%s\nthen, once every node has prepared, on every node:\n%s",
-		r.nodeCommands("run", "--detach"), agent.StepBarrier, path.Join(r.pre.plan.Members[0].JournalDir, agent.BarrierFile),
+		r.nodeCommands("run", "--detach"), agentapi.StepBarrier, path.Join(r.pre.plan.Members[0].JournalDir, agentapi.BarrierFile),
 		r.nodeCommands("rollback", "--prepare"), r.nodeCommands("rollback", "--release"))
 }
 

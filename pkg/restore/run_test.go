@@ -27,7 +27,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"sigs.k8s.io/yaml"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
@@ -466,7 +466,7 @@ func TestRunDrivesEveryNode(t *testing.T) {
 			}
 			seen := map[string]bool{}
 			for _, c := range starts {
-				var s agent.RestoreSpec
+				var s agentapi.RestoreSpec
 				if err := json.Unmarshal(c.stdin, &s); err != nil {
 					t.Fatal(err)
 				}
@@ -485,7 +485,7 @@ func TestRunDrivesEveryNode(t *testing.T) {
 					t.Errorf("member %s has %d barrier peers, want %d", s.Member, peers, n-1)
 				}
 				// Only a single member rolls back by itself after the swap.
-				if want := map[bool]string{true: agent.AfterSwapRollback, false: agent.AfterSwapStay}[n == 1]; s.AfterSwapFailure != want {
+				if want := map[bool]string{true: agentapi.AfterSwapRollback, false: agentapi.AfterSwapStay}[n == 1]; s.AfterSwapFailure != want {
 					t.Errorf("member %s: afterSwapFailure %q, want %q", s.Member, s.AfterSwapFailure, want)
 				}
 			}
@@ -537,15 +537,6 @@ func TestPrepareFailureStartsNoAgent(t *testing.T) {
 	}
 	for _, p := range f.pods(t) {
 		t.Errorf("pod %s left behind", p.Name)
-	}
-}
-
-// The agent cannot import pkg/nodepod (it stays small); its static pod
-// must still carry the labels the plugin selects on.
-func TestAgentPodLabelsMatchThePlugin(t *testing.T) {
-	if agent.ManagedByLabel != nodepod.ManagedByLabel || agent.ManagedByValue != nodepod.ManagedByValue || agent.PurposeLabel != nodepod.PurposeLabel {
-		t.Errorf("agent labels %s=%s, %s; plugin %s=%s, %s", agent.ManagedByLabel, agent.ManagedByValue, agent.PurposeLabel,
-			nodepod.ManagedByLabel, nodepod.ManagedByValue, nodepod.PurposeLabel)
 	}
 }
 

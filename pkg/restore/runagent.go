@@ -11,7 +11,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
@@ -101,7 +101,7 @@ func findAgents(ctx context.Context, d Deps, dir string, ms []discovery.Member) 
 			return nil, err
 		}
 		if sums[p] == "" {
-			if sums[p], err = agent.FileSHA256(p); err != nil {
+			if sums[p], err = agentapi.FileSHA256(p); err != nil {
 				return nil, err
 			}
 		}

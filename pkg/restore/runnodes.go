@@ -14,13 +14,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
 // BarrierPort is where each agent's barrier listens on its node's IP.
-var BarrierPort = strconv.Itoa(agent.DefaultBarrierPort)
+var BarrierPort = strconv.Itoa(agentapi.DefaultBarrierPort)
 
 // node is one control-plane node's pod and agent.
 type node struct {
@@ -110,15 +110,15 @@ func ensureAgent(ctx context.Context, p *nodepod.Pod, a agentBinary) error {
 // JournalStatus is one journal as `kubectl-etcd-agent restore status`
 // prints it.
 type JournalStatus struct {
-	agent.Journal
+	agentapi.Journal
 	AgentRunning bool `json:"agentRunning"`
 	// Rollback is the node's own check of a rollback; nil from an agent
 	// older than the check.
-	Rollback *agent.RollbackCheck `json:"rollback,omitempty"`
+	Rollback *agentapi.RollbackCheck `json:"rollback,omitempty"`
 	// Barrier is the decision the node recorded at the barrier, and
 	// BarrierError why it cannot be read.
-	Barrier      *agent.DecisionRecord `json:"barrier,omitempty"`
-	BarrierError string                `json:"barrierError,omitempty"`
+	Barrier      *agentapi.DecisionRecord `json:"barrier,omitempty"`
+	BarrierError string                   `json:"barrierError,omitempty"`
 }
 
 // agentRun runs `kubectl-etcd-agent restore args...` on the node, its
@@ -161,7 +161,7 @@ func refuseUnfinished(ctx context.Context, n *node) error {
 	}
 	for _, j := range js {
 		if j.Unfinished() {
-			return agent.UnfinishedError(&j.Journal)
+			return agentapi.UnfinishedError(&j.Journal)
 		}
 	}
 	return nil
@@ -300,7 +300,7 @@ const agentStartWindow = 10 * time.Minute
 
 func (r *run) prepareAgent(ctx context.Context, n *node) error {
 	as := r.pre.plan.AgentSpec(n.m)
-	as.StartWithin = agent.Duration(agentStartWindow)
+	as.StartWithin = agentapi.Duration(agentStartWindow)
 	spec, err := json.Marshal(as)
 	if err != nil {
 		return err
@@ -346,28 +346,28 @@ func (r *run) startAgent(ctx context.Context, n *node) error {
 		return fmt.Errorf("the agent said %q, not where it runs: plugin and agent versions differ?", out)
 	}
 	n.started = true
-	r.cfg.notef("node %s: agent pid %d runs the restore in the static pod %s; log %s", n.m.Node, st.PID, agent.AgentPodName(r.pre.plan.ID, "run"), st.Log)
+	r.cfg.notef("node %s: agent pid %d runs the restore in the static pod %s; log %s", n.m.Node, st.PID, agentapi.AgentPodName(r.pre.plan.ID, "run"), st.Log)
 	return nil
 }
 
 // AgentSpec is the node's part as its agent reads it. With several
 // members every agent names the others, at their peer URL's host.
-func (p *Plan) AgentSpec(m MemberPlan) agent.RestoreSpec {
-	s := agent.RestoreSpec{ID: p.ID, Node: m.Node, Member: m.Name, StaticPodDir: m.StaticPodDir,
+func (p *Plan) AgentSpec(m MemberPlan) agentapi.RestoreSpec {
+	s := agentapi.RestoreSpec{ID: p.ID, Node: m.Node, Member: m.Name, StaticPodDir: m.StaticPodDir,
 		JournalDir: m.JournalDir, OldDataDir: m.OldDataDir, NewDataDir: m.NewDataDir, AgentImage: m.Image}
-	var peers []agent.Peer
+	var peers []agentapi.Peer
 	for _, o := range p.Members {
 		if o.Name != m.Name {
-			peers = append(peers, agent.Peer{Member: o.Name, Addr: barrierAddr(o)})
+			peers = append(peers, agentapi.Peer{Member: o.Name, Addr: barrierAddr(o)})
 		}
 	}
 	if len(peers) > 0 {
-		s.Barrier = &agent.BarrierSpec{Addr: barrierAddr(m), Peers: peers}
+		s.Barrier = &agentapi.BarrierSpec{Addr: barrierAddr(m), Peers: peers}
 	} else {
 		// A single member whose restored etcd does not come up rolls back
 		// by itself: no other node depends on it, and with its API server
 		// down no --status or --rollback could reach it (S2).
-		s.AfterSwapFailure = agent.AfterSwapRollback
+		s.AfterSwapFailure = agentapi.AfterSwapRollback
 	}
 	return s
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -21,7 +21,7 @@ type heldNode struct {
 	ID, Node string
 	// Decision is what node Source recorded at Recorded; empty when no
 	// node recorded one.
-	Decision agent.Decision
+	Decision agentapi.Decision
 	Source   string
 	Recorded time.Time
 	// Waiting: its agent still waits at the barrier, holding the journal,
@@ -32,12 +32,12 @@ type heldNode struct {
 // heldNodes finds the nodes that hold at a barrier without a decision,
 // each with the decision the other nodes of its restore recorded. It
 // never makes one up: only a decision that a node recorded in its
-// agent.BarrierFile is passed on, and none for a restore whose nodes
+// agentapi.BarrierFile is passed on, and none for a restore whose nodes
 // recorded different ones, or whose record cannot be read.
 func heldNodes(found []NodeJournals) ([]heldNode, error) {
 	type record struct {
 		node string
-		r    *agent.DecisionRecord
+		r    *agentapi.DecisionRecord
 	}
 	recorded := map[string][]record{}
 	unsure := map[string]bool{}
@@ -61,7 +61,7 @@ func heldNodes(found []NodeJournals) ([]heldNode, error) {
 			if r.r.Decision != rs[0].r.Decision {
 				unsure[id] = true
 				errs = append(errs, fmt.Errorf("restore %s: node %s recorded %s at the barrier, node %s %s, though a barrier decides once: inspect their %s by hand; no decision is passed on",
-					id, rs[0].node, rs[0].r.Decision, r.node, r.r.Decision, agent.BarrierFile))
+					id, rs[0].node, rs[0].r.Decision, r.node, r.r.Decision, agentapi.BarrierFile))
 				break
 			}
 		}
@@ -81,7 +81,7 @@ func heldNodes(found []NodeJournals) ([]heldNode, error) {
 
 // from is where h's decision comes from, as the agent records it.
 func (h heldNode) from() string {
-	return fmt.Sprintf("%s of node %s, recorded %s", agent.BarrierFile, h.Source, h.Recorded.Format(time.RFC3339))
+	return fmt.Sprintf("%s of node %s, recorded %s", agentapi.BarrierFile, h.Source, h.Recorded.Format(time.RFC3339))
 }
 
 // recorded says which node recorded h's decision, and when.

@@ -7,25 +7,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 var recordedAt = time.Date(2026, 1, 2, 3, 30, 0, 0, time.UTC)
 
 // journalAt is restore id's journal on a node whose barrier step is in
 // state, in phase, with decision d recorded (none when "").
-func journalAt(id string, phase agent.Phase, state agent.State, d agent.Decision, from string) JournalStatus {
-	js := JournalStatus{Journal: agent.Journal{ID: id, Phase: phase, Steps: []agent.StepRecord{
-		{Name: "stop etcd", State: agent.Done}, {Name: agent.StepBarrier, State: state, PointOfNoReturn: true}}}}
+func journalAt(id string, phase agentapi.Phase, state agentapi.State, d agentapi.Decision, from string) JournalStatus {
+	js := JournalStatus{Journal: agentapi.Journal{ID: id, Phase: phase, Steps: []agentapi.StepRecord{
+		{Name: "stop etcd", State: agentapi.Done}, {Name: agentapi.StepBarrier, State: state, PointOfNoReturn: true}}}}
 	if d != "" {
-		js.Barrier = &agent.DecisionRecord{Decision: d, Coordinator: "cp1", Recorded: recordedAt, From: from}
+		js.Barrier = &agentapi.DecisionRecord{Decision: d, Coordinator: "cp1", Recorded: recordedAt, From: from}
 	}
 	return js
 }
 
-func held(id string) JournalStatus { return journalAt(id, agent.PhaseFailed, agent.Failed, "", "") }
-func swapped(id string, d agent.Decision) JournalStatus {
-	return journalAt(id, agent.PhaseDone, agent.Done, d, "")
+func held(id string) JournalStatus {
+	return journalAt(id, agentapi.PhaseFailed, agentapi.Failed, "", "")
+}
+func swapped(id string, d agentapi.Decision) JournalStatus {
+	return journalAt(id, agentapi.PhaseDone, agentapi.Done, d, "")
 }
 
 // Only a decision that a node recorded is passed on, and none when the
@@ -38,7 +40,7 @@ func TestHeldNodes(t *testing.T) {
 		}
 		return out
 	}
-	waiting := journalAt("r1", agent.PhaseRunning, agent.Running, "", "")
+	waiting := journalAt("r1", agentapi.PhaseRunning, agentapi.Running, "", "")
 	waiting.AgentRunning = true
 	unreadable := held("r1")
 	unreadable.BarrierError = "the barrier's decision is unreadable"
@@ -48,23 +50,23 @@ func TestHeldNodes(t *testing.T) {
 		want    []heldNode
 		wantErr string
 	}{
-		{name: "a peer recorded commit", found: nodes(swapped("r1", agent.Commit), held("r1"), swapped("r1", agent.Commit)),
-			want: []heldNode{{ID: "r1", Node: "cp2", Decision: agent.Commit, Source: "cp1", Recorded: recordedAt}}},
-		{name: "a peer recorded abort", found: nodes(journalAt("r1", agent.PhaseRolledBack, agent.Undone, agent.Abort, ""), held("r1")),
-			want: []heldNode{{ID: "r1", Node: "cp2", Decision: agent.Abort, Source: "cp1", Recorded: recordedAt}}},
-		{name: "the record made at the barrier before one passed on", found: nodes(journalAt("r1", agent.PhaseDone, agent.Done, agent.Commit, "cp3"), swapped("r1", agent.Commit), held("r1")),
-			want: []heldNode{{ID: "r1", Node: "cp3", Decision: agent.Commit, Source: "cp2", Recorded: recordedAt}}},
+		{name: "a peer recorded commit", found: nodes(swapped("r1", agentapi.Commit), held("r1"), swapped("r1", agentapi.Commit)),
+			want: []heldNode{{ID: "r1", Node: "cp2", Decision: agentapi.Commit, Source: "cp1", Recorded: recordedAt}}},
+		{name: "a peer recorded abort", found: nodes(journalAt("r1", agentapi.PhaseRolledBack, agentapi.Undone, agentapi.Abort, ""), held("r1")),
+			want: []heldNode{{ID: "r1", Node: "cp2", Decision: agentapi.Abort, Source: "cp1", Recorded: recordedAt}}},
+		{name: "the record made at the barrier before one passed on", found: nodes(journalAt("r1", agentapi.PhaseDone, agentapi.Done, agentapi.Commit, "cp3"), swapped("r1", agentapi.Commit), held("r1")),
+			want: []heldNode{{ID: "r1", Node: "cp3", Decision: agentapi.Commit, Source: "cp2", Recorded: recordedAt}}},
 		{name: "nobody recorded one", found: nodes(held("r1"), held("r1")),
 			want: []heldNode{{ID: "r1", Node: "cp1"}, {ID: "r1", Node: "cp2"}}},
-		{name: "another restore's decision", found: nodes(swapped("r0", agent.Commit), held("r1")),
+		{name: "another restore's decision", found: nodes(swapped("r0", agentapi.Commit), held("r1")),
 			want: []heldNode{{ID: "r1", Node: "cp2"}}},
-		{name: "an agent still waits", found: nodes(swapped("r1", agent.Commit), waiting),
-			want: []heldNode{{ID: "r1", Node: "cp2", Decision: agent.Commit, Source: "cp1", Recorded: recordedAt, Waiting: true}}},
-		{name: "the nodes disagree", found: nodes(swapped("r1", agent.Commit), journalAt("r1", agent.PhaseRolledBack, agent.Undone, agent.Abort, ""), held("r1")),
+		{name: "an agent still waits", found: nodes(swapped("r1", agentapi.Commit), waiting),
+			want: []heldNode{{ID: "r1", Node: "cp2", Decision: agentapi.Commit, Source: "cp1", Recorded: recordedAt, Waiting: true}}},
+		{name: "the nodes disagree", found: nodes(swapped("r1", agentapi.Commit), journalAt("r1", agentapi.PhaseRolledBack, agentapi.Undone, agentapi.Abort, ""), held("r1")),
 			want: []heldNode{{ID: "r1", Node: "cp3"}}, wantErr: "node cp1 recorded commit at the barrier, node cp2 abort"},
-		{name: "a record cannot be read", found: nodes(swapped("r1", agent.Commit), unreadable, held("r1")),
+		{name: "a record cannot be read", found: nodes(swapped("r1", agentapi.Commit), unreadable, held("r1")),
 			want: []heldNode{{ID: "r1", Node: "cp3"}}, wantErr: "node cp2: the barrier's decision is unreadable"},
-		{name: "nobody holds", found: nodes(swapped("r1", agent.Commit), swapped("r1", agent.Commit))},
+		{name: "nobody holds", found: nodes(swapped("r1", agentapi.Commit), swapped("r1", agentapi.Commit))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,18 +87,18 @@ func TestHeldNodes(t *testing.T) {
 }
 
 func TestPassOnsRefuse(t *testing.T) {
-	waiting := journalAt("r1", agent.PhaseRunning, agent.Running, "", "")
+	waiting := journalAt("r1", agentapi.PhaseRunning, agentapi.Running, "", "")
 	waiting.AgentRunning = true
 	for _, tt := range []struct {
 		name  string
 		found []NodeJournals
 		want  string
 	}{
-		{"nobody holds", []NodeJournals{{Node: "cp1", Journals: []JournalStatus{swapped("r1", agent.Commit)}}}, "no node holds at a barrier"},
+		{"nobody holds", []NodeJournals{{Node: "cp1", Journals: []JournalStatus{swapped("r1", agentapi.Commit)}}}, "no node holds at a barrier"},
 		{"no decision anywhere", []NodeJournals{{Node: "cp1", Journals: []JournalStatus{held("r1")}}}, "no node recorded a decision"},
-		{"still waiting", []NodeJournals{{Node: "cp1", Journals: []JournalStatus{swapped("r1", agent.Commit)}}, {Node: "cp2", Journals: []JournalStatus{waiting}}}, "still waits at the barrier"},
+		{"still waiting", []NodeJournals{{Node: "cp1", Journals: []JournalStatus{swapped("r1", agentapi.Commit)}}, {Node: "cp2", Journals: []JournalStatus{waiting}}}, "still waits at the barrier"},
 		{"two restores", []NodeJournals{
-			{Node: "cp1", Journals: []JournalStatus{swapped("r1", agent.Commit), swapped("r2", agent.Abort)}},
+			{Node: "cp1", Journals: []JournalStatus{swapped("r1", agentapi.Commit), swapped("r2", agentapi.Abort)}},
 			{Node: "cp2", Journals: []JournalStatus{held("r1"), held("r2")}}}, "name one with --id"},
 		{"a node unread", []NodeJournals{{Node: "cp1", Err: context.DeadlineExceeded}}, "node cp1: context deadline exceeded"},
 	} {
@@ -124,7 +126,7 @@ func statusOf(t *testing.T, js map[string][]JournalStatus) func(string) string {
 func TestStatusAndResumePassTheDecisionOn(t *testing.T) {
 	f := newFixture(t, 3, "3.7.0")
 	f.ex.status = statusOf(t, map[string][]JournalStatus{
-		"cp1": {swapped("r1", agent.Commit)}, "cp2": {held("r1")}, "cp3": {swapped("r1", agent.Commit)},
+		"cp1": {swapped("r1", agentapi.Commit)}, "cp2": {held("r1")}, "cp3": {swapped("r1", agentapi.Commit)},
 	})
 	if _, err := Status(context.Background(), f.deps(), f.cfg); err != nil {
 		t.Fatalf("%v\n%s", err, f.out)
@@ -164,7 +166,7 @@ func TestStatusAndResumePassTheDecisionOn(t *testing.T) {
 func TestResumeRefusesConflictingDecisions(t *testing.T) {
 	f := newFixture(t, 3, "3.7.0")
 	f.ex.status = statusOf(t, map[string][]JournalStatus{
-		"cp1": {swapped("r1", agent.Commit)}, "cp2": {held("r1")}, "cp3": {journalAt("r1", agent.PhaseRolledBack, agent.Undone, agent.Abort, "")},
+		"cp1": {swapped("r1", agentapi.Commit)}, "cp2": {held("r1")}, "cp3": {journalAt("r1", agentapi.PhaseRolledBack, agentapi.Undone, agentapi.Abort, "")},
 	})
 	err := Resume(context.Background(), f.deps(), f.cfg)
 	if err == nil || !strings.Contains(err.Error(), "no decision is passed on") {

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -330,7 +330,7 @@ func printStatus(cfg Config, ns []NodeJournals) error {
 			if d := j.Barrier; d != nil {
 				fmt.Fprintf(cfg.Out, "  barrier: %s, recorded %s%s\n", d.Decision, d.Recorded.UTC().Format(time.RFC3339), orEmpty(", from ", d.From))
 			}
-			if c := j.Rollback; c != nil && j.Phase != agent.PhaseRolledBack {
+			if c := j.Rollback; c != nil && j.Phase != agentapi.PhaseRolledBack {
 				if c.Refused != "" {
 					fmt.Fprintf(cfg.Out, "  rollback: refused: %s\n", c.Refused)
 				} else {

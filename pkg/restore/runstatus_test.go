@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
@@ -15,9 +15,9 @@ func TestRollbackPlan(t *testing.T) {
 	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
 	created := now.Add(-3 * time.Hour)
 	written := created.Add(-time.Minute)
-	ok := &agent.RollbackCheck{OldDataDir: "/var/lib/etcd", OldDataWritten: &written}
-	journal := func(id string, c *agent.RollbackCheck) JournalStatus {
-		return JournalStatus{Journal: agent.Journal{ID: id, Phase: agent.PhaseDone, Created: created}, Rollback: c}
+	ok := &agentapi.RollbackCheck{OldDataDir: "/var/lib/etcd", OldDataWritten: &written}
+	journal := func(id string, c *agentapi.RollbackCheck) JournalStatus {
+		return JournalStatus{Journal: agentapi.Journal{ID: id, Phase: agentapi.PhaseDone, Created: created}, Rollback: c}
 	}
 	tests := []struct {
 		name    string
@@ -28,7 +28,7 @@ func TestRollbackPlan(t *testing.T) {
 		{
 			name: "every node checked",
 			found: []NodeJournals{
-				{Node: "cp1", Journals: []JournalStatus{journal("r0", &agent.RollbackCheck{Refused: "rolled back already"}), journal("r1", ok)}},
+				{Node: "cp1", Journals: []JournalStatus{journal("r0", &agentapi.RollbackCheck{Refused: "rolled back already"}), journal("r1", ok)}},
 				{Node: "cp2", Journals: []JournalStatus{journal("r1", ok)}},
 			},
 			want: []string{
@@ -47,8 +47,8 @@ func TestRollbackPlan(t *testing.T) {
 			name: "one node refuses: none rolls back",
 			found: []NodeJournals{
 				{Node: "cp1", Journals: []JournalStatus{journal("r1", ok)}},
-				{Node: "cp2", Journals: []JournalStatus{journal("r1", &agent.RollbackCheck{OldDataDir: "/var/lib/etcd", Refused: "the old data dir /var/lib/etcd no longer holds etcd's data"})}},
-				{Node: "cp3", Journals: []JournalStatus{journal("r1", &agent.RollbackCheck{Refused: "restore r2, done after this one, runs here"})}},
+				{Node: "cp2", Journals: []JournalStatus{journal("r1", &agentapi.RollbackCheck{OldDataDir: "/var/lib/etcd", Refused: "the old data dir /var/lib/etcd no longer holds etcd's data"})}},
+				{Node: "cp3", Journals: []JournalStatus{journal("r1", &agentapi.RollbackCheck{Refused: "restore r2, done after this one, runs here"})}},
 			},
 			refused: true,
 			want: []string{
@@ -85,7 +85,7 @@ func TestRollbackPlan(t *testing.T) {
 // A rollback over the API prepares every node before it releases any, and
 // a release that fails recalls the others before they act (S6).
 func TestRollbackInPhases(t *testing.T) {
-	done := JournalStatus{Journal: agent.Journal{ID: "r1", Phase: agent.PhaseDone, Created: when}, Rollback: &agent.RollbackCheck{OldDataDir: "/var/lib/etcd"}}
+	done := JournalStatus{Journal: agentapi.Journal{ID: "r1", Phase: agentapi.PhaseDone, Created: when}, Rollback: &agentapi.RollbackCheck{OldDataDir: "/var/lib/etcd"}}
 	on := func(node, phase string) func(string, string) bool {
 		return func(n, line string) bool {
 			return n == node && strings.Contains(line, "restore rollback") && strings.Contains(line, phase)

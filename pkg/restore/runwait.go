@@ -14,7 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
@@ -261,14 +261,14 @@ func (r *run) removeLeftovers(ctx context.Context) {
 			}
 		}
 	}
-	sel := metav1.ListOptions{LabelSelector: nodepod.PurposeLabel + "=" + agent.AgentPurpose}
-	agents := r.d.Client.CoreV1().Pods(agent.AgentPodNamespace)
+	sel := metav1.ListOptions{LabelSelector: nodepod.PurposeLabel + "=" + agentapi.AgentPurpose}
+	agents := r.d.Client.CoreV1().Pods(agentapi.AgentPodNamespace)
 	err = wait.PollUntilContextTimeout(ctx, r.cfg.Poll, agentGoneTimeout, true, func(ctx context.Context) (bool, error) {
 		l, err := agents.List(ctx, sel)
 		return err == nil && len(l.Items) == 0, nil
 	})
 	if err != nil {
-		r.cfg.notef("Warning: an agent's static pod is still there after %s: see `kubectl -n %s get pods -l %s` and `kubectl etcd restore --status`", agentGoneTimeout, agent.AgentPodNamespace, sel.LabelSelector)
+		r.cfg.notef("Warning: an agent's static pod is still there after %s: see `kubectl -n %s get pods -l %s` and `kubectl etcd restore --status`", agentGoneTimeout, agentapi.AgentPodNamespace, sel.LabelSelector)
 	}
 }
 

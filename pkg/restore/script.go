@@ -16,7 +16,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
@@ -58,7 +58,7 @@ func Scripts(ctx context.Context, d Deps, cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	plainSHA, err := agent.ReaderSHA256(io.NewSectionReader(plain.File, 0, plain.Size))
+	plainSHA, err := agentapi.ReaderSHA256(io.NewSectionReader(plain.File, 0, plain.Size))
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +70,9 @@ func Scripts(ctx context.Context, d Deps, cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	w := scriptWriter{dir: cfg.ScriptDir, plan: p, agents: agents, plainSHA: plainSHA, encrypted: plain.Encrypted}
 	for i := range p.Members {
-		p.Members[i].Steps = scriptSteps(p.Members[i])
+		p.Members[i].Steps = w.scriptSteps(p.Members[i])
 	}
 	if err := RenderPlan(cfg.Out, p); err != nil {
 		return nil, err
@@ -80,7 +81,6 @@ func Scripts(ctx context.Context, d Deps, cfg Config) (*Plan, error) {
 		cfg.notef("--dry-run: nothing was written")
 		return p, nil
 	}
-	w := scriptWriter{dir: cfg.ScriptDir, plan: p, agents: agents, plainSHA: plainSHA, encrypted: plain.Encrypted}
 	if err := w.write(plain); err != nil {
 		return nil, err
 	}
@@ -132,20 +132,15 @@ func errOrNone(err error) string {
 	return firstLine(err)
 }
 
-// scriptSteps are a node's steps in script mode.
-func scriptSteps(m MemberPlan) []string {
-	steps := nodeSteps(m)
-	data := m.NewDataDir
-	if data == "" {
-		data = "<data dir>-restore-" + path.Base(m.JournalDir)
-	}
-	head := []string{
+// scriptSteps are a node's steps in script mode: the script's own, then
+// the agent's, which restore the data too.
+func (w scriptWriter) scriptSteps(m MemberPlan) []string {
+	spec := w.spec(m)
+	return append([]string{
 		"check the snapshot's and the agent's sha256; refuse if this node's etcd manifest names another member",
 		fmt.Sprintf("stage the agent under %s and the snapshot in %s", AgentBinDir, m.JournalDir),
-		fmt.Sprintf("start the node's agent as the static pod %s, which runs etcd's own image", path.Join(m.StaticPodDir, agent.AgentPodFile(path.Base(m.JournalDir), "run"))),
-		fmt.Sprintf("restore the snapshot into %s with that image's etcdutl (etcdctl on 3.5); nothing is stopped yet", data),
-	}
-	return append(head, steps[2:]...)
+		fmt.Sprintf("start the node's agent as the static pod %s, which runs etcd's own image", path.Join(m.StaticPodDir, agentapi.AgentPodFile(w.plan.ID, "run"))),
+	}, agentSteps(&spec)...)
 }
 
 // scriptAgent is one architecture's agent binary.
@@ -164,7 +159,7 @@ func scriptAgents(dir string) ([]scriptAgent, error) {
 		if err != nil || seen[arch] {
 			continue
 		}
-		sha, err := agent.FileSHA256(p)
+		sha, err := agentapi.FileSHA256(p)
 		if err != nil {
 			return nil, err
 		}
@@ -270,7 +265,7 @@ func (w scriptWriter) instructions(out io.Writer) {
 		"     recorded in %s: on it, as root, with that file's decision and that node's name:\n"+
 		"       %s/<agent sha256> restore run --id %s --decision commit|abort --from 'barrier.json of node NODE' --detach --root /\n"+
 		"     (`kubectl etcd restore --resume --id %s` does this for you once the API answers)\n",
-		path.Join(w.plan.Members[0].JournalDir, agent.BarrierFile), AgentBinDir, w.plan.ID, w.plan.ID)
+		path.Join(w.plan.Members[0].JournalDir, agentapi.BarrierFile), AgentBinDir, w.plan.ID, w.plan.ID)
 }
 
 func (w scriptWriter) archs() string {
@@ -281,14 +276,20 @@ func (w scriptWriter) archs() string {
 	return strings.Join(a, " and ")
 }
 
-func (w scriptWriter) script(m MemberPlan) ([]byte, error) {
+// spec is the node's part of a scripted restore, as its agent reads it.
+func (w scriptWriter) spec(m MemberPlan) agentapi.RestoreSpec {
 	spec := w.plan.AgentSpec(m)
-	spec.SnapshotRestore = &agent.SnapshotRestore{Snapshot: m.StagedSnapshot, SHA256: w.plainSHA, Flags: m.RestoreFlags}
+	spec.SnapshotRestore = &agentapi.SnapshotRestore{Snapshot: m.StagedSnapshot, SHA256: w.plainSHA, Flags: m.RestoreFlags}
 	if spec.Barrier != nil {
 		// Operators start the scripts by hand, and kubelets without an
 		// API server start static pods slowly.
-		spec.Barrier.Timeout = agent.Duration(scriptBarrierTimeout)
+		spec.Barrier.Timeout = agentapi.Duration(scriptBarrierTimeout)
 	}
+	return spec
+}
+
+func (w scriptWriter) script(m MemberPlan) ([]byte, error) {
+	spec := w.spec(m)
 	sj, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return nil, err

@@ -17,7 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 )
 
@@ -44,14 +44,14 @@ func scriptFixture(t *testing.T, n int) *fixture {
 }
 
 // embeddedSpec is the agent spec a script hands to `restore start`.
-func embeddedSpec(t *testing.T, script string) agent.RestoreSpec {
+func embeddedSpec(t *testing.T, script string) agentapi.RestoreSpec {
 	t.Helper()
 	_, rest, ok := strings.Cut(script, "<<'SPEC'\n")
 	body, _, ok2 := strings.Cut(rest, "\nSPEC\n")
 	if !ok || !ok2 {
 		t.Fatalf("no spec heredoc in the script:\n%s", script)
 	}
-	var s agent.RestoreSpec
+	var s agentapi.RestoreSpec
 	dec := json.NewDecoder(strings.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&s); err != nil {

@@ -10,17 +10,20 @@
 #   1. check the snapshot's and the agent's sha256; refuse if this node's etcd manifest names another member
 #   2. stage the agent under /var/lib/kubectl-etcd/bin and the snapshot in /var/lib/kubectl-etcd/restore/20260102T030405Z
 #   3. start the node's agent as the static pod /etc/kubernetes/manifests/kubectl-etcd-agent-20260102t030405z-run.yaml, which runs etcd's own image
-#   4. restore the snapshot into /var/lib/etcd-restore-20260102T030405Z with that image's etcdutl (etcdctl on 3.5); nothing is stopped yet
-#   5. move /etc/kubernetes/manifests/kube-apiserver.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/
-#   6. move /etc/kubernetes/manifests/kube-controller-manager.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/
-#   7. move /etc/kubernetes/manifests/kube-scheduler.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/
+#   4. restore the snapshot into the new data dir (with etcdutl from etcd's own image, etcdctl on 3.5; nothing is stopped yet)
+#   5. stop kube-apiserver: move /etc/kubernetes/manifests/kube-apiserver.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/kube-apiserver.yaml
+#   6. stop kube-controller-manager: move /etc/kubernetes/manifests/kube-controller-manager.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/kube-controller-manager.yaml
+#   7. stop kube-scheduler: move /etc/kubernetes/manifests/kube-scheduler.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/kube-scheduler.yaml
 #   8. wait until kube-apiserver is gone (its port refuses)
-#   9. move /etc/kubernetes/manifests/etcd.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/
-#   10. wait until etcd is gone (2379 and 2380 refuse)
-#   11. write /etc/kubernetes/manifests/etcd.yaml with --data-dir, mountPath and hostPath /var/lib/etcd-restore-20260102T030405Z  <- point of no return
-#   12. wait until the member is healthy (needs quorum: the other nodes' steps)
-#   13. move the 3 control-plane manifests back to /etc/kubernetes/manifests
-#   14. mark the journal done, and take the agent's static pod out
+#   9. stop etcd: move /etc/kubernetes/manifests/etcd.yaml to /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/etcd.yaml
+#   10. wait until etcd is gone (its client, peer and metrics ports refuse)
+#   11. wait until every member is ready to swap (the agents ask each other over etcd's peer TLS, this one on 10.250.1.11:2382: every member swaps, or every member rolls back)  <- point of no return
+#   12. start etcd on the restored data: write /etc/kubernetes/manifests/etcd.yaml (etcd's manifest with --data-dir, mountPath and hostPath /var/lib/etcd-restore-20260102T030405Z)
+#   13. wait until the member is healthy (it needs a quorum of members: the other nodes' steps)
+#   14. start kube-apiserver: move /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/kube-apiserver.yaml to /etc/kubernetes/manifests/kube-apiserver.yaml
+#   15. start kube-controller-manager: move /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/kube-controller-manager.yaml to /etc/kubernetes/manifests/kube-controller-manager.yaml
+#   16. start kube-scheduler: move /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/kube-scheduler.yaml to /etc/kubernetes/manifests/kube-scheduler.yaml
+#   17. mark the journal done, and take the agent's static pod out
 set -eu
 
 ID='20260102T030405Z'
