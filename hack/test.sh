@@ -190,6 +190,11 @@ finish() {
   exit "$rc"
 }
 trap finish EXIT
+# Killed (CI's time limit, Ctrl-C), still stop the chains, take the
+# cluster down and put huge pages back: bash runs no EXIT trap on a
+# signal it does not trap.
+trap 'exit 143' TERM
+trap 'exit 130' INT
 thp_always
 
 background &

@@ -5,12 +5,11 @@ package agent
 import (
 	"errors"
 	"time"
-
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 )
 
 // Lock is unsupported off Unix: the agent runs only on Linux nodes. This
-// file lets the plugin, built for every OS, import the spec types.
+// file lets the plugin, built for every OS, import the package (its
+// restore plan comes from PlanRestore).
 type Lock struct{}
 
 // ErrLocked says another agent holds the journal.
