@@ -218,3 +218,29 @@ func (j *Journal) AtBarrier() bool {
 	r := j.Step(StepBarrier)
 	return r != nil && (j.Phase == PhaseRunning && r.State == Running || j.Phase == PhaseFailed && r.State == Failed)
 }
+
+// JournalStatus is one journal as `kubectl-etcd-agent restore status`
+// prints it (a JSON list of them).
+type JournalStatus struct {
+	Journal
+	// AgentRunning says an agent holds the journal's lock now.
+	AgentRunning bool `json:"agentRunning"`
+	// Rollback is the node's own check of a rollback (where it leads, and
+	// why it would be refused); nil from an agent older than the check.
+	Rollback *RollbackCheck `json:"rollback,omitempty"`
+	// Barrier is the decision the node recorded at the barrier
+	// (BarrierFile), and BarrierError why it cannot be read: the plugin
+	// passes a decision on to a node that holds at the barrier (S5).
+	Barrier      *DecisionRecord `json:"barrier,omitempty"`
+	BarrierError string          `json:"barrierError,omitempty"`
+}
+
+// Started is what `restore start` and `restore run --detach` print once
+// the detached agent has claimed its journal.
+type Started struct {
+	PID     int    `json:"pid"`
+	Journal string `json:"journal"`
+	Log     string `json:"log"`
+	// NotBefore is when a released rollback's agent begins.
+	NotBefore *time.Time `json:"notBefore,omitempty"`
+}

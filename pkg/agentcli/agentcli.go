@@ -141,20 +141,6 @@ func (o *options) dir() (string, error) {
 	return filepath.Join(o.root, filepath.FromSlash(path.Join(o.journalRoot, o.id))), nil
 }
 
-// statusEntry is one journal as `restore status` prints it.
-type statusEntry struct {
-	*agentapi.Journal
-	// AgentRunning says an agent holds the journal's lock now.
-	AgentRunning bool `json:"agentRunning"`
-	// Rollback says where a rollback leads, and why it would be refused.
-	Rollback *agentapi.RollbackCheck `json:"rollback,omitempty"`
-	// Barrier is the decision this node recorded (agentapi.BarrierFile), and
-	// BarrierError why it cannot be read: the plugin passes a decision on
-	// to a node that holds at the barrier (S5).
-	Barrier      *agentapi.DecisionRecord `json:"barrier,omitempty"`
-	BarrierError string                   `json:"barrierError,omitempty"`
-}
-
 // journals reads every journal on the node.
 func (o *options) journals() ([]*agentapi.Journal, error) {
 	return agentapi.LoadJournals(filepath.Join(o.root, filepath.FromSlash(o.journalRoot)))
@@ -173,14 +159,14 @@ func (o *options) status(context.Context) error {
 			return fmt.Errorf("restore %s: no journal on this node", o.id)
 		}
 	}
-	out := []statusEntry{}
+	out := []agentapi.JournalStatus{}
 	for _, j := range all {
 		if o.id != "" && j.ID != o.id {
 			continue
 		}
 		dir := filepath.Join(o.root, filepath.FromSlash(path.Join(o.journalRoot, j.ID)))
 		c := agent.CheckRollback(o.root, j, all)
-		e := statusEntry{Journal: j, AgentRunning: agent.Held(filepath.Join(dir, lockFile)), Rollback: &c}
+		e := agentapi.JournalStatus{Journal: *j, AgentRunning: agent.Held(filepath.Join(dir, lockFile)), Rollback: &c}
 		if d, err := agentapi.LoadDecision(filepath.Join(dir, agentapi.BarrierFile)); err != nil {
 			e.BarrierError = err.Error()
 		} else {

@@ -15,15 +15,6 @@ import (
 // its journal.
 const spawnWait = 30 * time.Second
 
-// started is what start prints: the plugin reads it from the exec's stdout.
-type started struct {
-	PID     int    `json:"pid"`
-	Journal string `json:"journal"`
-	Log     string `json:"log"`
-	// NotBefore is when a released rollback's agent begins.
-	NotBefore *time.Time `json:"notBefore,omitempty"`
-}
-
 // spawn runs `restore sub` again as a detached process: a new session,
 // stdio to the log in the journal dir, nothing tied to this exec session,
 // so that it outlives the session and the plugin. It returns once the

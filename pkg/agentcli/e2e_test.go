@@ -281,7 +281,7 @@ func TestRestoreEndToEndThenRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st started
+	var st agentapi.Started
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.PID == 0 || st.Journal != journalDir+"/journal.json" {
 		t.Fatalf("start printed %q (%v)", out, err)
 	}
@@ -326,7 +326,7 @@ func assertStatus(t *testing.T, n *fakeNode, want agentapi.Phase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st []statusEntry
+	var st []agentapi.JournalStatus
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("status is not JSON: %v\n%s", err, out)
 	}
@@ -359,14 +359,14 @@ func TestRestoreRollsBackWhenEtcdNeverStops(t *testing.T) {
 
 // startThenKill starts a restore whose API server never stops, kills its
 // agent in that wait (step 4), and returns once the lock is free.
-func (n *fakeNode) startThenKill(t *testing.T) started {
+func (n *fakeNode) startThenKill(t *testing.T) agentapi.Started {
 	t.Helper()
 	n.apiStuck.Store(true)
 	out, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st started
+	var st agentapi.Started
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.PID <= 0 {
 		t.Fatalf("start printed %q (%v)", out, err)
 	}
@@ -571,7 +571,7 @@ func TestRollbackRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var st []statusEntry
+			var st []agentapi.JournalStatus
 			if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 || st[0].Rollback == nil || !strings.Contains(st[0].Rollback.Refused, tt.refuse) {
 				t.Errorf("status does not report the refusal (%v):\n%s", err, out)
 			}
@@ -639,7 +639,7 @@ func TestPrepareThenStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st started
+	var st agentapi.Started
 	if err := json.Unmarshal([]byte(out), &st); err != nil || st.Journal != journalDir+"/journal.json" || st.PID != 0 {
 		t.Fatalf("prepare printed %q (%v)", out, err)
 	}

@@ -82,7 +82,7 @@ func TestHeldNodeTakesADecision(t *testing.T) {
 				t.Errorf("recorded %+v (%v), want the decision with where it came from", d, err)
 			}
 			out, err := n.agent(t, "restore", "status")
-			var st []statusEntry
+			var st []agentapi.JournalStatus
 			if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st) != 1 || st[0].Barrier == nil || st[0].Barrier.From == "" {
 				t.Errorf("status does not show the recorded decision (%v):\n%s", err, out)
 			}
@@ -151,7 +151,7 @@ func TestRollbackInPhases(t *testing.T) {
 						t.Errorf("the prepare changed the node:\n%s", d)
 					}
 				}
-				var st started
+				var st agentapi.Started
 				if p[0] == "--release" && (json.Unmarshal([]byte(out), &st) != nil || st.NotBefore == nil) {
 					t.Errorf("the release printed %q, not when it begins", out)
 				}

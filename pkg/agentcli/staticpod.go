@@ -79,7 +79,7 @@ func (o *options) staticPodFile(spec *agentapi.RestoreSpec, sub string) string {
 // printStarted prints where the agent runs, for the plugin to read.
 func (o *options) printStarted(pid int) error {
 	node := path.Join(o.journalRoot, o.id)
-	b, err := json.Marshal(started{PID: pid, Journal: path.Join(node, agentapi.JournalFile), Log: path.Join(node, agentapi.LogFile), NotBefore: o.notBefore})
+	b, err := json.Marshal(agentapi.Started{PID: pid, Journal: path.Join(node, agentapi.JournalFile), Log: path.Join(node, agentapi.LogFile), NotBefore: o.notBefore})
 	if err != nil {
 		return err
 	}

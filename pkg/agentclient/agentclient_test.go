@@ -1,4 +1,4 @@
-package restore
+package agentclient
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
@@ -33,9 +32,9 @@ func writeFiles(t *testing.T, dir string, names ...string) {
 func TestFindAgentNeedsADir(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	os.WriteFile(filepath.Join(dir, AgentName+"-linux-amd64"), []byte("\x7fELF"), 0o755)
-	if p, err := FindAgent("", "amd64", nil); err == nil || !strings.Contains(err.Error(), "--agent-dir") {
-		t.Fatalf("FindAgent(\"\") = %q, %v; want a refusal naming --agent-dir", p, err)
+	os.WriteFile(filepath.Join(dir, Name+"-linux-amd64"), []byte("\x7fELF"), 0o755)
+	if p, err := Find("", "amd64", nil); err == nil || !strings.Contains(err.Error(), "--agent-dir") {
+		t.Fatalf("Find(\"\") = %q, %v; want a refusal naming --agent-dir", p, err)
 	}
 }
 
@@ -61,7 +60,7 @@ func TestFindAgent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			writeFiles(t, dir, tc.files...)
-			got, err := FindAgent(dir, tc.arch, unknown)
+			got, err := Find(dir, tc.arch, unknown)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || hint.Of(err) == "" || !hint.IsPermanent(err) {
 					t.Fatalf("err = %v, want %q with a hint", err, tc.wantErr)
@@ -69,7 +68,7 @@ func TestFindAgent(t *testing.T) {
 				return
 			}
 			if err != nil || got != filepath.Join(dir, tc.want) {
-				t.Fatalf("FindAgent = %s, %v; want %s", got, err, tc.want)
+				t.Fatalf("Find = %s, %v; want %s", got, err, tc.want)
 			}
 		})
 	}
@@ -105,20 +104,20 @@ func TestAgentDirOfKrewLink(t *testing.T) {
 	}
 	for name, exe := range map[string]string{"relative link": relative, "absolute link": absolute, "link to a link": chained, "the file itself": filepath.Join(store, "kubectl-etcd")} {
 		t.Run(name, func(t *testing.T) {
-			dir := AgentDirOf(exe)
+			dir := DirOf(exe)
 			if dir != realStore {
-				t.Fatalf("AgentDirOf(%s) = %s, want %s", exe, dir, realStore)
+				t.Fatalf("DirOf(%s) = %s, want %s", exe, dir, realStore)
 			}
-			if got := strings.Join(AgentArchs(dir), ","); got != "amd64,arm64" {
-				t.Errorf("AgentArchs = %s", got)
+			if got := strings.Join(Archs(dir), ","); got != "amd64,arm64" {
+				t.Errorf("Archs = %s", got)
 			}
-			if _, err := FindAgent(dir, "arm64", nil); err != nil {
+			if _, err := Find(dir, "arm64", nil); err != nil {
 				t.Error(err)
 			}
 		})
 	}
-	if got := AgentDirOf(filepath.Join(root, "missing")); got != root {
-		t.Errorf("AgentDirOf of a missing file = %s, want its directory", got)
+	if got := DirOf(filepath.Join(root, "missing")); got != root {
+		t.Errorf("DirOf of a missing file = %s, want its directory", got)
 	}
 }
 
@@ -147,7 +146,7 @@ func TestNodeArch(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.node, func(t *testing.T) {
-			got, err := nodeArch(context.Background(), Deps{Client: cs}, tc.node)
+			got, err := nodeArch(context.Background(), cs, tc.node)
 			var other *otherOSError
 			if got != tc.want || (tc.wantErr == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.wantErr) || errors.As(err, &other) != tc.otherOS {
 				t.Fatalf("nodeArch = %q, %v; want %q, %q", got, err, tc.want, tc.wantErr)
@@ -164,8 +163,8 @@ func TestFindAgentsPerNode(t *testing.T) {
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cp-x86"}, Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: "amd64"}}},
 		&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cp-arm", Labels: map[string]string{archLabel: "arm64"}}},
 	)
-	ms := []discovery.Member{{Node: "cp-x86"}, {Node: "cp-arm"}}
-	got, err := findAgents(context.Background(), Deps{Client: cs}, dir, ms)
+	nodes := []string{"cp-x86", "cp-arm"}
+	got, err := ForNodes(context.Background(), cs, dir, nodes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,11 +172,11 @@ func TestFindAgentsPerNode(t *testing.T) {
 		got["cp-x86"].SHA256 == got["cp-arm"].SHA256 || len(got["cp-arm"].SHA256) != 64 {
 		t.Errorf("agents %+v", got)
 	}
-	ms = append(ms, discovery.Member{Node: "cp-win"})
+	nodes = append(nodes, "cp-win")
 	if err := cs.Tracker().Add(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "cp-win"}, Status: corev1.NodeStatus{NodeInfo: corev1.NodeSystemInfo{OperatingSystem: "windows"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := findAgents(context.Background(), Deps{Client: cs}, dir, ms); err == nil || !strings.Contains(err.Error(), "runs windows") {
+	if _, err := ForNodes(context.Background(), cs, dir, nodes); err == nil || !strings.Contains(err.Error(), "runs windows") {
 		t.Errorf("a windows node: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/term"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/restore"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -180,7 +181,7 @@ func defaultAgentDir() string {
 	if err != nil {
 		return ""
 	}
-	return restore.AgentDirOf(exe)
+	return agentclient.DirOf(exe)
 }
 
 func stdinIsTerminal() bool { return term.IsTerminal(int(os.Stdin.Fd())) }

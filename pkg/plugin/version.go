@@ -11,7 +11,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/restore"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
 )
 
@@ -33,12 +33,12 @@ func NewCmdVersion(streams genericiooptions.IOStreams) *cobra.Command {
 
 // agentLine says which node agents restore would upload from dir.
 func agentLine(dir string) string {
-	if archs := restore.AgentArchs(dir); len(archs) > 0 {
+	if archs := agentclient.Archs(dir); len(archs) > 0 {
 		return fmt.Sprintf("node agents: linux/%s in %s", strings.Join(archs, ", linux/"), dir)
 	}
-	plain := filepath.Join(dir, restore.AgentName)
+	plain := filepath.Join(dir, agentclient.Name)
 	if st, err := os.Stat(plain); err == nil && st.Mode().IsRegular() {
 		return "node agent: " + plain + " (a local build, for every node)"
 	}
-	return fmt.Sprintf("node agents: none in %s (restore needs %s-linux-<arch> there, or --agent-dir)", dir, restore.AgentName)
+	return fmt.Sprintf("node agents: none in %s (restore needs %s-linux-<arch> there, or --agent-dir)", dir, agentclient.Name)
 }

@@ -71,7 +71,7 @@ type Result struct {
 	Plan      *Plan
 	ClusterID string
 	Revision  int64
-	Journals  map[string]*JournalStatus
+	Journals  map[string]*agentapi.JournalStatus
 	// Data is what the restored members hold at the restore's revision.
 	Data *DataCheck
 }

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
@@ -275,7 +276,7 @@ func newFixture(t *testing.T, n int, version string) *fixture {
 	for i := range ms {
 		ms[i].NodeReady = ptrTo(true)
 	}
-	os.WriteFile(filepath.Join(dir, AgentName), []byte("agent"), 0o755)
+	os.WriteFile(filepath.Join(dir, agentclient.Name), []byte("agent"), 0o755)
 	f := &fixture{ex: &recExec{}, fe: &fakeEtcd{ms: ms, downFor: 2}, out: &syncBuffer{}}
 	f.ex.started = func() { f.fe.mu.Lock(); f.fe.restored = true; f.fe.mu.Unlock() }
 	f.cs = cluster(t, ms, "")

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
@@ -26,7 +27,7 @@ var BarrierPort = strconv.Itoa(agentapi.DefaultBarrierPort)
 type node struct {
 	m       MemberPlan
 	pod     *nodepod.Pod
-	agent   agentBinary
+	agent   agentclient.Binary
 	started bool // the agent runs, in its static pod
 	staged  bool // the snapshot was (perhaps partly) uploaded
 	// prepared: the node's journal is written (restore start --prepare).
@@ -71,7 +72,7 @@ func (r *run) prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := ensureAgent(ctx, n.pod, n.agent); err != nil {
+		if err := agentclient.Install(ctx, n.pod, n.agent); err != nil {
 			return err
 		}
 		if err := refuseUnfinished(ctx, n); err != nil {
@@ -84,78 +85,24 @@ func (r *run) prepare(ctx context.Context) error {
 	})
 }
 
-// ensureAgent puts the agent at its sha256 path unless it is there: a
-// binary that an agent runs from cannot be overwritten.
-func ensureAgent(ctx context.Context, p *nodepod.Pod, a agentBinary) error {
-	dst := host(a.NodePath())
-	var out bytes.Buffer
-	check := `umask 077 && mkdir -p "$(dirname "$1")" && { sha256sum "$1" 2>/dev/null || true; }`
-	if err := p.Exec(ctx, []string{"sh", "-c", check, "check", dst}, nil, &out, io.Discard); err != nil {
-		return fmt.Errorf("check for the agent: %w", err)
-	}
-	if got, _, _ := strings.Cut(strings.TrimSpace(out.String()), " "); got == a.SHA256 {
-		return nil
-	}
-	f, err := os.Open(a.Path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if _, err := p.Upload(ctx, f, dst+".part"); err != nil {
-		return err
-	}
-	return p.Exec(ctx, []string{"sh", "-c", `chmod 0755 "$1.part" && mv -f "$1.part" "$1"`, "install", dst}, nil, io.Discard, io.Discard)
+// agentRun runs `kubectl-etcd-agent restore args...` on the node.
+func agentRun(ctx context.Context, p *nodepod.Pod, a agentclient.Binary, stdin io.Reader, args ...string) ([]byte, error) {
+	return agentclient.Run(ctx, p, a, stdin, append([]string{"restore"}, args...)...)
 }
 
-// JournalStatus is one journal as `kubectl-etcd-agent restore status`
-// prints it.
-type JournalStatus struct {
-	agentapi.Journal
-	AgentRunning bool `json:"agentRunning"`
-	// Rollback is the node's own check of a rollback; nil from an agent
-	// older than the check.
-	Rollback *agentapi.RollbackCheck `json:"rollback,omitempty"`
-	// Barrier is the decision the node recorded at the barrier, and
-	// BarrierError why it cannot be read.
-	Barrier      *agentapi.DecisionRecord `json:"barrier,omitempty"`
-	BarrierError string                   `json:"barrierError,omitempty"`
-}
-
-// agentRun runs `kubectl-etcd-agent restore args...` on the node, its
-// root the node's, and returns what it printed; an error carries its
-// stderr, where the agent says why.
-func agentRun(ctx context.Context, p *nodepod.Pod, a agentBinary, stdin io.Reader, args ...string) ([]byte, error) {
-	cmd := append(append([]string{host(a.NodePath()), "restore"}, args...), "--root", nodepod.HostPrefix)
-	var out, errb bytes.Buffer
-	if err := p.Exec(ctx, cmd, stdin, &out, &errb); err != nil {
-		if msg := strings.TrimSpace(errb.String()); msg != "" {
-			return nil, fmt.Errorf("%w: %s", err, msg)
-		}
-		return nil, err
+// nodesOf lists the members' nodes.
+func nodesOf(ms []discovery.Member) []string {
+	out := make([]string, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, m.Node)
 	}
-	return out.Bytes(), nil
-}
-
-func agentStatus(ctx context.Context, p *nodepod.Pod, a agentBinary, id string) ([]JournalStatus, error) {
-	args := []string{"status"}
-	if id != "" {
-		args = append(args, "--id", id)
-	}
-	out, err := agentRun(ctx, p, a, nil, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read the restore journals: %w", err)
-	}
-	var js []JournalStatus
-	if err := json.Unmarshal(out, &js); err != nil {
-		return nil, fmt.Errorf("the agent's status is not JSON (%v): plugin and agent versions differ?", err)
-	}
-	return js, nil
+	return out
 }
 
 // refuseUnfinished keeps a second restore from starting on top of one; the
 // agent checks again when it starts (agent.PrepareRestore).
 func refuseUnfinished(ctx context.Context, n *node) error {
-	js, err := agentStatus(ctx, n.pod, n.agent, "")
+	js, err := agentclient.Journals(ctx, n.pod, n.agent, "")
 	if err != nil {
 		return err
 	}
@@ -285,15 +232,6 @@ func (r *run) startAgents(ctx context.Context) ([]string, error) {
 	return started, err
 }
 
-// agentStarted is what `restore start` and `restore run --detach` print.
-type agentStarted struct {
-	PID     int    `json:"pid"`
-	Journal string `json:"journal"`
-	Log     string `json:"log"`
-	// NotBefore is when a released rollback begins.
-	NotBefore *time.Time `json:"notBefore,omitempty"`
-}
-
 // agentStartWindow is how long after its prepare an agent may begin: one
 // that begins later closes the restore on its node instead (StartWithin).
 const agentStartWindow = 10 * time.Minute
@@ -309,7 +247,7 @@ func (r *run) prepareAgent(ctx context.Context, n *node) error {
 	if err != nil {
 		return fmt.Errorf("prepare the agent: %w", err)
 	}
-	var st agentStarted
+	var st agentapi.Started
 	if err := json.Unmarshal(out, &st); err != nil || st.Journal == "" {
 		return fmt.Errorf("the agent said %q, not where its journal is: plugin and agent versions differ?", out)
 	}
@@ -341,7 +279,7 @@ func (r *run) startAgent(ctx context.Context, n *node) error {
 	if err != nil {
 		return fmt.Errorf("start the agent: %w", err)
 	}
-	var st agentStarted
+	var st agentapi.Started
 	if err := json.Unmarshal(out, &st); err != nil || st.PID == 0 {
 		return fmt.Errorf("the agent said %q, not where it runs: plugin and agent versions differ?", out)
 	}

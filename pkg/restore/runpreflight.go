@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -21,7 +22,7 @@ type preflighted struct {
 	members []discovery.Member
 	live    Live
 	// agents is the agent binary for each node.
-	agents map[string]agentBinary
+	agents map[string]agentclient.Binary
 }
 
 // preflight checks everything that can be checked without a pod: the
@@ -53,7 +54,7 @@ func (pre *preflighted) check(ctx context.Context, d Deps, cfg Config) error {
 		return err
 	}
 	pre.live = readLive(ctx, d.Dialer, pre.members)
-	if pre.agents, err = findAgents(ctx, d, cfg.AgentDir, pre.members); err != nil {
+	if pre.agents, err = agentclient.ForNodes(ctx, d.Client, cfg.AgentDir, nodesOf(pre.members)); err != nil {
 		return err
 	}
 	var nodes []string

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -95,13 +96,13 @@ func (h heldNode) args() []string {
 }
 
 // nodeCommand is h's pass-on as an operator runs it on the node, as root.
-func (h heldNode) nodeCommand(a agentBinary) string {
+func (h heldNode) nodeCommand(a agentclient.Binary) string {
 	return fmt.Sprintf("%s restore run --id %s --decision %s --from '%s' --detach --root /", a.NodePath(), h.ID, h.Decision, h.from())
 }
 
 // printHeld says, for each node that holds at a barrier, how it learns
 // the decision: the plugin's --resume, or the node command over ssh.
-func printHeld(w io.Writer, found []NodeJournals, agents map[string]agentBinary) error {
+func printHeld(w io.Writer, found []NodeJournals, agents map[string]agentclient.Binary) error {
 	held, err := heldNodes(found)
 	for _, h := range held {
 		switch {

@@ -14,8 +14,8 @@ var recordedAt = time.Date(2026, 1, 2, 3, 30, 0, 0, time.UTC)
 
 // journalAt is restore id's journal on a node whose barrier step is in
 // state, in phase, with decision d recorded (none when "").
-func journalAt(id string, phase agentapi.Phase, state agentapi.State, d agentapi.Decision, from string) JournalStatus {
-	js := JournalStatus{Journal: agentapi.Journal{ID: id, Phase: phase, Steps: []agentapi.StepRecord{
+func journalAt(id string, phase agentapi.Phase, state agentapi.State, d agentapi.Decision, from string) agentapi.JournalStatus {
+	js := agentapi.JournalStatus{Journal: agentapi.Journal{ID: id, Phase: phase, Steps: []agentapi.StepRecord{
 		{Name: "stop etcd", State: agentapi.Done}, {Name: agentapi.StepBarrier, State: state, PointOfNoReturn: true}}}}
 	if d != "" {
 		js.Barrier = &agentapi.DecisionRecord{Decision: d, Coordinator: "cp1", Recorded: recordedAt, From: from}
@@ -23,20 +23,20 @@ func journalAt(id string, phase agentapi.Phase, state agentapi.State, d agentapi
 	return js
 }
 
-func held(id string) JournalStatus {
+func held(id string) agentapi.JournalStatus {
 	return journalAt(id, agentapi.PhaseFailed, agentapi.Failed, "", "")
 }
-func swapped(id string, d agentapi.Decision) JournalStatus {
+func swapped(id string, d agentapi.Decision) agentapi.JournalStatus {
 	return journalAt(id, agentapi.PhaseDone, agentapi.Done, d, "")
 }
 
 // Only a decision that a node recorded is passed on, and none when the
 // nodes disagree or a record cannot be read (S5).
 func TestHeldNodes(t *testing.T) {
-	nodes := func(js ...JournalStatus) []NodeJournals {
+	nodes := func(js ...agentapi.JournalStatus) []NodeJournals {
 		var out []NodeJournals
 		for i, j := range js {
-			out = append(out, NodeJournals{Node: "cp" + string(rune('1'+i)), Journals: []JournalStatus{j}})
+			out = append(out, NodeJournals{Node: "cp" + string(rune('1'+i)), Journals: []agentapi.JournalStatus{j}})
 		}
 		return out
 	}
@@ -94,12 +94,12 @@ func TestPassOnsRefuse(t *testing.T) {
 		found []NodeJournals
 		want  string
 	}{
-		{"nobody holds", []NodeJournals{{Node: "cp1", Journals: []JournalStatus{swapped("r1", agentapi.Commit)}}}, "no node holds at a barrier"},
-		{"no decision anywhere", []NodeJournals{{Node: "cp1", Journals: []JournalStatus{held("r1")}}}, "no node recorded a decision"},
-		{"still waiting", []NodeJournals{{Node: "cp1", Journals: []JournalStatus{swapped("r1", agentapi.Commit)}}, {Node: "cp2", Journals: []JournalStatus{waiting}}}, "still waits at the barrier"},
+		{"nobody holds", []NodeJournals{{Node: "cp1", Journals: []agentapi.JournalStatus{swapped("r1", agentapi.Commit)}}}, "no node holds at a barrier"},
+		{"no decision anywhere", []NodeJournals{{Node: "cp1", Journals: []agentapi.JournalStatus{held("r1")}}}, "no node recorded a decision"},
+		{"still waiting", []NodeJournals{{Node: "cp1", Journals: []agentapi.JournalStatus{swapped("r1", agentapi.Commit)}}, {Node: "cp2", Journals: []agentapi.JournalStatus{waiting}}}, "still waits at the barrier"},
 		{"two restores", []NodeJournals{
-			{Node: "cp1", Journals: []JournalStatus{swapped("r1", agentapi.Commit), swapped("r2", agentapi.Abort)}},
-			{Node: "cp2", Journals: []JournalStatus{held("r1"), held("r2")}}}, "name one with --id"},
+			{Node: "cp1", Journals: []agentapi.JournalStatus{swapped("r1", agentapi.Commit), swapped("r2", agentapi.Abort)}},
+			{Node: "cp2", Journals: []agentapi.JournalStatus{held("r1"), held("r2")}}}, "name one with --id"},
 		{"a node unread", []NodeJournals{{Node: "cp1", Err: context.DeadlineExceeded}}, "node cp1: context deadline exceeded"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,9 +111,9 @@ func TestPassOnsRefuse(t *testing.T) {
 }
 
 // statusOf makes the fake agents answer `restore status` with js by node.
-func statusOf(t *testing.T, js map[string][]JournalStatus) func(string) string {
+func statusOf(t *testing.T, js map[string][]agentapi.JournalStatus) func(string) string {
 	return func(node string) string {
-		b, err := json.Marshal(append([]JournalStatus{}, js[node]...))
+		b, err := json.Marshal(append([]agentapi.JournalStatus{}, js[node]...))
 		if err != nil {
 			t.Error(err)
 		}
@@ -125,7 +125,7 @@ func statusOf(t *testing.T, js map[string][]JournalStatus) func(string) string {
 // passes it on through the held node's pod only, with where it came from.
 func TestStatusAndResumePassTheDecisionOn(t *testing.T) {
 	f := newFixture(t, 3, "3.7.0")
-	f.ex.status = statusOf(t, map[string][]JournalStatus{
+	f.ex.status = statusOf(t, map[string][]agentapi.JournalStatus{
 		"cp1": {swapped("r1", agentapi.Commit)}, "cp2": {held("r1")}, "cp3": {swapped("r1", agentapi.Commit)},
 	})
 	if _, err := Status(context.Background(), f.deps(), f.cfg); err != nil {
@@ -165,7 +165,7 @@ func TestStatusAndResumePassTheDecisionOn(t *testing.T) {
 // most of them recorded.
 func TestResumeRefusesConflictingDecisions(t *testing.T) {
 	f := newFixture(t, 3, "3.7.0")
-	f.ex.status = statusOf(t, map[string][]JournalStatus{
+	f.ex.status = statusOf(t, map[string][]agentapi.JournalStatus{
 		"cp1": {swapped("r1", agentapi.Commit)}, "cp2": {held("r1")}, "cp3": {journalAt("r1", agentapi.PhaseRolledBack, agentapi.Undone, agentapi.Abort, "")},
 	})
 	err := Resume(context.Background(), f.deps(), f.cfg)

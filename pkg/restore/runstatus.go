@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -20,7 +21,7 @@ import (
 // NodeJournals are the restore journals found on one node.
 type NodeJournals struct {
 	Node     string
-	Journals []JournalStatus
+	Journals []agentapi.JournalStatus
 	Err      error
 }
 
@@ -33,14 +34,14 @@ func Status(ctx context.Context, d Deps, cfg Config) ([]NodeJournals, error) {
 		return nil, err
 	}
 	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}
-	out := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
-		var js []JournalStatus
+	out := onEveryNode(ms, func(m discovery.Member) ([]agentapi.JournalStatus, error) {
+		var js []agentapi.JournalStatus
 		err := rn.Run(ctx, nodeSpec(cfg, m.Node), func(ctx context.Context, p *nodepod.Pod) error {
-			if err := ensureAgent(ctx, p, agents[m.Node]); err != nil {
+			if err := agentclient.Install(ctx, p, agents[m.Node]); err != nil {
 				return err
 			}
 			var err error
-			js, err = agentStatus(ctx, p, agents[m.Node], cfg.ID)
+			js, err = agentclient.Journals(ctx, p, agents[m.Node], cfg.ID)
 			return err
 		})
 		return js, err
@@ -138,11 +139,11 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 // (`--release`: a file write each, whose agent waits out a grace before
 // it acts). A release that fails recalls the others (`--recall`) while
 // their agents still wait.
-func rollbackInPhases(ctx context.Context, cfg Config, ms []discovery.Member, pods map[string]*nodepod.Pod, agents map[string]agentBinary, id string) error {
+func rollbackInPhases(ctx context.Context, cfg Config, ms []discovery.Member, pods map[string]*nodepod.Pod, agents map[string]agentclient.Binary, id string) error {
 	phase := func(p string) error {
-		out := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
+		out := onEveryNode(ms, func(m discovery.Member) ([]agentapi.JournalStatus, error) {
 			b, err := agentRun(ctx, pods[m.Node], agents[m.Node], nil, "rollback", "--id", id, "--"+p)
-			var st agentStarted
+			var st agentapi.Started
 			if err == nil && p == "release" && json.Unmarshal(b, &st) == nil && st.NotBefore != nil {
 				cfg.notef("node %s: rollback of restore %s released; it begins at %s", m.Node, id, st.NotBefore.UTC().Format(time.RFC3339))
 			}
@@ -254,10 +255,10 @@ func rollbackID(want string, found []NodeJournals) (string, error) {
 
 // readWithPods starts a node pod on every node and reads the journals
 // of restore id (all with ""); the pods stay for the caller.
-func readWithPods(ctx context.Context, rn *nodepod.Runner, cfg Config, ms []discovery.Member, agents map[string]agentBinary, id string) (map[string]*nodepod.Pod, []NodeJournals) {
+func readWithPods(ctx context.Context, rn *nodepod.Runner, cfg Config, ms []discovery.Member, agents map[string]agentclient.Binary, id string) (map[string]*nodepod.Pod, []NodeJournals) {
 	var mu sync.Mutex
 	pods := map[string]*nodepod.Pod{}
-	found := onEveryNode(ms, func(m discovery.Member) ([]JournalStatus, error) {
+	found := onEveryNode(ms, func(m discovery.Member) ([]agentapi.JournalStatus, error) {
 		p, err := rn.Start(ctx, nodeSpec(cfg, m.Node))
 		if err != nil {
 			return nil, err
@@ -265,10 +266,10 @@ func readWithPods(ctx context.Context, rn *nodepod.Runner, cfg Config, ms []disc
 		mu.Lock()
 		pods[m.Node] = p
 		mu.Unlock()
-		if err := ensureAgent(ctx, p, agents[m.Node]); err != nil {
+		if err := agentclient.Install(ctx, p, agents[m.Node]); err != nil {
 			return nil, err
 		}
-		return agentStatus(ctx, p, agents[m.Node], id)
+		return agentclient.Journals(ctx, p, agents[m.Node], id)
 	})
 	return pods, found
 }
@@ -286,16 +287,16 @@ func nodeSpec(cfg Config, node string) nodepod.Spec {
 	return nodepod.Spec{Purpose: PurposeNode, Node: node, Namespace: cfg.Namespace, Image: cfg.Image, Profile: nodepod.ProfileNode, Lifetime: cfg.PodLifetime}
 }
 
-func membersAndAgents(ctx context.Context, d Deps, cfg Config) ([]discovery.Member, map[string]agentBinary, error) {
+func membersAndAgents(ctx context.Context, d Deps, cfg Config) ([]discovery.Member, map[string]agentclient.Binary, error) {
 	ms, err := d.Members(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	agents, err := findAgents(ctx, d, cfg.AgentDir, ms)
+	agents, err := agentclient.ForNodes(ctx, d.Client, cfg.AgentDir, nodesOf(ms))
 	return ms, agents, err
 }
 
-func onEveryNode(ms []discovery.Member, f func(discovery.Member) ([]JournalStatus, error)) []NodeJournals {
+func onEveryNode(ms []discovery.Member, f func(discovery.Member) ([]agentapi.JournalStatus, error)) []NodeJournals {
 	out := make([]NodeJournals, len(ms))
 	var wg sync.WaitGroup
 	for i, m := range ms {

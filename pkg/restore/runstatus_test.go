@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
@@ -16,8 +17,8 @@ func TestRollbackPlan(t *testing.T) {
 	created := now.Add(-3 * time.Hour)
 	written := created.Add(-time.Minute)
 	ok := &agentapi.RollbackCheck{OldDataDir: "/var/lib/etcd", OldDataWritten: &written}
-	journal := func(id string, c *agentapi.RollbackCheck) JournalStatus {
-		return JournalStatus{Journal: agentapi.Journal{ID: id, Phase: agentapi.PhaseDone, Created: created}, Rollback: c}
+	journal := func(id string, c *agentapi.RollbackCheck) agentapi.JournalStatus {
+		return agentapi.JournalStatus{Journal: agentapi.Journal{ID: id, Phase: agentapi.PhaseDone, Created: created}, Rollback: c}
 	}
 	tests := []struct {
 		name    string
@@ -28,8 +29,8 @@ func TestRollbackPlan(t *testing.T) {
 		{
 			name: "every node checked",
 			found: []NodeJournals{
-				{Node: "cp1", Journals: []JournalStatus{journal("r0", &agentapi.RollbackCheck{Refused: "rolled back already"}), journal("r1", ok)}},
-				{Node: "cp2", Journals: []JournalStatus{journal("r1", ok)}},
+				{Node: "cp1", Journals: []agentapi.JournalStatus{journal("r0", &agentapi.RollbackCheck{Refused: "rolled back already"}), journal("r1", ok)}},
+				{Node: "cp2", Journals: []agentapi.JournalStatus{journal("r1", ok)}},
 			},
 			want: []string{
 				"Roll back restore r1",
@@ -40,15 +41,15 @@ func TestRollbackPlan(t *testing.T) {
 		},
 		{
 			name:  "an agent older than the check",
-			found: []NodeJournals{{Node: "cp1", Journals: []JournalStatus{journal("r1", nil)}}},
+			found: []NodeJournals{{Node: "cp1", Journals: []agentapi.JournalStatus{journal("r1", nil)}}},
 			want:  []string{"node cp1: the old etcd manifest goes back in (this node's agent does not check the old data)"},
 		},
 		{
 			name: "one node refuses: none rolls back",
 			found: []NodeJournals{
-				{Node: "cp1", Journals: []JournalStatus{journal("r1", ok)}},
-				{Node: "cp2", Journals: []JournalStatus{journal("r1", &agentapi.RollbackCheck{OldDataDir: "/var/lib/etcd", Refused: "the old data dir /var/lib/etcd no longer holds etcd's data"})}},
-				{Node: "cp3", Journals: []JournalStatus{journal("r1", &agentapi.RollbackCheck{Refused: "restore r2, done after this one, runs here"})}},
+				{Node: "cp1", Journals: []agentapi.JournalStatus{journal("r1", ok)}},
+				{Node: "cp2", Journals: []agentapi.JournalStatus{journal("r1", &agentapi.RollbackCheck{OldDataDir: "/var/lib/etcd", Refused: "the old data dir /var/lib/etcd no longer holds etcd's data"})}},
+				{Node: "cp3", Journals: []agentapi.JournalStatus{journal("r1", &agentapi.RollbackCheck{Refused: "restore r2, done after this one, runs here"})}},
 			},
 			refused: true,
 			want: []string{
@@ -85,7 +86,7 @@ func TestRollbackPlan(t *testing.T) {
 // A rollback over the API prepares every node before it releases any, and
 // a release that fails recalls the others before they act (S6).
 func TestRollbackInPhases(t *testing.T) {
-	done := JournalStatus{Journal: agentapi.Journal{ID: "r1", Phase: agentapi.PhaseDone, Created: when}, Rollback: &agentapi.RollbackCheck{OldDataDir: "/var/lib/etcd"}}
+	done := agentapi.JournalStatus{Journal: agentapi.Journal{ID: "r1", Phase: agentapi.PhaseDone, Created: when}, Rollback: &agentapi.RollbackCheck{OldDataDir: "/var/lib/etcd"}}
 	on := func(node, phase string) func(string, string) bool {
 		return func(n, line string) bool {
 			return n == node && strings.Contains(line, "restore rollback") && strings.Contains(line, phase)
@@ -106,7 +107,7 @@ func TestRollbackInPhases(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, 3, "3.7.0")
 			f.cfg.ID = "r1"
-			f.ex.status = statusOf(t, map[string][]JournalStatus{"cp1": {done}, "cp2": {done}, "cp3": {done}})
+			f.ex.status = statusOf(t, map[string][]agentapi.JournalStatus{"cp1": {done}, "cp2": {done}, "cp3": {done}})
 			f.ex.fails = func(node, line string) bool {
 				for _, fail := range tt.fails {
 					if fail(node, line) {
@@ -155,7 +156,7 @@ func TestRollbackInPhases(t *testing.T) {
 // before it releases any.
 func TestRecoveryCommands(t *testing.T) {
 	p := &Plan{ID: "r1", Members: []MemberPlan{{Node: "cp1", JournalDir: "/var/lib/kubectl-etcd/restore/r1"}, {Node: "cp2", JournalDir: "/var/lib/kubectl-etcd/restore/r1"}}}
-	a := agentBinary{SHA256: "abc"}
+	a := agentclient.Binary{SHA256: "abc"}
 	r := &run{pre: &preflighted{plan: p}, nodes: map[string]*node{"cp1": {m: p.Members[0], agent: a, started: true}, "cp2": {m: p.Members[1], agent: a}}}
 	got := r.recoveryCommands()
 	for _, want := range []string{

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
@@ -105,8 +106,8 @@ func firstLine(err error) string { s, _, _ := strings.Cut(err.Error(), "\n"); re
 // journals reads this restore's journal on every node, the nodes side by
 // side, through a new node pod: the restored etcd does not know the pods
 // made before it.
-func (r *run) journals(ctx context.Context) map[string]*JournalStatus {
-	out := map[string]*JournalStatus{}
+func (r *run) journals(ctx context.Context) map[string]*agentapi.JournalStatus {
+	out := map[string]*agentapi.JournalStatus{}
 	var mu sync.Mutex
 	_ = r.parallel(func(n *node) error {
 		js, err := r.freshStatus(ctx, n)
@@ -124,20 +125,20 @@ func (r *run) journals(ctx context.Context) map[string]*JournalStatus {
 
 // freshStatus reads a journal through a new node pod: the restored etcd
 // does not know the pods made before it.
-func (r *run) freshStatus(ctx context.Context, n *node) ([]JournalStatus, error) {
-	var js []JournalStatus
+func (r *run) freshStatus(ctx context.Context, n *node) ([]agentapi.JournalStatus, error) {
+	var js []agentapi.JournalStatus
 	err := r.runner.Run(ctx, nodepod.Spec{Purpose: PurposeNode, Node: n.m.Node, Namespace: r.cfg.Namespace, Image: r.cfg.Image, Profile: nodepod.ProfileNode},
 		func(ctx context.Context, p *nodepod.Pod) error {
 			var err error
-			if err = ensureAgent(ctx, p, n.agent); err == nil {
-				js, err = agentStatus(ctx, p, n.agent, r.pre.plan.ID)
+			if err = agentclient.Install(ctx, p, n.agent); err == nil {
+				js, err = agentclient.Journals(ctx, p, n.agent, r.pre.plan.ID)
 			}
 			return err
 		})
 	return js, err
 }
 
-func (r *run) printJournals(js map[string]*JournalStatus) {
+func (r *run) printJournals(js map[string]*agentapi.JournalStatus) {
 	for _, m := range r.pre.plan.Members {
 		j := js[m.Node]
 		if j == nil {

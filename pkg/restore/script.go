@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
@@ -138,7 +139,7 @@ func (w scriptWriter) scriptSteps(m MemberPlan) []string {
 	spec := w.spec(m)
 	return append([]string{
 		"check the snapshot's and the agent's sha256; refuse if this node's etcd manifest names another member",
-		fmt.Sprintf("stage the agent under %s and the snapshot in %s", AgentBinDir, m.JournalDir),
+		fmt.Sprintf("stage the agent under %s and the snapshot in %s", agentclient.BinDir, m.JournalDir),
 		fmt.Sprintf("start the node's agent as the static pod %s, which runs etcd's own image", path.Join(m.StaticPodDir, agentapi.AgentPodFile(w.plan.ID, "run"))),
 	}, agentSteps(&spec)...)
 }
@@ -153,7 +154,7 @@ type scriptAgent struct {
 func scriptAgents(dir string) ([]scriptAgent, error) {
 	var out []scriptAgent
 	seen := map[string]bool{}
-	for _, name := range []string{AgentName + "-linux-amd64", AgentName + "-linux-arm64", AgentName} {
+	for _, name := range []string{agentclient.Name + "-linux-amd64", agentclient.Name + "-linux-arm64", agentclient.Name} {
 		p := filepath.Join(dir, name)
 		arch, err := elfArch(p)
 		if err != nil || seen[arch] {
@@ -167,7 +168,7 @@ func scriptAgents(dir string) ([]scriptAgent, error) {
 		out = append(out, scriptAgent{arch: arch, path: p, sha: sha})
 	}
 	if len(out) == 0 {
-		_, err := FindAgent(dir, "amd64", nil)
+		_, err := agentclient.Find(dir, "amd64", nil)
 		return nil, err
 	}
 	return out, nil
@@ -215,7 +216,7 @@ type scriptWriter struct {
 
 func (w scriptWriter) write(plain *snapshot.PlainFile) error {
 	for _, a := range w.agents {
-		if err := copyFile(a.path, filepath.Join(w.dir, AgentName+"-linux-"+a.arch), 0o755); err != nil {
+		if err := copyFile(a.path, filepath.Join(w.dir, agentclient.Name+"-linux-"+a.arch), 0o755); err != nil {
 			return err
 		}
 	}
@@ -265,7 +266,7 @@ func (w scriptWriter) instructions(out io.Writer) {
 		"     recorded in %s: on it, as root, with that file's decision and that node's name:\n"+
 		"       %s/<agent sha256> restore run --id %s --decision commit|abort --from 'barrier.json of node NODE' --detach --root /\n"+
 		"     (`kubectl etcd restore --resume --id %s` does this for you once the API answers)\n",
-		path.Join(w.plan.Members[0].JournalDir, agentapi.BarrierFile), AgentBinDir, w.plan.ID, w.plan.ID)
+		path.Join(w.plan.Members[0].JournalDir, agentapi.BarrierFile), agentclient.BinDir, w.plan.ID, w.plan.ID)
 }
 
 func (w scriptWriter) archs() string {
@@ -303,7 +304,7 @@ func (w scriptWriter) script(m MemberPlan) ([]byte, error) {
 		"ID": w.plan.ID, "Node": m.Node, "Member": m.Name, "Snapshot": filepath.Base(w.plan.Snapshot.Path),
 		"Revision": w.plan.Snapshot.Revision, "SHA": w.plainSHA, "Encrypted": w.encrypted,
 		"Amd64": sums["amd64"], "Arm64": sums["arm64"], "Journal": m.JournalDir, "Staged": m.StagedSnapshot,
-		"BinDir": AgentBinDir, "Spec": string(sj), "Steps": m.Steps, "Agent": AgentName,
+		"BinDir": agentclient.BinDir, "Spec": string(sj), "Steps": m.Steps, "Agent": agentclient.Name,
 	})
 	return b.Bytes(), err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 )
 
@@ -37,8 +38,8 @@ func scriptFixture(t *testing.T, n int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.Remove(filepath.Join(f.cfg.AgentDir, AgentName))
-	os.WriteFile(filepath.Join(f.cfg.AgentDir, AgentName+"-linux-"+arch), b, 0o755)
+	os.Remove(filepath.Join(f.cfg.AgentDir, agentclient.Name))
+	os.WriteFile(filepath.Join(f.cfg.AgentDir, agentclient.Name+"-linux-"+arch), b, 0o755)
 	f.cfg.ScriptDir = filepath.Join(t.TempDir(), "scripts")
 	return f
 }
