@@ -557,3 +557,55 @@ func TestCleanupDuringStart(t *testing.T) {
 		t.Errorf("%d helper pods left behind", n)
 	}
 }
+
+// A pod that runs to its end (etcd's own image, which has no shell to
+// exec into) is tracked and deleted like a helper pod on every path, and
+// a failure says how it ended.
+func TestCompleteDeletesOnEveryPath(t *testing.T) {
+	pod := func() *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "kubectl-etcd-restore-x-n1", Namespace: "kube-system",
+			Labels: map[string]string{ManagedByLabel: ManagedByValue, PurposeLabel: "restore-data"}},
+			Spec: corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "restore", Command: []string{"etcdutl", "snapshot", "restore"}}}}}
+	}
+	succeeded := func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }
+	failed := func(p *corev1.Pod) {
+		p.Status.Phase = corev1.PodFailed
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "restore", State: corev1.ContainerState{
+			Terminated: &corev1.ContainerStateTerminated{Reason: "Error", ExitCode: 2}}}}
+	}
+	tests := []struct {
+		name      string
+		nodeReady bool
+		state     func(*corev1.Pod)
+		timeout   time.Duration
+		cancel    bool
+		wantErr   string
+	}{
+		{name: "succeeds", nodeReady: true, state: succeeded, timeout: startTimeout},
+		{name: "fails", nodeReady: true, state: failed, timeout: startTimeout, wantErr: "`etcdutl snapshot restore` in pod kube-system/kubectl-etcd-restore-x-n1 on node n1: it failed (phase Failed; terminated Error (exit 2)"},
+		{name: "never ends", nodeReady: true, state: running, timeout: 300 * time.Millisecond, wantErr: "it did not finish in 300ms (phase Running)"},
+		{name: "ctrl-c", nodeReady: true, state: running, timeout: startTimeout, cancel: true, wantErr: "context canceled"},
+		{name: "node not ready", nodeReady: false, state: succeeded, timeout: startTimeout, wantErr: "node n1 is NotReady"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cs := clusterWith(t, tc.nodeReady, tc.state)
+			r := &Runner{Client: cs, PollInterval: 10 * time.Millisecond}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancel {
+				time.AfterFunc(150*time.Millisecond, cancel)
+			}
+			err := r.Complete(ctx, pod(), tc.timeout)
+			if tc.wantErr == "" && err != nil || tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			if n := leftovers(t, cs); n != 0 {
+				t.Errorf("%d pods left behind", n)
+			}
+			if live := r.Live(); len(live) != 0 {
+				t.Errorf("the runner still tracks %v", live)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -38,6 +39,8 @@ type Runner struct {
 	StartTimeout time.Duration
 	// DeleteTimeout bounds a deletion or a Cleanup (default 30s).
 	DeleteTimeout time.Duration
+	// PollInterval is how often Complete reads its pod (default 1s).
+	PollInterval time.Duration
 
 	mu   sync.Mutex
 	live map[exec.PodRef]struct{}
@@ -77,6 +80,60 @@ func (r *Runner) Start(ctx context.Context, spec Spec) (*Pod, error) {
 		return nil, errors.Join(err, p.Delete(ctx))
 	}
 	return p, nil
+}
+
+// Complete runs pod, whose container does its work and exits (an image
+// without a shell cannot serve Exec, as etcd's own images cannot): it
+// checks that the node is Ready, creates the pod, tracked like every node
+// pod so that Cleanup finds it, waits until it has succeeded or failed (at
+// most timeout), and deletes it whatever happens. A failure or a timeout
+// carries the end of the pod's log.
+func (r *Runner) Complete(ctx context.Context, pod *corev1.Pod, timeout time.Duration) error {
+	if err := r.checkNode(ctx, pod.Spec.NodeName); err != nil {
+		return err
+	}
+	p, _, err := r.create(ctx, pod)
+	if err != nil {
+		return err
+	}
+	return errors.Join(r.waitDone(ctx, pod, timeout), p.Delete(ctx))
+}
+
+// waitDone waits until pod has succeeded; its error says how it ended
+// otherwise, with the end of its log.
+func (r *Runner) waitDone(ctx context.Context, pod *corev1.Pod, timeout time.Duration) error {
+	pods := r.Client.CoreV1().Pods(pod.Namespace)
+	poll := r.PollInterval
+	if poll <= 0 {
+		poll = time.Second
+	}
+	var last *corev1.Pod
+	err := wait.PollUntilContextTimeout(ctx, poll, timeout, true, func(ctx context.Context) (bool, error) {
+		p, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, nil
+		}
+		last = p
+		return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed, nil
+	})
+	if err == nil && last.Status.Phase == corev1.PodSucceeded {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	why := "it did not finish in " + timeout.String()
+	if err == nil {
+		why = "it failed (" + describe(last) + ")"
+	} else if last != nil {
+		why += " (" + describe(last) + ")"
+	}
+	logs, lerr := pods.GetLogs(pod.Name, &corev1.PodLogOptions{TailLines: ptr.To[int64](40)}).DoRaw(context.WithoutCancel(ctx))
+	if lerr != nil {
+		logs = []byte("(no log: " + lerr.Error() + ")")
+	}
+	return fmt.Errorf("`%s` in pod %s/%s on node %s: %s; its log ends:\n%s", strings.Join(pod.Spec.Containers[0].Command, " "),
+		pod.Namespace, pod.Name, pod.Spec.NodeName, why, strings.TrimSpace(string(logs)))
 }
 
 // Exec runs cmd in the pod's helper container.

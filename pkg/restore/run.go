@@ -149,7 +149,7 @@ type run struct {
 func newRun(d Deps, cfg Config, pre *preflighted) *run {
 	// A runner of its own: the command's runner deletes every pod it knows
 	// on the way out, and these must outlive the command once agents run.
-	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}
+	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut, PollInterval: cfg.Poll/4 + time.Millisecond}
 	return &run{d: d, cfg: cfg, pre: pre, runner: rn, nodes: map[string]*node{}, start: cfg.Now()}
 }
 

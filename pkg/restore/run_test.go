@@ -519,6 +519,29 @@ func TestDataDirOnItsOwnDisk(t *testing.T) {
 	}
 }
 
+// A restore pod that fails stops the restore before anything stopped: no
+// agent starts, the prepared journals are closed, and no pod is left (its
+// runner deletes it, as every node pod).
+func TestRestorePodFailureStartsNoAgent(t *testing.T) {
+	f := newFixture(t, 3, "3.7.0")
+	f.cs.PrependReactor("update", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if pod, ok := a.(k8stesting.UpdateAction).GetObject().(*corev1.Pod); ok && pod.Labels[nodepod.PurposeLabel] == PurposeRestore && pod.Spec.NodeName == "cp2" {
+			pod.Status.Phase = corev1.PodFailed
+		}
+		return false, nil, nil
+	})
+	_, err := Run(context.Background(), f.deps(), f.cfg)
+	if err == nil || !strings.Contains(err.Error(), "node cp2: restore the snapshot, so nothing was stopped") || !strings.Contains(err.Error(), "it failed (phase Failed") {
+		t.Fatalf("err = %v\n%s", err, f.out)
+	}
+	if runs := f.ex.find("restore run"); len(runs) != 0 {
+		t.Errorf("agents started after a restore pod failed: %v", runs)
+	}
+	for _, p := range f.pods(t) {
+		t.Errorf("pod %s left behind", p.Name)
+	}
+}
+
 // A node that cannot take part (its prepare refuses) is found while
 // nothing has stopped anywhere: no agent starts, and the journals the
 // other nodes wrote are closed (S1).
