@@ -11,7 +11,6 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
 // heldNode is a node that holds at a restore's barrier without a
@@ -130,19 +129,19 @@ func printHeld(w io.Writer, found []NodeJournals, agents map[string]agentclient.
 // ones. Then it waits for the control plane.
 func Resume(ctx context.Context, d Deps, cfg Config) error {
 	cfg = cfg.withDefaults()
-	ms, agents, err := membersAndAgents(ctx, d, cfg)
+	c, err := openNodes(ctx, d, cfg)
 	if err != nil {
 		return err
 	}
-	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}
-	pods, found := readWithPods(ctx, rn, cfg, ms, agents, cfg.ID)
+	rn := c.runner
+	pods, found := c.read(ctx, cfg.ID)
 	todo, err := passOns(found)
 	if err != nil {
 		return joinCleanup(ctx, rn, fmt.Errorf("%w; nothing was passed on", err))
 	}
 	var errs []error
 	for _, h := range todo {
-		if _, err := agentRun(ctx, pods[h.Node], agents[h.Node], nil, h.args()...); err != nil {
+		if _, err := agentRun(ctx, pods[h.Node], c.agents[h.Node], nil, h.args()...); err != nil {
 			errs = append(errs, fmt.Errorf("node %s: %w", h.Node, err))
 			continue
 		}
@@ -155,7 +154,7 @@ func Resume(ctx context.Context, d Deps, cfg Config) error {
 		cfg.notef("Warning: %v", err)
 	}
 	r := &run{d: d, cfg: cfg, runner: rn, start: cfg.Now()}
-	if err := r.waitBack(ctx, memberPlans(ms), ""); err != nil {
+	if err := r.waitBack(ctx, memberPlans(c.members), ""); err != nil {
 		return fmt.Errorf("%w: see `kubectl etcd restore --status`", err)
 	}
 	fmt.Fprintf(cfg.Out, "Passed the barrier's decision %s of restore %s on to %s; every member is healthy\n", todo[0].Decision, todo[0].ID, nodeList(todo))

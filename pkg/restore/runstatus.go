@@ -29,37 +29,25 @@ type NodeJournals struct {
 // each (`kubectl etcd restore --status`) and prints them to Out.
 func Status(ctx context.Context, d Deps, cfg Config) ([]NodeJournals, error) {
 	cfg = cfg.withDefaults()
-	ms, agents, err := membersAndAgents(ctx, d, cfg)
+	c, err := openNodes(ctx, d, cfg)
 	if err != nil {
 		return nil, err
 	}
-	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}
-	out := onEveryNode(ms, func(m discovery.Member) ([]agentapi.JournalStatus, error) {
-		var js []agentapi.JournalStatus
-		err := rn.Run(ctx, nodeSpec(cfg, m.Node), func(ctx context.Context, p *nodepod.Pod) error {
-			if err := agentclient.Install(ctx, p, agents[m.Node]); err != nil {
-				return err
-			}
-			var err error
-			js, err = agentclient.Journals(ctx, p, agents[m.Node], cfg.ID)
-			return err
-		})
-		return js, err
-	})
+	_, out := c.read(ctx, cfg.ID)
 	err = printStatus(cfg, out)
-	return out, errors.Join(err, printHeld(cfg.Out, out, agents))
+	return out, errors.Join(err, printHeld(cfg.Out, out, c.agents), c.runner.Cleanup(ctx))
 }
 
 // Rollback rolls one restore back on every node, in two phases (see
 // rollbackInPhases), then waits for the control plane as a restore does.
 func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	cfg = cfg.withDefaults()
-	ms, agents, err := membersAndAgents(ctx, d, cfg)
+	c, err := openNodes(ctx, d, cfg)
 	if err != nil {
 		return err
 	}
-	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}
-	_, found := readWithPods(ctx, rn, cfg, ms, agents, "")
+	ms, rn := c.members, c.runner
+	_, found := c.read(ctx, "")
 	// The rollback is back when another cluster than this one serves.
 	now := readLive(ctx, d.Dialer, ms)
 	id, err := rollbackID(cfg.ID, found)
@@ -89,7 +77,7 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	if err := cfg.Confirm(nil); err != nil {
 		return err
 	}
-	pods, again := readWithPods(ctx, rn, cfg, ms, agents, id)
+	pods, again := c.read(ctx, id)
 	for _, n := range again {
 		if n.Err != nil {
 			return joinCleanup(ctx, rn, fmt.Errorf("node %s: %w; nothing was rolled back", n.Node, n.Err))
@@ -103,7 +91,7 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	if _, err := rollbackPlan(id, again, cfg.Now()); err != nil {
 		return joinCleanup(ctx, rn, err)
 	}
-	if err := rollbackInPhases(ctx, cfg, ms, pods, agents, id); err != nil {
+	if err := rollbackInPhases(ctx, cfg, ms, pods, c.agents, id); err != nil {
 		return joinCleanup(ctx, rn, err)
 	}
 	// The rollback agents run in static pods of their own.
@@ -253,23 +241,47 @@ func rollbackID(want string, found []NodeJournals) (string, error) {
 	return "", fmt.Errorf("several unfinished restores (%s): name one with --id", strings.Join(list, ", "))
 }
 
-// readWithPods starts a node pod on every node and reads the journals
-// of restore id (all with ""); the pods stay for the caller.
-func readWithPods(ctx context.Context, rn *nodepod.Runner, cfg Config, ms []discovery.Member, agents map[string]agentclient.Binary, id string) (map[string]*nodepod.Pod, []NodeJournals) {
+// cpNodes are the control-plane nodes as the commands that follow a
+// restore (--status, --resume, --rollback) reach them: the members, the
+// agent for each node, and the runner of the node pods that read and act
+// there.
+type cpNodes struct {
+	cfg     Config
+	members []discovery.Member
+	agents  map[string]agentclient.Binary
+	runner  *nodepod.Runner
+}
+
+func openNodes(ctx context.Context, d Deps, cfg Config) (*cpNodes, error) {
+	ms, err := d.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	agents, err := agentclient.ForNodes(ctx, d.Client, cfg.AgentDir, nodesOf(ms))
+	if err != nil {
+		return nil, err
+	}
+	return &cpNodes{cfg: cfg, members: ms, agents: agents, runner: &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}}, nil
+}
+
+// read starts a node pod on every node, installs the agent there and
+// reads the journals of restore id (all with ""). The pods stay for the
+// work that follows, until the runner's Cleanup.
+func (c *cpNodes) read(ctx context.Context, id string) (map[string]*nodepod.Pod, []NodeJournals) {
 	var mu sync.Mutex
 	pods := map[string]*nodepod.Pod{}
-	found := onEveryNode(ms, func(m discovery.Member) ([]agentapi.JournalStatus, error) {
-		p, err := rn.Start(ctx, nodeSpec(cfg, m.Node))
+	found := onEveryNode(c.members, func(m discovery.Member) ([]agentapi.JournalStatus, error) {
+		p, err := c.runner.Start(ctx, nodeSpec(c.cfg, m.Node))
 		if err != nil {
 			return nil, err
 		}
 		mu.Lock()
 		pods[m.Node] = p
 		mu.Unlock()
-		if err := agentclient.Install(ctx, p, agents[m.Node]); err != nil {
+		if err := agentclient.Install(ctx, p, c.agents[m.Node]); err != nil {
 			return nil, err
 		}
-		return agentclient.Journals(ctx, p, agents[m.Node], id)
+		return agentclient.Journals(ctx, p, c.agents[m.Node], id)
 	})
 	return pods, found
 }
@@ -285,15 +297,6 @@ func memberPlans(ms []discovery.Member) []MemberPlan {
 
 func nodeSpec(cfg Config, node string) nodepod.Spec {
 	return nodepod.Spec{Purpose: PurposeNode, Node: node, Namespace: cfg.Namespace, Image: cfg.Image, Profile: nodepod.ProfileNode, Lifetime: cfg.PodLifetime}
-}
-
-func membersAndAgents(ctx context.Context, d Deps, cfg Config) ([]discovery.Member, map[string]agentclient.Binary, error) {
-	ms, err := d.Members(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	agents, err := agentclient.ForNodes(ctx, d.Client, cfg.AgentDir, nodesOf(ms))
-	return ms, agents, err
 }
 
 func onEveryNode(ms []discovery.Member, f func(discovery.Member) ([]agentapi.JournalStatus, error)) []NodeJournals {
