@@ -233,6 +233,11 @@ type JournalStatus struct {
 	// passes a decision on to a node that holds at the barrier (S5).
 	Barrier      *DecisionRecord `json:"barrier,omitempty"`
 	BarrierError string          `json:"barrierError,omitempty"`
+	// RollbackRelease is a two-phase rollback's record on the node
+	// (RollbackFile): prepared, then released or recalled; nil when none
+	// was prepared. RollbackReleaseError says why it cannot be read.
+	RollbackRelease      *RollbackRelease `json:"rollbackRelease,omitempty"`
+	RollbackReleaseError string           `json:"rollbackReleaseError,omitempty"`
 }
 
 // Started is what `restore start` and `restore run --detach` print once

@@ -172,6 +172,11 @@ func (o *options) status(context.Context) error {
 		} else {
 			e.Barrier = d
 		}
+		if r, err := agentapi.LoadRollbackRelease(filepath.Join(dir, agentapi.RollbackFile)); err != nil {
+			e.RollbackReleaseError = err.Error()
+		} else {
+			e.RollbackRelease = r
+		}
 		out = append(out, e)
 	}
 	b, err := json.MarshalIndent(out, "", "  ")

@@ -178,6 +178,41 @@ func TestRollbackInPhases(t *testing.T) {
 	}
 }
 
+// `restore status` shows a rollback prepared and not released, then
+// released, so that an operator sees where a two-phase rollback stopped.
+func TestStatusShowsTheRollbackRelease(t *testing.T) {
+	n := newFakeNode(t)
+	if _, err := n.agent(t, "restore", "start", "--spec", n.spec(t, nil)); err != nil {
+		t.Fatal(err)
+	}
+	n.waitPhase(t, agentapi.PhaseDone)
+	status := func() agentapi.JournalStatus {
+		t.Helper()
+		out, err := n.agent(t, "restore", "status")
+		var st []agentapi.JournalStatus
+		if err != nil || json.Unmarshal([]byte(out), &st) != nil || len(st) != 1 {
+			t.Fatalf("status (%v):\n%s", err, out)
+		}
+		return st[0]
+	}
+	if r := status().RollbackRelease; r != nil {
+		t.Fatalf("a rollback release before any prepare: %+v", r)
+	}
+	if _, err := n.agent(t, "restore", "rollback", "--id", restoreID, "--prepare"); err != nil {
+		t.Fatal(err)
+	}
+	if r := status().RollbackRelease; r == nil || r.Prepared.IsZero() || r.Released != nil {
+		t.Fatalf("after the prepare: %+v, want prepared and not released", r)
+	}
+	if _, err := n.agent(t, "restore", "rollback", "--id", restoreID, "--release", "--grace", "100ms"); err != nil {
+		t.Fatal(err)
+	}
+	n.waitPhase(t, agentapi.PhaseRolledBack)
+	if r := status().RollbackRelease; r == nil || r.Released == nil || r.NotBefore == nil {
+		t.Fatalf("after the release: %+v, want released with its start", r)
+	}
+}
+
 // With an agent image, the prepare writes the rollback's static pod into
 // the journal dir only; the release puts it where the kubelet runs it,
 // and the agent it runs waits for the release's start.

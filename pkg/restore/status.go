@@ -145,6 +145,9 @@ func printStatus(cfg Config, ns []NodeJournals) error {
 			if d := j.Barrier; d != nil {
 				fmt.Fprintf(cfg.Out, "  barrier: %s, recorded %s%s\n", d.Decision, d.Recorded.UTC().Format(time.RFC3339), orEmpty(", from ", d.From))
 			}
+			if s := releaseState(j); s != "" {
+				fmt.Fprintf(cfg.Out, "  rollback over the API: %s\n", s)
+			}
 			if c := j.Rollback; c != nil && j.Phase != agentapi.PhaseRolledBack {
 				if c.Refused != "" {
 					fmt.Fprintf(cfg.Out, "  rollback: refused: %s\n", c.Refused)
@@ -165,4 +168,28 @@ func orEmpty(prefix, s string) string {
 		return ""
 	}
 	return prefix + s
+}
+
+// releaseState says where a two-phase rollback stands on a node: prepared
+// (nothing acts yet), released (its agent begins at NotBefore), or
+// recalled (its agent gives up without acting); "" when none was prepared.
+func releaseState(j agentapi.JournalStatus) string {
+	if j.RollbackReleaseError != "" {
+		return "its record is unreadable: " + j.RollbackReleaseError
+	}
+	r := j.RollbackRelease
+	if r == nil {
+		return ""
+	}
+	at := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	s := "prepared " + at(r.Prepared)
+	switch {
+	case r.Recalled != nil:
+		s += ", recalled " + at(*r.Recalled) + ": its agent gives up without acting"
+	case r.Released != nil && r.NotBefore != nil:
+		s += ", released " + at(*r.Released) + ", begins " + at(*r.NotBefore)
+	default:
+		s += ", not released: nothing acts on it (a new `kubectl etcd restore --rollback` prepares every node again)"
+	}
+	return s
 }

@@ -173,3 +173,28 @@ func TestRecoveryCommands(t *testing.T) {
 		t.Errorf("a node whose agent did not start is named:\n%s", got)
 	}
 }
+
+// Where a two-phase rollback stands on a node, as --status says it.
+func TestReleaseState(t *testing.T) {
+	at := func(d time.Duration) *time.Time { v := when.Add(d); return &v }
+	for _, tt := range []struct {
+		name string
+		j    agentapi.JournalStatus
+		want string
+	}{
+		{"none prepared", agentapi.JournalStatus{}, ""},
+		{"prepared", agentapi.JournalStatus{RollbackRelease: &agentapi.RollbackRelease{Prepared: when}}, "prepared 2026-01-02T03:04:05Z, not released: nothing acts on it"},
+		{"released", agentapi.JournalStatus{RollbackRelease: &agentapi.RollbackRelease{Prepared: when, Released: at(time.Second), NotBefore: at(6 * time.Second)}},
+			"prepared 2026-01-02T03:04:05Z, released 2026-01-02T03:04:06Z, begins 2026-01-02T03:04:11Z"},
+		{"recalled", agentapi.JournalStatus{RollbackRelease: &agentapi.RollbackRelease{Prepared: when, Released: at(time.Second), NotBefore: at(6 * time.Second), Recalled: at(2 * time.Second)}},
+			"recalled 2026-01-02T03:04:07Z: its agent gives up without acting"},
+		{"unreadable", agentapi.JournalStatus{RollbackReleaseError: "bad json"}, "its record is unreadable: bad json"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := releaseState(tt.j)
+			if tt.want == "" && got != "" || !strings.Contains(got, tt.want) {
+				t.Errorf("releaseState = %q, want %q in it", got, tt.want)
+			}
+		})
+	}
+}
