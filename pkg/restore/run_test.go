@@ -519,6 +519,32 @@ func TestDataDirOnItsOwnDisk(t *testing.T) {
 	}
 }
 
+// A single member whose restored etcd fails after the swap rolls back by
+// itself; the API server comes back on the old cluster, and the wait ends
+// at once with the node's journal, not at its timeout (S2).
+func TestWaitEndsOnAnAutomaticRollback(t *testing.T) {
+	f := newFixture(t, 1, "3.7.0")
+	f.fe.oldFor = 1 << 30 // the old cluster serves again
+	f.cfg.WaitTimeout = 30 * time.Second
+	f.ex.status = func(string) string {
+		f.fe.mu.Lock()
+		defer f.fe.mu.Unlock()
+		if !f.fe.restored {
+			return "[]"
+		}
+		return `[{"id":"20260102T030405Z","operation":"restore","node":"cp1","phase":"rolled-back","error":"wait until the member is healthy: timed out","steps":[]}]`
+	}
+	start := time.Now()
+	_, err := Run(context.Background(), f.deps(), f.cfg)
+	if err == nil || !strings.Contains(err.Error(), "node cp1 rolled restore 20260102T030405Z back by itself: wait until the member is healthy: timed out") ||
+		!strings.Contains(err.Error(), "back on its old data") {
+		t.Fatalf("err = %v\n%s", err, f.out)
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the wait took %s: it waited for its timeout", took)
+	}
+}
+
 // A restore pod that fails stops the restore before anything stopped: no
 // agent starts, the prepared journals are closed, and no pod is left (its
 // runner deletes it, as every node pod).

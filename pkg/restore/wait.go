@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -34,6 +35,9 @@ func (r *run) waitBack(ctx context.Context, ms []MemberPlan, oldID string) error
 	lastNote := ""
 	for {
 		note, done := r.probe(ctx, ms, w)
+		if err := r.rolledBack(ctx, w); err != nil {
+			return err
+		}
 		if done {
 			w.note("control plane back: every member is healthy")
 			return nil
@@ -57,7 +61,12 @@ type waitState struct {
 	healthy     map[string]bool
 	oldID       string
 	apiGone, up bool
-	note        func(string)
+	// oldBack: the API server came back on the old cluster (oldID), as
+	// after a node's automatic rollback; journalsRead is when the wait
+	// last read the journals for it.
+	oldBack      bool
+	journalsRead time.Time
+	note         func(string)
 }
 
 func (r *run) probe(ctx context.Context, ms []MemberPlan, w *waitState) (string, bool) {
@@ -79,6 +88,7 @@ func (r *run) probe(ctx context.Context, ms []MemberPlan, w *waitState) (string,
 			return "waiting for the members' status", false
 		}
 		if v.ClusterID == w.oldID {
+			w.oldBack = w.apiGone
 			return "waiting for the agents (cluster " + w.oldID + " still serves)", false
 		}
 	}
@@ -99,6 +109,31 @@ func (r *run) probe(ctx context.Context, ms []MemberPlan, w *waitState) (string,
 		return "", true
 	}
 	return "waiting for member(s) " + strings.Join(waiting, ", "), false
+}
+
+// journalsEvery spaces the wait's reads of the journals, each through a
+// node pod per node.
+const journalsEvery = 10 * time.Second
+
+// rolledBack ends the wait of a restore once a node has rolled it back by
+// itself (a single member whose restored etcd failed after the point of
+// no return, S2; every member, when the barrier aborted): the API server
+// is back, on the old cluster, and would stay so. Only then, and at most
+// every journalsEvery, does it read the journals.
+func (r *run) rolledBack(ctx context.Context, w *waitState) error {
+	if r.pre == nil || !w.oldBack || r.cfg.Now().Sub(w.journalsRead) < journalsEvery {
+		return nil
+	}
+	w.journalsRead = r.cfg.Now()
+	js := r.journals(ctx)
+	for _, m := range r.pre.plan.Members {
+		if j := js[m.Node]; j != nil && j.Phase == agentapi.PhaseRolledBack {
+			r.printJournals(js)
+			return hint.Permanent(fmt.Errorf("node %s rolled restore %s back by itself%s: the cluster is back on its old data (cluster ID %s)", m.Node, j.ID, errSuffix(j.Error), w.oldID),
+				"`kubectl etcd restore --status --id %s` shows each step; the restored data stays in %s for a look", j.ID, m.NewDataDir)
+		}
+	}
+	return nil
 }
 
 func firstLine(err error) string { s, _, _ := strings.Cut(err.Error(), "\n"); return s }
