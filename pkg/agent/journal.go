@@ -45,13 +45,19 @@ type PlannedStep struct {
 // steps the agent will run, never from a copy. s is the spec as the
 // plugin writes it (the agent fills in the node's addresses later, which
 // no step's name or moves depend on).
-func PlanRestore(s *agentapi.RestoreSpec) []PlannedStep {
+func PlanRestore(spec *agentapi.RestoreSpec) []PlannedStep {
+	s := *spec
+	if spec.Barrier != nil {
+		b := *spec.Barrier
+		s.Barrier = &b
+	}
+	_ = s.Validate() // for its defaults only: the agent validates for real
 	env := RestoreEnv{}
 	if s.Barrier != nil && len(s.Barrier.Peers) > 0 {
 		env.Barrier = plannedBarrier{}
 	}
 	var out []PlannedStep
-	for _, st := range RestoreSteps(s, nil, env) {
+	for _, st := range RestoreSteps(&s, nil, env) {
 		out = append(out, PlannedStep{Name: st.Name, Detail: st.Detail, Moves: st.Moves, PointOfNoReturn: st.PointOfNoReturn})
 	}
 	return out

@@ -76,8 +76,9 @@ func RestoreSteps(s *agentapi.RestoreSpec, restored []byte, env RestoreEnv) []St
 	swap.Do = then(func(context.Context) error { return syncRestoredData(osFiles, env.Root, s.NewDataDir) }, swap.Do)
 	swap.Undo = then(swap.Undo, etcdGone.Do)
 	healthy := WaitStep("wait until the member is healthy", "etcd's "+s.MetricsURL+"/health (it needs a quorum of members)", EtcdHealthy(env.HTTP, s.MetricsURL), time.Duration(s.HealthyTimeout), poll)
+	healthy.Detail = "at most " + time.Duration(s.HealthyTimeout).String()
 	if s.Barrier != nil && len(s.Barrier.Peers) > 0 {
-		healthy.Detail = "it needs a quorum of members: the other nodes' steps"
+		healthy.Detail += "; it needs a quorum of members: the other nodes' steps"
 	}
 	steps = append(steps, swap, healthy)
 	for i, f := range agentapi.ControlPlaneManifests {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"filippo.io/age"
 	"github.com/spf13/cobra"
@@ -79,6 +80,7 @@ type RestoreOptions struct {
 	ID             string
 	ScriptDir      string
 	AgentDir       string
+	HealthyTimeout time.Duration
 
 	ids []age.Identity
 }
@@ -105,6 +107,7 @@ func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	f.BoolVar(&o.Resume, "resume", false, "Pass the barrier's decision that one node recorded on to every node that holds at the barrier without one.")
 	f.StringVar(&o.ID, "id", "", "The restore that --status, --rollback or --resume is about (default: all, or the unfinished one).")
 	f.StringVar(&o.ScriptDir, "script-dir", "", "Write one shell script per control-plane node into this empty dir instead of restoring, for when the API server cannot act (lost quorum): run each on its node as root.")
+	f.DurationVar(&o.HealthyTimeout, "healthy-timeout", 5*time.Minute, "How long each node waits for its restored member to be healthy once etcd runs on the restored data; past it the node reports a failure, and a single member rolls back by itself.")
 	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: beside this executable, symlinks resolved, as krew installs it).")
 	return cmd
 }
@@ -141,6 +144,8 @@ func (o *RestoreOptions) Validate() error {
 		return fmt.Errorf("restore needs a snapshot FILE, or --status, --rollback or --resume")
 	case o.ID != "" && !journals:
 		return fmt.Errorf("--id is for --status, --rollback and --resume")
+	case o.HealthyTimeout < 10*time.Second:
+		return fmt.Errorf("--healthy-timeout %s is too short for an etcd to start on its data: give it 10s or more", o.HealthyTimeout)
 	}
 	return nil
 }
@@ -156,7 +161,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		File: o.File, Identities: o.ids, Force: o.Force, NoBumpRevision: o.NoBumpRevision, DryRun: o.DryRun,
 		Confirm:   restore.Confirmation(o.In, o.ErrOut, o.StdinIsTerminal(), ctxName, o.Yes),
 		Namespace: o.helperNamespace(), Image: o.Image, AgentDir: o.AgentDir, ID: o.ID,
-		ScriptDir: o.ScriptDir, Out: o.Out, ErrOut: o.ErrOut,
+		ScriptDir: o.ScriptDir, HealthyTimeout: o.HealthyTimeout, Out: o.Out, ErrOut: o.ErrOut,
 	}
 	switch {
 	case o.ScriptDir != "":

@@ -18,6 +18,7 @@ func TestRestoreFlags(t *testing.T) {
 		{"resume and rollback", []string{"restore", "--resume", "--rollback"}, "exclude each other"},
 		{"resume with a file", []string{"restore", "etcd.db", "--resume"}, "take no FILE"},
 		{"id without a journal flag", []string{"restore", "etcd.db", "--id", "r1"}, "--id is for"},
+		{"healthy timeout too short", []string{"restore", "etcd.db", "--healthy-timeout", "1s"}, "--healthy-timeout 1s is too short"},
 		{"corrupt snapshot", []string{"restore", "/nonexistent.db", "--dry-run", "--agent-dir", "/nonexistent"}, "does not verify"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

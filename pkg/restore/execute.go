@@ -292,7 +292,8 @@ func (r *run) startAgent(ctx context.Context, n *node) error {
 // members every agent names the others, at their peer URL's host.
 func (p *Plan) AgentSpec(m MemberPlan) agentapi.RestoreSpec {
 	s := agentapi.RestoreSpec{ID: p.ID, Node: m.Node, Member: m.Name, StaticPodDir: m.StaticPodDir,
-		JournalDir: m.JournalDir, OldDataDir: m.OldDataDir, NewDataDir: m.NewDataDir, AgentImage: m.Image}
+		JournalDir: m.JournalDir, OldDataDir: m.OldDataDir, NewDataDir: m.NewDataDir, AgentImage: m.Image,
+		HealthyTimeout: agentapi.Duration(p.HealthyTimeout)}
 	var peers []agentapi.Peer
 	for _, o := range p.Members {
 		if o.Name != m.Name {

@@ -83,6 +83,8 @@ type Options struct {
 	// without the API: the data dirs and images are then left empty, for
 	// each node's agent to read from its etcd manifest.
 	FromMetadata bool
+	// HealthyTimeout goes into each agent's spec (see Config).
+	HealthyTimeout time.Duration
 }
 
 // Plan is what the user confirms and the agents carry out.
@@ -95,6 +97,9 @@ type Plan struct {
 	BumpReason     string
 	Members        []MemberPlan
 	Warnings       []string
+	// HealthyTimeout bounds each agent's wait for its restored member's
+	// health; 0 is the agent's default.
+	HealthyTimeout time.Duration
 }
 
 // MemberPlan is one node's part.
@@ -128,7 +133,7 @@ func NewPlan(members []discovery.Member, snap Snapshot, live Live, opts Options)
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{ID: opts.ID, Token: "kubectl-etcd-restore-" + strings.ToLower(opts.ID), Snapshot: snap, InitialCluster: initialCluster(ms)}
+	p := &Plan{ID: opts.ID, Token: "kubectl-etcd-restore-" + strings.ToLower(opts.ID), Snapshot: snap, InitialCluster: initialCluster(ms), HealthyTimeout: opts.HealthyTimeout}
 	if err := p.checkSnapshot(ms, live, opts.Force); err != nil {
 		return nil, err
 	}

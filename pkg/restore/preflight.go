@@ -62,7 +62,7 @@ func (pre *preflighted) check(ctx context.Context, d Deps, cfg Config) error {
 		nodes = append(nodes, m.Node)
 	}
 	dirs, warnings := staticPodDirs(ctx, d.StaticPodDir, nodes)
-	pre.plan, err = NewPlan(pre.members, snap, pre.live, Options{Time: cfg.Now(), Force: cfg.Force, NoBumpRevision: cfg.NoBumpRevision, StaticPodDirs: dirs})
+	pre.plan, err = NewPlan(pre.members, snap, pre.live, Options{Time: cfg.Now(), Force: cfg.Force, NoBumpRevision: cfg.NoBumpRevision, StaticPodDirs: dirs, HealthyTimeout: cfg.HealthyTimeout})
 	if err == nil {
 		pre.plan.Warnings = append(pre.plan.Warnings, warnings...)
 	}

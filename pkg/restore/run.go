@@ -55,6 +55,10 @@ type Config struct {
 	ID string
 	// ScriptDir is where Scripts writes the per-node scripts.
 	ScriptDir string
+	// HealthyTimeout bounds each node's wait for its restored member to be
+	// healthy once its etcd runs on the restored data; 0 is the agent's
+	// default (5m).
+	HealthyTimeout time.Duration
 
 	Out, ErrOut io.Writer
 	Now         func() time.Time

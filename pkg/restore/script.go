@@ -94,7 +94,7 @@ func scriptPlan(ctx context.Context, d Deps, cfg Config, snap Snapshot) (*Plan, 
 	dctx, cancel := context.WithTimeout(ctx, scriptDiscoverTimeout)
 	ms, derr := d.Members(dctx)
 	cancel()
-	opts := Options{Time: cfg.Now(), Force: cfg.Force, NoBumpRevision: cfg.NoBumpRevision}
+	opts := Options{Time: cfg.Now(), Force: cfg.Force, NoBumpRevision: cfg.NoBumpRevision, HealthyTimeout: cfg.HealthyTimeout}
 	if derr == nil && len(ms) > 0 {
 		live := readLive(ctx, d.Dialer, ms)
 		var nodes []string

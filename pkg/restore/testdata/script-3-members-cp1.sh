@@ -19,7 +19,7 @@
 #   10. wait until etcd is gone (its client, peer and metrics ports refuse)
 #   11. wait until every member is ready to swap (the agents ask each other over etcd's peer TLS, this one on 10.250.1.11:2382: every member swaps, or every member rolls back)  <- point of no return
 #   12. start etcd on the restored data: write /etc/kubernetes/manifests/etcd.yaml (etcd's manifest with --data-dir, mountPath and hostPath /var/lib/etcd-restore-20260102T030405Z)
-#   13. wait until the member is healthy (it needs a quorum of members: the other nodes' steps)
+#   13. wait until the member is healthy (at most 5m0s; it needs a quorum of members: the other nodes' steps)
 #   14. start kube-apiserver: move /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/kube-apiserver.yaml to /etc/kubernetes/manifests/kube-apiserver.yaml
 #   15. start kube-controller-manager: move /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/kube-controller-manager.yaml to /etc/kubernetes/manifests/kube-controller-manager.yaml
 #   16. start kube-scheduler: move /var/lib/kubectl-etcd/restore/20260102T030405Z/manifests/kube-scheduler.yaml to /etc/kubernetes/manifests/kube-scheduler.yaml
