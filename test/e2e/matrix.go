@@ -40,6 +40,7 @@ type Scenario struct {
 	Name     string // the Go test, or Test/subtest
 	Family   Family
 	MinNodes int    // 3 for scenarios that need a quorum with one member gone
+	MaxNodes int    // 1 for scenarios of a single member (0: any)
 	Smoke    bool   // also on the pairs off the diagonal
 	Pair     string // under pairwise, only this pair of the diagonal ("": both)
 }
@@ -88,6 +89,7 @@ var Scenarios = []Scenario{
 	{Name: "TestRestoreScriptsAfterQuorumLoss", Family: Restore, Pair: "1.37/3"},
 	{Name: "TestRestoreRefusals", Family: Restore, Smoke: true},
 	{Name: "TestRestoreThenRollback", Family: Restore, Pair: "1.33/1"},
+	{Name: "TestRestoreRollsBackByItself", Family: Restore, MaxNodes: 1, Pair: "1.33/1"}, // a single member rolls back by itself
 	{Name: "TestRestoreSurvivesKilledPlugin", Family: Restore, Pair: "1.37/3"},
 }
 
@@ -119,7 +121,7 @@ func (s Scenario) RunsOn(pair, matrix string) bool {
 	if _, after, ok := strings.Cut(pair, "/"); ok {
 		fmt.Sscan(after, &n)
 	}
-	if n < s.MinNodes {
+	if n < s.MinNodes || s.MaxNodes > 0 && n > s.MaxNodes {
 		return false
 	}
 	if matrix == "full" {

@@ -149,6 +149,10 @@ func TestRunsOn(t *testing.T) {
 		{Scenario{Name: "a", Pair: "1.33/1"}, "1.37/3", "full", true},
 		{Scenario{Name: "a", Pair: "1.33/1"}, "1.33/3", "pairwise", false},
 		{Scenario{Name: "a", Pair: "1.37/3", Smoke: true}, "1.33/3", "pairwise", true},
+		{Scenario{Name: "a", MaxNodes: 1}, "1.37/1", "full", true},
+		{Scenario{Name: "a", MaxNodes: 1}, "1.33/3", "full", false},
+		{Scenario{Name: "a", MaxNodes: 1, Pair: "1.33/1"}, "1.33/1", "pairwise", true},
+		{Scenario{Name: "a", MaxNodes: 1, Smoke: true}, "1.33/3", "pairwise", false},
 	} {
 		if got := c.s.RunsOn(c.pair, c.matrix); got != c.want {
 			t.Errorf("%+v on %s (%s): %t, want %t", c.s, c.pair, c.matrix, got, c.want)

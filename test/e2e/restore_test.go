@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -317,6 +318,69 @@ func TestRestoreSurvivesKilledPlugin(t *testing.T) {
 	}
 	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-restore-a"))
 	restartKubelets(t, "systemctl restart kubelet") // as the summary, which the kill cut off, advises
+}
+
+// A single member whose restored etcd cannot start rolls back by itself
+// (S2): the restored data is made unreadable between its restore and the
+// swap, the member never becomes healthy, and past --healthy-timeout the
+// node puts its old manifests back. The plugin reports the node's
+// rollback as soon as the API server is back on the old data, not at its
+// own timeout, and the cluster is as it was before the restore.
+func TestRestoreRollsBackByItself(t *testing.T) {
+	scenario(t)
+	file, before := setUpRestore(t)
+	cmd := exec.Command("kubectl", restoreCmd(file, "--yes", "--healthy-timeout", "20s")...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	restoredRE := regexp.MustCompile(`node (\S+): restored the snapshot into (\S+) in `)
+	broken := false
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		line := sc.Text()
+		stderr.WriteString(line + "\n")
+		if m := restoredRE.FindStringSubmatch(line); m != nil && !broken {
+			// Before the agent swaps: the steps that stop the API server
+			// and etcd take seconds. etcd refuses a database it cannot read.
+			mustSucceed(t, nodeExec(t, m[1], "sh", "-c", `printf 'not a bbolt file' > "$1/member/snap/db"`, "sh", m[2]))
+			broken = true
+		}
+	}
+	err = cmd.Wait()
+	took := time.Since(start)
+	t.Logf("$ kubectl etcd restore (took %s, %v)\n%s%s", took.Round(time.Second), err, stdout.String(), stderr.String())
+	if !broken {
+		t.Fatal("the plugin never said it restored the snapshot")
+	}
+	if err == nil || !strings.Contains(stderr.String(), "back by itself") || !strings.Contains(stderr.String(), "back on its old data") {
+		t.Fatalf("the plugin did not report the node's rollback (%v)", err)
+	}
+	if took > 6*time.Minute {
+		t.Errorf("the plugin took %s: it waited for its own timeout, not for the node", took.Round(time.Second))
+	}
+	settled(t, 3*time.Minute)
+	after, _ := getStatus(t)
+	if after.ClusterID != before.ClusterID {
+		t.Errorf("cluster ID %s after the automatic rollback, want the old %s", after.ClusterID, before.ClusterID)
+	}
+	cms := configMaps(t)
+	if cms["e2e-restore-a"] || !cms["e2e-restore-b"] {
+		t.Errorf("after the automatic rollback A present %t (want false), B present %t (want true)", cms["e2e-restore-a"], cms["e2e-restore-b"])
+	}
+	st := mustSucceed(t, kubectl(t, restoreCmd("--status")...))
+	if !strings.Contains(st.stdout, " rolled-back (agent running: false)") {
+		t.Errorf("--status does not show the restore rolled back:\n%s", st.stdout)
+	}
+	mustSucceed(t, kubectl(t, "etcd", "health"))
+	noHelperPods(t)
+	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-restore-b"))
 }
 
 // restartKubelets does what the output of a restore or a rollback
