@@ -75,9 +75,13 @@ func RestoreSteps(s *agentapi.RestoreSpec, restored []byte, env RestoreEnv) []St
 	swap.Detail = "etcd's manifest with --data-dir, mountPath and hostPath " + s.NewDataDir
 	swap.Do = then(func(context.Context) error { return syncRestoredData(osFiles, env.Root, s.NewDataDir) }, swap.Do)
 	swap.Undo = then(swap.Undo, etcdGone.Do)
-	healthy := WaitStep("wait until the member is healthy", "etcd's "+s.MetricsURL+"/health (it needs a quorum of members)", EtcdHealthy(env.HTTP, s.MetricsURL), time.Duration(s.HealthyTimeout), poll)
+	what, quorum := "etcd's "+s.MetricsURL+"/health", s.Barrier != nil && len(s.Barrier.Peers) > 0
+	if quorum {
+		what += " (it needs a quorum of members)"
+	}
+	healthy := WaitStep("wait until the member is healthy", what, EtcdHealthy(env.HTTP, s.MetricsURL), time.Duration(s.HealthyTimeout), poll)
 	healthy.Detail = "at most " + time.Duration(s.HealthyTimeout).String()
-	if s.Barrier != nil && len(s.Barrier.Peers) > 0 {
+	if quorum {
 		healthy.Detail += "; it needs a quorum of members: the other nodes' steps"
 	}
 	steps = append(steps, swap, healthy)

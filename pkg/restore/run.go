@@ -226,6 +226,10 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 			r.cfg.notef("Warning: %v", cerr)
 		}
 	}
+	var back *rolledBackError
+	if errors.As(werr, &back) {
+		return &Result{Plan: p}, werr
+	}
 	res := &Result{Plan: p, Journals: r.journals(ctx)}
 	if werr != nil {
 		r.printJournals(res.Journals)

@@ -532,16 +532,19 @@ func TestWaitEndsOnAnAutomaticRollback(t *testing.T) {
 		if !f.fe.restored {
 			return "[]"
 		}
-		return `[{"id":"20260102T030405Z","operation":"restore","node":"cp1","phase":"rolled-back","error":"wait until the member is healthy: timed out","steps":[]}]`
+		return `[{"id":"20260102T030405Z","operation":"restore","node":"cp1","phase":"rolled-back","steps":[{"name":"wait until the member is healthy","state":"undone","error":"timed out"}]}]`
 	}
 	start := time.Now()
 	_, err := Run(context.Background(), f.deps(), f.cfg)
-	if err == nil || !strings.Contains(err.Error(), "node cp1 rolled restore 20260102T030405Z back by itself: wait until the member is healthy: timed out") ||
+	if err == nil || !strings.Contains(err.Error(), "node cp1 rolled restore 20260102T030405Z back by itself: wait until the member is healthy: timed out: the cluster is back on its old data") ||
 		!strings.Contains(err.Error(), "back on its old data") {
 		t.Fatalf("err = %v\n%s", err, f.out)
 	}
 	if took := time.Since(start); took > 20*time.Second {
 		t.Errorf("the wait took %s: it waited for its timeout", took)
+	}
+	if strings.Contains(err.Error(), "resume the restore") {
+		t.Errorf("a restore rolled back already is offered a resume and a rollback:\n%v", err)
 	}
 }
 

@@ -128,12 +128,30 @@ func (r *run) rolledBack(ctx context.Context, w *waitState) error {
 	js := r.journals(ctx)
 	for _, m := range r.pre.plan.Members {
 		if j := js[m.Node]; j != nil && j.Phase == agentapi.PhaseRolledBack {
-			r.printJournals(js)
-			return hint.Permanent(fmt.Errorf("node %s rolled restore %s back by itself%s: the cluster is back on its old data (cluster ID %s)", m.Node, j.ID, errSuffix(j.Error), w.oldID),
-				"`kubectl etcd restore --status --id %s` shows each step; the restored data stays in %s for a look", j.ID, m.NewDataDir)
+			return &rolledBackError{hint.Permanent(fmt.Errorf("node %s rolled restore %s back by itself%s: the cluster is back on its old data (cluster ID %s)", m.Node, j.ID, errSuffix(why(j)), w.oldID),
+				"`kubectl etcd restore --status --id %s` shows each step; the restored data stays in %s for a look", j.ID, m.NewDataDir)}
 		}
 	}
 	return nil
+}
+
+// rolledBackError is a restore that a node rolled back by itself: there
+// is nothing left to resume or roll back.
+type rolledBackError struct{ error }
+
+func (e *rolledBackError) Unwrap() error { return e.error }
+
+// why is a journal's error, else its first failed step's.
+func why(j *agentapi.JournalStatus) string {
+	if j.Error != "" {
+		return j.Error
+	}
+	for _, s := range j.Steps {
+		if s.Error != "" {
+			return s.Name + ": " + s.Error
+		}
+	}
+	return ""
 }
 
 func firstLine(err error) string { s, _, _ := strings.Cut(err.Error(), "\n"); return s }

@@ -359,8 +359,11 @@ func TestRestoreRollsBackByItself(t *testing.T) {
 	if !broken {
 		t.Fatal("the plugin never said it restored the snapshot")
 	}
-	if err == nil || !strings.Contains(stderr.String(), "back by itself") || !strings.Contains(stderr.String(), "back on its old data") {
-		t.Fatalf("the plugin did not report the node's rollback (%v)", err)
+	if err == nil || !strings.Contains(stderr.String(), "back by itself: wait until the member is healthy: waited 20s") || !strings.Contains(stderr.String(), "back on its old data") {
+		t.Fatalf("the plugin did not report the node's rollback and why (%v)", err)
+	}
+	if strings.Contains(stderr.String(), "resume the restore") {
+		t.Errorf("a restore that rolled back by itself is offered a resume and a rollback")
 	}
 	if took > 6*time.Minute {
 		t.Errorf("the plugin took %s: it waited for its own timeout, not for the node", took.Round(time.Second))
