@@ -39,10 +39,51 @@ const BinDir = "/var/lib/kubectl-etcd/bin"
 type Binary struct {
 	Path   string
 	SHA256 string
+	// Exe is where a node pod runs it; empty is its NodePath under the
+	// pod's nodepod.HostPrefix (see Install and Stage).
+	Exe string
 }
 
 // NodePath is where the agent lives on the node.
 func (a Binary) NodePath() string { return path.Join(BinDir, a.SHA256) }
+
+func (a Binary) exe() string {
+	if a.Exe != "" {
+		return a.Exe
+	}
+	return nodepod.HostPrefix + a.NodePath()
+}
+
+// Stage makes the agent runnable in a pod that only reads the node (a
+// nodepod.ProfileFiles pod with BinDir mounted and a Scratch dir): the
+// copy installed on the node when it is there with the right sha256,
+// else one uploaded to the pod's scratch dir, which goes with the pod.
+// Nothing on the node changes.
+func Stage(ctx context.Context, p *nodepod.Pod, a Binary) (Binary, error) {
+	var out bytes.Buffer
+	installed := nodepod.HostPrefix + a.NodePath()
+	if err := p.Exec(ctx, []string{"sh", "-c", `sha256sum "$1" 2>/dev/null || true`, "check", installed}, nil, &out, io.Discard); err != nil {
+		return a, fmt.Errorf("check for the agent: %w", err)
+	}
+	if got, _, _ := strings.Cut(strings.TrimSpace(out.String()), " "); got == a.SHA256 {
+		a.Exe = installed
+		return a, nil
+	}
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return a, err
+	}
+	defer f.Close()
+	dst := path.Join(nodepod.ScratchDir, a.SHA256)
+	if _, err := p.Upload(ctx, f, dst); err != nil {
+		return a, err
+	}
+	if err := p.Exec(ctx, []string{"chmod", "0500", dst}, nil, io.Discard, io.Discard); err != nil {
+		return a, fmt.Errorf("make the agent runnable: %w", err)
+	}
+	a.Exe = dst
+	return a, nil
+}
 
 // Find finds the agent for a node of arch in dir: the per-architecture
 // name first, then the plain one (a local build). An
@@ -187,7 +228,7 @@ func Install(ctx context.Context, p *nodepod.Pod, a Binary) error {
 // node's, and returns what it printed; an error carries its stderr, where
 // the agent says why.
 func Run(ctx context.Context, p *nodepod.Pod, a Binary, stdin io.Reader, args ...string) ([]byte, error) {
-	cmd := append(append([]string{nodepod.HostPrefix + a.NodePath()}, args...), "--root", nodepod.HostPrefix)
+	cmd := append(append([]string{a.exe()}, args...), "--root", nodepod.HostPrefix)
 	var out, errb bytes.Buffer
 	if err := p.Exec(ctx, cmd, stdin, &out, &errb); err != nil {
 		if msg := strings.TrimSpace(errb.String()); msg != "" {

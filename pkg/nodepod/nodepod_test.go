@@ -41,6 +41,8 @@ func TestBuild(t *testing.T) {
 	}{
 		{"files", Spec{Purpose: "certs", Node: "hc-cp1", Namespace: "kube-system", Lifetime: 120,
 			Mounts: FileMounts("/etc/kubernetes/pki/etcd/ca.crt", "/etc/kubernetes/pki/etcd/server.crt", "/etc/kubernetes/pki/etcd/server.key")}},
+		{"files-scratch", Spec{Purpose: "status", Node: "hc-cp1", Namespace: "kube-system", Scratch: true,
+			Mounts: []HostMount{{HostPath: "/var/lib/kubectl-etcd", Type: corev1.HostPathDirectoryOrCreate}, {HostPath: "/etc/kubernetes/manifests"}}}},
 		{"node", Spec{Purpose: "restore", Node: "a-very-long-node-name.with.a.domain.example.com", Namespace: "kube-system",
 			Image: "toolbox:1", PullPolicy: corev1.PullNever, Profile: ProfileNode}},
 		{"node-paths", Spec{Purpose: "stage", Node: "hc-cp1", Namespace: "etcd-helpers", Profile: ProfileNode,

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/utils/ptr"
@@ -32,6 +33,11 @@ const (
 
 	// HostPrefix is where host paths appear inside a helper container.
 	HostPrefix = "/host"
+	// ScratchDir is a pod's own writable dir (an emptyDir) when its Spec
+	// asks for one: it goes with the pod, and nothing in it reaches the node.
+	ScratchDir = "/scratch"
+	// scratchLimit bounds it: it holds an agent binary at most.
+	scratchLimit = "256Mi"
 
 	containerName = "helper"
 	// maxLifetime bounds a pod that survives a killed plugin: the kubelet
@@ -47,7 +53,8 @@ var nameSuffix = utilrand.String
 type Profile string
 
 const (
-	// ProfileFiles reads the host files it mounts, and nothing else.
+	// ProfileFiles reads the host files and dirs it mounts, and nothing
+	// else: every host mount is read-only.
 	//
 	// What it needs and why: hostPath volumes of type File, read-only,
 	// one per file, so no directory around them (kubeadm keeps the etcd
@@ -106,6 +113,10 @@ type Spec struct {
 	Lifetime int64
 	// StartTimeout overrides the runner's wait for the pod to run.
 	StartTimeout time.Duration
+	// Scratch gives the pod a writable emptyDir at ScratchDir, so that a
+	// ProfileFiles pod, whose root and host mounts are read-only, can
+	// still be handed a program to run.
+	Scratch bool
 }
 
 // Build returns the pod for spec. The container only sleeps: work is done
@@ -158,6 +169,13 @@ func Build(s Spec) *corev1.Pod {
 			mounts = []HostMount{{HostPath: "/", MountPath: HostPrefix}}
 		}
 	default:
+		// It reads and nothing else: every host mount is read-only,
+		// whatever the spec says.
+		mounts = make([]HostMount, len(s.Mounts))
+		for i, m := range s.Mounts {
+			m.ReadOnly = true
+			mounts[i] = m
+		}
 		c.SecurityContext = &corev1.SecurityContext{
 			RunAsUser:                ptr.To[int64](0), // see ProfileFiles
 			RunAsNonRoot:             ptr.To(false),
@@ -180,6 +198,15 @@ func Build(s Spec) *corev1.Pod {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{
 			Name: name, MountPath: m.mountPathOrDefault(), ReadOnly: m.ReadOnly,
 		})
+	}
+	if s.Scratch {
+		pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{
+			Name: "scratch",
+			VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+				SizeLimit: ptr.To(resource.MustParse(scratchLimit)),
+			}},
+		})
+		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "scratch", MountPath: ScratchDir})
 	}
 	return pod
 }

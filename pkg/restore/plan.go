@@ -102,6 +102,9 @@ type Plan struct {
 	HealthyTimeout time.Duration
 }
 
+// restoredInto is where the restore pod writes the data, in its dir.
+func restoredInto(restoreDir string) string { return path.Join(restoreDir, "data") }
+
 // MemberPlan is one node's part.
 type MemberPlan struct {
 	Node, Name     string
@@ -109,7 +112,13 @@ type MemberPlan struct {
 	Image, Version string
 	OldDataDir     string
 	NewDataDir     string
-	JournalDir     string
+	// RestoreDir is the restore pod's only writable mount: a sibling of
+	// NewDataDir (so on its filesystem), made empty and 0700 before the
+	// pod runs; the pod restores into RestoreDir/data, which is then
+	// renamed to NewDataDir (etcdutl refuses a data dir that exists, so
+	// the pod cannot be given NewDataDir itself).
+	RestoreDir string
+	JournalDir string
 	// StaticPodDir is the node's kubelet's; StaticPodSource says where it
 	// was read.
 	StaticPodDir    string
@@ -235,12 +244,16 @@ func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 		old = path.Clean(m.DataDir)
 		nw = newDataDir(old, o.ID)
 	}
+	restoreDir := ""
+	if nw != "" {
+		restoreDir = nw + ".part"
+	}
 	if tool == "" {
 		tool = "etcdutl" // or etcdctl: the agent uses what the image has
 	}
 	mp := MemberPlan{
 		Node: m.Node, Name: m.Name, PeerURLs: m.InitialAdvertisePeerURLs, Image: m.Image, Version: m.Version,
-		OldDataDir: old, NewDataDir: nw, JournalDir: path.Join(o.JournalRoot, o.ID),
+		OldDataDir: old, NewDataDir: nw, RestoreDir: restoreDir, JournalDir: path.Join(o.JournalRoot, o.ID),
 		StaticPodDir: o.StaticPodDir, StaticPodSource: "kubeadm's default",
 	}
 	if d := o.StaticPodDirs[m.Node]; d != "" {
@@ -262,6 +275,6 @@ func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 		mp.RestoreFlags = append(mp.RestoreFlags, "--bump-revision="+strconv.FormatInt(p.Bump, 10), "--mark-compacted")
 	}
 	mp.RestoreArgv = append([]string{tool, "snapshot", "restore", mp.StagedSnapshot}, mp.RestoreFlags...)
-	mp.RestoreArgv = append(mp.RestoreArgv, "--data-dir="+mp.NewDataDir)
+	mp.RestoreArgv = append(mp.RestoreArgv, "--data-dir="+restoredInto(mp.RestoreDir))
 	return mp, nil
 }

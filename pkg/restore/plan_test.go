@@ -183,7 +183,7 @@ func TestArgvAndVersionGates(t *testing.T) {
 			if !tt.noBump {
 				want = append(want, "--bump-revision=1000000000", "--mark-compacted")
 			}
-			want = append(want, "--data-dir=/var/lib/etcd-restore-20260102T030405Z")
+			want = append(want, "--data-dir=/var/lib/etcd-restore-20260102T030405Z.part/data")
 			if d := cmp.Diff(want, p.Members[0].RestoreArgv); d != "" {
 				t.Errorf("argv (-want +got):\n%s", d)
 			}

@@ -16,7 +16,7 @@ import (
 func (p *Plan) nodeSteps(m MemberPlan) []string {
 	spec := p.AgentSpec(m)
 	return append([]string{
-		fmt.Sprintf("restore the snapshot into %s, in a pod of %s (nothing is stopped yet)", m.NewDataDir, m.Image),
+		fmt.Sprintf("restore the snapshot into %s, in a pod of %s that writes only in %s (nothing is stopped yet)", m.NewDataDir, m.Image, m.RestoreDir),
 		fmt.Sprintf("start the node's agent as the static pod %s, which carries on without the API server", path.Join(m.StaticPodDir, agentapi.AgentPodFile(p.ID, "run"))),
 	}, agentSteps(&spec)...)
 }

@@ -1,11 +1,12 @@
 package restore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
-	"path"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 const (
 	PurposeNode    = "restore"
 	PurposeRestore = "restore-data"
+	PurposeStatus  = "restore-status"
 )
 
 // restorePodLifetime bounds a restore pod that nobody deletes.
@@ -28,11 +30,11 @@ const restorePodLifetime int64 = 1800
 // BuildRestorePod is the pod that runs `snapshot restore` on m's node in
 // the member's own etcd image: that image is on the node already, and its
 // tools match the data's version. The 3.6+ image has no shell, so the
-// command is the argv itself. The journal dir (the staged snapshot) and
-// the new data dir's parent are mounted at their node paths, so that the
-// argv's paths are the node's.
+// command is the argv itself. It mounts two host dirs at their node paths,
+// so that the argv's paths are the node's: the journal dir, read-only, for
+// the staged snapshot, and m.RestoreDir, which the node pod made empty
+// beforehand, to write in (X3). Nothing else of the node is visible.
 func BuildRestorePod(p *Plan, m MemberPlan, namespace string) *corev1.Pod {
-	parent := path.Dir(m.NewDataDir)
 	c := corev1.Container{
 		Name:  "restore",
 		Image: m.Image,
@@ -54,7 +56,7 @@ func BuildRestorePod(p *Plan, m MemberPlan, namespace string) *corev1.Pod {
 		},
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: "journal", MountPath: m.JournalDir, ReadOnly: true},
-			{Name: "data-parent", MountPath: parent},
+			{Name: "restore", MountPath: m.RestoreDir},
 		},
 	}
 	if len(m.RestoreArgv) > 0 && m.RestoreArgv[0] == "etcdctl" {
@@ -80,7 +82,7 @@ func BuildRestorePod(p *Plan, m MemberPlan, namespace string) *corev1.Pod {
 			Containers:                    []corev1.Container{c},
 			Volumes: []corev1.Volume{
 				hostDir("journal", m.JournalDir, corev1.HostPathDirectory),
-				hostDir("data-parent", parent, corev1.HostPathDirectory),
+				hostDir("restore", m.RestoreDir, corev1.HostPathDirectory),
 			},
 		},
 	}
@@ -115,13 +117,45 @@ func barrierAddr(m MemberPlan) string {
 
 // restoreData runs `snapshot restore` on every node, each in a pod of
 // its member's image, which the node pod runner deletes whatever happens.
+// The node pod makes the pod's dir beforehand and moves the data into
+// place afterwards.
 func (r *run) restoreData(ctx context.Context) error {
 	return r.parallel(func(n *node) error {
 		began := r.cfg.Now()
+		if err := makeRestoreDir(ctx, n.pod, n.m); err != nil {
+			return err
+		}
 		if err := r.runner.Complete(ctx, BuildRestorePod(r.pre.plan, n.m, r.cfg.Namespace), restorePodTimeout); err != nil {
-			return fmt.Errorf("restore the snapshot, so nothing was stopped: %w", err)
+			return fmt.Errorf("restore the snapshot, so nothing was stopped (what it wrote is in %s): %w", n.m.RestoreDir, err)
+		}
+		if err := placeRestored(ctx, n.pod, n.m); err != nil {
+			return err
 		}
 		r.cfg.notef("node %s: restored the snapshot into %s in %s", n.m.Node, n.m.NewDataDir, r.cfg.Now().Sub(began).Round(time.Millisecond))
 		return nil
 	})
+}
+
+// makeRestoreDir makes m.RestoreDir, 0700 and empty, for the restore pod:
+// an empty one left by an earlier try is taken, anything in one refused.
+func makeRestoreDir(ctx context.Context, p *nodepod.Pod, m MemberPlan) error {
+	script := `umask 077 && { rmdir "$1" 2>/dev/null; mkdir "$1"; }`
+	var errb bytes.Buffer
+	if err := p.Exec(ctx, []string{"sh", "-c", script, "mkdir", host(m.RestoreDir)}, nil, io.Discard, &errb); err != nil {
+		return fmt.Errorf("make %s for the restored data, so nothing was stopped (%s): %w; if an earlier try left it, move it aside, then retry",
+			m.RestoreDir, strings.TrimSpace(errb.String()), err)
+	}
+	return nil
+}
+
+// placeRestored renames the restored data to m.NewDataDir, in the same
+// dir, so on the same filesystem: never over something there.
+func placeRestored(ctx context.Context, p *nodepod.Pod, m MemberPlan) error {
+	script := `if [ -e "$2" ]; then echo "$2 is there already" >&2; exit 1; fi; mv "$1" "$2" && rmdir "$3"`
+	var errb bytes.Buffer
+	if err := p.Exec(ctx, []string{"sh", "-c", script, "place", host(restoredInto(m.RestoreDir)), host(m.NewDataDir), host(m.RestoreDir)}, nil, io.Discard, &errb); err != nil {
+		return fmt.Errorf("move the restored data from %s to %s, so nothing was stopped (%s): %w",
+			restoredInto(m.RestoreDir), m.NewDataDir, strings.TrimSpace(errb.String()), err)
+	}
+	return nil
 }

@@ -2,11 +2,16 @@ package restore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"sort"
+	"strings"
 	"sync"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
@@ -18,20 +23,119 @@ import (
 type NodeJournals struct {
 	Node     string
 	Journals []agentapi.JournalStatus
-	Err      error
+	// Unchecked says, by restore ID, why --status could not check that
+	// restore's way back: its paths lie outside what the read-only pod
+	// mounts. `--rollback` checks it before it acts.
+	Unchecked map[string]string
+	Err       error
 }
 
-// Status reads every control-plane node's journals through a node pod
-// each (`kubectl etcd restore --status`) and prints them to Out.
+// Status reads every control-plane node's journals (`kubectl etcd restore
+// --status`) and prints them to Out. A read needs no privilege (X3): each
+// node's pod is a nodepod.ProfileFiles pod that mounts, read-only, the
+// agent's dir (its journals and binary), the kubelet's static pod dir and
+// the dir around etcd's data dir, and runs the agent installed there, or
+// one it was handed in its own scratch dir. Nothing on the node changes.
 func Status(ctx context.Context, d Deps, cfg Config) ([]NodeJournals, error) {
 	cfg = cfg.withDefaults()
-	c, err := openNodes(ctx, d, cfg)
+	ms, err := d.Members(ctx)
 	if err != nil {
 		return nil, err
 	}
-	_, out := c.read(ctx, cfg.ID)
+	agents, err := agentclient.ForNodes(ctx, d.Client, cfg.AgentDir, nodesOf(ms))
+	if err != nil {
+		return nil, err
+	}
+	dirs, warnings := staticPodDirs(ctx, d.StaticPodDir, nodesOf(ms))
+	for _, w := range warnings {
+		cfg.notef("Warning: %s", w)
+	}
+	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}
+	var unchecked sync.Map
+	out := onEveryNode(ms, func(m discovery.Member) ([]agentapi.JournalStatus, error) {
+		r := readerFor(cfg, m, dirs[m.Node])
+		p, err := rn.Start(ctx, r.spec)
+		if err != nil {
+			return nil, err
+		}
+		a, err := agentclient.Stage(ctx, p, agents[m.Node])
+		if err != nil {
+			return nil, err
+		}
+		js, err := agentclient.Journals(ctx, p, a, cfg.ID)
+		if u := r.unchecked(js); len(u) > 0 {
+			unchecked.Store(m.Node, u)
+		}
+		return js, err
+	})
+	for i := range out {
+		if u, ok := unchecked.Load(out[i].Node); ok {
+			out[i].Unchecked = u.(map[string]string)
+		}
+	}
 	err = printStatus(cfg, out)
-	return out, errors.Join(err, printHeld(cfg.Out, out, c.agents), c.runner.Cleanup(ctx))
+	return out, errors.Join(err, printHeld(cfg.Out, out, agents), rn.Cleanup(ctx))
+}
+
+// statusReader is the read-only pod that reads one node's journals, and
+// the host dirs it shows.
+type statusReader struct {
+	spec               nodepod.Spec
+	staticPodDir, data string
+}
+
+func readerFor(cfg Config, m discovery.Member, staticPodDir string) statusReader {
+	if staticPodDir == "" {
+		staticPodDir = DefaultStaticPodDir
+	}
+	r := statusReader{staticPodDir: path.Clean(staticPodDir)}
+	mounts := []nodepod.HostMount{
+		// It holds the journals and the agents. A node that never had a
+		// restore lacks it: the kubelet makes it, empty, as the restore
+		// would.
+		{HostPath: path.Dir(DefaultJournalRoot), Type: corev1.HostPathDirectoryOrCreate},
+		{HostPath: r.staticPodDir},
+	}
+	// A restore's data dirs are siblings (agentapi.RestoredDataDir): the
+	// parent of the one etcd runs on shows the others.
+	if dd := path.Clean(m.DataDir); path.IsAbs(dd) {
+		r.data = path.Dir(dd)
+		if r.data == "/" {
+			r.data = dd
+		}
+		mounts = append(mounts, nodepod.HostMount{HostPath: r.data})
+	}
+	r.spec = nodepod.Spec{Purpose: PurposeStatus, Node: m.Node, Namespace: cfg.Namespace, Image: cfg.Image,
+		Profile: nodepod.ProfileFiles, Mounts: mounts, Scratch: true, Lifetime: cfg.PodLifetime}
+	return r
+}
+
+// unchecked lists the journals whose way back the reader could not check
+// (their old data dir or static pod dir is not what it mounts), with why.
+func (r statusReader) unchecked(js []agentapi.JournalStatus) map[string]string {
+	out := map[string]string{}
+	for _, j := range js {
+		if j.Rollback == nil || j.Phase == agentapi.PhaseRolledBack {
+			continue
+		}
+		var spec agentapi.RestoreSpec
+		if json.Unmarshal(j.Spec, &spec) != nil {
+			continue // the agent said so already
+		}
+		switch {
+		case spec.OldDataDir != "" && (r.data == "" || !within(spec.OldDataDir, r.data)):
+			out[j.ID] = fmt.Sprintf("its old data dir %s is outside the dir --status reads (%s)", spec.OldDataDir, r.data)
+		case spec.StaticPodDir != "" && path.Clean(spec.StaticPodDir) != r.staticPodDir:
+			out[j.ID] = fmt.Sprintf("its static pod dir %s is not the kubelet's %s, which --status reads", spec.StaticPodDir, r.staticPodDir)
+		}
+	}
+	return out
+}
+
+// within says whether p is dir or inside it.
+func within(p, dir string) bool {
+	p, dir = path.Clean(p), path.Clean(dir)
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
 // failures joins the nodes' errors, nil when every node succeeded.
@@ -75,7 +179,7 @@ func openNodes(ctx context.Context, d Deps, cfg Config) (*cpNodes, error) {
 	return &cpNodes{cfg: cfg, members: ms, agents: agents, runner: &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}}, nil
 }
 
-// read starts a node pod on every node, installs the agent there and
+// read starts a privileged node pod on every node, installs the agent there and
 // reads the journals of restore id (all with ""). The pods stay for the
 // work that follows, until the runner's Cleanup.
 func (c *cpNodes) read(ctx context.Context, id string) (map[string]*nodepod.Pod, []NodeJournals) {
@@ -149,7 +253,9 @@ func printStatus(cfg Config, ns []NodeJournals) error {
 				fmt.Fprintf(cfg.Out, "  rollback over the API: %s\n", s)
 			}
 			if c := j.Rollback; c != nil && j.Phase != agentapi.PhaseRolledBack {
-				if c.Refused != "" {
+				if why := n.Unchecked[j.ID]; why != "" {
+					fmt.Fprintf(cfg.Out, "  rollback: not checked here: %s; `kubectl etcd restore --rollback --id %s` checks it before it acts\n", why, j.ID)
+				} else if c.Refused != "" {
 					fmt.Fprintf(cfg.Out, "  rollback: refused: %s\n", c.Refused)
 				} else {
 					fmt.Fprintf(cfg.Out, "  rollback: etcd goes back to %s\n", c.OldDataDir)

@@ -2,14 +2,23 @@ package restore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	k8stesting "k8s.io/client-go/testing"
+
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
 func TestRollbackPlan(t *testing.T) {
@@ -196,5 +205,93 @@ func TestReleaseState(t *testing.T) {
 				t.Errorf("releaseState = %q, want %q in it", got, tt.want)
 			}
 		})
+	}
+}
+
+// --status reads through pods that cannot change the node (X3): no
+// privilege, no host namespaces, every host mount read-only, the agent
+// run from where it is or from the pod's own scratch dir; nothing is
+// written under the host's root.
+func TestStatusReadsWithoutPrivilege(t *testing.T) {
+	f := newFixture(t, 3, "3.7.0")
+	var mu sync.Mutex
+	var pods []*corev1.Pod
+	f.cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		mu.Lock()
+		pods = append(pods, a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy())
+		mu.Unlock()
+		return false, nil, nil
+	})
+	f.ex.status = statusOf(t, map[string][]agentapi.JournalStatus{"cp1": {swapped("r1", agentapi.Commit)}})
+	if _, err := Status(context.Background(), f.deps(), f.cfg); err != nil {
+		t.Fatalf("%v\n%s", err, f.out)
+	}
+	if len(pods) != 3 {
+		t.Fatalf("%d pods, want one per node", len(pods))
+	}
+	for _, p := range pods {
+		s, c := p.Spec, p.Spec.Containers[0]
+		if s.HostPID || s.HostNetwork || s.HostIPC {
+			t.Errorf("pod %s shares a host namespace", p.Name)
+		}
+		if sc := c.SecurityContext; sc == nil || sc.Privileged == nil || *sc.Privileged || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+			sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.Capabilities == nil || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("pod %s: security context %+v", p.Name, c.SecurityContext)
+		}
+		var hostMounts []string
+		for _, vm := range c.VolumeMounts {
+			if strings.HasPrefix(vm.MountPath, nodepod.HostPrefix) {
+				hostMounts = append(hostMounts, vm.MountPath)
+				if !vm.ReadOnly {
+					t.Errorf("pod %s mounts %s read-write", p.Name, vm.MountPath)
+				}
+			}
+		}
+		want := []string{"/host/var/lib/kubectl-etcd", "/host/etc/kubernetes/manifests", "/host/var/lib"}
+		if !slices.Equal(hostMounts, want) {
+			t.Errorf("pod %s mounts %v, want %v", p.Name, hostMounts, want)
+		}
+		if p.Labels[nodepod.ManagedByLabel] != nodepod.ManagedByValue {
+			t.Errorf("pod %s lacks the managed-by label", p.Name)
+		}
+	}
+	for _, c := range f.ex.calls {
+		line := strings.Join(c.cmd, " ")
+		if strings.Contains(line, "cat > /host") || strings.Contains(line, "mkdir") || strings.Contains(line, "mv ") {
+			t.Errorf("--status wrote on the node: %s", line)
+		}
+	}
+	if !strings.Contains(f.out.String(), "node cp1: restore r1") {
+		t.Errorf("status did not print the journal:\n%s", f.out)
+	}
+}
+
+func TestStatusUnchecked(t *testing.T) {
+	spec := func(old, static string) json.RawMessage {
+		b, _ := json.Marshal(agentapi.RestoreSpec{OldDataDir: old, StaticPodDir: static})
+		return b
+	}
+	r := readerFor(Config{}, discovery.Member{Node: "cp1", DataDir: "/var/lib/etcd/data-restore-r1"}, "")
+	for _, tt := range []struct {
+		name  string
+		j     agentapi.JournalStatus
+		wants string
+	}{
+		{"sibling, default static dir", agentapi.JournalStatus{Journal: agentapi.Journal{ID: "r1", Phase: agentapi.PhaseDone, Spec: spec("/var/lib/etcd/data", "/etc/kubernetes/manifests")}, Rollback: &agentapi.RollbackCheck{}}, ""},
+		{"old data elsewhere", agentapi.JournalStatus{Journal: agentapi.Journal{ID: "r1", Phase: agentapi.PhaseDone, Spec: spec("/data/etcd", "/etc/kubernetes/manifests")}, Rollback: &agentapi.RollbackCheck{}}, "its old data dir /data/etcd is outside the dir --status reads (/var/lib/etcd)"},
+		{"a prefix is not a parent", agentapi.JournalStatus{Journal: agentapi.Journal{ID: "r1", Phase: agentapi.PhaseDone, Spec: spec("/var/lib/etcd2/data", "/etc/kubernetes/manifests")}, Rollback: &agentapi.RollbackCheck{}}, "outside"},
+		{"another static dir", agentapi.JournalStatus{Journal: agentapi.Journal{ID: "r1", Phase: agentapi.PhaseDone, Spec: spec("/var/lib/etcd/data", "/srv/manifests")}, Rollback: &agentapi.RollbackCheck{}}, "its static pod dir /srv/manifests is not the kubelet's /etc/kubernetes/manifests"},
+		{"rolled back: nothing to check", agentapi.JournalStatus{Journal: agentapi.Journal{ID: "r1", Phase: agentapi.PhaseRolledBack, Spec: spec("/data/etcd", "/srv")}, Rollback: &agentapi.RollbackCheck{}}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := r.unchecked([]agentapi.JournalStatus{tt.j})["r1"]
+			if tt.wants == "" && got != "" || !strings.Contains(got, tt.wants) {
+				t.Errorf("unchecked = %q, want %q", got, tt.wants)
+			}
+		})
+	}
+	// A data dir right under / shows only itself, never the host's root.
+	if r := readerFor(Config{}, discovery.Member{Node: "cp1", DataDir: "/etcd"}, ""); r.data != "/etcd" {
+		t.Errorf("data dir /etcd mounts %s", r.data)
 	}
 }

@@ -410,11 +410,12 @@ func getStatusQuiet(t *testing.T) (status, error) {
 
 // noPlaintextLeft checks that a node holds no staged snapshot (the
 // backup's plaintext) after a restore, and nothing of ours under the
-// journal root that another user could read: dirs 0700, files 0600.
+// journal root that another user could read: dirs 0700, files 0600; and
+// no restore pod's dir (<new data dir>.part) left beside the data dirs.
 func noPlaintextLeft(t *testing.T, node string) {
 	t.Helper()
 	r := mustSucceed(t, nodeExec(t, node, "sh", "-c",
-		`find /var/lib/kubectl-etcd -name 'snapshot.db*'; find /var/lib/kubectl-etcd/restore \( -type d -perm /077 \) -o \( -type f -perm /077 \) | sed 's/^/wide: /'; stat -c '%a %n' /var/lib/kubectl-etcd/restore`))
+		`find /var/lib/kubectl-etcd -name 'snapshot.db*'; find /var/lib/kubectl-etcd/restore \( -type d -perm /077 \) -o \( -type f -perm /077 \) | sed 's/^/wide: /'; find /var/lib /var/lib/etcd -maxdepth 1 -name '*-restore-*.part' | sed 's/^/left: /'; stat -c '%a %n' /var/lib/kubectl-etcd/restore`))
 	out := strings.TrimSpace(r.stdout)
 	if out != "700 /var/lib/kubectl-etcd/restore" {
 		t.Errorf("node %s: a staged snapshot, or files others can read, under /var/lib/kubectl-etcd:\n%s", node, out)
