@@ -65,8 +65,8 @@ const (
 	// read-only and seccomp is RuntimeDefault. Pod Security still counts
 	// it as `privileged`, because any hostPath volume is.
 	ProfileFiles Profile = "files"
-	// ProfileNode is a privileged container in the host's PID and network
-	// namespaces with the host root (or the given paths) mounted: for
+	// ProfileNode is a privileged container in the host's network
+	// namespace with the host root (or the given paths) mounted: for
 	// work that stops static pods, moves data directories and runs the
 	// cluster's own etcd tools on the node.
 	ProfileNode Profile = "node"
@@ -162,8 +162,10 @@ func Build(s Spec) *corev1.Pod {
 	c := &pod.Spec.Containers[0]
 	switch s.Profile {
 	case ProfileNode:
+		// The host's network: the agent checks there that its barrier port
+		// is free. Not its PIDs: nothing run in these pods looks at host
+		// processes (the agents run as static pods of their own).
 		pod.Spec.HostNetwork = true
-		pod.Spec.HostPID = true
 		c.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr.To[int64](0), Privileged: ptr.To(true)}
 		if len(mounts) == 0 {
 			mounts = []HostMount{{HostPath: "/", MountPath: HostPrefix}}

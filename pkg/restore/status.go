@@ -53,16 +53,12 @@ func Status(ctx context.Context, d Deps, cfg Config) ([]NodeJournals, error) {
 	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut}
 	var unchecked sync.Map
 	out := onEveryNode(ms, func(m discovery.Member) ([]agentapi.JournalStatus, error) {
-		r := readerFor(cfg, m, dirs[m.Node])
+		r := readerFor(cfg, m.Node, m.DataDir, dirs[m.Node])
 		p, err := rn.Start(ctx, r.spec)
 		if err != nil {
 			return nil, err
 		}
-		a, err := agentclient.Stage(ctx, p, agents[m.Node])
-		if err != nil {
-			return nil, err
-		}
-		js, err := agentclient.Journals(ctx, p, a, cfg.ID)
+		js, err := r.read(ctx, p, agents[m.Node], cfg.ID)
 		if u := r.unchecked(js); len(u) > 0 {
 			unchecked.Store(m.Node, u)
 		}
@@ -84,7 +80,9 @@ type statusReader struct {
 	staticPodDir, data string
 }
 
-func readerFor(cfg Config, m discovery.Member, staticPodDir string) statusReader {
+// readerFor is the reader of node's journals, where etcd runs on dataDir
+// and the kubelet's static pod dir is staticPodDir ("": kubeadm's).
+func readerFor(cfg Config, node, dataDir, staticPodDir string) statusReader {
 	if staticPodDir == "" {
 		staticPodDir = DefaultStaticPodDir
 	}
@@ -98,16 +96,26 @@ func readerFor(cfg Config, m discovery.Member, staticPodDir string) statusReader
 	}
 	// A restore's data dirs are siblings (agentapi.RestoredDataDir): the
 	// parent of the one etcd runs on shows the others.
-	if dd := path.Clean(m.DataDir); path.IsAbs(dd) {
+	if dd := path.Clean(dataDir); path.IsAbs(dd) {
 		r.data = path.Dir(dd)
 		if r.data == "/" {
 			r.data = dd
 		}
 		mounts = append(mounts, nodepod.HostMount{HostPath: r.data})
 	}
-	r.spec = nodepod.Spec{Purpose: PurposeStatus, Node: m.Node, Namespace: cfg.Namespace, Image: cfg.Image,
+	r.spec = nodepod.Spec{Purpose: PurposeStatus, Node: node, Namespace: cfg.Namespace, Image: cfg.Image,
 		Profile: nodepod.ProfileFiles, Mounts: mounts, Scratch: true, Lifetime: cfg.PodLifetime}
 	return r
+}
+
+// read reads the journals of restore id (all with "") in p, the reader's
+// pod, with agent a.
+func (r statusReader) read(ctx context.Context, p *nodepod.Pod, a agentclient.Binary, id string) ([]agentapi.JournalStatus, error) {
+	a, err := agentclient.Stage(ctx, p, a)
+	if err != nil {
+		return nil, err
+	}
+	return agentclient.Journals(ctx, p, a, id)
 }
 
 // unchecked lists the journals whose way back the reader could not check

@@ -16,7 +16,6 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
@@ -271,7 +270,7 @@ func TestStatusUnchecked(t *testing.T) {
 		b, _ := json.Marshal(agentapi.RestoreSpec{OldDataDir: old, StaticPodDir: static})
 		return b
 	}
-	r := readerFor(Config{}, discovery.Member{Node: "cp1", DataDir: "/var/lib/etcd/data-restore-r1"}, "")
+	r := readerFor(Config{}, "cp1", "/var/lib/etcd/data-restore-r1", "")
 	for _, tt := range []struct {
 		name  string
 		j     agentapi.JournalStatus
@@ -291,7 +290,7 @@ func TestStatusUnchecked(t *testing.T) {
 		})
 	}
 	// A data dir right under / shows only itself, never the host's root.
-	if r := readerFor(Config{}, discovery.Member{Node: "cp1", DataDir: "/etcd"}, ""); r.data != "/etcd" {
+	if r := readerFor(Config{}, "cp1", "/etcd", ""); r.data != "/etcd" {
 		t.Errorf("data dir /etcd mounts %s", r.data)
 	}
 }

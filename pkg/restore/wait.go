@@ -15,7 +15,6 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
@@ -176,18 +175,16 @@ func (r *run) journals(ctx context.Context) map[string]*agentapi.JournalStatus {
 	return out
 }
 
-// freshStatus reads a journal through a new node pod: the restored etcd
-// does not know the pods made before it.
+// freshStatus reads a journal through a new pod, one that only reads as
+// --status's do: the restored etcd does not know the pods made before it.
 func (r *run) freshStatus(ctx context.Context, n *node) ([]agentapi.JournalStatus, error) {
 	var js []agentapi.JournalStatus
-	err := r.runner.Run(ctx, nodepod.Spec{Purpose: PurposeNode, Node: n.m.Node, Namespace: r.cfg.Namespace, Image: r.cfg.Image, Profile: nodepod.ProfileNode},
-		func(ctx context.Context, p *nodepod.Pod) error {
-			var err error
-			if err = agentclient.Install(ctx, p, n.agent); err == nil {
-				js, err = agentclient.Journals(ctx, p, n.agent, r.pre.plan.ID)
-			}
-			return err
-		})
+	rd := readerFor(r.cfg, n.m.Node, n.m.NewDataDir, n.m.StaticPodDir)
+	err := r.runner.Run(ctx, rd.spec, func(ctx context.Context, p *nodepod.Pod) error {
+		var err error
+		js, err = rd.read(ctx, p, n.agent, r.pre.plan.ID)
+		return err
+	})
 	return js, err
 }
 
