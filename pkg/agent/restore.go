@@ -59,7 +59,7 @@ func PrepareRestore(root string, s *agentapi.RestoreSpec) ([]byte, error) {
 	// What would make the restored member fail to start on every node,
 	// after the point of no return, is refused here, with nothing changed (S3).
 	if m.WALDir != "" {
-		return nil, fmt.Errorf("etcd's manifest sets --wal-dir=%s: a restore writes the WAL inside the new data dir and does not move a separate one, so the restored member would start on the old WAL. Remove --wal-dir from the manifest (kubeadm does not set it), or restore by hand", m.WALDir)
+		return nil, fmt.Errorf("etcd's manifest sets a WAL dir of its own (%s, by --wal-dir or ETCD_WAL_DIR): a restore writes the WAL inside the new data dir and does not move a separate one, so the restored member would start on the old WAL. Remove it from the manifest (kubeadm does not set it), or restore by hand", m.WALDir)
 	}
 	if m.RunAsUser != nil && *m.RunAsUser != 0 {
 		return nil, fmt.Errorf("etcd runs as uid %d (securityContext.runAsUser; kubeadm's rootless control plane?): the restored data dir would be root's, which that uid cannot open. A restore supports etcd running as root only for now", *m.RunAsUser)

@@ -684,7 +684,7 @@ func TestPrepareThenStart(t *testing.T) {
 // of no return is refused at the start, with nothing changed (S3).
 func TestRestoreStartRefusesWhatCannotStart(t *testing.T) {
 	for _, tt := range []struct{ name, edit, want string }{
-		{"a separate WAL dir", "    - --wal-dir=/var/lib/etcd-wal\n", "sets --wal-dir=/var/lib/etcd-wal"},
+		{"a separate WAL dir", "    - --wal-dir=/var/lib/etcd-wal\n", "a WAL dir of its own (/var/lib/etcd-wal, by --wal-dir or ETCD_WAL_DIR)"},
 		{"etcd not root", "", "etcd runs as uid 2000"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,6 +8,7 @@
 package manifest
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -119,7 +120,7 @@ func ReadMember(src []byte) (*Member, error) {
 	}
 	m := &Member{
 		Name:                     last("name"),
-		WALDir:                   last("wal-dir"),
+		WALDir:                   cmp.Or(last("wal-dir"), p.envValue("ETCD_WAL_DIR")),
 		RunAsUser:                p.runAsUser(),
 		Image:                    scalar(lookup(p.container, "image")),
 		InitialAdvertisePeerURLs: list("initial-advertise-peer-urls"),
@@ -133,6 +134,28 @@ func ReadMember(src []byte) (*Member, error) {
 	}
 	m.DataDir = sites[0].value
 	return m, nil
+}
+
+// envValue is the container's env var name, as etcd reads it when its
+// flag is absent; a valueFrom counts as set ("valueFrom"), since only the
+// kubelet knows its value.
+func (p *pod) envValue(name string) string {
+	env := lookup(p.container, "env")
+	if env == nil || env.Kind != yaml.SequenceNode {
+		return ""
+	}
+	out := ""
+	for _, item := range env.Content {
+		if scalar(lookup(item, "name")) != name {
+			continue
+		}
+		if v := lookup(item, "value"); v != nil && v.Kind == yaml.ScalarNode {
+			out = v.Value
+		} else {
+			out = "valueFrom"
+		}
+	}
+	return out
 }
 
 // runAsUser is securityContext.runAsUser of the container, else of the

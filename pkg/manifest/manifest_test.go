@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -101,6 +102,29 @@ func TestReadMember(t *testing.T) {
 			}
 			if !strings.HasPrefix(m.Image, "registry.k8s.io/etcd:3.") {
 				t.Errorf("image = %q", m.Image)
+			}
+		})
+	}
+}
+
+// etcd reads ETCD_WAL_DIR when --wal-dir is absent: a restore must see
+// either (D3).
+func TestReadMemberWALDir(t *testing.T) {
+	base := "  - command:\n    - etcd\n    - --name=m\n    - --data-dir=/var/lib/etcd\n%s" + dataMount
+	for _, tt := range []struct{ name, extra, want string }{
+		{"none", "", ""},
+		{"flag", "    - --wal-dir=/wal\n", "/wal"},
+		{"env", "    env:\n    - name: ETCD_WAL_DIR\n      value: /envwal\n", "/envwal"},
+		{"env from elsewhere", "    env:\n    - name: ETCD_WAL_DIR\n      valueFrom:\n        configMapKeyRef: {name: x, key: y}\n", "valueFrom"},
+		{"flag wins", "    - --wal-dir=/wal\n    env:\n    - name: ETCD_WAL_DIR\n      value: /envwal\n", "/wal"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := ReadMember([]byte(podYAML(fmt.Sprintf(base, tt.extra), dataVolume)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.WALDir != tt.want {
+				t.Errorf("WALDir = %q, want %q", m.WALDir, tt.want)
 			}
 		})
 	}

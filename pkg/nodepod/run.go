@@ -51,7 +51,10 @@ type Runner struct {
 type Pod struct {
 	Ref  exec.PodRef
 	Node string
-	r    *Runner
+	// Created is the pod's creationTimestamp: the API server's clock,
+	// which the workstation's may not match.
+	Created time.Time
+	r       *Runner
 }
 
 // Run starts the pod for spec, calls work, and deletes the pod whatever
@@ -198,6 +201,7 @@ func (r *Runner) create(ctx context.Context, pod *corev1.Pod) (*Pod, *corev1.Pod
 	p := r.track(pod)
 	created, err := r.Client.CoreV1().Pods(pod.Namespace).Create(ctx, pod, metav1.CreateOptions{})
 	if err == nil {
+		p.Created = created.CreationTimestamp.Time
 		r.logf("created pod %s/%s on node %s", created.Namespace, created.Name, p.Node)
 		return p, created, nil
 	}

@@ -72,6 +72,7 @@ func (r *run) prepare(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		r.noteServerStart(n.pod)
 		if err := agentclient.Install(ctx, n.pod, n.agent); err != nil {
 			return err
 		}

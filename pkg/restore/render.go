@@ -13,6 +13,18 @@ import (
 // nodeSteps are one node's steps as the user confirms them: the plugin's
 // own (restore the data in a pod, start the agent), then the agent's, from
 // the steps it will run (agent.PlanRestore).
+// coordinator is the member whose agent decides at the barrier: the one
+// whose name sorts first, as every agent names it (agent.NewBarrier).
+func (p *Plan) coordinator() MemberPlan {
+	c := p.Members[0]
+	for _, m := range p.Members[1:] {
+		if m.Name < c.Name {
+			c = m
+		}
+	}
+	return c
+}
+
 func (p *Plan) nodeSteps(m MemberPlan) []string {
 	spec := p.AgentSpec(m)
 	return append([]string{
@@ -69,6 +81,10 @@ func RenderPlan(w io.Writer, p *Plan) error {
 		}
 	}
 	b.WriteString("\nBefore the point of no return, a failure on any node rolls every node back by itself.\n")
+	if len(p.Members) > 1 {
+		c := p.coordinator()
+		fmt.Fprintf(&b, "Only if the coordinator's agent (member %s on node %s) never starts do the others hold at the barrier instead, with etcd stopped; the plugin then prints how to roll them back.\n", c.Name, c.Node)
+	}
 	if len(p.Members) == 1 {
 		b.WriteString("After it, a failure rolls the single member back by itself too: the old manifests, which point at the old data dir, go back in.\n")
 	} else {

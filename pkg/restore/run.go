@@ -7,6 +7,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -65,8 +66,11 @@ type Config struct {
 	// Poll and WaitTimeout pace the wait for the control plane to come back.
 	Poll        time.Duration
 	WaitTimeout time.Duration
-	// PodLifetime bounds each node pod (seconds); the agents live in
-	// them, so it must outlast the whole restore.
+	// PodLifetime bounds each node pod (seconds): one that a killed plugin
+	// could not delete goes by itself after it. The agents run in static
+	// pods of their own, so a node pod serves only until they start: the
+	// upload, the data restore and the agents' start. 0 is 20 minutes, and
+	// a second more for each 4 MiB of a restore's snapshot, for the upload.
 	PodLifetime int64
 }
 
@@ -113,6 +117,18 @@ func Run(ctx context.Context, d Deps, cfg Config) (*Result, error) {
 	return r.execute(ctx)
 }
 
+// defaultPodLifetime bounds node pods that carry no snapshot.
+const defaultPodLifetime int64 = 20 * 60
+
+// withSnapshot gives the node pods of a restore of a size-byte snapshot
+// the time to upload it too, when no lifetime was set.
+func (c Config) withSnapshot(size int64) Config {
+	if c.PodLifetime == defaultPodLifetime {
+		c.PodLifetime += size / (4 << 20)
+	}
+	return c
+}
+
 func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
@@ -124,7 +140,7 @@ func (c Config) withDefaults() Config {
 		c.WaitTimeout = 15 * time.Minute
 	}
 	if c.PodLifetime == 0 {
-		c.PodLifetime = 3600
+		c.PodLifetime = defaultPodLifetime
 	}
 	if c.ErrOut == nil {
 		c.ErrOut = io.Discard
@@ -148,12 +164,28 @@ type run struct {
 	runner *nodepod.Runner
 	nodes  map[string]*node // by node name
 	start  time.Time
+	// serverStart is start on the API server's clock: the creation time
+	// of the first node pod, zero before one (or from a fake server).
+	serverStart time.Time
+	mu          sync.Mutex
+}
+
+// noteServerStart keeps the earliest creation time of this run's pods.
+func (r *run) noteServerStart(p *nodepod.Pod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !p.Created.IsZero() && (r.serverStart.IsZero() || p.Created.Before(r.serverStart)) {
+		r.serverStart = p.Created
+	}
 }
 
 func newRun(d Deps, cfg Config, pre *preflighted) *run {
 	// A runner of its own: the command's runner deletes every pod it knows
 	// on the way out, and these must outlive the command once agents run.
 	rn := &nodepod.Runner{Client: d.Client, Exec: d.Exec, Log: cfg.ErrOut, PollInterval: cfg.Poll/4 + time.Millisecond}
+	if pre.plain != nil {
+		cfg = cfg.withSnapshot(pre.plain.Size)
+	}
 	return &run{d: d, cfg: cfg, pre: pre, runner: rn, nodes: map[string]*node{}, start: cfg.Now()}
 }
 
@@ -209,7 +241,11 @@ func (r *run) execute(ctx context.Context) (*Result, error) {
 	}
 	if err != nil {
 		r.cfg.notef("Warning: %v", err)
-		r.cfg.notef("The nodes whose agent started roll back at the barrier by themselves; follow them with `kubectl etcd restore --status`.")
+		if c := p.coordinator(); r.nodes[c.Node] != nil && r.nodes[c.Node].started {
+			r.cfg.notef("The nodes whose agent started roll back at the barrier by themselves; follow them with `kubectl etcd restore --status`.")
+		} else {
+			r.cfg.notef("The coordinator's agent (member %s on node %s) did not start, so the nodes whose agent started hold at the barrier with etcd stopped, and do not roll back by themselves.", c.Name, c.Node)
+		}
 		started := func(n *node) bool { return n.started }
 		r.cfg.notef("If the API server does not come back, roll the nodes where an agent started back, as root, first on each:\n%s\nthen, once each has prepared, on each:\n%s",
 			r.nodeCommandsOn(started, "rollback", "--prepare"), r.nodeCommandsOn(started, "rollback", "--release"))

@@ -393,6 +393,17 @@ func TestConfirmation(t *testing.T) {
 			}
 		})
 	}
+	// The prompt says what is confirmed: a restore, or a rollback and its loss.
+	for _, tt := range []struct {
+		plan *Plan
+		want string
+	}{{&Plan{}, "(kind-hc) to restore: "}, {nil, "(kind-hc) to roll back (every write since the restore is lost): "}} {
+		var prompt strings.Builder
+		_ = Confirmation(strings.NewReader("kind-hc\n"), &prompt, true, "kind-hc", false)(tt.plan)
+		if !strings.Contains(prompt.String(), tt.want) {
+			t.Errorf("prompt %q, want %q", prompt.String(), tt.want)
+		}
+	}
 }
 
 func TestRestorePodGolden(t *testing.T) {
@@ -605,5 +616,32 @@ func TestRunWaitsForTheNewCluster(t *testing.T) {
 	}
 	if res.ClusterID != "beef" || !strings.Contains(f.out.String(), "cluster c0ffee still serves") {
 		t.Errorf("cluster %s; the wait did not hold while the old cluster served:\n%s", res.ClusterID, f.out)
+	}
+}
+
+// An agent that fails to start after every node prepared: the others roll
+// back at the barrier by themselves when the coordinator (cp1, the name
+// that sorts first) runs, and hold there when it is the one that failed;
+// the message says which, and how to roll back by hand.
+func TestStartFailureSaysWhetherTheOthersHold(t *testing.T) {
+	for _, tt := range []struct{ node, want, not string }{
+		{"cp3", "roll back at the barrier by themselves", "did not start"},
+		{"cp1", "The coordinator's agent (member cp1 on node cp1) did not start, so the nodes whose agent started hold at the barrier", "by themselves;"},
+	} {
+		t.Run(tt.node, func(t *testing.T) {
+			f := newFixture(t, 3, "3.7.0")
+			f.cfg.WaitTimeout = 50 * time.Millisecond // the fake cluster never comes back here
+			f.ex.fails = func(node, line string) bool {
+				return node == tt.node && strings.Contains(line, "restore run") && strings.Contains(line, "--detach")
+			}
+			_, _ = Run(context.Background(), f.deps(), f.cfg)
+			out := f.out.String()
+			if !strings.Contains(out, tt.want) || strings.Contains(out, tt.not) {
+				t.Errorf("want %q and not %q in:\n%s", tt.want, tt.not, out)
+			}
+			if !strings.Contains(out, "rollback --id") || !strings.Contains(out, "--prepare") {
+				t.Errorf("no node-local rollback commands in:\n%s", out)
+			}
+		})
 	}
 }

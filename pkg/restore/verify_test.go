@@ -3,13 +3,20 @@ package restore
 import (
 	"context"
 	"errors"
+	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
 // atRev answers the key count and hashkv of one member, and records the
@@ -125,5 +132,44 @@ func TestKubeletStaticPodDirWithoutARESTClient(t *testing.T) {
 	_, err := KubeletStaticPodDir(fake.NewClientset())(context.Background(), "cp1")
 	if err == nil || !strings.Contains(err.Error(), "no REST client") {
 		t.Errorf("err = %v, want an error, not a panic", err)
+	}
+}
+
+func TestOldDataCommands(t *testing.T) {
+	same := []MemberPlan{{Node: "a", OldDataDir: "/var/lib/etcd"}, {Node: "b", OldDataDir: "/var/lib/etcd"}}
+	if got := oldDataCommands(same); got != " rm -rf /var/lib/etcd" {
+		t.Errorf("same dirs: %q", got)
+	}
+	diff := []MemberPlan{{Node: "a", OldDataDir: "/var/lib/etcd"}, {Node: "b", OldDataDir: "/data/etcd"}}
+	if got, want := oldDataCommands(diff), "\n      a: rm -rf /var/lib/etcd\n      b: rm -rf /data/etcd"; got != want {
+		t.Errorf("different dirs: %q, want %q", got, want)
+	}
+}
+
+// The pods a snapshot brought back are told from pods made since on the
+// API server's clock, never the workstation's (L5): here the workstation
+// runs 10 minutes ahead, and a backup's pod made a minute after this
+// restore's first pod stays.
+func TestRemoveLeftoversUsesTheServerClock(t *testing.T) {
+	server := time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)
+	pod := func(name string, created time.Time) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "kube-system", CreationTimestamp: metav1.NewTime(created),
+			Labels: map[string]string{nodepod.ManagedByLabel: nodepod.ManagedByValue}}}
+	}
+	cs := fake.NewClientset(pod("brought-back", server.Add(-time.Hour)), pod("made-since", server.Add(time.Minute)))
+	r := &run{d: Deps{Client: cs}, cfg: Config{Namespace: "kube-system", Out: io.Discard, ErrOut: io.Discard, Poll: time.Millisecond},
+		start: server.Add(10 * time.Minute)}
+	r.noteServerStart(&nodepod.Pod{Created: server})
+	r.removeLeftovers(context.Background())
+	l, err := cs.CoreV1().Pods("kube-system").List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, p := range l.Items {
+		left = append(left, p.Name)
+	}
+	if !slices.Equal(left, []string{"made-since"}) {
+		t.Errorf("pods left %v, want [made-since]", left)
 	}
 }

@@ -304,8 +304,15 @@ func (r *run) removeLeftovers(ctx context.Context) {
 	pods := r.d.Client.CoreV1().Pods(r.cfg.Namespace)
 	list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: nodepod.ManagedByLabel + "=" + nodepod.ManagedByValue})
 	if err == nil {
+		// Compared on one clock, the API server's, when a pod of this run
+		// gave its time: a workstation clock ahead of the server's would
+		// take pods made since for older ones (L5).
+		since := r.start
+		if !r.serverStart.IsZero() {
+			since = r.serverStart
+		}
 		for _, p := range list.Items {
-			if p.CreationTimestamp.Time.Before(r.start) {
+			if p.CreationTimestamp.Time.Before(since) {
 				if err := pods.Delete(ctx, p.Name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err == nil {
 					r.cfg.notef("deleted pod %s, which the snapshot brought back", p.Name)
 				}
@@ -346,8 +353,25 @@ func (r *run) summary(ctx context.Context, res *Result) {
 	fmt.Fprintf(w, "\nNext:\n")
 	r.kubeletAdvice(ctx, "restore")
 	fmt.Fprintf(w, "  - to undo the restore: kubectl etcd restore --rollback --id %s (every write since the restore is lost)\n", p.ID)
-	fmt.Fprintf(w, "  - only once you are sure you will not roll back, free the old data on each node: rm -rf %s\n", p.Members[0].OldDataDir)
+	fmt.Fprintf(w, "  - only once you are sure you will not roll back, free the old data on each node:%s\n", oldDataCommands(p.Members))
 	fmt.Fprintf(w, "    This ends the way back: --rollback refuses once the old data is gone.\n")
+}
+
+// oldDataCommands are the commands that free each member's old data dir:
+// one when every node keeps it at the same path, else one per node.
+func oldDataCommands(ms []MemberPlan) string {
+	same := true
+	for _, m := range ms {
+		same = same && m.OldDataDir == ms[0].OldDataDir
+	}
+	if same {
+		return " rm -rf " + ms[0].OldDataDir
+	}
+	var b strings.Builder
+	for _, m := range ms {
+		fmt.Fprintf(&b, "\n      %s: rm -rf %s", m.Node, m.OldDataDir)
+	}
+	return b.String()
 }
 
 // kubeletAdvice names every node, workers included: each kubelet keeps
