@@ -77,7 +77,7 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 		cfg.notef("Warning: %v", cerr)
 	}
 	r := &run{d: d, cfg: cfg, runner: rn, start: cfg.Now()}
-	if err := r.waitBack(ctx, memberPlans(ms), now.ClusterID); err != nil {
+	if err := r.waitBack(ctx, memberPlans(ms), leavesCluster(again, id, now.ClusterID)); err != nil {
 		return err
 	}
 	// The old data knows the pods the restore made before the API servers
@@ -92,6 +92,25 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	fmt.Fprintf(cfg.Out, "\nNext:\n")
 	r.kubeletAdvice(ctx, "rollback (its revisions are below those they saw since the restore)")
 	return nil
+}
+
+// leavesCluster is the cluster ID a rollback of restore id leaves, which
+// the wait waits to see go: the one serving now, once any node swapped to
+// the restored data; "" when none did (a restore held or stopped before
+// the swap runs on the old data still, and the rollback stays on its
+// cluster: the wait then waits for health alone, C4).
+func leavesCluster(ns []NodeJournals, id, now string) string {
+	for _, n := range ns {
+		for _, j := range n.Journals {
+			if j.ID != id {
+				continue
+			}
+			if s := j.Step(agentapi.StepSwap); s != nil && (s.State == agentapi.Done || s.State == agentapi.Running) {
+				return now
+			}
+		}
+	}
+	return ""
 }
 
 // rollbackInPhases rolls every node back in two phases, as a restore

@@ -294,3 +294,29 @@ func TestStatusUnchecked(t *testing.T) {
 		t.Errorf("data dir /etcd mounts %s", r.data)
 	}
 }
+
+// A rollback waits for the cluster serving now to go only when some node
+// swapped to the restored data; a restore that held before the swap
+// leaves the old cluster serving, and the wait is for health alone (C4).
+func TestLeavesCluster(t *testing.T) {
+	swap := func(id string, st agentapi.State) agentapi.JournalStatus {
+		return agentapi.JournalStatus{Journal: agentapi.Journal{ID: id, Steps: []agentapi.StepRecord{
+			{Name: agentapi.StepBarrier, State: agentapi.Done}, {Name: agentapi.StepSwap, State: st}}}}
+	}
+	for _, tt := range []struct {
+		name string
+		ns   []NodeJournals
+		want string
+	}{
+		{"held everywhere", []NodeJournals{{Node: "cp1", Journals: []agentapi.JournalStatus{held("r1")}}, {Node: "cp2", Journals: []agentapi.JournalStatus{held("r1")}}}, ""},
+		{"swapped on one", []NodeJournals{{Node: "cp1", Journals: []agentapi.JournalStatus{held("r1")}}, {Node: "cp2", Journals: []agentapi.JournalStatus{swap("r1", agentapi.Done)}}}, "abc"},
+		{"swap under way", []NodeJournals{{Node: "cp1", Journals: []agentapi.JournalStatus{swap("r1", agentapi.Running)}}}, "abc"},
+		{"another restore swapped", []NodeJournals{{Node: "cp1", Journals: []agentapi.JournalStatus{held("r1"), swap("r0", agentapi.Done)}}}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := leavesCluster(tt.ns, "r1", "abc"); got != tt.want {
+				t.Errorf("leavesCluster = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
