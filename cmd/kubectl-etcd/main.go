@@ -16,8 +16,13 @@ import (
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 	"k8s.io/klog/v2"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/plugin"
 )
+
+// gRPC's default buffer pool is process-wide, so the program sets it, at
+// initialization as gRPC requires (see etcd.SetGRPCBufferPool).
+func init() { etcd.SetGRPCBufferPool() }
 
 func main() {
 	ctx, cancel := context.WithCancel(context.Background())

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -46,8 +45,6 @@ type Client interface {
 	HashKV(ctx context.Context, rev int64) (*KVHash, error)
 	// GetPage reads one page of a range; Page.Next asks for the next.
 	GetPage(ctx context.Context, r PageRequest) (*Page, error)
-	// Endpoint is the member's client URL the client is bound to.
-	Endpoint() string
 	Close() error
 }
 
@@ -127,12 +124,6 @@ func (p *Page) Next(r PageRequest) PageRequest {
 	return r
 }
 
-// NewClient wraps a client/v3 client bound to one member's endpoint;
-// Close closes cli. A timeout of 0 is 5 s.
-func NewClient(cli *clientv3.Client, timeout time.Duration) Client {
-	return newV3Client(NewV3Conn(cli, timeout))
-}
-
 // Client implements ClientDialer over the port-forward: the connection
 // is Dial's, and Close ends the forward too.
 func (d *ForwardDialer) Client(ctx context.Context, m discovery.Member) (Client, error) {
@@ -153,8 +144,6 @@ func (d *ForwardDialer) Client(ctx context.Context, m discovery.Member) (Client,
 type v3Client struct{ *V3Conn }
 
 func newV3Client(c *V3Conn) *v3Client { return &v3Client{c} }
-
-func (c *v3Client) Endpoint() string { return c.endpoint() }
 
 func (c *v3Client) MemberAdd(ctx context.Context, peerURLs []string, asLearner bool) (MemberInfo, []MemberInfo, error) {
 	ctx, cancel := c.call(ctx)

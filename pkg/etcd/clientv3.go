@@ -31,12 +31,14 @@ import (
 // 84, 89 and 105 MiB. 4 MiB keeps a backup under 100 MiB.
 var windowSize int32 = 4 << 20
 
-// gRPC's default buffer pool rounds each snapshot message (a little over
-// 32 KiB) up to a 1 MiB buffer and zeroes all of it, which cost a backup
-// an eighth of the plugin's CPU. Its own tiers plus a 64 KiB one avoid
-// that. The proto codec always takes the process-wide default pool, so
-// it is set here, at initialization, as gRPC requires.
-func init() {
+// SetGRPCBufferPool gives gRPC's process-wide default buffer pool a
+// 64 KiB tier besides its own. Without it, each snapshot message (a
+// little over 32 KiB) is rounded up to a 1 MiB buffer and zeroed, which
+// cost a backup an eighth of the plugin's CPU. The proto codec always
+// takes that default pool, and gRPC allows setting it only at
+// initialization, before any client or server exists: a program calls
+// this from its main package's init, never a library.
+func SetGRPCBufferPool() {
 	experimental.SetDefaultBufferPool(mem.NewTieredBufferPool(256, 4<<10, 16<<10, 32<<10, 64<<10, 1<<20))
 }
 

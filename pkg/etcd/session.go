@@ -58,10 +58,3 @@ func (s *Session) Members(ctx context.Context) ([]discovery.Member, error) {
 	return ms, nil
 }
 
-// Refresh forgets the member list, for long operations that wait for the
-// pods to change.
-func (s *Session) Refresh() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.members = nil
-}

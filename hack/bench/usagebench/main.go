@@ -29,6 +29,9 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/plugin"
 )
 
+// As the plugin's main does: gRPC's buffer pool is set by the program.
+func init() { etcd.SetGRPCBufferPool() }
+
 // Cluster is the benchmark's description of the members.
 type Cluster struct {
 	Pods []corev1.Pod `json:"pods"`

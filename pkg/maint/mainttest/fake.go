@@ -252,7 +252,6 @@ func (cl *client) MemberPromote(context.Context, uint64) ([]etcd.MemberInfo, err
 	return nil, errNotFaked
 }
 func (cl *client) HashKV(context.Context, int64) (*etcd.KVHash, error) { return nil, errNotFaked }
-func (cl *client) Endpoint() string                                    { return "https://" + cl.name + ":2379" }
 func (cl *client) Close() error                                        { return nil }
 
 var _ etcd.ClientDialer = (*Cluster)(nil)
