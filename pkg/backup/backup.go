@@ -64,7 +64,7 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 		sink.Abort()
 		return nil, err
 	}
-	stream := &rotatingStream{dialer: sess.Forward, members: order, notify: cfg.notify}
+	stream := &rotatingStream{transport: sess.Transport(etcd.ClientAPI), members: order, notify: cfg.notify}
 	defer stream.close()
 	opts := snapshot.Options{
 		Retries:      cfg.Retries,
@@ -129,7 +129,7 @@ func sources(ctx context.Context, sess *etcd.Session, want string) (*etcd.Status
 	// members are asked for their status.
 	prefetch := make(chan error, 1)
 	go func() { prefetch <- sess.Forward.Prepare(ctx, pods) }()
-	status, serr := etcd.CollectStatus(ctx, sess.Dialer, pods)
+	status, serr := etcd.CollectStatus(ctx, sess.Transport(etcd.Reads), pods)
 	if err := <-prefetch; err != nil {
 		return nil, nil, err
 	}
@@ -169,13 +169,13 @@ func sources(ctx context.Context, sess *etcd.Session, want string) (*etcd.Status
 // attempt, since a broken stream often means a broken forward, and moves
 // to the next member after a failure.
 type rotatingStream struct {
-	dialer  etcd.Dialer
-	members []candidate
-	notify  func(string, ...any)
+	transport etcd.Transport
+	members   []candidate
+	notify    func(string, ...any)
 
 	next    int
 	current int
-	conn    etcd.Conn
+	conn    etcd.Client
 	version string
 }
 
@@ -189,16 +189,12 @@ func (s *rotatingStream) open(ctx context.Context) (io.ReadCloser, error) {
 		verb = "Retrying: taking"
 	}
 	s.notify("%s a snapshot from member %s (%s) on node %s, DB size %s", verb, c.view.Name, c.view.ID, c.view.Node, humanize.IBytes(uint64(max(c.view.DBSize, 0))))
-	conn, err := s.dialer.Dial(ctx, c.pod)
+	conn, err := s.transport.Client(ctx, c.pod)
 	if err != nil {
 		return nil, permanentIfDenied(err)
 	}
 	s.conn = conn
-	sn, ok := conn.(etcd.Snapshotter)
-	if !ok {
-		return nil, hint.Permanent(fmt.Errorf("the %s transport cannot stream snapshots", s.dialer.Name()), "use --transport=port-forward")
-	}
-	st, err := sn.Snapshot(ctx)
+	st, err := conn.Snapshot(ctx)
 	if err != nil {
 		return nil, permanentIfDenied(err)
 	}

@@ -25,8 +25,9 @@ type failingDialer struct {
 	err     error
 }
 
-func (d *failingDialer) Name() string { return "port-forward" }
-func (d *failingDialer) Dial(_ context.Context, m discovery.Member) (etcd.Conn, error) {
+func (d *failingDialer) Name() string                                      { return "port-forward" }
+func (d *failingDialer) Prepare(context.Context, []discovery.Member) error { return nil }
+func (d *failingDialer) Client(_ context.Context, m discovery.Member) (etcd.Client, error) {
 	d.dialled = append(d.dialled, m.Name)
 	return nil, d.err
 }
@@ -54,7 +55,7 @@ func TestRotation(t *testing.T) {
 				cs = append(cs, member(n))
 			}
 			var lines []string
-			s := &rotatingStream{dialer: d, members: cs, notify: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }}
+			s := &rotatingStream{transport: d, members: cs, notify: func(f string, a ...any) { lines = append(lines, fmt.Sprintf(f, a...)) }}
 			_, err := snapshot.Save(t.Context(), s.open, &snapshot.StreamSink{W: &strings.Builder{}}, snapshot.Options{Retries: tt.retries, StallTimeout: 30 * time.Second}) // no attempt lasts that long: the dialer fails at once
 			if err == nil {
 				t.Fatal("Save succeeded with a failing dialer")
@@ -81,7 +82,7 @@ func TestPermanentIfDenied(t *testing.T) {
 func TestExecCannotStream(t *testing.T) {
 	// The exec transport cannot stream a snapshot; backup must say so
 	// rather than hang or write a partial file.
-	s := &rotatingStream{dialer: &etcd.ExecDialer{}, members: []candidate{member("a")}, notify: func(string, ...any) {}}
+	s := &rotatingStream{transport: &etcd.ExecDialer{}, members: []candidate{member("a")}, notify: func(string, ...any) {}}
 	_, err := s.open(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "cannot stream snapshots") || !hint.IsPermanent(err) {
 		t.Errorf("open over exec = %v", err)

@@ -24,11 +24,6 @@ type Client interface {
 	Close() error
 }
 
-// Dialer opens a Client to one member.
-type Dialer interface {
-	Client(ctx context.Context, m discovery.Member) (Client, error)
-}
-
 // HTTPGetter fetches a path of a member's metrics endpoint (the port
 // --listen-metrics-urls names, else the client port).
 type HTTPGetter interface {
@@ -43,7 +38,7 @@ type NodeReader interface {
 // Sources are where the facts come from. Nodes may be nil: the checks
 // that need a node then say "not checked".
 type Sources struct {
-	Clients Dialer
+	Clients etcd.Transport
 	HTTP    HTTPGetter
 	Nodes   NodeReader
 	// Logs reads the members' logs (nil: the leader changes of the last
@@ -51,19 +46,8 @@ type Sources struct {
 	Logs LogReader
 }
 
-// Clients adapts the port-forward transport to a Dialer, passing on its
-// cluster-wide preparation (reading the TLS material once).
-func Clients(d etcd.ClientDialer) Dialer { return etcd.Narrowed[Client]{D: d} }
-
-// ExecClients is the exec transport (etcdctl in each etcd container) as
-// a Dialer: no helper pod, so it works when none can start (under a
-// NOSPACE alarm, when the API server can create no pod).
-func ExecClients(d *etcd.ExecDialer) Dialer { return etcd.ExecNarrowed[Client]{D: d} }
-
-// Fallback is port-forward, then exec once no helper pod can start.
-type Fallback = etcd.Fallback[Client]
-
-var _ Client = (*etcd.ExecClient)(nil)
+// Every transport's client serves the checks.
+var _ Client = etcd.Client(nil)
 
 // Config is what `kubectl etcd check` asks for.
 type Config struct {
@@ -146,14 +130,12 @@ func Gather(ctx context.Context, src Sources, pods []discovery.Member, cfg Confi
 }
 
 // openAll dials every member and reads its status.
-func openAll(ctx context.Context, d Dialer, f *Facts, now func() time.Time) []Client {
+func openAll(ctx context.Context, d etcd.Transport, f *Facts, now func() time.Time) []Client {
 	pods := make([]discovery.Member, len(f.Members))
 	for i, m := range f.Members {
 		pods[i] = m.Pod
 	}
-	if p, ok := d.(etcd.Preparer); ok {
-		_ = p.Prepare(ctx, pods)
-	}
+	_ = d.Prepare(ctx, pods) // a failure shows in each member's row
 	clients := make([]Client, len(f.Members))
 	parallel(len(f.Members), func(i int) {
 		m := f.Members[i]

@@ -15,7 +15,9 @@ import (
 // statusDialer opens clients that answer with the member's status.
 type statusDialer map[string]*etcd.Status
 
-func (d statusDialer) Client(_ context.Context, m discovery.Member) (doctor.Client, error) {
+func (d statusDialer) Name() string                                      { return "fake" }
+func (d statusDialer) Prepare(context.Context, []discovery.Member) error { return nil }
+func (d statusDialer) Client(_ context.Context, m discovery.Member) (etcd.Client, error) {
 	st, ok := d[m.Name]
 	if !ok {
 		return nil, errors.New("no such member")
@@ -24,8 +26,9 @@ func (d statusDialer) Client(_ context.Context, m discovery.Member) (doctor.Clie
 }
 
 type statusClient struct {
-	d  statusDialer
-	st *etcd.Status
+	etcd.Client // what the checks do not call
+	d           statusDialer
+	st          *etcd.Status
 }
 
 func (c statusClient) MemberList(context.Context) (uint64, []etcd.MemberInfo, error) {

@@ -63,7 +63,7 @@ func TestIntegrationCheck(t *testing.T) {
 		}
 	}
 	fwd := c.ForwardDialer(5 * time.Second)
-	src := doctor.Sources{Clients: doctor.Clients(fwd), HTTP: fwd, Nodes: etcdtest.NodeFiles{}}
+	src := doctor.Sources{Clients: fwd, HTTP: fwd, Nodes: etcdtest.NodeFiles{}}
 	check := func(t *testing.T, cfg doctor.Config) *doctor.Report {
 		t.Helper()
 		rep, err := doctor.Check(context.Background(), src, c.Pods(), cfg)
@@ -162,9 +162,9 @@ func TestIntegrationCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exec := doctor.ExecClients(&etcd.ExecDialer{Exec: &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}, Timeout: 5 * time.Second})
+		exec := &etcd.ExecDialer{Exec: &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}, Timeout: 5 * time.Second}
 		var log bytes.Buffer
-		clients := &doctor.Fallback{Primary: noHelperPod{}, Secondary: exec, Log: &log}
+		clients := &etcd.Auto{First: noHelperPod{}, Then: exec, Log: &log}
 		rep, err := doctor.Check(ctx, doctor.Sources{Clients: clients, HTTP: fwd}, c.Pods(), doctor.Config{Selection: doctor.Selection{Only: []string{"topology", "consistency.hashkv", "capacity"}}})
 		if err != nil {
 			t.Fatalf("check under NOSPACE: %v\n%s", err, log.String())
@@ -205,7 +205,8 @@ type noHelperPod struct{}
 
 var errNoHelperPod = errors.New("creating helper pod on node cp1: etcdserver: mvcc: database space exceeded")
 
+func (noHelperPod) Name() string                                      { return "port-forward" }
 func (noHelperPod) Prepare(context.Context, []discovery.Member) error { return errNoHelperPod }
-func (noHelperPod) Client(context.Context, discovery.Member) (doctor.Client, error) {
+func (noHelperPod) Client(context.Context, discovery.Member) (etcd.Client, error) {
 	return nil, errNoHelperPod
 }

@@ -2,25 +2,27 @@ package etcd
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
 // ChooseSource picks the member to take a snapshot from. With want set
-// (a name or a hex ID) it is that member. Otherwise it is a healthy
+// (see Names) it is that member. Otherwise it is a healthy
 // follower with the newest applied index, so that the leader, which is
 // busiest, is spared; the leader only when no follower answers.
 func ChooseSource(v *StatusListView, want string) (*StatusView, error) {
 	if want != "" {
 		for i := range v.Members {
 			m := &v.Members[i]
-			if m.Name == want || strings.EqualFold(m.ID, strings.TrimPrefix(want, "0x")) {
+			id, _ := strconv.ParseUint(m.ID, 16, 64)
+			if Names(want, m.Name, m.Node, m.Pod, id) {
 				if m.Error != "" {
 					return nil, fmt.Errorf("member %s cannot serve a snapshot: %s", want, m.Error)
 				}
 				return m, nil
 			}
 		}
-		return nil, fmt.Errorf("no member named %q or with ID %q; see: kubectl etcd members", want, want)
+		return nil, NoSuchMember(want)
 	}
 	var best, leader *StatusView
 	for i := range v.Members {

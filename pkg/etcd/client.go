@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"reflect"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -15,8 +15,15 @@ import (
 )
 
 // Client reads and changes the cluster through one member, as kubeadm's
-// etcd client does: membership, leadership, alarms, compaction,
-// defragmentation, hashes and paged reads. Calls are safe for concurrent
+// etcd client does: membership, status and health, leadership, alarms,
+// compaction, defragmentation, hashes, paged reads and snapshots. Both
+// transports implement all of it: client/v3 over a port-forward (*V3Conn)
+// and etcdctl in the member's container (exec). What a transport cannot
+// do returns an *UnsupportedError (errors.Is(err, ErrUnsupported)), which
+// names the transport, the operation and the way out, so no caller probes
+// types. Consumers declare the part they use (maint.Client,
+// doctor.Client, keyspace's pager) and take it from a Client by
+// assignment, which the compiler checks. Calls are safe for concurrent
 // use; each is bounded by the client's timeout unless it says otherwise.
 type Client interface {
 	MemberList(ctx context.Context) (clusterID uint64, members []MemberInfo, err error)
@@ -25,6 +32,11 @@ type Client interface {
 	MemberAdd(ctx context.Context, peerURLs []string, asLearner bool) (added MemberInfo, members []MemberInfo, err error)
 	MemberRemove(ctx context.Context, id uint64) ([]MemberInfo, error)
 	MemberPromote(ctx context.Context, id uint64) ([]MemberInfo, error)
+	Status(ctx context.Context) (*Status, error)
+	// Health checks the member the way etcdctl endpoint health does: a
+	// linearizable read succeeds and no alarm is raised. It returns how
+	// long the check took inside the transport.
+	Health(ctx context.Context) (time.Duration, error)
 	// MoveLeader hands leadership to toID. Only the leader can do that,
 	// so the client must be bound to it.
 	MoveLeader(ctx context.Context, toID uint64) error
@@ -39,27 +51,48 @@ type Client interface {
 	// Compact drops the history before rev. With physical it returns
 	// once the backend has freed it; only ctx bounds that wait.
 	Compact(ctx context.Context, rev int64, physical bool) error
-	Status(ctx context.Context) (*Status, error)
 	// HashKV hashes the bound member's keys up to rev (0: the latest).
 	// Members that agree at one revision return the same hash.
 	HashKV(ctx context.Context, rev int64) (*KVHash, error)
 	// GetPage reads one page of a range; Page.Next asks for the next.
 	GetPage(ctx context.Context, r PageRequest) (*Page, error)
+	// Snapshot streams a snapshot of the member's backend; only ctx
+	// bounds it.
+	Snapshot(ctx context.Context) (*SnapshotStream, error)
 	Close() error
 }
 
-// ClientDialer opens a Client to one member. Commands hold one, built
-// in Complete, so that their tests can hand them a fake.
-type ClientDialer interface {
-	Client(ctx context.Context, m discovery.Member) (Client, error)
+var (
+	_ Client = (*V3Conn)(nil)
+	_ Client = (*execClient)(nil)
+	_ Client = (*autoClient)(nil)
+)
+
+// ErrUnsupported matches every *UnsupportedError.
+var ErrUnsupported = errors.New("not supported by this transport")
+
+// UnsupportedError is an operation that a transport cannot do. Its hint
+// (see unsupported) says what can.
+type UnsupportedError struct {
+	Transport string // "exec"
+	Op        string // "stream snapshots"
+	Why       string // optional, printed in parentheses
 }
 
-// ClientDialerFunc adapts a function to ClientDialer.
-type ClientDialerFunc func(ctx context.Context, m discovery.Member) (Client, error)
+func (e *UnsupportedError) Error() string {
+	s := fmt.Sprintf("the %s transport cannot %s", e.Transport, e.Op)
+	if e.Why != "" {
+		s += " (" + e.Why + ")"
+	}
+	return s
+}
 
-// Client implements ClientDialer.
-func (f ClientDialerFunc) Client(ctx context.Context, m discovery.Member) (Client, error) {
-	return f(ctx, m)
+// Is makes errors.Is(err, ErrUnsupported) hold.
+func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupported }
+
+// unsupported is that error, with the way out as its hint; no retry heals it.
+func unsupported(transport, op, why, wayOut string) error {
+	return hint.Permanent(&UnsupportedError{Transport: transport, Op: op, Why: why}, "%s", wayOut)
 }
 
 // KVHash is one member's hash of its keys.
@@ -124,28 +157,13 @@ func (p *Page) Next(r PageRequest) PageRequest {
 	return r
 }
 
-// Client implements ClientDialer over the port-forward: the connection
-// is Dial's, and Close ends the forward too.
+// Client binds a client/v3 client to m over a port-forward; its Close
+// ends the forward too.
 func (d *ForwardDialer) Client(ctx context.Context, m discovery.Member) (Client, error) {
-	conn, err := d.Dial(ctx, m)
-	if err != nil {
-		return nil, err
-	}
-	v3, ok := conn.(*V3Conn)
-	if !ok {
-		conn.Close()
-		return nil, fmt.Errorf("port-forward dialer returned a %T, not a client/v3 connection", conn)
-	}
-	return newV3Client(v3), nil
+	return d.dial(ctx, m)
 }
 
-// v3Client is a Client over a V3Conn, whose Close also stops its
-// port-forward.
-type v3Client struct{ *V3Conn }
-
-func newV3Client(c *V3Conn) *v3Client { return &v3Client{c} }
-
-func (c *v3Client) MemberAdd(ctx context.Context, peerURLs []string, asLearner bool) (MemberInfo, []MemberInfo, error) {
+func (c *V3Conn) MemberAdd(ctx context.Context, peerURLs []string, asLearner bool) (MemberInfo, []MemberInfo, error) {
 	ctx, cancel := c.call(ctx)
 	defer cancel()
 	add := c.Client.MemberAdd
@@ -163,7 +181,7 @@ func (c *v3Client) MemberAdd(ctx context.Context, peerURLs []string, asLearner b
 	return added, fromPBMembers(resp.Members), nil
 }
 
-func (c *v3Client) MemberRemove(ctx context.Context, id uint64) ([]MemberInfo, error) {
+func (c *V3Conn) MemberRemove(ctx context.Context, id uint64) ([]MemberInfo, error) {
 	ctx, cancel := c.call(ctx)
 	defer cancel()
 	resp, err := c.Client.MemberRemove(ctx, id)
@@ -173,7 +191,7 @@ func (c *v3Client) MemberRemove(ctx context.Context, id uint64) ([]MemberInfo, e
 	return fromPBMembers(resp.Members), nil
 }
 
-func (c *v3Client) MemberPromote(ctx context.Context, id uint64) ([]MemberInfo, error) {
+func (c *V3Conn) MemberPromote(ctx context.Context, id uint64) ([]MemberInfo, error) {
 	ctx, cancel := c.call(ctx)
 	defer cancel()
 	resp, err := c.Client.MemberPromote(ctx, id)
@@ -183,19 +201,19 @@ func (c *v3Client) MemberPromote(ctx context.Context, id uint64) ([]MemberInfo, 
 	return fromPBMembers(resp.Members), nil
 }
 
-func (c *v3Client) MoveLeader(ctx context.Context, toID uint64) error {
+func (c *V3Conn) MoveLeader(ctx context.Context, toID uint64) error {
 	ctx, cancel := c.call(ctx)
 	defer cancel()
 	_, err := c.Client.MoveLeader(ctx, toID)
 	return c.explain("moving the leader to "+HexID(toID), err)
 }
 
-func (c *v3Client) AlarmList(ctx context.Context) ([]Alarm, error) {
-	as, err := c.Alarms(ctx)
+func (c *V3Conn) AlarmList(ctx context.Context) ([]Alarm, error) {
+	as, err := c.alarms(ctx)
 	return as, c.explain("listing alarms", err)
 }
 
-func (c *v3Client) AlarmDisarm(ctx context.Context, a Alarm) ([]Alarm, error) {
+func (c *V3Conn) AlarmDisarm(ctx context.Context, a Alarm) ([]Alarm, error) {
 	am := &clientv3.AlarmMember{MemberID: a.MemberID}
 	if a.Type != "" {
 		t, ok := pb.AlarmType_value[a.Type]
@@ -213,12 +231,12 @@ func (c *v3Client) AlarmDisarm(ctx context.Context, a Alarm) ([]Alarm, error) {
 	return fromPBAlarms(resp.Alarms), nil
 }
 
-func (c *v3Client) Defragment(ctx context.Context) error {
+func (c *V3Conn) Defragment(ctx context.Context) error {
 	_, err := c.Client.Defragment(ctx, c.endpoint())
 	return c.explain("defragmenting", err)
 }
 
-func (c *v3Client) Compact(ctx context.Context, rev int64, physical bool) error {
+func (c *V3Conn) Compact(ctx context.Context, rev int64, physical bool) error {
 	var opts []clientv3.CompactOption
 	if physical {
 		opts = append(opts, clientv3.WithCompactPhysical())
@@ -231,12 +249,7 @@ func (c *v3Client) Compact(ctx context.Context, rev int64, physical bool) error 
 	return c.explain(fmt.Sprintf("compacting to revision %d", rev), err)
 }
 
-func (c *v3Client) Status(ctx context.Context) (*Status, error) {
-	st, err := c.V3Conn.Status(ctx)
-	return st, c.explain("reading the status", err)
-}
-
-func (c *v3Client) HashKV(ctx context.Context, rev int64) (*KVHash, error) {
+func (c *V3Conn) HashKV(ctx context.Context, rev int64) (*KVHash, error) {
 	ctx, cancel := c.call(ctx)
 	defer cancel()
 	resp, err := c.Client.HashKV(ctx, c.endpoint(), rev)
@@ -250,7 +263,7 @@ func (c *v3Client) HashKV(ctx context.Context, rev int64) (*KVHash, error) {
 	return h, nil
 }
 
-func (c *v3Client) GetPage(ctx context.Context, r PageRequest) (*Page, error) {
+func (c *V3Conn) GetPage(ctx context.Context, r PageRequest) (*Page, error) {
 	if r.SizesOnly && !r.KeysOnly {
 		ctx, cancel := c.call(ctx)
 		defer cancel()
@@ -286,7 +299,7 @@ func (c *v3Client) GetPage(ctx context.Context, r PageRequest) (*Page, error) {
 
 // explain names what failed and on which member, and adds the fix for
 // the errors etcd's operators meet. Permanent ones stop retry loops.
-func (c *v3Client) explain(what string, err error) error {
+func (c *V3Conn) explain(what string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -334,34 +347,4 @@ func rpcHint(err error) (h string, permanent, ok bool) {
 		return "the database reached its quota (NOSPACE alarm): compact, defragment every member, then disarm the alarm", false, true
 	}
 	return "", false, false
-}
-
-var _ ClientDialer = (*ForwardDialer)(nil)
-
-// Narrowed serves d's clients as C, a narrower interface that Client
-// implements (each operation package declares the part it uses), and
-// passes on d's cluster-wide preparation.
-type Narrowed[C any] struct{ D ClientDialer }
-
-// Client dials m and returns its client as a C.
-func (n Narrowed[C]) Client(ctx context.Context, m discovery.Member) (C, error) {
-	var zero C
-	cl, err := n.D.Client(ctx, m)
-	if err != nil {
-		return zero, err
-	}
-	c, ok := any(cl).(C)
-	if !ok {
-		cl.Close()
-		return zero, fmt.Errorf("the %T client lacks what this operation needs (%s)", cl, reflect.TypeFor[C]())
-	}
-	return c, nil
-}
-
-// Prepare runs d's preparation, if it has one.
-func (n Narrowed[C]) Prepare(ctx context.Context, ms []discovery.Member) error {
-	if p, ok := n.D.(Preparer); ok {
-		return p.Prepare(ctx, ms)
-	}
-	return nil
 }

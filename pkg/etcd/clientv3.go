@@ -50,7 +50,7 @@ type ForwardDialer struct {
 	Timeout   time.Duration // per call, default 5s
 }
 
-// Name implements Dialer.
+// Name implements Transport.
 func (d *ForwardDialer) Name() string { return "port-forward" }
 
 // Prepare reads the TLS material once for all members, before they are
@@ -66,8 +66,8 @@ func (d *ForwardDialer) Prepare(ctx context.Context, members []discovery.Member)
 	return err
 }
 
-// Dial implements Dialer.
-func (d *ForwardDialer) Dial(ctx context.Context, m discovery.Member) (Conn, error) {
+// dial opens a client/v3 client to m through a port-forward.
+func (d *ForwardDialer) dial(ctx context.Context, m discovery.Member) (*V3Conn, error) {
 	if err := checkRunning(m); err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func (d *ForwardDialer) Dial(ctx context.Context, m discovery.Member) (Conn, err
 	return &V3Conn{Client: cli, Timeout: timeout, stop: stop}, nil
 }
 
-// V3Conn is a Conn over client/v3. It is exported so that tests and the
+// V3Conn is the Client over client/v3. It is exported so that tests and the
 // backup command can use it with any client.
 type V3Conn struct {
 	Client  *clientv3.Client
@@ -183,7 +183,7 @@ func (c *V3Conn) Health(ctx context.Context) (time.Duration, error) {
 	if err != nil && !errors.Is(err, rpctypes.ErrPermissionDenied) {
 		return took, explainRPC(err)
 	}
-	alarms, err := c.Alarms(ctx)
+	alarms, err := c.alarms(ctx)
 	if err != nil {
 		return took, err
 	}
@@ -193,7 +193,9 @@ func (c *V3Conn) Health(ctx context.Context) (time.Duration, error) {
 	return took, nil
 }
 
-func (c *V3Conn) Alarms(ctx context.Context) ([]Alarm, error) {
+// alarms lists the alarms, with the read path's errors (AlarmList has the
+// maintenance commands').
+func (c *V3Conn) alarms(ctx context.Context) ([]Alarm, error) {
 	ctx, cancel := c.call(ctx)
 	defer cancel()
 	resp, err := c.Client.AlarmList(ctx)
@@ -203,7 +205,7 @@ func (c *V3Conn) Alarms(ctx context.Context) ([]Alarm, error) {
 	return fromPBAlarms(resp.Alarms), nil
 }
 
-// Snapshot implements Snapshotter. It has no call timeout: a snapshot
+// Snapshot implements Client. It has no call timeout: a snapshot
 // takes as long as the database is large; cancel ctx to stop it.
 func (c *V3Conn) Snapshot(ctx context.Context) (*SnapshotStream, error) {
 	resp, err := c.Client.SnapshotWithVersion(ctx)

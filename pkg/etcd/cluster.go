@@ -81,15 +81,15 @@ var ErrSomeFailed = errors.New("some members failed")
 // session dials members in parallel and keeps the conns.
 type session struct {
 	members []discovery.Member
-	conns   []Conn
+	conns   []Client
 	errs    []error
 }
 
-func dialAll(ctx context.Context, d Dialer, members []discovery.Member) *session {
-	s := &session{members: members, conns: make([]Conn, len(members)), errs: make([]error, len(members))}
-	prepare(ctx, d, members)
+func dialAll(ctx context.Context, t Transport, members []discovery.Member) *session {
+	s := &session{members: members, conns: make([]Client, len(members)), errs: make([]error, len(members))}
+	_ = t.Prepare(ctx, members) // a failure shows in each member's row
 	parallel(len(members), func(i int) {
-		s.conns[i], s.errs[i] = d.Dial(ctx, members[i])
+		s.conns[i], s.errs[i] = t.Client(ctx, members[i])
 		s.errs[i] = withHint(members[i], s.errs[i])
 	})
 	return s
@@ -124,7 +124,7 @@ func (s *session) close() {
 }
 
 // first returns the first usable conn, preferring running pods on Ready nodes.
-func (s *session) first() Conn {
+func (s *session) first() Client {
 	for i, c := range s.conns {
 		if c != nil && s.errs[i] == nil {
 			return c
@@ -146,11 +146,11 @@ func parallel(n int, f func(i int)) {
 
 // ListMembers asks members, one after the other, for the member list until
 // one answers, and joins it with the pods.
-func ListMembers(ctx context.Context, d Dialer, members []discovery.Member) (*MemberListView, error) {
-	prepare(ctx, d, members)
+func ListMembers(ctx context.Context, t Transport, members []discovery.Member) (*MemberListView, error) {
+	_ = t.Prepare(ctx, members) // a failure shows in each member's row
 	var errs []error
 	for _, m := range members {
-		c, err := d.Dial(ctx, m)
+		c, err := t.Client(ctx, m)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -206,8 +206,8 @@ func podFor(mi MemberInfo, pods []discovery.Member) *discovery.Member {
 
 // CheckHealth checks every member in parallel. Members that are in the
 // member list but have no pod are reported unhealthy.
-func CheckHealth(ctx context.Context, d Dialer, members []discovery.Member) ([]HealthView, error) {
-	s := dialAll(ctx, d, members)
+func CheckHealth(ctx context.Context, t Transport, members []discovery.Member) ([]HealthView, error) {
+	s := dialAll(ctx, t, members)
 	defer s.close()
 	out := make([]HealthView, len(members))
 	var list []MemberInfo
@@ -248,8 +248,8 @@ func CheckHealth(ctx context.Context, d Dialer, members []discovery.Member) ([]H
 
 // CollectStatus asks every member for its status in parallel, and one of
 // them for the member list and the alarms.
-func CollectStatus(ctx context.Context, d Dialer, members []discovery.Member) (*StatusListView, error) {
-	s := dialAll(ctx, d, members)
+func CollectStatus(ctx context.Context, t Transport, members []discovery.Member) (*StatusListView, error) {
+	s := dialAll(ctx, t, members)
 	defer s.close()
 	statuses := make([]*Status, len(members))
 	errs := append([]error{}, s.errs...)
@@ -270,7 +270,7 @@ func CollectStatus(ctx context.Context, d Dialer, members []discovery.Member) (*
 		case i == len(members):
 			listID, list, listErr = c.MemberList(ctx)
 		default:
-			alarms, alarmErr = c.Alarms(ctx)
+			alarms, alarmErr = c.AlarmList(ctx)
 		}
 	})
 	if listErr == nil {

@@ -42,9 +42,9 @@ func hasFlag(args []string, name string) bool {
 // PickMember is the member to run etcdctl in: want, by name or hex ID,
 // when given (healthy or not: it may be the one to look at); otherwise
 // the first member, in discovery order, that answers a health check.
-func PickMember(ctx context.Context, d Dialer, members []discovery.Member, want string) (discovery.Member, error) {
+func PickMember(ctx context.Context, t Transport, members []discovery.Member, want string) (discovery.Member, error) {
 	if want != "" {
-		m, err := FindMember(ctx, d, members, want)
+		m, err := FindMember(ctx, t, members, want)
 		if err != nil {
 			return discovery.Member{}, err
 		}
@@ -52,7 +52,7 @@ func PickMember(ctx context.Context, d Dialer, members []discovery.Member, want 
 	}
 	var why []string
 	for _, m := range members {
-		err := healthy(ctx, d, m)
+		err := healthy(ctx, t, m)
 		if err == nil {
 			return m, nil
 		}
@@ -65,8 +65,8 @@ func PickMember(ctx context.Context, d Dialer, members []discovery.Member, want 
 		"no healthy member to run etcdctl in:\n%s", strings.Join(why, "\n"))
 }
 
-func healthy(ctx context.Context, d Dialer, m discovery.Member) error {
-	c, err := d.Dial(ctx, m)
+func healthy(ctx context.Context, t Transport, m discovery.Member) error {
+	c, err := t.Client(ctx, m)
 	if err != nil {
 		return err
 	}
@@ -75,21 +75,21 @@ func healthy(ctx context.Context, d Dialer, m discovery.Member) error {
 	return err
 }
 
-// FindMember is the member a --member flag names: want matched against
-// the members' names and pods, then against the hex IDs of the member
-// list, read through d only then.
-func FindMember(ctx context.Context, d Dialer, members []discovery.Member, want string) (discovery.Member, error) {
+// FindMember is the member a --member flag names (see Names): want
+// matched against the members' names, nodes and pods, then against the
+// hex IDs of the member list, read through t only then.
+func FindMember(ctx context.Context, t Transport, members []discovery.Member, want string) (discovery.Member, error) {
 	for _, m := range members {
-		if m.Name == want || m.Pod == want {
+		if Names(want, m.Name, m.Node, m.Pod, 0) {
 			return m, nil
 		}
 	}
-	notFound := fmt.Errorf("no member named %q or with ID %q; see: kubectl etcd members", want, want)
+	notFound := NoSuchMember(want)
 	id := strings.TrimPrefix(strings.ToLower(want), "0x")
 	if !isHex(id) {
 		return discovery.Member{}, notFound
 	}
-	list, err := ListMembers(ctx, d, members)
+	list, err := ListMembers(ctx, t, members)
 	if err != nil {
 		return discovery.Member{}, fmt.Errorf("%q is no member's name, and the IDs could not be read: %w", want, err)
 	}

@@ -23,11 +23,18 @@ type ExecDialer struct {
 	Timeout time.Duration // --command-timeout, default 5s
 }
 
-// Name implements Dialer.
+// Name implements Transport.
 func (d *ExecDialer) Name() string { return "exec" }
 
-// Dial implements Dialer. It does no I/O.
-func (d *ExecDialer) Dial(_ context.Context, m discovery.Member) (Conn, error) {
+// Prepare implements Transport: exec needs no set-up.
+func (d *ExecDialer) Prepare(context.Context, []discovery.Member) error { return nil }
+
+// Client implements Transport. It does no I/O.
+func (d *ExecDialer) Client(_ context.Context, m discovery.Member) (Client, error) {
+	return d.bind(m)
+}
+
+func (d *ExecDialer) bind(m discovery.Member) (*execClient, error) {
 	if err := checkRunning(m); err != nil {
 		return nil, err
 	}
@@ -35,10 +42,10 @@ func (d *ExecDialer) Dial(_ context.Context, m discovery.Member) (Conn, error) {
 	if t == 0 {
 		t = 5 * time.Second
 	}
-	return &execConn{d: d, m: m, timeout: t}, nil
+	return &execClient{d: d, m: m, timeout: t}, nil
 }
 
-type execConn struct {
+type execClient struct {
 	d       *ExecDialer
 	m       discovery.Member
 	timeout time.Duration
@@ -64,8 +71,14 @@ const maxEtcdctlOutput = 8 << 20
 
 // run executes etcdctl with sub and decodes its JSON output into v. A
 // non-zero exit still decodes what was printed, since etcdctl prints the
-// per-endpoint result before failing.
-func (c *execConn) run(ctx context.Context, v any, sub ...string) error {
+// per-endpoint result before failing. etcd's errors that etcdctl printed
+// are made the client's again (errors.Is(err, rpctypes.ErrCompacted)...),
+// their text unchanged, as the operations tell them apart.
+func (c *execClient) run(ctx context.Context, v any, sub ...string) error {
+	return typed(c.runUntyped(ctx, v, sub...))
+}
+
+func (c *execClient) runUntyped(ctx context.Context, v any, sub ...string) error {
 	args := append(Args(c.m, c.timeout), "-w", "json")
 	args = append(args, sub...)
 	// JSON answers are small; a member list of hundreds of members is
@@ -112,7 +125,7 @@ func firstLine(stderr string, fallback error) string {
 	return fallback.Error()
 }
 
-func (c *execConn) MemberList(ctx context.Context) (uint64, []MemberInfo, error) {
+func (c *execClient) MemberList(ctx context.Context) (uint64, []MemberInfo, error) {
 	var resp pb.MemberListResponse
 	if err := c.run(ctx, &resp, "member", "list"); err != nil {
 		return 0, nil, err
@@ -125,7 +138,7 @@ type endpointStatus struct {
 	Status   *pb.StatusResponse `json:"Status"`
 }
 
-func (c *execConn) Status(ctx context.Context) (*Status, error) {
+func (c *execClient) Status(ctx context.Context) (*Status, error) {
 	var resp []endpointStatus
 	if err := c.run(ctx, &resp, "endpoint", "status"); err != nil {
 		return nil, err
@@ -143,7 +156,7 @@ type endpointHealth struct {
 	Error    string `json:"error,omitempty"`
 }
 
-func (c *execConn) Health(ctx context.Context) (time.Duration, error) {
+func (c *execClient) Health(ctx context.Context) (time.Duration, error) {
 	var resp []endpointHealth
 	if err := c.run(ctx, &resp, "endpoint", "health"); err != nil {
 		return 0, err
@@ -162,7 +175,7 @@ func (c *execConn) Health(ctx context.Context) (time.Duration, error) {
 	return took, nil
 }
 
-func (c *execConn) Alarms(ctx context.Context) ([]Alarm, error) {
+func (c *execClient) AlarmList(ctx context.Context) ([]Alarm, error) {
 	var resp pb.AlarmResponse
 	if err := c.run(ctx, &resp, "alarm", "list"); err != nil {
 		return nil, err
@@ -170,7 +183,7 @@ func (c *execConn) Alarms(ctx context.Context) ([]Alarm, error) {
 	return fromPBAlarms(resp.Alarms), nil
 }
 
-func (c *execConn) Close() error { return nil }
+func (c *execClient) Close() error { return nil }
 
 func clusterIDOf(h *pb.ResponseHeader) uint64 {
 	if h == nil {

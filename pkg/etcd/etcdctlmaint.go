@@ -2,7 +2,6 @@ package etcd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,32 +10,13 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
-// ExecClient is the part of Client that etcdctl's own verbs cover, run in
-// the member's etcd container: what the maintenance commands need when
+// The maintenance verbs over exec: what the maintenance commands need when
 // no helper pod can start to read the TLS material. That is the case a
 // NOSPACE alarm makes, since the API server cannot create a pod while
 // etcd refuses its writes, and the one the maintenance commands exist for.
-type ExecClient struct{ *execConn }
-
-// ExecClient binds an ExecClient to m. Like Dial, it does no I/O.
-func (d *ExecDialer) ExecClient(m discovery.Member) (*ExecClient, error) {
-	c, err := d.Dial(context.Background(), m)
-	if err != nil {
-		return nil, err
-	}
-	return &ExecClient{c.(*execConn)}, nil
-}
-
-// run is execConn's, with etcd's errors that etcdctl printed made the
-// client's again (errors.Is(err, rpctypes.ErrCompacted)...), as the
-// operations tell them apart.
-func (c *ExecClient) run(ctx context.Context, v any, sub ...string) error {
-	return typed(c.execConn.run(ctx, v, sub...))
-}
 
 // known are the etcd errors the operations tell apart.
 var known = []error{rpctypes.ErrCompacted, rpctypes.ErrFutureRev, rpctypes.ErrNoSpace, rpctypes.ErrPermissionDenied,
@@ -67,23 +47,20 @@ func typed(err error) error {
 const longCommand = time.Hour
 
 // long is the same member's etcdctl with longCommand as its timeout.
-func (c *ExecClient) long() *ExecClient {
-	l := *c.execConn
+func (c *execClient) long() *execClient {
+	l := *c
 	l.timeout = longCommand
-	return &ExecClient{&l}
+	return &l
 }
-
-// AlarmList lists the cluster's alarms.
-func (c *ExecClient) AlarmList(ctx context.Context) ([]Alarm, error) { return c.Alarms(ctx) }
 
 // AlarmDisarm disarms a, and the zero Alarm every alarm. etcdctl has no
 // verb for one alarm alone: its alarm disarm clears them all. So the
 // alarms are listed right before, and a raised alarm of another type
 // stops it: a CORRUPT alarm raised during a long defrag must not be
 // cleared with the NOSPACE one. It returns the alarms disarmed.
-func (c *ExecClient) AlarmDisarm(ctx context.Context, a Alarm) ([]Alarm, error) {
+func (c *execClient) AlarmDisarm(ctx context.Context, a Alarm) ([]Alarm, error) {
 	if a.Type != "" {
-		raised, err := c.Alarms(ctx)
+		raised, err := c.AlarmList(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("listing the alarms before disarming %s: %w", a.Type, err)
 		}
@@ -119,12 +96,12 @@ func otherAlarm(a Alarm, raised []Alarm) error {
 }
 
 // Defragment defragments the member the client is bound to.
-func (c *ExecClient) Defragment(ctx context.Context) error {
+func (c *execClient) Defragment(ctx context.Context) error {
 	return c.long().run(ctx, nil, "defrag")
 }
 
 // Compact compacts the history before rev.
-func (c *ExecClient) Compact(ctx context.Context, rev int64, physical bool) error {
+func (c *execClient) Compact(ctx context.Context, rev int64, physical bool) error {
 	args := []string{"compaction", strconv.FormatInt(rev, 10)}
 	if physical {
 		args = append(args, "--physical")
@@ -134,19 +111,43 @@ func (c *ExecClient) Compact(ctx context.Context, rev int64, physical bool) erro
 
 // MoveLeader hands the leadership to toID; the client must be bound to
 // the leader.
-func (c *ExecClient) MoveLeader(ctx context.Context, toID uint64) error {
+func (c *execClient) MoveLeader(ctx context.Context, toID uint64) error {
 	return c.run(ctx, nil, "move-leader", HexID(toID))
 }
 
-// ErrNeedsClientAPI is the error of what etcdctl's verbs cannot do.
-var ErrNeedsClientAPI = errors.New("etcdctl in the etcd container cannot read this range page by page (it prints values whole, and takes no key with a NUL byte): it needs --transport=port-forward, which reads the TLS material in a helper pod")
+// needsClientAPI is what etcdctl's verbs cannot do: only etcd's client API
+// can, over a port-forward.
+func needsClientAPI(op, why string) error {
+	return unsupported("exec", op, why, "use --transport=port-forward, which reads the TLS material in a helper pod")
+}
+
+// Snapshot implements Client: etcdctl writes a snapshot to a file inside
+// the container, and images without cat or a shell cannot hand it out.
+func (c *execClient) Snapshot(context.Context) (*SnapshotStream, error) {
+	return nil, needsClientAPI("stream snapshots", "")
+}
+
+// MemberAdd implements Client. Membership goes through etcd's client API.
+func (c *execClient) MemberAdd(context.Context, []string, bool) (MemberInfo, []MemberInfo, error) {
+	return MemberInfo{}, nil, needsClientAPI("add members", "")
+}
+
+// MemberRemove implements Client.
+func (c *execClient) MemberRemove(context.Context, uint64) ([]MemberInfo, error) {
+	return nil, needsClientAPI("remove members", "")
+}
+
+// MemberPromote implements Client.
+func (c *execClient) MemberPromote(context.Context, uint64) ([]MemberInfo, error) {
+	return nil, needsClientAPI("promote members", "")
+}
 
 // GetPage reads a keys-only page with etcdctl get (a linearizable read
 // unless Serializable, as the health check makes). Values are not served
 // over exec: etcdctl prints them whole.
-func (c *ExecClient) GetPage(ctx context.Context, r PageRequest) (*Page, error) {
+func (c *execClient) GetPage(ctx context.Context, r PageRequest) (*Page, error) {
 	if !r.KeysOnly || r.SizesOnly || strings.Contains(r.Key, "\x00") || r.End != "\x00" && strings.Contains(r.End, "\x00") {
-		return nil, ErrNeedsClientAPI
+		return nil, needsClientAPI("read this range page by page", "etcdctl prints values whole, and takes no key with a NUL byte")
 	}
 	args := []string{"get", r.Key}
 	switch r.End {
@@ -181,7 +182,7 @@ type endpointHashKV struct {
 
 // HashKV hashes the member's keys up to rev (0: the latest) with
 // etcdctl endpoint hashkv.
-func (c *ExecClient) HashKV(ctx context.Context, rev int64) (*KVHash, error) {
+func (c *execClient) HashKV(ctx context.Context, rev int64) (*KVHash, error) {
 	var resp []endpointHashKV
 	if err := c.run(ctx, &resp, "endpoint", "hashkv", "--rev="+strconv.FormatInt(rev, 10)); err != nil {
 		return nil, err

@@ -18,7 +18,7 @@ import (
 
 type transport struct {
 	name string
-	d    etcd.Dialer
+	d    etcd.Transport
 }
 
 func transports(t *testing.T, c *etcdtest.Cluster) []transport {
@@ -169,7 +169,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ec, err := ex.ExecClient(m)
+			ec, err := ex.Client(ctx, m)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"io"
 	"sync"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
@@ -15,31 +16,46 @@ type Session struct {
 	Discover func(ctx context.Context) ([]discovery.Member, error)
 	Exec     *ExecDialer
 	Forward  *ForwardDialer
-	// Dialer is the transport --transport asks for, built over Exec and
-	// Forward.
-	Dialer Dialer
+	// Forced is the transport --transport names ("exec" or
+	// "port-forward"); empty for auto.
+	Forced string
+	// Log is where auto says that it switched.
+	Log io.Writer
 
 	mu      sync.Mutex
 	members []discovery.Member
+	autos   map[Policy]*Auto
 }
 
-// NewSession builds a session whose Dialer is transport ("exec",
-// "port-forward", or anything else for auto).
-func NewSession(discover func(context.Context) ([]discovery.Member, error), ex *ExecDialer, fwd *ForwardDialer, transport string, auto func(*AutoDialer)) *Session {
-	s := &Session{Discover: discover, Exec: ex, Forward: fwd}
-	switch transport {
-	case ex.Name():
-		s.Dialer = ex
-	case fwd.Name():
-		s.Dialer = fwd
-	default:
-		a := &AutoDialer{Exec: ex, Forward: fwd}
-		if auto != nil {
-			auto(a)
-		}
-		s.Dialer = a
+// Transport is how a command under policy p reaches etcd: p's only
+// transport when it has one, else the one --transport names, else auto
+// over p's order. A command's steps under one policy share one Auto, so
+// that its switch, once made, holds for all of them.
+func (s *Session) Transport(p Policy) Transport {
+	if p.Only {
+		return s.named(p.First)
 	}
-	return s
+	if s.Forced != "" {
+		return s.named(s.Forced)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.autos[p]; a != nil {
+		return a
+	}
+	a := &Auto{First: s.named(p.First), Then: s.named(p.other()), Log: s.Log}
+	if s.autos == nil {
+		s.autos = map[Policy]*Auto{}
+	}
+	s.autos[p] = a
+	return a
+}
+
+func (s *Session) named(name string) Transport {
+	if name == TransportExec {
+		return s.Exec
+	}
+	return s.Forward
 }
 
 // Members returns the members, discovered on the first call. A failed
@@ -57,4 +73,3 @@ func (s *Session) Members(ctx context.Context) ([]discovery.Member, error) {
 	s.members = ms
 	return ms, nil
 }
-

@@ -22,7 +22,7 @@ const rangeMethod = "/etcdserverpb.KV/Range"
 // client's CPU on a walk through 200k objects. sizesCodec reads the wire
 // format in place and keeps the keys (in one slice per page) and the
 // lengths.
-func (c *v3Client) getSizes(ctx context.Context, r PageRequest) (*Page, error) {
+func (c *V3Conn) getSizes(ctx context.Context, r PageRequest) (*Page, error) {
 	req := &pb.RangeRequest{Key: []byte(r.Key), Limit: r.Limit, Revision: r.Revision, Serializable: r.Serializable}
 	if r.End != "" {
 		req.RangeEnd = []byte(r.End)

@@ -1,13 +1,13 @@
 // Package etcd talks to etcd members through one of two transports: etcdctl
 // exec'd in the member's own container, or client/v3 over a port-forward.
-// Both hide behind Conn so that the commands do not care which one is used.
+// Both implement one Client, so that the commands do not care which one is
+// used; what one cannot do is an *UnsupportedError.
 package etcd
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 )
@@ -49,24 +49,6 @@ type Alarm struct {
 	Type     string
 }
 
-// Conn talks to etcd through one member. Calls are independent and safe
-// for concurrent use.
-type Conn interface {
-	MemberList(ctx context.Context) (clusterID uint64, members []MemberInfo, err error)
-	Status(ctx context.Context) (*Status, error)
-	// Health checks the member the way etcdctl endpoint health does: a
-	// linearizable read succeeds and no alarm is raised. It returns how
-	// long the check took inside the transport.
-	Health(ctx context.Context) (time.Duration, error)
-	Alarms(ctx context.Context) ([]Alarm, error)
-	Close() error
-}
-
-// Snapshotter streams a snapshot; only the client/v3 transport has it.
-type Snapshotter interface {
-	Snapshot(ctx context.Context) (*SnapshotStream, error)
-}
-
 // SnapshotStream is a snapshot being streamed.
 type SnapshotStream struct {
 	io.ReadCloser
@@ -74,25 +56,20 @@ type SnapshotStream struct {
 	Version string
 }
 
-// Dialer opens a Conn to a member.
-type Dialer interface {
-	Dial(ctx context.Context, m discovery.Member) (Conn, error)
-	// Name is the transport's name, for messages.
+// Transport opens Clients to members: ExecDialer (etcdctl in each etcd
+// container), ForwardDialer (client/v3 over a port-forward), or Auto over
+// the two. Commands take one from Session.Transport with their Policy.
+type Transport interface {
+	// Name is "exec", "port-forward" or "auto", for messages.
 	Name() string
-}
-
-// Preparer is a Dialer with cluster-wide set-up to do once before members
-// are dialled.
-type Preparer interface {
+	// Prepare is the cluster-wide set-up, done once before the members
+	// are dialled in parallel (port-forward reads the TLS material in one
+	// helper pod; exec has none). An error means the transport cannot
+	// work here now; a caller that dials anyway meets it again, member by
+	// member, in each member's row.
 	Prepare(ctx context.Context, members []discovery.Member) error
-}
-
-// prepare runs d's set-up, if it has any. A failure is not returned: each
-// member's Dial then reports it in that member's row.
-func prepare(ctx context.Context, d Dialer, members []discovery.Member) {
-	if p, ok := d.(Preparer); ok {
-		_ = p.Prepare(ctx, members)
-	}
+	// Client binds a Client to member m.
+	Client(ctx context.Context, m discovery.Member) (Client, error)
 }
 
 // HexID formats a member or cluster ID the way etcd does.

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
@@ -23,7 +24,7 @@ type Reader struct {
 
 // OpenReader opens the Reader of the cluster behind pods, and says on
 // log which member it reads and how.
-func OpenReader(ctx context.Context, d maint.Dialer, pods []discovery.Member, log io.Writer) (*Reader, error) {
+func OpenReader(ctx context.Context, d etcd.Transport, pods []discovery.Member, log io.Writer) (*Reader, error) {
 	c, err := maint.Open(ctx, d, pods)
 	if err != nil {
 		return nil, err

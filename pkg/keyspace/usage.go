@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/decode"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
@@ -126,7 +127,7 @@ type KeyHistory struct {
 // KeyUsage reads what fills the database from a live member, the one
 // OpenReader picks. It pages through the keys (see Live), so its memory
 // does not grow with the values.
-func KeyUsage(ctx context.Context, d maint.Dialer, pods []discovery.Member, cfg UsageConfig) (*UsageReport, error) {
+func KeyUsage(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg UsageConfig) (*UsageReport, error) {
 	r, err := OpenReader(ctx, d, pods, cfg.Log)
 	if err != nil {
 		return nil, err

@@ -45,7 +45,7 @@ func (c *Cluster) alarmViews(as []etcd.Alarm) []AlarmView {
 }
 
 // openAlarms opens the cluster, which must have answered the alarm list.
-func openAlarms(ctx context.Context, d Dialer, pods []discovery.Member) (*Cluster, error) {
+func openAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member) (*Cluster, error) {
 	c, err := Open(ctx, d, pods)
 	if err != nil {
 		return nil, err
@@ -58,7 +58,7 @@ func openAlarms(ctx context.Context, d Dialer, pods []discovery.Member) (*Cluste
 }
 
 // ListAlarms lists the alarms raised in the cluster.
-func ListAlarms(ctx context.Context, d Dialer, pods []discovery.Member) (*AlarmListView, error) {
+func ListAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member) (*AlarmListView, error) {
 	c, err := openAlarms(ctx, d, pods)
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func ListAlarms(ctx context.Context, d Dialer, pods []discovery.Member) (*AlarmL
 // DisarmAlarms disarms every alarm raised, after a warning for each
 // member whose database still fills its quota: its NOSPACE alarm comes
 // back with the next write.
-func DisarmAlarms(ctx context.Context, d Dialer, pods []discovery.Member, o Options) (*AlarmListView, error) {
+func DisarmAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member, o Options) (*AlarmListView, error) {
 	o.defaults()
 	c, err := openAlarms(ctx, d, pods)
 	if err != nil {

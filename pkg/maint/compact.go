@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
@@ -32,7 +33,7 @@ type CompactResult struct {
 
 // Compact drops the history before cfg.Revision, through the leader,
 // and waits until every member's backend has freed it.
-func Compact(ctx context.Context, d Dialer, pods []discovery.Member, cfg CompactConfig) (*CompactResult, error) {
+func Compact(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg CompactConfig) (*CompactResult, error) {
 	cfg.defaults()
 	c, l, err := openLeader(ctx, d, pods)
 	if err != nil {

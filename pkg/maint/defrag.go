@@ -117,7 +117,7 @@ func (cfg *DefragConfig) Worth(u Usage) (bool, string) {
 
 // Defrag defragments the members one at a time, followers first and the
 // leader last, each healthy again before the next starts.
-func Defrag(ctx context.Context, d Dialer, pods []discovery.Member, cfg DefragConfig) (*DefragResult, error) {
+func Defrag(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg DefragConfig) (*DefragResult, error) {
 	cfg.defaults()
 	c, err := Open(ctx, d, pods)
 	if err != nil {

@@ -260,7 +260,7 @@ func TestDefrag(t *testing.T) {
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
 			}
-			res, err := maint.Defrag(context.Background(), maint.Clients(fc), fc.Pods(), cfg)
+			res, err := maint.Defrag(context.Background(), fc, fc.Pods(), cfg)
 			checkErr(t, err, tt.wantErr)
 			if diff := cmp.Diff(tt.calls, fc.Changes()); diff != "" {
 				t.Errorf("changes (-want +got):\n%s", diff)
@@ -316,7 +316,7 @@ func TestDefragLog(t *testing.T) {
 	var log bytes.Buffer
 	cfg := defragConfig(&log)
 	cfg.Compact, cfg.Disarm = true, true
-	if _, err := maint.Defrag(context.Background(), maint.Clients(fc), fc.Pods(), cfg); err != nil {
+	if _, err := maint.Defrag(context.Background(), fc, fc.Pods(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	golden.Assert(t, "defrag-log", log.Bytes())
@@ -336,7 +336,7 @@ func TestDefragHints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fc := mainttest.New(3, gib, gib/4)
 			fc.Fail[tt.fail] = errors.New("deadline exceeded")
-			_, err := maint.Defrag(context.Background(), maint.Clients(fc), fc.Pods(), defragConfig(&bytes.Buffer{}))
+			_, err := maint.Defrag(context.Background(), fc, fc.Pods(), defragConfig(&bytes.Buffer{}))
 			if !strings.Contains(hint.Of(err), tt.hint) || hint.IsPermanent(err) != tt.permanent {
 				t.Errorf("error %v: want a hint with %q, permanent %t", err, tt.hint, tt.permanent)
 			}
@@ -362,7 +362,7 @@ func TestDefragProgress(t *testing.T) {
 	cfg := defragConfig(&bytes.Buffer{})
 	cfg.Log = &log
 	cfg.Progress = 5 * time.Millisecond
-	if _, err := maint.Defrag(context.Background(), maint.Clients(fc), fc.Pods(), cfg); err != nil {
+	if _, err := maint.Defrag(context.Background(), fc, fc.Pods(), cfg); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"  still defragmenting m2 (a2): ", "  still defragmenting m1 (a1): ", " elapsed\n"} {
@@ -399,7 +399,7 @@ func TestDefragInterrupted(t *testing.T) {
 	defer cancel()
 	fc.OnDefragment = func(string) { cancel() }
 	var log bytes.Buffer
-	res, err := maint.Defrag(ctx, maint.Clients(fc), fc.Pods(), defragConfig(&log))
+	res, err := maint.Defrag(ctx, fc, fc.Pods(), defragConfig(&log))
 	if err == nil {
 		t.Fatal("an interrupted defrag succeeded")
 	}

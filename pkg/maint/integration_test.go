@@ -24,14 +24,14 @@ import (
 // recorder wraps the real port-forward dialer and records the changes
 // made through it, so that the order can be checked on a real cluster.
 type recorder struct {
-	maint.Dialer
+	etcd.Transport
 	c     *etcdtest.Cluster
 	mu    sync.Mutex
 	calls []string
 }
 
-func (r *recorder) Client(ctx context.Context, m discovery.Member) (maint.Client, error) {
-	cl, err := r.Dialer.Client(ctx, m)
+func (r *recorder) Client(ctx context.Context, m discovery.Member) (etcd.Client, error) {
+	cl, err := r.Transport.Client(ctx, m)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (r *recorder) name(id uint64) string {
 }
 
 type recClient struct {
-	maint.Client
+	etcd.Client
 	r    *recorder
 	name string
 }
@@ -167,7 +167,7 @@ func TestIntegrationMaint(t *testing.T) {
 	}
 	c := etcdtest.Start(t, 3)
 	cli := c.Client(t)
-	rec := &recorder{Dialer: maint.Clients(c.ForwardDialer(5 * time.Second)), c: c}
+	rec := &recorder{Transport: c.ForwardDialer(5 * time.Second), c: c}
 	ctx := context.Background()
 
 	t.Run("move-leader to a named member", func(t *testing.T) {
@@ -366,7 +366,7 @@ func TestIntegrationMaint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exec := &recorder{Dialer: maint.ExecClients(&etcd.ExecDialer{Exec: &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}, Timeout: 5 * time.Second}), c: c}
+		exec := &recorder{Transport: &etcd.ExecDialer{Exec: &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}, Timeout: 5 * time.Second}, c: c}
 		full := c.Members[0]
 		if err := fill(t, cli, "/fill-exec", 200); !errors.Is(err, rpctypes.ErrNoSpace) {
 			t.Fatalf("filling the quota again: %v", err)
@@ -396,8 +396,8 @@ func TestIntegrationMaint(t *testing.T) {
 			t.Errorf("write after recovery over exec: %v", err)
 		}
 		// usage pages through keys, which etcdctl cannot.
-		if _, err := keyspace.KeyUsage(ctx, exec, c.Pods(), keyspace.UsageConfig{}); !errors.Is(err, etcd.ErrNeedsClientAPI) {
-			t.Errorf("usage over exec: %v, want ErrNeedsClientAPI", err)
+		if _, err := keyspace.KeyUsage(ctx, exec, c.Pods(), keyspace.UsageConfig{}); !errors.Is(err, etcd.ErrUnsupported) {
+			t.Errorf("usage over exec: %v, want ErrUnsupported", err)
 		}
 	})
 }

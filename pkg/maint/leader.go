@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
@@ -39,7 +40,7 @@ type MemberRef struct {
 func (m *Member) Ref() MemberRef { return MemberRef{Name: m.Pod.Name, ID: hexOrEmpty(m.ID)} }
 
 // MoveLeader hands leadership to cfg.To, or to the best follower.
-func MoveLeader(ctx context.Context, d Dialer, pods []discovery.Member, cfg MoveLeaderConfig) (*MoveLeaderResult, error) {
+func MoveLeader(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg MoveLeaderConfig) (*MoveLeaderResult, error) {
 	cfg.defaults()
 	// Only the leader and the new leader must answer: moving the
 	// leadership off a struggling node is what this is for.
@@ -79,7 +80,7 @@ func MoveLeader(ctx context.Context, d Dialer, pods []discovery.Member, cfg Move
 }
 
 // openLeader opens the cluster, which must have a leader that answers.
-func openLeader(ctx context.Context, d Dialer, pods []discovery.Member) (*Cluster, *Member, error) {
+func openLeader(ctx context.Context, d etcd.Transport, pods []discovery.Member) (*Cluster, *Member, error) {
 	c, err := Open(ctx, d, pods)
 	if err != nil {
 		return nil, nil, err

@@ -1,7 +1,7 @@
 // Package maint holds the on-call maintenance operations: defragmenting
 // members in a safe order, listing and disarming alarms, moving the
 // leader and compacting. Each operation takes a plain config and a
-// Dialer, so that commands stay thin and tests use a recording fake.
+// transport (etcd.Transport), so that commands stay thin and tests use a recording fake.
 package maint
 
 import (
@@ -34,21 +34,6 @@ type Client interface {
 	Compact(ctx context.Context, rev int64, physical bool) error
 	Close() error
 }
-
-// Dialer opens a Client to one member through its pod.
-type Dialer interface {
-	Client(ctx context.Context, m discovery.Member) (Client, error)
-}
-
-// Clients adapts an etcd.ClientDialer (the port-forward transport) to a
-// Dialer. Its cluster-wide preparation (reading the TLS material once)
-// is passed on.
-func Clients(d etcd.ClientDialer) Dialer { return etcd.Narrowed[Client]{D: d} }
-
-// ExecClients is the exec transport (etcdctl in each etcd container) as a
-// Dialer: no helper pod, so it works when none can start; it cannot page
-// through values.
-func ExecClients(d *etcd.ExecDialer) Dialer { return etcd.ExecNarrowed[Client]{D: d} }
 
 // Options are what every operation shares.
 type Options struct {
@@ -133,14 +118,12 @@ type Cluster struct {
 // Open dials every pod's member and reads its status, the member list
 // and the alarms. Members that fail keep their error; Open fails only
 // when none answers.
-func Open(ctx context.Context, d Dialer, pods []discovery.Member) (*Cluster, error) {
+func Open(ctx context.Context, d etcd.Transport, pods []discovery.Member) (*Cluster, error) {
 	if len(pods) == 0 {
 		return nil, errors.New("no etcd pods found")
 	}
-	if p, ok := d.(etcd.Preparer); ok {
-		// A failure shows again, member by member, when each is dialled.
-		_ = p.Prepare(ctx, pods)
-	}
+	// A failure shows again, member by member, when each is dialled.
+	_ = d.Prepare(ctx, pods)
 	c := &Cluster{}
 	for _, p := range pods {
 		c.Members = append(c.Members, &Member{Pod: p})
@@ -236,15 +219,14 @@ func (c *Cluster) NeedLeader() (*Member, error) {
 	return nil, hint.Errorf("see `kubectl etcd status`", "no member says it is the leader:%s", c.problems(nil))
 }
 
-// Find is the member named want, or whose hex ID is want.
+// Find is the member that want names (see etcd.Names).
 func (c *Cluster) Find(want string) (*Member, error) {
-	id := strings.TrimPrefix(strings.ToLower(want), "0x")
 	for _, m := range c.Members {
-		if m.Pod.Name == want || (m.ID != 0 && etcd.HexID(m.ID) == id) {
+		if etcd.Names(want, m.Pod.Name, m.Pod.Node, m.Pod.Pod, m.ID) {
 			return m, nil
 		}
 	}
-	return nil, hint.Permanent(fmt.Errorf("no member named %q or with ID %q", want, want), "member names and hex IDs are in `kubectl etcd members`")
+	return nil, etcd.NoSuchMember(want)
 }
 
 // BestFollower is the healthy voting follower with the newest applied
@@ -454,4 +436,5 @@ func contains(s []string, v string) bool {
 	return false
 }
 
-var _ Client = (*etcd.ExecClient)(nil)
+// Every transport's client serves the operations.
+var _ Client = etcd.Client(nil)

@@ -49,7 +49,7 @@ func TestMoveLeader(t *testing.T) {
 			}
 			cfg := maint.MoveLeaderConfig{Options: options(&bytes.Buffer{}), To: tt.to}
 			cfg.DryRun, cfg.Confirm = tt.dryRun, tt.confirm
-			res, err := maint.MoveLeader(context.Background(), maint.Clients(fc), fc.Pods(), cfg)
+			res, err := maint.MoveLeader(context.Background(), fc, fc.Pods(), cfg)
 			checkErr(t, err, tt.wantErr)
 			if diff := cmp.Diff(tt.calls, fc.Changes()); diff != "" {
 				t.Errorf("changes (-want +got):\n%s", diff)
@@ -105,14 +105,14 @@ func TestAlarms(t *testing.T) {
 				tt.setup(fc)
 			}
 			before := len(fc.Alarms)
-			list, err := maint.ListAlarms(context.Background(), maint.Clients(fc), fc.Pods())
+			list, err := maint.ListAlarms(context.Background(), fc, fc.Pods())
 			if err != nil || len(list.Alarms) != before || list.ClusterID != "c1a55" {
 				t.Fatalf("ListAlarms = %+v, %v; want %d alarms", list, err, before)
 			}
 			var log bytes.Buffer
 			o := options(&log)
 			o.DryRun, o.Confirm = tt.dryRun, tt.confirm
-			res, err := maint.DisarmAlarms(context.Background(), maint.Clients(fc), fc.Pods(), o)
+			res, err := maint.DisarmAlarms(context.Background(), fc, fc.Pods(), o)
 			checkErr(t, err, tt.wantErr)
 			if diff := cmp.Diff(tt.calls, fc.Changes()); diff != "" {
 				t.Errorf("changes (-want +got):\n%s", diff)
@@ -162,7 +162,7 @@ func TestCompact(t *testing.T) {
 			}
 			cfg := maint.CompactConfig{Options: options(&bytes.Buffer{}), Revision: tt.rev}
 			cfg.DryRun, cfg.Confirm = tt.dryRun, tt.confirm
-			res, err := maint.Compact(context.Background(), maint.Clients(fc), fc.Pods(), cfg)
+			res, err := maint.Compact(context.Background(), fc, fc.Pods(), cfg)
 			checkErr(t, err, tt.wantErr)
 			if diff := cmp.Diff(tt.calls, fc.Changes()); diff != "" {
 				t.Errorf("changes (-want +got):\n%s", diff)

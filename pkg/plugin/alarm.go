@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
@@ -24,11 +25,11 @@ func NewCmdAlarm(g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "alarm",
 		Short: "List and disarm etcd alarms",
-		Long: longDesc(`
+		Long: withPolicy(longDesc(`
 			List and disarm etcd's alarms. NOSPACE is raised when a member's database
 			reaches its quota (--quota-backend-bytes): etcd then refuses every write
 			until the space is given back (kubectl etcd defrag --compact) and the
-			alarm is disarmed. CORRUPT is raised when the members' data differ.`),
+			alarm is disarmed. CORRUPT is raised when the members' data differ.`), etcd.Maintenance),
 		Example: alarmExample,
 		Args:    cobra.NoArgs,
 	}
@@ -46,7 +47,7 @@ func newCmdAlarmList(g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the raised alarms",
-		Long:  longDesc(`List the alarms raised in the cluster: the member's hex ID, name and node, and the alarm.`),
+		Long:  withPolicy(longDesc(`List the alarms raised in the cluster: the member's hex ID, name and node, and the alarm.`), etcd.Maintenance),
 		Example: templates.Examples(`
 			kubectl etcd alarm list
 			kubectl etcd alarm list -o json | jq -r '.alarms[].alarm'`),
@@ -84,11 +85,11 @@ func newCmdAlarmDisarm(g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "disarm",
 		Short: "Disarm every raised alarm",
-		Long: longDesc(`
+		Long: withPolicy(longDesc(`
 			Disarm every raised alarm and check that none comes back. A member whose
 			database still fills its quota raises NOSPACE again at the next write:
 			it is warned about; compact and defragment first (kubectl etcd defrag
-			--compact --disarm does both and disarms).`),
+			--compact --disarm does both and disarms).`), etcd.Maintenance),
 		Example: templates.Examples(`
 			# See which alarms would be disarmed
 			kubectl etcd alarm disarm --dry-run

@@ -75,7 +75,7 @@ func NewCmdBackup(g *GlobalOptions) *cobra.Command {
 		RunE:    runEArgs(o),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Member, "member", "", "Take the snapshot from this member (name or hex ID) instead of choosing one.")
+	f.StringVar(&o.Member, "member", "", "Take the snapshot from this member (name, node, pod or hex ID) instead of choosing one.")
 	f.IntVar(&o.Retries, "retries", 2, "How many times to start over, from the next healthy member, when the stream breaks or stalls.")
 	f.DurationVar(&o.StallTimeout, "stall-timeout", 30*time.Second, "Fail an attempt whose stream sends nothing for this long, and retry it (0 waits forever).")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "Print no progress.")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
@@ -83,7 +84,7 @@ func NewCmdCheck(g *GlobalOptions) *cobra.Command {
 		Use:     "check",
 		Aliases: []string{"doctor"},
 		Short:   "Check topology, versions, consistency, security, capacity, performance and backups",
-		Long:    checkLong,
+		Long:    withPolicy(checkLong, etcd.Maintenance),
 		Example: checkExample,
 		Args:    cobra.NoArgs,
 		RunE:    runE(o),
@@ -133,7 +134,7 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	src := doctor.Sources{Clients: clientSource[doctor.Client](&o.ClusterReadOptions), HTTP: o.HTTPGetter(), Nodes: o.NodeReader(),
+	src := doctor.Sources{Clients: o.TransportFor(etcd.Maintenance), HTTP: o.HTTPGetter(), Nodes: o.NodeReader(),
 		Logs: discovery.PodLogs{Client: o.Client}}
 	cfg := doctor.Config{Selection: o.selection(), Window: o.Window, BackupDir: o.BackupDir, Now: o.Now, Log: o.ErrOut}
 	rep, err := doctor.Check(ctx, src, pods, cfg)

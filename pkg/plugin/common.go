@@ -124,34 +124,15 @@ func (o *ChangeOptions) confirm(question string) error {
 	return confirm.Ask(o.In, o.ErrOut, o.StdinIsTerminal(), o.Yes, confirm.YesNo(question), confirm.Yes...)
 }
 
-// maintTarget is the members' pods and what dials them.
-func (o *ChangeOptions) maintTarget(ctx context.Context) (maint.Dialer, []discovery.Member, error) {
+// withPolicy ends a command's help with how it reaches etcd: its one
+// policy line (etcd.Policy.Help).
+func withPolicy(long string, p etcd.Policy) string { return long + "\n\n" + p.Help() }
+
+// maintTarget is the members' pods and the maintenance commands'
+// transport (etcd.Maintenance).
+func (o *ChangeOptions) maintTarget(ctx context.Context) (etcd.Transport, []discovery.Member, error) {
 	pods, err := o.Members(ctx)
-	return o.maintDialer(), pods, err
-}
-
-// maintDialer is the maintenance commands' transport (see clientSource).
-func (o *ChangeOptions) maintDialer() maint.Dialer {
-	return clientSource[maint.Client](&o.ClusterReadOptions)
-}
-
-// clientSource follows --transport for an operation package's clients
-// (C, its narrow client interface): port-forward speaks etcd's client
-// API and can do everything; exec runs etcdctl's verbs and needs no
-// helper pod; auto uses port-forward unless its helper pod cannot start
-// (as under a NOSPACE alarm, when the API server can create no pod).
-func clientSource[C any](o *ClusterReadOptions) etcd.Source[C] {
-	fwd := etcd.Narrowed[C]{D: o.ClientDialer()}
-	if o.Clients != nil {
-		return fwd
-	}
-	switch o.Transport {
-	case TransportExec:
-		return etcd.ExecNarrowed[C]{D: o.Session().Exec}
-	case TransportPortForward:
-		return fwd
-	}
-	return &etcd.Fallback[C]{Primary: fwd, Secondary: etcd.ExecNarrowed[C]{D: o.Session().Exec}, Log: o.ErrOut}
+	return o.TransportFor(etcd.Maintenance), pods, err
 }
 
 // printThen prints v, when the operation got that far, and then

@@ -1,49 +1,64 @@
 package plugin
 
 import (
+	"strings"
 	"testing"
 
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
-// TestClientSourceFollowsTransport: exec is etcdctl in the containers,
-// port-forward the client API, auto the client API with etcdctl to fall
-// back on; the maintenance commands and check choose alike.
-func TestClientSourceFollowsTransport(t *testing.T) {
+// TestTransportFollowsPolicy: --transport names the transport for every
+// command that can use either; auto takes the command's policy's order;
+// a command that can use one transport only ignores the flag.
+func TestTransportFollowsPolicy(t *testing.T) {
+	name := func(tr etcd.Transport) string {
+		if a, ok := tr.(*etcd.Auto); ok {
+			return a.First.Name() + ", then " + a.Then.Name()
+		}
+		return tr.Name()
+	}
 	for _, tc := range []struct {
-		transport string
-		want      string
+		flag   string
+		policy etcd.Policy
+		want   string
 	}{
-		{TransportAuto, "fallback"},
-		{TransportExec, "exec"},
-		{TransportPortForward, "port-forward"},
+		{TransportAuto, etcd.Reads, "exec, then port-forward"},
+		{TransportAuto, etcd.Maintenance, "port-forward, then exec"},
+		{TransportExec, etcd.Maintenance, "exec"},
+		{TransportPortForward, etcd.Reads, "port-forward"},
+		{TransportExec, etcd.ClientAPI, "port-forward"},
+		{TransportAuto, etcd.ClientAPI, "port-forward"},
+		{TransportPortForward, etcd.Etcdctl, "exec"},
+		{TransportAuto, etcd.Etcdctl, "exec"},
 	} {
-		t.Run(tc.transport, func(t *testing.T) {
+		t.Run(tc.flag+"/"+tc.want, func(t *testing.T) {
 			streams, _, _, _ := genericiooptions.NewTestIOStreams()
 			g := NewGlobalOptions(streams)
-			g.Transport = tc.transport
-			o := &ClusterReadOptions{GlobalOptions: g}
-			kind := func(s any) string {
-				switch s.(type) {
-				case *etcd.Fallback[maint.Client], *etcd.Fallback[doctor.Client]:
-					return "fallback"
-				case etcd.ExecNarrowed[maint.Client], etcd.ExecNarrowed[doctor.Client]:
-					return "exec"
-				case etcd.Narrowed[maint.Client], etcd.Narrowed[doctor.Client]:
-					return "port-forward"
-				}
-				return "unknown"
+			g.Transport = tc.flag
+			tr := g.TransportFor(tc.policy)
+			if got := name(tr); got != tc.want {
+				t.Errorf("%s under %+v: %s, want %s", tc.flag, tc.policy, got, tc.want)
 			}
-			if got := kind(clientSource[maint.Client](o)); got != tc.want {
-				t.Errorf("maintenance: %s, want %s", got, tc.want)
-			}
-			if got := kind(clientSource[doctor.Client](o)); got != tc.want {
-				t.Errorf("check: %s, want %s", got, tc.want)
+			if tc.flag == TransportAuto && !tc.policy.Only && g.TransportFor(tc.policy) != tr {
+				t.Errorf("a second step under %+v got another auto: a switch would not hold across steps", tc.policy)
 			}
 		})
+	}
+}
+
+// Every command that reaches etcd says how, in one line of its help.
+func TestHelpStatesThePolicy(t *testing.T) {
+	streams, _, _, _ := genericiooptions.NewTestIOStreams()
+	root := NewCmdEtcd(streams)
+	for _, path := range [][]string{{"status"}, {"health"}, {"members"}, {"ctl"}, {"get"}, {"defrag"}, {"alarm"}, {"alarm", "list"}, {"alarm", "disarm"}, {"compact"}, {"move-leader"}, {"check"}, {"usage"}} {
+		cmd, _, err := root.Find(path)
+		if err != nil {
+			t.Fatalf("%v: %v", path, err)
+		}
+		if n := strings.Count(cmd.Long, "\nTransport"); n != 1 {
+			t.Errorf("%s: %d transport lines in its help, want 1:\n%s", cmd.CommandPath(), n, cmd.Long)
+		}
 	}
 }

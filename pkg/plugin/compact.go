@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
@@ -43,7 +44,7 @@ func NewCmdCompact(g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "compact [REV]",
 		Short:   "Compact the history up to a revision (for emergencies)",
-		Long:    compactLong,
+		Long:    withPolicy(compactLong, etcd.Maintenance),
 		Example: compactExample,
 		Args:    cobra.MaximumNArgs(1),
 		RunE:    runEArgs(o),

@@ -63,9 +63,9 @@ type CtlOptions struct {
 func NewCmdCtl(g *GlobalOptions) *cobra.Command {
 	o := &CtlOptions{GlobalOptions: g, terminal: localTerminal}
 	cmd := &cobra.Command{
-		Use:     "ctl [--member NAME|ID] -- ARGS...",
+		Use:     "ctl [--member MEMBER] -- ARGS...",
 		Short:   "Run any etcdctl command in an etcd container, certificates filled in",
-		Long:    ctlLong,
+		Long:    withPolicy(ctlLong, etcd.Etcdctl),
 		Example: ctlExample,
 		// etcdctl's words are etcdctl's to complete.
 		ValidArgsFunction: cobra.NoFileCompletions,
@@ -79,7 +79,7 @@ func NewCmdCtl(g *GlobalOptions) *cobra.Command {
 			return runEArgs(o)(cmd, args)
 		},
 	}
-	cmd.Flags().StringVar(&o.Member, "member", "", "Run etcdctl in this member (name or hex ID) instead of the first healthy one.")
+	cmd.Flags().StringVar(&o.Member, "member", "", "Run etcdctl in this member (name, node, pod or hex ID) instead of the first healthy one.")
 	cmd.Flags().BoolVarP(&o.Verbose, "verbose", "v", false, "Print the pod and the full etcdctl command line before running it.")
 	_ = cmd.RegisterFlagCompletionFunc("member", completeMembers(g))
 	return cmd
@@ -106,7 +106,7 @@ func (o *CtlOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := etcd.PickMember(ctx, o.Session().Exec, members, o.Member)
+	m, err := etcd.PickMember(ctx, o.TransportFor(etcd.Etcdctl), members, o.Member)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
@@ -65,7 +66,7 @@ func NewCmdDefrag(g *GlobalOptions) *cobra.Command {
 		Use:     "defrag",
 		Aliases: []string{"defragment"},
 		Short:   "Defragment every member, followers first and the leader last",
-		Long:    defragLong,
+		Long:    withPolicy(defragLong, etcd.Maintenance),
 		Example: defragExample,
 		Args:    cobra.NoArgs,
 		RunE:    runE(o),

@@ -9,9 +9,9 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/decode"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -77,7 +77,7 @@ func NewCmdGet(g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "get KEY",
 		Short:   "Read keys and decode the Kubernetes objects in them (read-only)",
-		Long:    getLong,
+		Long:    withPolicy(getLong, etcd.ClientAPI),
 		Example: getExample,
 		Args:    cobra.MaximumNArgs(1),
 		RunE:    runEArgs(o),
@@ -198,7 +198,7 @@ func openKeySource(ctx context.Context, g *GlobalOptions, file string, idFiles [
 		if err != nil {
 			return nil, nil, err
 		}
-		r, err := keyspace.OpenReader(ctx, maint.Clients(g.ClientDialer()), pods, nil)
+		r, err := keyspace.OpenReader(ctx, g.TransportFor(etcd.ClientAPI), pods, nil)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -23,8 +23,8 @@ import (
 // Transports accepted by --transport.
 const (
 	TransportAuto        = "auto"
-	TransportExec        = "exec"
-	TransportPortForward = "port-forward"
+	TransportExec        = etcd.TransportExec
+	TransportPortForward = etcd.TransportPortForward
 )
 
 // GlobalOptions are the flags every subcommand shares, and the clients
@@ -48,9 +48,9 @@ type GlobalOptions struct {
 	Client     kubernetes.Interface
 	Executor   exec.Executor
 	Forwarder  exec.Forwarder
-	// Clients opens write-capable clients for the maintenance commands:
-	// the port-forward transport unless a test set a fake.
-	Clients etcd.ClientDialer
+	// Clients replaces the transport of every policy but Reads and
+	// Etcdctl: a test's fake. Nil in a real run.
+	Clients etcd.Transport
 	// HTTP reads the members' metrics endpoints and NodeFiles reads
 	// certificates and data-dir modes on the nodes: the port-forward
 	// transport and node pods unless a test set fakes.
@@ -78,7 +78,7 @@ func (g *GlobalOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVarP(&g.Namespace, "namespace", "n", discovery.DefaultNamespace, "Namespace of the etcd pods.")
 	f.StringVar(&g.HelperNamespace, "helper-namespace", "", "Namespace for the helper pods the plugin starts on nodes (default: the etcd pods' namespace). It must allow privileged pods: label it pod-security.kubernetes.io/enforce=privileged.")
 	f.StringVarP(&g.Selector, "selector", "l", discovery.DefaultSelector, "Label selector of the etcd pods.")
-	f.StringVar(&g.Transport, "transport", TransportAuto, "How to reach etcd: exec (etcdctl in the etcd container), port-forward (client/v3 over a port-forward), or auto.")
+	f.StringVar(&g.Transport, "transport", TransportAuto, "How to reach etcd: exec (etcdctl in the etcd container), port-forward (client/v3 over a port-forward, with the TLS material read on the node by a helper pod), or auto. auto: reads (status, health, members, finding --member) use exec and move to port-forward when etcdctl is missing or RBAC denies pods/exec; maintenance (defrag, alarm, compact, move-leader, check, usage) uses port-forward and moves to exec when the helper pod cannot start, as under a NOSPACE alarm. backup's stream and get always use port-forward, ctl always exec.")
 	f.StringVar(&g.Image, "image", defaultImage(), "Helper image for node pods (needs sh, cat, sha256sum, mv, sleep); it must be pullable on the control-plane nodes. Default from $KUBECTL_ETCD_IMAGE if set.")
 	f.DurationVar(&g.CommandTimeout, "command-timeout", 5*time.Second, "Timeout of each etcd request.")
 }
@@ -132,7 +132,10 @@ func (g *GlobalOptions) Session() *etcd.Session {
 		discover := func(ctx context.Context) ([]discovery.Member, error) {
 			return discovery.Discover(ctx, g.Client, discovery.Options{Namespace: g.Namespace, Selector: g.Selector, Warn: g.warnOnce})
 		}
-		g.session = etcd.NewSession(discover, ex, fwd, g.Transport, func(a *etcd.AutoDialer) { a.Log = g.ErrOut })
+		g.session = &etcd.Session{Discover: discover, Exec: ex, Forward: fwd, Log: g.ErrOut}
+		if g.Transport != TransportAuto {
+			g.session.Forced = g.Transport
+		}
 	}
 	return g.session
 }
@@ -175,17 +178,13 @@ func (g *GlobalOptions) helperNamespace() string {
 	return g.Namespace
 }
 
-// ForwardDialer returns the port-forward transport.
-func (g *GlobalOptions) ForwardDialer() *etcd.ForwardDialer { return g.Session().Forward }
-
-// ClientDialer returns what opens write-capable clients: the test's
-// fake, or the port-forward transport, the only one that speaks
-// etcd's client API.
-func (g *GlobalOptions) ClientDialer() etcd.ClientDialer {
-	if g.Clients != nil {
+// TransportFor is how the command reaches etcd under policy p (see
+// etcd.Session.Transport), or the test's fake (Clients).
+func (g *GlobalOptions) TransportFor(p etcd.Policy) etcd.Transport {
+	if g.Clients != nil && p != etcd.Reads && p != etcd.Etcdctl {
 		return g.Clients
 	}
-	return g.ForwardDialer()
+	return g.Session().Transport(p)
 }
 
 // HTTPGetter returns what reads the members' metrics endpoints: the
@@ -194,7 +193,7 @@ func (g *GlobalOptions) HTTPGetter() doctor.HTTPGetter {
 	if g.HTTP != nil {
 		return g.HTTP
 	}
-	return g.ForwardDialer()
+	return g.Session().Forward
 }
 
 // NodeReader returns what reads certificates and directory modes on
@@ -205,9 +204,6 @@ func (g *GlobalOptions) NodeReader() doctor.NodeReader {
 	}
 	return &etcd.NodeFiles{Runner: g.Runner(), Namespace: g.helperNamespace(), Image: g.Image}
 }
-
-// Dialer returns the transport --transport asks for.
-func (g *GlobalOptions) Dialer() etcd.Dialer { return g.Session().Dialer }
 
 // ImageEnv overrides the default helper image, for clusters that can only
 // pull from a private registry.

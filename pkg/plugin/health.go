@@ -31,11 +31,11 @@ func NewCmdHealth(g *GlobalOptions) *cobra.Command {
 		Use:     "health",
 		Aliases: []string{"endpoint-health"},
 		Short:   "Check the health of every etcd member",
-		Long: longDesc(`
+		Long: withPolicy(longDesc(`
 			Check every etcd member as etcdctl endpoint health does: a linearizable
 			read must succeed and no alarm may be raised. Prints how long each check
 			took and why a member is unhealthy. Exits non-zero when any member is
-			unhealthy, so scripts and monitoring can use it.`),
+			unhealthy, so scripts and monitoring can use it.`), etcd.Reads),
 		Example: healthExample,
 		Args:    cobra.NoArgs,
 		RunE:    runE(o),
@@ -50,7 +50,7 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v, herr := etcd.CheckHealth(ctx, o.Dialer(), pods)
+	v, herr := etcd.CheckHealth(ctx, o.TransportFor(etcd.Reads), pods)
 	if err := printers.Print(o.Out, o.Output, v, printers.HealthTable(v)); err != nil {
 		return err
 	}

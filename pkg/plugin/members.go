@@ -29,7 +29,7 @@ func NewCmdMembers(g *GlobalOptions) *cobra.Command {
 		Use:     "members",
 		Aliases: []string{"member", "member-list"},
 		Short:   "List the etcd members",
-		Long:    longDesc(`List the etcd members: hex ID, name, node, whether started, whether a learner, peer and client URLs.`),
+		Long:    withPolicy(longDesc(`List the etcd members: hex ID, name, node, whether started, whether a learner, peer and client URLs.`), etcd.Reads),
 		Example: membersExample,
 		Args:    cobra.NoArgs,
 		RunE:    runE(o),
@@ -44,7 +44,7 @@ func (o *MembersOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := etcd.ListMembers(ctx, o.Dialer(), pods)
+	v, err := etcd.ListMembers(ctx, o.TransportFor(etcd.Reads), pods)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func NewCmdMetrics(g *GlobalOptions) *cobra.Command {
 	}
 	addOutputFlag(cmd, &o.Output)
 	f := cmd.Flags()
-	f.StringVar(&o.Member, "member", "", "Only this member (name or hex ID).")
+	f.StringVar(&o.Member, "member", "", "Only this member (name, node, pod or hex ID).")
 	f.DurationVar(&o.Window, "window", 10*time.Second, "Time between the two scrapes; 0 shows the histograms since each member started.")
 	f.BoolVar(&o.Raw, "raw", false, "Print the exposition text as etcd serves it.")
 	_ = cmd.RegisterFlagCompletionFunc("member", completeMembers(g))
@@ -85,7 +85,7 @@ func (o *MetricsOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Member != "" {
-		m, err := etcd.FindMember(ctx, o.Dialer(), pods, o.Member)
+		m, err := etcd.FindMember(ctx, o.TransportFor(etcd.Reads), pods, o.Member)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
@@ -28,14 +29,14 @@ type MoveLeaderOptions struct {
 func NewCmdMoveLeader(g *GlobalOptions) *cobra.Command {
 	o := &MoveLeaderOptions{ChangeOptions: newChangeOptions(g)}
 	cmd := &cobra.Command{
-		Use:   "move-leader [NAME|ID]",
+		Use:   "move-leader [MEMBER]",
 		Short: "Hand the leadership to another member",
-		Long: longDesc(`
-			Hand the raft leadership to the member given by name or hex ID, or else to
+		Long: withPolicy(longDesc(`
+			Hand the raft leadership to the member given (by name, node, pod or hex ID), or else to
 			the healthy voting follower with the newest applied index, and wait until
 			it leads. Before maintenance on the leader's node, this turns an election
 			timeout into a planned hand-over. Only the leader and the new leader need
-			to answer.`),
+			to answer.`), etcd.Maintenance),
 		Example:           moveLeaderExample,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: firstArg(completeMembers(g)),

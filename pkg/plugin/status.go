@@ -33,11 +33,11 @@ func NewCmdStatus(g *GlobalOptions) *cobra.Command {
 		Use:     "status",
 		Aliases: []string{"endpoint-status"},
 		Short:   "Show the status of every etcd member",
-		Long: longDesc(`
+		Long: withPolicy(longDesc(`
 			Show each member's node, hex ID, etcd version, storage version, DB size,
 			bytes in use, quota, leadership, learner state, raft term and indexes,
 			alarms and errors. A member that cannot be reached is reported while the
-			others are still shown, and the exit status is then non-zero.`),
+			others are still shown, and the exit status is then non-zero.`), etcd.Reads),
 		Example: statusExample,
 		Args:    cobra.NoArgs,
 		RunE:    runE(o),
@@ -52,7 +52,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v, serr := etcd.CollectStatus(ctx, o.Dialer(), pods)
+	v, serr := etcd.CollectStatus(ctx, o.TransportFor(etcd.Reads), pods)
 	if err := printers.Print(o.Out, o.Output, v, printers.StatusTable(v)); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
@@ -65,7 +66,7 @@ func NewCmdUsage(g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "usage",
 		Short:   "Show what fills the database: keys, bytes and history per resource",
-		Long:    usageLong,
+		Long:    withPolicy(usageLong, etcd.Maintenance),
 		Example: usageExample,
 		Args:    cobra.NoArgs,
 		RunE:    runE(o),

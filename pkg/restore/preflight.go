@@ -53,7 +53,7 @@ func (pre *preflighted) check(ctx context.Context, d Deps, cfg Config) error {
 	if err := checkNodesReady(pre.members); err != nil {
 		return err
 	}
-	pre.live = readLive(ctx, d.Dialer, pre.members)
+	pre.live = readLive(ctx, d.Reads, pre.members)
 	if pre.agents, err = agentclient.ForNodes(ctx, d.Client, cfg.AgentDir, nodesOf(pre.members)); err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func checkNodesReady(ms []discovery.Member) error {
 
 // readLive reads the bump's inputs. A cluster that answers nothing (no
 // quorum, which is often why one restores) leaves them unknown.
-func readLive(ctx context.Context, d etcd.Dialer, ms []discovery.Member) Live {
+func readLive(ctx context.Context, d etcd.Transport, ms []discovery.Member) Live {
 	var l Live
 	if d == nil {
 		return l

@@ -27,7 +27,7 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	ms, rn := c.members, c.runner
 	_, found := c.read(ctx, "")
 	// The rollback is back when another cluster than this one serves.
-	now := readLive(ctx, d.Dialer, ms)
+	now := readLive(ctx, d.Reads, ms)
 	id, err := rollbackID(cfg.ID, found)
 	if err != nil {
 		return joinCleanup(ctx, rn, err)
@@ -84,7 +84,7 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	// stopped: the node pods and the agents' mirror pods.
 	r.removeLeftovers(ctx)
 	if pods, err := d.Members(ctx); err == nil {
-		if v, err := etcd.CollectStatus(ctx, d.Dialer, pods); err == nil {
+		if v, err := etcd.CollectStatus(ctx, d.Reads, pods); err == nil {
 			fmt.Fprintf(cfg.Out, "Rolled back restore %s: cluster ID %s (was %s)\n", id, v.ClusterID, now.ClusterID)
 		}
 	}

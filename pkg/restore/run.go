@@ -27,13 +27,14 @@ type Deps struct {
 	// Members discovers the etcd pods afresh on every call: after the
 	// restore they are new pods.
 	Members func(ctx context.Context) ([]discovery.Member, error)
-	Dialer  etcd.Dialer
+	// Reads reads status and health (etcd.Reads).
+	Reads etcd.Transport
 	// StaticPodDir reads a node's kubelet static pod dir (see
 	// KubeletStaticPodDir); nil uses DefaultStaticPodDir.
 	StaticPodDir StaticPodDirReader
 	// Clients reads keys and hashes to check the result; nil skips that
 	// check with a warning.
-	Clients etcd.ClientDialer
+	Clients etcd.Transport
 }
 
 // Config is one `kubectl etcd restore`.
@@ -226,7 +227,7 @@ func (r *run) recoveryCommands() string {
 func (r *run) execute(ctx context.Context) (*Result, error) {
 	p := r.pre.plan
 	// The bump's basis was read before the confirmation and the uploads.
-	if err := recheckBump(p, readLive(ctx, r.d.Dialer, r.pre.members)); err != nil {
+	if err := recheckBump(p, readLive(ctx, r.d.Reads, r.pre.members)); err != nil {
 		r.unstage(ctx)
 		return nil, errors.Join(err, r.runner.Cleanup(ctx))
 	}

@@ -190,8 +190,9 @@ func (f *fakeEtcd) members(context.Context) ([]discovery.Member, error) {
 	return f.ms, nil
 }
 
-func (f *fakeEtcd) Name() string { return "fake" }
-func (f *fakeEtcd) Dial(context.Context, discovery.Member) (etcd.Conn, error) {
+func (f *fakeEtcd) Name() string                                      { return "fake" }
+func (f *fakeEtcd) Prepare(context.Context, []discovery.Member) error { return nil }
+func (f *fakeEtcd) Client(context.Context, discovery.Member) (etcd.Client, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.restored && f.oldFor > 0 {
@@ -201,7 +202,10 @@ func (f *fakeEtcd) Dial(context.Context, discovery.Member) (etcd.Conn, error) {
 	return fakeConn{restored: f.restored}, nil
 }
 
-type fakeConn struct{ restored bool }
+type fakeConn struct {
+	etcd.Client // what a restore does not call
+	restored    bool
+}
 
 func (c fakeConn) MemberList(context.Context) (uint64, []etcd.MemberInfo, error) { return 1, nil, nil }
 func (c fakeConn) Status(context.Context) (*etcd.Status, error) {
@@ -210,9 +214,9 @@ func (c fakeConn) Status(context.Context) (*etcd.Status, error) {
 	}
 	return &etcd.Status{ClusterID: 0xc0ffee, Revision: 9000, RaftIndex: 12000}, nil
 }
-func (c fakeConn) Health(context.Context) (time.Duration, error) { return time.Millisecond, nil }
-func (c fakeConn) Alarms(context.Context) ([]etcd.Alarm, error)  { return nil, nil }
-func (c fakeConn) Close() error                                  { return nil }
+func (c fakeConn) Health(context.Context) (time.Duration, error)   { return time.Millisecond, nil }
+func (c fakeConn) AlarmList(context.Context) ([]etcd.Alarm, error) { return nil, nil }
+func (c fakeConn) Close() error                                    { return nil }
 
 // cluster is a fake API whose kubelet runs node pods and completes
 // restore pods.
@@ -313,7 +317,7 @@ func (s *syncBuffer) String() string {
 }
 
 func (f *fixture) deps() Deps {
-	return Deps{Client: f.cs, Exec: f.ex, Members: f.fe.members, Dialer: f.fe}
+	return Deps{Client: f.cs, Exec: f.ex, Members: f.fe.members, Reads: f.fe}
 }
 
 func (f *fixture) pods(t *testing.T) []corev1.Pod {

@@ -96,7 +96,7 @@ func scriptPlan(ctx context.Context, d Deps, cfg Config, snap Snapshot) (*Plan, 
 	cancel()
 	opts := Options{Time: cfg.Now(), Force: cfg.Force, NoBumpRevision: cfg.NoBumpRevision, HealthyTimeout: cfg.HealthyTimeout}
 	if derr == nil && len(ms) > 0 {
-		live := readLive(ctx, d.Dialer, ms)
+		live := readLive(ctx, d.Reads, ms)
 		var nodes []string
 		for _, m := range ms {
 			nodes = append(nodes, m.Node)

@@ -28,7 +28,7 @@ type DataCheck struct {
 // verifyData reads the keys and hashkv of every planned member at the
 // restored revision: readErr when a member could not be read, dataErr
 // when what it holds differs from the snapshot.
-func verifyData(ctx context.Context, d etcd.ClientDialer, pods []discovery.Member, p *Plan) (dc *DataCheck, readErr, dataErr error) {
+func verifyData(ctx context.Context, d etcd.Transport, pods []discovery.Member, p *Plan) (dc *DataCheck, readErr, dataErr error) {
 	rev := p.Snapshot.Revision + p.Bump
 	dc = &DataCheck{Revision: rev, Keys: map[string]int64{}, Hashes: map[string]uint32{}}
 	planned := map[string]bool{}
@@ -59,7 +59,7 @@ func verifyData(ctx context.Context, d etcd.ClientDialer, pods []discovery.Membe
 	return dc, nil, errors.Join(errs...)
 }
 
-func readAt(ctx context.Context, d etcd.ClientDialer, m discovery.Member, rev int64) (int64, uint32, error) {
+func readAt(ctx context.Context, d etcd.Transport, m discovery.Member, rev int64) (int64, uint32, error) {
 	c, err := d.Client(ctx, m)
 	if err != nil {
 		return 0, 0, err

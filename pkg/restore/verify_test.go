@@ -49,7 +49,7 @@ func TestVerifyDataReadFailure(t *testing.T) {
 	p := &Plan{Snapshot: Snapshot{Revision: 100, Keys: 7}, Bump: 1000, Members: []MemberPlan{{Name: "cp1"}, {Name: "cp2"}}}
 	pods := []discovery.Member{{Name: "cp1"}, {Name: "cp2"}}
 	var revs []int64
-	d := etcd.ClientDialerFunc(func(_ context.Context, m discovery.Member) (etcd.Client, error) {
+	d := clientsFunc(func(_ context.Context, m discovery.Member) (etcd.Client, error) {
 		if m.Name == "cp2" {
 			return nil, errors.New("port-forward: pod not running")
 		}
@@ -82,7 +82,7 @@ func TestVerifyData(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var revs []int64
-			d := etcd.ClientDialerFunc(func(_ context.Context, m discovery.Member) (etcd.Client, error) {
+			d := clientsFunc(func(_ context.Context, m discovery.Member) (etcd.Client, error) {
 				a := tt.answers[m.Name]
 				return atRev{keys: a.keys, hash: a.hash, revs: &revs}, nil
 			})
@@ -133,6 +133,15 @@ func TestKubeletStaticPodDirWithoutARESTClient(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no REST client") {
 		t.Errorf("err = %v, want an error, not a panic", err)
 	}
+}
+
+// clientsFunc is a transport that only dials, through a function.
+type clientsFunc func(ctx context.Context, m discovery.Member) (etcd.Client, error)
+
+func (f clientsFunc) Name() string                                      { return "fake" }
+func (f clientsFunc) Prepare(context.Context, []discovery.Member) error { return nil }
+func (f clientsFunc) Client(ctx context.Context, m discovery.Member) (etcd.Client, error) {
+	return f(ctx, m)
 }
 
 func TestOldDataCommands(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
@@ -90,7 +91,13 @@ func (c *Cluster) Changes() []string {
 	return append([]string(nil), c.Calls...)
 }
 
-// Client implements etcd.ClientDialer.
+// Name implements etcd.Transport.
+func (c *Cluster) Name() string { return "fake" }
+
+// Prepare implements etcd.Transport; it has nothing to prepare.
+func (c *Cluster) Prepare(context.Context, []discovery.Member) error { return nil }
+
+// Client implements etcd.Transport.
 func (c *Cluster) Client(_ context.Context, m discovery.Member) (etcd.Client, error) {
 	if err := c.fail("dial " + m.Name); err != nil {
 		return nil, err
@@ -254,4 +261,15 @@ func (cl *client) MemberPromote(context.Context, uint64) ([]etcd.MemberInfo, err
 func (cl *client) HashKV(context.Context, int64) (*etcd.KVHash, error) { return nil, errNotFaked }
 func (cl *client) Close() error                                        { return nil }
 
-var _ etcd.ClientDialer = (*Cluster)(nil)
+// Health answers as Status does: a member that gives its status is healthy.
+func (cl *client) Health(ctx context.Context) (time.Duration, error) {
+	_, err := cl.Status(ctx)
+	return 0, err
+}
+
+// Snapshot is not faked: the maintenance commands take none.
+func (cl *client) Snapshot(context.Context) (*etcd.SnapshotStream, error) {
+	return nil, &etcd.UnsupportedError{Transport: "fake", Op: "stream snapshots"}
+}
+
+var _ etcd.Transport = (*Cluster)(nil)
