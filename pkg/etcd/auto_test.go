@@ -176,3 +176,15 @@ func TestUnsupported(t *testing.T) {
 		t.Errorf("GetPage with values over exec: %v", err)
 	}
 }
+
+// A member that cannot be dialled gives a nil Client, not a Client that
+// holds a nil pointer, which a caller's `c != nil` would take for one.
+func TestFailedDialIsNil(t *testing.T) {
+	stopped := discovery.Member{Name: "m1", Pod: "etcd-m1", Running: false}
+	for _, tr := range []etcd.Transport{&etcd.ExecDialer{}, &etcd.ForwardDialer{}} {
+		c, err := tr.Client(context.Background(), stopped)
+		if err == nil || c != nil {
+			t.Errorf("%s: Client of a stopped member = %#v, %v; want nil and an error", tr.Name(), c, err)
+		}
+	}
+}

@@ -31,7 +31,11 @@ func (d *ExecDialer) Prepare(context.Context, []discovery.Member) error { return
 
 // Client implements Transport. It does no I/O.
 func (d *ExecDialer) Client(_ context.Context, m discovery.Member) (Client, error) {
-	return d.bind(m)
+	c, err := d.bind(m)
+	if err != nil {
+		return nil, err // never a nil *execClient in a non-nil Client
+	}
+	return c, nil
 }
 
 func (d *ExecDialer) bind(m discovery.Member) (*execClient, error) {
