@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 )
 
 // LogReader streams a member's container log from since ago (the
@@ -78,7 +79,7 @@ const logTimeout = 30 * time.Second
 // readElections counts every member's elections of the last hour, from
 // its log.
 func readElections(ctx context.Context, lr LogReader, f *Facts) {
-	parallel(len(f.Members), func(i int) {
+	par.Each(len(f.Members), func(i int) {
 		m := f.Members[i]
 		if lr == nil {
 			m.ElectionsErr = errNoLogs

@@ -12,6 +12,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 )
 
 // Client is what check needs of one member: a read-only part of
@@ -137,7 +138,7 @@ func openAll(ctx context.Context, d etcd.Transport, f *Facts, now func() time.Ti
 	}
 	_ = d.Prepare(ctx, pods) // a failure shows in each member's row
 	clients := make([]Client, len(f.Members))
-	parallel(len(f.Members), func(i int) {
+	par.Each(len(f.Members), func(i int) {
 		m := f.Members[i]
 		c, err := d.Client(ctx, m.Pod)
 		if err != nil {
@@ -185,7 +186,7 @@ func readNodes(ctx context.Context, r NodeReader, f *Facts, cfg Config) {
 		}
 		byNode[m.Pod.Node] = append(byNode[m.Pod.Node], m)
 	}
-	parallel(len(nodes), func(i int) {
+	par.Each(len(nodes), func(i int) {
 		ms := byNode[nodes[i]]
 		var files, dirs []string
 		for _, m := range ms {
@@ -212,7 +213,7 @@ func readNodes(ctx context.Context, r NodeReader, f *Facts, cfg Config) {
 }
 
 func readReadyz(ctx context.Context, g HTTPGetter, f *Facts) {
-	parallel(len(f.Members), func(i int) {
+	par.Each(len(f.Members), func(i int) {
 		m := f.Members[i]
 		if v := parseVersion(memberVersion(m)); v.ok && v.less(readyzSince.major, readyzSince.minor, readyzSince.patch) {
 			return
@@ -236,7 +237,7 @@ func readMetrics(ctx context.Context, g HTTPGetter, clients []Client, f *Facts, 
 	for i, m := range f.Members {
 		m.Metrics, m.MetricsErr = ms[i], errs[i]
 	}
-	parallel(len(f.Members), func(i int) {
+	par.Each(len(f.Members), func(i int) {
 		if m := f.Members[i]; clients[i] != nil && m.Err == nil {
 			if st, err := clients[i].Status(ctx); err == nil {
 				m.Later, m.Elapsed = st, cfg.Now().Sub(m.statusAt)
@@ -269,14 +270,14 @@ func ScrapeAll(ctx context.Context, g HTTPGetter, pods []discovery.Member, windo
 		return ParseScrape(bytes.NewReader(body), now())
 	}
 	if window > 0 {
-		parallel(len(pods), func(i int) { first[i], errs[i] = scrape(i) })
+		par.Each(len(pods), func(i int) { first[i], errs[i] = scrape(i) })
 		select {
 		case <-ctx.Done():
 			return out, fill(errs, ctx.Err())
 		case <-time.After(window):
 		}
 	}
-	parallel(len(pods), func(i int) {
+	par.Each(len(pods), func(i int) {
 		if errs[i] != nil {
 			return
 		}
@@ -329,7 +330,7 @@ func hashAll(ctx context.Context, clients []Client, f *Facts) {
 			return
 		}
 		f.HashRevision = rev
-		parallel(len(f.Members), func(i int) {
+		par.Each(len(f.Members), func(i int) {
 			if m := f.Members[i]; clients[i] != nil && m.Err == nil {
 				m.Hash, m.HashErr = clients[i].HashKV(ctx, rev)
 			}
@@ -355,15 +356,6 @@ func compactRaced(f *Facts) bool {
 		}
 	}
 	return len(seen) > 1
-}
-
-func parallel(n int, f func(i int)) {
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() { defer wg.Done(); f(i) }()
-	}
-	wg.Wait()
 }
 
 // unreachable says why no member answered, with the first member's

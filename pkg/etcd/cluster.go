@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 )
 
 // MemberView is a member-list row joined with the pod that runs it.
@@ -88,7 +88,7 @@ type session struct {
 func dialAll(ctx context.Context, t Transport, members []discovery.Member) *session {
 	s := &session{members: members, conns: make([]Client, len(members)), errs: make([]error, len(members))}
 	_ = t.Prepare(ctx, members) // a failure shows in each member's row
-	parallel(len(members), func(i int) {
+	par.Each(len(members), func(i int) {
 		s.conns[i], s.errs[i] = t.Client(ctx, members[i])
 		s.errs[i] = withHint(members[i], s.errs[i])
 	})
@@ -134,15 +134,6 @@ func (s *session) first() Client {
 }
 
 var errNoConn = errors.New("no member could be reached")
-
-func parallel(n int, f func(i int)) {
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); f(i) }()
-	}
-	wg.Wait()
-}
 
 // ListMembers asks members, one after the other, for the member list until
 // one answers, and joins it with the pods.
@@ -214,7 +205,7 @@ func CheckHealth(ctx context.Context, t Transport, members []discovery.Member) (
 	var listErr error
 	// The member list, to report members without a pod, is asked for at
 	// the same time as the checks.
-	parallel(len(members)+1, func(i int) {
+	par.Each(len(members)+1, func(i int) {
 		if i == len(members) {
 			listErr = errNoConn
 			if c := s.first(); c != nil {
@@ -259,7 +250,7 @@ func CollectStatus(ctx context.Context, t Transport, members []discovery.Member)
 	var listErr, alarmErr error
 	// One round: every member's status, the member list and the alarms
 	// side by side (over exec each is an etcdctl run of its own).
-	parallel(len(members)+2, func(i int) {
+	par.Each(len(members)+2, func(i int) {
 		switch c := s.first(); {
 		case i < len(members):
 			if errs[i] == nil {

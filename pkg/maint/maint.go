@@ -19,6 +19,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 )
 
 // Client is what maintenance needs of one member: a narrow part of
@@ -129,7 +130,7 @@ func Open(ctx context.Context, d etcd.Transport, pods []discovery.Member) (*Clus
 		c.Members = append(c.Members, &Member{Pod: p})
 	}
 	sort.SliceStable(c.Members, func(i, j int) bool { return c.Members[i].Pod.Name < c.Members[j].Pod.Name })
-	parallel(len(c.Members), func(i int) {
+	par.Each(len(c.Members), func(i int) {
 		m := c.Members[i]
 		if m.client, m.Err = d.Client(ctx, m.Pod); m.Err == nil {
 			m.Err = c.refresh(ctx, m)
@@ -169,7 +170,7 @@ func (c *Cluster) refresh(ctx context.Context, m *Member) error {
 
 // refreshAll reads every reachable member's status again.
 func (c *Cluster) refreshAll(ctx context.Context) {
-	parallel(len(c.Members), func(i int) {
+	par.Each(len(c.Members), func(i int) {
 		if m := c.Members[i]; m.client != nil {
 			m.Err = c.refresh(ctx, m)
 		}
@@ -282,7 +283,7 @@ func (c *Cluster) health(ctx context.Context, m *Member) error {
 // member list has a pod, and that no alarm but the allowed ones is
 // raised. The error lists every problem and changes nothing.
 func (c *Cluster) Preflight(ctx context.Context, allowed ...string) error {
-	parallel(len(c.Members), func(i int) {
+	par.Each(len(c.Members), func(i int) {
 		if m := c.Members[i]; m.Err == nil {
 			m.Err = c.health(ctx, m)
 		}
@@ -405,15 +406,6 @@ func (o *Options) during(what string, f func() error) (time.Duration, error) {
 	close(done)
 	wg.Wait()
 	return o.Now().Sub(start), err
-}
-
-func parallel(n int, f func(i int)) {
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() { defer wg.Done(); f(i) }()
-	}
-	wg.Wait()
 }
 
 // alarmNoSpace is the alarm a full database raises; maintenance is what

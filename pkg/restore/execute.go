@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -39,23 +40,14 @@ func host(p string) string { return nodepod.HostPrefix + p }
 
 // parallel runs f for every member's node and joins the errors.
 func (r *run) parallel(f func(n *node) error) error {
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	for _, m := range r.pre.plan.Members {
-		n := r.nodes[m.Node]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(n); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("node %s: %w", n.m.Node, err))
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
+	ms := r.pre.plan.Members
+	errs := make([]error, len(ms))
+	par.Each(len(ms), func(i int) {
+		if err := f(r.nodes[ms[i].Node]); err != nil {
+			errs[i] = fmt.Errorf("node %s: %w", ms[i].Node, err)
+		}
+	})
+	return errors.Join(errs...) // in the plan's order
 }
 
 // prepare starts a node pod on every node and stages the agent and the

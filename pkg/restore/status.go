@@ -16,6 +16,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -224,16 +225,10 @@ func nodeSpec(cfg Config, node string) nodepod.Spec {
 
 func onEveryNode(ms []discovery.Member, f func(discovery.Member) ([]agentapi.JournalStatus, error)) []NodeJournals {
 	out := make([]NodeJournals, len(ms))
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			js, err := f(m)
-			out[i] = NodeJournals{Node: m.Node, Journals: js, Err: err}
-		}()
-	}
-	wg.Wait()
+	par.Each(len(ms), func(i int) {
+		js, err := f(ms[i])
+		out[i] = NodeJournals{Node: ms[i].Node, Journals: js, Err: err}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 	return out
 }
