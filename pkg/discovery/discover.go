@@ -48,7 +48,11 @@ func Discover(ctx context.Context, cs kubernetes.Interface, o Options) ([]Member
 	if o.Selector == "" {
 		o.Selector = DefaultSelector
 	}
+	// The nodes are read beside the pods: one round trip, not two.
+	readiness := make(chan map[string]bool, 1)
+	go func() { readiness <- nodeReadiness(ctx, cs) }()
 	pods, err := cs.CoreV1().Pods(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
+	ready := <-readiness
 	if err != nil {
 		return nil, ExplainAPIError(err, "list", "pods", o.Namespace)
 	}
@@ -65,7 +69,6 @@ func Discover(ctx context.Context, cs kubernetes.Interface, o Options) ([]Member
 		return nil, err
 	}
 	members := make([]Member, 0, len(mirrors))
-	ready := nodeReadiness(ctx, cs)
 	for i := range mirrors {
 		m := ParsePod(&mirrors[i])
 		if r, ok := ready[m.Node]; ok {

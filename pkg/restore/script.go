@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"text/template"
 	"time"
 
@@ -300,7 +301,7 @@ func (w scriptWriter) script(m MemberPlan) ([]byte, error) {
 		sums[a.arch] = a.sha
 	}
 	var b bytes.Buffer
-	err = scriptTemplate.Execute(&b, map[string]any{
+	err = scriptTemplate().Execute(&b, map[string]any{
 		"ID": w.plan.ID, "Node": m.Node, "Member": m.Name, "Snapshot": filepath.Base(w.plan.Snapshot.Path),
 		"Revision": w.plan.Snapshot.Revision, "SHA": w.plainSHA, "Encrypted": w.encrypted,
 		"Amd64": sums["amd64"], "Arm64": sums["arm64"], "Journal": m.JournalDir, "Staged": m.StagedSnapshot,
@@ -333,8 +334,13 @@ func copyFrom(r io.Reader, dst string, mode os.FileMode) error {
 
 // scriptTemplate is POSIX sh with coreutils: what a control-plane node
 // has. It changes nothing until the files check out; then the agent
-// checks the node against the plan before it writes its journal.
-var scriptTemplate = template.Must(template.New("script").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(`#!/bin/sh
+// checks the node against the plan before it writes its journal. It is
+// parsed on first use, not at every start of the plugin.
+var scriptTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("script").Funcs(template.FuncMap{"inc": func(i int) int { return i + 1 }}).Parse(scriptText))
+})
+
+const scriptText = `#!/bin/sh
 # kubectl etcd restore {{.ID}}: node {{.Node}}, member {{.Member}}.
 # Written by ` + "`kubectl etcd restore --script-dir`" + ` from {{.Snapshot}} (revision {{.Revision}}).
 #
@@ -398,4 +404,4 @@ fi
 SPEC
 echo "the agent runs the restore in a static pod; following it (Ctrl-C is safe: the node carries on):"
 exec "$bin" restore wait --root / --id "$ID"
-`))
+`
