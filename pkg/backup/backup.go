@@ -136,7 +136,7 @@ func sources(ctx context.Context, sess *etcd.Session, want string) (*etcd.Status
 	if serr != nil && !errors.Is(serr, etcd.ErrSomeFailed) {
 		return nil, nil, serr
 	}
-	first, err := etcd.ChooseSource(status, want)
+	first, err := chooseSource(status, want)
 	if err != nil {
 		return nil, nil, err
 	}

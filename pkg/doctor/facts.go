@@ -5,6 +5,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
 )
 
 // Facts are what the rules judge. Gather fills them from the cluster;
@@ -40,7 +41,7 @@ type MemberFacts struct {
 	// Ready is the /readyz?verbose answer (nil when not asked).
 	Ready    *etcd.HTTPResponse
 	ReadyErr error
-	Metrics  *Metrics
+	Metrics  *metrics.Metrics
 	// MetricsErr is why the metrics could not be read.
 	MetricsErr error
 	// Node is what the member's node said about the certificates and

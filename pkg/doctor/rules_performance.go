@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
 )
 
 // etcd's hardware guide: WAL fsync p99 under 10 ms, backend commit p99
@@ -22,7 +24,7 @@ const (
 )
 
 // perMetrics runs f on each member whose metrics were read.
-func perMetrics(fs *Facts, f func(m *MemberFacts, x *Metrics) Result) []Result {
+func perMetrics(fs *Facts, f func(m *MemberFacts, x *metrics.Metrics) Result) []Result {
 	var out []Result
 	for _, m := range fs.Members {
 		if m.Metrics == nil {
@@ -36,14 +38,14 @@ func perMetrics(fs *Facts, f func(m *MemberFacts, x *Metrics) Result) []Result {
 
 func ms(s float64) string { return fmt.Sprintf("%.1fms", s*1000) }
 
-func over(l Latency) string {
+func over(l metrics.Latency) string {
 	if l.SinceStart {
 		return fmt.Sprintf("%d samples since start", l.Samples)
 	}
 	return fmt.Sprintf("%d samples in the window", l.Samples)
 }
 
-func judgeLatency(member, what string, l Latency, warn, fail float64, fix string) Result {
+func judgeLatency(member, what string, l metrics.Latency, warn, fail float64, fix string) Result {
 	if l.Samples == 0 {
 		return res(member, NotChecked, "", "not checked: no %s observed yet", what)
 	}
@@ -58,10 +60,10 @@ func judgeLatency(member, what string, l Latency, warn, fail float64, fix string
 }
 
 func checkHasLeader(fs *Facts) []Result {
-	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {
+	return perMetrics(fs, func(m *MemberFacts, x *metrics.Metrics) Result {
 		switch {
-		case !x.hasLeaderSeen:
-			return res(m.Name(), NotChecked, "", "not checked: the metrics have no %s", mHasLeader)
+		case !x.HasLeaderSeen:
+			return res(m.Name(), NotChecked, "", "not checked: the metrics have no %s", metrics.HasLeaderName)
 		case !x.HasLeader:
 			return res(m.Name(), Fail, "the member sees no leader: check that a quorum of members runs and that peers reach each other on port 2380", "etcd_server_has_leader is 0")
 		}
@@ -70,14 +72,14 @@ func checkHasLeader(fs *Facts) []Result {
 }
 
 func checkWALFsync(fs *Facts) []Result {
-	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {
+	return perMetrics(fs, func(m *MemberFacts, x *metrics.Metrics) Result {
 		return judgeLatency(m.Name(), "WAL fsync", x.WALFsync, fsyncWarn, fsyncFail,
 			"give etcd a faster disk of its own (SSD, no noisy neighbours); etcd's hardware guide wants fsync p99 under 10ms")
 	})
 }
 
 func checkBackendCommit(fs *Facts) []Result {
-	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {
+	return perMetrics(fs, func(m *MemberFacts, x *metrics.Metrics) Result {
 		return judgeLatency(m.Name(), "backend commit", x.BackendCommit, commitWarn, commitFail,
 			"the disk is slow or the database large: a faster disk, and defragment (kubectl etcd defrag)")
 	})
@@ -95,7 +97,7 @@ const logSlack = 10 * time.Minute
 // the hour the elections its log records in the hour count, at least,
 // when the log was rotated within it.
 func checkLeaderChanges(fs *Facts) []Result {
-	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {
+	return perMetrics(fs, func(m *MemberFacts, x *metrics.Metrics) Result {
 		if x.LeaderChangesInWindow > 0 {
 			return res(m.Name(), Warn, leaderFix, "%d leader change(s) during the %s window", x.LeaderChangesInWindow, x.WindowText)
 		}
@@ -146,7 +148,7 @@ func leaderResult(member string, changes int64, found string) Result {
 const leaderFix = "frequent elections mean slow disks or a lossy network: see performance.wal-fsync and performance.peer-rtt, and the members' logs"
 
 func checkSlowApplies(fs *Facts) []Result {
-	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {
+	return perMetrics(fs, func(m *MemberFacts, x *metrics.Metrics) Result {
 		if x.SlowAppliesInWindow > 0 {
 			return res(m.Name(), Warn, "applies take over 100ms: a slow disk, a large database, or expensive requests (large ranges); see the member's log",
 				"%d slow applies during the window (%d since start)", x.SlowAppliesInWindow, x.SlowApplies)
@@ -156,7 +158,7 @@ func checkSlowApplies(fs *Facts) []Result {
 }
 
 func checkPeerRTT(fs *Facts) []Result {
-	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {
+	return perMetrics(fs, func(m *MemberFacts, x *metrics.Metrics) Result {
 		if len(x.PeerRoundTrip) == 0 {
 			return ok(m.Name(), "no peer")
 		}
@@ -183,7 +185,7 @@ func checkPeerRTT(fs *Facts) []Result {
 }
 
 func checkProposals(fs *Facts) []Result {
-	return perMetrics(fs, func(m *MemberFacts, x *Metrics) Result {
+	return perMetrics(fs, func(m *MemberFacts, x *metrics.Metrics) Result {
 		var f findings
 		if x.ProposalsFailedInWindow > 0 {
 			f.add(Warn, fmt.Sprintf("%d proposals failed during the window", x.ProposalsFailedInWindow),

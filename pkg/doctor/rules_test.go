@@ -23,6 +23,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
 )
 
 var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -415,17 +416,17 @@ func exposition(fsync []int, samples map[string]float64) string {
 	return b.String()
 }
 
-func metricsOf(t *testing.T, first, last string) *Metrics {
+func metricsOf(t *testing.T, first, last string) *metrics.Metrics {
 	t.Helper()
-	a, err := ParseScrape(strings.NewReader(first), now.Add(-10*time.Second))
+	a, err := metrics.ParseScrape(strings.NewReader(first), now.Add(-10*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := ParseScrape(strings.NewReader(last), now)
+	b, err := metrics.ParseScrape(strings.NewReader(last), now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := Summarize(a, b)
+	m := metrics.Summarize(a, b)
 	return &m
 }
 
@@ -474,7 +475,7 @@ func TestPerformanceRules(t *testing.T) {
 func TestBackendCommitRule(t *testing.T) {
 	commit := func(p99 float64, samples int64) func(f *Facts) {
 		return func(f *Facts) {
-			f.Members[0].Metrics = &Metrics{BackendCommit: Latency{P50: p99 / 4, P99: p99, Samples: samples}}
+			f.Members[0].Metrics = &metrics.Metrics{BackendCommit: metrics.Latency{P50: p99 / 4, P99: p99, Samples: samples}}
 		}
 	}
 	runCases(t, "3.6.8", []ruleCase{

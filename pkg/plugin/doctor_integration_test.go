@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
 )
 
 // TestIntegrationCheckAndMetrics runs check and metrics as a user would,
@@ -90,7 +91,7 @@ func TestIntegrationCheckAndMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, errOut)
 		}
-		var ms []doctor.Metrics
+		var ms []metrics.Metrics
 		if err := json.Unmarshal([]byte(out), &ms); err != nil || len(ms) != 1 {
 			t.Fatalf("%v: %s", err, out)
 		}
@@ -98,7 +99,7 @@ func TestIntegrationCheckAndMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := doctor.ParseScrape(bytes.NewReader([]byte(raw)), time.Now())
+		s, err := metrics.ParseScrape(bytes.NewReader([]byte(raw)), time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

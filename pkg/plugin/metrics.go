@@ -10,8 +10,8 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
 
@@ -94,11 +94,11 @@ func (o *MetricsOptions) Run(ctx context.Context) error {
 	if o.Raw {
 		return o.printRaw(ctx, pods)
 	}
-	ms, errs := doctor.ScrapeAll(ctx, o.HTTPGetter(), pods, o.Window, o.Now)
-	rows := make([]doctor.Metrics, len(pods))
+	ms, errs := metrics.ScrapeAll(ctx, o.HTTPGetter(), pods, o.Window, o.Now)
+	rows := make([]metrics.Metrics, len(pods))
 	for i, p := range pods {
 		if errs[i] != nil {
-			rows[i] = doctor.Metrics{Member: p.Name, Node: p.Node, Error: errs[i].Error()}
+			rows[i] = metrics.Metrics{Member: p.Name, Node: p.Node, Error: errs[i].Error()}
 			continue
 		}
 		rows[i] = *ms[i]
@@ -111,7 +111,7 @@ func (o *MetricsOptions) Run(ctx context.Context) error {
 func (o *MetricsOptions) printRaw(ctx context.Context, pods []discovery.Member) error {
 	var errs []error
 	for _, p := range pods {
-		body, err := doctor.Raw(ctx, o.HTTPGetter(), p)
+		body, err := metrics.Raw(ctx, o.HTTPGetter(), p)
 		if err != nil {
 			errs = append(errs, err)
 			continue

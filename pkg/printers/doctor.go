@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
 )
 
 // CheckTable is the table of `kubectl etcd check`, grouped by area: the
@@ -42,7 +43,7 @@ func foldable(a, b doctor.Result) bool {
 
 // MetricsTable is the table of `kubectl etcd metrics`; wide adds the
 // p50s, the node and the version.
-func MetricsTable(ms []doctor.Metrics) TableFunc {
+func MetricsTable(ms []metrics.Metrics) TableFunc {
 	return func(wide bool) ([]string, [][]string) {
 		h := []string{"NAME", "ROLE", "HAS LEADER", "WAL FSYNC P99", "COMMIT P99", "PEER RTT P99", "LEADER CHANGES", "SLOW APPLIES", "PROPOSALS FAILED", "PENDING", "DB SIZE", "WINDOW"}
 		if wide {
@@ -83,7 +84,7 @@ func latency(s float64, samples int64) string {
 }
 
 // peerRTT is the slowest peer's p99.
-func peerRTT(ps []doctor.PeerLatency) string {
+func peerRTT(ps []metrics.PeerLatency) string {
 	worst, n := 0.0, int64(0)
 	for _, p := range ps {
 		if p.Samples > 0 && p.P99 >= worst {

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
 )
 
 var checkReport = &doctor.Report{ClusterID: "f9f44c4ba0e96dd8", Results: []doctor.Result{
@@ -18,12 +19,12 @@ var checkReport = &doctor.Report{ClusterID: "f9f44c4ba0e96dd8", Results: []docto
 	{Area: "performance", Check: "wal-fsync", Member: "hc-cp1", Severity: doctor.OK, Found: "WAL fsync p99 3.9ms, p50 1.1ms (312 samples in the window)"},
 }, Summary: doctor.Summary{OK: 5, Warn: 1, Fail: 2, NotChecked: 1}}
 
-var metricsRows = []doctor.Metrics{
+var metricsRows = []metrics.Metrics{
 	{Member: "hc-cp1", Node: "hc-cp1", Version: "3.6.8", WindowText: "10s", HasLeader: true, IsLeader: true, LeaderChanges: 2, LeaderChangesInWindow: 1,
 		SlowApplies: 4, ProposalsFailed: 1, ProposalsPending: 0,
-		WALFsync:      doctor.Latency{P50: 0.0011, P99: 0.0039, Samples: 312},
-		BackendCommit: doctor.Latency{P50: 0.002, P99: 0.0081, Samples: 120},
-		PeerRoundTrip: []doctor.PeerLatency{{To: "2d2b4e1f3c7a9b10", Latency: doctor.Latency{P50: 0.0004, P99: 0.0012, Samples: 5}}, {To: "c6a1ef15ef73e52b", Latency: doctor.Latency{P99: 0.0031, Samples: 5}}},
+		WALFsync:      metrics.Latency{P50: 0.0011, P99: 0.0039, Samples: 312},
+		BackendCommit: metrics.Latency{P50: 0.002, P99: 0.0081, Samples: 120},
+		PeerRoundTrip: []metrics.PeerLatency{{To: "2d2b4e1f3c7a9b10", Latency: metrics.Latency{P50: 0.0004, P99: 0.0012, Samples: 5}}, {To: "c6a1ef15ef73e52b", Latency: metrics.Latency{P99: 0.0031, Samples: 5}}},
 		DBSize:        20 << 20, DBSizeInUse: 12 << 20, Quota: 2 << 30, StartTime: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)},
 	{Member: "hc-cp2", Node: "hc-cp2", WindowText: "10s", Error: "port-forward to member hc-cp2 port 2381: pod is not running"},
 }

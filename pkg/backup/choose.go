@@ -1,30 +1,32 @@
-package etcd
+package backup
 
 import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 )
 
-// ChooseSource picks the member to take a snapshot from. With want set
+// chooseSource picks the member to take a snapshot from. With want set
 // (see Names) it is that member. Otherwise it is a healthy
 // follower with the newest applied index, so that the leader, which is
 // busiest, is spared; the leader only when no follower answers.
-func ChooseSource(v *StatusListView, want string) (*StatusView, error) {
+func chooseSource(v *etcd.StatusListView, want string) (*etcd.StatusView, error) {
 	if want != "" {
 		for i := range v.Members {
 			m := &v.Members[i]
 			id, _ := strconv.ParseUint(m.ID, 16, 64)
-			if Names(want, m.Name, m.Node, m.Pod, id) {
+			if etcd.Names(want, m.Name, m.Node, m.Pod, id) {
 				if m.Error != "" {
 					return nil, fmt.Errorf("member %s cannot serve a snapshot: %s", want, m.Error)
 				}
 				return m, nil
 			}
 		}
-		return nil, NoSuchMember(want)
+		return nil, etcd.NoSuchMember(want)
 	}
-	var best, leader *StatusView
+	var best, leader *etcd.StatusView
 	for i := range v.Members {
 		m := &v.Members[i]
 		switch {
@@ -50,7 +52,7 @@ func ChooseSource(v *StatusListView, want string) (*StatusView, error) {
 }
 
 // unusable says, member by member, why none could serve.
-func unusable(v *StatusListView) string {
+func unusable(v *etcd.StatusListView) string {
 	var b strings.Builder
 	for _, m := range v.Members {
 		why := m.Error

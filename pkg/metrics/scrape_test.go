@@ -1,4 +1,4 @@
-package doctor
+package metrics
 
 import (
 	"math"

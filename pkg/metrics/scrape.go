@@ -1,4 +1,7 @@
-package doctor
+// Package metrics reads etcd members' Prometheus metrics (through a port-forward
+// to their metrics endpoint) and sums them up into the numbers `kubectl
+// etcd metrics` prints and `check` judges.
+package metrics
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package doctor
+package metrics
 
 import (
 	"time"
@@ -9,7 +9,7 @@ const (
 	mWALFsync         = "etcd_disk_wal_fsync_duration_seconds"
 	mBackendCommit    = "etcd_disk_backend_commit_duration_seconds"
 	mPeerRTT          = "etcd_network_peer_round_trip_time_seconds"
-	mHasLeader        = "etcd_server_has_leader"
+	HasLeaderName     = "etcd_server_has_leader"
 	mIsLeader         = "etcd_server_is_leader"
 	mLeaderChanges    = "etcd_server_leader_changes_seen_total"
 	mSlowApplies      = "etcd_server_slow_apply_total"
@@ -66,8 +66,9 @@ type Metrics struct {
 	StartTime time.Time `json:"startTime,omitempty"`
 	Error     string    `json:"error,omitempty"`
 
-	window        time.Duration
-	hasLeaderSeen bool
+	window time.Duration
+	// HasLeaderSeen: the scrape had etcd_server_has_leader.
+	HasLeaderSeen bool `json:"-"`
 }
 
 // Summarize turns scrapes into the numbers people read. With first nil
@@ -81,7 +82,7 @@ func Summarize(first, last *Scrape) Metrics {
 		m.WindowText = "since start"
 	}
 	m.Version = last.Label(mServerVersion, "server_version")
-	m.HasLeader, m.hasLeaderSeen = gauge(last, mHasLeader) == 1, last.Has(mHasLeader)
+	m.HasLeader, m.HasLeaderSeen = gauge(last, HasLeaderName) == 1, last.Has(HasLeaderName)
 	m.IsLeader = gauge(last, mIsLeader) == 1
 	m.LeaderChanges, m.LeaderChangesInWindow = counter(first, last, mLeaderChanges)
 	m.SlowApplies, m.SlowAppliesInWindow = counter(first, last, mSlowApplies)
