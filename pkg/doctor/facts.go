@@ -6,6 +6,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
 )
 
 // Facts are what the rules judge. Gather fills them from the cluster;
@@ -46,7 +47,7 @@ type MemberFacts struct {
 	MetricsErr error
 	// Node is what the member's node said about the certificates and
 	// the data dir; NodeErr why it could not be read.
-	Node    *etcd.NodeReport
+	Node    *nodefacts.NodeReport
 	NodeErr error
 	// Elections is what its log of the last hour says of the leader
 	// changes; ElectionsErr is why the log could not be read.

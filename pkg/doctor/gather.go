@@ -13,6 +13,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
 )
 
 // Client is what check needs of one member: a read-only part of
@@ -30,7 +31,7 @@ type HTTPGetter = metrics.HTTPGetter
 
 // NodeReader reads certificates and stats directories on a node.
 type NodeReader interface {
-	Read(ctx context.Context, node string, files, dirs []string) (*etcd.NodeReport, error)
+	Read(ctx context.Context, node string, files, dirs []string) (*nodefacts.NodeReport, error)
 }
 
 // Sources are where the facts come from. Nodes may be nil: the checks
@@ -198,7 +199,7 @@ func readNodes(ctx context.Context, r NodeReader, f *Facts, cfg Config) {
 		}
 		if len(files) == 0 && len(dirs) == 0 {
 			for _, m := range ms {
-				m.Node = &etcd.NodeReport{}
+				m.Node = &nodefacts.NodeReport{}
 			}
 			return
 		}

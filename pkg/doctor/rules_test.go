@@ -24,6 +24,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
 )
 
 var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -242,7 +243,7 @@ func nodeFacts(t *testing.T, f *Facts, peerExpiry time.Time, mode string) {
 	t.Helper()
 	far := certPEM(t, now.Add(300*24*time.Hour))
 	for _, m := range f.Members {
-		m.Node = &etcd.NodeReport{
+		m.Node = &nodefacts.NodeReport{
 			Files: map[string][]byte{
 				"/etc/kubernetes/pki/etcd/server.crt": far, "/etc/kubernetes/pki/etcd/ca.crt": far,
 				"/etc/kubernetes/pki/etcd/peer.crt": certPEM(t, peerExpiry),

@@ -17,6 +17,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -126,7 +127,7 @@ func (g *GlobalOptions) Session() *etcd.Session {
 		ex := &etcd.ExecDialer{Exec: g.Executor, Timeout: g.CommandTimeout}
 		fwd := &etcd.ForwardDialer{
 			Forwarder: g.Forwarder,
-			TLS:       &etcd.NodeTLSSource{Runner: g.Runner(), Namespace: g.helperNamespace(), Image: g.Image},
+			TLS:       &nodefacts.NodeTLSSource{Runner: g.Runner(), Namespace: g.helperNamespace(), Image: g.Image},
 			Timeout:   g.CommandTimeout,
 		}
 		discover := func(ctx context.Context) ([]discovery.Member, error) {
@@ -202,7 +203,7 @@ func (g *GlobalOptions) NodeReader() doctor.NodeReader {
 	if g.NodeFiles != nil {
 		return g.NodeFiles
 	}
-	return &etcd.NodeFiles{Runner: g.Runner(), Namespace: g.helperNamespace(), Image: g.Image}
+	return &nodefacts.NodeFiles{Runner: g.Runner(), Namespace: g.helperNamespace(), Image: g.Image}
 }
 
 // ImageEnv overrides the default helper image, for clusters that can only

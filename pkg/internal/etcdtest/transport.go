@@ -12,6 +12,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
 )
 
 // Image is the etcd image the test pods name.
@@ -73,8 +74,8 @@ func (c *Cluster) Pods() []discovery.Member {
 type NodeFiles struct{}
 
 // Read implements doctor.NodeReader.
-func (NodeFiles) Read(_ context.Context, _ string, files, dirs []string) (*etcd.NodeReport, error) {
-	rep := &etcd.NodeReport{Files: map[string][]byte{}, FileErrs: map[string]error{}, Modes: map[string]string{}, ModeErrs: map[string]error{}}
+func (NodeFiles) Read(_ context.Context, _ string, files, dirs []string) (*nodefacts.NodeReport, error) {
+	rep := &nodefacts.NodeReport{Files: map[string][]byte{}, FileErrs: map[string]error{}, Modes: map[string]string{}, ModeErrs: map[string]error{}}
 	for _, f := range files {
 		if b, err := os.ReadFile(f); err != nil {
 			rep.FileErrs[f] = err

@@ -1,4 +1,8 @@
-package etcd
+// Package nodefacts reads facts on the control-plane nodes through
+// ProfileFiles node pods: the TLS material the etcd pod spec names (held
+// in memory only), certificates and data-dir modes. Nothing is written on
+// a node, and no key reaches the workstation's disk.
+package nodefacts
 
 import (
 	"bytes"
