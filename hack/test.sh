@@ -113,7 +113,9 @@ background() {
   fi
 }
 checks() {
-  bg_step 19 vet go vet ./... || return
+  # The e2e suite too, so that a change that breaks it fails here, in
+  # seconds, not when its pair starts.
+  bg_step 19 vet go vet -tags e2e ./... || return
   builds_done
   # vet ran every analyzer on every package: -vet=off skips the subset
   # go test would run again.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
 )
 
 const (
@@ -124,7 +125,7 @@ func TestCheckClean(t *testing.T) {
 	// being no change); beyond, it is what counts.
 	for _, n := range nodeNames(t) {
 		x := finding(t, rep, "performance.leader-changes", n)
-		var ms []doctor.Metrics
+		var ms []metrics.Metrics
 		if r := mustSucceed(t, kubectl(t, "etcd", "metrics", "--member", n, "--window", "0", "-o", "json")); json.Unmarshal([]byte(r.stdout), &ms) != nil || len(ms) != 1 {
 			t.Fatalf("metrics of %s: %s", n, r.stdout)
 		}
@@ -459,13 +460,13 @@ func TestMetricsMatchesRawScrape(t *testing.T) {
 	scenario(t)
 	for _, node := range nodeNames(t) {
 		r := mustSucceed(t, kubectl(t, "etcd", "metrics", "--member", node, "--window", "0", "-o", "json"))
-		var ms []doctor.Metrics
+		var ms []metrics.Metrics
 		if err := json.Unmarshal([]byte(r.stdout), &ms); err != nil || len(ms) != 1 {
 			t.Fatalf("metrics -o json: %v\n%s", err, r.stdout)
 		}
 		raw := runQuiet(t, "kubectl", "etcd", "metrics", "--member", node, "--raw")
 		mustSucceed(t, raw)
-		s, err := doctor.ParseScrape(bytes.NewReader([]byte(raw.stdout)), time.Now())
+		s, err := metrics.ParseScrape(bytes.NewReader([]byte(raw.stdout)), time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -501,7 +502,7 @@ func TestMetricsMatchesRawScrape(t *testing.T) {
 
 // p99Bucket is the range of the histogram's bucket where the cumulative
 // count reaches 99%, widened by a bucket on each side.
-func p99Bucket(h doctor.Histogram) (lo, hi float64) {
+func p99Bucket(h metrics.Histogram) (lo, hi float64) {
 	for i, c := range h.Counts {
 		if c >= 0.99*h.Count {
 			if i >= 2 {
