@@ -15,7 +15,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -59,7 +59,7 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	status, order, err := sources(ctx, sess, cfg.Member)
+	c, order, err := sources(ctx, sess, cfg.Member)
 	if err != nil {
 		sink.Abort()
 		return nil, err
@@ -73,7 +73,7 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 		Notify:       cfg.notify,
 	}
 	if cfg.Progress != nil {
-		opts.Progress = cfg.Progress(order[0].view.DBSize)
+		opts.Progress = cfg.Progress(order[0].Status.DBSize)
 	}
 	start := cfg.now()
 	res, err := snapshot.Save(ctx, stream.open, sink, opts)
@@ -84,7 +84,7 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 	if cfg.File == "-" {
 		return out, nil
 	}
-	out.Meta = cfg.metadata(status, stream.used(), res, start)
+	out.Meta = cfg.metadata(c, stream.used(), res, start)
 	out.Meta.StorageVersion = stream.version
 	if err := snapshot.WriteMetadata(snapshot.MetadataPath(cfg.File), out.Meta); err != nil {
 		return out, fmt.Errorf("snapshot saved at %s, but its metadata was not: %w", cfg.File, err)
@@ -111,16 +111,11 @@ func claim(cfg Config) (snapshot.Sink, error) {
 	return sink, nil
 }
 
-// candidate is a member to stream from, with its status.
-type candidate struct {
-	pod  discovery.Member
-	view etcd.StatusView
-}
-
-// sources asks every member for its status and orders the ones that can
-// serve a snapshot: the chosen one first, then the other healthy members,
-// newest data first. With want set only that member serves.
-func sources(ctx context.Context, sess *etcd.Session, want string) (*etcd.StatusListView, []candidate, error) {
+// sources reads the cluster and orders the members that can serve a
+// snapshot: the chosen one first, then the other healthy members, newest
+// data first. With want set only that member serves. The clients are
+// closed: each attempt dials its own.
+func sources(ctx context.Context, sess *etcd.Session, want string) (*cluster.Cluster, []*cluster.Member, error) {
 	pods, err := sess.Members(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -129,40 +124,33 @@ func sources(ctx context.Context, sess *etcd.Session, want string) (*etcd.Status
 	// members are asked for their status.
 	prefetch := make(chan error, 1)
 	go func() { prefetch <- sess.Forward.Prepare(ctx, pods) }()
-	status, serr := etcd.CollectStatus(ctx, sess.Transport(etcd.Reads), pods)
+	c := cluster.Read(ctx, sess.Transport(etcd.Reads), pods)
+	c.Close()
 	if err := <-prefetch; err != nil {
 		return nil, nil, err
 	}
-	if serr != nil && !errors.Is(serr, etcd.ErrSomeFailed) {
-		return nil, nil, serr
-	}
-	first, err := chooseSource(status, want)
+	first, err := chooseSource(c, want)
 	if err != nil {
 		return nil, nil, err
 	}
-	var order []candidate
-	add := func(v *etcd.StatusView) {
-		for i := range pods {
-			if pods[i].Pod == v.Pod {
-				order = append(order, candidate{pod: pods[i], view: *v})
-			}
-		}
-	}
-	add(first)
+	order := []*cluster.Member{first}
 	if want == "" {
-		rest := append([]etcd.StatusView(nil), status.Members...)
-		sort.SliceStable(rest, func(i, j int) bool { return rest[i].RaftAppliedIndex > rest[j].RaftAppliedIndex })
-		for i := range rest {
-			v := &rest[i]
-			if v.Pod != first.Pod && v.Error == "" && !v.IsLearner && len(v.Alarms) == 0 {
-				add(v)
+		rest := append([]*cluster.Member(nil), c.Members...)
+		sort.SliceStable(rest, func(i, j int) bool { return applied(rest[i]) > applied(rest[j]) })
+		for _, m := range rest {
+			if m != first && unusable(c, m) == "" {
+				order = append(order, m)
 			}
 		}
 	}
-	if len(order) == 0 {
-		return nil, nil, fmt.Errorf("member %s has no pod to port-forward to", first.Name)
+	return c, order, nil
+}
+
+func applied(m *cluster.Member) uint64 {
+	if m.Status == nil {
+		return 0
 	}
-	return status, order, nil
+	return m.Status.RaftAppliedIndex
 }
 
 // rotatingStream opens a fresh port-forward and snapshot stream per
@@ -170,7 +158,7 @@ func sources(ctx context.Context, sess *etcd.Session, want string) (*etcd.Status
 // to the next member after a failure.
 type rotatingStream struct {
 	transport etcd.Transport
-	members   []candidate
+	members   []*cluster.Member
 	notify    func(string, ...any)
 
 	next    int
@@ -188,8 +176,8 @@ func (s *rotatingStream) open(ctx context.Context) (io.ReadCloser, error) {
 	if snapshot.AttemptOf(ctx).N > 1 {
 		verb = "Retrying: taking"
 	}
-	s.notify("%s a snapshot from member %s (%s) on node %s, DB size %s", verb, c.view.Name, c.view.ID, c.view.Node, humanize.IBytes(uint64(max(c.view.DBSize, 0))))
-	conn, err := s.transport.Client(ctx, c.pod)
+	s.notify("%s a snapshot from member %s (%s) on node %s, DB size %s", verb, c.Pod.Name, cluster.HexOrEmpty(c.ID), c.Pod.Node, humanize.IBytes(uint64(max(c.Status.DBSize, 0))))
+	conn, err := s.transport.Client(ctx, c.Pod)
 	if err != nil {
 		return nil, permanentIfDenied(err)
 	}
@@ -203,7 +191,7 @@ func (s *rotatingStream) open(ctx context.Context) (io.ReadCloser, error) {
 }
 
 // used is the member the saved snapshot came from.
-func (s *rotatingStream) used() candidate { return s.members[s.current] }
+func (s *rotatingStream) used() *cluster.Member { return s.members[s.current] }
 
 func (s *rotatingStream) close() {
 	if s.conn != nil {
@@ -249,15 +237,15 @@ func (c *Config) now() time.Time {
 }
 
 // metadata describes a saved snapshot file for FILE.json.
-func (c *Config) metadata(status *etcd.StatusListView, src candidate, res *snapshot.Result, start time.Time) *snapshot.Metadata {
+func (c *Config) metadata(cl *cluster.Cluster, src *cluster.Member, res *snapshot.Result, start time.Time) *snapshot.Metadata {
 	meta := &snapshot.Metadata{
-		File: c.File, ClusterID: status.ClusterID, Member: src.view.Name, MemberID: src.view.ID, Node: src.view.Node,
-		Revision: src.view.Revision, EtcdVersion: src.view.Version,
+		File: c.File, ClusterID: cluster.HexOrEmpty(cl.ClusterID), Member: src.Pod.Name, MemberID: cluster.HexOrEmpty(src.ID), Node: src.Pod.Node,
+		Revision: src.Status.Revision, EtcdVersion: src.Status.Version,
 		Context: c.Context, Time: start.UTC(), Size: res.Size, SHA256: res.FileSHA256,
 		SnapshotSHA256: res.SnapshotSHA256, Encrypted: c.Encrypt != nil,
 	}
-	if status.List != nil {
-		for _, m := range status.List.Members {
+	if list := cl.MemberList(); list != nil {
+		for _, m := range list.Members {
 			meta.Members = append(meta.Members, snapshot.MetadataMember(m))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
@@ -15,8 +16,8 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
-func member(name string) candidate {
-	return candidate{pod: discovery.Member{Name: name, Pod: "etcd-" + name, Running: true}, view: etcd.StatusView{Name: name, Pod: "etcd-" + name}}
+func member(name string) *cluster.Member {
+	return &cluster.Member{Pod: discovery.Member{Name: name, Pod: "etcd-" + name, Running: true}, Status: &etcd.Status{}}
 }
 
 // failingDialer records which member each attempt dialled.
@@ -50,7 +51,7 @@ func TestRotation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := &failingDialer{err: tt.err}
-			var cs []candidate
+			var cs []*cluster.Member
 			for _, n := range tt.members {
 				cs = append(cs, member(n))
 			}
@@ -82,7 +83,7 @@ func TestPermanentIfDenied(t *testing.T) {
 func TestExecCannotStream(t *testing.T) {
 	// The exec transport cannot stream a snapshot; backup must say so
 	// rather than hang or write a partial file.
-	s := &rotatingStream{transport: &etcd.ExecDialer{}, members: []candidate{member("a")}, notify: func(string, ...any) {}}
+	s := &rotatingStream{transport: &etcd.ExecDialer{}, members: []*cluster.Member{member("a")}, notify: func(string, ...any) {}}
 	_, err := s.open(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "cannot stream snapshots") || !hint.IsPermanent(err) {
 		t.Errorf("open over exec = %v", err)

@@ -77,7 +77,7 @@ func TestReadElections(t *testing.T) {
 		{"no reader", nil, nil, errNoLogs.Error()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := cluster("3.6.8")
+			f := facts("3.6.8")
 			readElections(context.Background(), tc.logs, f)
 			for i, m := range f.Members {
 				switch {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
@@ -92,18 +93,11 @@ func Gather(ctx context.Context, src Sources, pods []discovery.Member, cfg Confi
 	for _, p := range pods {
 		f.Members = append(f.Members, &MemberFacts{Pod: p})
 	}
-	clients := openAll(ctx, src.Clients, f, cfg.Now)
-	defer func() {
-		for _, c := range clients {
-			if c != nil {
-				_ = c.Close()
-			}
-		}
-	}()
-	if c := anyClient(f, clients); c != nil {
-		if f.ClusterID, f.List, f.ListErr = c.MemberList(ctx); f.ListErr == nil {
-			f.Alarms, f.ListErr = c.AlarmList(ctx)
-		}
+	c := cluster.Read(ctx, src.Clients, pods)
+	defer c.Close()
+	clients := fromModel(c, f, cfg.Now())
+	if c.Any() != nil {
+		f.ClusterID, f.List, f.Alarms, f.ListErr = c.ClusterID, c.List, c.Alarms, c.ListErr
 	} else {
 		f.ListErr = unreachable(f.Members)
 	}
@@ -128,43 +122,22 @@ func Gather(ctx context.Context, src Sources, pods []discovery.Member, cfg Confi
 	return f, ctx.Err()
 }
 
-// openAll dials every member and reads its status.
-func openAll(ctx context.Context, d etcd.Transport, f *Facts, now func() time.Time) []Client {
-	pods := make([]discovery.Member, len(f.Members))
-	for i, m := range f.Members {
-		pods[i] = m.Pod
-	}
-	_ = d.Prepare(ctx, pods) // a failure shows in each member's row
+// fromModel copies what the cluster model read of each member (status
+// or error) into f, and is each member's client, in f's order.
+func fromModel(c *cluster.Cluster, f *Facts, at time.Time) []Client {
 	clients := make([]Client, len(f.Members))
-	par.Each(len(f.Members), func(i int) {
-		m := f.Members[i]
-		c, err := d.Client(ctx, m.Pod)
-		if err != nil {
-			m.Err = err
-			return
-		}
-		clients[i] = c
-		m.Status, m.Err = c.Status(ctx)
-		m.statusAt = now()
-	})
-	return clients
-}
-
-// anyClient is the leader's client if it answered, else any that did.
-func anyClient(f *Facts, clients []Client) Client {
-	var found Client
-	for i, m := range f.Members {
-		if m.Err != nil || clients[i] == nil {
-			continue
-		}
-		if st := m.Status; st.Leader != 0 && st.Leader == st.MemberID {
-			return clients[i]
-		}
-		if found == nil {
-			found = clients[i]
+	for i, mf := range f.Members {
+		for _, m := range c.Members {
+			if m.Pod.Pod != mf.Pod.Pod || m.Pod.Namespace != mf.Pod.Namespace {
+				continue
+			}
+			mf.Status, mf.Err, mf.statusAt = m.Status, m.Err, at
+			if cl := m.Client(); cl != nil {
+				clients[i] = cl
+			}
 		}
 	}
-	return found
+	return clients
 }
 
 // readNodes reads each node once, for all its members: the certificate

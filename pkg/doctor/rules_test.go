@@ -54,7 +54,7 @@ func pod(name, node string, cmd []string) discovery.Member {
 }
 
 // cluster is three healthy kubeadm members, cp1 leading.
-func cluster(version string) *Facts {
+func facts(version string) *Facts {
 	f := &Facts{Now: now, ClusterID: 0xf9f4}
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("cp%d", i)
@@ -103,7 +103,7 @@ func runCases(t *testing.T, version string, cases []ruleCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := cluster(version)
+			f := facts(version)
 			if tc.edit != nil {
 				tc.edit(f)
 			}
@@ -270,7 +270,7 @@ func TestCertExpiryAndDataDir(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := cluster("3.6.8")
+			f := facts("3.6.8")
 			nodeFacts(t, f, tc.expiry, tc.mode)
 			if got := severities(t, f, "security.cert-expiry")["cp1"]; got != tc.cert {
 				t.Errorf("cert-expiry %s, want %s\n%s", got, tc.cert, dump(f, "security.cert-expiry"))
@@ -284,7 +284,7 @@ func TestCertExpiryAndDataDir(t *testing.T) {
 		})
 	}
 	t.Run("a node that cannot be read is not checked", func(t *testing.T) {
-		f := cluster("3.6.8")
+		f := facts("3.6.8")
 		f.Members[0].NodeErr = errors.New("node cp1 is NotReady")
 		for _, id := range []string{"security.cert-expiry", "security.data-dir"} {
 			if got := severities(t, f, id)["cp1"]; got != NotChecked {
@@ -293,7 +293,7 @@ func TestCertExpiryAndDataDir(t *testing.T) {
 		}
 	})
 	t.Run("a file that is no certificate fails", func(t *testing.T) {
-		f := cluster("3.6.8")
+		f := facts("3.6.8")
 		nodeFacts(t, f, now.Add(90*day), "700")
 		f.Members[0].Node.Files["/etc/kubernetes/pki/etcd/ca.crt"] = []byte("garbage")
 		if got := severities(t, f, "security.cert-expiry")["cp1"]; got != Fail {
@@ -339,7 +339,7 @@ func TestCertExpiryRoles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := cluster("3.6.8")
+			f := facts("3.6.8")
 			nodeFacts(t, f, now.Add(300*day), "700")
 			f.Members[0].Node.Files[tc.path] = certBetween(t, tc.notBefore, tc.notAfter)
 			got := severities(t, f, "security.cert-expiry")
@@ -501,7 +501,7 @@ etcd_network_peer_round_trip_time_seconds_sum{To="2"} 1
 etcd_network_peer_round_trip_time_seconds_count{To="2"} %d
 `, le0064, le0064, total, total, total)
 	}
-	f := cluster("3.6.8")
+	f := facts("3.6.8")
 	f.Members[0].Metrics = metricsOf(t, rtt(10, 10), rtt(20, 20))
 	f.Members[1].Metrics = metricsOf(t, rtt(10, 10), rtt(10, 20))
 	got := severities(t, f, "performance.peer-rtt")
@@ -564,7 +564,7 @@ func TestBackupRules(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			tc.setup(t, dir)
-			f := cluster("3.6.8")
+			f := facts("3.6.8")
 			f.Now = now
 			f.Backup = ReadBackupDir(dir)
 			if got := severities(t, f, "backups.newest")["cluster"]; got != tc.age {
@@ -576,7 +576,7 @@ func TestBackupRules(t *testing.T) {
 		})
 	}
 	t.Run("no --backup-dir", func(t *testing.T) {
-		if got := severities(t, cluster("3.6.8"), "backups.newest")["cluster"]; got != NotChecked {
+		if got := severities(t, facts("3.6.8"), "backups.newest")["cluster"]; got != NotChecked {
 			t.Errorf("%s", got)
 		}
 	})
@@ -606,7 +606,7 @@ func TestSelection(t *testing.T) {
 }
 
 func TestReportWorstAndOrder(t *testing.T) {
-	f := cluster("3.5.4")
+	f := facts("3.5.4")
 	rep := Evaluate(f, Selection{})
 	if rep.Worst() != Fail || rep.Summary.Fail == 0 || rep.ClusterID != "f9f4" {
 		t.Errorf("worst %s summary %+v", rep.Worst(), rep.Summary)

@@ -68,7 +68,7 @@ func (d *ForwardDialer) Prepare(ctx context.Context, members []discovery.Member)
 
 // dial opens a client/v3 client to m through a port-forward.
 func (d *ForwardDialer) dial(ctx context.Context, m discovery.Member) (*V3Conn, error) {
-	if err := checkRunning(m); err != nil {
+	if err := CheckRunning(m); err != nil {
 		return nil, err
 	}
 	var tlsCfg *tls.Config

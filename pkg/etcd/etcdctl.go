@@ -39,7 +39,7 @@ func (d *ExecDialer) Client(_ context.Context, m discovery.Member) (Client, erro
 }
 
 func (d *ExecDialer) bind(m discovery.Member) (*execClient, error) {
-	if err := checkRunning(m); err != nil {
+	if err := CheckRunning(m); err != nil {
 		return nil, err
 	}
 	t := d.Timeout
@@ -237,7 +237,8 @@ func fromPBAlarms(as []*pb.AlarmMember) []Alarm {
 	return out
 }
 
-func checkRunning(m discovery.Member) error {
+// CheckRunning is nil when m's pod runs, else why not and what to look at.
+func CheckRunning(m discovery.Member) error {
 	if m.Running {
 		return nil
 	}

@@ -57,7 +57,7 @@ func forwardable(host string) bool {
 // metrics endpoint through a port-forward. Any status is an answer: the
 // caller judges it.
 func (d *ForwardDialer) Get(ctx context.Context, m discovery.Member, path string) (*HTTPResponse, error) {
-	if err := checkRunning(m); err != nil {
+	if err := CheckRunning(m); err != nil {
 		return nil, err
 	}
 	port, https := MetricsEndpoint(m)
@@ -104,7 +104,7 @@ func get(ctx context.Context, dial exec.DialFunc, tlsCfg *tls.Config, m discover
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
-		return nil, withHint(m, fmt.Errorf("GET %s on member %s: %w", path, m.Name, explainRPC(err)))
+		return nil, WithHint(m, fmt.Errorf("GET %s on member %s: %w", path, m.Name, explainRPC(err)))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody+1))

@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
@@ -73,7 +74,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 
 	for _, tr := range trs {
 		t.Run("healthy/"+tr.name, func(t *testing.T) {
-			v, err := etcd.ListMembers(ctx, tr.d, pods(c))
+			v, err := cluster.Members(ctx, tr.d, pods(c))
 			if err != nil {
 				t.Fatalf("ListMembers: %v", err)
 			}
@@ -93,7 +94,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 				}
 			}
 
-			h, err := etcd.CheckHealth(ctx, tr.d, pods(c))
+			h, err := cluster.Health(ctx, tr.d, pods(c))
 			if err != nil {
 				t.Fatalf("CheckHealth: %v (%+v)", err, h)
 			}
@@ -103,7 +104,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 				}
 			}
 
-			s, err := etcd.CollectStatus(ctx, tr.d, pods(c))
+			s, err := cluster.Status(ctx, tr.d, pods(c))
 			if err != nil {
 				t.Fatalf("CollectStatus: %v", err)
 			}
@@ -123,8 +124,11 @@ func TestIntegrationRealCluster(t *testing.T) {
 			if leaders != 1 {
 				t.Errorf("%d leaders, want 1", leaders)
 			}
-			if s.List == nil || len(s.List.Members) != 3 || s.List.ClusterID != s.ClusterID {
-				t.Errorf("status did not keep the member list: %+v", s.List)
+			rc := cluster.Read(ctx, tr.d, pods(c))
+			list := rc.MemberList()
+			rc.Close()
+			if list == nil || len(list.Members) != 3 || list.ClusterID != s.ClusterID {
+				t.Errorf("the read did not keep the member list: %+v", list)
 			}
 		})
 	}
@@ -187,12 +191,12 @@ func TestIntegrationRealCluster(t *testing.T) {
 	stopped := c.Members[2].Name
 	for _, tr := range trs {
 		t.Run("member-down/"+tr.name, func(t *testing.T) {
-			v, err := etcd.ListMembers(ctx, tr.d, pods(c))
+			v, err := cluster.Members(ctx, tr.d, pods(c))
 			if err != nil || len(v.Members) != 3 {
 				t.Fatalf("ListMembers with one member down: %v, %+v", err, v)
 			}
-			h, err := etcd.CheckHealth(ctx, tr.d, pods(c))
-			if !errors.Is(err, etcd.ErrSomeFailed) {
+			h, err := cluster.Health(ctx, tr.d, pods(c))
+			if !errors.Is(err, cluster.ErrSomeFailed) {
 				t.Errorf("CheckHealth error = %v, want ErrSomeFailed", err)
 			}
 			for _, r := range h {
@@ -200,8 +204,8 @@ func TestIntegrationRealCluster(t *testing.T) {
 					t.Errorf("member %s healthy=%v err=%s", r.Name, r.Healthy, r.Error)
 				}
 			}
-			s, err := etcd.CollectStatus(ctx, tr.d, pods(c))
-			if !errors.Is(err, etcd.ErrSomeFailed) {
+			s, err := cluster.Status(ctx, tr.d, pods(c))
+			if !errors.Is(err, cluster.ErrSomeFailed) {
 				t.Errorf("CollectStatus error = %v, want ErrSomeFailed", err)
 			}
 			if len(s.Members) != 3 {

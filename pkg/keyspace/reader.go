@@ -5,27 +5,27 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
 // Reader is a live key source on the member best placed for a long
-// read (maint.Cluster.ReadMember): a healthy follower, read
+// read (cluster.Cluster.ReadMember): a healthy follower, read
 // serializable, so that the leader serves none of it; the leader when no
 // follower is healthy. Close it.
 type Reader struct {
 	*Live
-	Member *maint.Member
+	Member *cluster.Member
 	// Role is follower or leader.
 	Role    string
-	cluster *maint.Cluster
+	cluster *cluster.Cluster
 }
 
 // OpenReader opens the Reader of the cluster behind pods, and says on
 // log which member it reads and how.
 func OpenReader(ctx context.Context, d etcd.Transport, pods []discovery.Member, log io.Writer) (*Reader, error) {
-	c, err := maint.Open(ctx, d, pods)
+	c, err := cluster.Open(ctx, d, pods)
 	if err != nil {
 		return nil, err
 	}

@@ -7,10 +7,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/decode"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
 // UsageConfig says what `kubectl etcd usage` sums.
@@ -47,8 +47,8 @@ var Churned = []string{"/registry/events/", "/registry/leases/"}
 // UsageReport is what fills the database.
 type UsageReport struct {
 	// Source is "member" or "snapshot".
-	Source string           `json:"source"`
-	Member *maint.MemberRef `json:"member,omitempty"`
+	Source string             `json:"source"`
+	Member *cluster.MemberRef `json:"member,omitempty"`
 	// Role is the member's: follower (read serializable, leaving the
 	// leader alone) or leader.
 	Role         string `json:"role,omitempty"`

@@ -6,6 +6,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 )
@@ -32,11 +33,11 @@ type AlarmListView struct {
 	Alarms    []AlarmView `json:"alarms"`
 }
 
-func (c *Cluster) alarmViews(as []etcd.Alarm) []AlarmView {
+func alarmViews(c *cluster.Cluster, as []etcd.Alarm) []AlarmView {
 	out := []AlarmView{}
 	for _, a := range as {
 		v := AlarmView{MemberID: etcd.HexID(a.MemberID), Alarm: a.Type}
-		if m := c.byID(a.MemberID); m != nil {
+		if m := c.ByID(a.MemberID); m != nil {
 			v.Member, v.Node = m.Pod.Name, m.Pod.Node
 		}
 		out = append(out, v)
@@ -45,8 +46,8 @@ func (c *Cluster) alarmViews(as []etcd.Alarm) []AlarmView {
 }
 
 // openAlarms opens the cluster, which must have answered the alarm list.
-func openAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member) (*Cluster, error) {
-	c, err := Open(ctx, d, pods)
+func openAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member) (*cluster.Cluster, error) {
+	c, err := cluster.Open(ctx, d, pods)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func ListAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member) 
 		return nil, err
 	}
 	defer c.Close()
-	return &AlarmListView{ClusterID: hexOrEmpty(c.ClusterID), Alarms: c.alarmViews(c.Alarms)}, nil
+	return &AlarmListView{ClusterID: cluster.HexOrEmpty(c.ClusterID), Alarms: alarmViews(c, c.Alarms)}, nil
 }
 
 // DisarmAlarms disarms every alarm raised, after a warning for each
@@ -77,16 +78,16 @@ func DisarmAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member
 		return nil, err
 	}
 	defer c.Close()
-	res := &AlarmListView{ClusterID: hexOrEmpty(c.ClusterID), Alarms: []AlarmView{}}
+	res := &AlarmListView{ClusterID: cluster.HexOrEmpty(c.ClusterID), Alarms: []AlarmView{}}
 	if len(c.Alarms) == 0 {
 		o.notef("No alarm is raised; nothing to do")
 		return res, nil
 	}
 	o.notef("Plan: disarm %d alarms:", len(c.Alarms))
-	for _, a := range c.alarmViews(c.Alarms) {
+	for _, a := range alarmViews(c, c.Alarms) {
 		o.notef("  %s on %s", a.Alarm, a.MemberLabel())
 	}
-	c.warnFull(&o)
+	warnFull(c, &o)
 	if o.DryRun {
 		o.notef("Dry run: nothing was changed")
 		return res, nil
@@ -103,8 +104,8 @@ func DisarmAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member
 // and alarms of more than one type raised, it disarms them in one call:
 // the user confirmed them all, and over etcdctl (one verb disarms every
 // alarm) one alarm alone is refused while another type is raised.
-func disarmAlarms(ctx context.Context, c *Cluster, typ string) ([]AlarmView, error) {
-	cl := c.any()
+func disarmAlarms(ctx context.Context, c *cluster.Cluster, typ string) ([]AlarmView, error) {
+	cl := c.Any()
 	as, err := cl.AlarmList(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("listing the alarms: %w", err)
@@ -121,25 +122,25 @@ func disarmAlarms(ctx context.Context, c *Cluster, typ string) ([]AlarmView, err
 			continue
 		}
 		if _, err := cl.AlarmDisarm(ctx, a); err != nil {
-			return c.alarmViews(done), fmt.Errorf("disarming %s on %s: %w", a.Type, c.label(a.MemberID), err)
+			return alarmViews(c, done), fmt.Errorf("disarming %s on %s: %w", a.Type, c.LabelOf(a.MemberID), err)
 		}
 		done = append(done, a)
 	}
 	left, err := cl.AlarmList(ctx)
 	if err != nil {
-		return c.alarmViews(done), fmt.Errorf("listing the alarms after disarming them: %w", err)
+		return alarmViews(c, done), fmt.Errorf("listing the alarms after disarming them: %w", err)
 	}
 	for _, a := range left {
 		if typ == "" || a.Type == typ {
-			return c.alarmViews(done), fmt.Errorf("alarm %s on %s is raised again: its database is still over its quota; run `kubectl etcd defrag --compact --disarm`", a.Type, c.label(a.MemberID))
+			return alarmViews(c, done), fmt.Errorf("alarm %s on %s is raised again: its database is still over its quota; run `kubectl etcd defrag --compact --disarm`", a.Type, c.LabelOf(a.MemberID))
 		}
 	}
-	return c.alarmViews(done), nil
+	return alarmViews(c, done), nil
 }
 
 // warnFull warns about each member whose database is within 5% of its
 // quota: etcd raises NOSPACE again as soon as it writes.
-func (c *Cluster) warnFull(o *Options) {
+func warnFull(c *cluster.Cluster, o *Options) {
 	for _, m := range c.Members {
 		if m.Status == nil {
 			continue

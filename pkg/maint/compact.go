@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -58,13 +59,13 @@ func Compact(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg
 	// The current revision compacted already (nothing written since)
 	// leaves nothing to do; a revision given is the user's to check.
 	res.Took, err = cfg.during(fmt.Sprintf("compacting up to revision %d", res.Compacted), func() error {
-		return c.compact(ctx, l, res.Compacted, cfg.Revision == 0)
+		return compact(c, ctx, l, res.Compacted, cfg.Revision == 0)
 	})
 	if err != nil {
 		return nil, err
 	}
 	res.TookText = roundTook(res.Took).String()
-	if err := c.refresh(ctx, l); err == nil {
+	if err := c.Refresh(ctx, l); err == nil {
 		res.RevisionAfter = l.Status.Revision
 	}
 	return res, nil
@@ -76,15 +77,15 @@ func Compact(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg
 // compacted already, but only once their own compaction has finished,
 // so that a defragmentation right after gives everything back.
 // With already, a revision compacted before is no error.
-func (c *Cluster) compact(ctx context.Context, l *Member, rev int64, already bool) error {
-	if err := l.client.Compact(ctx, rev, true); err != nil && !(already && errors.Is(err, rpctypes.ErrCompacted)) {
+func compact(c *cluster.Cluster, ctx context.Context, l *cluster.Member, rev int64, already bool) error {
+	if err := l.Client().Compact(ctx, rev, true); err != nil && !(already && errors.Is(err, rpctypes.ErrCompacted)) {
 		return fmt.Errorf("compacting up to revision %d: %w", rev, err)
 	}
 	for _, m := range c.Members {
-		if m == l || m.client == nil || m.Err != nil {
+		if m == l || m.Client() == nil || m.Err != nil {
 			continue
 		}
-		if err := m.client.Compact(ctx, rev, true); err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
+		if err := m.Client().Compact(ctx, rev, true); err != nil && !errors.Is(err, rpctypes.ErrCompacted) {
 			return fmt.Errorf("waiting for %s to free the history compacted up to revision %d: %w", m.Label(), rev, err)
 		}
 	}

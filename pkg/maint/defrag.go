@@ -8,6 +8,7 @@ import (
 
 	"github.com/dustin/go-humanize"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -63,13 +64,13 @@ type DefragResult struct {
 
 // LeaderMove is one hand-over of leadership.
 type LeaderMove struct {
-	From MemberRef `json:"from"`
-	To   MemberRef `json:"to"`
+	From cluster.MemberRef `json:"from"`
+	To   cluster.MemberRef `json:"to"`
 }
 
 // DefragMember is one member's step.
 type DefragMember struct {
-	MemberRef
+	cluster.MemberRef
 	Node   string `json:"node,omitempty"`
 	Role   string `json:"role"` // leader, follower or learner, when planned
 	Result string `json:"result"`
@@ -119,7 +120,7 @@ func (cfg *DefragConfig) Worth(u Usage) (bool, string) {
 // leader last, each healthy again before the next starts.
 func Defrag(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg DefragConfig) (*DefragResult, error) {
 	cfg.defaults()
-	c, err := Open(ctx, d, pods)
+	c, err := cluster.Open(ctx, d, pods)
 	if err != nil {
 		return nil, err
 	}
@@ -153,8 +154,8 @@ func Defrag(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg 
 }
 
 // DefragOrder is the followers by name, then the leader.
-func DefragOrder(c *Cluster) []*Member {
-	var out []*Member
+func DefragOrder(c *cluster.Cluster) []*cluster.Member {
+	var out []*cluster.Member
 	for _, m := range c.Members {
 		if !m.IsLeader() {
 			out = append(out, m)
@@ -168,8 +169,8 @@ func DefragOrder(c *Cluster) []*Member {
 
 type defragRun struct {
 	cfg   *DefragConfig
-	c     *Cluster
-	order []*Member
+	c     *cluster.Cluster
+	order []*cluster.Member
 	res   *DefragResult
 }
 
@@ -177,7 +178,7 @@ type defragRun struct {
 // reports whether there is anything to do.
 func (r *defragRun) plan() bool {
 	cfg := r.cfg
-	r.res = &DefragResult{ClusterID: hexOrEmpty(r.c.ClusterID), DryRun: cfg.DryRun}
+	r.res = &DefragResult{ClusterID: cluster.HexOrEmpty(r.c.ClusterID), DryRun: cfg.DryRun}
 	cfg.notef("Plan: %d members, one at a time, each healthy again before the next:", len(r.order))
 	step := 0
 	stepf := func(format string, args ...any) { step++; cfg.notef("  %d. "+format, append([]any{step}, args...)...) }
@@ -206,7 +207,7 @@ func (r *defragRun) plan() bool {
 
 // planLeader says what happens to the leadership before m, the leader,
 // is defragmented.
-func (r *defragRun) planLeader(m *Member, stepf func(string, ...any)) {
+func (r *defragRun) planLeader(m *cluster.Member, stepf func(string, ...any)) {
 	switch {
 	case !m.IsLeader():
 	case len(r.c.Members) == 1:
@@ -224,7 +225,7 @@ func (r *defragRun) planLeader(m *Member, stepf func(string, ...any)) {
 
 // decide applies the skip rule to m, except that with --compact every
 // member is defragmented, and so is a member with a NOSPACE alarm.
-func (r *defragRun) decide(m *Member) (bool, string) {
+func (r *defragRun) decide(m *cluster.Member) (bool, string) {
 	ok, why := r.cfg.Worth(usageOf(m.Status))
 	switch {
 	case ok:
@@ -236,7 +237,7 @@ func (r *defragRun) decide(m *Member) (bool, string) {
 	return ok, why
 }
 
-func (r *defragRun) alarmed(m *Member) bool {
+func (r *defragRun) alarmed(m *cluster.Member) bool {
 	for _, a := range r.c.Alarms {
 		if a.Type == alarmNoSpace && a.MemberID == m.ID {
 			return true
@@ -262,11 +263,11 @@ func article(role string) string {
 	return "a " + role
 }
 
-func role(m *Member) string {
+func role(m *cluster.Member) string {
 	switch {
 	case m.IsLeader():
 		return "leader"
-	case m.isLearner():
+	case m.IsLearner():
 		return "learner"
 	}
 	return "follower"
@@ -306,12 +307,12 @@ func (r *defragRun) markNotStarted(from int) {
 // member has freed the history.
 func (r *defragRun) compact(ctx context.Context) error {
 	l := r.c.Leader()
-	if err := r.c.refresh(ctx, l); err != nil {
+	if err := r.c.Refresh(ctx, l); err != nil {
 		return fmt.Errorf("reading the current revision from %s: %w", l.Label(), err)
 	}
 	rev := l.Status.Revision
 	r.cfg.notef("Compacting the history up to revision %d", rev)
-	took, err := r.cfg.during(fmt.Sprintf("compacting up to revision %d", rev), func() error { return r.c.compact(ctx, l, rev, true) })
+	took, err := r.cfg.during(fmt.Sprintf("compacting up to revision %d", rev), func() error { return compact(r.c, ctx, l, rev, true) })
 	if err != nil {
 		return err
 	}
@@ -322,12 +323,12 @@ func (r *defragRun) compact(ctx context.Context) error {
 
 // member defragments m if it is worth it, moving the leadership away
 // first when m leads.
-func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) error {
+func (r *defragRun) member(ctx context.Context, m *cluster.Member, row *DefragMember) error {
 	fail := func(err error) error {
 		row.Result, row.Error = ResultFailed, err.Error()
 		return err
 	}
-	if err := r.c.refresh(ctx, m); err != nil {
+	if err := r.c.Refresh(ctx, m); err != nil {
 		return fail(fmt.Errorf("reading its status: %w", err))
 	}
 	row.Before = usageOf(m.Status)
@@ -342,7 +343,7 @@ func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) er
 		return fail(err)
 	}
 	r.cfg.notef("Defragmenting %s: DB %s, %s in use", m.Label(), humanize.IBytes(uint64(row.Before.DBSize)), humanize.IBytes(uint64(row.Before.DBSizeInUse)))
-	took, err := r.cfg.during("defragmenting "+m.Label(), func() error { return m.client.Defragment(ctx) })
+	took, err := r.cfg.during("defragmenting "+m.Label(), func() error { return m.Client().Defragment(ctx) })
 	row.Took, row.TookText = took, roundTook(took).String()
 	if err != nil && ctx.Err() != nil {
 		// The RPC ends, the defragmentation does not: etcd has no way
@@ -363,7 +364,7 @@ func (r *defragRun) member(ctx context.Context, m *Member, row *DefragMember) er
 
 // leaveLeadership hands the leadership to the best follower when m
 // leads, unless --no-move-leader or m is alone, which it warns about.
-func (r *defragRun) leaveLeadership(ctx context.Context, m *Member) error {
+func (r *defragRun) leaveLeadership(ctx context.Context, m *cluster.Member) error {
 	switch {
 	case !m.IsLeader():
 		return nil
@@ -375,7 +376,7 @@ func (r *defragRun) leaveLeadership(ctx context.Context, m *Member) error {
 		r.cfg.notef("Warning: defragmenting the leader %s without moving the leadership: writes stall until it is done", m.Label())
 		return nil
 	}
-	r.c.refreshAll(ctx)
+	r.c.RefreshAll(ctx)
 	to := r.c.BestFollower(m)
 	if to == nil {
 		return errors.New("no healthy follower to take the leadership; use --no-move-leader to defragment the leader as it is")

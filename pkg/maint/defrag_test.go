@@ -11,11 +11,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster/clustertest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint/mainttest"
 )
 
 const (
@@ -76,7 +76,7 @@ func TestDefrag(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		members int
-		setup   func(c *mainttest.Cluster)
+		setup   func(c *clustertest.Cluster)
 		cfg     func(c *maint.DefragConfig)
 		calls   []string
 		results []string // per member, in the order of the rows
@@ -90,13 +90,13 @@ func TestDefrag(t *testing.T) {
 		},
 		{
 			name:    "the most up-to-date follower takes the leadership",
-			setup:   func(c *mainttest.Cluster) { c.Member("m3").Applied = 900 },
+			setup:   func(c *clustertest.Cluster) { c.Member("m3").Applied = 900 },
 			calls:   []string{"defragment m2", "defragment m3", "move-leader m1 -> m3", "defragment m1"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
 		},
 		{
 			name:    "a leader other than the first member goes last",
-			setup:   func(c *mainttest.Cluster) { c.Leader = c.Member("m2").ID },
+			setup:   func(c *clustertest.Cluster) { c.Leader = c.Member("m2").ID },
 			calls:   []string{"defragment m1", "defragment m3", "move-leader m2 -> m1", "defragment m2"},
 			results: []string{"m1 defragmented", "m3 defragmented", "m2 defragmented"},
 		},
@@ -109,29 +109,29 @@ func TestDefrag(t *testing.T) {
 		},
 		{
 			name:    "members below the threshold are skipped; a skipped leader keeps the leadership",
-			setup:   func(c *mainttest.Cluster) { c.Member("m3").InUse = 990 * mib; c.Member("m1").InUse = 1000 * mib },
+			setup:   func(c *clustertest.Cluster) { c.Member("m3").InUse = 990 * mib; c.Member("m1").InUse = 1000 * mib },
 			calls:   []string{"defragment m2"},
 			results: []string{"m2 defragmented", "m3 skipped", "m1 skipped"},
 			log:     "Skipping m3 (a3): 34 MiB free (3%), below --min-free-ratio 0.30",
 		},
 		{
 			name:    "nothing worth it: nothing done, nothing asked",
-			setup:   func(c *mainttest.Cluster) { each(c, func(m *mainttest.Member) { m.InUse = m.DBSize }) },
+			setup:   func(c *clustertest.Cluster) { each(c, func(m *clustertest.Member) { m.InUse = m.DBSize }) },
 			cfg:     func(c *maint.DefragConfig) { c.Confirm = refuse },
 			results: []string{"m2 skipped", "m3 skipped", "m1 skipped"},
 			log:     "Nothing to do",
 		},
 		{
 			name:    "--force defragments small gains",
-			setup:   func(c *mainttest.Cluster) { each(c, func(m *mainttest.Member) { m.InUse = m.DBSize - mib }) },
+			setup:   func(c *clustertest.Cluster) { each(c, func(m *clustertest.Member) { m.InUse = m.DBSize - mib }) },
 			cfg:     func(c *maint.DefragConfig) { c.Force = true },
 			calls:   []string{"defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
 		},
 		{
 			name: "--compact first, then every member",
-			setup: func(c *mainttest.Cluster) {
-				each(c, func(m *mainttest.Member) { m.InUse = m.DBSize })
+			setup: func(c *clustertest.Cluster) {
+				each(c, func(m *clustertest.Member) { m.InUse = m.DBSize })
 				c.CompactFrees = 600 * mib
 			},
 			cfg:     func(c *maint.DefragConfig) { c.Compact = true },
@@ -140,7 +140,7 @@ func TestDefrag(t *testing.T) {
 		},
 		{
 			name:    "--compact defragments members the skip rule would skip",
-			setup:   func(c *mainttest.Cluster) { each(c, func(m *mainttest.Member) { m.InUse = m.DBSize }) },
+			setup:   func(c *clustertest.Cluster) { each(c, func(m *clustertest.Member) { m.InUse = m.DBSize }) },
 			cfg:     func(c *maint.DefragConfig) { c.Compact = true },
 			calls:   []string{"compact 1000 physical=true via m1", "defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
@@ -148,14 +148,14 @@ func TestDefrag(t *testing.T) {
 		},
 		{
 			name:    "--compact when the current revision is compacted already",
-			setup:   func(c *mainttest.Cluster) { c.Compacted = 1000 },
+			setup:   func(c *clustertest.Cluster) { c.Compacted = 1000 },
 			cfg:     func(c *maint.DefragConfig) { c.Compact = true },
 			calls:   []string{"defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
 		},
 		{
 			name:    "--disarm clears NOSPACE when all is done",
-			setup:   func(c *mainttest.Cluster) { c.Alarms = []etcd.Alarm{{MemberID: c.Member("m3").ID, Type: "NOSPACE"}} },
+			setup:   func(c *clustertest.Cluster) { c.Alarms = []etcd.Alarm{{MemberID: c.Member("m3").ID, Type: "NOSPACE"}} },
 			cfg:     func(c *maint.DefragConfig) { c.Disarm = true },
 			calls:   []string{"defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1", "disarm NOSPACE m3"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
@@ -163,8 +163,8 @@ func TestDefrag(t *testing.T) {
 		},
 		{
 			name: "a member with a NOSPACE alarm is defragmented whatever it gives back",
-			setup: func(c *mainttest.Cluster) {
-				each(c, func(m *mainttest.Member) { m.InUse = m.DBSize })
+			setup: func(c *clustertest.Cluster) {
+				each(c, func(m *clustertest.Member) { m.InUse = m.DBSize })
 				c.Alarms = []etcd.Alarm{{MemberID: c.Member("m3").ID, Type: "NOSPACE"}}
 			},
 			calls:   []string{"defragment m3"},
@@ -173,40 +173,40 @@ func TestDefrag(t *testing.T) {
 		},
 		{
 			name:    "NOSPACE without --disarm stays raised",
-			setup:   func(c *mainttest.Cluster) { c.Alarms = []etcd.Alarm{{MemberID: c.Member("m3").ID, Type: "NOSPACE"}} },
+			setup:   func(c *clustertest.Cluster) { c.Alarms = []etcd.Alarm{{MemberID: c.Member("m3").ID, Type: "NOSPACE"}} },
 			calls:   []string{"defragment m2", "defragment m3", "move-leader m1 -> m2", "defragment m1"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 defragmented"},
 		},
 		{
 			name:    "a CORRUPT alarm stops everything",
-			setup:   func(c *mainttest.Cluster) { c.Alarms = []etcd.Alarm{{MemberID: c.Member("m2").ID, Type: "CORRUPT"}} },
+			setup:   func(c *clustertest.Cluster) { c.Alarms = []etcd.Alarm{{MemberID: c.Member("m2").ID, Type: "CORRUPT"}} },
 			wantErr: "alarm CORRUPT raised on member m2 (a2)",
 		},
 		{
 			name:    "an unhealthy member stops everything",
-			setup:   func(c *mainttest.Cluster) { c.Fail["get m3"] = errBoom },
+			setup:   func(c *clustertest.Cluster) { c.Fail["get m3"] = errBoom },
 			wantErr: "m3 (a3): boom",
 		},
 		{
 			name:    "an unreachable member stops everything",
-			setup:   func(c *mainttest.Cluster) { c.Fail["dial m2"] = errBoom },
+			setup:   func(c *clustertest.Cluster) { c.Fail["dial m2"] = errBoom },
 			wantErr: "m2: boom",
 		},
 		{
 			name:    "a member without a pod stops everything",
-			setup:   func(c *mainttest.Cluster) { c.Member("m3").NoPod = true },
+			setup:   func(c *clustertest.Cluster) { c.Member("m3").NoPod = true },
 			wantErr: "member m3 (a3) has no etcd pod",
 		},
 		{
 			name:    "a failed member stops the run, the leader untouched",
-			setup:   func(c *mainttest.Cluster) { c.Fail["defragment m3"] = errBoom },
+			setup:   func(c *clustertest.Cluster) { c.Fail["defragment m3"] = errBoom },
 			calls:   []string{"defragment m2"},
 			results: []string{"m2 defragmented", "m3 failed", "m1 not started"},
 			wantErr: "defrag stopped at member m3 (a3) (the members after it were not touched): defragmenting: boom",
 		},
 		{
 			name: "a member that does not come back stops the run",
-			setup: func(c *mainttest.Cluster) {
+			setup: func(c *clustertest.Cluster) {
 				c.OnDefragment = func(name string) { c.Fail["get "+name] = errBoom }
 			},
 			calls:   []string{"defragment m2"},
@@ -215,14 +215,14 @@ func TestDefrag(t *testing.T) {
 		},
 		{
 			name:    "a failed hand-over leaves the leader as it is",
-			setup:   func(c *mainttest.Cluster) { c.Fail["move-leader m1"] = errBoom },
+			setup:   func(c *clustertest.Cluster) { c.Fail["move-leader m1"] = errBoom },
 			calls:   []string{"defragment m2", "defragment m3"},
 			results: []string{"m2 defragmented", "m3 defragmented", "m1 failed"},
 			wantErr: "moving leadership from m1 (a1) to m2 (a2): boom",
 		},
 		{
 			name:    "a failed compaction touches no member",
-			setup:   func(c *mainttest.Cluster) { c.Fail["compact m1"] = errBoom },
+			setup:   func(c *clustertest.Cluster) { c.Fail["compact m1"] = errBoom },
 			cfg:     func(c *maint.DefragConfig) { c.Compact = true },
 			results: []string{"m2 not started", "m3 not started", "m1 not started"},
 			wantErr: "defrag stopped before any member: compacting up to revision 1000: boom",
@@ -251,7 +251,7 @@ func TestDefrag(t *testing.T) {
 			if n == 0 {
 				n = 3
 			}
-			fc := mainttest.New(n, gib, gib/4)
+			fc := clustertest.New(n, gib, gib/4)
 			if tt.setup != nil {
 				tt.setup(fc)
 			}
@@ -279,7 +279,7 @@ func TestDefrag(t *testing.T) {
 
 func refuse(string) error { return errors.New("not confirmed") }
 
-func each(c *mainttest.Cluster, f func(*mainttest.Member)) {
+func each(c *clustertest.Cluster, f func(*clustertest.Member)) {
 	for _, m := range c.Members {
 		f(m)
 	}
@@ -309,7 +309,7 @@ func checkErr(t *testing.T, err error, want string) {
 // TestDefragLog keeps what an operator reads during a defrag: the plan,
 // the steps, the hand-over and the sizes.
 func TestDefragLog(t *testing.T) {
-	fc := mainttest.New(3, gib, gib/4)
+	fc := clustertest.New(3, gib, gib/4)
 	fc.Member("m3").InUse = 1000 * mib
 	fc.Alarms = []etcd.Alarm{{MemberID: fc.Member("m2").ID, Type: "NOSPACE"}}
 	fc.CompactFrees = 10 * mib
@@ -334,7 +334,7 @@ func TestDefragHints(t *testing.T) {
 		{name: "a step", fail: "defragment m3", hint: "run the command again"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			fc := mainttest.New(3, gib, gib/4)
+			fc := clustertest.New(3, gib, gib/4)
 			fc.Fail[tt.fail] = errors.New("deadline exceeded")
 			_, err := maint.Defrag(context.Background(), fc, fc.Pods(), defragConfig(&bytes.Buffer{}))
 			if !strings.Contains(hint.Of(err), tt.hint) || hint.IsPermanent(err) != tt.permanent {
@@ -347,7 +347,7 @@ func TestDefragHints(t *testing.T) {
 // TestDefragProgress: a long step says which member it is on and for
 // how long.
 func TestDefragProgress(t *testing.T) {
-	fc := mainttest.New(2, gib, gib/4)
+	fc := clustertest.New(2, gib, gib/4)
 	var log lockedBuffer
 	// Each member's defragmentation lasts until its progress line is out:
 	// on a loaded machine a fixed sleep may end before the first tick.
@@ -394,7 +394,7 @@ func (l *lockedBuffer) String() string {
 // TestDefragInterrupted: Ctrl-C during a member's defragmentation says
 // that etcd finishes it anyway, and starts no other member.
 func TestDefragInterrupted(t *testing.T) {
-	fc := mainttest.New(3, gib, gib/4)
+	fc := clustertest.New(3, gib, gib/4)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	fc.OnDefragment = func(string) { cancel() }

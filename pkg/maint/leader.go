@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -21,23 +22,14 @@ type MoveLeaderConfig struct {
 
 // MoveLeaderResult says who led before and after.
 type MoveLeaderResult struct {
-	From   MemberRef     `json:"from"`
-	To     MemberRef     `json:"to"`
-	DryRun bool          `json:"dryRun,omitempty"`
-	Moved  bool          `json:"moved"`
-	Took   time.Duration `json:"-"`
+	From   cluster.MemberRef `json:"from"`
+	To     cluster.MemberRef `json:"to"`
+	DryRun bool              `json:"dryRun,omitempty"`
+	Moved  bool              `json:"moved"`
+	Took   time.Duration     `json:"-"`
 	// TookText is Took for JSON and YAML.
 	TookText string `json:"took,omitempty"`
 }
-
-// MemberRef names a member in results: its name and hex ID.
-type MemberRef struct {
-	Name string `json:"name"`
-	ID   string `json:"id"`
-}
-
-// Ref names the member in results.
-func (m *Member) Ref() MemberRef { return MemberRef{Name: m.Pod.Name, ID: hexOrEmpty(m.ID)} }
 
 // MoveLeader hands leadership to cfg.To, or to the best follower.
 func MoveLeader(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg MoveLeaderConfig) (*MoveLeaderResult, error) {
@@ -49,14 +41,14 @@ func MoveLeader(ctx context.Context, d etcd.Transport, pods []discovery.Member, 
 		return nil, err
 	}
 	defer c.Close()
-	to, err := c.target(from, cfg.To)
+	to, err := target(c, from, cfg.To)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.health(ctx, to); err != nil {
+	if err := c.Health(ctx, to); err != nil {
 		return nil, fmt.Errorf("member %s cannot take the leadership: it is not healthy: %w", to.Label(), err)
 	}
-	if p := c.problems(nil); p != "" {
+	if p := c.Problems(nil); p != "" {
 		cfg.notef("Warning: some members are not reachable:%s", p)
 	}
 	res := &MoveLeaderResult{From: from.Ref(), To: to.Ref(), DryRun: cfg.DryRun}
@@ -80,8 +72,8 @@ func MoveLeader(ctx context.Context, d etcd.Transport, pods []discovery.Member, 
 }
 
 // openLeader opens the cluster, which must have a leader that answers.
-func openLeader(ctx context.Context, d etcd.Transport, pods []discovery.Member) (*Cluster, *Member, error) {
-	c, err := Open(ctx, d, pods)
+func openLeader(ctx context.Context, d etcd.Transport, pods []discovery.Member) (*cluster.Cluster, *cluster.Member, error) {
+	c, err := cluster.Open(ctx, d, pods)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -95,7 +87,7 @@ func openLeader(ctx context.Context, d etcd.Transport, pods []discovery.Member) 
 
 // target is the member named want, which must be a healthy voting
 // member, or the best follower.
-func (c *Cluster) target(leader *Member, want string) (*Member, error) {
+func target(c *cluster.Cluster, leader *cluster.Member, want string) (*cluster.Member, error) {
 	if want == "" {
 		if best := c.BestFollower(leader); best != nil {
 			return best, nil
@@ -106,7 +98,7 @@ func (c *Cluster) target(leader *Member, want string) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.isLearner() {
+	if m.IsLearner() {
 		return nil, hint.Permanent(fmt.Errorf("member %s is a learner and cannot lead", m.Label()), "promote it first, or pick a voting member")
 	}
 	return m, nil
@@ -114,14 +106,14 @@ func (c *Cluster) target(leader *Member, want string) (*Member, error) {
 
 // moveLeader asks the leader to hand over to to, then waits until to
 // says it leads.
-func (o *Options) moveLeader(ctx context.Context, c *Cluster, from, to *Member) (time.Duration, error) {
+func (o *Options) moveLeader(ctx context.Context, c *cluster.Cluster, from, to *cluster.Member) (time.Duration, error) {
 	o.notef("Moving leadership from %s to %s", from.Label(), to.Label())
 	took, err := o.during("moving leadership to "+to.Label(), func() error {
-		if err := from.client.MoveLeader(ctx, to.ID); err != nil {
+		if err := from.Client().MoveLeader(ctx, to.ID); err != nil {
 			return err
 		}
 		return o.waitFor(ctx, o.HealthTimeout, func() error {
-			if err := c.refresh(ctx, to); err != nil {
+			if err := c.Refresh(ctx, to); err != nil {
 				return err
 			}
 			if !to.IsLeader() {
@@ -133,7 +125,7 @@ func (o *Options) moveLeader(ctx context.Context, c *Cluster, from, to *Member) 
 	if err != nil {
 		return took, fmt.Errorf("moving leadership from %s to %s: %w", from.Label(), to.Label(), err)
 	}
-	_ = c.refresh(ctx, from)
+	_ = c.Refresh(ctx, from)
 	o.notef("Leadership moved to %s in %s", to.Label(), roundTook(took))
 	return took, nil
 }

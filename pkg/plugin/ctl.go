@@ -13,6 +13,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 	"k8s.io/kubectl/pkg/util/term"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 )
@@ -106,7 +107,7 @@ func (o *CtlOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := etcd.PickMember(ctx, o.TransportFor(etcd.Etcdctl), members, o.Member)
+	m, err := cluster.Pick(ctx, o.TransportFor(etcd.Etcdctl), members, o.Member)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster/clustertest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint/mainttest"
 )
 
 func TestCheckAndMetricsRefuseBadFlags(t *testing.T) {
@@ -42,11 +42,11 @@ func TestCheckAndMetricsRefuseBadFlags(t *testing.T) {
 // TestCheckStrict: a warning alone exits 0, and non-zero with --strict;
 // a run without warnings passes --strict too.
 func TestCheckStrict(t *testing.T) {
-	learner := func(c *mainttest.Cluster) { c.Member("hc-cp3").Learner = true }
+	learner := func(c *clustertest.Cluster) { c.Member("hc-cp3").Learner = true }
 	tests := []struct {
 		name    string
 		args    []string
-		setup   func(c *mainttest.Cluster)
+		setup   func(c *clustertest.Cluster)
 		summary string // a piece of the summary on stderr
 		wantErr string
 	}{

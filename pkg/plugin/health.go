@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
@@ -50,11 +51,11 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v, herr := etcd.CheckHealth(ctx, o.TransportFor(etcd.Reads), pods)
+	v, herr := cluster.Health(ctx, o.TransportFor(etcd.Reads), pods)
 	if err := printers.Print(o.Out, o.Output, v, printers.HealthTable(v)); err != nil {
 		return err
 	}
-	if errors.Is(herr, etcd.ErrSomeFailed) {
+	if errors.Is(herr, cluster.ErrSomeFailed) {
 		n := unhealthy(v)
 		if n == len(v) {
 			// The same cause everywhere (RBAC, no etcdctl...) reads better once.
@@ -65,7 +66,7 @@ func (o *HealthOptions) Run(ctx context.Context) error {
 	return herr
 }
 
-func unhealthy(v []etcd.HealthView) int {
+func unhealthy(v []cluster.HealthView) int {
 	n := 0
 	for _, h := range v {
 		if !h.Healthy {

@@ -12,16 +12,16 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster/clustertest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint/mainttest"
 )
 
 // maintCluster is a fake 3-member cluster whose members have the names
 // of etcdPod's pods; hc-cp1 leads, every member is 75% free, and a
 // compaction frees 128 MiB more.
-func maintCluster() *mainttest.Cluster {
-	c := mainttest.New(3, 1<<30, 256<<20)
+func maintCluster() *clustertest.Cluster {
+	c := clustertest.New(3, 1<<30, 256<<20)
 	c.CompactFrees = 128 << 20
 	for i, m := range c.Members {
 		m.Name = []string{"hc-cp1", "hc-cp2", "hc-cp3"}[i]
@@ -30,14 +30,14 @@ func maintCluster() *mainttest.Cluster {
 }
 
 // runMaint runs a command line against fc, with a fixed clock.
-func runMaint(t *testing.T, fc *mainttest.Cluster, args ...string) (string, string, error) {
+func runMaint(t *testing.T, fc *clustertest.Cluster, args ...string) (string, string, error) {
 	t.Helper()
 	return runMaintTerminal(t, fc, "", args...)
 }
 
 // runMaintTerminal is runMaint with stdin a terminal that types answer;
 // no answer is no terminal.
-func runMaintTerminal(t *testing.T, fc *mainttest.Cluster, answer string, args ...string) (string, string, error) {
+func runMaintTerminal(t *testing.T, fc *clustertest.Cluster, answer string, args ...string) (string, string, error) {
 	t.Helper()
 	streams, in, out, errOut := genericiooptions.NewTestIOStreams()
 	in.WriteString(answer)
@@ -61,13 +61,13 @@ func runMaintTerminal(t *testing.T, fc *mainttest.Cluster, answer string, args .
 }
 
 func TestMaintCommands(t *testing.T) {
-	noSpace := func(c *mainttest.Cluster) {
+	noSpace := func(c *clustertest.Cluster) {
 		c.Alarms = []etcd.Alarm{{MemberID: c.Member("hc-cp2").ID, Type: "NOSPACE"}}
 	}
 	tests := []struct {
 		name    string
 		args    []string
-		setup   func(c *mainttest.Cluster)
+		setup   func(c *clustertest.Cluster)
 		calls   []string
 		wantErr string
 		errOut  string // a line stderr must have
@@ -78,7 +78,7 @@ func TestMaintCommands(t *testing.T) {
 			calls: []string{"compact 1000 physical=true via hc-cp1", "defragment hc-cp2", "defragment hc-cp3", "move-leader hc-cp1 -> hc-cp2", "defragment hc-cp1", "disarm NOSPACE hc-cp2"}},
 		{name: "defrag-dry-run", args: []string{"defrag", "--dry-run", "--min-free", "800MiB"}, errOut: "Dry run: nothing was changed"},
 		{name: "defrag-no-terminal", args: []string{"defrag"}, wantErr: "not confirmed: stdin is not a terminal"},
-		{name: "defrag-failed", args: []string{"defrag", "--yes"}, setup: func(c *mainttest.Cluster) { c.Fail["defragment hc-cp3"] = errors.New("boom") },
+		{name: "defrag-failed", args: []string{"defrag", "--yes"}, setup: func(c *clustertest.Cluster) { c.Fail["defragment hc-cp3"] = errors.New("boom") },
 			calls: []string{"defragment hc-cp2"}, wantErr: "defrag stopped at member hc-cp3 (a3)"},
 		{name: "defrag-bad-min-free", args: []string{"defrag", "--min-free", "lots"}, wantErr: `--min-free "lots" is not a size`},
 		{name: "defrag-bad-ratio", args: []string{"defrag", "--min-free-ratio", "1.5"}, wantErr: "--min-free-ratio must be between 0 and 1"},
@@ -91,7 +91,7 @@ func TestMaintCommands(t *testing.T) {
 		{name: "alarm-disarm-dry-run", args: []string{"alarm", "disarm", "--dry-run"}, setup: noSpace, errOut: "NOSPACE on hc-cp2 (a2)"},
 		{name: "move-leader", args: []string{"move-leader", "hc-cp3", "--yes"}, calls: []string{"move-leader hc-cp1 -> hc-cp3"}},
 		{name: "move-leader-by-id", args: []string{"move-leader", "a2", "--yes"}, calls: []string{"move-leader hc-cp1 -> hc-cp2"}},
-		{name: "move-leader-best", args: []string{"move-leader", "--yes"}, setup: func(c *mainttest.Cluster) { c.Member("hc-cp3").Applied = 600 },
+		{name: "move-leader-best", args: []string{"move-leader", "--yes"}, setup: func(c *clustertest.Cluster) { c.Member("hc-cp3").Applied = 600 },
 			calls: []string{"move-leader hc-cp1 -> hc-cp3"}},
 		{name: "move-leader-two-args", args: []string{"move-leader", "a", "b"}, wantErr: "accepts at most 1 arg(s)"},
 		{name: "compact", args: []string{"compact", "--yes"}, calls: []string{"compact 1000 physical=true via hc-cp1"}},

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
@@ -44,7 +45,7 @@ func (o *MembersOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := etcd.ListMembers(ctx, o.TransportFor(etcd.Reads), pods)
+	v, err := cluster.Members(ctx, o.TransportFor(etcd.Reads), pods)
 	if err != nil {
 		return err
 	}

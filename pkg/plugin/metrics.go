@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
@@ -85,7 +86,7 @@ func (o *MetricsOptions) Run(ctx context.Context) error {
 		return err
 	}
 	if o.Member != "" {
-		m, err := etcd.FindMember(ctx, o.TransportFor(etcd.Reads), pods, o.Member)
+		m, err := cluster.FindPod(ctx, o.TransportFor(etcd.Reads), pods, o.Member)
 		if err != nil {
 			return err
 		}
@@ -137,5 +138,5 @@ func failed(errs []error) error {
 	if len(bad) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %d of %d: %w", etcd.ErrSomeFailed, len(bad), len(errs), errors.Join(bad...))
+	return fmt.Errorf("%w: %d of %d: %w", cluster.ErrSomeFailed, len(bad), len(errs), errors.Join(bad...))
 }

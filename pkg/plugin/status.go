@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 )
@@ -52,7 +53,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	v, serr := etcd.CollectStatus(ctx, o.TransportFor(etcd.Reads), pods)
+	v, serr := cluster.Status(ctx, o.TransportFor(etcd.Reads), pods)
 	if err := printers.Print(o.Out, o.Output, v, printers.StatusTable(v)); err != nil {
 		return err
 	}
@@ -62,7 +63,7 @@ func (o *StatusOptions) Run(ctx context.Context) error {
 	return serr
 }
 
-func allFailed(v *etcd.StatusListView) bool {
+func allFailed(v *cluster.StatusListView) bool {
 	for _, m := range v.Members {
 		if m.Error == "" {
 			return false

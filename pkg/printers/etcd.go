@@ -6,11 +6,11 @@ import (
 
 	"github.com/dustin/go-humanize"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 )
 
 // MembersTable is the table of `kubectl etcd members`.
-func MembersTable(v *etcd.MemberListView) TableFunc {
+func MembersTable(v *cluster.MemberListView) TableFunc {
 	return func(wide bool) ([]string, [][]string) {
 		h := []string{"ID", "NAME", "NODE", "STATUS", "LEARNER", "PEER URLS", "CLIENT URLS"}
 		if wide {
@@ -29,7 +29,7 @@ func MembersTable(v *etcd.MemberListView) TableFunc {
 }
 
 // HealthTable is the table of `kubectl etcd health`.
-func HealthTable(v []etcd.HealthView) TableFunc {
+func HealthTable(v []cluster.HealthView) TableFunc {
 	return func(wide bool) ([]string, [][]string) {
 		h := []string{"NAME", "NODE", "HEALTHY", "TOOK", "ERROR"}
 		if wide {
@@ -48,7 +48,7 @@ func HealthTable(v []etcd.HealthView) TableFunc {
 }
 
 // StatusTable is the table of `kubectl etcd status`.
-func StatusTable(v *etcd.StatusListView) TableFunc {
+func StatusTable(v *cluster.StatusListView) TableFunc {
 	return func(wide bool) ([]string, [][]string) {
 		h := []string{"NAME", "NODE", "ID", "VERSION", "DB SIZE", "IN USE", "QUOTA", "LEADER", "LEARNER", "RAFT TERM", "RAFT INDEX", "APPLIED", "ALARMS", "ERRORS"}
 		if wide {

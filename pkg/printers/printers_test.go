@@ -5,23 +5,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
-var members = &etcd.MemberListView{ClusterID: "f9f44c4ba0e96dd8", Members: []etcd.MemberView{
+var members = &cluster.MemberListView{ClusterID: "f9f44c4ba0e96dd8", Members: []cluster.MemberView{
 	{ID: "8e9e05c52164694d", Name: "hc-cp1", Node: "hc-cp1", Pod: "etcd-hc-cp1", Status: "started", PeerURLs: []string{"https://10.250.1.11:2380"}, ClientURLs: []string{"https://10.250.1.11:2379"}},
 	{ID: "2d2b4e1f3c7a9b10", Name: "hc-cp2", Node: "hc-cp2", Pod: "etcd-hc-cp2", Status: "started", IsLearner: true, PeerURLs: []string{"https://10.250.1.12:2380"}, ClientURLs: []string{"https://10.250.1.12:2379"}},
 	{ID: "ffffffffffffffff", Status: "unstarted", PeerURLs: []string{"https://10.250.1.13:2380"}, ClientURLs: []string{}},
 }}
 
-var health = []etcd.HealthView{
+var health = []cluster.HealthView{
 	{Name: "hc-cp1", Node: "hc-cp1", Pod: "etcd-hc-cp1", Endpoint: "https://127.0.0.1:2379", Healthy: true, Took: 8 * time.Millisecond, TookText: "8ms"},
 	{Name: "hc-cp2", Node: "hc-cp2", Pod: "etcd-hc-cp2", Endpoint: "https://127.0.0.1:2379", Healthy: false, TookText: "5s", Error: "context deadline exceeded\nsecond line"},
 }
 
-var status = &etcd.StatusListView{ClusterID: "f9f44c4ba0e96dd8", Members: []etcd.StatusView{
+var status = &cluster.StatusListView{ClusterID: "f9f44c4ba0e96dd8", Members: []cluster.StatusView{
 	{Name: "hc-cp1", Node: "hc-cp1", Pod: "etcd-hc-cp1", ID: "8e9e05c52164694d", Version: "3.5.35", StorageVersion: "3.5.0",
 		DBSize: 20 << 20, DBSizeInUse: 5 << 20, Quota: 2 << 30, IsLeader: true, Leader: "8e9e05c52164694d",
 		RaftTerm: 3, RaftIndex: 12345, RaftAppliedIndex: 12345, Revision: 9876, Alarms: []string{"NOSPACE"}},

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
-var usageLive = &keyspace.UsageReport{Source: "member", Member: &maint.MemberRef{Name: "hc-cp2", ID: "2d2b4e1f3c7a9b10"}, Role: "follower", Serializable: true,
+var usageLive = &keyspace.UsageReport{Source: "member", Member: &cluster.MemberRef{Name: "hc-cp2", ID: "2d2b4e1f3c7a9b10"}, Role: "follower", Serializable: true,
 	Revision: 987654, DBSize: 1900 << 20, DBSizeInUse: 700 << 20, DBSizeQuota: 2 << 30, History: keyspace.HistoryVersions,
 	Total: keyspace.ResourceUsage{Keys: 201234, Bytes: 412 << 20, Revisions: 250000, LeasedKeys: 80000},
 	Resources: []keyspace.ResourceUsage{

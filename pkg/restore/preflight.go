@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -121,8 +122,8 @@ func readLive(ctx context.Context, d etcd.Transport, ms []discovery.Member) Live
 	if d == nil {
 		return l
 	}
-	v, err := etcd.CollectStatus(ctx, d, ms)
-	if v == nil || err != nil && !errors.Is(err, etcd.ErrSomeFailed) {
+	v, err := cluster.Status(ctx, d, ms)
+	if v == nil || err != nil && !errors.Is(err, cluster.ErrSomeFailed) {
 		return l
 	}
 	l.ClusterID = v.ClusterID

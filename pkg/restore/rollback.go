@@ -10,8 +10,8 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
@@ -84,7 +84,7 @@ func Rollback(ctx context.Context, d Deps, cfg Config) error {
 	// stopped: the node pods and the agents' mirror pods.
 	r.removeLeftovers(ctx)
 	if pods, err := d.Members(ctx); err == nil {
-		if v, err := etcd.CollectStatus(ctx, d.Reads, pods); err == nil {
+		if v, err := cluster.Status(ctx, d.Reads, pods); err == nil {
 			fmt.Fprintf(cfg.Out, "Rolled back restore %s: cluster ID %s (was %s)\n", id, v.ClusterID, now.ClusterID)
 		}
 	}

@@ -218,9 +218,9 @@ func (c fakeConn) Health(context.Context) (time.Duration, error)   { return time
 func (c fakeConn) AlarmList(context.Context) ([]etcd.Alarm, error) { return nil, nil }
 func (c fakeConn) Close() error                                    { return nil }
 
-// cluster is a fake API whose kubelet runs node pods and completes
+// fakeAPI is a fake API whose kubelet runs node pods and completes
 // restore pods.
-func cluster(t *testing.T, ms []discovery.Member, notReady string) *fake.Clientset {
+func fakeAPI(t *testing.T, ms []discovery.Member, notReady string) *fake.Clientset {
 	var objs []runtime.Object
 	for _, m := range ms {
 		st := corev1.ConditionTrue
@@ -283,7 +283,7 @@ func newFixture(t *testing.T, n int, version string) *fixture {
 	os.WriteFile(filepath.Join(dir, agentclient.Name), []byte("agent"), 0o755)
 	f := &fixture{ex: &recExec{}, fe: &fakeEtcd{ms: ms, downFor: 2}, out: &syncBuffer{}}
 	f.ex.started = func() { f.fe.mu.Lock(); f.fe.restored = true; f.fe.mu.Unlock() }
-	f.cs = cluster(t, ms, "")
+	f.cs = fakeAPI(t, ms, "")
 	f.ex.nodeOf = func(pod string) string {
 		p, _ := f.cs.CoreV1().Pods("kube-system").Get(context.Background(), pod, metav1.GetOptions{})
 		if p == nil {

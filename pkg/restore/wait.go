@@ -15,7 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
@@ -82,7 +82,7 @@ func (r *run) probe(ctx context.Context, ms []MemberPlan, w *waitState) (string,
 		w.note("the API server answers again")
 	}
 	if w.oldID != "" {
-		v, err := etcd.CollectStatus(ctx, r.d.Reads, pods)
+		v, err := cluster.Status(ctx, r.d.Reads, pods)
 		if err != nil || v.ClusterID == "" {
 			return "waiting for the members' status", false
 		}
@@ -91,7 +91,7 @@ func (r *run) probe(ctx context.Context, ms []MemberPlan, w *waitState) (string,
 			return "waiting for the agents (cluster " + w.oldID + " still serves)", false
 		}
 	}
-	hv, _ := etcd.CheckHealth(ctx, r.d.Reads, pods)
+	hv, _ := cluster.Health(ctx, r.d.Reads, pods)
 	for _, h := range hv {
 		if h.Healthy && !w.healthy[h.Name] {
 			w.healthy[h.Name] = true
@@ -249,7 +249,7 @@ func (r *run) checkOnce(ctx context.Context, res *Result) (readErr, checkErr err
 	if err != nil {
 		return err, nil
 	}
-	v, err := etcd.CollectStatus(ctx, r.d.Reads, pods)
+	v, err := cluster.Status(ctx, r.d.Reads, pods)
 	if err != nil {
 		return fmt.Errorf("read the restored members' status: %w", err), nil
 	}

@@ -17,7 +17,7 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
@@ -336,7 +336,7 @@ func (f *fullAfter) Write(p []byte) (int, error) {
 // The schema moved from pkg/plugin; FILE.json files already written must
 // read the same.
 func TestMetadataMemberJSONMatchesMemberView(t *testing.T) {
-	v := etcd.MemberView{ID: "8e9e05c52164694d", Name: "cp1", Node: "n1", Pod: "etcd-n1", Status: "started", IsLearner: true,
+	v := cluster.MemberView{ID: "8e9e05c52164694d", Name: "cp1", Node: "n1", Pod: "etcd-n1", Status: "started", IsLearner: true,
 		PeerURLs: []string{"https://10.0.0.1:2380"}, ClientURLs: []string{"https://10.0.0.1:2379"}}
 	want, _ := json.Marshal(v)
 	var m MetadataMember

@@ -1,0 +1,127 @@
+package cluster_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster/clustertest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+)
+
+// TestRead: one round reads every member's status and both lists; a
+// member that fails keeps its error, the others their status.
+func TestRead(t *testing.T) {
+	tests := []struct {
+		name   string
+		setup  func(f *clustertest.Cluster)
+		leader string
+		read   string // ReadMember's choice
+		errs   string // "member: error" of each failed member
+		list   string // ListErr, or ""
+		rows   int    // rows of the status view
+	}{
+		{name: "healthy", leader: "m1", read: "m2", rows: 3},
+		{name: "follower down", setup: func(f *clustertest.Cluster) { f.Fail["status m2"] = errors.New("reset by peer") },
+			leader: "m1", read: "m3", errs: "m2: reset by peer", rows: 3},
+		{name: "undialable", setup: func(f *clustertest.Cluster) { f.Fail["dial m3"] = errors.New("no route") },
+			leader: "m1", read: "m2", errs: "m3: no route", rows: 3},
+		{name: "leader down", setup: func(f *clustertest.Cluster) { f.Fail["status m1"] = errors.New("timed out") },
+			read: "m2", errs: "m1: timed out", rows: 3},
+		{name: "member without a pod", setup: func(f *clustertest.Cluster) { f.Members[2].NoPod = true },
+			leader: "m1", read: "m2", rows: 3},
+		{name: "lists fail", setup: func(f *clustertest.Cluster) { f.Fail["alarm-list m1"] = errors.New("denied") },
+			leader: "m1", read: "m2", list: "denied", rows: 3},
+		{name: "learner never reads", setup: func(f *clustertest.Cluster) { f.Members[1].Learner = true },
+			leader: "m1", read: "m3", rows: 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := clustertest.New(3, 100<<20, 50<<20)
+			f.Members[2].Applied = 400 // m2 is the newest follower
+			if tc.setup != nil {
+				tc.setup(f)
+			}
+			c := cluster.Read(t.Context(), f, f.Pods())
+			defer c.Close()
+			if got := name(c.Leader()); got != tc.leader {
+				t.Errorf("leader %q, want %q", got, tc.leader)
+			}
+			m, _, err := c.ReadMember()
+			if err != nil || m.Pod.Name != tc.read {
+				t.Errorf("ReadMember = %v, %v; want %s", name(m), err, tc.read)
+			}
+			var errs []string
+			for _, m := range c.Members {
+				if m.Err != nil {
+					errs = append(errs, m.Pod.Name+": "+m.Err.Error())
+				}
+			}
+			if got := strings.Join(errs, "; "); got != tc.errs {
+				t.Errorf("member errors %q, want %q", got, tc.errs)
+			}
+			if got := errString(c.ListErr); got != tc.list {
+				t.Errorf("ListErr %q, want %q", got, tc.list)
+			}
+			if c.ClusterID != 0xc1a55 {
+				t.Errorf("cluster ID %x", c.ClusterID)
+			}
+			v, err := c.StatusView()
+			if len(v.Members) != tc.rows {
+				t.Errorf("%d status rows, want %d: %+v", len(v.Members), tc.rows, v.Members)
+			}
+			bad := tc.errs != "" || tc.list != "" || tc.name == "member without a pod"
+			if bad != errors.Is(err, cluster.ErrSomeFailed) {
+				t.Errorf("StatusView error %v", err)
+			}
+			if tc.name == "member without a pod" && v.Members[2].Error != "no etcd pod found for this member" {
+				t.Errorf("the member without a pod: %+v", v.Members[2])
+			}
+		})
+	}
+}
+
+// TestFind: --member names a member by name, node, pod or hex ID, and
+// nothing else.
+func TestFind(t *testing.T) {
+	f := clustertest.New(3, 1, 1)
+	c := cluster.Read(t.Context(), f, f.Pods())
+	defer c.Close()
+	for want, member := range map[string]string{"m2": "m2", "node-m3": "m3", "etcd-m1": "m1", "a2": "m2", "0xA3": "m3", "m4": "", "a9": ""} {
+		m, err := c.Find(want)
+		if got := name(m); got != member || (member == "") != (err != nil) {
+			t.Errorf("Find(%q) = %q, %v; want %q", want, got, err, member)
+		}
+	}
+}
+
+// TestOpenNoneReachable: Open fails, naming each member's error, when
+// none answers; Read still returns the model.
+func TestOpenNoneReachable(t *testing.T) {
+	f := clustertest.New(2, 1, 1)
+	f.Fail["status m1"], f.Fail["status m2"] = errors.New("refused 1"), errors.New("refused 2")
+	_, err := cluster.Open(t.Context(), f, f.Pods())
+	if err == nil || !strings.Contains(err.Error(), "m1: refused 1") || !strings.Contains(err.Error(), "m2: refused 2") {
+		t.Errorf("Open error %v", err)
+	}
+	if _, err := cluster.Open(t.Context(), f, nil); err == nil {
+		t.Error("Open with no pods succeeded")
+	}
+}
+
+func name(m *cluster.Member) string {
+	if m == nil {
+		return ""
+	}
+	return m.Pod.Name
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+var _ etcd.Transport = (*clustertest.Cluster)(nil)
