@@ -1,6 +1,7 @@
 // Package clustertest is a recording fake of an etcd cluster (an
-// etcd.Transport) for the tests of the model and of what stands on it: every change made through it is logged in order,
-// and any call can be made to fail.
+// etcd.Transport) for the tests of the model and of what stands on it:
+// every change made through it is logged in order, and any call can be
+// made to fail.
 package clustertest
 
 import (
