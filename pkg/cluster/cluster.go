@@ -93,22 +93,26 @@ func Dial(ctx context.Context, t etcd.Transport, pods []discovery.Member) *Clust
 // status, the member list and the alarms. It never fails: each member
 // keeps its error, and ListErr says why the lists could not be read.
 // Close it.
+//
+// Over exec, one etcdctl run in one member's container answers for
+// every member it reaches (StatusAll), as the manual one-liner does;
+// a member it does not answer for, or one on a node that is not Ready
+// (its etcd may answer a peer while its kubelet cannot run anything),
+// is asked on its own.
 func Read(ctx context.Context, t etcd.Transport, pods []discovery.Member) *Cluster {
 	c := Dial(ctx, t, pods)
-	first := c.any()
+	first := c.trusted()
 	var id uint64
 	var alarmErr error
-	par.Each(len(c.Members)+2, func(i int) {
+	par.Each(3, func(i int) {
 		switch {
-		case i < len(c.Members):
-			if m := c.Members[i]; m.Err == nil {
-				m.Err = etcd.WithHint(m.Pod, c.Refresh(ctx, m))
-			}
+		case i == 0:
+			c.readStatuses(ctx, first)
 		case first == nil:
-		case i == len(c.Members):
-			id, c.List, c.ListErr = first.MemberList(ctx)
+		case i == 1:
+			id, c.List, c.ListErr = first.Client().MemberList(ctx)
 		default:
-			c.Alarms, alarmErr = first.AlarmList(ctx)
+			c.Alarms, alarmErr = first.Client().AlarmList(ctx)
 		}
 	})
 	switch {
@@ -129,6 +133,58 @@ func Read(ctx context.Context, t etcd.Transport, pods []discovery.Member) *Clust
 	}
 	return c
 }
+
+// readStatuses reads every dialled member's status: all of them through
+// first's StatusAll when its transport can, then each one left on its
+// own, in parallel.
+func (c *Cluster) readStatuses(ctx context.Context, first *Member) {
+	done := map[*Member]bool{}
+	if first != nil {
+		if all, err := first.client.StatusAll(ctx); err == nil {
+			for _, e := range all {
+				if m := c.answering(e.Endpoint); m != nil && e.Err == nil && e.Status != nil {
+					m.Status, m.ID, done[m] = e.Status, e.Status.MemberID, true
+				}
+			}
+		}
+	}
+	par.Each(len(c.Members), func(i int) {
+		if m := c.Members[i]; m.Err == nil && !done[m] {
+			m.Err = etcd.WithHint(m.Pod, c.Refresh(ctx, m))
+		}
+	})
+}
+
+// answering is the member whose pod advertises endpoint, if an answer
+// through another member counts for it: dialled, and on a Ready node.
+func (c *Cluster) answering(endpoint string) *Member {
+	for _, m := range c.Members {
+		if m.Err == nil && nodeReady(m.Pod) && contains(m.Pod.AdvertiseClientURLs, endpoint) {
+			return m
+		}
+	}
+	return nil
+}
+
+// trusted is the first dialled member on a Ready node, else the first
+// dialled one; nil if none was.
+func (c *Cluster) trusted() *Member {
+	var any *Member
+	for _, m := range c.Members {
+		if m.Err != nil || m.client == nil {
+			continue
+		}
+		if nodeReady(m.Pod) {
+			return m
+		}
+		if any == nil {
+			any = m
+		}
+	}
+	return any
+}
+
+func nodeReady(p discovery.Member) bool { return p.NodeReady == nil || *p.NodeReady }
 
 // Open is Read that fails when no member answered.
 func Open(ctx context.Context, t etcd.Transport, pods []discovery.Member) (*Cluster, error) {

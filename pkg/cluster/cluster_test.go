@@ -1,12 +1,16 @@
 package cluster_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster/clustertest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 )
 
@@ -37,48 +41,98 @@ func TestRead(t *testing.T) {
 			leader: "m1", read: "m3", rows: 3},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			f := clustertest.New(3, 100<<20, 50<<20)
-			f.Members[2].Applied = 400 // m2 is the newest follower
-			if tc.setup != nil {
-				tc.setup(f)
-			}
-			c := cluster.Read(t.Context(), f, f.Pods())
-			defer c.Close()
-			if got := name(c.Leader()); got != tc.leader {
-				t.Errorf("leader %q, want %q", got, tc.leader)
-			}
-			m, _, err := c.ReadMember()
-			if err != nil || m.Pod.Name != tc.read {
-				t.Errorf("ReadMember = %v, %v; want %s", name(m), err, tc.read)
-			}
-			var errs []string
-			for _, m := range c.Members {
-				if m.Err != nil {
-					errs = append(errs, m.Pod.Name+": "+m.Err.Error())
+		for _, allInOne := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/all-in-one=%v", tc.name, allInOne), func(t *testing.T) {
+				f := clustertest.New(3, 100<<20, 50<<20)
+				f.AllInOne = allInOne
+				f.Members[2].Applied = 400 // m2 is the newest follower
+				if tc.setup != nil {
+					tc.setup(f)
 				}
-			}
-			if got := strings.Join(errs, "; "); got != tc.errs {
-				t.Errorf("member errors %q, want %q", got, tc.errs)
-			}
-			if got := errString(c.ListErr); got != tc.list {
-				t.Errorf("ListErr %q, want %q", got, tc.list)
-			}
-			if c.ClusterID != 0xc1a55 {
-				t.Errorf("cluster ID %x", c.ClusterID)
-			}
-			v, err := c.StatusView()
-			if len(v.Members) != tc.rows {
-				t.Errorf("%d status rows, want %d: %+v", len(v.Members), tc.rows, v.Members)
-			}
-			bad := tc.errs != "" || tc.list != "" || tc.name == "member without a pod"
-			if bad != errors.Is(err, cluster.ErrSomeFailed) {
-				t.Errorf("StatusView error %v", err)
-			}
-			if tc.name == "member without a pod" && v.Members[2].Error != "no etcd pod found for this member" {
-				t.Errorf("the member without a pod: %+v", v.Members[2])
-			}
-		})
+				c := cluster.Read(t.Context(), f, f.Pods())
+				defer c.Close()
+				if got := name(c.Leader()); got != tc.leader {
+					t.Errorf("leader %q, want %q", got, tc.leader)
+				}
+				m, _, err := c.ReadMember()
+				if err != nil || m.Pod.Name != tc.read {
+					t.Errorf("ReadMember = %v, %v; want %s", name(m), err, tc.read)
+				}
+				var errs []string
+				for _, m := range c.Members {
+					if m.Err != nil {
+						errs = append(errs, m.Pod.Name+": "+m.Err.Error())
+					}
+				}
+				if got := strings.Join(errs, "; "); got != tc.errs {
+					t.Errorf("member errors %q, want %q", got, tc.errs)
+				}
+				if got := errString(c.ListErr); got != tc.list {
+					t.Errorf("ListErr %q, want %q", got, tc.list)
+				}
+				if c.ClusterID != 0xc1a55 {
+					t.Errorf("cluster ID %x", c.ClusterID)
+				}
+				v, err := c.StatusView()
+				if len(v.Members) != tc.rows {
+					t.Errorf("%d status rows, want %d: %+v", len(v.Members), tc.rows, v.Members)
+				}
+				bad := tc.errs != "" || tc.list != "" || tc.name == "member without a pod"
+				if bad != errors.Is(err, cluster.ErrSomeFailed) {
+					t.Errorf("StatusView error %v", err)
+				}
+				if tc.name == "member without a pod" && v.Members[2].Error != "no etcd pod found for this member" {
+					t.Errorf("the member without a pod: %+v", v.Members[2])
+				}
+			})
+		}
+	}
+}
+
+// notReady is the fake whose kubelet on m3's node runs nothing: m3's
+// own status read fails, while its etcd still answers the others.
+type notReady struct{ *clustertest.Cluster }
+
+func (n notReady) Client(ctx context.Context, p discovery.Member) (etcd.Client, error) {
+	c, err := n.Cluster.Client(ctx, p)
+	if err != nil || p.Name != "m3" {
+		return c, err
+	}
+	return kubeletDown{c}, nil
+}
+
+type kubeletDown struct{ etcd.Client }
+
+func (kubeletDown) Status(context.Context) (*etcd.Status, error) {
+	return nil, errors.New("kubelet down")
+}
+
+func (kubeletDown) Health(context.Context) (time.Duration, error) {
+	return 0, errors.New("kubelet down")
+}
+
+// TestAllInOneTrustsReadyNodes: an answer through another member counts
+// only for a member on a Ready node; one on a NotReady node is asked on
+// its own, and its own failure, with the node named, is what shows.
+func TestAllInOneTrustsReadyNodes(t *testing.T) {
+	for _, ready := range []bool{true, false} {
+		f := clustertest.New(3, 1, 1)
+		f.AllInOne = true
+		pods := f.Pods()
+		pods[2].NodeReady = &ready
+		c := cluster.Read(t.Context(), notReady{f}, pods)
+		m3 := c.Members[2]
+		if ready != (m3.Err == nil && m3.Status != nil) {
+			t.Errorf("ready=%v: m3 status %+v, error %v", ready, m3.Status, m3.Err)
+		}
+		if !ready && !strings.Contains(fmt.Sprint(m3.Err), "node node-m3 is NotReady") {
+			t.Errorf("m3's error does not name its node: %v", m3.Err)
+		}
+		c.Close()
+		h, err := cluster.Health(t.Context(), notReady{f}, pods)
+		if ready != (err == nil) || ready != h[2].Healthy {
+			t.Errorf("ready=%v: health %+v, %v", ready, h, err)
+		}
 	}
 }
 

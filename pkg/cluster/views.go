@@ -113,30 +113,27 @@ func (c *Cluster) StatusView() (*StatusListView, error) {
 func Health(ctx context.Context, t etcd.Transport, pods []discovery.Member) ([]HealthView, error) {
 	c := Dial(ctx, t, pods)
 	defer c.Close()
-	first := c.any()
+	first := c.trusted()
+	took := make([]time.Duration, len(c.Members))
+	errs := make([]error, len(c.Members))
+	listErr := errNoConn
+	par.Each(2, func(i int) {
+		switch {
+		case i == 0:
+			c.checkHealth(ctx, first, took, errs)
+		case first != nil:
+			_, c.List, listErr = first.client.MemberList(ctx)
+		}
+	})
 	out := make([]HealthView, len(c.Members))
-	var listErr error = errNoConn
-	par.Each(len(c.Members)+1, func(i int) {
-		if i == len(c.Members) {
-			if first != nil {
-				_, c.List, listErr = first.MemberList(ctx)
-			}
-			return
-		}
-		m := c.Members[i]
-		v := HealthView{Name: m.Pod.Name, Node: m.Pod.Node, Pod: m.Pod.Pod, Endpoint: m.Pod.LocalClientURL()}
-		err := m.Err
-		if err == nil {
-			v.Took, err = m.client.Health(ctx)
-			err = etcd.WithHint(m.Pod, err)
-		}
-		v.Healthy = err == nil
-		if err != nil {
-			v.Error = err.Error()
+	for i, m := range c.Members {
+		v := HealthView{Name: m.Pod.Name, Node: m.Pod.Node, Pod: m.Pod.Pod, Endpoint: m.Pod.LocalClientURL(), Took: took[i], Healthy: errs[i] == nil}
+		if errs[i] != nil {
+			v.Error = errs[i].Error()
 		}
 		v.TookText = v.Took.Round(time.Microsecond).String()
 		out[i] = v
-	})
+	}
 	if listErr == nil {
 		for _, mi := range c.Unpodded() {
 			out = append(out, HealthView{Name: memberLabel(mi), Error: "no etcd pod found for this member", TookText: "0s"})
@@ -144,6 +141,45 @@ func Health(ctx context.Context, t etcd.Transport, pods []discovery.Member) ([]H
 	}
 	return out, failures(len(out), func(i int) bool { return !out[i].Healthy })
 }
+
+// checkHealth checks every member as readStatuses reads them: all
+// through first's HealthAll when its transport can, then each one left
+// on its own.
+func (c *Cluster) checkHealth(ctx context.Context, first *Member, took []time.Duration, errs []error) {
+	done := make([]bool, len(c.Members))
+	if first != nil {
+		if all, err := first.client.HealthAll(ctx); err == nil {
+			for _, e := range all {
+				if m := c.answering(e.Endpoint); m != nil && e.Err == nil {
+					i := c.index(m)
+					took[i], done[i] = e.Took, true
+				}
+			}
+		}
+	}
+	par.Each(len(c.Members), func(i int) {
+		m := c.Members[i]
+		if done[i] {
+			return
+		}
+		errs[i] = m.Err
+		if errs[i] == nil {
+			took[i], errs[i] = m.client.Health(ctx)
+			errs[i] = etcd.WithHint(m.Pod, errs[i])
+		}
+	})
+}
+
+func (c *Cluster) index(m *Member) int {
+	for i, x := range c.Members {
+		if x == m {
+			return i
+		}
+	}
+	return -1
+}
+
+var errNoConn = errors.New("no member could be reached")
 
 // MemberList is the member list that Read read, joined with the pods;
 // nil if it could not be read.
@@ -153,8 +189,6 @@ func (c *Cluster) MemberList() *MemberListView {
 	}
 	return memberListView(c.ClusterID, c.List, c.pods())
 }
-
-var errNoConn = errors.New("no member could be reached")
 
 // Members asks members, one after the other, for the member list until
 // one answers, and joins it with the pods.

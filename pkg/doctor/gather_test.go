@@ -40,6 +40,9 @@ func (c statusClient) MemberList(context.Context) (uint64, []etcd.MemberInfo, er
 }
 
 func (c statusClient) Status(context.Context) (*etcd.Status, error) { return c.st, nil }
+func (c statusClient) StatusAll(context.Context) ([]etcd.EndpointStatus, error) {
+	return nil, &etcd.UnsupportedError{Transport: "fake", Op: "status-all"}
+}
 func (c statusClient) AlarmList(context.Context) ([]etcd.Alarm, error) {
 	return nil, nil
 }

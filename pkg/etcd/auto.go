@@ -201,6 +201,14 @@ func (c *autoClient) Health(ctx context.Context) (time.Duration, error) {
 	return call(ctx, c, func(x Client) (time.Duration, error) { return x.Health(ctx) })
 }
 
+func (c *autoClient) StatusAll(ctx context.Context) ([]EndpointStatus, error) {
+	return call(ctx, c, func(x Client) ([]EndpointStatus, error) { return x.StatusAll(ctx) })
+}
+
+func (c *autoClient) HealthAll(ctx context.Context) ([]EndpointHealth, error) {
+	return call(ctx, c, func(x Client) ([]EndpointHealth, error) { return x.HealthAll(ctx) })
+}
+
 func (c *autoClient) MoveLeader(ctx context.Context, toID uint64) error {
 	return do(ctx, c, func(x Client) error { return x.MoveLeader(ctx, toID) })
 }

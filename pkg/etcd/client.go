@@ -37,6 +37,15 @@ type Client interface {
 	// linearizable read succeeds and no alarm is raised. It returns how
 	// long the check took inside the transport.
 	Health(ctx context.Context) (time.Duration, error)
+	// StatusAll asks the bound member for the status of every member
+	// its member list names, in one call, each by its client URL, as
+	// etcdctl endpoint status --cluster does. Over a port-forward the
+	// other members' URLs are out of reach: ErrUnsupported.
+	StatusAll(ctx context.Context) ([]EndpointStatus, error)
+	// HealthAll is Health for every member the bound member's list
+	// names, in one call (etcdctl endpoint health --cluster);
+	// ErrUnsupported over a port-forward.
+	HealthAll(ctx context.Context) ([]EndpointHealth, error)
 	// MoveLeader hands leadership to toID. Only the leader can do that,
 	// so the client must be bound to it.
 	MoveLeader(ctx context.Context, toID uint64) error
@@ -93,6 +102,21 @@ func (e *UnsupportedError) Is(target error) bool { return target == ErrUnsupport
 // unsupported is that error, with the way out as its hint; no retry heals it.
 func unsupported(transport, op, why, wayOut string) error {
 	return hint.Permanent(&UnsupportedError{Transport: transport, Op: op, Why: why}, "%s", wayOut)
+}
+
+// EndpointStatus is one member's answer to StatusAll: its status, or
+// why it did not answer the member asked.
+type EndpointStatus struct {
+	Endpoint string
+	Status   *Status
+	Err      error
+}
+
+// EndpointHealth is one member's answer to HealthAll.
+type EndpointHealth struct {
+	Endpoint string
+	Took     time.Duration
+	Err      error
 }
 
 // KVHash is one member's hash of its keys.

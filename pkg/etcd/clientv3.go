@@ -173,6 +173,21 @@ func (c *V3Conn) Status(ctx context.Context) (*Status, error) {
 	return fromPBStatus((*pb.StatusResponse)(resp)), nil
 }
 
+// StatusAll implements Client: through a port-forward to one member,
+// the others' client URLs are out of reach.
+func (c *V3Conn) StatusAll(context.Context) ([]EndpointStatus, error) {
+	return nil, acrossForward("read every member's status through one")
+}
+
+// HealthAll implements Client, as StatusAll.
+func (c *V3Conn) HealthAll(context.Context) ([]EndpointHealth, error) {
+	return nil, acrossForward("check every member's health through one")
+}
+
+func acrossForward(op string) error {
+	return unsupported("port-forward", op, "a port-forward reaches one member only", "ask each member through its own port-forward")
+}
+
 func (c *V3Conn) Health(ctx context.Context) (time.Duration, error) {
 	ctx, cancel := c.call(ctx)
 	defer cancel()

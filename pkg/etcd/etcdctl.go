@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -83,6 +84,13 @@ func (c *execClient) run(ctx context.Context, v any, sub ...string) error {
 }
 
 func (c *execClient) runUntyped(ctx context.Context, v any, sub ...string) error {
+	_, err := c.runStderr(ctx, v, sub...)
+	return err
+}
+
+// runStderr is runUntyped that also returns what etcdctl printed on
+// stderr, where the --cluster verbs name the members that failed.
+func (c *execClient) runStderr(ctx context.Context, v any, sub ...string) (string, error) {
 	args := append(Args(c.m, c.timeout), "-w", "json")
 	args = append(args, sub...)
 	// JSON answers are small; a member list of hundreds of members is
@@ -94,14 +102,14 @@ func (c *execClient) runUntyped(ctx context.Context, v any, sub ...string) error
 	ref := exec.PodRef{Namespace: c.m.Namespace, Name: c.m.Pod, Container: c.m.Container}
 	err := c.d.Exec.Exec(ctx, ref, args, nil, stdout, stderr)
 	if stdout.Exceeded() {
-		return fmt.Errorf("etcdctl %s in %s printed %w; is this an etcd container?", strings.Join(sub, " "), c.m.Pod, &bounded.ErrTooLarge{Max: maxEtcdctlOutput})
+		return "", fmt.Errorf("etcdctl %s in %s printed %w; is this an etcd container?", strings.Join(sub, " "), c.m.Pod, &bounded.ErrTooLarge{Max: maxEtcdctlOutput})
 	}
 	if errors.Is(err, exec.ErrNotFound) {
-		return fmt.Errorf("%w (etcdctl is missing from image %s; use --transport=port-forward)", err, c.m.Image)
+		return "", fmt.Errorf("%w (etcdctl is missing from image %s; use --transport=port-forward)", err, c.m.Image)
 	}
 	var exit *exec.ExitError
 	if err != nil && !errors.As(err, &exit) {
-		return err
+		return "", err
 	}
 	// A failed endpoint prints an empty list ([] in 3.5, null in 3.6+)
 	// before etcdctl exits 1: the error is then on stderr.
@@ -109,15 +117,15 @@ func (c *execClient) runUntyped(ctx context.Context, v any, sub ...string) error
 	emptyFailure := err != nil && (printed == "[]" || printed == "null")
 	if printed != "" && v != nil && !emptyFailure {
 		if jerr := json.Unmarshal(stdout.Bytes(), v); jerr == nil {
-			return nil
+			return stderr.String(), nil
 		} else if err == nil {
-			return fmt.Errorf("cannot parse etcdctl %s output: %w", strings.Join(sub, " "), jerr)
+			return "", fmt.Errorf("cannot parse etcdctl %s output: %w", strings.Join(sub, " "), jerr)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("etcdctl %s in %s: %s", strings.Join(sub, " "), c.m.Pod, firstLine(stderr.String(), err))
+		return stderr.String(), fmt.Errorf("etcdctl %s in %s: %s", strings.Join(sub, " "), c.m.Pod, firstLine(stderr.String(), err))
 	}
-	return nil
+	return stderr.String(), nil
 }
 
 func firstLine(stderr string, fallback error) string {
@@ -170,13 +178,63 @@ func (c *execClient) Health(ctx context.Context) (time.Duration, error) {
 	}
 	took, _ := time.ParseDuration(resp[0].Took)
 	if !resp[0].Health {
-		msg := resp[0].Error
-		if msg == "" {
-			msg = "unhealthy"
-		}
-		return took, errors.New(msg)
+		return took, errors.New(orUnhealthy(resp[0].Error))
 	}
 	return took, nil
+}
+
+// StatusAll implements Client with one etcdctl run: endpoint status
+// --cluster asks each member of the list in turn, prints the answers as
+// JSON, and names each member that failed on stderr.
+func (c *execClient) StatusAll(ctx context.Context) ([]EndpointStatus, error) {
+	var resp []endpointStatus
+	stderr, err := c.runStderr(ctx, &resp, "endpoint", "status", "--cluster")
+	if err != nil {
+		return nil, typed(err)
+	}
+	var out []EndpointStatus
+	for _, r := range resp {
+		if r.Status != nil {
+			out = append(out, EndpointStatus{Endpoint: r.Endpoint, Status: fromPBStatus(r.Status)})
+		}
+	}
+	for _, l := range strings.Split(stderr, "\n") {
+		if m := failedStatus.FindStringSubmatch(strings.TrimSpace(l)); m != nil {
+			out = append(out, EndpointStatus{Endpoint: m[1], Err: errors.New(m[2])})
+		}
+	}
+	return out, nil
+}
+
+// failedStatus is how etcdctl 3.5 to 3.7 name an endpoint that did not
+// answer endpoint status.
+var failedStatus = regexp.MustCompile(`^Failed to get the status of endpoint (\S+) \((.*)\)$`)
+
+// HealthAll implements Client with one etcdctl run: endpoint health
+// --cluster checks every member of the list at once and prints a row
+// for each, healthy or not.
+func (c *execClient) HealthAll(ctx context.Context) ([]EndpointHealth, error) {
+	var resp []endpointHealth
+	if _, err := c.runStderr(ctx, &resp, "endpoint", "health", "--cluster"); err != nil {
+		return nil, typed(err)
+	}
+	out := make([]EndpointHealth, 0, len(resp))
+	for _, r := range resp {
+		took, _ := time.ParseDuration(r.Took)
+		h := EndpointHealth{Endpoint: r.Endpoint, Took: took}
+		if !r.Health {
+			h.Err = errors.New(orUnhealthy(r.Error))
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+func orUnhealthy(msg string) string {
+	if msg == "" {
+		return "unhealthy"
+	}
+	return msg
 }
 
 func (c *execClient) AlarmList(ctx context.Context) ([]Alarm, error) {

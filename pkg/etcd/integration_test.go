@@ -124,6 +124,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 			if leaders != 1 {
 				t.Errorf("%d leaders, want 1", leaders)
 			}
+			allInOne(t, ctx, tr, c, "")
 			rc := cluster.Read(ctx, tr.d, pods(c))
 			list := rc.MemberList()
 			rc.Close()
@@ -195,6 +196,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 			if err != nil || len(v.Members) != 3 {
 				t.Fatalf("ListMembers with one member down: %v, %+v", err, v)
 			}
+			allInOne(t, ctx, tr, c, c.Members[2].ClientURL)
 			h, err := cluster.Health(ctx, tr.d, pods(c))
 			if !errors.Is(err, cluster.ErrSomeFailed) {
 				t.Errorf("CheckHealth error = %v, want ErrSomeFailed", err)
@@ -220,5 +222,47 @@ func TestIntegrationRealCluster(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// allInOne: over exec, one etcdctl run answers for every member, each by
+// its client URL, and names the member that is down (down: its URL);
+// over a port-forward it is unsupported.
+func allInOne(t *testing.T, ctx context.Context, tr transport, c *etcdtest.Cluster, down string) {
+	t.Helper()
+	cl, err := tr.d.Client(ctx, pods(c)[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	st, serr := cl.StatusAll(ctx)
+	h, herr := cl.HealthAll(ctx)
+	if tr.name == "port-forward" {
+		if !errors.Is(serr, etcd.ErrUnsupported) || !errors.Is(herr, etcd.ErrUnsupported) {
+			t.Errorf("over a port-forward StatusAll, HealthAll = %v, %v; want ErrUnsupported", serr, herr)
+		}
+		return
+	}
+	if serr != nil || herr != nil || len(st) != 3 || len(h) != 3 {
+		t.Fatalf("StatusAll = %+v, %v; HealthAll = %+v, %v: want 3 rows each", st, serr, h, herr)
+	}
+	ids := map[uint64]bool{}
+	for i := range 3 {
+		sDown, hDown := st[i].Err != nil, h[i].Err != nil
+		if sDown != (st[i].Endpoint == down) {
+			t.Errorf("StatusAll row %s: %+v", st[i].Endpoint, st[i])
+		}
+		if hDown != (h[i].Endpoint == down) {
+			t.Errorf("HealthAll row %s: %+v", h[i].Endpoint, h[i])
+		}
+		if !sDown {
+			ids[st[i].Status.MemberID] = true
+		}
+		if !hDown && h[i].Took <= 0 {
+			t.Errorf("HealthAll row %s took %v", h[i].Endpoint, h[i].Took)
+		}
+	}
+	if want := 3 - min(1, len(down)); len(ids) != want {
+		t.Errorf("StatusAll answered for %d members, want %d", len(ids), want)
 	}
 }

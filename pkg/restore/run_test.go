@@ -214,7 +214,13 @@ func (c fakeConn) Status(context.Context) (*etcd.Status, error) {
 	}
 	return &etcd.Status{ClusterID: 0xc0ffee, Revision: 9000, RaftIndex: 12000}, nil
 }
-func (c fakeConn) Health(context.Context) (time.Duration, error)   { return time.Millisecond, nil }
+func (c fakeConn) Health(context.Context) (time.Duration, error) { return time.Millisecond, nil }
+func (c fakeConn) StatusAll(context.Context) ([]etcd.EndpointStatus, error) {
+	return nil, &etcd.UnsupportedError{Transport: "fake", Op: "status-all"}
+}
+func (c fakeConn) HealthAll(context.Context) ([]etcd.EndpointHealth, error) {
+	return nil, &etcd.UnsupportedError{Transport: "fake", Op: "health-all"}
+}
 func (c fakeConn) AlarmList(context.Context) ([]etcd.Alarm, error) { return nil, nil }
 func (c fakeConn) Close() error                                    { return nil }
 

@@ -48,6 +48,11 @@ type Cluster struct {
 	// OnDefragment runs inside each Defragment, with the cluster
 	// locked: it may change fields (Fail, a member's sizes) directly.
 	OnDefragment func(name string)
+	// AllInOne makes StatusAll and HealthAll answer for every member,
+	// as etcdctl in a container does (a member's "status NAME" or
+	// "health NAME" failure shows in its row); false refuses them with
+	// ErrUnsupported, as a port-forward does.
+	AllInOne bool
 	// Calls are the changes, in order: "defragment m2", "move-leader m1
 	// -> m3", "compact 42 physical=true via m1", "disarm NOSPACE m1".
 	Calls []string
@@ -69,7 +74,8 @@ func (c *Cluster) Pods() []discovery.Member {
 	var out []discovery.Member
 	for _, m := range c.Members {
 		if !m.NoPod {
-			out = append(out, discovery.Member{Name: m.Name, Pod: "etcd-" + m.Name, Node: "node-" + m.Name, Namespace: "kube-system", Container: "etcd", Running: true})
+			out = append(out, discovery.Member{Name: m.Name, Pod: "etcd-" + m.Name, Node: "node-" + m.Name, Namespace: "kube-system", Container: "etcd", Running: true,
+				AdvertiseClientURLs: []string{clientURL(m)}})
 		}
 	}
 	return out
@@ -139,11 +145,49 @@ func (cl *client) MemberList(context.Context) (uint64, []etcd.MemberInfo, error)
 	var out []etcd.MemberInfo
 	err := cl.do("member-list", func(*Member) error {
 		for _, m := range cl.c.Members {
-			out = append(out, etcd.MemberInfo{ID: m.ID, Name: m.Name, IsLearner: m.Learner, PeerURLs: []string{"https://" + m.Name + ":2380"}})
+			out = append(out, etcd.MemberInfo{ID: m.ID, Name: m.Name, IsLearner: m.Learner, PeerURLs: []string{"https://" + m.Name + ":2380"}, ClientURLs: []string{clientURL(m)}})
 		}
 		return nil
 	})
 	return cl.c.ClusterID, out, err
+}
+
+func clientURL(m *Member) string { return "https://" + m.Name + ":2379" }
+
+// StatusAll answers for every member when AllInOne is set.
+func (cl *client) StatusAll(ctx context.Context) ([]etcd.EndpointStatus, error) {
+	if err := cl.allInOne("status-all"); err != nil {
+		return nil, err
+	}
+	var out []etcd.EndpointStatus
+	for _, m := range cl.c.Members {
+		st, err := (&client{c: cl.c, name: m.Name}).Status(ctx)
+		out = append(out, etcd.EndpointStatus{Endpoint: clientURL(m), Status: st, Err: err})
+	}
+	return out, nil
+}
+
+// HealthAll answers for every member when AllInOne is set.
+func (cl *client) HealthAll(ctx context.Context) ([]etcd.EndpointHealth, error) {
+	if err := cl.allInOne("health-all"); err != nil {
+		return nil, err
+	}
+	var out []etcd.EndpointHealth
+	for _, m := range cl.c.Members {
+		took, err := (&client{c: cl.c, name: m.Name}).Health(ctx)
+		out = append(out, etcd.EndpointHealth{Endpoint: clientURL(m), Took: took, Err: err})
+	}
+	return out, nil
+}
+
+func (cl *client) allInOne(verb string) error {
+	cl.c.mu.Lock()
+	on := cl.c.AllInOne
+	cl.c.mu.Unlock()
+	if !on {
+		return &etcd.UnsupportedError{Transport: "fake", Op: verb}
+	}
+	return cl.c.fail(verb + " " + cl.name)
 }
 
 func (cl *client) Status(context.Context) (*etcd.Status, error) {
