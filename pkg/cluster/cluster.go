@@ -90,7 +90,7 @@ func Dial(ctx context.Context, t etcd.Transport, pods []discovery.Member) *Clust
 }
 
 // Read dials every member, then reads in one round every member's
-// status, the member list and the alarms. It never fails: each member
+// status (which lists the alarms) and the member list. It never fails: each member
 // keeps its error, and ListErr says why the lists could not be read.
 // Close it.
 //
@@ -103,23 +103,18 @@ func Read(ctx context.Context, t etcd.Transport, pods []discovery.Member) *Clust
 	c := Dial(ctx, t, pods)
 	first := c.trusted()
 	var id uint64
-	var alarmErr error
-	par.Each(3, func(i int) {
+	par.Each(2, func(i int) {
 		switch {
 		case i == 0:
 			c.readStatuses(ctx, first)
-		case first == nil:
-		case i == 1:
-			id, c.List, c.ListErr = first.Client().MemberList(ctx)
-		default:
-			c.Alarms, alarmErr = first.Client().AlarmList(ctx)
+		case first != nil:
+			id, c.List, c.ListErr = first.client.MemberList(ctx)
 		}
 	})
-	switch {
-	case first == nil:
+	if first == nil {
 		c.ListErr = fmt.Errorf("no member could be reached:%s", c.Problems(nil))
-	case c.ListErr == nil:
-		c.ListErr = alarmErr
+	} else if err := c.readAlarms(ctx, first); c.ListErr == nil {
+		c.ListErr = err
 	}
 	// The first member's status names the cluster; the list's header
 	// only when no status was read (they differ only mid-restore).
@@ -132,6 +127,24 @@ func Read(ctx context.Context, t etcd.Transport, pods []discovery.Member) *Clust
 		c.ClusterID = id
 	}
 	return c
+}
+
+// readAlarms takes the alarms from a status that was read (each lists
+// every alarm raised), and asks first for the alarm list only when none
+// could tell.
+func (c *Cluster) readAlarms(ctx context.Context, first *Member) error {
+	for _, m := range c.Members {
+		if m.Err != nil || m.Status == nil {
+			continue
+		}
+		if as, ok := etcd.AlarmsIn(m.Status); ok {
+			c.Alarms = as
+			return nil
+		}
+	}
+	var err error
+	c.Alarms, err = first.client.AlarmList(ctx)
+	return err
 }
 
 // readStatuses reads every dialled member's status: all of them through

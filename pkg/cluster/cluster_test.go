@@ -35,8 +35,12 @@ func TestRead(t *testing.T) {
 			read: "m2", errs: "m1: timed out", rows: 3},
 		{name: "member without a pod", setup: func(f *clustertest.Cluster) { f.Members[2].NoPod = true },
 			leader: "m1", read: "m2", rows: 3},
-		{name: "lists fail", setup: func(f *clustertest.Cluster) { f.Fail["alarm-list m1"] = errors.New("denied") },
+		{name: "lists fail", setup: func(f *clustertest.Cluster) { f.Fail["member-list m1"] = errors.New("denied") },
 			leader: "m1", read: "m2", list: "denied", rows: 3},
+		{name: "alarms read from the statuses", setup: func(f *clustertest.Cluster) {
+			f.Alarms = []etcd.Alarm{{MemberID: 0xa2, Type: "NOSPACE"}}
+			f.Fail["alarm-list m1"] = errors.New("not asked")
+		}, leader: "m1", read: "m2", rows: 3},
 		{name: "learner never reads", setup: func(f *clustertest.Cluster) { f.Members[1].Learner = true },
 			leader: "m1", read: "m3", rows: 3},
 	}
@@ -81,7 +85,10 @@ func TestRead(t *testing.T) {
 				if bad != errors.Is(err, cluster.ErrSomeFailed) {
 					t.Errorf("StatusView error %v", err)
 				}
-				if tc.name == "member without a pod" && v.Members[2].Error != "no etcd pod found for this member" {
+				if tc.name == "alarms read from the statuses" && (len(c.Alarms) != 1 || strings.Join(v.Members[1].Alarms, ",") != "NOSPACE") {
+				t.Errorf("alarms %+v, m2's row %+v", c.Alarms, v.Members[1])
+			}
+			if tc.name == "member without a pod" && v.Members[2].Error != "no etcd pod found for this member" {
 					t.Errorf("the member without a pod: %+v", v.Members[2])
 				}
 			})

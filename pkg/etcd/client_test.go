@@ -304,3 +304,32 @@ func TestPageNext(t *testing.T) {
 		})
 	}
 }
+
+// TestAlarmsIn: the alarms a status lists, in etcd's text forms (gogo's
+// up to 3.6, protobuf-go's with its varying spaces from 3.7); an error
+// that names an alarm but does not parse sends the caller to the list.
+func TestAlarmsIn(t *testing.T) {
+	tests := []struct {
+		errs []string
+		want string
+		ok   bool
+	}{
+		{nil, "", true},
+		{[]string{"etcdserver: no leader"}, "", true},
+		{[]string{"memberID:10276657743932975437 alarm:NOSPACE "}, "8e9e05c52164694d NOSPACE", true},
+		{[]string{"memberID:1  alarm:CORRUPT", "memberID: 2 alarm: NOSPACE"}, "1 CORRUPT, 2 NOSPACE", true},
+		{[]string{"memberID:1 alarm:NOSPACE", "etcdserver: no leader"}, "1 NOSPACE", true},
+		{[]string{"alarm: something new"}, "", false},
+		{[]string{"memberID:1 alarm:NONE"}, "", false},
+	}
+	for _, tc := range tests {
+		as, ok := etcd.AlarmsIn(&etcd.Status{Errors: tc.errs})
+		var got []string
+		for _, a := range as {
+			got = append(got, etcd.HexID(a.MemberID)+" "+a.Type)
+		}
+		if ok != tc.ok || strings.Join(got, ", ") != tc.want {
+			t.Errorf("AlarmsIn(%q) = %q, %v; want %q, %v", tc.errs, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -8,6 +8,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
+	"strings"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 )
@@ -48,6 +51,32 @@ type Alarm struct {
 	MemberID uint64
 	Type     string
 }
+
+// AlarmsIn are the alarms that st lists among its errors: etcd puts
+// every alarm raised in the cluster in each member's status, as
+// "memberID:ID alarm:TYPE" (protobuf's text form, whose spacing varies).
+// ok is false when an error names an alarm that does not parse: then
+// only the alarm list can tell.
+func AlarmsIn(st *Status) (alarms []Alarm, ok bool) {
+	alarms = []Alarm{}
+	for _, e := range st.Errors {
+		if !strings.Contains(e, "alarm:") {
+			continue
+		}
+		m := alarmText.FindStringSubmatch(e)
+		if m == nil {
+			return nil, false
+		}
+		id, err := strconv.ParseUint(m[1], 10, 64)
+		if err != nil || m[2] == "NONE" {
+			return nil, false
+		}
+		alarms = append(alarms, Alarm{MemberID: id, Type: m[2]})
+	}
+	return alarms, true
+}
+
+var alarmText = regexp.MustCompile(`^\s*memberID:\s*(\d+)\s+alarm:\s*([A-Z]+)\s*$`)
 
 // SnapshotStream is a snapshot being streamed.
 type SnapshotStream struct {

@@ -196,6 +196,10 @@ func (cl *client) Status(context.Context) (*etcd.Status, error) {
 		st = &etcd.Status{ClusterID: cl.c.ClusterID, MemberID: m.ID, Revision: cl.c.Revision, Version: "3.6.8",
 			DBSize: m.DBSize, DBSizeInUse: m.InUse, DBSizeQuota: m.Quota, Leader: cl.c.Leader,
 			RaftTerm: 2, RaftIndex: m.Applied, RaftAppliedIndex: m.Applied, IsLearner: m.Learner}
+		// As etcd does, every member's status lists every alarm.
+		for _, a := range cl.c.Alarms {
+			st.Errors = append(st.Errors, fmt.Sprintf("memberID:%d alarm:%s ", a.MemberID, a.Type))
+		}
 		return nil
 	})
 	return st, err
