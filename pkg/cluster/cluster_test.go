@@ -86,9 +86,9 @@ func TestRead(t *testing.T) {
 					t.Errorf("StatusView error %v", err)
 				}
 				if tc.name == "alarms read from the statuses" && (len(c.Alarms) != 1 || strings.Join(v.Members[1].Alarms, ",") != "NOSPACE") {
-				t.Errorf("alarms %+v, m2's row %+v", c.Alarms, v.Members[1])
-			}
-			if tc.name == "member without a pod" && v.Members[2].Error != "no etcd pod found for this member" {
+					t.Errorf("alarms %+v, m2's row %+v", c.Alarms, v.Members[1])
+				}
+				if tc.name == "member without a pod" && v.Members[2].Error != "no etcd pod found for this member" {
 					t.Errorf("the member without a pod: %+v", v.Members[2])
 				}
 			})
