@@ -83,7 +83,7 @@ func TestPermanentIfDenied(t *testing.T) {
 func TestExecCannotStream(t *testing.T) {
 	// The exec transport cannot stream a snapshot; backup must say so
 	// rather than hang or write a partial file.
-	s := &rotatingStream{transport: &etcd.ExecDialer{}, members: []*cluster.Member{member("a")}, notify: func(string, ...any) {}}
+	s := &rotatingStream{transport: &etcd.ExecTransport{}, members: []*cluster.Member{member("a")}, notify: func(string, ...any) {}}
 	_, err := s.open(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "cannot stream snapshots") || !hint.IsPermanent(err) {
 		t.Errorf("open over exec = %v", err)

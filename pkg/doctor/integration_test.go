@@ -62,7 +62,7 @@ func TestIntegrationCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fwd := c.ForwardDialer(5 * time.Second)
+	fwd := c.ForwardTransport(5 * time.Second)
 	src := doctor.Sources{Clients: fwd, HTTP: fwd, Nodes: etcdtest.NodeFiles{}}
 	check := func(t *testing.T, cfg doctor.Config) *doctor.Report {
 		t.Helper()
@@ -162,7 +162,7 @@ func TestIntegrationCheck(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exec := &etcd.ExecDialer{Exec: &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}, Timeout: 5 * time.Second}
+		exec := &etcd.ExecTransport{Exec: &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}, Timeout: 5 * time.Second}
 		var log bytes.Buffer
 		clients := &etcd.Auto{First: noHelperPod{}, Then: exec, Log: &log}
 		rep, err := doctor.Check(ctx, doctor.Sources{Clients: clients, HTTP: fwd}, c.Pods(), doctor.Config{Selection: doctor.Selection{Only: []string{"topology", "consistency.hashkv", "capacity"}}})

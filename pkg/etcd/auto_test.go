@@ -160,7 +160,7 @@ func status(t *testing.T, tr etcd.Transport) string {
 // What a transport cannot do is a type: its name, the operation and the
 // way out, and no retry heals it.
 func TestUnsupported(t *testing.T) {
-	c, err := (&etcd.ExecDialer{}).Client(context.Background(), discovery.Member{Name: "m1", Pod: "etcd-m1", Running: true})
+	c, err := (&etcd.ExecTransport{}).Client(context.Background(), discovery.Member{Name: "m1", Pod: "etcd-m1", Running: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestUnsupported(t *testing.T) {
 // holds a nil pointer, which a caller's `c != nil` would take for one.
 func TestFailedDialIsNil(t *testing.T) {
 	stopped := discovery.Member{Name: "m1", Pod: "etcd-m1", Running: false}
-	for _, tr := range []etcd.Transport{&etcd.ExecDialer{}, &etcd.ForwardDialer{}} {
+	for _, tr := range []etcd.Transport{&etcd.ExecTransport{}, &etcd.ForwardTransport{}} {
 		c, err := tr.Client(context.Background(), stopped)
 		if err == nil || c != nil {
 			t.Errorf("%s: Client of a stopped member = %#v, %v; want nil and an error", tr.Name(), c, err)

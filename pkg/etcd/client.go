@@ -183,7 +183,7 @@ func (p *Page) Next(r PageRequest) PageRequest {
 
 // Client binds a client/v3 client to m over a port-forward; its Close
 // ends the forward too.
-func (d *ForwardDialer) Client(ctx context.Context, m discovery.Member) (Client, error) {
+func (d *ForwardTransport) Client(ctx context.Context, m discovery.Member) (Client, error) {
 	c, err := d.dial(ctx, m)
 	if err != nil {
 		return nil, err // never a nil *V3Conn in a non-nil Client

@@ -20,7 +20,7 @@ import (
 // dialer, as the commands will.
 func clients(t *testing.T, c *etcdtest.Cluster) []etcd.Client {
 	t.Helper()
-	d := c.ForwardDialer(5 * time.Second)
+	d := c.ForwardTransport(5 * time.Second)
 	var out []etcd.Client
 	for _, m := range pods(c) {
 		cl, err := d.Client(context.Background(), m)

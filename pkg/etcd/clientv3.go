@@ -42,20 +42,20 @@ func SetGRPCBufferPool() {
 	experimental.SetDefaultBufferPool(mem.NewTieredBufferPool(256, 4<<10, 16<<10, 32<<10, 64<<10, 1<<20))
 }
 
-// ForwardDialer port-forwards to each member's client port and speaks
+// ForwardTransport port-forwards to each member's client port and speaks
 // client/v3 with the TLS material the pod spec names.
-type ForwardDialer struct {
+type ForwardTransport struct {
 	Forwarder exec.Forwarder
 	TLS       TLSSource
 	Timeout   time.Duration // per call, default 5s
 }
 
 // Name implements Transport.
-func (d *ForwardDialer) Name() string { return "port-forward" }
+func (d *ForwardTransport) Name() string { return "port-forward" }
 
 // Prepare reads the TLS material once for all members, before they are
 // dialled in parallel, so that one bad node cannot hold the others up.
-func (d *ForwardDialer) Prepare(ctx context.Context, members []discovery.Member) error {
+func (d *ForwardTransport) Prepare(ctx context.Context, members []discovery.Member) error {
 	p, ok := d.TLS.(interface {
 		Prefetch(context.Context, []discovery.Member) (*Material, error)
 	})
@@ -67,7 +67,7 @@ func (d *ForwardDialer) Prepare(ctx context.Context, members []discovery.Member)
 }
 
 // dial opens a client/v3 client to m through a port-forward.
-func (d *ForwardDialer) dial(ctx context.Context, m discovery.Member) (*V3Conn, error) {
+func (d *ForwardTransport) dial(ctx context.Context, m discovery.Member) (*V3Conn, error) {
 	if err := CheckRunning(m); err != nil {
 		return nil, err
 	}

@@ -16,32 +16,24 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/bounded"
 )
 
-// ExecDialer runs etcdctl inside each member's etcd container, with the
+// ExecTransport runs etcdctl inside each member's etcd container, with the
 // endpoint and certificate flags taken from the member's pod spec. No
 // shell is used: 3.6+ etcd images have none.
-type ExecDialer struct {
+type ExecTransport struct {
 	Exec    exec.Executor
 	Timeout time.Duration // --command-timeout, default 5s
 }
 
 // Name implements Transport.
-func (d *ExecDialer) Name() string { return "exec" }
+func (d *ExecTransport) Name() string { return "exec" }
 
 // Prepare implements Transport: exec needs no set-up.
-func (d *ExecDialer) Prepare(context.Context, []discovery.Member) error { return nil }
+func (d *ExecTransport) Prepare(context.Context, []discovery.Member) error { return nil }
 
 // Client implements Transport. It does no I/O.
-func (d *ExecDialer) Client(_ context.Context, m discovery.Member) (Client, error) {
-	c, err := d.bind(m)
-	if err != nil {
-		return nil, err // never a nil *execClient in a non-nil Client
-	}
-	return c, nil
-}
-
-func (d *ExecDialer) bind(m discovery.Member) (*execClient, error) {
+func (d *ExecTransport) Client(_ context.Context, m discovery.Member) (Client, error) {
 	if err := CheckRunning(m); err != nil {
-		return nil, err
+		return nil, err // never a nil *execClient in a non-nil Client
 	}
 	t := d.Timeout
 	if t == 0 {
@@ -51,7 +43,7 @@ func (d *ExecDialer) bind(m discovery.Member) (*execClient, error) {
 }
 
 type execClient struct {
-	d       *ExecDialer
+	d       *ExecTransport
 	m       discovery.Member
 	timeout time.Duration
 }

@@ -64,7 +64,7 @@ func TestExecAlarmDisarm(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ex := &alarmExecutor{raised: tt.raised}
-			c, err := (&etcd.ExecDialer{Exec: ex}).Client(context.Background(), discovery.Member{Name: "m1", Namespace: "kube-system", Pod: "etcd-m1", Running: true})
+			c, err := (&etcd.ExecTransport{Exec: ex}).Client(context.Background(), discovery.Member{Name: "m1", Namespace: "kube-system", Pod: "etcd-m1", Running: true})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -56,7 +56,7 @@ func forwardable(host string) bool {
 // Get fetches path (/metrics, /readyz?verbose) from the member's
 // metrics endpoint through a port-forward. Any status is an answer: the
 // caller judges it.
-func (d *ForwardDialer) Get(ctx context.Context, m discovery.Member, path string) (*HTTPResponse, error) {
+func (d *ForwardTransport) Get(ctx context.Context, m discovery.Member, path string) (*HTTPResponse, error) {
 	if err := CheckRunning(m); err != nil {
 		return nil, err
 	}

@@ -27,7 +27,7 @@ func transports(t *testing.T, c *etcdtest.Cluster) []transport {
 	if err != nil {
 		t.Fatalf("building etcdctl: %v", err)
 	}
-	out := []transport{{"port-forward", c.ForwardDialer(3 * time.Second)}}
+	out := []transport{{"port-forward", c.ForwardTransport(3 * time.Second)}}
 	names := make([]string, 0, len(bins))
 	for n := range bins {
 		names = append(names, n)
@@ -35,7 +35,7 @@ func transports(t *testing.T, c *etcdtest.Cluster) []transport {
 	sort.Strings(names)
 	for _, n := range names {
 		ex := &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins[n]}}
-		out = append(out, transport{"exec/etcdctl-" + n, &etcd.ExecDialer{Exec: ex, Timeout: 3 * time.Second}})
+		out = append(out, transport{"exec/etcdctl-" + n, &etcd.ExecTransport{Exec: ex, Timeout: 3 * time.Second}})
 	}
 	return out
 }
@@ -164,7 +164,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 		}
 	}
 	for _, tr := range trs {
-		ex, ok := tr.d.(*etcd.ExecDialer)
+		ex, ok := tr.d.(*etcd.ExecTransport)
 		if !ok {
 			continue
 		}

@@ -14,8 +14,8 @@ import (
 // fallback, therefore read the keys with one helper pod, not one each.
 type Session struct {
 	Discover func(ctx context.Context) ([]discovery.Member, error)
-	Exec     *ExecDialer
-	Forward  *ForwardDialer
+	Exec     *ExecTransport
+	Forward  *ForwardTransport
 	// Forced is the transport --transport names ("exec" or
 	// "port-forward"); empty for auto.
 	Forced string

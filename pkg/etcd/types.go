@@ -85,8 +85,8 @@ type SnapshotStream struct {
 	Version string
 }
 
-// Transport opens Clients to members: ExecDialer (etcdctl in each etcd
-// container), ForwardDialer (client/v3 over a port-forward), or Auto over
+// Transport opens Clients to members: ExecTransport (etcdctl in each etcd
+// container), ForwardTransport (client/v3 over a port-forward), or Auto over
 // the two. Commands take one from Session.Transport with their Policy.
 type Transport interface {
 	// Name is "exec", "port-forward" or "auto", for messages.

@@ -80,7 +80,7 @@ func setup(t *testing.T) *fixture {
 // port-forward transport as the commands dial it.
 func followerClient(t *testing.T, c *etcdtest.Cluster) etcd.Client {
 	t.Helper()
-	d := c.ForwardDialer(5 * time.Second)
+	d := c.ForwardTransport(5 * time.Second)
 	for _, m := range c.Pods() {
 		cl, err := d.Client(context.Background(), m)
 		if err != nil {

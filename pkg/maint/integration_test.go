@@ -167,7 +167,7 @@ func TestIntegrationMaint(t *testing.T) {
 	}
 	c := etcdtest.Start(t, 3)
 	cli := c.Client(t)
-	rec := &recorder{Transport: c.ForwardDialer(5 * time.Second), c: c}
+	rec := &recorder{Transport: c.ForwardTransport(5 * time.Second), c: c}
 	ctx := context.Background()
 
 	t.Run("move-leader to a named member", func(t *testing.T) {
@@ -366,7 +366,7 @@ func TestIntegrationMaint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		exec := &recorder{Transport: &etcd.ExecDialer{Exec: &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}, Timeout: 5 * time.Second}, c: c}
+		exec := &recorder{Transport: &etcd.ExecTransport{Exec: &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins["pinned"]}}, Timeout: 5 * time.Second}, c: c}
 		full := c.Members[0]
 		if err := fill(t, cli, "/fill-exec", 200); !errors.Is(err, rpctypes.ErrNoSpace) {
 			t.Fatalf("filling the quota again: %v", err)

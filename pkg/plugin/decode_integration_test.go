@@ -92,7 +92,7 @@ func TestIntegrationDecode(t *testing.T) {
 		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
 		g := NewGlobalOptions(streams)
 		g.Client = fake.NewClientset(pods...)
-		g.Clients = c.ForwardDialer(5 * time.Second)
+		g.Clients = c.ForwardTransport(5 * time.Second)
 		cmd := NewCmdEtcdWithOptions(g)
 		cmd.SetArgs(args)
 		err := cmd.ExecuteContext(ctx)

@@ -34,7 +34,7 @@ func TestIntegrationCheckAndMetrics(t *testing.T) {
 		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
 		g := NewGlobalOptions(streams)
 		g.Client = fake.NewClientset(pods...)
-		fwd := c.ForwardDialer(5 * time.Second)
+		fwd := c.ForwardTransport(5 * time.Second)
 		g.Clients, g.HTTP, g.NodeFiles = fwd, fwd, etcdtest.NodeFiles{}
 		cmd := NewCmdEtcdWithOptions(g)
 		cmd.SetArgs(args)

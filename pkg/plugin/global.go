@@ -124,8 +124,8 @@ func (g *GlobalOptions) Complete() error {
 // the transports, built on first use and then shared.
 func (g *GlobalOptions) Session() *etcd.Session {
 	if g.session == nil {
-		ex := &etcd.ExecDialer{Exec: g.Executor, Timeout: g.CommandTimeout}
-		fwd := &etcd.ForwardDialer{
+		ex := &etcd.ExecTransport{Exec: g.Executor, Timeout: g.CommandTimeout}
+		fwd := &etcd.ForwardTransport{
 			Forwarder: g.Forwarder,
 			TLS:       &nodefacts.NodeTLSSource{Runner: g.Runner(), Namespace: g.helperNamespace(), Image: g.Image},
 			Timeout:   g.CommandTimeout,

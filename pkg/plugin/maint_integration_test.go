@@ -82,7 +82,7 @@ func commandRunner(c *etcdtest.Cluster) func(t *testing.T, args ...string) (stri
 		streams, _, out, errOut := genericiooptions.NewTestIOStreams()
 		g := NewGlobalOptions(streams)
 		g.Client = fake.NewClientset(pods...)
-		g.Clients = c.ForwardDialer(5 * time.Second)
+		g.Clients = c.ForwardTransport(5 * time.Second)
 		g.Poll = 100 * time.Millisecond
 		cmd := NewCmdEtcdWithOptions(g)
 		cmd.SetArgs(args)

@@ -70,7 +70,7 @@ func run(desc string, args []string) error {
 	}
 	g := plugin.NewGlobalOptions(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr})
 	g.Client = cs
-	g.Clients = &etcd.ForwardDialer{Forwarder: forwarder(c.Addrs), TLS: fileTLS{}, Timeout: 30 * time.Second}
+	g.Clients = &etcd.ForwardTransport{Forwarder: forwarder(c.Addrs), TLS: fileTLS{}, Timeout: 30 * time.Second}
 	cmd := plugin.NewCmdEtcdWithOptions(g)
 	cmd.SetArgs(append([]string{"usage"}, args...))
 	return cmd.ExecuteContext(context.Background())

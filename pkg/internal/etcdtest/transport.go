@@ -55,9 +55,9 @@ func (FileTLS) Material(_ context.Context, m discovery.Member) (*etcd.Material, 
 	return &etcd.Material{CA: ca, Cert: cert, Key: key}, nil
 }
 
-// ForwardDialer is the plugin's port-forward transport to the cluster.
-func (c *Cluster) ForwardDialer(timeout time.Duration) *etcd.ForwardDialer {
-	return &etcd.ForwardDialer{Forwarder: Forwarder{c}, TLS: FileTLS{}, Timeout: timeout}
+// ForwardTransport is the plugin's port-forward transport to the cluster.
+func (c *Cluster) ForwardTransport(timeout time.Duration) *etcd.ForwardTransport {
+	return &etcd.ForwardTransport{Forwarder: Forwarder{c}, TLS: FileTLS{}, Timeout: timeout}
 }
 
 // Pods are the members as discovery reads them from their pods.
