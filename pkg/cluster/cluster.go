@@ -100,17 +100,42 @@ func Dial(ctx context.Context, t etcd.Transport, pods []discovery.Member) *Clust
 // (its etcd may answer a peer while its kubelet cannot run anything),
 // is asked on its own.
 func Read(ctx context.Context, t etcd.Transport, pods []discovery.Member) *Cluster {
+	return read(ctx, t, pods, true)
+}
+
+// read is Read; without needList, a StatusAll that answers for every
+// member, and for no member without a pod, ends the read: the member
+// list would only repeat it (List stays nil).
+func read(ctx context.Context, t etcd.Transport, pods []discovery.Member, needList bool) *Cluster {
 	c := Dial(ctx, t, pods)
 	first := c.trusted()
+	var all []etcd.EndpointStatus
+	allErr := errNoConn
+	if first != nil && !needList {
+		if all, allErr = first.client.StatusAll(ctx); allErr == nil && c.covers(all) {
+			c.finish(ctx, first, 0)
+			return c
+		}
+	}
 	var id uint64
 	par.Each(2, func(i int) {
 		switch {
 		case i == 0:
-			c.readStatuses(ctx, first)
+			if first != nil && needList {
+				all, allErr = first.client.StatusAll(ctx)
+			}
+			c.readStatuses(ctx, all, allErr)
 		case first != nil:
 			id, c.List, c.ListErr = first.client.MemberList(ctx)
 		}
 	})
+	c.finish(ctx, first, id)
+	return c
+}
+
+// finish reads the alarms and names the cluster once the statuses and
+// the list (its ID: listID) are read.
+func (c *Cluster) finish(ctx context.Context, first *Member, listID uint64) {
 	if first == nil {
 		c.ListErr = fmt.Errorf("no member could be reached:%s", c.Problems(nil))
 	} else if err := c.readAlarms(ctx, first); c.ListErr == nil {
@@ -124,9 +149,38 @@ func Read(ctx context.Context, t etcd.Transport, pods []discovery.Member) *Clust
 		}
 	}
 	if c.ClusterID == 0 {
-		c.ClusterID = id
+		c.ClusterID = listID
 	}
-	return c
+}
+
+// covers reports whether all holds an answer for every member, each
+// from a trusted one (see answering), and no endpoint that failed or
+// that no pod advertises; it fills the members' statuses.
+func (c *Cluster) covers(all []etcd.EndpointStatus) bool {
+	done := c.take(all)
+	for _, e := range all {
+		if e.Err != nil || c.answering(e.Endpoint) == nil {
+			return false
+		}
+	}
+	for _, m := range c.Members {
+		if !done[m] {
+			return false
+		}
+	}
+	return true
+}
+
+// take fills the statuses that all holds for trusted members, and says
+// which members it filled.
+func (c *Cluster) take(all []etcd.EndpointStatus) map[*Member]bool {
+	done := map[*Member]bool{}
+	for _, e := range all {
+		if m := c.answering(e.Endpoint); m != nil && e.Err == nil && e.Status != nil {
+			m.Status, m.ID, done[m] = e.Status, e.Status.MemberID, true
+		}
+	}
+	return done
 }
 
 // readAlarms takes the alarms from a status that was read (each lists
@@ -147,19 +201,13 @@ func (c *Cluster) readAlarms(ctx context.Context, first *Member) error {
 	return err
 }
 
-// readStatuses reads every dialled member's status: all of them through
-// first's StatusAll when its transport can, then each one left on its
-// own, in parallel.
-func (c *Cluster) readStatuses(ctx context.Context, first *Member) {
+// readStatuses reads every dialled member's status: those that all,
+// StatusAll's answer (allErr: why there is none), holds, then each one
+// left on its own, in parallel.
+func (c *Cluster) readStatuses(ctx context.Context, all []etcd.EndpointStatus, allErr error) {
 	done := map[*Member]bool{}
-	if first != nil {
-		if all, err := first.client.StatusAll(ctx); err == nil {
-			for _, e := range all {
-				if m := c.answering(e.Endpoint); m != nil && e.Err == nil && e.Status != nil {
-					m.Status, m.ID, done[m] = e.Status, e.Status.MemberID, true
-				}
-			}
-		}
+	if allErr == nil {
+		done = c.take(all)
 	}
 	par.Each(len(c.Members), func(i int) {
 		if m := c.Members[i]; m.Err == nil && !done[m] {

@@ -186,3 +186,29 @@ func errString(err error) string {
 }
 
 var _ etcd.Transport = (*clustertest.Cluster)(nil)
+
+// TestOneAnswerSkipsTheList: over exec, when the one etcdctl run answers
+// for every member and for no member without a pod, status and health
+// ask nothing more (a failing member list would show); otherwise they
+// read the list, which names the member without a pod.
+func TestOneAnswerSkipsTheList(t *testing.T) {
+	for _, noPod := range []bool{false, true} {
+		f := clustertest.New(3, 1, 1)
+		f.AllInOne = true
+		f.Members[2].NoPod = noPod
+		f.Fail["member-list m1"] = errors.New("list read")
+		v, err := cluster.Status(t.Context(), f, f.Pods())
+		if noPod != (err != nil) || noPod != strings.Contains(fmt.Sprint(err), "list read") {
+			t.Errorf("noPod=%v: status %+v, %v", noPod, v, err)
+		}
+		// health leaves out what a list it could not read would add.
+		h, err := cluster.Health(t.Context(), f, f.Pods())
+		if err != nil || len(h) != len(f.Pods()) {
+			t.Errorf("noPod=%v: health %+v, %v", noPod, h, err)
+		}
+		delete(f.Fail, "member-list m1")
+		if h, err := cluster.Health(t.Context(), f, f.Pods()); noPod && (err == nil || h[len(h)-1].Name != "m3") {
+			t.Errorf("health without m3's pod: %+v, %v", h, err)
+		}
+	}
+}

@@ -77,9 +77,12 @@ type StatusListView struct {
 // The views are still complete for the others.
 var ErrSomeFailed = errors.New("some members failed")
 
-// Status reads the cluster (Read) and is its status view.
+// Status reads the cluster as Read does and is its status view. Over
+// exec one etcdctl run answers for every member; the member list is
+// read only when that answer leaves a member out or names one that has
+// no pod (the rows of members without a pod come from it).
 func Status(ctx context.Context, t etcd.Transport, pods []discovery.Member) (*StatusListView, error) {
-	c := Read(ctx, t, pods)
+	c := read(ctx, t, pods, false)
 	defer c.Close()
 	return c.StatusView()
 }
@@ -117,14 +120,23 @@ func Health(ctx context.Context, t etcd.Transport, pods []discovery.Member) ([]H
 	took := make([]time.Duration, len(c.Members))
 	errs := make([]error, len(c.Members))
 	listErr := errNoConn
-	par.Each(2, func(i int) {
-		switch {
-		case i == 0:
-			c.checkHealth(ctx, first, took, errs)
-		case first != nil:
-			_, c.List, listErr = first.client.MemberList(ctx)
-		}
-	})
+	var all []etcd.EndpointHealth
+	allErr := errNoConn
+	if first != nil {
+		all, allErr = first.client.HealthAll(ctx)
+	}
+	// As in Status, the member list only when the one answer is short.
+	done := make([]bool, len(c.Members))
+	if allErr != nil || !c.takeHealth(all, took, errs, done) {
+		par.Each(2, func(i int) {
+			switch {
+			case i == 0:
+				c.checkHealth(ctx, done, took, errs)
+			case first != nil:
+				_, c.List, listErr = first.client.MemberList(ctx)
+			}
+		})
+	}
 	out := make([]HealthView, len(c.Members))
 	for i, m := range c.Members {
 		v := HealthView{Name: m.Pod.Name, Node: m.Pod.Node, Pod: m.Pod.Pod, Endpoint: m.Pod.LocalClientURL(), Took: took[i], Healthy: errs[i] == nil}
@@ -142,21 +154,29 @@ func Health(ctx context.Context, t etcd.Transport, pods []discovery.Member) ([]H
 	return out, failures(len(out), func(i int) bool { return !out[i].Healthy })
 }
 
-// checkHealth checks every member as readStatuses reads them: all
-// through first's HealthAll when its transport can, then each one left
-// on its own.
-func (c *Cluster) checkHealth(ctx context.Context, first *Member, took []time.Duration, errs []error) {
-	done := make([]bool, len(c.Members))
-	if first != nil {
-		if all, err := first.client.HealthAll(ctx); err == nil {
-			for _, e := range all {
-				if m := c.answering(e.Endpoint); m != nil && e.Err == nil {
-					i := c.index(m)
-					took[i], done[i] = e.Took, true
-				}
-			}
+// takeHealth fills the rows that all, HealthAll's answer, holds
+// healthy for a trusted member (see answering), and reports whether it
+// was the whole answer: healthy rows for every member and no other row.
+func (c *Cluster) takeHealth(all []etcd.EndpointHealth, took []time.Duration, errs []error, done []bool) bool {
+	whole := true
+	for _, e := range all {
+		m := c.answering(e.Endpoint)
+		if m == nil || e.Err != nil {
+			whole = false
+			continue
 		}
+		i := c.index(m)
+		took[i], errs[i], done[i] = e.Took, nil, true
 	}
+	for _, d := range done {
+		whole = whole && d
+	}
+	return whole
+}
+
+// checkHealth checks, each on its own and in parallel, the members not
+// done.
+func (c *Cluster) checkHealth(ctx context.Context, done []bool, took []time.Duration, errs []error) {
 	par.Each(len(c.Members), func(i int) {
 		m := c.Members[i]
 		if done[i] {
