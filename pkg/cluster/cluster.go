@@ -65,8 +65,9 @@ type Cluster struct {
 	ClusterID uint64
 	// Members are sorted by name.
 	Members []*Member
-	List    []etcd.MemberInfo
-	Alarms  []etcd.Alarm
+	// List is nil when Status skipped it (see read).
+	List   []etcd.MemberInfo
+	Alarms []etcd.Alarm
 	// ListErr is why the lists could not be read, or nil.
 	ListErr error
 }

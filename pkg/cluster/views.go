@@ -110,9 +110,10 @@ func (c *Cluster) StatusView() (*StatusListView, error) {
 	return v, failures(len(v.Members), func(i int) bool { return v.Members[i].Error != "" })
 }
 
-// Health checks every member in parallel, as etcdctl endpoint health
-// does, and reads the member list at the same time: listed members
-// without a pod are reported unhealthy.
+// Health checks every member as etcdctl endpoint health does. Over exec
+// one etcdctl run checks them all; as in Status, each member it leaves
+// out or fails is checked on its own, and only then is the member list
+// read, whose members without a pod are reported unhealthy.
 func Health(ctx context.Context, t etcd.Transport, pods []discovery.Member) ([]HealthView, error) {
 	c := Dial(ctx, t, pods)
 	defer c.Close()
