@@ -72,7 +72,7 @@ func ListAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member) 
 // member whose database still fills its quota: its NOSPACE alarm comes
 // back with the next write.
 func DisarmAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member, o Options) (*AlarmListView, error) {
-	o.defaults()
+	o.Defaults()
 	c, err := openAlarms(ctx, d, pods)
 	if err != nil {
 		return nil, err
@@ -80,16 +80,16 @@ func DisarmAlarms(ctx context.Context, d etcd.Transport, pods []discovery.Member
 	defer c.Close()
 	res := &AlarmListView{ClusterID: cluster.HexOrEmpty(c.ClusterID), Alarms: []AlarmView{}}
 	if len(c.Alarms) == 0 {
-		o.notef("No alarm is raised; nothing to do")
+		o.Notef("No alarm is raised; nothing to do")
 		return res, nil
 	}
-	o.notef("Plan: disarm %d alarms:", len(c.Alarms))
+	o.Notef("Plan: disarm %d alarms:", len(c.Alarms))
 	for _, a := range alarmViews(c, c.Alarms) {
-		o.notef("  %s on %s", a.Alarm, a.MemberLabel())
+		o.Notef("  %s on %s", a.Alarm, a.MemberLabel())
 	}
 	warnFull(c, &o)
 	if o.DryRun {
-		o.notef("Dry run: nothing was changed")
+		o.Notef("Dry run: nothing was changed")
 		return res, nil
 	}
 	if err := o.Confirm(fmt.Sprintf("Disarm %d alarms?", len(c.Alarms))); err != nil {
@@ -150,7 +150,7 @@ func warnFull(c *cluster.Cluster, o *Options) {
 			quota = m.Pod.QuotaBackendBytes
 		}
 		if quota > 0 && m.Status.DBSize >= quota-quota/20 {
-			o.notef("Warning: %s's database (%s) nearly fills its quota (%s): the NOSPACE alarm comes back with the next writes unless it is compacted and defragmented first (kubectl etcd defrag --compact --disarm)",
+			o.Notef("Warning: %s's database (%s) nearly fills its quota (%s): the NOSPACE alarm comes back with the next writes unless it is compacted and defragmented first (kubectl etcd defrag --compact --disarm)",
 				m.Label(), humanize.IBytes(uint64(m.Status.DBSize)), humanize.IBytes(uint64(quota)))
 		}
 	}

@@ -35,7 +35,7 @@ type CompactResult struct {
 // Compact drops the history before cfg.Revision, through the leader,
 // and waits until every member's backend has freed it.
 func Compact(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg CompactConfig) (*CompactResult, error) {
-	cfg.defaults()
+	cfg.Defaults()
 	c, l, err := openLeader(ctx, d, pods)
 	if err != nil {
 		return nil, err
@@ -48,9 +48,9 @@ func Compact(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg
 	if res.Compacted > res.RevisionBefore {
 		return nil, hint.Permanent(fmt.Errorf("revision %d is after the current revision %d", res.Compacted, res.RevisionBefore), "give a revision up to the current one, or none for the current one")
 	}
-	cfg.notef("Plan: compact the history before revision %d (the current revision is %d), through the leader %s", res.Compacted, res.RevisionBefore, l.Label())
+	cfg.Notef("Plan: compact the history before revision %d (the current revision is %d), through the leader %s", res.Compacted, res.RevisionBefore, l.Label())
 	if cfg.DryRun {
-		cfg.notef("Dry run: nothing was changed")
+		cfg.Notef("Dry run: nothing was changed")
 		return res, nil
 	}
 	if err := cfg.Confirm(fmt.Sprintf("Compact up to revision %d?", res.Compacted)); err != nil {
@@ -58,7 +58,7 @@ func Compact(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg
 	}
 	// The current revision compacted already (nothing written since)
 	// leaves nothing to do; a revision given is the user's to check.
-	res.Took, err = cfg.during(fmt.Sprintf("compacting up to revision %d", res.Compacted), func() error {
+	res.Took, err = cfg.During(fmt.Sprintf("compacting up to revision %d", res.Compacted), func() error {
 		return compact(c, ctx, l, res.Compacted, cfg.Revision == 0)
 	})
 	if err != nil {

@@ -119,7 +119,7 @@ func (cfg *DefragConfig) Worth(u Usage) (bool, string) {
 // Defrag defragments the members one at a time, followers first and the
 // leader last, each healthy again before the next starts.
 func Defrag(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg DefragConfig) (*DefragResult, error) {
-	cfg.defaults()
+	cfg.Defaults()
 	c, err := cluster.Open(ctx, d, pods)
 	if err != nil {
 		return nil, err
@@ -131,11 +131,11 @@ func Defrag(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg 
 	r := &defragRun{cfg: &cfg, c: c, order: DefragOrder(c)}
 	todo := r.plan()
 	if cfg.DryRun {
-		cfg.notef("Dry run: nothing was changed")
+		cfg.Notef("Dry run: nothing was changed")
 		return r.res, nil
 	}
 	if !todo {
-		cfg.notef("Nothing to do: no member is worth defragmenting (--force defragments them all)")
+		cfg.Notef("Nothing to do: no member is worth defragmenting (--force defragments them all)")
 		for i := range r.res.Members {
 			r.res.Members[i].Result = ResultSkipped
 		}
@@ -179,9 +179,9 @@ type defragRun struct {
 func (r *defragRun) plan() bool {
 	cfg := r.cfg
 	r.res = &DefragResult{ClusterID: cluster.HexOrEmpty(r.c.ClusterID), DryRun: cfg.DryRun}
-	cfg.notef("Plan: %d members, one at a time, each healthy again before the next:", len(r.order))
+	cfg.Notef("Plan: %d members, one at a time, each healthy again before the next:", len(r.order))
 	step := 0
-	stepf := func(format string, args ...any) { step++; cfg.notef("  %d. "+format, append([]any{step}, args...)...) }
+	stepf := func(format string, args ...any) { step++; cfg.Notef("  %d. "+format, append([]any{step}, args...)...) }
 	todo := cfg.Compact || (cfg.Disarm && r.hasNoSpace())
 	if cfg.Compact {
 		stepf("compact the history up to the current revision (%d), and wait until the backend has freed it", r.c.Leader().Status.Revision)
@@ -211,9 +211,9 @@ func (r *defragRun) planLeader(m *cluster.Member, stepf func(string, ...any)) {
 	switch {
 	case !m.IsLeader():
 	case len(r.c.Members) == 1:
-		r.cfg.notef("  warning: %s is the only member: reads and writes stall until its defragmentation ends", m.Label())
+		r.cfg.Notef("  warning: %s is the only member: reads and writes stall until its defragmentation ends", m.Label())
 	case r.cfg.NoMoveLeader:
-		r.cfg.notef("  warning: the leader %s keeps the leadership (--no-move-leader): writes stall until its defragmentation ends", m.Label())
+		r.cfg.Notef("  warning: the leader %s keeps the leadership (--no-move-leader): writes stall until its defragmentation ends", m.Label())
 	default:
 		to := "the best follower"
 		if b := r.c.BestFollower(m); b != nil {
@@ -311,12 +311,12 @@ func (r *defragRun) compact(ctx context.Context) error {
 		return fmt.Errorf("reading the current revision from %s: %w", l.Label(), err)
 	}
 	rev := l.Status.Revision
-	r.cfg.notef("Compacting the history up to revision %d", rev)
-	took, err := r.cfg.during(fmt.Sprintf("compacting up to revision %d", rev), func() error { return compact(r.c, ctx, l, rev, true) })
+	r.cfg.Notef("Compacting the history up to revision %d", rev)
+	took, err := r.cfg.During(fmt.Sprintf("compacting up to revision %d", rev), func() error { return compact(r.c, ctx, l, rev, true) })
 	if err != nil {
 		return err
 	}
-	r.cfg.notef("Compacted up to revision %d in %s", rev, roundTook(took))
+	r.cfg.Notef("Compacted up to revision %d in %s", rev, roundTook(took))
 	r.res.CompactedRevision = rev
 	return nil
 }
@@ -336,14 +336,14 @@ func (r *defragRun) member(ctx context.Context, m *cluster.Member, row *DefragMe
 	row.Reason = why
 	if !ok {
 		row.Result = ResultSkipped
-		r.cfg.notef("Skipping %s: %s", m.Label(), why)
+		r.cfg.Notef("Skipping %s: %s", m.Label(), why)
 		return nil
 	}
 	if err := r.leaveLeadership(ctx, m); err != nil {
 		return fail(err)
 	}
-	r.cfg.notef("Defragmenting %s: DB %s, %s in use", m.Label(), humanize.IBytes(uint64(row.Before.DBSize)), humanize.IBytes(uint64(row.Before.DBSizeInUse)))
-	took, err := r.cfg.during("defragmenting "+m.Label(), func() error { return m.Client().Defragment(ctx) })
+	r.cfg.Notef("Defragmenting %s: DB %s, %s in use", m.Label(), humanize.IBytes(uint64(row.Before.DBSize)), humanize.IBytes(uint64(row.Before.DBSizeInUse)))
+	took, err := r.cfg.During("defragmenting "+m.Label(), func() error { return m.Client().Defragment(ctx) })
 	row.Took, row.TookText = took, roundTook(took).String()
 	if err != nil && ctx.Err() != nil {
 		// The RPC ends, the defragmentation does not: etcd has no way
@@ -353,12 +353,12 @@ func (r *defragRun) member(ctx context.Context, m *cluster.Member, row *DefragMe
 	if err != nil {
 		return fail(fmt.Errorf("defragmenting: %w", err))
 	}
-	if err := r.cfg.waitHealthy(ctx, r.c, m); err != nil {
+	if err := r.cfg.WaitHealthy(ctx, r.c, m); err != nil {
 		return fail(err)
 	}
 	after := usageOf(m.Status)
 	row.Result, row.After = ResultDefragmented, &after
-	r.cfg.notef("Defragmented %s in %s: DB %s -> %s", m.Label(), roundTook(took), humanize.IBytes(uint64(row.Before.DBSize)), humanize.IBytes(uint64(after.DBSize)))
+	r.cfg.Notef("Defragmented %s in %s: DB %s -> %s", m.Label(), roundTook(took), humanize.IBytes(uint64(row.Before.DBSize)), humanize.IBytes(uint64(after.DBSize)))
 	return nil
 }
 
@@ -369,11 +369,11 @@ func (r *defragRun) leaveLeadership(ctx context.Context, m *cluster.Member) erro
 	case !m.IsLeader():
 		return nil
 	case len(r.c.Members) == 1:
-		r.cfg.notef("Warning: %s is the only member: reads and writes stall until its defragmentation ends", m.Label())
+		r.cfg.Notef("Warning: %s is the only member: reads and writes stall until its defragmentation ends", m.Label())
 		return nil
 	}
 	if r.cfg.NoMoveLeader {
-		r.cfg.notef("Warning: defragmenting the leader %s without moving the leadership: writes stall until it is done", m.Label())
+		r.cfg.Notef("Warning: defragmenting the leader %s without moving the leadership: writes stall until it is done", m.Label())
 		return nil
 	}
 	r.c.RefreshAll(ctx)
@@ -381,7 +381,7 @@ func (r *defragRun) leaveLeadership(ctx context.Context, m *cluster.Member) erro
 	if to == nil {
 		return errors.New("no healthy follower to take the leadership; use --no-move-leader to defragment the leader as it is")
 	}
-	if _, err := r.cfg.moveLeader(ctx, r.c, m, to); err != nil {
+	if _, err := moveLeader(ctx, &r.cfg.Options, r.c, m, to); err != nil {
 		return err
 	}
 	r.res.LeaderMoves = append(r.res.LeaderMoves, LeaderMove{From: m.Ref(), To: to.Ref()})
@@ -408,10 +408,10 @@ func (r *defragRun) disarm(ctx context.Context) error {
 		return err
 	}
 	if len(views) == 0 {
-		r.cfg.notef("No NOSPACE alarm to disarm")
+		r.cfg.Notef("No NOSPACE alarm to disarm")
 	}
 	for _, a := range views {
-		r.cfg.notef("Disarmed %s on %s", a.Alarm, a.MemberLabel())
+		r.cfg.Notef("Disarmed %s on %s", a.Alarm, a.MemberLabel())
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/change"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
@@ -33,7 +34,7 @@ type MoveLeaderResult struct {
 
 // MoveLeader hands leadership to cfg.To, or to the best follower.
 func MoveLeader(ctx context.Context, d etcd.Transport, pods []discovery.Member, cfg MoveLeaderConfig) (*MoveLeaderResult, error) {
-	cfg.defaults()
+	cfg.Defaults()
 	// Only the leader and the new leader must answer: moving the
 	// leadership off a struggling node is what this is for.
 	c, from, err := openLeader(ctx, d, pods)
@@ -49,22 +50,22 @@ func MoveLeader(ctx context.Context, d etcd.Transport, pods []discovery.Member, 
 		return nil, fmt.Errorf("member %s cannot take the leadership: it is not healthy: %w", to.Label(), err)
 	}
 	if p := c.Problems(nil); p != "" {
-		cfg.notef("Warning: some members are not reachable:%s", p)
+		cfg.Notef("Warning: some members are not reachable:%s", p)
 	}
 	res := &MoveLeaderResult{From: from.Ref(), To: to.Ref(), DryRun: cfg.DryRun}
 	if to == from {
-		cfg.notef("%s is already the leader; nothing to do", from.Label())
+		cfg.Notef("%s is already the leader; nothing to do", from.Label())
 		return res, nil
 	}
-	cfg.notef("Plan: move leadership from %s to %s", from.Label(), to.Label())
+	cfg.Notef("Plan: move leadership from %s to %s", from.Label(), to.Label())
 	if cfg.DryRun {
-		cfg.notef("Dry run: nothing was changed")
+		cfg.Notef("Dry run: nothing was changed")
 		return res, nil
 	}
 	if err := cfg.Confirm("Move the leadership?"); err != nil {
 		return nil, err
 	}
-	if res.Took, err = cfg.moveLeader(ctx, c, from, to); err != nil {
+	if res.Took, err = moveLeader(ctx, &cfg.Options, c, from, to); err != nil {
 		return res, err
 	}
 	res.Moved, res.TookText = true, roundTook(res.Took).String()
@@ -106,13 +107,13 @@ func target(c *cluster.Cluster, leader *cluster.Member, want string) (*cluster.M
 
 // moveLeader asks the leader to hand over to to, then waits until to
 // says it leads.
-func (o *Options) moveLeader(ctx context.Context, c *cluster.Cluster, from, to *cluster.Member) (time.Duration, error) {
-	o.notef("Moving leadership from %s to %s", from.Label(), to.Label())
-	took, err := o.during("moving leadership to "+to.Label(), func() error {
+func moveLeader(ctx context.Context, o *Options, c *cluster.Cluster, from, to *cluster.Member) (time.Duration, error) {
+	o.Notef("Moving leadership from %s to %s", from.Label(), to.Label())
+	took, err := o.During("moving leadership to "+to.Label(), func() error {
 		if err := from.Client().MoveLeader(ctx, to.ID); err != nil {
 			return err
 		}
-		return o.waitFor(ctx, o.HealthTimeout, func() error {
+		return o.WaitFor(ctx, o.HealthTimeout, func() error {
 			if err := c.Refresh(ctx, to); err != nil {
 				return err
 			}
@@ -126,28 +127,8 @@ func (o *Options) moveLeader(ctx context.Context, c *cluster.Cluster, from, to *
 		return took, fmt.Errorf("moving leadership from %s to %s: %w", from.Label(), to.Label(), err)
 	}
 	_ = c.Refresh(ctx, from)
-	o.notef("Leadership moved to %s in %s", to.Label(), roundTook(took))
+	o.Notef("Leadership moved to %s in %s", to.Label(), roundTook(took))
 	return took, nil
 }
 
-// waitFor retries check every Poll until it passes or timeout is over,
-// and returns its last error.
-func (o *Options) waitFor(ctx context.Context, timeout time.Duration, check func() error) error {
-	deadline := o.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return nil
-		}
-		if !o.Now().Before(deadline) {
-			return fmt.Errorf("still failing after %s: %w", timeout, err)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(o.Poll):
-		}
-	}
-}
-
-func roundTook(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+func roundTook(d time.Duration) time.Duration { return change.RoundTook(d) }
