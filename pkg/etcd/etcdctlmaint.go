@@ -127,19 +127,40 @@ func (c *execClient) Snapshot(context.Context) (*SnapshotStream, error) {
 	return nil, needsClientAPI("stream snapshots", "")
 }
 
-// MemberAdd implements Client. Membership goes through etcd's client API.
-func (c *execClient) MemberAdd(context.Context, []string, bool) (MemberInfo, []MemberInfo, error) {
-	return MemberInfo{}, nil, needsClientAPI("add members", "")
+// MemberAdd implements Client with etcdctl member add. etcdctl wants a
+// name, which only its own printout uses: etcd learns the name when the
+// member starts.
+func (c *execClient) MemberAdd(ctx context.Context, peerURLs []string, asLearner bool) (MemberInfo, []MemberInfo, error) {
+	args := []string{"member", "add", "new-member", "--peer-urls=" + strings.Join(peerURLs, ",")}
+	if asLearner {
+		args = append(args, "--learner")
+	}
+	var resp pb.MemberAddResponse
+	if err := c.run(ctx, &resp, args...); err != nil {
+		return MemberInfo{}, nil, err
+	}
+	if resp.Member == nil {
+		return MemberInfo{}, nil, fmt.Errorf("etcdctl member add printed no member")
+	}
+	return fromPBMembers([]*pb.Member{resp.Member})[0], fromPBMembers(resp.Members), nil
 }
 
-// MemberRemove implements Client.
-func (c *execClient) MemberRemove(context.Context, uint64) ([]MemberInfo, error) {
-	return nil, needsClientAPI("remove members", "")
+// MemberRemove implements Client with etcdctl member remove.
+func (c *execClient) MemberRemove(ctx context.Context, id uint64) ([]MemberInfo, error) {
+	var resp pb.MemberRemoveResponse
+	if err := c.run(ctx, &resp, "member", "remove", HexID(id)); err != nil {
+		return nil, err
+	}
+	return fromPBMembers(resp.Members), nil
 }
 
-// MemberPromote implements Client.
-func (c *execClient) MemberPromote(context.Context, uint64) ([]MemberInfo, error) {
-	return nil, needsClientAPI("promote members", "")
+// MemberPromote implements Client with etcdctl member promote.
+func (c *execClient) MemberPromote(ctx context.Context, id uint64) ([]MemberInfo, error) {
+	var resp pb.MemberPromoteResponse
+	if err := c.run(ctx, &resp, "member", "promote", HexID(id)); err != nil {
+		return nil, err
+	}
+	return fromPBMembers(resp.Members), nil
 }
 
 // GetPage reads a keys-only page with etcdctl get (a linearizable read

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"testing"
 	"time"
 
@@ -17,28 +16,9 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 )
 
-type transport struct {
-	name string
-	d    etcd.Transport
-}
+type transport = etcdtest.NamedTransport
 
-func transports(t *testing.T, c *etcdtest.Cluster) []transport {
-	bins, err := etcdtest.Etcdctls(t.TempDir())
-	if err != nil {
-		t.Fatalf("building etcdctl: %v", err)
-	}
-	out := []transport{{"port-forward", c.ForwardTransport(3 * time.Second)}}
-	names := make([]string, 0, len(bins))
-	for n := range bins {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		ex := &etcdtest.LocalExecutor{Binaries: map[string]string{"etcdctl": bins[n]}}
-		out = append(out, transport{"exec/etcdctl-" + n, &etcd.ExecTransport{Exec: ex, Timeout: 3 * time.Second}})
-	}
-	return out
-}
+func transports(t *testing.T, c *etcdtest.Cluster) []transport { return c.Transports(t, 3*time.Second) }
 
 func pods(c *etcdtest.Cluster) []discovery.Member { return c.Pods() }
 
@@ -73,8 +53,8 @@ func TestIntegrationRealCluster(t *testing.T) {
 	trs := transports(t, c)
 
 	for _, tr := range trs {
-		t.Run("healthy/"+tr.name, func(t *testing.T) {
-			v, err := cluster.Members(ctx, tr.d, pods(c))
+		t.Run("healthy/"+tr.Name, func(t *testing.T) {
+			v, err := cluster.Members(ctx, tr.T, pods(c))
 			if err != nil {
 				t.Fatalf("ListMembers: %v", err)
 			}
@@ -94,7 +74,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 				}
 			}
 
-			h, err := cluster.Health(ctx, tr.d, pods(c))
+			h, err := cluster.Health(ctx, tr.T, pods(c))
 			if err != nil {
 				t.Fatalf("CheckHealth: %v (%+v)", err, h)
 			}
@@ -104,7 +84,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 				}
 			}
 
-			s, err := cluster.Status(ctx, tr.d, pods(c))
+			s, err := cluster.Status(ctx, tr.T, pods(c))
 			if err != nil {
 				t.Fatalf("CollectStatus: %v", err)
 			}
@@ -125,7 +105,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 				t.Errorf("%d leaders, want 1", leaders)
 			}
 			allInOne(t, ctx, tr, c, "")
-			rc := cluster.Read(ctx, tr.d, pods(c))
+			rc := cluster.Read(ctx, tr.T, pods(c))
 			list := rc.MemberList()
 			rc.Close()
 			if list == nil || len(list.Members) != 3 || list.ClusterID != s.ClusterID {
@@ -164,11 +144,11 @@ func TestIntegrationRealCluster(t *testing.T) {
 		}
 	}
 	for _, tr := range trs {
-		ex, ok := tr.d.(*etcd.ExecTransport)
+		ex, ok := tr.T.(*etcd.ExecTransport)
 		if !ok {
 			continue
 		}
-		t.Run("hashkv/"+tr.name, func(t *testing.T) {
+		t.Run("hashkv/"+tr.Name, func(t *testing.T) {
 			m := pods(c)[0]
 			want, err := cli.HashKV(ctx, c.Members[0].ClientURL, rev)
 			if err != nil {
@@ -191,13 +171,13 @@ func TestIntegrationRealCluster(t *testing.T) {
 	c.StopMember(2)
 	stopped := c.Members[2].Name
 	for _, tr := range trs {
-		t.Run("member-down/"+tr.name, func(t *testing.T) {
-			v, err := cluster.Members(ctx, tr.d, pods(c))
+		t.Run("member-down/"+tr.Name, func(t *testing.T) {
+			v, err := cluster.Members(ctx, tr.T, pods(c))
 			if err != nil || len(v.Members) != 3 {
 				t.Fatalf("ListMembers with one member down: %v, %+v", err, v)
 			}
 			allInOne(t, ctx, tr, c, c.Members[2].ClientURL)
-			h, err := cluster.Health(ctx, tr.d, pods(c))
+			h, err := cluster.Health(ctx, tr.T, pods(c))
 			if !errors.Is(err, cluster.ErrSomeFailed) {
 				t.Errorf("CheckHealth error = %v, want ErrSomeFailed", err)
 			}
@@ -206,7 +186,7 @@ func TestIntegrationRealCluster(t *testing.T) {
 					t.Errorf("member %s healthy=%v err=%s", r.Name, r.Healthy, r.Error)
 				}
 			}
-			s, err := cluster.Status(ctx, tr.d, pods(c))
+			s, err := cluster.Status(ctx, tr.T, pods(c))
 			if !errors.Is(err, cluster.ErrSomeFailed) {
 				t.Errorf("CollectStatus error = %v, want ErrSomeFailed", err)
 			}
@@ -230,14 +210,14 @@ func TestIntegrationRealCluster(t *testing.T) {
 // over a port-forward it is unsupported.
 func allInOne(t *testing.T, ctx context.Context, tr transport, c *etcdtest.Cluster, down string) {
 	t.Helper()
-	cl, err := tr.d.Client(ctx, pods(c)[0])
+	cl, err := tr.T.Client(ctx, pods(c)[0])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
 	st, serr := cl.StatusAll(ctx)
 	h, herr := cl.HealthAll(ctx)
-	if tr.name == "port-forward" {
+	if tr.Name == "port-forward" {
 		if !errors.Is(serr, etcd.ErrUnsupported) || !errors.Is(herr, etcd.ErrUnsupported) {
 			t.Errorf("over a port-forward StatusAll, HealthAll = %v, %v; want ErrUnsupported", serr, herr)
 		}

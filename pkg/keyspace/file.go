@@ -60,7 +60,7 @@ var (
 
 // OpenFile verifies and opens the snapshot at path.
 func OpenFile(path string, o FileOptions) (*File, error) {
-	p, err := snapshot.Decrypt(path, o.Identities, o.DecryptDir)
+	p, err := snapshot.DecryptAny(path, o.Identities, o.DecryptDir)
 	if err != nil {
 		return nil, err
 	}

@@ -417,3 +417,27 @@ func (r *Runner) logf(format string, args ...any) {
 		fmt.Fprintf(r.Log, format+"\n", args...)
 	}
 }
+
+// kubeletLeaseStale is how old a node's lease may be before its kubelet
+// counts as cut off from the API: it renews it every 10 s.
+const kubeletLeaseStale = 25 * time.Second
+
+// KubeletConnected reports whether the kubelet of node can start a pod
+// now: its node is Ready and it renewed its lease lately (now is the
+// workstation's clock). A node whose etcd just stopped stays Ready for
+// about 40 s while its kubelet, on kubeadm's local mode, already lost
+// the API. Unreadable nodes and leases count as connected.
+func (r *Runner) KubeletConnected(ctx context.Context, node string, now time.Time) error {
+	if err := r.checkNode(ctx, node); err != nil {
+		return err
+	}
+	l, err := r.Client.CoordinationV1().Leases("kube-node-lease").Get(ctx, node, metav1.GetOptions{})
+	if err != nil || l.Spec.RenewTime == nil {
+		return nil
+	}
+	if age := now.Sub(l.Spec.RenewTime.Time); age > kubeletLeaseStale {
+		return hint.Permanent(fmt.Errorf("the kubelet of node %s last renewed its lease %s ago, so a helper pod cannot start there", node, age.Round(time.Second)),
+			"Check it with: kubectl describe node %s", node)
+	}
+	return nil
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 	"k8s.io/kubectl/pkg/util/templates"
 
@@ -49,17 +50,15 @@ var backupExample = templates.Examples(`
 // BackupOptions are the options of `kubectl etcd backup`.
 type BackupOptions struct {
 	*GlobalOptions
-	File           string
-	Member         string
-	Retries        int
-	StallTimeout   time.Duration
-	Quiet          bool
-	Encrypt        bool
-	Recipients     []string
-	RecipientFiles []string
+	File         string
+	Member       string
+	Retries      int
+	StallTimeout time.Duration
+	Quiet        bool
+	Encrypt      bool
+	ageRecipients
 
-	now     func() time.Time
-	encrypt func(io.Writer) (io.WriteCloser, error)
+	now func() time.Time
 }
 
 // NewCmdBackup returns the backup command.
@@ -80,8 +79,7 @@ func NewCmdBackup(g *GlobalOptions) *cobra.Command {
 	f.DurationVar(&o.StallTimeout, "stall-timeout", 30*time.Second, "Fail an attempt whose stream sends nothing for this long, and retry it (0 waits forever).")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "Print no progress.")
 	f.BoolVar(&o.Encrypt, "encrypt", false, "Encrypt the snapshot with age for the recipients given.")
-	f.StringSliceVar(&o.Recipients, "recipient", nil, "age recipient (public key, age1...) to encrypt for; repeatable.")
-	f.StringSliceVar(&o.RecipientFiles, "recipients-file", nil, "File of age recipients, one per line; repeatable.")
+	o.ageRecipients.addFlags(f)
 	_ = cmd.RegisterFlagCompletionFunc("member", completeMembers(g))
 	return cmd
 }
@@ -95,12 +93,8 @@ func (o *BackupOptions) Complete(args []string) error {
 		o.Encrypt = true
 	}
 	o.QuietPods = o.Quiet
-	if len(o.Recipients)+len(o.RecipientFiles) > 0 {
-		rs, err := snapshot.Recipients(o.Recipients, o.RecipientFiles)
-		if err != nil {
-			return err
-		}
-		o.encrypt = snapshot.Encrypter(rs)
+	if err := o.ageRecipients.complete(); err != nil {
+		return err
 	}
 	if err := o.GlobalOptions.Complete(); err != nil {
 		return err
@@ -179,24 +173,58 @@ func (o *BackupOptions) kubernetesVersion() string {
 	return ""
 }
 
-// progress shows bytes, rate and ETA on a terminal stderr.
-func (o *BackupOptions) progress(size int64) func(io.Reader) io.Reader {
-	f, ok := o.ErrOut.(*os.File)
-	if o.Quiet || !ok || !term.IsTerminal(int(f.Fd())) {
+// ageRecipients are the flags that encrypt a file with age as it
+// streams, and the encrypter they make.
+type ageRecipients struct {
+	Recipients     []string
+	RecipientFiles []string
+	encrypt        func(io.Writer) (io.WriteCloser, error)
+}
+
+func (a *ageRecipients) addFlags(f *pflag.FlagSet) {
+	f.StringSliceVar(&a.Recipients, "recipient", nil, "age recipient (public key, age1...) to encrypt for; repeatable.")
+	f.StringSliceVar(&a.RecipientFiles, "recipients-file", nil, "File of age recipients, one per line; repeatable.")
+}
+
+// complete reads the recipients; none leaves encrypt nil.
+func (a *ageRecipients) complete() error {
+	if len(a.Recipients)+len(a.RecipientFiles) == 0 {
 		return nil
 	}
-	return func(r io.Reader) io.Reader {
-		bar := progressbar.NewOptions64(size,
-			progressbar.OptionSetWriter(o.ErrOut),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionSetDescription("snapshot"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionOnCompletion(func() { fmt.Fprintln(o.ErrOut) }),
-			progressbar.OptionClearOnFinish(),
-		)
-		pr := progressbar.NewReader(r, bar)
-		return &pr
+	rs, err := snapshot.Recipients(a.Recipients, a.RecipientFiles)
+	if err != nil {
+		return err
+	}
+	a.encrypt = snapshot.Encrypter(rs)
+	return nil
+}
+
+// progress shows bytes, rate and ETA on a terminal stderr.
+func (o *BackupOptions) progress(size int64) func(io.Reader) io.Reader {
+	return progressBar(o.ErrOut, o.Quiet, "snapshot")(size)
+}
+
+// progressBar shows bytes, rate and ETA of a stream of about size bytes
+// on a terminal errOut; nil elsewhere or when quiet.
+func progressBar(errOut io.Writer, quiet bool, what string) func(size int64) func(io.Reader) io.Reader {
+	return func(size int64) func(io.Reader) io.Reader {
+		f, ok := errOut.(*os.File)
+		if quiet || !ok || !term.IsTerminal(int(f.Fd())) {
+			return nil
+		}
+		return func(r io.Reader) io.Reader {
+			bar := progressbar.NewOptions64(size,
+				progressbar.OptionSetWriter(errOut),
+				progressbar.OptionShowBytes(true),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionSetDescription(what),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionOnCompletion(func() { fmt.Fprintln(errOut) }),
+				progressbar.OptionClearOnFinish(),
+			)
+			pr := progressbar.NewReader(r, bar)
+			return &pr
+		}
 	}
 }
 

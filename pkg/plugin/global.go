@@ -80,7 +80,7 @@ func (g *GlobalOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&g.HelperNamespace, "helper-namespace", "", "Namespace for the helper pods the plugin starts on nodes (default: the etcd pods' namespace). It must allow privileged pods: label it pod-security.kubernetes.io/enforce=privileged.")
 	f.StringVarP(&g.Selector, "selector", "l", discovery.DefaultSelector, "Label selector of the etcd pods.")
 	f.StringVar(&g.Transport, "transport", TransportAuto, "How to reach etcd: exec (etcdctl in the etcd container), port-forward (client/v3 over a port-forward, with the TLS material read on the node by a helper pod), or auto. auto: reads (status, health, members, finding --member) use exec and move to port-forward when etcdctl is missing or RBAC denies pods/exec; maintenance (defrag, alarm, compact, move-leader, check, usage) uses port-forward and moves to exec when the helper pod cannot start, as under a NOSPACE alarm. backup's stream and get always use port-forward, ctl always exec.")
-	f.StringVar(&g.Image, "image", defaultImage(), "Helper image for node pods (needs sh, cat, sha256sum, mv, sleep); it must be pullable on the control-plane nodes. Default from $KUBECTL_ETCD_IMAGE if set.")
+	f.StringVar(&g.Image, "image", defaultImage(), "Helper image for node pods (needs sh, cat, sha256sum, mv, sleep; copy-db also stat, and flock if it has it); it must be pullable on the control-plane nodes. Default from $KUBECTL_ETCD_IMAGE if set.")
 	f.DurationVar(&g.CommandTimeout, "command-timeout", 5*time.Second, "Timeout of each etcd request.")
 }
 

@@ -28,7 +28,7 @@ func NewCmdMembers(g *GlobalOptions) *cobra.Command {
 	o := &MembersOptions{ClusterReadOptions{GlobalOptions: g}}
 	cmd := &cobra.Command{
 		Use:     "members",
-		Aliases: []string{"member", "member-list"},
+		Aliases: []string{"member-list"},
 		Short:   "List the etcd members",
 		Long:    withPolicy(longDesc(`List the etcd members: hex ID, name, node, whether started, whether a learner, peer and client URLs.`), etcd.Reads),
 		Example: membersExample,

@@ -80,9 +80,11 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 	g.AddFlags(cmd)
 	cmd.AddCommand(
 		NewCmdMembers(g),
+		NewCmdMember(g),
 		NewCmdHealth(g),
 		NewCmdStatus(g),
 		NewCmdBackup(g),
+		NewCmdCopyDB(g),
 		NewCmdSnapshot(g),
 		NewCmdRestore(g),
 		NewCmdDefrag(g),

@@ -97,6 +97,9 @@ func (o *SnapshotInspectOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if rep.Raw {
+		fmt.Fprintf(o.ErrOut, "Warning: %s is a member's database copied from its data dir (copy-db), not a snapshot: no sha256 trailer vouches for it, and it holds whatever the member had written when it stopped\n", o.File)
+	}
 	return printers.PrintInspect(o.Out, o.Output, rep)
 }
 

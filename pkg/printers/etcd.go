@@ -7,6 +7,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/membership"
 )
 
 // MembersTable is the table of `kubectl etcd members`.
@@ -128,4 +129,15 @@ func oneLine(s string) string {
 		s = s[:197] + "..."
 	}
 	return s
+}
+
+// MembershipTable is the table of `kubectl etcd member remove|add|promote`:
+// the member list after the change.
+func MembershipTable(v *membership.Result) TableFunc {
+	if v.Members == nil {
+		return func(bool) ([]string, [][]string) {
+			return []string{"ID", "NAME"}, [][]string{{dash(v.Member.ID), dash(v.Member.Name)}}
+		}
+	}
+	return MembersTable(v.Members)
 }

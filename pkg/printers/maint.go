@@ -3,6 +3,7 @@ package printers
 import (
 	"fmt"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/backup"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
@@ -64,5 +65,17 @@ func CompactTable(v *maint.CompactResult) TableFunc {
 		}
 		return []string{"REVISION BEFORE", "COMPACTED TO", "REVISION AFTER", "TOOK"},
 			[][]string{{fmt.Sprint(v.RevisionBefore), fmt.Sprint(v.Compacted), after, dash(v.TookText)}}
+	}
+}
+
+// CopyDBTable is the table of `kubectl etcd copy-db`.
+func CopyDBTable(v *backup.CopyDBResult) TableFunc {
+	return func(bool) ([]string, [][]string) {
+		size := "-"
+		if v.Size > 0 {
+			size = Bytes(v.Size)
+		}
+		return []string{"NODE", "SOURCE", "FILE", "SIZE", "SHA256", "TOOK"},
+			[][]string{{v.Node, v.Source, v.File, size, dash(v.FileSHA256), dash(v.TookText)}}
 	}
 }

@@ -35,6 +35,9 @@ type Report struct {
 	// etcdutl 3.5 prints as totalKey (3.6 and later count live keys).
 	BoltKeys int    `json:"boltKeys"`
 	Version  string `json:"version,omitempty"`
+	// Raw: a member database copied from a data dir (copy-db), with no
+	// sha256 trailer; not a consistent snapshot.
+	Raw bool `json:"raw,omitempty"`
 }
 
 // Verify checks a snapshot file (decrypting it if needed) and returns the
@@ -57,7 +60,7 @@ func Verify(path string, ids []age.Identity) (size int64, fileSHA string, err er
 // does: the bbolt integrity check, the hash, the newest revision and the
 // live keys. What each resource holds is keyspace's to count.
 func Analyze(p *PlainFile) (*Report, error) {
-	rep := &Report{Size: p.Size, FileSHA256: p.FileSHA256, Encrypted: p.Encrypted}
+	rep := &Report{Size: p.Size, FileSHA256: p.FileSHA256, Encrypted: p.Encrypted, Raw: p.Raw}
 	if err := analyze(p.Path, rep); err != nil {
 		return nil, err
 	}

@@ -25,7 +25,11 @@ type PlainFile struct {
 	// Size is the plain size; FileSHA256 the sha256 of the file as stored.
 	Size       int64
 	FileSHA256 string
-	remove     string
+	// Raw is set for a member database copied from a data dir (copy-db),
+	// which DecryptAny accepts: no trailer vouches for it, and it is not
+	// a consistent snapshot.
+	Raw    bool
+	remove string
 }
 
 // Close closes the file and removes whatever it wrote.
@@ -46,6 +50,16 @@ func (p *PlainFile) Close() error {
 // a private file in dir, removed on Close; without dir there it is an
 // error. A plain file is verified and read where it is.
 func Decrypt(path string, ids []age.Identity, dir string) (*PlainFile, error) {
+	return decrypt(path, ids, dir, false)
+}
+
+// DecryptAny is Decrypt that also accepts a member database copied from
+// a data dir (copy-db), with Raw set: for the commands that only read.
+func DecryptAny(path string, ids []age.Identity, dir string) (*PlainFile, error) {
+	return decrypt(path, ids, dir, true)
+}
+
+func decrypt(path string, ids []age.Identity, dir string, allowRaw bool) (*PlainFile, error) {
 	fh := sha256.New()
 	rc, enc, err := openTee(path, ids, fh)
 	if err != nil {
@@ -54,14 +68,15 @@ func Decrypt(path string, ids []age.Identity, dir string) (*PlainFile, error) {
 	defer rc.Close()
 	if !enc {
 		size, err := VerifyReader(rc)
-		if err != nil {
+		raw := allowRaw && IsRaw(err, size)
+		if err != nil && !raw {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, err
 		}
-		return &PlainFile{File: f, Path: path, Size: size, FileSHA256: hex.EncodeToString(fh.Sum(nil))}, nil
+		return &PlainFile{File: f, Path: path, Size: size, FileSHA256: hex.EncodeToString(fh.Sum(nil)), Raw: raw}, nil
 	}
 	p, err := newPlainFile(path, dir)
 	if err != nil {
@@ -72,7 +87,9 @@ func Decrypt(path string, ids []age.Identity, dir string) (*PlainFile, error) {
 		p.Close()
 		return nil, fmt.Errorf("decrypting %s: %w", path, err)
 	}
-	if err := tw.Check(); err != nil {
+	err = tw.Check()
+	p.Raw = allowRaw && IsRaw(err, tw.Size())
+	if err != nil && !p.Raw {
 		p.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

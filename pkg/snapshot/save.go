@@ -70,6 +70,14 @@ type Options struct {
 	Progress func(io.Reader) io.Reader
 	// Notify receives one line per retry.
 	Notify func(format string, args ...any)
+	// Raw takes a member's database file as it lies in its data dir
+	// (copy-db), which has no sha256 trailer: it is checked as whole
+	// bbolt pages with the magic number, and Settle decides whether the
+	// bytes are the file at rest.
+	Raw bool
+	// Settle, when set, is called with the size and sha256 of the bytes
+	// received before they are committed; an error discards them.
+	Settle func(size int64, sha256 string) error
 }
 
 // Result describes a saved snapshot.
@@ -182,8 +190,17 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 	if err := context.Cause(ctx); err != nil {
 		return nil, wd.explain(ctx, err, tw.Size())
 	}
-	if err := tw.Check(); err != nil {
+	check := tw.Check
+	if opts.Raw {
+		check = tw.CheckRaw
+	}
+	if err := check(); err != nil {
 		return nil, err
+	}
+	if opts.Settle != nil {
+		if err := opts.Settle(tw.Size(), hex.EncodeToString(tw.FileSum())); err != nil {
+			return nil, err
+		}
 	}
 	if enc != nil {
 		if err := enc.Close(); err != nil {
@@ -194,6 +211,9 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 		return nil, fmt.Errorf("%w: %w", errSink, err)
 	}
 	res := &Result{Size: tw.Size(), SnapshotSHA256: hex.EncodeToString(tw.Digest()), FileSHA256: hex.EncodeToString(tw.FileSum())}
+	if opts.Raw {
+		res.SnapshotSHA256 = ""
+	}
 	if fileHash != nil {
 		res.FileSHA256 = hex.EncodeToString(fileHash.Sum(nil))
 	}

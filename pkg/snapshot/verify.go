@@ -91,6 +91,33 @@ func (t *TrailerWriter) Check() error {
 	return nil
 }
 
+// rawPage is the unit a member's database file grows by: bbolt's pages
+// are the OS page size, a multiple of 4096 on every platform etcd runs on.
+const rawPage = 4096
+
+// CheckRaw reports whether the stream was a whole member database as it
+// lies in a data dir (no trailer): the bbolt magic, whole pages. Nothing
+// in it proves the content whole; see IsRaw.
+func (t *TrailerWriter) CheckRaw() error {
+	if t.n < 2*rawPage {
+		return fmt.Errorf("%w (%d bytes)", ErrTooSmall, t.n)
+	}
+	if len(t.head) < 24 || binary.LittleEndian.Uint32(t.head[16:20]) != boltMagic {
+		return fmt.Errorf("%w: the bbolt magic number is missing at the start", ErrNotBolt)
+	}
+	if t.n%rawPage != 0 {
+		return fmt.Errorf("%w: %d bytes is not a whole number of 4096-byte pages: the copy is truncated", ErrNotBolt, t.n)
+	}
+	return nil
+}
+
+// IsRaw tells a member database copied from a data dir (copy-db) from a
+// snapshot by the error a snapshot check gave and the size: no trailer,
+// whole pages.
+func IsRaw(err error, size int64) bool {
+	return errors.Is(err, ErrNoTrailer) && size%rawPage == 0
+}
+
 // Digest is the trailer itself: the sha256 of the database part.
 func (t *TrailerWriter) Digest() []byte { return append([]byte{}, t.tail...) }
 

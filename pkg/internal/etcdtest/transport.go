@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"sort"
 	"strconv"
+	"testing"
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
@@ -91,4 +93,33 @@ func (NodeFiles) Read(_ context.Context, _ string, files, dirs []string) (*nodef
 		}
 	}
 	return rep, nil
+}
+
+// NamedTransport is one way the plugin reaches the cluster, named for
+// subtests.
+type NamedTransport struct {
+	Name string
+	T    etcd.Transport
+}
+
+// Transports are every way the plugin reaches the cluster: the
+// port-forward transport, and the exec transport with each etcdctl that
+// Etcdctls finds (built into dir).
+func (c *Cluster) Transports(t testing.TB, timeout time.Duration) []NamedTransport {
+	t.Helper()
+	bins, err := Etcdctls(t.TempDir())
+	if err != nil {
+		t.Fatalf("building etcdctl: %v", err)
+	}
+	out := []NamedTransport{{"port-forward", c.ForwardTransport(timeout)}}
+	names := make([]string, 0, len(bins))
+	for n := range bins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		ex := &LocalExecutor{Binaries: map[string]string{"etcdctl": bins[n]}}
+		out = append(out, NamedTransport{"exec/etcdctl-" + n, &etcd.ExecTransport{Exec: ex, Timeout: timeout}})
+	}
+	return out
 }
