@@ -37,6 +37,10 @@ type CopyDBConfig struct {
 	Progress         func(size int64) func(io.Reader) io.Reader
 	Notify           func(format string, args ...any)
 	Now              func() time.Time
+	// Answers asks the node's member for its status; nil means it
+	// answered, so its etcd runs. Nil Answers trusts the pod's state,
+	// which a crash-looping container flips between runs.
+	Answers func(ctx context.Context, m discovery.Member) error
 }
 
 // CopyDBResult is a saved copy.
@@ -58,8 +62,8 @@ type CopyDBResult struct {
 const errLocked = 75
 
 // CopyDB copies <data dir>/member/snap/db from cfg.Node to cfg.File. It
-// refuses while that member's etcd runs (its pod is ready, or etcd holds
-// the bbolt file lock): a running member's file changes under the copy,
+// refuses while that member's etcd runs (it answers, or holds the bbolt
+// file lock): a running member's file changes under the copy,
 // and `kubectl etcd backup` takes a consistent snapshot of it. The copy
 // is read under a shared flock, so that an etcd starting meanwhile
 // waits, and its sha256 is compared with the file's after.
@@ -70,20 +74,29 @@ func CopyDB(ctx context.Context, rn *nodepod.Runner, pods []discovery.Member, cf
 	if cfg.Notify == nil {
 		cfg.Notify = func(string, ...any) {}
 	}
-	dataDir, who, running, err := copySource(pods, cfg)
+	dataDir, pod, err := copySource(pods, cfg)
 	if err != nil {
 		return nil, err
 	}
 	db := path.Join(dataDir, "member", "snap", "db")
 	res := &CopyDBResult{Node: cfg.Node, Source: db, File: cfg.File, DryRun: cfg.DryRun}
+	// Only a kubelet that reaches the API keeps the pod's state current
+	// and serves an exec into it.
 	reach := rn.KubeletConnected(ctx, cfg.Node, cfg.Now())
-	if reach != nil {
+	var who string
+	var running error
+	switch {
+	case pod == nil:
+		who = "no etcd pod on the node; --data-dir given"
+	case reach != nil:
 		reach = cutOff(reach, cfg.Node, db)
-		who += ", as last reported: its kubelet is cut off"
+		who = fmt.Sprintf("member %s, pod %s: its state is unknown, the node's kubelet is cut off", pod.Name, pod.Pod)
+	default:
+		who, running = memberState(ctx, *pod, cfg)
 	}
 	cfg.Notify("Plan: copy %s from node %s (%s) to %s", db, cfg.Node, who, cfg.File)
 	cfg.Notify("  a copy of the member's database file as it lies on disk, NOT a consistent snapshot: no sha256 trailer vouches for it,")
-	cfg.Notify("  and it holds what the member had written when it stopped; snapshot inspect, get and export read it, restore refuses it")
+	cfg.Notify("  and it holds what the member had written when it stopped; snapshot inspect, get and export read it, restore only with --skip-hash-check")
 	cfg.Notify("  a node pod reads it (under a shared lock, which keeps etcd from opening it, when the image has flock),")
 	cfg.Notify("  and its sha256 is checked against the file's after the copy")
 	if cfg.DryRun {
@@ -96,7 +109,6 @@ func CopyDB(ctx context.Context, rn *nodepod.Runner, pods []discovery.Member, cf
 	if reach != nil {
 		return nil, reach
 	}
-	// Only a kubelet that reaches the API keeps the pod's state current.
 	if running != nil {
 		return nil, running
 	}
@@ -169,35 +181,47 @@ func copyDBSpec(cfg CopyDBConfig, db string) nodepod.Spec {
 	}
 }
 
-// copySource is the data dir to copy from and who the member is, and
-// running, the refusal of a member whose pod says its etcd runs.
-func copySource(pods []discovery.Member, cfg CopyDBConfig) (dataDir, who string, running, err error) {
-	for _, m := range pods {
+// copySource is the data dir to copy from, and the node's etcd pod when
+// there is one.
+func copySource(pods []discovery.Member, cfg CopyDBConfig) (string, *discovery.Member, error) {
+	for i, m := range pods {
 		if m.Node != cfg.Node {
 			continue
 		}
 		if m.DataDir == "" {
-			return "", "", nil, fmt.Errorf("the etcd pod %s on node %s names no --data-dir", m.Pod, cfg.Node)
+			return "", nil, fmt.Errorf("the etcd pod %s on node %s names no --data-dir", m.Pod, cfg.Node)
 		}
-		if m.Running {
-			running = hint.Permanent(fmt.Errorf("etcd on node %s (pod %s) is running: its database changes under a copy", cfg.Node, m.Pod),
-				"take a consistent snapshot instead: kubectl etcd backup --member %s", m.Name)
-			return m.DataDir, fmt.Sprintf("member %s, pod %s running", m.Name, m.Pod), running, nil
-		}
-		state := string(m.PodPhase)
-		if m.NotRunningReason != "" {
-			state = m.NotRunningReason
-		}
-		return m.DataDir, fmt.Sprintf("member %s, pod %s not running: %s", m.Name, m.Pod, state), nil, nil
+		return m.DataDir, &pods[i], nil
 	}
 	if cfg.DataDir == "" {
-		return "", "", nil, hint.Permanent(fmt.Errorf("no etcd pod on node %s says where its data dir is", cfg.Node),
+		return "", nil, hint.Permanent(fmt.Errorf("no etcd pod on node %s says where its data dir is", cfg.Node),
 			"give it with --data-dir (kubeadm's default is /var/lib/etcd); kubectl etcd members lists the nodes with a member")
 	}
 	if !path.IsAbs(cfg.DataDir) || path.Clean(cfg.DataDir) != cfg.DataDir {
-		return "", "", nil, hint.Permanent(fmt.Errorf("--data-dir %q is not a clean absolute path", cfg.DataDir), "give the data dir as etcd's --data-dir names it, such as /var/lib/etcd")
+		return "", nil, hint.Permanent(fmt.Errorf("--data-dir %q is not a clean absolute path", cfg.DataDir), "give the data dir as etcd's --data-dir names it, such as /var/lib/etcd")
 	}
-	return cfg.DataDir, "no etcd pod on the node; --data-dir given", nil, nil
+	return cfg.DataDir, nil, nil
+}
+
+// memberState says whether the member runs, and refuses it if it does:
+// it answers (Answers), or else its pod says so.
+func memberState(ctx context.Context, m discovery.Member, cfg CopyDBConfig) (string, error) {
+	up := m.Running
+	if cfg.Answers != nil {
+		up = cfg.Answers(ctx, m) == nil
+	}
+	if up {
+		return fmt.Sprintf("member %s, pod %s running", m.Name, m.Pod), hint.Permanent(fmt.Errorf("etcd on node %s (pod %s) is running: its database changes under a copy", cfg.Node, m.Pod),
+			"take a consistent snapshot instead: kubectl etcd backup --member %s", m.Name)
+	}
+	state := string(m.PodPhase)
+	if m.NotRunningReason != "" {
+		state = m.NotRunningReason
+	}
+	if m.Running {
+		state = "its container runs between restarts, and etcd does not answer"
+	}
+	return fmt.Sprintf("member %s, pod %s not running: %s", m.Name, m.Pod, state), nil
 }
 
 // lockedSize tries the shared lock etcd's exclusive one excludes, when

@@ -1,6 +1,8 @@
 package backup
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -22,6 +24,8 @@ func TestCopySource(t *testing.T) {
 		wantErr []string
 	}{
 		{"crash-looping member", CopyDBConfig{Node: "cp3"}, "/var/lib/etcd/data", nil},
+		{"crash-looping member, its container running for a moment", CopyDBConfig{Node: "cp1", Answers: func(context.Context, discovery.Member) error { return errors.New("connection refused") }}, "/var/lib/etcd", nil},
+		{"a member that answers", CopyDBConfig{Node: "cp3", Answers: func(context.Context, discovery.Member) error { return nil }}, "", []string{"etcd on node cp3 (pod etcd-cp3) is running"}},
 		{"the pod's data dir wins", CopyDBConfig{Node: "cp3", DataDir: "/elsewhere"}, "/var/lib/etcd/data", nil},
 		{"running member", CopyDBConfig{Node: "cp1"}, "", []string{"etcd on node cp1 (pod etcd-cp1) is running", "kubectl etcd backup --member cp1"}},
 		{"no pod, no --data-dir", CopyDBConfig{Node: "cp9"}, "", []string{"no etcd pod on node cp9", "--data-dir"}},
@@ -31,13 +35,14 @@ func TestCopySource(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir, who, running, err := copySource(pods, tt.cfg)
-			if running != nil {
-				err = running
+			dir, pod, err := copySource(pods, tt.cfg)
+			who := "no pod"
+			if err == nil && pod != nil {
+				who, err = memberState(context.Background(), *pod, tt.cfg)
 			}
 			if tt.wantErr == nil {
 				if err != nil || dir != tt.wantDir || who == "" {
-					t.Fatalf("copySource = %q, %q, %v; want %q", dir, who, err, tt.wantDir)
+					t.Fatalf("copySource = %q (%s), %v; want %q", dir, who, err, tt.wantDir)
 				}
 				return
 			}

@@ -130,6 +130,17 @@ func find(c *cluster.Cluster, want string) (listed, error) {
 	return listed{}, etcd.NoSuchMember(want)
 }
 
+// refreshListed is l as list shows it now (its name and client URLs
+// appear once it starts).
+func refreshListed(c *cluster.Cluster, list []etcd.MemberInfo, l listed) listed {
+	for _, mi := range list {
+		if mi.ID == l.info.ID {
+			return listed{info: mi, m: c.ByID(mi.ID)}
+		}
+	}
+	return l
+}
+
 // healthy reports whether a listed member answered its health check.
 func healthy(c *cluster.Cluster, id uint64) bool {
 	m := c.ByID(id)

@@ -37,7 +37,7 @@ func Promote(ctx context.Context, t etcd.Transport, pods []discovery.Member, cfg
 	res := &Result{Op: "promote", Member: target.ref(), DryRun: cfg.DryRun, Members: c.MemberList()}
 	voters, healthyVoters := votes(c, 0)
 	cfg.Notef("Plan: promote the learner %s to a voting member", target.label())
-	cfg.Notef("  %s", lag(c, target))
+	cfg.Notef("  %s", lag(ctx, c, target))
 	cfg.Notef("  voting members: %d now (quorum %d, %d healthy); %d after (quorum %d)", voters, quorum(voters), healthyVoters, voters+1, quorum(voters+1))
 	if cfg.DryRun {
 		cfg.Notef("Dry run: nothing was changed")
@@ -56,10 +56,13 @@ func Promote(ctx context.Context, t etcd.Transport, pods []discovery.Member, cfg
 			var err error
 			list, err = via.MemberPromote(ctx, target.info.ID)
 			if errors.Is(err, rpctypes.ErrMemberLearnerNotReady) {
-				if target.m != nil {
-					_ = c.Refresh(ctx, target.m)
+				if l := c.Leader(); l != nil {
+					_ = c.Refresh(ctx, l)
 				}
-				cfg.Notef("  not in sync with the leader yet: %s", lag(c, target))
+				if _, now, lerr := via.MemberList(ctx); lerr == nil {
+					target = refreshListed(c, now, target)
+				}
+				cfg.Notef("  not in sync with the leader yet: %s", lag(ctx, c, target))
 			} else if err != nil {
 				return hint.Permanent(err, "see `kubectl etcd members`")
 			}
@@ -80,20 +83,49 @@ func Promote(ctx context.Context, t etcd.Transport, pods []discovery.Member, cfg
 }
 
 // lag says how far the learner's applied index is behind the leader's
-// commit index, when both can be read.
-func lag(c *cluster.Cluster, l listed) string {
+// commit index, when both can be read. A learner without a pod (its
+// node's kubelet cut off from the API, say) is asked through the
+// leader, by its client URL, as etcdctl endpoint status --cluster does.
+func lag(ctx context.Context, c *cluster.Cluster, l listed) string {
 	leader := c.Leader()
+	st := learnerStatus(ctx, c, l)
 	switch {
-	case l.m == nil:
-		return "no etcd pod runs it, so how far it lags cannot be read; etcd refuses the promotion until it is in sync with the leader"
-	case l.m.Status == nil:
-		return fmt.Sprintf("its status could not be read (%v); etcd refuses the promotion until it is in sync with the leader", l.m.Err)
+	case st == nil && !l.info.Started():
+		return "it has not started yet; etcd refuses the promotion until it is in sync with the leader"
+	case st == nil:
+		return "its status could not be read; etcd refuses the promotion until it is in sync with the leader"
 	case leader == nil || leader.Status == nil:
-		return fmt.Sprintf("it has applied raft index %d; the leader's could not be read", l.m.Status.RaftAppliedIndex)
+		return fmt.Sprintf("it has applied raft index %d; the leader's could not be read", st.RaftAppliedIndex)
 	}
-	have, want := l.m.Status.RaftAppliedIndex, leader.Status.RaftIndex
+	have, want := st.RaftAppliedIndex, leader.Status.RaftIndex
 	if have >= want {
 		return fmt.Sprintf("caught up: it has applied raft index %d, the leader %s is at %d", have, leader.Label(), want)
 	}
 	return fmt.Sprintf("it has applied raft index %d, the leader %s is at %d: %d entries behind", have, leader.Label(), want, want-have)
+}
+
+// learnerStatus is the learner's status: from its pod's client, else
+// through the leader.
+func learnerStatus(ctx context.Context, c *cluster.Cluster, l listed) *etcd.Status {
+	if l.m != nil {
+		if err := c.Refresh(ctx, l.m); err == nil {
+			return l.m.Status
+		}
+	}
+	leader := c.Leader()
+	if leader == nil || len(l.info.ClientURLs) == 0 {
+		return nil
+	}
+	all, err := leader.Client().StatusAll(ctx)
+	if err != nil {
+		return nil
+	}
+	for _, e := range all {
+		for _, u := range l.info.ClientURLs {
+			if e.Endpoint == u && e.Err == nil && e.Status != nil && e.Status.MemberID == l.info.ID {
+				return e.Status
+			}
+		}
+	}
+	return nil
 }

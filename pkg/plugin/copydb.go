@@ -9,6 +9,8 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/backup"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -41,7 +43,7 @@ func NewCmdCopyDB(g *GlobalOptions) *cobra.Command {
 			node after the copy, and renamed to FILE with mode 0600. It is NOT a
 			consistent snapshot: it has no sha256 trailer, and holds what the member had
 			written when it stopped. snapshot inspect, get --snapshot and snapshot
-			export read it; restore refuses it. Refused while that member's etcd runs:
+			export read it; restore takes it only with --skip-hash-check. Refused while that member's etcd runs:
 			take a snapshot with backup instead. The data dir comes from the node's
 			etcd pod, or --data-dir when its manifest is gone.`),
 		Example: templates.Examples(`
@@ -107,6 +109,7 @@ func (o *CopyDBOptions) Run(ctx context.Context) error {
 		Node: o.Node, File: o.File, DataDir: o.DataDir,
 		Namespace: o.helperNamespace(), Image: o.Image, DryRun: o.DryRun,
 		Encrypt: o.encrypt, Progress: progressBar(o.ErrOut, o.Quiet, "copy-db"), Notify: o.notef, Now: o.now,
+		Answers: o.answers,
 	})
 	if err != nil {
 		return err
@@ -115,6 +118,19 @@ func (o *CopyDBOptions) Run(ctx context.Context) error {
 		o.notef("Saved %s (%s from %s on node %s) in %s; sha256 %s. Not a snapshot: see kubectl etcd snapshot inspect %s", res.File, printers.Bytes(res.Size), res.Source, res.Node, res.TookText, res.FileSHA256, res.File)
 	}
 	return printers.Print(o.Out, o.Output, res, printers.CopyDBTable(res))
+}
+
+// answers asks the member for its status with etcdctl in its own
+// container: no helper pod, which a crash-looping member's node may not
+// start.
+func (o *CopyDBOptions) answers(ctx context.Context, m discovery.Member) error {
+	c, err := o.TransportFor(etcd.Etcdctl).Client(ctx, m)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = c.Status(ctx)
+	return err
 }
 
 func (o *CopyDBOptions) notef(format string, args ...any) {

@@ -75,6 +75,7 @@ type RestoreOptions struct {
 	Force          bool
 	Identities     []string
 	NoBumpRevision bool
+	SkipHashCheck  bool
 	Status         bool
 	Rollback       bool
 	Resume         bool
@@ -103,6 +104,7 @@ func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	f.BoolVar(&o.Force, "force", false, "Restore a snapshot whose FILE.json names another cluster ID or other members (a rebuilt control plane).")
 	f.StringSliceVar(&o.Identities, "identity", nil, "age identity file to decrypt an encrypted snapshot; repeatable.")
 	f.BoolVar(&o.NoBumpRevision, "no-bump-revision", false, "Do not bump the revision (for etcd before 3.5.10); restart every kubelet afterwards.")
+	f.BoolVar(&o.SkipHashCheck, "skip-hash-check", false, "Take a member's database copied from its data dir (copy-db), which has no sha256 trailer to check.")
 	f.BoolVar(&o.Status, "status", false, "Print the restore journals of every control-plane node.")
 	f.BoolVar(&o.Rollback, "rollback", false, "Put the pre-restore data dirs and manifests back on every node.")
 	f.BoolVar(&o.Resume, "resume", false, "Pass the barrier's decision that one node recorded on to every node that holds at the barrier without one.")
@@ -159,7 +161,7 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		StaticPodDir: restore.KubeletStaticPodDir(o.Client), Clients: o.TransportFor(etcd.ClientAPI)}
 	ctxName := o.ContextName()
 	cfg := restore.Config{
-		File: o.File, Identities: o.ids, Force: o.Force, NoBumpRevision: o.NoBumpRevision, DryRun: o.DryRun,
+		File: o.File, Identities: o.ids, Force: o.Force, NoBumpRevision: o.NoBumpRevision, SkipHashCheck: o.SkipHashCheck, DryRun: o.DryRun,
 		Confirm:   restore.Confirmation(o.In, o.ErrOut, o.StdinIsTerminal(), ctxName, o.Yes),
 		Namespace: o.helperNamespace(), Image: o.Image, AgentDir: o.AgentDir, ID: o.ID,
 		ScriptDir: o.ScriptDir, HealthyTimeout: o.HealthyTimeout, Out: o.Out, ErrOut: o.ErrOut,

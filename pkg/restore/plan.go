@@ -57,6 +57,10 @@ type Snapshot struct {
 	SHA256         string
 	StorageVersion string
 	Meta           *Metadata
+	// Raw is a member's database copied from a data dir (copy-db): no
+	// sha256 trailer vouches for it, and etcdutl restores it only with
+	// --skip-hash-check.
+	Raw bool
 }
 
 // Live is what preflight read from the running cluster; zero values mean
@@ -147,6 +151,9 @@ func NewPlan(members []discovery.Member, snap Snapshot, live Live, opts Options)
 		return nil, err
 	}
 	p.Bump, p.BumpReason = chooseBump(snap.Revision, live, opts.NoBumpRevision)
+	if snap.Raw {
+		p.Warnings = append(p.Warnings, "the file is a member's database copied from its data dir (copy-db), not a snapshot: no sha256 trailer vouches for it, and it holds what that member had written when it stopped, which may be behind what the cluster had; it is restored with --skip-hash-check, as asked")
+	}
 	for _, m := range ms {
 		mp, err := p.memberPlan(m, opts)
 		if err != nil {
@@ -268,6 +275,9 @@ func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 		"--initial-cluster=" + p.InitialCluster,
 		"--initial-cluster-token=" + p.Token,
 		"--initial-advertise-peer-urls=" + strings.Join(m.InitialAdvertisePeerURLs, ","),
+	}
+	if p.Snapshot.Raw {
+		mp.RestoreFlags = append(mp.RestoreFlags, "--skip-hash-check")
 	}
 	if p.Bump > 0 {
 		// etcdutl refuses a bump without --mark-compacted, and the mark is what

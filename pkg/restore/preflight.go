@@ -30,10 +30,9 @@ type preflighted struct {
 // snapshot, its FILE.json, the members and their nodes, the versions and
 // the agent binaries. Any failure leaves the cluster as it was.
 func preflight(ctx context.Context, d Deps, cfg Config) (*preflighted, error) {
-	plain, err := snapshot.Decrypt(cfg.File, cfg.Identities, "")
+	plain, err := openSnapshot(cfg, "changed")
 	if err != nil {
-		return nil, hint.Permanent(fmt.Errorf("the snapshot does not verify, so nothing was changed: %w", err),
-			"pass an intact snapshot (kubectl etcd snapshot inspect FILE checks one); an encrypted one needs --identity")
+		return nil, err
 	}
 	pre := &preflighted{plain: plain}
 	if err := pre.check(ctx, d, cfg); err != nil {
@@ -70,6 +69,27 @@ func (pre *preflighted) check(ctx context.Context, d Deps, cfg Config) error {
 	return err
 }
 
+// openSnapshot verifies the file; with SkipHashCheck it also takes a
+// member's database copied from a data dir (copy-db), which has no
+// trailer. unchanged says what a refusal left as it was.
+func openSnapshot(cfg Config, unchanged string) (*snapshot.PlainFile, error) {
+	open := snapshot.Decrypt
+	if cfg.SkipHashCheck {
+		open = snapshot.DecryptAny
+	}
+	plain, err := open(cfg.File, cfg.Identities, "")
+	if err == nil {
+		return plain, nil
+	}
+	if raw, _ := snapshot.DecryptAny(cfg.File, cfg.Identities, ""); raw != nil {
+		raw.Close()
+		return nil, hint.Permanent(fmt.Errorf("the file has no sha256 trailer, so nothing was %s: it looks like a member's database copied from its data dir (copy-db), not a snapshot: %w", unchanged, err),
+			"nothing vouches that it is whole or current; take a snapshot with `kubectl etcd backup` if any member runs, or restore this copy with --skip-hash-check")
+	}
+	return nil, hint.Permanent(fmt.Errorf("the snapshot does not verify, so nothing was %s: %w", unchanged, err),
+		"pass an intact snapshot (kubectl etcd snapshot inspect FILE checks one); an encrypted one needs --identity")
+}
+
 // readSnapshot reads the revision from inside the file and FILE.json
 // when it is there.
 func readSnapshot(file string, plain *snapshot.PlainFile) (Snapshot, error) {
@@ -78,7 +98,7 @@ func readSnapshot(file string, plain *snapshot.PlainFile) (Snapshot, error) {
 		return Snapshot{}, hint.Permanent(fmt.Errorf("the snapshot's database is damaged, so nothing was changed: %w", err),
 			"pass an intact snapshot (kubectl etcd snapshot inspect FILE checks one)")
 	}
-	s := Snapshot{Path: file, Revision: rep.Revision, Keys: rep.ServedKeys, Size: plain.Size, SHA256: plain.FileSHA256}
+	s := Snapshot{Path: file, Revision: rep.Revision, Keys: rep.ServedKeys, Size: plain.Size, SHA256: plain.FileSHA256, Raw: plain.Raw}
 	metaPath := snapshot.MetadataPath(file)
 	if _, err := os.Stat(metaPath); errors.Is(err, os.ErrNotExist) {
 		return s, nil

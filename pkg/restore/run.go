@@ -44,6 +44,10 @@ type Config struct {
 	Force          bool
 	NoBumpRevision bool
 	DryRun         bool
+	// SkipHashCheck takes a member's database copied from a data dir
+	// (copy-db), which has no sha256 trailer, and restores it with
+	// etcdutl's --skip-hash-check.
+	SkipHashCheck bool
 	// Confirm is asked once the plan is printed; an error stops the restore
 	// with nothing changed. See Confirmation.
 	Confirm func(*Plan) error

@@ -349,6 +349,7 @@ func TestPreflightRefusalsCreateNothing(t *testing.T) {
 			sum := sha256.Sum256(b)
 			os.WriteFile(f.cfg.File+".json", []byte(fmt.Sprintf(`{"clusterID":"deadbeef","sha256":"%x","revision":5000,"members":[{"name":"cp1"}]}`, sum)), 0o600)
 		}},
+		{"copy-db file without --skip-hash-check", "restore this copy with --skip-hash-check", func(t *testing.T, f *fixture) { stripTrailer(t, f.cfg.File) }},
 		{"node not ready", "not Ready", func(t *testing.T, f *fixture) { f.fe.ms[0].NodeReady = ptrTo(false) }},
 		{"no agent binary", "go build -o", func(t *testing.T, f *fixture) { f.cfg.AgentDir = t.TempDir() }},
 		{"not confirmed", "not confirmed", func(t *testing.T, f *fixture) {
@@ -380,6 +381,34 @@ func TestDryRunPrintsThePlanOnly(t *testing.T) {
 	}
 	if len(f.pods(t)) != 0 || len(f.ex.calls) != 0 {
 		t.Error("--dry-run created pods or ran commands")
+	}
+}
+
+// stripTrailer makes a snapshot what copy-db copies: the database alone.
+func stripTrailer(t *testing.T, file string) {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b[:len(b)-sha256.Size], 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSkipHashCheckRestoresACopyDBFile: with --skip-hash-check a member's
+// database copied from its data dir is planned, with a warning, and each
+// node's etcdutl gets --skip-hash-check.
+func TestSkipHashCheckRestoresACopyDBFile(t *testing.T) {
+	f := newFixture(t, 3, "3.7.0")
+	stripTrailer(t, f.cfg.File)
+	f.cfg.DryRun, f.cfg.SkipHashCheck = true, true
+	if _, err := Run(context.Background(), f.deps(), f.cfg); err != nil {
+		t.Fatal(err)
+	}
+	out := f.out.String()
+	if !strings.Contains(out, "copied from its data dir (copy-db), not a snapshot") || strings.Count(out, "--skip-hash-check") < 3 {
+		t.Errorf("the plan does not warn, or not every node restores with --skip-hash-check:\n%s", out)
 	}
 }
 

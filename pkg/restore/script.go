@@ -50,10 +50,9 @@ func Scripts(ctx context.Context, d Deps, cfg Config) (*Plan, error) {
 	if err := emptyDir(cfg.ScriptDir); err != nil {
 		return nil, err
 	}
-	plain, err := snapshot.Decrypt(cfg.File, cfg.Identities, "")
+	plain, err := openSnapshot(cfg, "written")
 	if err != nil {
-		return nil, hint.Permanent(fmt.Errorf("the snapshot does not verify, so nothing was written: %w", err),
-			"pass an intact snapshot (kubectl etcd snapshot inspect FILE checks one); an encrypted one needs --identity")
+		return nil, err
 	}
 	defer plain.Close()
 	snap, err := readSnapshot(cfg.File, plain)

@@ -55,6 +55,20 @@ func TestRestoreRefusals(t *testing.T) {
 		}
 	}
 
+	// What copy-db saves: the database without the trailer.
+	g, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := filepath.Join(dir, "member.db")
+	if err := os.WriteFile(raw, g[:len(g)-32], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = kubectl(t, restoreCmd(raw, "--yes")...)
+	if r.code == 0 || !strings.Contains(r.stderr, "no sha256 trailer") || !strings.Contains(r.stderr, "--skip-hash-check") {
+		t.Errorf("a raw database copy without --skip-hash-check: exit %d, stderr %q; want a refusal naming the flag", r.code, r.stderr)
+	}
+
 	r = kubectl(t, restoreCmd(corrupt, "--yes")...)
 	if r.code == 0 || !strings.Contains(r.stderr, "does not verify") || !strings.Contains(r.stderr, "nothing was changed") {
 		t.Errorf("a corrupt snapshot: exit %d, stderr %q; want a refusal naming it", r.code, r.stderr)
@@ -329,7 +343,20 @@ func TestRestoreSurvivesKilledPlugin(t *testing.T) {
 func TestRestoreRollsBackByItself(t *testing.T) {
 	scenario(t)
 	file, before := setUpRestore(t)
-	cmd := exec.Command("kubectl", restoreCmd(file, "--yes", "--healthy-timeout", "20s")...)
+	// The file is made what copy-db saves (the database alone, no
+	// FILE.json), so that the node's etcdutl (etcdctl on 3.5) restores
+	// it with --skip-hash-check before the restore is broken.
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b[:len(b)-32], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(file + ".json"); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("kubectl", restoreCmd(file, "--yes", "--healthy-timeout", "20s", "--skip-hash-check")...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	pipe, err := cmd.StderrPipe()
@@ -358,6 +385,9 @@ func TestRestoreRollsBackByItself(t *testing.T) {
 	t.Logf("$ kubectl etcd restore (took %s, %v)\n%s%s", took.Round(time.Second), err, stdout.String(), stderr.String())
 	if !broken {
 		t.Fatal("the plugin never said it restored the snapshot")
+	}
+	if !strings.Contains(stderr.String(), "copied from its data dir (copy-db), not a snapshot") {
+		t.Errorf("the plan does not warn that the file is a raw database copy")
 	}
 	if err == nil || !strings.Contains(stderr.String(), "back by itself: wait until the member is healthy: waited 20s") || !strings.Contains(stderr.String(), "back on its old data") {
 		t.Fatalf("the plugin did not report the node's rollback and why (%v)", err)
