@@ -386,7 +386,7 @@ func TestRestoreRollsBackByItself(t *testing.T) {
 	if !broken {
 		t.Fatal("the plugin never said it restored the snapshot")
 	}
-	if !strings.Contains(stderr.String(), "copied from its data dir (copy-db), not a snapshot") {
+	if !strings.Contains(stdout.String()+stderr.String(), "copied from its data dir (copy-db), not a snapshot") {
 		t.Errorf("the plan does not warn that the file is a raw database copy")
 	}
 	if err == nil || !strings.Contains(stderr.String(), "back by itself: wait until the member is healthy: waited 20s") || !strings.Contains(stderr.String(), "back on its old data") {
