@@ -469,6 +469,25 @@ func (c *Cluster) ByID(id uint64) *Member {
 	return nil
 }
 
+// OfListed is the member whose pod runs the listed member mi: by ID once
+// its status was read, else by name or peer URL (a member that does not
+// answer has no ID in the model); nil if no pod runs it.
+func (c *Cluster) OfListed(mi etcd.MemberInfo) *Member {
+	if m := c.ByID(mi.ID); m != nil {
+		return m
+	}
+	p := podFor(mi, c.pods())
+	if p == nil {
+		return nil
+	}
+	for _, m := range c.Members {
+		if m.Pod.Namespace == p.Namespace && m.Pod.Pod == p.Pod && (m.ID == 0 || m.ID == mi.ID) {
+			return m
+		}
+	}
+	return nil
+}
+
 // LabelOf names a member by its ID, with its name when it is known.
 func (c *Cluster) LabelOf(id uint64) string {
 	if m := c.ByID(id); m != nil {

@@ -56,7 +56,7 @@ func checkLearners(f *Facts) []Result {
 	var out []Result
 	for _, mi := range f.List {
 		if mi.IsLearner {
-			out = append(out, res(memberName(mi), Warn, "promote it once it has caught up (etcdctl member promote "+etcd.HexID(mi.ID)+"), or remove it; a learner does not vote",
+			out = append(out, res(memberName(mi), Warn, "promote it once it has caught up (kubectl etcd member promote "+etcd.HexID(mi.ID)+"), or remove it (kubectl etcd member remove "+etcd.HexID(mi.ID)+"); a learner does not vote",
 				"member %s is a learner, not promoted", etcd.HexID(mi.ID)))
 		}
 	}
@@ -96,7 +96,7 @@ func checkPodsAndMembers(f *Facts) []Result {
 	var out []Result
 	for _, mi := range f.List {
 		if podOf(f, mi) == nil {
-			out = append(out, res(memberName(mi), Fail, "start its etcd pod again, or remove the member (kubectl etcd members shows its ID); it counts against quorum",
+			out = append(out, res(memberName(mi), Fail, "start its etcd pod again, or remove the member: kubectl etcd member remove "+etcd.HexID(mi.ID)+" (its plan says whether its node still exists); it counts against quorum",
 				"member %s has no etcd pod", etcd.HexID(mi.ID)))
 		}
 	}

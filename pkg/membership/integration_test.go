@@ -168,7 +168,7 @@ func TestIntegrationMembership(t *testing.T) {
 		// m3 is down: removing m2 leaves m1 and m3, one healthy of a
 		// quorum of 2, refused without --force; with it, etcd refuses.
 		_, err = membership.Remove(ctx, tr, c.Pods(), membership.RemoveConfig{Options: opts(&log), Member: "m2"})
-		wantRefused(t, err, "need 2 healthy for a quorum and only 1 are")
+		wantRefused(t, err, "need 2 healthy for a quorum and only 1 is")
 		log.Reset()
 		_, err = membership.Remove(ctx, tr, c.Pods(), membership.RemoveConfig{Options: opts(&log), Member: "m2", Force: true})
 		if err == nil {

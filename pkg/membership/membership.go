@@ -108,7 +108,7 @@ func openTarget(ctx context.Context, t etcd.Transport, pods []discovery.Member, 
 // or pod, or its hex ID.
 func find(c *cluster.Cluster, want string) (listed, error) {
 	for _, mi := range c.List {
-		m := c.ByID(mi.ID)
+		m := c.OfListed(mi)
 		node, pod := "", ""
 		if m != nil {
 			node, pod = m.Pod.Node, m.Pod.Pod
@@ -135,7 +135,7 @@ func find(c *cluster.Cluster, want string) (listed, error) {
 func refreshListed(c *cluster.Cluster, list []etcd.MemberInfo, l listed) listed {
 	for _, mi := range list {
 		if mi.ID == l.info.ID {
-			return listed{info: mi, m: c.ByID(mi.ID)}
+			return listed{info: mi, m: c.OfListed(mi)}
 		}
 	}
 	return l

@@ -51,7 +51,7 @@ func Remove(ctx context.Context, t etcd.Transport, pods []discovery.Member, cfg 
 	}
 	var risks []string
 	if left > 0 && healthyLeft < quorum(left) {
-		risks = append(risks, fmt.Sprintf("the %d voting members left need %d healthy for a quorum and only %d are: the cluster would stop serving writes", left, quorum(left), healthyLeft))
+		risks = append(risks, fmt.Sprintf("the %d voting members left need %d healthy for a quorum and only %s: the cluster would stop serving writes", left, quorum(left), countIs(healthyLeft)))
 	}
 	if !target.info.IsLearner && left > 0 && left%2 == 0 {
 		risks = append(risks, fmt.Sprintf("it leaves %d voting members, an even count: they tolerate no more failed members than %d would", left, left-1))
@@ -103,11 +103,10 @@ func healthyOthers(c *cluster.Cluster, id uint64) int {
 // healthy, or that no pod runs it and whether its node still exists.
 func where(ctx context.Context, nodes NodeLookup, l listed) string {
 	if l.m != nil {
-		state := "healthy"
 		if l.m.Err != nil {
-			state = "not healthy: " + oneLine(l.m.Err.Error())
+			return fmt.Sprintf("its etcd pod %s on node %s is not healthy: %s", l.m.Pod.Pod, l.m.Pod.Node, oneLine(l.m.Err.Error()))
 		}
-		return fmt.Sprintf("its etcd pod %s runs on node %s (%s)", l.m.Pod.Pod, l.m.Pod.Node, state)
+		return fmt.Sprintf("its etcd pod %s runs on node %s, healthy", l.m.Pod.Pod, l.m.Pod.Node)
 	}
 	s := "no etcd pod runs it"
 	if !l.info.Started() {
@@ -126,6 +125,14 @@ func where(ctx context.Context, nodes NodeLookup, l listed) string {
 		return fmt.Sprintf("%s; its node %s exists but is not Ready", s, l.info.Name)
 	}
 	return fmt.Sprintf("%s; its node %s exists and is Ready", s, l.info.Name)
+}
+
+// countIs is "n is" or "n are".
+func countIs(n int) string {
+	if n == 1 {
+		return "1 is"
+	}
+	return fmt.Sprintf("%d are", n)
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

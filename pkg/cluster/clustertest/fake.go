@@ -28,6 +28,11 @@ type Member struct {
 	// NoPod leaves the member out of Pods, as a member whose static pod
 	// is gone.
 	NoPod bool
+	// Unstarted leaves its name out of the member list, as etcd does for
+	// a member added that has not started.
+	Unstarted bool
+	// PeerURL defaults to https://NAME:2380.
+	PeerURL string
 }
 
 // Cluster is the fake. Set its fields before the test dials it.
@@ -145,11 +150,22 @@ func (cl *client) MemberList(context.Context) (uint64, []etcd.MemberInfo, error)
 	var out []etcd.MemberInfo
 	err := cl.do("member-list", func(*Member) error {
 		for _, m := range cl.c.Members {
-			out = append(out, etcd.MemberInfo{ID: m.ID, Name: m.Name, IsLearner: m.Learner, PeerURLs: []string{"https://" + m.Name + ":2380"}, ClientURLs: []string{clientURL(m)}})
+			out = append(out, info(m))
 		}
 		return nil
 	})
 	return cl.c.ClusterID, out, err
+}
+
+func info(m *Member) etcd.MemberInfo {
+	mi := etcd.MemberInfo{ID: m.ID, Name: m.Name, IsLearner: m.Learner, PeerURLs: []string{"https://" + m.Name + ":2380"}, ClientURLs: []string{clientURL(m)}}
+	if m.PeerURL != "" {
+		mi.PeerURLs = []string{m.PeerURL}
+	}
+	if m.Unstarted {
+		mi.Name, mi.ClientURLs = "", nil
+	}
+	return mi
 }
 
 func clientURL(m *Member) string { return "https://" + m.Name + ":2379" }
@@ -298,14 +314,69 @@ func (cl *client) Compact(_ context.Context, rev int64, physical bool) error {
 	})
 }
 
-func (cl *client) MemberAdd(context.Context, []string, bool) (etcd.MemberInfo, []etcd.MemberInfo, error) {
-	return etcd.MemberInfo{}, nil, errNotFaked
+// MemberAdd adds an unstarted member (no name, no pod) with the next ID.
+func (cl *client) MemberAdd(ctx context.Context, peerURLs []string, asLearner bool) (etcd.MemberInfo, []etcd.MemberInfo, error) {
+	var added *Member
+	err := cl.do("member-add", func(via *Member) error {
+		added = &Member{ID: cl.c.nextID(), Learner: asLearner, NoPod: true, Unstarted: true, PeerURL: peerURLs[0]}
+		cl.c.Members = append(cl.c.Members, added)
+		cl.c.record(fmt.Sprintf("member-add %s learner=%t via %s", peerURLs[0], asLearner, via.Name))
+		return nil
+	})
+	if err != nil {
+		return etcd.MemberInfo{}, nil, err
+	}
+	_, list, err := cl.MemberList(ctx)
+	return info(added), list, err
 }
-func (cl *client) MemberRemove(context.Context, uint64) ([]etcd.MemberInfo, error) {
-	return nil, errNotFaked
+
+// MemberRemove removes the member with id.
+func (cl *client) MemberRemove(ctx context.Context, id uint64) ([]etcd.MemberInfo, error) {
+	return cl.changeMember(ctx, "member-remove", id, func(i int) error {
+		cl.c.Members = append(cl.c.Members[:i], cl.c.Members[i+1:]...)
+		return nil
+	})
 }
-func (cl *client) MemberPromote(context.Context, uint64) ([]etcd.MemberInfo, error) {
-	return nil, errNotFaked
+
+// MemberPromote makes the learner with id vote.
+func (cl *client) MemberPromote(ctx context.Context, id uint64) ([]etcd.MemberInfo, error) {
+	return cl.changeMember(ctx, "member-promote", id, func(i int) error {
+		if !cl.c.Members[i].Learner {
+			return rpctypes.ErrMemberNotLearner
+		}
+		cl.c.Members[i].Learner = false
+		return nil
+	})
+}
+
+// changeMember applies f to the member with id, records "verb ID via
+// NAME" and returns the list after.
+func (cl *client) changeMember(ctx context.Context, verb string, id uint64, f func(i int) error) ([]etcd.MemberInfo, error) {
+	err := cl.do(verb, func(via *Member) error {
+		for i, m := range cl.c.Members {
+			if m.ID == id {
+				if err := f(i); err != nil {
+					return err
+				}
+				cl.c.record(fmt.Sprintf("%s %s via %s", verb, etcd.HexID(id), via.Name))
+				return nil
+			}
+		}
+		return rpctypes.ErrMemberNotFound
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, list, err := cl.MemberList(ctx)
+	return list, err
+}
+
+func (c *Cluster) nextID() uint64 {
+	id := uint64(0xa1)
+	for _, m := range c.Members {
+		id = max(id, m.ID+1)
+	}
+	return id
 }
 func (cl *client) HashKV(context.Context, int64) (*etcd.KVHash, error) { return nil, errNotFaked }
 func (cl *client) Close() error                                        { return nil }
