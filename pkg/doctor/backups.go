@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
@@ -93,7 +94,7 @@ func checkBackupAge(fs *Facts) []Result {
 	case b == nil:
 		return []Result{res("", NotChecked, "", "not checked: give --backup-dir DIR")}
 	case b.Err != nil:
-		return []Result{res("", Fail, "point --backup-dir at the directory kubectl etcd backup writes to", "reading %s: %s", b.Dir, oneLine(b.Err.Error()))}
+		return []Result{res("", Fail, "point --backup-dir at the directory kubectl etcd backup writes to", "reading %s: %s", b.Dir, hint.OneLine(b.Err.Error()))}
 	case b.Newest == "":
 		return []Result{res("", Fail, "take one now (kubectl etcd backup "+filepath.Join(b.Dir, "etcd.db")+") and schedule it", "no snapshot in %s", b.Dir)}
 	}
@@ -117,7 +118,7 @@ func checkBackupVerify(fs *Facts) []Result {
 	case b.Unverifiable != "":
 		return []Result{res("", NotChecked, "", "not checked: %s", b.Unverifiable)}
 	case b.VerifyErr != nil:
-		return []Result{res("", Fail, "the snapshot is damaged: take a new one and check the storage it is kept on", "%s does not verify: %s", filepath.Base(b.Newest), oneLine(b.VerifyErr.Error()))}
+		return []Result{res("", Fail, "the snapshot is damaged: take a new one and check the storage it is kept on", "%s does not verify: %s", filepath.Base(b.Newest), hint.OneLine(b.VerifyErr.Error()))}
 	}
 	return []Result{ok("", "%s verifies", filepath.Base(b.Newest))}
 }

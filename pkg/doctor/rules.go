@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
 // rule is one check: it judges the facts and returns its findings,
@@ -89,15 +91,7 @@ func res(member string, s Severity, fix, format string, args ...any) Result {
 func ok(member, format string, args ...any) Result { return res(member, OK, "", format, args...) }
 
 func notChecked(member string, why error) Result {
-	return res(member, NotChecked, "", "not checked: %s", oneLine(why.Error()))
-}
-
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:197] + "..."
-	}
-	return s
+	return res(member, NotChecked, "", "not checked: %s", hint.OneLine(why.Error()))
 }
 
 // perMember runs f on each member whose status was read; the others

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
 // checkHashKV compares the members' hashes of their keys at one
@@ -89,7 +91,7 @@ func failedReadyz(body string) string {
 		}
 	}
 	if len(bad) == 0 {
-		return oneLine(body)
+		return hint.OneLine(body)
 	}
 	return strings.Join(bad, "; ")
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
 // findings gathers what is wrong with one thing, and how badly.
@@ -160,7 +162,7 @@ func checkCertExpiry(fs *Facts) []Result {
 		var soonest time.Time
 		for _, c := range files {
 			if err := m.Node.FileErrs[c.path]; err != nil {
-				f.add(NotChecked, fmt.Sprintf("%s certificate %s not read: %s", c.role, c.path, oneLine(err.Error())), "")
+				f.add(NotChecked, fmt.Sprintf("%s certificate %s not read: %s", c.role, c.path, hint.OneLine(err.Error())), "")
 				continue
 			}
 			certs, err := parseCerts(m.Node.Files[c.path])

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
 func voters(f *Facts) int {
@@ -41,7 +42,7 @@ func checkReachable(f *Facts) []Result {
 	for _, m := range f.Members {
 		if m.Err != nil {
 			out = append(out, res(m.Name(), Fail, fmt.Sprintf("the member counts against quorum while it is down: kubectl -n %s logs %s", m.Pod.Namespace, m.Pod.Pod),
-				"member does not answer: %s", oneLine(m.Err.Error())))
+				"member does not answer: %s", hint.OneLine(m.Err.Error())))
 			continue
 		}
 		out = append(out, ok(m.Name(), "answers (id %s)", etcd.HexID(m.Status.MemberID)))

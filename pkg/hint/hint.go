@@ -7,6 +7,7 @@ package hint
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Error is a cause and what to do about it.
@@ -83,4 +84,14 @@ func chain(err error) []error {
 		}
 	}
 	return out
+}
+
+// OneLine is s on one line, runs of white space made one space, cut to
+// 200 bytes: an error's text in a table cell or a plan's line.
+func OneLine(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:197] + "..."
+	}
+	return s
 }

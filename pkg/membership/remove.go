@@ -3,7 +3,6 @@ package membership
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
@@ -104,7 +103,7 @@ func healthyOthers(c *cluster.Cluster, id uint64) int {
 func where(ctx context.Context, nodes NodeLookup, l listed) string {
 	if l.m != nil {
 		if l.m.Err != nil {
-			return fmt.Sprintf("its etcd pod %s on node %s is not healthy: %s", l.m.Pod.Pod, l.m.Pod.Node, oneLine(l.m.Err.Error()))
+			return fmt.Sprintf("its etcd pod %s on node %s is not healthy: %s", l.m.Pod.Pod, l.m.Pod.Node, hint.OneLine(l.m.Err.Error()))
 		}
 		return fmt.Sprintf("its etcd pod %s runs on node %s, healthy", l.m.Pod.Pod, l.m.Pod.Node)
 	}
@@ -118,7 +117,7 @@ func where(ctx context.Context, nodes NodeLookup, l listed) string {
 	exists, ready, err := nodes(ctx, l.info.Name)
 	switch {
 	case err != nil:
-		return fmt.Sprintf("%s (node %s could not be read: %s)", s, l.info.Name, oneLine(err.Error()))
+		return fmt.Sprintf("%s (node %s could not be read: %s)", s, l.info.Name, hint.OneLine(err.Error()))
 	case !exists:
 		return fmt.Sprintf("%s, and its node %s no longer exists", s, l.info.Name)
 	case !ready:
@@ -134,5 +133,3 @@ func countIs(n int) string {
 	}
 	return fmt.Sprintf("%d are", n)
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

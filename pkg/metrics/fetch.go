@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 )
 
@@ -73,16 +73,7 @@ func Raw(ctx context.Context, g HTTPGetter, m discovery.Member) ([]byte, error) 
 		return nil, err
 	}
 	if r.Code != 200 {
-		return nil, fmt.Errorf("member %s answered /metrics with HTTP %d: %s", m.Name, r.Code, oneLine(string(r.Body)))
+		return nil, fmt.Errorf("member %s answered /metrics with HTTP %d: %s", m.Name, r.Code, hint.OneLine(string(r.Body)))
 	}
 	return r.Body, nil
-}
-
-// oneLine is s on one line, at most 200 bytes.
-func oneLine(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 200 {
-		s = s[:197] + "..."
-	}
-	return s
 }

@@ -31,7 +31,7 @@ func CheckTable(r *doctor.Report) TableFunc {
 			if x.Area != last {
 				area, last = x.Area, x.Area
 			}
-			rows = append(rows, []string{area, x.Check, member, string(x.Severity), oneLine(x.Found), dash(x.Fix)})
+			rows = append(rows, []string{area, x.Check, member, string(x.Severity), cell(x.Found), dash(x.Fix)})
 		}
 		return []string{"AREA", "CHECK", "MEMBER", "SEVERITY", "FOUND", "FIX"}, rows
 	}
@@ -57,7 +57,7 @@ func MetricsTable(ms []metrics.Metrics) TableFunc {
 				if wide {
 					r = append(r, "-", "-", dash(m.Node), "-")
 				}
-				rows = append(rows, append(r, oneLine(m.Error)))
+				rows = append(rows, append(r, cell(m.Error)))
 				continue
 			}
 			role := "follower"

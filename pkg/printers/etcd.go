@@ -7,6 +7,7 @@ import (
 	"github.com/dustin/go-humanize"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/membership"
 )
 
@@ -39,9 +40,9 @@ func HealthTable(v []cluster.HealthView) TableFunc {
 		var rows [][]string
 		for _, m := range v {
 			if wide {
-				rows = append(rows, []string{m.Name, dash(m.Node), dash(m.Pod), dash(m.Endpoint), fmt.Sprint(m.Healthy), m.TookText, oneLine(m.Error)})
+				rows = append(rows, []string{m.Name, dash(m.Node), dash(m.Pod), dash(m.Endpoint), fmt.Sprint(m.Healthy), m.TookText, cell(m.Error)})
 			} else {
-				rows = append(rows, []string{m.Name, dash(m.Node), fmt.Sprint(m.Healthy), m.TookText, oneLine(m.Error)})
+				rows = append(rows, []string{m.Name, dash(m.Node), fmt.Sprint(m.Healthy), m.TookText, cell(m.Error)})
 			}
 		}
 		return h, rows
@@ -59,7 +60,7 @@ func StatusTable(v *cluster.StatusListView) TableFunc {
 		var rows [][]string
 		for _, m := range v.Members {
 			if m.Error != "" {
-				r := []string{m.Name, dash(m.Node), dash(m.ID), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", oneLine(m.Error)}
+				r := []string{m.Name, dash(m.Node), dash(m.ID), "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", cell(m.Error)}
 				if wide {
 					r = append(r[:4], append([]string{"-"}, r[4:]...)...)
 					r = append(r, "-", dash(m.Pod))
@@ -120,17 +121,6 @@ func list(s []string) string {
 	return strings.Join(s, ",")
 }
 
-func oneLine(s string) string {
-	if s == "" {
-		return "-"
-	}
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 200 {
-		s = s[:197] + "..."
-	}
-	return s
-}
-
 // MembershipTable is the table of `kubectl etcd member remove|add|promote`:
 // the member list after the change.
 func MembershipTable(v *membership.Result) TableFunc {
@@ -141,3 +131,7 @@ func MembershipTable(v *membership.Result) TableFunc {
 	}
 	return MembersTable(v.Members)
 }
+
+// cell is an error's text for a table cell: one line, at most 200 bytes,
+// "-" when empty.
+func cell(s string) string { return dash(hint.OneLine(s)) }

@@ -27,7 +27,7 @@ func DefragTable(v *maint.DefragResult) TableFunc {
 			}
 			r := []string{dash(m.Name), dash(m.ID), m.Role, m.Result,
 				Bytes(m.Before.DBSize), inUse(m.Before.DBSizeInUse, m.Before.DBSize), after, afterUse,
-				dash(m.TookText), oneLine(note)}
+				dash(m.TookText), cell(note)}
 			if wide {
 				r = append(r, dash(m.Node))
 			}

@@ -35,7 +35,7 @@ func (p *ObjectPrinter) printYAML(key string, modRevision int64, v *decode.Value
 	}
 	b.WriteString(")\n")
 	if v.Note != "" {
-		b.WriteString("# " + oneLine(v.Note) + "\n")
+		b.WriteString("# " + cell(v.Note) + "\n")
 	}
 	if v.IsObject() {
 		y, err := v.YAML()
@@ -54,7 +54,7 @@ func (p *ObjectPrinter) printJSON(key string, v *decode.Value) error {
 		if !v.IsObject() {
 			verb = ": not printed"
 		}
-		fmt.Fprintf(p.ErrOut, "%s: %s%s\n", key, oneLine(v.Note), verb)
+		fmt.Fprintf(p.ErrOut, "%s: %s%s\n", key, cell(v.Note), verb)
 	}
 	if !v.IsObject() {
 		return nil
