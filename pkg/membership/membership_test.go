@@ -40,6 +40,10 @@ func TestPlans(t *testing.T) {
 		{"remove-gone-node-force", func(c *clustertest.Cluster) { c.Member("m3").NoPod = true }, func(ctx context.Context, c *clustertest.Cluster, o change.Options) (*membership.Result, error) {
 			return membership.Remove(ctx, c, c.Pods(), membership.RemoveConfig{Options: o, Member: "m3", Force: true, Nodes: nodes(map[string]bool{"m1": true})})
 		}},
+		{"remove-deleted-node-stale-pod", func(c *clustertest.Cluster) { down(c, "m3") }, func(ctx context.Context, c *clustertest.Cluster, o change.Options) (*membership.Result, error) {
+			o.DryRun = true
+			return membership.Remove(ctx, c, c.Pods(), membership.RemoveConfig{Options: o, Member: "m3", Nodes: nodes(map[string]bool{"node-m1": true, "node-m2": true})})
+		}},
 		{"remove-down-dry-run", func(c *clustertest.Cluster) { down(c, "m3") }, func(ctx context.Context, c *clustertest.Cluster, o change.Options) (*membership.Result, error) {
 			o.DryRun = true
 			return membership.Remove(ctx, c, c.Pods(), membership.RemoveConfig{Options: o, Member: "m3", Force: true})

@@ -102,10 +102,22 @@ func healthyOthers(c *cluster.Cluster, id uint64) int {
 // healthy, or that no pod runs it and whether its node still exists.
 func where(ctx context.Context, nodes NodeLookup, l listed) string {
 	if l.m != nil {
-		if l.m.Err != nil {
-			return fmt.Sprintf("its etcd pod %s on node %s is not healthy: %s", l.m.Pod.Pod, l.m.Pod.Node, hint.OneLine(l.m.Err.Error()))
+		if l.m.Err == nil {
+			return fmt.Sprintf("its etcd pod %s runs on node %s, healthy", l.m.Pod.Pod, l.m.Pod.Node)
 		}
-		return fmt.Sprintf("its etcd pod %s runs on node %s, healthy", l.m.Pod.Pod, l.m.Pod.Node)
+		s := fmt.Sprintf("its etcd pod %s on node %s is not healthy: %s", l.m.Pod.Pod, l.m.Pod.Node, hint.OneLine(l.m.Err.Error()))
+		if nodes == nil {
+			return s
+		}
+		// A deleted node's pods stay listed until the pod garbage
+		// collector takes them.
+		switch exists, ready, err := nodes(ctx, l.m.Pod.Node); {
+		case err == nil && !exists:
+			return fmt.Sprintf("its node %s no longer exists (its etcd pod %s is left over until the pod garbage collector takes it)", l.m.Pod.Node, l.m.Pod.Pod)
+		case err == nil && !ready:
+			return s + "; its node is not Ready"
+		}
+		return s
 	}
 	s := "no etcd pod runs it"
 	if !l.info.Started() {

@@ -23,6 +23,21 @@ func membersNow(t *testing.T) memberList {
 	return v
 }
 
+// controlPlaneNodeBack waits for a deleted node's kubelet to register
+// it again, gives it back what kubeadm join added (the control-plane
+// label and taint), and waits until the control plane has settled, with
+// the node's etcd pod listed again.
+func controlPlaneNodeBack(t *testing.T, node string) {
+	t.Helper()
+	waitFor(t, 3*time.Minute, func() bool { return runQuiet(t, "kubectl", "get", "node", node).code == 0 })
+	mustSucceed(t, kubectl(t, "label", "node", node, "node-role.kubernetes.io/control-plane=", "node.kubernetes.io/exclude-from-external-load-balancers=", "--overwrite"))
+	mustSucceed(t, kubectl(t, "taint", "node", node, "node-role.kubernetes.io/control-plane:NoSchedule", "--overwrite"))
+	waitFor(t, 3*time.Minute, func() bool {
+		return runQuiet(t, "kubectl", "-n", "kube-system", "get", "pod", "etcd-"+node).code == 0
+	})
+	settled(t, 4*time.Minute)
+}
+
 // TestMemberRemoveThenAddBack takes the last node away the way a failed
 // migration does (its etcd stopped, its kubelet gone, its Node deleted,
 // no kubeadm reset), removes its member (refused first: two members
@@ -57,14 +72,14 @@ func TestMemberRemoveThenAddBack(t *testing.T) {
 	}
 	mustSucceed(t, runCmd(t, "kill", "-TERM", strings.TrimSpace(string(b))))
 	mustSucceed(t, kubectl(t, "delete", "node", victim, "--wait=false"))
-	waitFor(t, time.Minute, func() bool {
-		return runQuiet(t, "kubectl", "-n", "kube-system", "get", "pod", "etcd-"+victim).code != 0
-	})
+	// Its etcd pod stays listed until the pod garbage collector takes it
+	// (a minute or more): the plan names the node as gone either way.
 	broken := true
 	defer func() {
 		if broken { // put the node back as it was, for the scenarios after
 			nodeExec(t, victim, "sh", "-c", fmt.Sprintf("[ -f %[1]s ] && mv %[1]s %[2]s", saved, manifest))
 			runCmd(t, "bash", filepath.Join(root, "hack/cluster/restart-kubelet.sh"), victim)
+			controlPlaneNodeBack(t, victim)
 		}
 	}()
 
@@ -86,6 +101,10 @@ func TestMemberRemoveThenAddBack(t *testing.T) {
 	if !removed.Done || len(removed.Members.Members) != 2 {
 		t.Fatalf("remove --force: %s", r.stdout)
 	}
+	// The pods of the deleted node go once the garbage collector runs.
+	waitFor(t, 3*time.Minute, func() bool {
+		return runQuiet(t, "kubectl", "-n", "kube-system", "get", "pod", "etcd-"+victim).code != 0
+	})
 	mustSucceed(t, kubectl(t, "etcd", "health"))
 	if n := len(membersNow(t).Members); n != 2 {
 		t.Fatalf("%d members after the removal", n)
@@ -125,12 +144,7 @@ echo "$d.e2e-removed" > /etc/kubernetes/e2e-member-moved`, "", added.InitialClus
 	if !strings.Contains(r.stderr, "Promoted "+victim) {
 		t.Errorf("promote did not say so:\n%s", r.stderr)
 	}
-	// The Node came back as the kubelet registers one: without what
-	// kubeadm join added (the control-plane label and taint).
-	waitFor(t, 2*time.Minute, func() bool { return runQuiet(t, "kubectl", "get", "node", victim).code == 0 })
-	mustSucceed(t, kubectl(t, "label", "node", victim, "node-role.kubernetes.io/control-plane=", "node.kubernetes.io/exclude-from-external-load-balancers=", "--overwrite"))
-	mustSucceed(t, kubectl(t, "taint", "node", victim, "node-role.kubernetes.io/control-plane:NoSchedule", "--overwrite"))
-	settled(t, 4*time.Minute)
+	controlPlaneNodeBack(t, victim)
 
 	var newID string
 	for _, m := range membersNow(t).Members {
