@@ -72,7 +72,8 @@ func Promote(ctx context.Context, t etcd.Transport, pods []discovery.Member, cfg
 	if err != nil {
 		return nil, fmt.Errorf("promoting %s: %w", target.label(), err)
 	}
-	res.Done, res.Members = true, after(c, list)
+	target = refreshListed(c, list, target) // named, once it has started
+	res.Done, res.Member, res.Members = true, target.ref(), after(c, list)
 	cfg.Notef("Promoted %s in %s", target.label(), change.RoundTook(took))
 	if target.m != nil {
 		if err := cfg.WaitHealthy(ctx, c, target.m); err != nil {
