@@ -126,6 +126,7 @@ func TestMemberRemoveThenAddBack(t *testing.T) {
 	// The data dir the manifest names, moved aside (its member was
 	// removed: etcd would refuse to start on it).
 	mustSucceed(t, nodeExec(t, victim, "sh", "-c", fmt.Sprintf(`set -e
+umask 077 # the manifest is new: 0600, as kubeadm writes it
 d=$(sed -n 's/^ *- --data-dir=//p' %[3]s)
 [ -d "$d" ] && mv "$d" "$d.e2e-removed"
 sed -e '/--initial-cluster-state=/d' -e 's|^\( *\)- --initial-cluster=.*$|\1- --initial-cluster=%[2]s\n\1- --initial-cluster-state=existing|' %[3]s > %[4]s
