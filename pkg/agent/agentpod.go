@@ -65,7 +65,7 @@ type (
 // podRoot is where an agent's static pod mounts the node's /.
 const podRoot = "/host"
 
-// AgentPod is the static pod that runs `restore sub` for s on its node.
+// AgentPod is the static pod that runs `<operation> sub` for s on its node.
 //
 // A static pod, not a pod of the API: once the restored etcd serves, the
 // API knows no pod made after the snapshot, and the kubelet kills every
@@ -75,9 +75,9 @@ const podRoot = "/host"
 //
 // The image is etcd's own (on the node already, never pulled); the agent
 // is a static binary run from the node's disk, at exe under root.
-func AgentPod(s *agentapi.RestoreSpec, root, exe, journalRoot, sub, claim string) ([]byte, error) {
+func AgentPod(s agentapi.AgentPodSpec, root, exe, journalRoot, sub, claim string) ([]byte, error) {
 	if s.AgentImage == "" {
-		return nil, fmt.Errorf("the restore spec names no agent image")
+		return nil, fmt.Errorf("the %s spec names no agent image", s.Operation)
 	}
 	if !strings.HasPrefix(exe, strings.TrimSuffix(root, "/")+"/") {
 		return nil, fmt.Errorf("the agent %s is not on the node's disk under %s, where its static pod can run it", exe, root)
@@ -86,11 +86,11 @@ func AgentPod(s *agentapi.RestoreSpec, root, exe, journalRoot, sub, claim string
 	// that writes it was given (/ when an operator runs it on the node).
 	exe = podRoot + strings.TrimPrefix(exe, strings.TrimSuffix(root, "/"))
 	root = podRoot
-	self := path.Join(s.StaticPodDir, agentapi.AgentPodFile(s.ID, sub))
+	self := path.Join(s.StaticPodDir, s.PodFile(sub))
 	p := podManifest{
 		APIVersion: "v1", Kind: "Pod",
 		Metadata: podMeta{
-			Name:      agentapi.AgentPodName(s.ID, sub),
+			Name:      s.PodName(sub),
 			Namespace: agentapi.AgentPodNamespace,
 			Labels:    map[string]string{agentapi.ManagedByLabel: agentapi.ManagedByValue, agentapi.PurposeLabel: agentapi.AgentPurpose},
 		},
@@ -104,7 +104,7 @@ func AgentPod(s *agentapi.RestoreSpec, root, exe, journalRoot, sub, claim string
 			Tolerations:                   []toleration{{Operator: "Exists"}},
 			Containers: []container{{
 				Name: "agent", Image: s.AgentImage, ImagePullPolicy: "Never",
-				Command: []string{exe, "restore", sub, "--root", root, "--journal-root", journalRoot,
+				Command: []string{exe, s.Operation, sub, "--root", root, "--journal-root", journalRoot,
 					"--id", s.ID, "--static-pod", self, "--claim", claim},
 				SecurityContext: securityContext{Privileged: true},
 				// No mount propagation: it needs / to be a shared mount.

@@ -47,6 +47,9 @@ func PrepareRestore(root string, s *agentapi.RestoreSpec) ([]byte, error) {
 	if err := refuseUnfinished(root, s); err != nil {
 		return nil, err
 	}
+	if err := refuseUnfinishedAny(root, s.JournalDir, s.ID); err != nil { // a member replace's too
+		return nil, err
+	}
 	etcdSrc, err := os.ReadFile(under(root, path.Join(s.StaticPodDir, agentapi.EtcdManifest)))
 	if err != nil {
 		return nil, fmt.Errorf("read etcd's manifest: %w: is %s the kubelet's static pod dir?", err, s.StaticPodDir)
@@ -94,24 +97,30 @@ func PrepareRestore(root string, s *agentapi.RestoreSpec) ([]byte, error) {
 }
 
 func fillEtcdAddrs(s *agentapi.RestoreSpec, m *manifest.Member) error {
-	s.EtcdAddrs = nil
+	var err error
+	s.EtcdAddrs, s.MetricsURL, err = etcdAddrs(m)
+	return err
+}
+
+// etcdAddrs are etcd's client, peer and metrics listeners, which refuse
+// once it is gone, and the plain-HTTP metrics URL that serves /health.
+func etcdAddrs(m *manifest.Member) (addrs []string, metricsURL string, err error) {
 	for _, list := range [][]string{m.ListenClientURLs, m.ListenPeerURLs, m.ListenMetricsURLs} {
 		for _, u := range list {
 			a, err := dialAddr(u)
 			if err != nil {
-				return fmt.Errorf("etcd's manifest: %w", err)
+				return nil, "", fmt.Errorf("etcd's manifest: %w", err)
 			}
-			s.EtcdAddrs = append(s.EtcdAddrs, a)
+			addrs = append(addrs, a)
 		}
 	}
 	for _, u := range m.ListenMetricsURLs {
 		if strings.HasPrefix(u, "http://") {
 			a, _ := dialAddr(u)
-			s.MetricsURL = "http://" + a
-			return nil
+			return addrs, "http://" + a, nil
 		}
 	}
-	return fmt.Errorf("etcd's manifest has no plain-HTTP --listen-metrics-urls, where the agent reads /health without etcd's client certificate: kubeadm sets --listen-metrics-urls=http://127.0.0.1:2381; add it, then retry")
+	return nil, "", fmt.Errorf("etcd's manifest has no plain-HTTP --listen-metrics-urls, where the agent reads /health without etcd's client certificate: kubeadm sets --listen-metrics-urls=http://127.0.0.1:2381; add it, then retry")
 }
 
 // fillPeerTLS reads the files of etcd's peer TLS, which the barrier uses.

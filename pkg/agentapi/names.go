@@ -30,6 +30,18 @@ func AgentPodName(id, sub string) string {
 // AgentPodFile is the agent's manifest in the static pod dir.
 func AgentPodFile(id, sub string) string { return AgentPodName(id, sub) + ".yaml" }
 
+// PodName is the name of the agent's static pod that runs `op sub` of
+// this spec's operation; a restore's keeps its older, shorter name.
+func (p AgentPodSpec) PodName(sub string) string {
+	if p.Operation == RestoreOperation {
+		return AgentPodName(p.ID, sub)
+	}
+	return "kubectl-etcd-agent-" + p.Operation + "-" + strings.ToLower(p.ID) + "-" + sub
+}
+
+// PodFile is the agent's manifest in the static pod dir.
+func (p AgentPodSpec) PodFile(sub string) string { return p.PodName(sub) + ".yaml" }
+
 // Restore step names that other code looks for.
 const (
 	StepBarrier = "wait until every member is ready to swap"

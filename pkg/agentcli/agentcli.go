@@ -43,10 +43,14 @@ const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
                                       in two phases, as over the API: --prepare on every node checks and
                                       writes the rollback's static pod aside; then --release on every node
                                       starts it, to act after --grace; --recall stops it before that
+  replace start    --spec FILE|-      check the node, write the journal, run the steps in a static pod
+  replace run      --id ID [--detach] run or resume a member replace's steps
+  replace status   [--id ID]          print the journals as JSON
+  replace wait     --id ID            follow a replace's steps until it ends
   version
 
 Every path is a node path under --root (default /; the helper pod passes /host).
-Journals are in --journal-root (default /var/lib/kubectl-etcd/restore), one dir per id.
+Journals are in --journal-root (default /var/lib/kubectl-etcd/<restore|replace>), one dir per id.
 `
 
 // Main runs args (without the program name) and returns the exit status.
@@ -69,38 +73,45 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		_, err := fmt.Fprintf(stdout, "kubectl-etcd-agent %s (commit %s, built %s)\n", version.Version, version.Commit, version.Date)
 		return err
 	}
-	if len(args) < 2 || args[0] != "restore" {
-		return fmt.Errorf("%w: want `restore start|run|status|wait|rollback` or `version`", errUsage)
+	if len(args) < 2 || args[0] != agentapi.RestoreOperation && args[0] != agentapi.ReplaceOperation {
+		return fmt.Errorf("%w: want `restore start|run|status|wait|rollback`, `replace start|run|status|wait` or `version`", errUsage)
 	}
-	o := &options{stdin: stdin, stdout: stdout, stderr: stderr}
-	fs := flag.NewFlagSet("kubectl-etcd-agent restore "+args[1], flag.ContinueOnError)
+	o := &options{op: args[0], stdin: stdin, stdout: stdout, stderr: stderr}
+	fs := flag.NewFlagSet("kubectl-etcd-agent "+args[0]+" "+args[1], flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&o.root, "root", "/", "where the node's root is mounted")
-	fs.StringVar(&o.journalRoot, "journal-root", "/var/lib/kubectl-etcd/restore", "node dir holding one journal dir per restore")
-	fs.StringVar(&o.id, "id", "", "the restore's id")
+	fs.StringVar(&o.journalRoot, "journal-root", agentapi.JournalRoot(o.op), "node dir holding one journal dir per "+o.op)
+	fs.StringVar(&o.id, "id", "", "the "+o.op+"'s id")
 	var cmd func(context.Context) error
-	switch args[1] {
-	case "start":
-		fs.StringVar(&o.specFile, "spec", "", "the restore spec (JSON), or - for stdin")
-		fs.BoolVar(&o.prepare, "prepare", false, "check the node and write the journal only; `restore run --id ID --detach` starts it")
-		o.handoverTimeoutFlag(fs)
-		o.nodeLockWait = defaultNodeLockWait
-		cmd = o.start
-	case "run":
-		o.handoverFlags(fs)
-		fs.StringVar(&o.decision, "decision", "", "commit or abort: the barrier's decision that another node recorded, for this node held at the barrier")
-		fs.StringVar(&o.from, "from", "", "with --decision: where it comes from (such as \"barrier.json of node cp1\"), recorded with it")
-		cmd = o.run
-	case "status":
-		cmd = o.status
-	case "wait":
-		o.waitFlags(fs)
-		cmd = o.wait
-	case "rollback":
-		o.rollbackFlags(fs)
-		cmd = o.rollback
-	default:
-		return fmt.Errorf("%w: unknown command `restore %s`", errUsage, args[1])
+	if o.op == agentapi.ReplaceOperation {
+		cmd = o.replaceCommand(fs, args[1])
+		if cmd == nil {
+			return fmt.Errorf("%w: unknown command `replace %s`", errUsage, args[1])
+		}
+	} else {
+		switch args[1] {
+		case "start":
+			fs.StringVar(&o.specFile, "spec", "", "the restore spec (JSON), or - for stdin")
+			fs.BoolVar(&o.prepare, "prepare", false, "check the node and write the journal only; `restore run --id ID --detach` starts it")
+			o.handoverTimeoutFlag(fs)
+			o.nodeLockWait = defaultNodeLockWait
+			cmd = o.start
+		case "run":
+			o.handoverFlags(fs)
+			fs.StringVar(&o.decision, "decision", "", "commit or abort: the barrier's decision that another node recorded, for this node held at the barrier")
+			fs.StringVar(&o.from, "from", "", "with --decision: where it comes from (such as \"barrier.json of node cp1\"), recorded with it")
+			cmd = o.run
+		case "status":
+			cmd = o.status
+		case "wait":
+			o.waitFlags(fs)
+			cmd = o.wait
+		case "rollback":
+			o.rollbackFlags(fs)
+			cmd = o.rollback
+		default:
+			return fmt.Errorf("%w: unknown command `restore %s`", errUsage, args[1])
+		}
 	}
 	if err := fs.Parse(args[2:]); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -112,6 +123,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 }
 
 type options struct {
+	// op is the operation: restore or replace.
+	op                              string
 	root, journalRoot, id, specFile string
 	detach, prepare                 bool
 	// decision and from: run --decision (S5).

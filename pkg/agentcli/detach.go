@@ -29,7 +29,7 @@ func (o *options) spawn(dir, sub string) error {
 	if err != nil {
 		return fmt.Errorf("open the agent log: %w", err)
 	}
-	args := []string{"restore", sub, "--root", o.root, "--journal-root", o.journalRoot, "--id", o.id}
+	args := []string{o.op, sub, "--root", o.root, "--journal-root", o.journalRoot, "--id", o.id}
 	if o.claimToken != "" {
 		args = append(args, "--claim", o.claimToken) // a released rollback's, which it finds in RollbackFile
 	}

@@ -39,17 +39,7 @@ func (o *options) start(ctx context.Context) error {
 	if err := spec.Validate(); err != nil {
 		return fmt.Errorf("nothing was changed: %w", err)
 	}
-	o.id, o.journalRoot = spec.ID, path.Dir(spec.JournalDir)
-	dir, err := o.dir()
-	if err != nil {
-		return err
-	}
-	nodeLock, err := o.lockNode()
-	if err != nil {
-		return err
-	}
-	err = o.prepareJournal(dir, spec)
-	nodeLock.Unlock()
+	dir, err := o.startJournal(spec.ID, spec.JournalDir, func(dir string) error { return o.prepareJournal(dir, spec) })
 	if err != nil {
 		return err
 	}
@@ -59,16 +49,39 @@ func (o *options) start(ctx context.Context) error {
 	return o.handover(dir, "run")
 }
 
-// lockNode takes the node's restore lock (agentapi.NodeLockFile), which a
-// start holds from its checks until its journal is written.
+// startJournal points o at the journal dir of operation id, and runs
+// prepare (the node's checks, the journal written) holding the node's
+// lock; it returns the journal dir.
+func (o *options) startJournal(id, journalDir string, prepare func(dir string) error) (string, error) {
+	o.id, o.journalRoot = id, path.Dir(journalDir)
+	dir, err := o.dir()
+	if err != nil {
+		return "", err
+	}
+	nodeLock, err := o.lockNode()
+	if err != nil {
+		return "", err
+	}
+	defer nodeLock.Unlock()
+	return dir, prepare(dir)
+}
+
+// lockNode takes the node's lock (agentapi.NodeLockFile, in the restore
+// journals' root: a replace takes the same one, since either moves etcd's
+// manifest), which a start holds from its checks until its journal is
+// written.
 func (o *options) lockNode() (*agent.Lock, error) {
-	base := filepath.Join(o.root, filepath.FromSlash(o.journalRoot))
+	lockRoot := o.journalRoot
+	if o.op == agentapi.ReplaceOperation {
+		lockRoot = path.Join(path.Dir(o.journalRoot), agentapi.RestoreOperation)
+	}
+	base := filepath.Join(o.root, filepath.FromSlash(lockRoot))
 	if err := os.MkdirAll(base, 0o700); err != nil {
 		return nil, fmt.Errorf("make the journal root: %w", err)
 	}
 	lock, err := agent.TryLock(filepath.Join(base, agentapi.NodeLockFile), o.nodeLockWait)
 	if errors.Is(err, agent.ErrLocked) {
-		return nil, fmt.Errorf("nothing was changed: another restore is starting on this node now (it holds %s): let it finish, see `kubectl etcd restore --status`, then retry", path.Join(o.journalRoot, agentapi.NodeLockFile))
+		return nil, fmt.Errorf("nothing was changed: another restore or replace is starting on this node now (it holds %s): let it finish, see `kubectl etcd restore --status` or `kubectl etcd member replace NODE --status`, then retry", path.Join(lockRoot, agentapi.NodeLockFile))
 	}
 	return lock, err
 }

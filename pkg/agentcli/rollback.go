@@ -77,7 +77,7 @@ func (o *options) prepareRollback() error {
 		return err
 	}
 	if spec.AgentImage != "" {
-		b, err := o.agentPod(spec, "rollback", token)
+		b, err := o.agentPod(spec.Pod(), "rollback", token)
 		if err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func (o *options) lockIdle(dir string) (*agentapi.RestoreSpec, *agent.Lock, erro
 	_, spec, err := o.journalSpec(dir)
 	if err == nil {
 		for _, sub := range []string{"run", "rollback"} {
-			if f := o.staticPodFile(spec, sub); exists(f) {
+			if f := o.staticPodFile(spec.Pod(), sub); exists(f) {
 				err = fmt.Errorf("nothing was changed: the agent's static pod %s is in the static pod dir, so an agent runs restore %s, or the kubelet is about to restart one: wait until it has ended (`restore status`), then retry", f, o.id)
 				break
 			}
@@ -137,7 +137,7 @@ func (o *options) releaseRollback() error {
 		o.claimToken = r.Claim
 		return o.spawn(dir, "rollback")
 	}
-	if err := agent.WriteFileAtomic(o.staticPodFile(spec, "rollback"), pod, 0o600); err != nil {
+	if err := agent.WriteFileAtomic(o.staticPodFile(spec.Pod(), "rollback"), pod, 0o600); err != nil {
 		return fmt.Errorf("start the rollback's static pod: %w; recall the other nodes' rollbacks (`restore rollback --id %s --recall`) before %s", err, o.id, r.NotBefore.Format(time.RFC3339))
 	}
 	return o.printStarted(0)
@@ -213,7 +213,7 @@ func (o *options) recallRollback() error {
 	if !time.Now().Before(*r.NotBefore) {
 		return fmt.Errorf("the recall of restore %s's rollback was recorded only after its start %s: its agent may have begun; see `restore status`", o.id, r.NotBefore.Format(time.RFC3339))
 	}
-	if err := os.Remove(o.staticPodFile(spec, "rollback")); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(o.staticPodFile(spec.Pod(), "rollback")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		o.logf("restore %s: the recalled rollback's static pod stays (%v); its agent gives up at its start", o.id, err)
 	}
 	o.logf("restore %s: recalled the rollback released at %s; nothing was changed", o.id, r.Released.Format(time.RFC3339))

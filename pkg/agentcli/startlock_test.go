@@ -26,7 +26,7 @@ func TestStartRefusesBesideAnotherRestore(t *testing.T) {
 		wantErr    string
 	}{
 		{name: "alone"},
-		{name: "another start holds the node lock", lockHeld: true, wantErr: "another restore is starting on this node now"},
+		{name: "another start holds the node lock", lockHeld: true, wantErr: "another restore or replace is starting on this node now"},
 		{name: "another running", otherPhase: agentapi.PhaseRunning, wantErr: "restore " + other + " is unfinished here (phase running)"},
 		{name: "another held after the barrier", otherPhase: agentapi.PhaseFailed, wantErr: "kubectl etcd restore --rollback --id " + other},
 		{name: "another rolling back", otherPhase: agentapi.PhaseRollingBack, wantErr: "see `kubectl etcd restore --status`"},
@@ -56,7 +56,7 @@ func TestStartRefusesBesideAnotherRestore(t *testing.T) {
 				defer l.Unlock()
 			}
 			var out, errOut bytes.Buffer
-			o := &options{root: n.root, specFile: n.spec(t, nil), prepare: true, nodeLockWait: 50 * time.Millisecond, stdout: &out, stderr: &errOut}
+			o := &options{op: agentapi.RestoreOperation, root: n.root, specFile: n.spec(t, nil), prepare: true, nodeLockWait: 50 * time.Millisecond, stdout: &out, stderr: &errOut}
 			err := o.start(context.Background())
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("start: %v, want %q", err, tt.wantErr)

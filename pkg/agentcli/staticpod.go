@@ -35,7 +35,7 @@ func (o *options) handoverFlags(fs *flag.FlagSet) {
 // handover starts `restore sub` for the journal in dir in an agent that
 // outlives this process, and returns once that agent has claimed it.
 func (o *options) handover(dir, sub string) error {
-	_, spec, err := o.journalSpec(dir)
+	spec, err := o.podSpec(dir)
 	if err != nil {
 		return err
 	}
@@ -43,6 +43,22 @@ func (o *options) handover(dir, sub string) error {
 		return o.spawn(dir, sub)
 	}
 	return o.startStaticPod(dir, spec, sub)
+}
+
+// podSpec is what the agent's static pod needs of the journal's spec.
+func (o *options) podSpec(dir string) (agentapi.AgentPodSpec, error) {
+	if o.op == agentapi.ReplaceOperation {
+		_, spec, err := o.replaceJournalSpec(dir)
+		if err != nil {
+			return agentapi.AgentPodSpec{}, err
+		}
+		return spec.Pod(), nil
+	}
+	_, spec, err := o.journalSpec(dir)
+	if err != nil {
+		return agentapi.AgentPodSpec{}, err
+	}
+	return spec.Pod(), nil
 }
 
 // journalSpec reads the journal in dir and the spec it holds, checked as
@@ -62,8 +78,8 @@ func (o *options) journalSpec(dir string) (*agentapi.Journal, *agentapi.RestoreS
 	return j, &spec, nil
 }
 
-// agentPod is the static pod that runs `restore sub` with claim token.
-func (o *options) agentPod(spec *agentapi.RestoreSpec, sub, token string) ([]byte, error) {
+// agentPod is the static pod that runs `<op> sub` with claim token.
+func (o *options) agentPod(spec agentapi.AgentPodSpec, sub, token string) ([]byte, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the agent binary: %w", err)
@@ -71,9 +87,9 @@ func (o *options) agentPod(spec *agentapi.RestoreSpec, sub, token string) ([]byt
 	return agent.AgentPod(spec, o.root, exe, o.journalRoot, sub, token)
 }
 
-// staticPodFile is where the agent's static pod for `restore sub` goes.
-func (o *options) staticPodFile(spec *agentapi.RestoreSpec, sub string) string {
-	return filepath.Join(o.root, filepath.FromSlash(path.Join(spec.StaticPodDir, agentapi.AgentPodFile(spec.ID, sub))))
+// staticPodFile is where the agent's static pod for `<op> sub` goes.
+func (o *options) staticPodFile(spec agentapi.AgentPodSpec, sub string) string {
+	return filepath.Join(o.root, filepath.FromSlash(path.Join(spec.StaticPodDir, spec.PodFile(sub))))
 }
 
 // printStarted prints where the agent runs, for the plugin to read.
@@ -89,9 +105,9 @@ func (o *options) printStarted(pid int) error {
 
 // startStaticPod writes the agent's static pod into the node's static
 // pod dir and waits until the agent it runs has claimed the journal.
-func (o *options) startStaticPod(dir string, spec *agentapi.RestoreSpec, sub string) error {
+func (o *options) startStaticPod(dir string, spec agentapi.AgentPodSpec, sub string) error {
 	if agent.Held(filepath.Join(dir, lockFile)) {
-		return fmt.Errorf("an agent is running restore %s now: wait until `restore status` shows agentRunning false, then retry", o.id)
+		return fmt.Errorf("an agent is running %s %s now: wait until `%s status` shows agentRunning false, then retry", o.op, o.id, o.op)
 	}
 	token, err := newClaim()
 	if err != nil {
@@ -103,7 +119,7 @@ func (o *options) startStaticPod(dir string, spec *agentapi.RestoreSpec, sub str
 	}
 	file := o.staticPodFile(spec, sub)
 	if _, err := os.Lstat(file); err == nil {
-		return fmt.Errorf("the agent's static pod %s is there already: an agent runs restore %s or is about to", file, o.id)
+		return fmt.Errorf("the agent's static pod %s is there already: an agent runs %s %s or is about to", file, o.op, o.id)
 	}
 	if err := agent.WriteFileAtomic(file, pod, 0o600); err != nil {
 		return fmt.Errorf("start the agent's static pod: %w", err)
@@ -180,7 +196,7 @@ func (o *options) asStaticPod(dir string, fn func() error) error {
 		return err
 	}
 	if err != nil {
-		o.logf("restore %s: %v", o.id, err)
+		o.logf("%s %s: %v", o.op, o.id, err)
 	}
 	record := filepath.Join(dir, path.Base(o.staticPod))
 	os.Remove(record) // an earlier record of the same operation
@@ -190,6 +206,6 @@ func (o *options) asStaticPod(dir string, fn func() error) error {
 			return errors.Join(merr, rerr)
 		}
 	}
-	o.logf("restore %s: %s; took the agent's static pod out of the static pod dir (kept as %s)", o.id, j.Phase, record)
+	o.logf("%s %s: %s; took the agent's static pod out of the static pod dir (kept as %s)", o.op, o.id, j.Phase, record)
 	return nil
 }

@@ -43,18 +43,18 @@ func (o *options) wait(ctx context.Context) error {
 			}
 			if j.Phase != phase {
 				phase = j.Phase
-				fmt.Fprintf(o.stdout, "%6s  restore %s is %s%s\n", time.Since(began).Round(time.Second), j.ID, j.Phase, errSuffix(j.Error))
+				fmt.Fprintf(o.stdout, "%6s  %s %s is %s%s\n", time.Since(began).Round(time.Second), o.op, j.ID, j.Phase, errSuffix(j.Error))
 			}
 			if j.Terminal() {
 				if j.Phase != agentapi.PhaseDone {
-					return fmt.Errorf("restore %s ended %s on this node%s", j.ID, j.Phase, errSuffix(j.Error))
+					return fmt.Errorf("%s %s ended %s on this node%s", o.op, j.ID, j.Phase, errSuffix(j.Error))
 				}
 				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("stopped following restore %s (%v); it carries on: see `restore status --id %s`", o.id, ctx.Err(), o.id)
+			return fmt.Errorf("stopped following %s %s (%v); it carries on: see `%s status --id %s`", o.op, o.id, ctx.Err(), o.op, o.id)
 		case <-time.After(o.waitPoll):
 		}
 	}

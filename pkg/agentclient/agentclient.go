@@ -242,13 +242,19 @@ func Run(ctx context.Context, p *nodepod.Pod, a Binary, stdin io.Reader, args ..
 // Journals reads the node's restore journals (`restore status`), or only
 // restore id's.
 func Journals(ctx context.Context, p *nodepod.Pod, a Binary, id string) ([]agentapi.JournalStatus, error) {
-	args := []string{"restore", "status"}
+	return JournalsOf(ctx, p, a, agentapi.RestoreOperation, id)
+}
+
+// JournalsOf reads the node's journals of operation op (`op status`), or
+// only id's.
+func JournalsOf(ctx context.Context, p *nodepod.Pod, a Binary, op, id string) ([]agentapi.JournalStatus, error) {
+	args := []string{op, "status"}
 	if id != "" {
 		args = append(args, "--id", id)
 	}
 	out, err := Run(ctx, p, a, nil, args...)
 	if err != nil {
-		return nil, fmt.Errorf("read the restore journals: %w", err)
+		return nil, fmt.Errorf("read the %s journals: %w", op, err)
 	}
 	var js []agentapi.JournalStatus
 	if err := json.Unmarshal(out, &js); err != nil {

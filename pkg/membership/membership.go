@@ -1,8 +1,9 @@
 // Package membership changes who is in the etcd cluster: remove, add and
 // promote a member from the workstation, each after a plan that says
 // what the cluster's quorum becomes, and refused when the change would
-// stop the cluster. Replacing a member whose data is lost is built on
-// these and on the node agent.
+// stop the cluster; and replace a member whose data is lost, through the
+// node agent (pkg/agent's ReplaceSteps), which makes the same changes from
+// the member's node.
 package membership
 
 import (

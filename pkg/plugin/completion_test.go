@@ -63,7 +63,7 @@ func TestDynamicCompletion(t *testing.T) {
 				"get\tRead keys and decode the Kubernetes objects in them (read-only)",
 				"health\tCheck the health of every etcd member",
 				"help\tHelp about any command",
-				"member\tList, add, remove and promote etcd members",
+				"member\tList, add, remove, promote and replace etcd members",
 				"members\tList the etcd members",
 				"metrics\tShow each member's latencies, leader changes and proposals from its metrics endpoint",
 				"move-leader\tHand the leadership to another member",

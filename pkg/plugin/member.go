@@ -18,16 +18,19 @@ var memberExample = templates.Examples(`
 	kubectl etcd member remove hc-cp3 --dry-run
 	kubectl etcd member remove hc-cp3
 
+	# A member whose disk died, on a node that keeps its name and address
+	kubectl etcd member replace hc-cp3
+
 	# Add a member as a learner, then promote it once it has caught up
 	kubectl etcd member add hc-cp4 --peer-urls https://10.0.0.14:2380 --learner
 	kubectl etcd member promote hc-cp4`)
 
-// NewCmdMember returns the member command: list, add, remove and
-// promote.
+// NewCmdMember returns the member command: list, add, remove, promote
+// and replace.
 func NewCmdMember(g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "member",
-		Short: "List, add, remove and promote etcd members",
+		Short: "List, add, remove, promote and replace etcd members",
 		Long: withPolicy(longDesc(`
 			Change who is in the etcd cluster. Each change prints its plan first (the
 			voting members and the quorum before and after, and where the member
@@ -38,7 +41,7 @@ func NewCmdMember(g *GlobalOptions) *cobra.Command {
 	}
 	list := NewCmdMembers(g)
 	list.Use, list.Aliases = "list", nil
-	cmd.AddCommand(list, newCmdMemberRemove(g), newCmdMemberAdd(g), newCmdMemberPromote(g))
+	cmd.AddCommand(list, newCmdMemberRemove(g), newCmdMemberAdd(g), newCmdMemberPromote(g), newCmdMemberReplace(g))
 	return cmd
 }
 

@@ -1,6 +1,8 @@
 package printers
 
 import (
+	"time"
+
 	"fmt"
 	"strings"
 
@@ -135,3 +137,24 @@ func MembershipTable(v *membership.Result) TableFunc {
 // cell is an error's text for a table cell: one line, at most 200 bytes,
 // "-" when empty.
 func cell(s string) string { return dash(hint.OneLine(s)) }
+
+// ReplaceTable is a member replace: the member list after it, or, for
+// --status, each journal's steps.
+func ReplaceTable(v *membership.ReplaceResult) TableFunc {
+	if v.Op != "replace-status" {
+		return MembershipTable(&v.Result)
+	}
+	return func(bool) ([]string, [][]string) {
+		var rows [][]string
+		for _, j := range v.Journal {
+			for _, s := range j.Steps {
+				took := ""
+				if s.Started != nil && s.Ended != nil {
+					took = s.Ended.Sub(*s.Started).Round(time.Second).String()
+				}
+				rows = append(rows, []string{j.ID, string(j.Phase), s.Name, string(s.State), dash(took), cell(s.Error)})
+			}
+		}
+		return []string{"ID", "PHASE", "STEP", "STATE", "TOOK", "ERROR"}, rows
+	}
+}

@@ -3,7 +3,6 @@ package restore
 import (
 	"bytes"
 	"context"
-	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,7 +66,7 @@ func Scripts(ctx context.Context, d Deps, cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	agents, err := scriptAgents(cfg.AgentDir)
+	agents, err := agentclient.ForScript(cfg.AgentDir)
 	if err != nil {
 		return nil, err
 	}
@@ -144,52 +143,6 @@ func (w scriptWriter) scriptSteps(m MemberPlan) []string {
 	}, agentSteps(&spec)...)
 }
 
-// scriptAgent is one architecture's agent binary.
-type scriptAgent struct {
-	arch, path, sha string
-}
-
-// scriptAgents finds every agent binary in dir, by the architecture its
-// ELF header names: the script picks by `uname -m` on the node.
-func scriptAgents(dir string) ([]scriptAgent, error) {
-	var out []scriptAgent
-	seen := map[string]bool{}
-	for _, name := range []string{agentclient.Name + "-linux-amd64", agentclient.Name + "-linux-arm64", agentclient.Name} {
-		p := filepath.Join(dir, name)
-		arch, err := elfArch(p)
-		if err != nil || seen[arch] {
-			continue
-		}
-		sha, err := agentapi.FileSHA256(p)
-		if err != nil {
-			return nil, err
-		}
-		seen[arch] = true
-		out = append(out, scriptAgent{arch: arch, path: p, sha: sha})
-	}
-	if len(out) == 0 {
-		_, err := agentclient.Find(dir, "amd64", nil)
-		return nil, err
-	}
-	return out, nil
-}
-
-// elfArch is the GOARCH of a linux executable.
-func elfArch(p string) (string, error) {
-	f, err := elf.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	switch f.Machine {
-	case elf.EM_X86_64:
-		return "amd64", nil
-	case elf.EM_AARCH64:
-		return "arm64", nil
-	}
-	return "", fmt.Errorf("%s is for %s", p, f.Machine)
-}
-
 // emptyDir makes dir, or accepts it empty: scripts of two plans must not
 // mix.
 func emptyDir(dir string) error {
@@ -209,16 +162,14 @@ func emptyDir(dir string) error {
 type scriptWriter struct {
 	dir       string
 	plan      *Plan
-	agents    []scriptAgent
+	agents    []agentclient.ArchBinary
 	plainSHA  string
 	encrypted bool
 }
 
 func (w scriptWriter) write(plain *snapshot.PlainFile) error {
-	for _, a := range w.agents {
-		if err := copyFile(a.path, filepath.Join(w.dir, agentclient.Name+"-linux-"+a.arch), 0o755); err != nil {
-			return err
-		}
+	if err := agentclient.CopyAgents(w.dir, w.agents); err != nil {
+		return err
 	}
 	if !w.encrypted {
 		// The file as it is: the plain snapshot already is on this disk.
@@ -272,7 +223,7 @@ func (w scriptWriter) instructions(out io.Writer) {
 func (w scriptWriter) archs() string {
 	var a []string
 	for _, x := range w.agents {
-		a = append(a, "linux/"+x.arch)
+		a = append(a, "linux/"+x.Arch)
 	}
 	return strings.Join(a, " and ")
 }
@@ -297,7 +248,7 @@ func (w scriptWriter) script(m MemberPlan) ([]byte, error) {
 	}
 	sums := map[string]string{}
 	for _, a := range w.agents {
-		sums[a.arch] = a.sha
+		sums[a.Arch] = a.SHA256
 	}
 	var b bytes.Buffer
 	err = scriptTemplate().Execute(&b, map[string]any{
@@ -307,15 +258,6 @@ func (w scriptWriter) script(m MemberPlan) ([]byte, error) {
 		"BinDir": agentclient.BinDir, "Spec": string(sj), "Steps": m.Steps, "Agent": agentclient.Name,
 	})
 	return b.Bytes(), err
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	f, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return copyFrom(f, dst, mode)
 }
 
 // copyFrom writes r to dst, synced, so that a copy taken at once is whole.

@@ -30,7 +30,7 @@ func scriptFixture(t *testing.T, n int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	arch, err := elfArch(exe)
+	arch, err := agentclient.ELFArch(exe)
 	if err != nil {
 		t.Skipf("the test binary is not a linux amd64/arm64 ELF: %v", err)
 	}

@@ -82,6 +82,9 @@ var Scenarios = []Scenario{
 	{Name: "TestMemberDown", Family: Fault, MinNodes: 3, Smoke: true},
 	{Name: "TestMemberRemoveThenAddBack", Family: Fault, MinNodes: 3},
 	{Name: "TestCopyDB", Family: Fault, MinNodes: 3},
+	{Name: "TestMemberReplace", Family: Fault, MinNodes: 3},
+	{Name: "TestMemberReplaceLoadBalancedKubelet", Family: Fault, MinNodes: 3},
+	{Name: "TestMemberReplaceSurvivesKilledPlugin", Family: Fault, MinNodes: 3},
 	// One etcd restart for both: the manifest edits are made together.
 	{Name: "TestManifestEdited/insecure-flag", Family: Manifest, Pair: "1.33/1"},
 	{Name: "TestManifestEdited/quota-nospace-recovery", Family: Manifest, Pair: "1.33/1"},

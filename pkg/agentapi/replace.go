@@ -1,0 +1,132 @@
+package agentapi
+
+import (
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+)
+
+// ReplaceOperation is the journal's Operation for a member replace.
+const ReplaceOperation = "replace"
+
+// Files in a replace's journal dir.
+const (
+	// ReplacedManifest is etcd's manifest for the new member, written once
+	// the member is back in the cluster, so that a resumed agent puts in
+	// exactly those bytes.
+	ReplacedManifest = "etcd.yaml.replaced"
+)
+
+// Replace step names that other code looks for.
+const (
+	StepReplaceMember = "replace the member in the cluster"
+	StepPromote       = "promote the learner once it has caught up"
+)
+
+// ReplaceSpec is one node's member replace, as the plugin writes it: the
+// member on this node loses its data and its member ID, and joins again
+// as a new member (a learner first) with the same name and peer URL.
+// The fields after Endpoints are filled by the agent from the node's
+// etcd manifest when the replace starts, and kept in the journal.
+type ReplaceSpec struct {
+	ID           string `json:"id"`
+	Node         string `json:"node"`
+	Member       string `json:"member"`
+	StaticPodDir string `json:"staticPodDir"`
+	JournalDir   string `json:"journalDir"`
+	// OldID is the member's hex ID as the plugin found it; empty when the
+	// member is not in the list any more (removed by hand).
+	OldID string `json:"oldID,omitempty"`
+	// Endpoints are the other members' client URLs, through which the
+	// agent changes the membership.
+	Endpoints []string `json:"endpoints"`
+	// AgentImage runs the agent's static pod: etcd's own image.
+	AgentImage string `json:"agentImage,omitempty"`
+
+	StopTimeout    Duration `json:"stopTimeout,omitempty"`
+	HealthyTimeout Duration `json:"healthyTimeout,omitempty"`
+	PollInterval   Duration `json:"pollInterval,omitempty"`
+
+	// Filled by the agent from etcd's manifest.
+	DataDir    string   `json:"dataDir,omitempty"`
+	PeerURLs   []string `json:"peerURLs,omitempty"`
+	EtcdAddrs  []string `json:"etcdAddrs,omitempty"`
+	MetricsURL string   `json:"metricsURL,omitempty"`
+	ClientURL  string   `json:"clientURL,omitempty"`
+	CertFile   string   `json:"certFile,omitempty"`
+	KeyFile    string   `json:"keyFile,omitempty"`
+	CAFile     string   `json:"caFile,omitempty"`
+}
+
+func (s *ReplaceSpec) withDefaults() {
+	if s.StopTimeout == 0 {
+		s.StopTimeout = Duration(2 * time.Minute)
+	}
+	if s.HealthyTimeout == 0 {
+		s.HealthyTimeout = Duration(10 * time.Minute)
+	}
+	if s.PollInterval == 0 {
+		s.PollInterval = Duration(time.Second)
+	}
+}
+
+// Validate checks the spec as the plugin wrote it.
+func (s *ReplaceSpec) Validate() error {
+	s.withDefaults()
+	if s.ID == "" || s.Member == "" {
+		return fmt.Errorf("the replace spec needs an id and a member name")
+	}
+	if strings.ContainsAny(s.ID, "/. ") {
+		return fmt.Errorf("replace id %q must be a single path element such as 20260102T030405Z", s.ID)
+	}
+	for name, p := range map[string]string{"staticPodDir": s.StaticPodDir, "journalDir": s.JournalDir} {
+		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+			return fmt.Errorf("replace spec %s %q must be a clean absolute node path", name, p)
+		}
+	}
+	if strings.HasPrefix(s.JournalDir+"/", s.StaticPodDir+"/") {
+		return fmt.Errorf("journal dir %s is inside the static pod dir %s: choose one outside it", s.JournalDir, s.StaticPodDir)
+	}
+	if path.Base(s.JournalDir) != s.ID {
+		return fmt.Errorf("journal dir %s must end in the replace id %s", s.JournalDir, s.ID)
+	}
+	if len(s.Endpoints) == 0 {
+		return fmt.Errorf("the replace spec names no other member to ask: a replace needs the rest of the cluster")
+	}
+	for _, e := range s.Endpoints {
+		if u, err := url.Parse(e); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
+			return fmt.Errorf("replace spec endpoint %q is not a client URL such as https://10.0.0.2:2379", e)
+		}
+	}
+	if s.DataDir != "" && (!path.IsAbs(s.DataDir) || path.Clean(s.DataDir) != s.DataDir || s.DataDir == "/") {
+		return fmt.Errorf("replace spec dataDir %q must be a clean absolute node path", s.DataDir)
+	}
+	return nil
+}
+
+// Pod is what the agent's static pod needs of the spec.
+func (s *ReplaceSpec) Pod() AgentPodSpec {
+	return AgentPodSpec{Operation: ReplaceOperation, ID: s.ID, StaticPodDir: s.StaticPodDir, AgentImage: s.AgentImage}
+}
+
+// Pod is what the agent's static pod needs of the spec.
+func (s *RestoreSpec) Pod() AgentPodSpec {
+	return AgentPodSpec{Operation: RestoreOperation, ID: s.ID, StaticPodDir: s.StaticPodDir, AgentImage: s.AgentImage}
+}
+
+// AgentPodSpec is what an operation's agent static pod is made from.
+type AgentPodSpec struct {
+	Operation, ID, StaticPodDir, AgentImage string
+}
+
+// AsideDataDir is where a replace moves the old member's data: inside the
+// data dir, which may be a mount point of its own (a dedicated disk) that
+// cannot be moved, and which etcd reads only member/ of.
+func AsideDataDir(dataDir, id string) string {
+	return path.Join(dataDir, "member.replaced-"+id)
+}
+
+// JournalRoot is the node dir of an operation's journals.
+func JournalRoot(operation string) string { return "/var/lib/kubectl-etcd/" + operation }

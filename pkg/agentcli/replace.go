@@ -1,0 +1,197 @@
+package agentcli
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+)
+
+// replaceCommand wires `replace sub`; nil for an unknown sub.
+func (o *options) replaceCommand(fs *flag.FlagSet, sub string) func(context.Context) error {
+	switch sub {
+	case "start":
+		fs.StringVar(&o.specFile, "spec", "", "the replace spec (JSON), or - for stdin")
+		o.handoverTimeoutFlag(fs)
+		o.nodeLockWait = defaultNodeLockWait
+		return o.replaceStart
+	case "run":
+		o.handoverFlags(fs)
+		return o.replaceRun
+	case "status":
+		return o.replaceStatus
+	case "wait":
+		o.waitFlags(fs)
+		return o.wait
+	}
+	return nil
+}
+
+// replaceStart checks the node against the spec, writes the journal and
+// hands the steps to the agent's static pod: from the first step on,
+// etcd on this node is stopped, and with a kubelet that talks only to
+// this node's API server, no new pod of the plugin's could start here.
+func (o *options) replaceStart(ctx context.Context) error {
+	spec, err := o.readReplaceSpec()
+	if err != nil {
+		return err
+	}
+	if err := spec.Validate(); err != nil {
+		return fmt.Errorf("nothing was changed: %w", err)
+	}
+	dir, err := o.startJournal(spec.ID, spec.JournalDir, func(dir string) error { return o.prepareReplaceJournal(dir, spec) })
+	if err != nil {
+		return err
+	}
+	return o.handover(dir, "run")
+}
+
+func (o *options) prepareReplaceJournal(dir string, spec *agentapi.ReplaceSpec) error {
+	if err := agent.PrepareReplace(o.root, spec); err != nil {
+		return fmt.Errorf("nothing was changed: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("make the journal dir: %w", err)
+	}
+	lock, err := agent.TryLock(filepath.Join(dir, lockFile), 0)
+	if err != nil {
+		return fmt.Errorf("replace %s: %w", spec.ID, err)
+	}
+	defer lock.Unlock()
+	jp := filepath.Join(dir, agentapi.JournalFile)
+	if _, err := os.Lstat(jp); err == nil {
+		return fmt.Errorf("replace %s already has a journal: resume it with `replace run`", spec.ID)
+	}
+	j, err := agent.NewJournal(spec.ID, agentapi.ReplaceOperation, spec.Node, time.Now(), spec, agent.ReplaceSteps(spec, agent.ReplaceEnv{Root: o.root}))
+	if err != nil {
+		return err
+	}
+	return agent.SaveJournal(j, jp)
+}
+
+func (o *options) readReplaceSpec() (*agentapi.ReplaceSpec, error) {
+	var r io.Reader = o.stdin
+	if o.specFile == "" {
+		return nil, fmt.Errorf("%w: --spec names the replace spec the plugin wrote", errUsage)
+	}
+	if o.specFile != "-" {
+		f, err := os.Open(o.specFile)
+		if err != nil {
+			return nil, fmt.Errorf("read the spec: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	var s agentapi.ReplaceSpec
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("the replace spec is not valid (%w): plugin and agent versions differ?", err)
+	}
+	return &s, nil
+}
+
+// replaceJournalSpec reads the journal in dir and its spec, checked again.
+func (o *options) replaceJournalSpec(dir string) (*agentapi.Journal, *agentapi.ReplaceSpec, error) {
+	j, err := agentapi.LoadJournal(filepath.Join(dir, agentapi.JournalFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("replace %s: %w", o.id, err)
+	}
+	var spec agentapi.ReplaceSpec
+	if err := json.Unmarshal(j.Spec, &spec); err != nil {
+		return nil, nil, fmt.Errorf("replace %s: the journal holds no readable spec: %w", o.id, err)
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("replace %s: the journal's spec: %w; nothing was changed: inspect it by hand", o.id, err)
+	}
+	if spec.ID != o.id {
+		return nil, nil, fmt.Errorf("journal %s is of replace %q, not %s: nothing was changed", dir, spec.ID, o.id)
+	}
+	return j, &spec, nil
+}
+
+// replaceRun runs or resumes the steps; as the static pod's body, it
+// takes its pod out once the replace has ended.
+func (o *options) replaceRun(ctx context.Context) error {
+	dir, err := o.dir()
+	if err != nil {
+		return err
+	}
+	if o.detach {
+		return o.handover(dir, "run")
+	}
+	body := func() error {
+		lock, err := o.lockJournal(dir)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
+		j, spec, err := o.replaceJournalSpec(dir)
+		if err != nil {
+			return err
+		}
+		gw, err := agent.NewGateway(o.root, spec.Endpoints, spec.CertFile, spec.KeyFile, spec.CAFile)
+		if err != nil {
+			return err
+		}
+		env := agent.ReplaceEnv{Root: o.root, Dialer: &net.Dialer{Timeout: 2 * time.Second}, HTTP: &http.Client{Timeout: 5 * time.Second}, Members: gw}
+		jp := filepath.Join(dir, agentapi.JournalFile)
+		e, err := agent.NewEngine(jp, j, agent.ReplaceSteps(spec, env))
+		if err != nil {
+			return err
+		}
+		e.Journal().PID, e.Journal().Claim = os.Getpid(), o.claimToken
+		if err := agent.SaveJournal(e.Journal(), jp); err != nil {
+			return err
+		}
+		if e.Journal().Phase == agentapi.PhaseRollingBack {
+			o.logf("replace %s: resuming the interrupted rollback", o.id)
+			return e.Rollback(ctx)
+		}
+		o.logf("replace %s: running from phase %s", o.id, e.Journal().Phase)
+		if err := e.Run(ctx); err != nil {
+			return err
+		}
+		o.logf("replace %s: done", o.id)
+		return nil
+	}
+	if o.staticPod != "" {
+		return o.asStaticPod(dir, body)
+	}
+	return body()
+}
+
+// replaceStatus prints the node's replace journals.
+func (o *options) replaceStatus(context.Context) error {
+	all, err := o.journals()
+	if err != nil {
+		return err
+	}
+	out := []agentapi.JournalStatus{}
+	for _, j := range all {
+		if o.id != "" && j.ID != o.id {
+			continue
+		}
+		dir := filepath.Join(o.root, filepath.FromSlash(path.Join(o.journalRoot, j.ID)))
+		out = append(out, agentapi.JournalStatus{Journal: *j, AgentRunning: agent.Held(filepath.Join(dir, lockFile))})
+	}
+	if o.id != "" && len(out) == 0 {
+		return fmt.Errorf("replace %s: no journal on this node", o.id)
+	}
+	b, err := json.MarshalIndent(out, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(o.stdout, "%s\n", b)
+	return err
+}
