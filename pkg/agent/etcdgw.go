@@ -118,6 +118,9 @@ func (g *Gateway) call(ctx context.Context, endpoint, method string, in, out any
 		if resp.StatusCode == http.StatusNotFound && msg == "" {
 			return fmt.Errorf("POST %s: 404: etcd's JSON gateway is off (--enable-grpc-gateway=false?)", url)
 		}
+		if resp.StatusCode >= 500 && resp.StatusCode != http.StatusInternalServerError || strings.Contains(msg, "no leader") || strings.Contains(msg, "leader changed") {
+			return fmt.Errorf("%s: %s %s", url, resp.Status, msg) // this member cannot answer now; another may
+		}
 		return fmt.Errorf("%s: %w: %s", url, ErrGateway, msg)
 	}
 	if out == nil {

@@ -92,7 +92,9 @@ func PrepareReplace(root string, s *agentapi.ReplaceSpec) error {
 		}
 		*dst = path.Clean(v)
 	}
-	if _, err := manifest.SetFlags(src, map[string]string{"initial-cluster-state": "existing"}); err != nil {
+	if b, err := manifest.SetFlags(src, map[string]string{"initial-cluster-state": "existing"}); err != nil {
+		return fmt.Errorf("etcd's manifest cannot be rewritten for the new member: %w", err)
+	} else if _, err := manifest.SetAnnotation(b, agentapi.ReplacedAnnotation, s.ID); err != nil {
 		return fmt.Errorf("etcd's manifest cannot be rewritten for the new member: %w", err)
 	}
 	return s.Validate()
@@ -112,8 +114,8 @@ func ReplaceSteps(s *agentapi.ReplaceSpec, env ReplaceEnv) []Step {
 	stopEtcd := MoveStep("stop etcd", under(env.Root, in), under(env.Root, out))
 	stopEtcd.Moves = []agentapi.Move{{From: in, To: out}}
 	stopEtcd.Detail = "its manifest leaves the static pod dir; the kubelet stops it, crash-looping or not"
-	gone := WaitStep("wait until etcd is gone", "etcd's ports to refuse", allClosed(env.Dialer, s.EtcdAddrs), stop, poll)
-	gone.Detail = "its client, peer and metrics ports refuse"
+	gone := WaitStep("wait until etcd is gone", "etcd's ports to refuse", steady(allClosed(env.Dialer, s.EtcdAddrs), 5*poll), stop, poll)
+	gone.Detail = "its client, peer and metrics ports refuse, for a while: a crash-looping etcd refuses between its restarts"
 
 	member := path.Join(s.DataDir, "member")
 	aside := agentapi.AsideDataDir(s.DataDir, s.ID)
@@ -147,7 +149,7 @@ func ReplaceSteps(s *agentapi.ReplaceSpec, env ReplaceEnv) []Step {
 	manifestPath := under(env.Root, path.Join(j, agentapi.ReplacedManifest))
 	start := WriteStep("start etcd as the new member", under(env.Root, in), under(env.Root, path.Join(j, "undone", agentapi.EtcdManifest)), nil, false)
 	start.Moves = []agentapi.Move{{To: in}}
-	start.Detail = "the old manifest with the current --initial-cluster and --initial-cluster-state=existing"
+	start.Detail = "the old manifest with the current --initial-cluster, --initial-cluster-state=existing and the annotation " + agentapi.ReplacedAnnotation + ": " + s.ID
 	start.Do = func(ctx context.Context) error {
 		b, err := os.ReadFile(manifestPath)
 		if errors.Is(err, os.ErrNotExist) {
@@ -232,15 +234,26 @@ func swapMember(ctx context.Context, ms Members, s *agentapi.ReplaceSpec, marker
 	if cur != nil && (s.OldID == "" || hexID(cur.ID) != s.OldID) {
 		return nil // added already
 	}
-	if cur != nil {
-		if err := WriteFileAtomic(marker, []byte(s.OldID+"\n"), 0o600); err != nil && !errors.Is(err, ErrNotDurable) {
-			return err
+	for _, m := range list {
+		if s.OldID != "" && hexID(m.ID) == s.OldID && (cur == nil || cur.ID != m.ID) {
+			// Adding a learner would leave the old voter in the quorum.
+			return fmt.Errorf("member %s (%s) has the peer URLs %s, not this node's %s (--initial-advertise-peer-urls in etcd's manifest): nothing was changed; replace it by hand", m.Name, s.OldID, strings.Join(m.PeerURLs, ","), strings.Join(s.PeerURLs, ","))
 		}
+	}
+	// From the first change on, a failure holds (replaceMember).
+	if err := WriteFileAtomic(marker, []byte(s.OldID+"\n"), 0o600); err != nil && !errors.Is(err, ErrNotDurable) {
+		return err
+	}
+	if cur != nil {
 		if err := retryUnhealthy(ctx, time.Minute, func() error { return ms.Remove(ctx, cur.ID) }); err != nil {
 			return fmt.Errorf("remove member %s (%s): %w", s.Member, s.OldID, err)
 		}
 	}
-	err = retryUnhealthy(ctx, 2*time.Minute, func() error {
+	return addLearner(ctx, ms, s)
+}
+
+func addLearner(ctx context.Context, ms Members, s *agentapi.ReplaceSpec) error {
+	err := retryUnhealthy(ctx, 2*time.Minute, func() error {
 		_, err := ms.AddLearner(ctx, s.PeerURLs)
 		return err
 	})
@@ -250,9 +263,27 @@ func swapMember(ctx context.Context, ms Members, s *agentapi.ReplaceSpec, marker
 	return nil
 }
 
+// steady holds once cond has held for at least d without a break.
+func steady(cond Condition, d time.Duration) Condition {
+	var since time.Time
+	return func(ctx context.Context) error {
+		if err := cond(ctx); err != nil {
+			since = time.Time{}
+			return err
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		if held := time.Since(since); held < d {
+			return fmt.Errorf("it has held for %s of %s", held.Round(time.Millisecond), d)
+		}
+		return nil
+	}
+}
+
 // joinedManifest is the old manifest (moved aside to out) with the
 // cluster's current members as --initial-cluster, the new one under its
-// name, and --initial-cluster-state=existing.
+// name, --initial-cluster-state=existing and the replace's annotation.
 func joinedManifest(ctx context.Context, env ReplaceEnv, s *agentapi.ReplaceSpec, out string) ([]byte, error) {
 	src, err := os.ReadFile(under(env.Root, out))
 	if err != nil {
@@ -263,7 +294,14 @@ func joinedManifest(ctx context.Context, env ReplaceEnv, s *agentapi.ReplaceSpec
 		return nil, fmt.Errorf("list the members: %w", err)
 	}
 	if ourMember(list, s) == nil {
-		return nil, fmt.Errorf("no member has the peer URL %s: it was removed since it was added; resume, which adds it again", strings.Join(s.PeerURLs, ","))
+		// Removed since it was added (by hand?): past the point of no
+		// return, adding it again is the way on.
+		if err := addLearner(ctx, env.Members, s); err != nil {
+			return nil, err
+		}
+		if list, err = env.Members.List(ctx); err != nil {
+			return nil, fmt.Errorf("list the members: %w", err)
+		}
 	}
 	var ic []string
 	for _, m := range list {
@@ -278,7 +316,14 @@ func joinedManifest(ctx context.Context, env ReplaceEnv, s *agentapi.ReplaceSpec
 			ic = append(ic, name+"="+u)
 		}
 	}
-	return manifest.SetFlags(src, map[string]string{"initial-cluster": strings.Join(ic, ","), "initial-cluster-state": "existing"})
+	joined, err := manifest.SetFlags(src, map[string]string{"initial-cluster": strings.Join(ic, ","), "initial-cluster-state": "existing"})
+	if err != nil {
+		return nil, err
+	}
+	// A manifest that changed gives the pod a new UID: the kubelet starts
+	// it afresh, not after the crash-loop back-off of the old member's pod
+	// (up to 5 minutes), and updates its mirror pod.
+	return manifest.SetAnnotation(joined, agentapi.ReplacedAnnotation, s.ID)
 }
 
 // promoteWhenReady promotes the learner at the spec's peer URL, retrying

@@ -88,6 +88,8 @@ func TestIntegrationReplaceSteps(t *testing.T) {
 	src := fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
+  annotations:
+    kubeadm.kubernetes.io/etcd.advertise-client-urls: x
   name: etcd
 spec:
   containers:
@@ -230,6 +232,9 @@ func fakeReplaceNode(t *testing.T) (root string, spec *agentapi.ReplaceSpec) {
 	}
 	src := `apiVersion: v1
 kind: Pod
+metadata:
+  annotations:
+    kubeadm.kubernetes.io/etcd.advertise-client-urls: https://10.0.0.3:2379
 spec:
   containers:
   - command:

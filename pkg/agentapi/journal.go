@@ -99,6 +99,9 @@ func (j *Journal) Unfinished() bool {
 
 // UnfinishedError refuses a new restore on a node where j is unfinished.
 func UnfinishedError(j *Journal) error {
+	if j.Operation == ReplaceOperation {
+		return fmt.Errorf("member replace %s is unfinished on node %s (phase %s): nothing else that moves etcd's manifest starts beside it; see `kubectl etcd member replace %s --status`, and resume it by running `kubectl etcd member replace %s` again", j.ID, j.Node, j.Phase, j.Node, j.Node)
+	}
 	return fmt.Errorf("restore %s is unfinished here (phase %s): a second restore never starts on top of it; see `kubectl etcd restore --status`, and finish it with `kubectl etcd restore --rollback --id %s`", j.ID, j.Phase, j.ID)
 }
 

@@ -19,6 +19,10 @@ const (
 	ReplacedManifest = "etcd.yaml.replaced"
 )
 
+// ReplacedAnnotation, on etcd's pod, names the replace that wrote its
+// manifest.
+const ReplacedAnnotation = "kubectl-etcd.io/replaced"
+
 // Replace step names that other code looks for.
 const (
 	StepReplaceMember = "replace the member in the cluster"

@@ -43,7 +43,10 @@ const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
                                       in two phases, as over the API: --prepare on every node checks and
                                       writes the rollback's static pod aside; then --release on every node
                                       starts it, to act after --grace; --recall stops it before that
-  replace start    --spec FILE|-      check the node, write the journal, run the steps in a static pod
+  replace start    --spec FILE|- [--follow]
+                                      check the node, write the journal, run the steps in a static pod
+                                      (a replace of the same member unfinished here is resumed instead);
+                                      --follow: then follow them, as replace wait does
   replace run      --id ID [--detach] run or resume a member replace's steps
   replace status   [--id ID]          print the journals as JSON
   replace wait     --id ID            follow a replace's steps until it ends
@@ -126,7 +129,7 @@ type options struct {
 	// op is the operation: restore or replace.
 	op                              string
 	root, journalRoot, id, specFile string
-	detach, prepare                 bool
+	detach, prepare, follow         bool
 	// decision and from: run --decision (S5).
 	decision, from string
 	// release, recall and grace: the phases of a rollback (S6); notBefore

@@ -22,7 +22,9 @@ func (o *options) replaceCommand(fs *flag.FlagSet, sub string) func(context.Cont
 	switch sub {
 	case "start":
 		fs.StringVar(&o.specFile, "spec", "", "the replace spec (JSON), or - for stdin")
+		fs.BoolVar(&o.follow, "follow", false, "follow the steps until the replace ends, as `replace wait` does")
 		o.handoverTimeoutFlag(fs)
+		o.waitFlags(fs)
 		o.nodeLockWait = defaultNodeLockWait
 		return o.replaceStart
 	case "run":
@@ -51,9 +53,45 @@ func (o *options) replaceStart(ctx context.Context) error {
 	}
 	dir, err := o.startJournal(spec.ID, spec.JournalDir, func(dir string) error { return o.prepareReplaceJournal(dir, spec) })
 	if err != nil {
+		other := o.unfinishedReplaceOf(spec.Member)
+		if other == "" {
+			return err
+		}
+		// A re-run (a second script, written after the first was cut
+		// off) never starts a second replace: it resumes the first.
+		fmt.Fprintf(o.stderr, "replace %s of member %s is unfinished on this node: resuming and following it instead of starting %s\n", other, spec.Member, spec.ID)
+		o.id = other
+		if dir, err = o.dir(); err != nil {
+			return err
+		}
+		if !agent.Held(filepath.Join(dir, lockFile)) {
+			if herr := o.handover(dir, "run"); herr != nil {
+				fmt.Fprintf(o.stderr, "resume replace %s: %v\n", other, herr)
+			}
+		}
+	} else if err := o.handover(dir, "run"); err != nil {
 		return err
 	}
-	return o.handover(dir, "run")
+	if o.follow {
+		return o.wait(ctx)
+	}
+	return nil
+}
+
+// unfinishedReplaceOf is the id of an unfinished replace of member on
+// this node, or "".
+func (o *options) unfinishedReplaceOf(member string) string {
+	all, err := o.journals()
+	if err != nil {
+		return ""
+	}
+	for _, j := range all {
+		var s agentapi.ReplaceSpec
+		if j.Unfinished() && json.Unmarshal(j.Spec, &s) == nil && s.Member == member {
+			return j.ID
+		}
+	}
+	return ""
 }
 
 func (o *options) prepareReplaceJournal(dir string, spec *agentapi.ReplaceSpec) error {

@@ -96,3 +96,51 @@ func checkFlagValue(name, v string) error {
 	}
 	return nil
 }
+
+// SetAnnotation sets metadata.annotations[key] to value, replacing its
+// value or adding a line after the last annotation, indented as that one
+// (kubeadm writes one annotation, the etcd advertise URL). A changed
+// manifest gives the static pod a new UID, so the kubelet starts it
+// afresh, without the restart back-off of the pod it replaces.
+func SetAnnotation(src []byte, key, value string) ([]byte, error) {
+	if err := checkFlagValue(key, value); err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) != 1 {
+		return nil, fmt.Errorf("the manifest is not one YAML document: %v", err)
+	}
+	ann := lookup(lookup(doc.Content[0], "metadata"), "annotations")
+	if ann == nil || ann.Kind != yaml.MappingNode || len(ann.Content) == 0 || ann.Style&yaml.FlowStyle != 0 {
+		return nil, fmt.Errorf("the etcd manifest has no block metadata.annotations (kubeadm writes one): add %s: %q by hand", key, value)
+	}
+	if v := lookup(ann, key); v != nil {
+		at, err := offset(src, site{node: v, value: v.Value, what: "annotation " + key})
+		if err != nil {
+			return nil, err
+		}
+		out := append([]byte{}, src[:at]...)
+		out = append(append(out, value...), src[at+len(v.Value):]...)
+		return out, nil
+	}
+	lastKey, lastVal := ann.Content[len(ann.Content)-2], ann.Content[len(ann.Content)-1]
+	if lastVal.Kind != yaml.ScalarNode || lastVal.Line != lastKey.Line || lastVal.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
+		return nil, fmt.Errorf("the etcd manifest's last annotation %s is not on a line of its own: add %s: %q by hand", lastKey.Value, key, value)
+	}
+	start, ok := lineCol(src, lastKey.Line, 1)
+	if !ok {
+		return nil, fmt.Errorf("cannot find the etcd manifest's annotations")
+	}
+	end := bytes.IndexByte(src[start:], '\n')
+	if end < 0 {
+		return nil, fmt.Errorf("the etcd manifest ends inside its annotations")
+	}
+	indent := strings.Repeat(" ", lastKey.Column-1)
+	line := indent + key + ": " + value + "\n"
+	out := append([]byte{}, src[:start+end+1]...)
+	out = append(append(out, line...), src[start+end+1:]...)
+	if _, err := parse(out); err != nil {
+		return nil, fmt.Errorf("setting annotation %s broke the manifest: %w", key, err)
+	}
+	return out, nil
+}

@@ -80,3 +80,28 @@ func TestSetFlagsRefusals(t *testing.T) {
 		t.Fatalf("flow-style command: %v", err)
 	}
 }
+
+// TestSetAnnotation adds an annotation after kubeadm's, then changes it in
+// place; every other line is kept.
+func TestSetAnnotation(t *testing.T) {
+	for _, name := range inputs {
+		t.Run(name, func(t *testing.T) {
+			in, err := os.ReadFile(filepath.Join("testdata", name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := SetAnnotation(in, "kubectl-etcd.io/replaced", "20260102T030405Z")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := strings.Replace(string(in), ":2379\n", ":2379\n    kubectl-etcd.io/replaced: 20260102T030405Z\n", 1)
+			if d := cmp.Diff(want, string(out)); d != "" {
+				t.Errorf("(-want +got):\n%s", d)
+			}
+			again, err := SetAnnotation(out, "kubectl-etcd.io/replaced", "20260203T000000Z")
+			if err != nil || string(again) != strings.Replace(want, "20260102T030405Z", "20260203T000000Z", 1) {
+				t.Errorf("changing it: %v\n%s", err, again)
+			}
+		})
+	}
+}

@@ -24,10 +24,10 @@ type PodAgents struct {
 	AgentDir         string
 	Namespace, Image string
 	Now              func() time.Time
+	// Lifetime bounds the node pod (seconds): past the replace's timeout,
+	// with room for the plan's confirmation.
+	Lifetime int64
 }
-
-// replacePodLifetime bounds the node pod that follows a replace.
-const replacePodLifetime int64 = 1800
 
 // Connected says whether a pod can start on the node now.
 func (p PodAgents) Connected(ctx context.Context, node string) error {
@@ -41,7 +41,7 @@ func (p PodAgents) Open(ctx context.Context, node string) (NodeAgent, error) {
 		return nil, err
 	}
 	pod, err := p.Runner.Start(ctx, nodepod.Spec{Purpose: "replace", Node: node, Namespace: p.Namespace, Image: p.Image,
-		Profile: nodepod.ProfileNode, Lifetime: replacePodLifetime})
+		Profile: nodepod.ProfileNode, Lifetime: p.Lifetime})
 	if err != nil {
 		return nil, err
 	}

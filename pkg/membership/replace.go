@@ -138,10 +138,16 @@ func Replace(ctx context.Context, t etcd.Transport, pods []discovery.Member, cfg
 		state = "healthy (its data is dropped all the same, and kept aside)"
 	}
 	cfg.Notef("  its etcd pod %s is %s", target.m.Pod.Pod, state)
-	cfg.Notef("  voting members: %d; while it is replaced %d (quorum %d, %d healthy); %d after", voters, left, quorum(left), healthyLeft, voters)
-	if left == 0 || healthyLeft < quorum(left) {
-		return nil, hint.Permanent(fmt.Errorf("refusing to replace %s: the other %d voting members need %d healthy for a quorum and %s", target.label(), left, quorum(left), countIs(healthyLeft)),
-			"a replace needs the rest of the cluster serving (see `kubectl etcd health`); with the quorum lost, restore from a backup (kubectl etcd restore)")
+	// From the stop until the remove commits, the member is a voter that
+	// does not answer: the others must make the quorum of all voters.
+	need := quorum(voters)
+	if target.info.IsLearner {
+		need = quorum(left)
+	}
+	cfg.Notef("  voting members: %d; while it is stopped the other %d must make a quorum of %d (%d healthy); %d after", voters, left, need, healthyLeft, voters)
+	if left == 0 || healthyLeft < need {
+		return nil, hint.Permanent(fmt.Errorf("refusing to replace %s: while it is stopped, the other %d voting members need %d healthy for a quorum and %s", target.label(), left, need, countIs(healthyLeft)),
+			"a replace needs the rest of the cluster serving (see `kubectl etcd health`); with 2 voting members, add a learner first (kubectl etcd member add --learner); with the quorum lost, restore from a backup (kubectl etcd restore)")
 	}
 	spec := replaceSpec(ctx, cfg, c, target)
 	if cfg.ScriptDir != "" {
@@ -343,7 +349,7 @@ func followOn(ctx context.Context, t etcd.Transport, cfg ReplaceConfig, a NodeAg
 			if op == agentapi.RestoreOperation {
 				return nil, true, agentapi.UnfinishedError(&j.Journal)
 			}
-			res := &ReplaceResult{Result: Result{Op: "replace", Member: cluster.MemberRef{Name: specMember(j.Journal)}}, ID: j.ID, Node: node}
+			res := &ReplaceResult{Result: Result{Op: "replace", Member: cluster.MemberRef{Name: specMember(j.Journal)}}, ID: j.ID, Node: node, OldID: specOldID(j.Journal)}
 			cfg.Notef("Replace %s of member %s is under way on node %s (phase %s, agent running: %t): following it", j.ID, specMember(j.Journal), node, j.Phase, j.AgentRunning)
 			if !j.AgentRunning && j.Phase == agentapi.PhaseFailed {
 				cfg.Notef("  it stopped: %s", j.Error)
@@ -397,8 +403,8 @@ func resume(ctx context.Context, cfg ReplaceConfig, a NodeAgent, id string) erro
 
 // recentlyDone reports a replace on the member's node that finished with
 // it less than recentReplace ago: a command re-run after it was cut off
-// finds the work done, and says so. A member not healthy since is
-// refused, not replaced once more without --again.
+// finds the work done, and says so. A member not healthy again is
+// planned anew, with a note.
 func recentlyDone(ctx context.Context, cfg ReplaceConfig, a NodeAgent, target listed, healthyNow bool) (bool, error) {
 	js, err := journals(ctx, a, agentapi.ReplaceOperation, "")
 	if err != nil {
@@ -414,13 +420,19 @@ func recentlyDone(ctx context.Context, cfg ReplaceConfig, a NodeAgent, target li
 		}
 		ago := cfg.Now().Sub(*end).Round(time.Second)
 		if !healthyNow {
-			return false, hint.Permanent(fmt.Errorf("replace %s finished with member %s on node %s %s ago, and it is not healthy now: nothing was changed", j.ID, target.info.Name, j.Node, ago),
-				"see `kubectl etcd health` and the member's log; to replace it once more, add --again")
+			cfg.Notef("  note: replace %s finished with this member %s ago, and it is not healthy again: this is a new replace", j.ID, ago)
+			return false, nil
 		}
 		cfg.Notef("Replace %s finished with member %s on node %s %s ago; it is %s now and healthy: nothing to do (--again replaces it once more)", j.ID, target.info.Name, j.Node, ago, target.label())
 		return true, nil
 	}
 	return false, nil
+}
+
+func specOldID(j agentapi.Journal) string {
+	var s agentapi.ReplaceSpec
+	_ = json.Unmarshal(j.Spec, &s)
+	return s.OldID
 }
 
 func specMember(j agentapi.Journal) string {

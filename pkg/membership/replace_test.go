@@ -88,6 +88,9 @@ func TestReplacePlans(t *testing.T) {
 	}{
 		{"replace-dry-run", func(c *clustertest.Cluster, _ *fakeAgents, _ *membership.ReplaceConfig) { down(c, "m3") }, true},
 		{"replace-quorum-refused", func(c *clustertest.Cluster, _ *fakeAgents, _ *membership.ReplaceConfig) { down(c, "m3"); down(c, "m2") }, false},
+		{"replace-two-voters-refused", func(c *clustertest.Cluster, _ *fakeAgents, _ *membership.ReplaceConfig) {
+			c.Member("m1").Learner = true
+		}, false},
 		{"replace-cut-off", func(c *clustertest.Cluster, a *fakeAgents, _ *membership.ReplaceConfig) {
 			down(c, "m3")
 			a.cutOff = hint.Permanent(errors.New("the kubelet of node node-m3 last renewed its lease 1m0s ago"), "describe")

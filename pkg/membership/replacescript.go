@@ -102,7 +102,8 @@ agent=$here/{{.Agent}}-linux-$arch
 bin={{.BinDir}}/$want
 
 if [ -e "$JOURNAL/journal.json" ]; then
-  echo "replace $ID has already started on this node; following it (Ctrl-C is safe):"
+  echo "replace $ID has already started on this node; resuming it if it stopped, and following it (Ctrl-C is safe):"
+  "$bin" replace run --root / --id "$ID" --detach --handover-timeout 10m >/dev/null 2>&1 || true
   exec "$bin" replace wait --root / --id "$ID"
 fi
 umask 077
@@ -111,9 +112,9 @@ if [ ! -x "$bin" ] || [ "$(sum "$bin")" != "$want" ]; then
   cp "$agent" "$bin.part" && chmod 0755 "$bin.part" && mv -f "$bin.part" "$bin"
 fi
 # A kubelet without its API server can take a while to start a static pod.
-"$bin" replace start --root / --handover-timeout 10m --spec - <<'SPEC'
+# A replace of this member left unfinished here is resumed instead.
+echo "the agent runs the replace in a static pod; following it (Ctrl-C is safe: the node carries on):"
+exec "$bin" replace start --root / --handover-timeout 10m --follow --spec - <<'SPEC'
 {{.Spec}}
 SPEC
-echo "the agent runs the replace in a static pod; following it (Ctrl-C is safe: the node carries on):"
-exec "$bin" replace wait --root / --id "$ID"
 `

@@ -7,7 +7,6 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/membership"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
@@ -87,11 +86,13 @@ func (o *MemberReplaceOptions) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	agents := membership.PodAgents{Runner: o.Runner(), Client: o.Client, AgentDir: o.AgentDir, Namespace: o.helperNamespace(), Image: o.Image, Now: time.Now}
+	agents := membership.PodAgents{Runner: o.Runner(), Client: o.Client, AgentDir: o.AgentDir, Namespace: o.helperNamespace(), Image: o.Image, Now: time.Now,
+		Lifetime: int64((o.Timeout + 15*time.Minute) / time.Second)}
 	res, err := membership.Replace(ctx, d, pods, membership.ReplaceConfig{
 		Options: o.options(), Member: o.Member, ID: o.ID, Status: o.Status, Again: o.Again, ScriptDir: o.ScriptDir, AgentDir: o.AgentDir, Timeout: o.Timeout,
 		StaticPodDir: restore.KubeletStaticPodDir(o.Client), Agents: agents,
-		Rediscover: func(ctx context.Context) ([]discovery.Member, error) { return o.Members(ctx) },
+		// Discovered afresh: the replaced member's pod is a new one.
+		Rediscover: o.Session().Discover,
 	})
 	return printThen(&o.ClusterReadOptions, res, printers.ReplaceTable, err)
 }
