@@ -111,6 +111,12 @@ func Replace(ctx context.Context, t etcd.Transport, pods []discovery.Member, cfg
 		return replaceStatus(ctx, cfg, node)
 	}
 	c, target, err := openTarget(ctx, t, pods, cfg.Member)
+	if err == nil && target.m == nil && cfg.Rediscover != nil {
+		// A member just replaced has a new pod, which the API may not
+		// list yet (its kubelet recreates the mirror pod): wait a little.
+		c.Close()
+		c, target, err = awaitPod(ctx, t, cfg)
+	}
 	if err != nil {
 		// The member may be out of the list already (a replace cut off
 		// after its remove): follow the node's replace, if any.
@@ -153,8 +159,19 @@ func Replace(ctx context.Context, t etcd.Transport, pods []discovery.Member, cfg
 	if cfg.ScriptDir != "" {
 		return res, replaceScript(cfg, spec, target, res)
 	}
+	// A member whose new pod is not listed as running yet may answer all
+	// the same, through the leader.
+	answers := healthySelf || learnerStatus(ctx, c, target) != nil
 	if err := cfg.Agents.Connected(ctx, node); err != nil {
-		return nil, cutOffReplace(err, node, healthySelf)
+		if answers {
+			// Its etcd answers, so its API server can, and its kubelet
+			// comes back (a replace that just finished, say).
+			cfg.Notef("  node %s takes no pod yet (%s), though its member answers: waiting up to 2m for its kubelet", node, hint.OneLine(err.Error()))
+			err = cfg.WaitFor(ctx, 2*time.Minute, func() error { return cfg.Agents.Connected(ctx, node) })
+		}
+		if err != nil {
+			return nil, cutOffReplace(err, node, healthySelf)
+		}
 	}
 	a, err := cfg.Agents.Open(ctx, node)
 	if err != nil {
@@ -165,11 +182,10 @@ func Replace(ctx context.Context, t etcd.Transport, pods []discovery.Member, cfg
 		return r, err
 	}
 	if !cfg.Again {
-		if done, err := recentlyDone(ctx, cfg, a, target, healthySelf); done || err != nil {
+		if done, err := recentlyDone(ctx, t, cfg, a, target, answers, res); done || err != nil {
 			if err != nil {
 				return nil, err
 			}
-			res.Done, res.NewID = true, etcd.HexID(target.info.ID)
 			return res, nil
 		}
 	}
@@ -200,6 +216,29 @@ func Replace(ctx context.Context, t etcd.Transport, pods []discovery.Member, cfg
 		cfg.Notef("node %s: agent pid %d runs replace %s in the static pod %s; log %s", node, st.PID, cfg.ID, spec.Pod().PodName("run"), st.Log)
 	}
 	return finish(ctx, t, cfg, a, res, start)
+}
+
+// awaitPod reads the cluster again until the member that cfg names has
+// an etcd pod, for at most a minute.
+func awaitPod(ctx context.Context, t etcd.Transport, cfg ReplaceConfig) (*cluster.Cluster, listed, error) {
+	deadline := cfg.Now().Add(time.Minute)
+	cfg.Notef("Member %s has no etcd pod listed; waiting up to a minute for one (a pod just recreated)", cfg.Member)
+	for {
+		pods, err := cfg.Rediscover(ctx)
+		if err != nil {
+			return nil, listed{}, err
+		}
+		c, target, err := openTarget(ctx, t, pods, cfg.Member)
+		if err != nil || target.m != nil || cfg.Now().After(deadline) {
+			return c, target, err
+		}
+		c.Close()
+		select {
+		case <-ctx.Done():
+			return nil, listed{}, ctx.Err()
+		case <-time.After(3 * time.Second):
+		}
+	}
 }
 
 // replaceSpec is the agent's spec for the target's node.
@@ -402,28 +441,40 @@ func resume(ctx context.Context, cfg ReplaceConfig, a NodeAgent, id string) erro
 }
 
 // recentlyDone reports a replace on the member's node that finished with
-// it less than recentReplace ago: a command re-run after it was cut off
-// finds the work done, and says so. A member not healthy again is
-// planned anew, with a note.
-func recentlyDone(ctx context.Context, cfg ReplaceConfig, a NodeAgent, target listed, healthyNow bool) (bool, error) {
+// it less than recentReplace ago (the newest such): a command re-run
+// after it was cut off finds the work done, and says so. A member not
+// healthy yet is waited for (its new pod may not be listed as running
+// yet); one that does not come is refused: --again replaces it once more.
+func recentlyDone(ctx context.Context, t etcd.Transport, cfg ReplaceConfig, a NodeAgent, target listed, healthyNow bool, res *ReplaceResult) (bool, error) {
 	js, err := journals(ctx, a, agentapi.ReplaceOperation, "")
 	if err != nil {
 		return false, err
 	}
-	for _, j := range js {
+	for i := len(js) - 1; i >= 0; i-- { // newest first: ids sort by time
+		j := js[i]
 		if j.Phase != agentapi.PhaseDone || specMember(j.Journal) != target.info.Name || len(j.Steps) == 0 {
 			continue
 		}
 		end := j.Steps[len(j.Steps)-1].Ended
 		if end == nil || cfg.Now().Sub(*end) >= recentReplace {
-			continue
-		}
-		ago := cfg.Now().Sub(*end).Round(time.Second)
-		if !healthyNow {
-			cfg.Notef("  note: replace %s finished with this member %s ago, and it is not healthy again: this is a new replace", j.ID, ago)
 			return false, nil
 		}
-		cfg.Notef("Replace %s finished with member %s on node %s %s ago; it is %s now and healthy: nothing to do (--again replaces it once more)", j.ID, target.info.Name, j.Node, ago, target.label())
+		ago := cfg.Now().Sub(*end).Round(time.Second)
+		res.ID, res.OldID = j.ID, specOldID(j.Journal)
+		if healthyNow {
+			cfg.Notef("Replace %s finished with member %s on node %s %s ago; it is %s now and healthy: nothing to do (--again replaces it once more)", j.ID, target.info.Name, j.Node, ago, target.label())
+			res.Done, res.NewID = true, etcd.HexID(target.info.ID)
+			return true, nil
+		}
+		if cfg.DryRun {
+			cfg.Notef("  note: replace %s finished with this member %s ago and it is not healthy: a run waits for it, and replaces it once more only with --again", j.ID, ago)
+			return false, nil
+		}
+		cfg.Notef("Replace %s finished with member %s on node %s %s ago; waiting for every member to be healthy", j.ID, target.info.Name, j.Node, ago)
+		if err := afterReplace(ctx, t, cfg, res); err != nil {
+			return false, hint.Permanent(fmt.Errorf("replace %s finished with member %s %s ago, and it is not healthy: %w; nothing was changed", j.ID, target.info.Name, ago, err),
+				"see `kubectl etcd health` and the member's log (kubectl -n kube-system logs etcd-%s); to replace it once more, add --again", j.Node)
+		}
 		return true, nil
 	}
 	return false, nil

@@ -50,7 +50,16 @@ func kubeletViaFirstNode(t *testing.T, node string) func() {
 	mustSucceed(t, nodeExec(t, node, "cp", "-p", "/etc/kubernetes/kubelet.conf", saved))
 	firstIP := strings.TrimSpace(mustSucceed(t, kubectl(t, "get", "node", nodeNames(t)[0], "-o", `jsonpath={.status.addresses[?(@.type=="InternalIP")].address}`)).stdout)
 	mustSucceed(t, nodeExec(t, node, "sh", "-c", fmt.Sprintf(`sed 's#server: https://.*:6443#server: https://%s:6443#' %s > /etc/kubernetes/kubelet.conf`, firstIP, saved)))
+	restarted := time.Now().Add(-time.Second)
 	mustSucceed(t, runCmd(t, "bash", filepath.Join(root, "hack/cluster/restart-kubelet.sh"), node))
+	// The new kubelet has synced with the API once it renews its lease: a
+	// static pod file moved before then may outlive its pod for minutes.
+	waitFor(t, 2*time.Minute, func() bool {
+		r := runQuiet(t, "kubectl", "-n", "kube-node-lease", "get", "lease", node, "-o", "jsonpath={.spec.renewTime}")
+		renewed, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(r.stdout))
+		return err == nil && renewed.After(restarted)
+	})
+	time.Sleep(5 * time.Second) // and read its static pod dir
 	return func() {
 		mustSucceed(t, nodeExec(t, node, "sh", "-c", fmt.Sprintf("cat %[1]s > /etc/kubernetes/kubelet.conf && rm %[1]s", saved)))
 		mustSucceed(t, runCmd(t, "bash", filepath.Join(root, "hack/cluster/restart-kubelet.sh"), node))
@@ -92,10 +101,13 @@ func diskDies(t *testing.T, victim string) (data, died string) {
 	// A new leader would not remember how far the member had got, and
 	// would take it back, empty, by a snapshot: the leader that does
 	// remember makes it crash (raft's "tocommit out of range").
-	runQuiet(t, "kubectl", "etcd", "move-leader", nodeNames(t)[0], "--yes")
+	kubectl(t, "etcd", "move-leader", nodeNames(t)[0], "--yes")
 	saved := "/etc/kubernetes/etcd.yaml.e2e-replace"
 	mustSucceed(t, nodeExec(t, victim, "mv", manifest, saved))
-	waitFor(t, 2*time.Minute, func() bool { return runQuiet(t, "kubectl", "etcd", "health").code != 0 })
+	t.Cleanup(func() { nodeExec(t, victim, "sh", "-c", fmt.Sprintf("[ -f %[1]s ] && mv %[1]s %[2]s", saved, manifest)) })
+	var h result
+	waitFor(t, 3*time.Minute, func() bool { h = runQuiet(t, "kubectl", "etcd", "health"); return h.code != 0 })
+	t.Logf("with its etcd stopped:\n%s%s", h.stdout, h.stderr)
 	mustSucceed(t, nodeExec(t, victim, "sh", "-c", fmt.Sprintf("mv %s/member %s && mv %s %s", data, died, saved, manifest)))
 	t.Cleanup(func() { nodeExec(t, victim, "sh", "-c", fmt.Sprintf("rm -rf %s %s/member.replaced-*", died, data)) })
 	return data, died
@@ -177,13 +189,14 @@ func TestMemberReplaceLoadBalancedKubelet(t *testing.T) {
 	data, died := diskDies(t, victim)
 	waitFor(t, 4*time.Minute, func() bool { return !strings.Contains(notReadyNodes(t), victim) })
 
-	r := mustSucceed(t, kubectl(t, "etcd", "member", "replace", victim, "--dry-run"))
+	// --again: TestMemberReplace may have replaced this member minutes ago.
+	r := mustSucceed(t, kubectl(t, "etcd", "member", "replace", victim, "--dry-run", "--again"))
 	for _, want := range []string{"point of no return", "Dry run: nothing was changed", "member.replaced-", "not healthy", "free for"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("the plan lacks %q:\n%s", want, r.stderr)
 		}
 	}
-	r = runFor(t, 15*time.Minute, "kubectl", "etcd", "member", "replace", victim, "--yes", "-o", "json")
+	r = runFor(t, 15*time.Minute, "kubectl", "etcd", "member", "replace", victim, "--yes", "--again", "-o", "json")
 	t.Logf("member replace took %s:\n%s", r.took, r.stderr)
 	mustSucceed(t, r)
 	var res replaced
@@ -226,8 +239,13 @@ func TestMemberReplaceSurvivesKilledPlugin(t *testing.T) {
 	}
 	sc := bufio.NewScanner(stderr)
 	killed := false
+	started := regexp.MustCompile(`runs replace (\d{8}T\d{6}Z) in the static pod`)
+	var id string
 	for sc.Scan() {
 		t.Log(sc.Text())
+		if m := started.FindStringSubmatch(sc.Text()); m != nil {
+			id = m[1]
+		}
 		if strings.Contains(sc.Text(), "running  replace the member in the cluster") || strings.Contains(sc.Text(), "done     replace the member in the cluster") {
 			cmd.Process.Signal(syscall.SIGKILL)
 			killed = true
@@ -248,9 +266,8 @@ func TestMemberReplaceSurvivesKilledPlugin(t *testing.T) {
 		st = runQuiet(t, "kubectl", "etcd", "member", "replace", victim, "--status")
 		return st.code == 0
 	})
-	id := regexp.MustCompile(`Replace (\d{8}T\d{6}Z) of member`).FindStringSubmatch(st.stderr)
-	if id == nil {
-		t.Fatalf("--status names no replace:\n%s\n%s", st.stdout, st.stderr)
+	if id == "" || !strings.Contains(st.stderr, "Replace "+id+" of member "+victim) {
+		t.Fatalf("--status does not name replace %q:\n%s\n%s", id, st.stdout, st.stderr)
 	}
 	r := runFor(t, 15*time.Minute, "kubectl", "etcd", "member", "replace", victim, "--yes", "-o", "json")
 	t.Logf("the re-run took %s:\n%s", r.took, r.stderr)
@@ -277,7 +294,7 @@ func TestMemberReplaceSurvivesKilledPlugin(t *testing.T) {
 		if j.Phase != "done" {
 			t.Errorf("replace %s is %s", j.ID, j.Phase)
 		}
-		if j.ID >= id[1] {
+		if j.ID >= id {
 			n++
 		}
 	}
