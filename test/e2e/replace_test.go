@@ -104,7 +104,9 @@ func diskDies(t *testing.T, victim string) (data, died string) {
 	kubectl(t, "etcd", "move-leader", nodeNames(t)[0], "--yes")
 	saved := "/etc/kubernetes/etcd.yaml.e2e-replace"
 	mustSucceed(t, nodeExec(t, victim, "mv", manifest, saved))
-	t.Cleanup(func() { nodeExec(t, victim, "sh", "-c", fmt.Sprintf("[ -f %[1]s ] && mv %[1]s %[2]s", saved, manifest)) })
+	t.Cleanup(func() {
+		nodeExec(t, victim, "sh", "-c", fmt.Sprintf("[ -f %[1]s ] && mv %[1]s %[2]s", saved, manifest))
+	})
 	var h result
 	waitFor(t, 3*time.Minute, func() bool { h = runQuiet(t, "kubectl", "etcd", "health"); return h.code != 0 })
 	t.Logf("with its etcd stopped:\n%s%s", h.stdout, h.stderr)
