@@ -149,10 +149,18 @@ type options struct {
 	stdout, stderr        io.Writer
 }
 
+// opName is the operation, restore when unset (tests build options by hand).
+func (o *options) opName() string {
+	if o.op == "" {
+		return agentapi.RestoreOperation
+	}
+	return o.op
+}
+
 // dir is the journal dir of o.id, under the root.
 func (o *options) dir() (string, error) {
 	if o.id == "" || path.Base(o.id) != o.id || o.id == "." || o.id == ".." {
-		return "", fmt.Errorf("%w: --id names one restore, such as 20260102T030405Z (see `restore status`)", errUsage)
+		return "", fmt.Errorf("%w: --id names one %s, such as 20260102T030405Z (see `%s status`)", errUsage, o.opName(), o.opName())
 	}
 	return filepath.Join(o.root, filepath.FromSlash(path.Join(o.journalRoot, o.id))), nil
 }

@@ -216,7 +216,7 @@ func (o *options) lockJournal(dir string) (*agent.Lock, error) {
 		if j, jerr := agentapi.LoadJournal(filepath.Join(dir, agentapi.JournalFile)); jerr == nil {
 			pid = j.PID
 		}
-		return nil, fmt.Errorf("an agent (pid %d) is running restore %s now: wait until `restore status` shows agentRunning false, or stop it (kill %d), then retry", pid, o.id, pid)
+		return nil, fmt.Errorf("an agent (pid %d) is running %s %s now: wait until `%s status` shows agentRunning false, or stop it (kill %d), then retry", pid, o.opName(), o.id, o.opName(), pid)
 	}
 	return lock, err
 }
