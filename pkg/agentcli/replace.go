@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -118,25 +117,7 @@ func (o *options) prepareReplaceJournal(dir string, spec *agentapi.ReplaceSpec) 
 }
 
 func (o *options) readReplaceSpec() (*agentapi.ReplaceSpec, error) {
-	var r io.Reader = o.stdin
-	if o.specFile == "" {
-		return nil, fmt.Errorf("%w: --spec names the replace spec the plugin wrote", errUsage)
-	}
-	if o.specFile != "-" {
-		f, err := os.Open(o.specFile)
-		if err != nil {
-			return nil, fmt.Errorf("read the spec: %w", err)
-		}
-		defer f.Close()
-		r = f
-	}
-	var s agentapi.ReplaceSpec
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("the replace spec is not valid (%w): plugin and agent versions differ?", err)
-	}
-	return &s, nil
+	return readSpecFile[agentapi.ReplaceSpec](o, "replace")
 }
 
 // replaceJournalSpec reads the journal in dir and its spec, checked again.

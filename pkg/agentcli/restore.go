@@ -109,9 +109,15 @@ func (o *options) prepareJournal(dir string, spec *agentapi.RestoreSpec) error {
 }
 
 func (o *options) readSpec() (*agentapi.RestoreSpec, error) {
+	return readSpecFile[agentapi.RestoreSpec](o, "restore")
+}
+
+// readSpecFile reads the spec the plugin wrote (--spec FILE, or - for
+// stdin), refusing fields it does not know.
+func readSpecFile[T any](o *options, op string) (*T, error) {
 	var r io.Reader = o.stdin
 	if o.specFile == "" {
-		return nil, fmt.Errorf("%w: --spec names the restore spec the plugin wrote", errUsage)
+		return nil, fmt.Errorf("%w: --spec names the %s spec the plugin wrote", errUsage, op)
 	}
 	if o.specFile != "-" {
 		f, err := os.Open(o.specFile)
@@ -121,11 +127,11 @@ func (o *options) readSpec() (*agentapi.RestoreSpec, error) {
 		defer f.Close()
 		r = f
 	}
-	var s agentapi.RestoreSpec
+	var s T
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields() // a newer plugin's field must not be ignored silently
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("the restore spec is not valid (%w): plugin and agent versions differ?", err)
+		return nil, fmt.Errorf("the %s spec is not valid (%w): plugin and agent versions differ?", op, err)
 	}
 	return &s, nil
 }
