@@ -107,3 +107,10 @@ func WaitFor(ctx context.Context, what string, cond Condition, timeout, interval
 		}
 	}
 }
+
+// ProbeHTTP is the client of the node's probes: no connection is kept
+// alive, so that a probe after a restart reaches the process that listens
+// now, never one that served a kept connection before.
+func ProbeHTTP() *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, Proxy: nil}}
+}

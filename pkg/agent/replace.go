@@ -30,7 +30,7 @@ type ReplaceEnv struct {
 // manifest.
 func refuseUnfinishedAny(root, journalDir, id string) error {
 	base := path.Dir(path.Dir(journalDir))
-	for _, op := range []string{agentapi.RestoreOperation, agentapi.ReplaceOperation} {
+	for _, op := range []string{agentapi.RestoreOperation, agentapi.ReplaceOperation, agentapi.RecoverOperation} {
 		all, err := agentapi.LoadJournals(under(root, path.Join(base, op)))
 		if err != nil {
 			return fmt.Errorf("%w: a new operation starts only once every journal on the node is readable", err)

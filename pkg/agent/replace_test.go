@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,6 +63,36 @@ func (k *fakeKubelet) loop(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
+// memberManifest is a kubeadm-like etcd manifest of m, with itself alone
+// in --initial-cluster, as kubeadm writes it for the first node.
+func memberManifest(c *etcdtest.Cluster, m *etcdtest.Member) string {
+	ic := fmt.Sprintf("%s=%s", m.Name, m.PeerURL)
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  annotations:
+    kubeadm.kubernetes.io/etcd.advertise-client-urls: x
+  name: etcd
+spec:
+  containers:
+  - command:
+    - etcd
+    - --name=%s
+    - --data-dir=%s
+    - --advertise-client-urls=%s
+    - --initial-advertise-peer-urls=%s
+    - --initial-cluster=%s
+    - --listen-client-urls=%s
+    - --listen-peer-urls=%s
+    - --listen-metrics-urls=%s
+    - --cert-file=%s
+    - --key-file=%s
+    - --trusted-ca-file=%s
+    image: etcd
+    name: etcd
+`, m.Name, m.DataDir, m.ClientURL, m.PeerURL, ic, m.ClientURL, m.PeerURL, m.MetricsURL, c.PKI.CertFile, c.PKI.KeyFile, c.PKI.CAFile)
+}
+
 // TestIntegrationReplaceSteps replaces a member of a real TLS cluster
 // whose data was lost, through the agent's steps, a fake kubelet running
 // the member from its manifest: its old data moved aside, a new ID, a
@@ -84,30 +113,7 @@ func TestIntegrationReplaceSteps(t *testing.T) {
 	node := t.TempDir()
 	static, journal := filepath.Join(node, "manifests"), filepath.Join(node, "journal", "20260102T030405Z")
 	os.MkdirAll(static, 0o700)
-	ic := fmt.Sprintf("%s=%s", m.Name, m.PeerURL) // as kubeadm writes it for the first node: itself only
-	src := fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  annotations:
-    kubeadm.kubernetes.io/etcd.advertise-client-urls: x
-  name: etcd
-spec:
-  containers:
-  - command:
-    - etcd
-    - --name=%s
-    - --data-dir=%s
-    - --initial-advertise-peer-urls=%s
-    - --initial-cluster=%s
-    - --listen-client-urls=%s
-    - --listen-peer-urls=%s
-    - --listen-metrics-urls=%s
-    - --cert-file=%s
-    - --key-file=%s
-    - --trusted-ca-file=%s
-    image: etcd
-    name: etcd
-`, m.Name, m.DataDir, m.PeerURL, ic, m.ClientURL, m.PeerURL, m.MetricsURL, c.PKI.CertFile, c.PKI.KeyFile, c.PKI.CAFile)
+	src := memberManifest(c, m)
 	etcdYAML := filepath.Join(static, agentapi.EtcdManifest)
 	if err := os.WriteFile(etcdYAML, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
@@ -129,7 +135,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := ReplaceEnv{Root: "/", Dialer: &net.Dialer{Timeout: time.Second}, HTTP: &http.Client{Timeout: 5 * time.Second}, Members: gw}
+	env := ReplaceEnv{Root: "/", Dialer: &net.Dialer{Timeout: time.Second}, HTTP: ProbeHTTP(), Members: gw}
 	steps := ReplaceSteps(spec, env)
 	j, err := NewJournal(spec.ID, agentapi.ReplaceOperation, spec.Node, time.Now(), spec, steps)
 	if err != nil {

@@ -99,6 +99,9 @@ func (j *Journal) Unfinished() bool {
 
 // UnfinishedError refuses a new restore on a node where j is unfinished.
 func UnfinishedError(j *Journal) error {
+	if j.Operation == RecoverOperation {
+		return fmt.Errorf("recover %s is unfinished on node %s (phase %s): nothing else that moves etcd's manifest starts beside it; follow or resume it by running its script (recover-%s.sh) again, or see `kubectl-etcd-agent recover status` on the node", j.ID, j.Node, j.Phase, j.Node)
+	}
 	if j.Operation == ReplaceOperation {
 		return fmt.Errorf("member replace %s is unfinished on node %s (phase %s): nothing else that moves etcd's manifest starts beside it; see `kubectl etcd member replace %s --status`, and resume it by running `kubectl etcd member replace %s` again", j.ID, j.Node, j.Phase, j.Node, j.Node)
 	}

@@ -50,10 +50,17 @@ const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
   replace run      --id ID [--detach] run or resume a member replace's steps
   replace status   [--id ID]          print the journals as JSON
   replace wait     --id ID            follow a replace's steps until it ends
+  recover survey   [--static-pod-dir DIR]
+                                      read this node's etcd offline (WAL, database, membership) and
+                                      print it as JSON, for the choice of the survivor; changes nothing
+  recover start    --spec FILE|- [--follow]
+                                      the most advanced survivor of a lost quorum: check the node, write
+                                      the journal, start etcd once with --force-new-cluster, in a static pod
+  recover run|status|wait             as for replace
   version
 
 Every path is a node path under --root (default /; the helper pod passes /host).
-Journals are in --journal-root (default /var/lib/kubectl-etcd/<restore|replace>), one dir per id.
+Journals are in --journal-root (default /var/lib/kubectl-etcd/<restore|replace|recover>), one dir per id.
 `
 
 // Main runs args (without the program name) and returns the exit status.
@@ -76,8 +83,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		_, err := fmt.Fprintf(stdout, "kubectl-etcd-agent %s (commit %s, built %s)\n", version.Version, version.Commit, version.Date)
 		return err
 	}
-	if len(args) < 2 || args[0] != agentapi.RestoreOperation && args[0] != agentapi.ReplaceOperation {
-		return fmt.Errorf("%w: want `restore start|run|status|wait|rollback`, `replace start|run|status|wait` or `version`", errUsage)
+	if len(args) < 2 || args[0] != agentapi.RestoreOperation && args[0] != agentapi.ReplaceOperation && args[0] != agentapi.RecoverOperation {
+		return fmt.Errorf("%w: want `restore start|run|status|wait|rollback`, `replace start|run|status|wait`, `recover survey|start|run|status|wait` or `version`", errUsage)
 	}
 	o := &options{op: args[0], stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("kubectl-etcd-agent "+args[0]+" "+args[1], flag.ContinueOnError)
@@ -86,10 +93,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&o.journalRoot, "journal-root", agentapi.JournalRoot(o.op), "node dir holding one journal dir per "+o.op)
 	fs.StringVar(&o.id, "id", "", "the "+o.op+"'s id")
 	var cmd func(context.Context) error
-	if o.op == agentapi.ReplaceOperation {
+	if o.op != agentapi.RestoreOperation {
 		cmd = o.replaceCommand(fs, args[1])
+		if o.op == agentapi.RecoverOperation {
+			cmd = o.recoverCommand(fs, args[1])
+		}
 		if cmd == nil {
-			return fmt.Errorf("%w: unknown command `replace %s`", errUsage, args[1])
+			return fmt.Errorf("%w: unknown command `%s %s`", errUsage, o.op, args[1])
 		}
 	} else {
 		switch args[1] {
@@ -129,7 +139,9 @@ type options struct {
 	// op is the operation: restore or replace.
 	op                              string
 	root, journalRoot, id, specFile string
-	detach, prepare, follow         bool
+	// staticPodDir: recover survey's.
+	staticPodDir            string
+	detach, prepare, follow bool
 	// decision and from: run --decision (S5).
 	decision, from string
 	// release, recall and grace: the phases of a rollback (S6); notBefore

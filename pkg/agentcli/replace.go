@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -30,7 +29,7 @@ func (o *options) replaceCommand(fs *flag.FlagSet, sub string) func(context.Cont
 		o.handoverFlags(fs)
 		return o.replaceRun
 	case "status":
-		return o.replaceStatus
+		return o.opStatus
 	case "wait":
 		o.waitFlags(fs)
 		return o.wait
@@ -97,19 +96,25 @@ func (o *options) prepareReplaceJournal(dir string, spec *agentapi.ReplaceSpec) 
 	if err := agent.PrepareReplace(o.root, spec); err != nil {
 		return fmt.Errorf("nothing was changed: %w", err)
 	}
+	return o.writeOpJournal(dir, spec.ID, spec.Node, spec, agent.ReplaceSteps(spec, agent.ReplaceEnv{Root: o.root}))
+}
+
+// writeOpJournal writes a new journal of o.op, all steps pending, under
+// the journal's lock; the caller holds the node's lock.
+func (o *options) writeOpJournal(dir, id, node string, spec any, steps []agent.Step) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("make the journal dir: %w", err)
 	}
 	lock, err := agent.TryLock(filepath.Join(dir, lockFile), 0)
 	if err != nil {
-		return fmt.Errorf("replace %s: %w", spec.ID, err)
+		return fmt.Errorf("%s %s: %w", o.op, id, err)
 	}
 	defer lock.Unlock()
 	jp := filepath.Join(dir, agentapi.JournalFile)
 	if _, err := os.Lstat(jp); err == nil {
-		return fmt.Errorf("replace %s already has a journal: resume it with `replace run`", spec.ID)
+		return fmt.Errorf("%s %s already has a journal: resume it with `%s run`", o.op, id, o.op)
 	}
-	j, err := agent.NewJournal(spec.ID, agentapi.ReplaceOperation, spec.Node, time.Now(), spec, agent.ReplaceSteps(spec, agent.ReplaceEnv{Root: o.root}))
+	j, err := agent.NewJournal(id, o.op, node, time.Now(), spec, steps)
 	if err != nil {
 		return err
 	}
@@ -120,28 +125,49 @@ func (o *options) readReplaceSpec() (*agentapi.ReplaceSpec, error) {
 	return readSpecFile[agentapi.ReplaceSpec](o, "replace")
 }
 
-// replaceJournalSpec reads the journal in dir and its spec, checked again.
-func (o *options) replaceJournalSpec(dir string) (*agentapi.Journal, *agentapi.ReplaceSpec, error) {
+// journalSpecOf reads the journal in dir and its spec, checked again.
+func journalSpecOf[T any, P interface {
+	*T
+	Validate() error
+}](o *options, dir string) (*agentapi.Journal, P, error) {
 	j, err := agentapi.LoadJournal(filepath.Join(dir, agentapi.JournalFile))
 	if err != nil {
-		return nil, nil, fmt.Errorf("replace %s: %w", o.id, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", o.op, o.id, err)
 	}
-	var spec agentapi.ReplaceSpec
-	if err := json.Unmarshal(j.Spec, &spec); err != nil {
-		return nil, nil, fmt.Errorf("replace %s: the journal holds no readable spec: %w", o.id, err)
+	spec := P(new(T))
+	if err := json.Unmarshal(j.Spec, spec); err != nil {
+		return nil, nil, fmt.Errorf("%s %s: the journal holds no readable spec: %w", o.op, o.id, err)
 	}
 	if err := spec.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("replace %s: the journal's spec: %w; nothing was changed: inspect it by hand", o.id, err)
+		return nil, nil, fmt.Errorf("%s %s: the journal's spec: %w; nothing was changed: inspect it by hand", o.op, o.id, err)
 	}
-	if spec.ID != o.id {
-		return nil, nil, fmt.Errorf("journal %s is of replace %q, not %s: nothing was changed", dir, spec.ID, o.id)
+	if j.ID != o.id {
+		return nil, nil, fmt.Errorf("journal %s is of %s %q, not %s: nothing was changed", dir, o.op, j.ID, o.id)
 	}
-	return j, &spec, nil
+	return j, spec, nil
 }
 
 // replaceRun runs or resumes the steps; as the static pod's body, it
 // takes its pod out once the replace has ended.
 func (o *options) replaceRun(ctx context.Context) error {
+	return o.runOp(ctx, func(dir string) (*agentapi.Journal, []agent.Step, error) {
+		j, spec, err := journalSpecOf[agentapi.ReplaceSpec](o, dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		gw, err := agent.NewGateway(o.root, spec.Endpoints, spec.CertFile, spec.KeyFile, spec.CAFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		env := agent.ReplaceEnv{Root: o.root, Dialer: &net.Dialer{Timeout: 2 * time.Second}, HTTP: agent.ProbeHTTP(), Members: gw}
+		return j, agent.ReplaceSteps(spec, env), nil
+	})
+}
+
+// runOp runs or resumes the steps of o.op's journal o.id, which load
+// reads with the steps that run it; as the static pod's body, it takes
+// its pod out once the operation has ended.
+func (o *options) runOp(ctx context.Context, load func(dir string) (*agentapi.Journal, []agent.Step, error)) error {
 	dir, err := o.dir()
 	if err != nil {
 		return err
@@ -155,17 +181,12 @@ func (o *options) replaceRun(ctx context.Context) error {
 			return err
 		}
 		defer lock.Unlock()
-		j, spec, err := o.replaceJournalSpec(dir)
+		j, steps, err := load(dir)
 		if err != nil {
 			return err
 		}
-		gw, err := agent.NewGateway(o.root, spec.Endpoints, spec.CertFile, spec.KeyFile, spec.CAFile)
-		if err != nil {
-			return err
-		}
-		env := agent.ReplaceEnv{Root: o.root, Dialer: &net.Dialer{Timeout: 2 * time.Second}, HTTP: &http.Client{Timeout: 5 * time.Second}, Members: gw}
 		jp := filepath.Join(dir, agentapi.JournalFile)
-		e, err := agent.NewEngine(jp, j, agent.ReplaceSteps(spec, env))
+		e, err := agent.NewEngine(jp, j, steps)
 		if err != nil {
 			return err
 		}
@@ -174,14 +195,14 @@ func (o *options) replaceRun(ctx context.Context) error {
 			return err
 		}
 		if e.Journal().Phase == agentapi.PhaseRollingBack {
-			o.logf("replace %s: resuming the interrupted rollback", o.id)
+			o.logf("%s %s: resuming the interrupted rollback", o.op, o.id)
 			return e.Rollback(ctx)
 		}
-		o.logf("replace %s: running from phase %s", o.id, e.Journal().Phase)
+		o.logf("%s %s: running from phase %s", o.op, o.id, e.Journal().Phase)
 		if err := e.Run(ctx); err != nil {
 			return err
 		}
-		o.logf("replace %s: done", o.id)
+		o.logf("%s %s: done", o.op, o.id)
 		return nil
 	}
 	if o.staticPod != "" {
@@ -190,8 +211,8 @@ func (o *options) replaceRun(ctx context.Context) error {
 	return body()
 }
 
-// replaceStatus prints the node's replace journals.
-func (o *options) replaceStatus(context.Context) error {
+// opStatus prints the node's journals of o.op.
+func (o *options) opStatus(context.Context) error {
 	all, err := o.journals()
 	if err != nil {
 		return err
@@ -205,7 +226,7 @@ func (o *options) replaceStatus(context.Context) error {
 		out = append(out, agentapi.JournalStatus{Journal: *j, AgentRunning: agent.Held(filepath.Join(dir, lockFile))})
 	}
 	if o.id != "" && len(out) == 0 {
-		return fmt.Errorf("replace %s: no journal on this node", o.id)
+		return fmt.Errorf("%s %s: no journal on this node", o.op, o.id)
 	}
 	b, err := json.MarshalIndent(out, "", "  ")
 	if err != nil {

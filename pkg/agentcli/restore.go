@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path"
 	"path/filepath"
@@ -72,7 +71,7 @@ func (o *options) startJournal(id, journalDir string, prepare func(dir string) e
 // written.
 func (o *options) lockNode() (*agent.Lock, error) {
 	lockRoot := o.journalRoot
-	if o.op == agentapi.ReplaceOperation {
+	if o.op != agentapi.RestoreOperation && o.op != "" {
 		lockRoot = path.Join(path.Dir(o.journalRoot), agentapi.RestoreOperation)
 	}
 	base := filepath.Join(o.root, filepath.FromSlash(lockRoot))
@@ -81,7 +80,7 @@ func (o *options) lockNode() (*agent.Lock, error) {
 	}
 	lock, err := agent.TryLock(filepath.Join(base, agentapi.NodeLockFile), o.nodeLockWait)
 	if errors.Is(err, agent.ErrLocked) {
-		return nil, fmt.Errorf("nothing was changed: another restore or replace is starting on this node now (it holds %s): let it finish, see `kubectl etcd restore --status` or `kubectl etcd member replace NODE --status`, then retry", path.Join(lockRoot, agentapi.NodeLockFile))
+		return nil, fmt.Errorf("nothing was changed: another restore, replace or recovery is starting on this node now (it holds %s): let it finish, see `kubectl etcd restore --status` or `kubectl etcd member replace NODE --status`, then retry", path.Join(lockRoot, agentapi.NodeLockFile))
 	}
 	return lock, err
 }
@@ -159,7 +158,7 @@ func (o *options) env(spec *agentapi.RestoreSpec) agent.RestoreEnv {
 	env := agent.RestoreEnv{
 		Root:   o.root,
 		Dialer: &net.Dialer{Timeout: 2 * time.Second},
-		HTTP:   &http.Client{Timeout: 5 * time.Second},
+		HTTP:   agent.ProbeHTTP(),
 	}
 	if o.barrier = agent.NewBarrier(o.root, spec); o.barrier != nil {
 		env.Barrier = o.barrier

@@ -26,7 +26,7 @@ func TestStartRefusesBesideAnotherRestore(t *testing.T) {
 		wantErr    string
 	}{
 		{name: "alone"},
-		{name: "another start holds the node lock", lockHeld: true, wantErr: "another restore or replace is starting on this node now"},
+		{name: "another start holds the node lock", lockHeld: true, wantErr: "another restore, replace or recovery is starting on this node now"},
 		{name: "another running", otherPhase: agentapi.PhaseRunning, wantErr: "restore " + other + " is unfinished here (phase running)"},
 		{name: "another held after the barrier", otherPhase: agentapi.PhaseFailed, wantErr: "kubectl etcd restore --rollback --id " + other},
 		{name: "another rolling back", otherPhase: agentapi.PhaseRollingBack, wantErr: "see `kubectl etcd restore --status`"},

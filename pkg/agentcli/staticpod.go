@@ -47,8 +47,15 @@ func (o *options) handover(dir, sub string) error {
 
 // podSpec is what the agent's static pod needs of the journal's spec.
 func (o *options) podSpec(dir string) (agentapi.AgentPodSpec, error) {
-	if o.op == agentapi.ReplaceOperation {
-		_, spec, err := o.replaceJournalSpec(dir)
+	switch o.op {
+	case agentapi.ReplaceOperation:
+		_, spec, err := journalSpecOf[agentapi.ReplaceSpec](o, dir)
+		if err != nil {
+			return agentapi.AgentPodSpec{}, err
+		}
+		return spec.Pod(), nil
+	case agentapi.RecoverOperation:
+		_, spec, err := journalSpecOf[agentapi.RecoverSpec](o, dir)
 		if err != nil {
 			return agentapi.AgentPodSpec{}, err
 		}
