@@ -175,11 +175,10 @@ func ReplaceSteps(s *agentapi.ReplaceSpec, env ReplaceEnv) []Step {
 }
 
 func replaceDetail(s *agentapi.ReplaceSpec) string {
-	old := "member " + s.Member
-	if s.OldID != "" {
-		old += " (" + s.OldID + ")"
+	if s.OldID == "" {
+		return "member " + s.Member + ", no longer in the cluster, joins it again as a learner with its name and peer URL and a new ID; from here the old data belongs to a removed member, so there is no way back to it: a failure is resumed"
 	}
-	return old + " leaves the cluster and comes back as a learner with the same name and peer URL and a new ID; from here the old data belongs to a removed member, so there is no way back to it: a failure is resumed"
+	return "member " + s.Member + " (" + s.OldID + ") leaves the cluster and comes back as a learner with the same name and peer URL and a new ID; from here the old data belongs to a removed member, so there is no way back to it: a failure is resumed"
 }
 
 // ourMember finds the member with one of the spec's peer URLs.

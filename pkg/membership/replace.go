@@ -265,18 +265,7 @@ func replaceSpec(ctx context.Context, cfg ReplaceConfig, c *cluster.Cluster, tar
 
 // stepLines are the agent's steps as the plan and the script list them.
 func stepLines(spec agentapi.ReplaceSpec) []string {
-	var out []string
-	for _, st := range agent.PlanReplace(&spec) {
-		line := st.Name
-		if st.Detail != "" {
-			line += ": " + st.Detail
-		}
-		if st.PointOfNoReturn {
-			line += " [the point of no return: before it a failure puts the manifest and the data back by itself; from it on, a failure holds and is resumed]"
-		}
-		out = append(out, line)
-	}
-	return out
+	return planLines(agent.PlanReplace(&spec))
 }
 
 func printSteps(cfg ReplaceConfig, spec agentapi.ReplaceSpec) {

@@ -67,6 +67,7 @@ func TestDynamicCompletion(t *testing.T) {
 				"members\tList the etcd members",
 				"metrics\tShow each member's latencies, leader changes and proposals from its metrics endpoint",
 				"move-leader\tHand the leadership to another member",
+				"recover\tRecover a cluster that lost its quorum from its most advanced survivor, nothing committed lost",
 				"restore\tRestore etcd from a snapshot on every control-plane node",
 				"snapshot\tInspect, verify and export from snapshot files on this machine (no cluster needed)",
 				"status\tShow the status of every etcd member",

@@ -87,6 +87,7 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdCopyDB(g),
 		NewCmdSnapshot(g),
 		NewCmdRestore(g),
+		NewCmdRecover(g),
 		NewCmdDefrag(g),
 		NewCmdAlarm(g),
 		NewCmdMoveLeader(g),

@@ -158,3 +158,53 @@ func ReplaceTable(v *membership.ReplaceResult) TableFunc {
 		return []string{"ID", "PHASE", "STEP", "STATE", "TOOK", "ERROR"}, rows
 	}
 }
+
+// RecoverTable is the table of `kubectl etcd recover`: the surveys side
+// by side, the survivor first, or the survey script written.
+func RecoverTable(v *membership.RecoverResult) TableFunc {
+	return func(wide bool) ([]string, [][]string) {
+		if v.Phase == "survey" {
+			var rows [][]string
+			for _, s := range v.Scripts {
+				rows = append(rows, []string{s})
+			}
+			return []string{"SURVEY SCRIPT"}, rows
+		}
+		h := []string{"NODE", "MEMBER", "ID", "ETCD", "COMMIT", "LAST INDEX/TERM", "APPLIED", "REVISION", "BEHIND", "ROLE"}
+		if wide {
+			h = append(h, "TERM", "DATA DIR", "SURVEY")
+		}
+		var rows [][]string
+		for _, s := range v.Surveys {
+			etcd := "stopped"
+			if s.EtcdRunning {
+				etcd = "running"
+			}
+			commit, last, applied, rev, behind := "-", "-", "-", "-", "-"
+			if s.WAL != nil {
+				commit, last = fmt.Sprint(s.WAL.Commit), fmt.Sprintf("%d/%d", s.WAL.LastIndex, s.WAL.LastTerm)
+				behind = fmt.Sprint(s.Behind)
+				if s.LosesRevisions > 0 {
+					behind += fmt.Sprintf(" (%d revs)", s.LosesRevisions)
+				}
+			}
+			if b := s.Backend; b != nil && (b.Error == "" || b.From == "metrics") {
+				applied, rev = fmt.Sprint(b.ConsistentIndex), fmt.Sprint(b.Revision)
+			}
+			role := s.Role
+			if s.NoData != "" {
+				role += ": " + s.NoData
+			}
+			r := []string{dash(s.Node), s.Member, dash(s.MemberID), etcd, commit, last, applied, rev, behind, role}
+			if wide {
+				term := "-"
+				if s.WAL != nil {
+					term = fmt.Sprint(s.WAL.Term)
+				}
+				r = append(r, term, s.DataDir, s.File)
+			}
+			rows = append(rows, r)
+		}
+		return h, rows
+	}
+}
