@@ -94,9 +94,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&o.id, "id", "", "the "+o.op+"'s id")
 	var cmd func(context.Context) error
 	if o.op != agentapi.RestoreOperation {
-		cmd = o.replaceCommand(fs, args[1])
 		if o.op == agentapi.RecoverOperation {
 			cmd = o.recoverCommand(fs, args[1])
+		} else {
+			cmd = o.replaceCommand(fs, args[1])
 		}
 		if cmd == nil {
 			return fmt.Errorf("%w: unknown command `%s %s`", errUsage, o.op, args[1])

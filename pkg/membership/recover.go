@@ -98,9 +98,12 @@ func Recover(cfg RecoverConfig) (*RecoverResult, error) {
 			res.Dropped = append(res.Dropped, fmt.Sprintf("%s (%s)", m.Name, m.ID))
 		}
 	}
-	if prior, _ := filepath.Glob(filepath.Join(cfg.ScriptDir, "recover-*.sh")); len(prior) > 0 {
+	if prior, _ := filepath.Glob(filepath.Join(cfg.ScriptDir, "recover-*.sh")); len(prior) > 0 && !cfg.DryRun {
 		return nil, hint.Permanent(fmt.Errorf("%s holds the scripts of a recovery planned already (%s)", cfg.ScriptDir, filepath.Base(prior[0])),
 			"run them in the order they were printed; to plan again from new surveys, use a new --script-dir with the survey script and the surveys only")
+	}
+	if prior, _ := filepath.Glob(filepath.Join(cfg.ScriptDir, "recover-*.sh")); len(prior) > 0 {
+		cfg.Notef("The scripts of a recovery are written already in %s (%s): run them in the order printed then; this dry run shows the plan again.", cfg.ScriptDir, filepath.Base(prior[0]))
 	}
 	rspec := agentapi.RecoverSpec{ID: cfg.ID, Node: best.Node, Member: best.Member, StaticPodDir: cfg.StaticPodDir,
 		JournalDir: path.Join(agentapi.JournalRoot(agentapi.RecoverOperation), cfg.ID), AgentImage: best.Image, Expect: best.Survey}

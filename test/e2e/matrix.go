@@ -85,6 +85,7 @@ var Scenarios = []Scenario{
 	{Name: "TestMemberReplace", Family: Fault, MinNodes: 3},
 	{Name: "TestMemberReplaceLoadBalancedKubelet", Family: Fault, MinNodes: 3},
 	{Name: "TestMemberReplaceSurvivesKilledPlugin", Family: Fault, MinNodes: 3},
+	{Name: "TestRecoverAfterQuorumLoss", Family: Fault, MinNodes: 3},
 	// One etcd restart for both: the manifest edits are made together.
 	{Name: "TestManifestEdited/insecure-flag", Family: Manifest, Pair: "1.33/1"},
 	{Name: "TestManifestEdited/quota-nospace-recovery", Family: Manifest, Pair: "1.33/1"},
