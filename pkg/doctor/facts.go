@@ -26,6 +26,9 @@ type Facts struct {
 	HashErr      error
 	// Backup is what --backup-dir holds; nil without the flag.
 	Backup *BackupFacts
+	// Encryption is what the API servers encrypt with and how the values
+	// are stored; nil when not read.
+	Encryption *EncryptionFacts
 }
 
 // MemberFacts is what one member's pod, status, endpoints and node said.

@@ -44,6 +44,9 @@ type Sources struct {
 	// Logs reads the members' logs (nil: the leader changes of the last
 	// hour come from the metrics alone).
 	Logs LogReader
+	// APIServers lists the kube-apiservers and their encryption config
+	// (nil: encryption at rest is not checked).
+	APIServers func(ctx context.Context) ([]discovery.APIServer, error)
 }
 
 // Every transport's client serves the checks.
@@ -112,6 +115,7 @@ func Gather(ctx context.Context, src Sources, pods []discovery.Member, cfg Confi
 	run(cfg.wants("consistency.readyz"), func() { readReadyz(ctx, src.HTTP, f) })
 	run(cfg.wants("performance.leader-changes"), func() { readElections(ctx, src.Logs, f) })
 	run(cfg.wantsArea(AreaPerformance) || cfg.wants("capacity.compaction"), func() { readMetrics(ctx, src.HTTP, clients, f, cfg) })
+	run(cfg.wants("security.encryption"), func() { readEncryption(ctx, src, clients, f) })
 	if cfg.BackupDir != "" && cfg.wantsArea(AreaBackups) {
 		f.Backup = ReadBackupDir(cfg.BackupDir)
 	}

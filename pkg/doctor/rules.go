@@ -35,6 +35,7 @@ var rules = []rule{
 	{"security.metrics-url", checkMetricsURL},
 	{"security.cert-expiry", checkCertExpiry},
 	{"security.data-dir", checkDataDir},
+	{"security.encryption", checkEncryption},
 	{"capacity.quota", checkQuota},
 	{"capacity.fragmentation", checkFragmentation},
 	{"capacity.alarms", checkAlarms},

@@ -135,7 +135,10 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		return err
 	}
 	src := doctor.Sources{Clients: o.TransportFor(etcd.Maintenance), HTTP: o.HTTPGetter(), Nodes: o.NodeReader(),
-		Logs: discovery.PodLogs{Client: o.Client}}
+		Logs: discovery.PodLogs{Client: o.Client},
+		APIServers: func(ctx context.Context) ([]discovery.APIServer, error) {
+			return discovery.APIServers(ctx, o.Client, o.Namespace)
+		}}
 	cfg := doctor.Config{Selection: o.selection(), Window: o.Window, BackupDir: o.BackupDir, Now: o.Now, Log: o.ErrOut}
 	rep, err := doctor.Check(ctx, src, pods, cfg)
 	if err != nil {

@@ -1,0 +1,373 @@
+package doctor
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
+)
+
+// Encryption at rest, as the API servers do it: each resource's values
+// are written by the first provider of its entry in the file that
+// --encryption-provider-config names, prefixed k8s:enc:<provider>:v1:<key>:
+// (kms: k8s:enc:kms:v1|v2:<name>:), and read by any provider there that
+// holds the key they name. A value written with a key that a node's
+// config lacks cannot be read by that node's API server; a snapshot's
+// Secrets cannot be read without the keys.
+
+// EncryptionFacts is what the API servers' configs hold and how the
+// values are stored.
+type EncryptionFacts struct {
+	Servers    []discovery.APIServer
+	ServersErr error
+	// Configs is each node's config, by node; ConfigErrs why one could
+	// not be read.
+	Configs    map[string]*EncryptionConfig
+	ConfigErrs map[string]error
+	// Stored counts, per resource, its values by how they are stored:
+	// "aescbc:key1", "kms:v2:name", or "" for plain text. PlainExamples
+	// names a few plain ones.
+	Stored        map[string]map[string]int
+	PlainExamples map[string][]string
+	StoredErr     error
+}
+
+// EncryptionConfig is an EncryptionConfiguration with each key's secret
+// replaced by its sha256.
+type EncryptionConfig struct {
+	Resources []EncryptionEntry
+}
+
+// EncryptionEntry is one resources entry: the providers in order.
+type EncryptionEntry struct {
+	Resources []string
+	Providers []EncryptionProvider
+}
+
+// EncryptionProvider is one provider and the keys it holds.
+type EncryptionProvider struct {
+	Type string // aescbc, aesgcm, secretbox, kms, identity
+	// Keys are key names (kms: its name, with the API version), each with
+	// the sha256 of its secret.
+	Keys []EncryptionKey
+}
+
+// EncryptionKey is a key's name and the sha256 of its secret, never the
+// secret.
+type EncryptionKey struct {
+	Name, Hash string
+}
+
+// ParseEncryptionConfig reads an EncryptionConfiguration, keeping of each
+// secret only its sha256.
+func ParseEncryptionConfig(b []byte) (*EncryptionConfig, error) {
+	var raw struct {
+		Kind      string `json:"kind"`
+		Resources []struct {
+			Resources []string                     `json:"resources"`
+			Providers []map[string]json2RawMessage `json:"providers"`
+		} `json:"resources"`
+	}
+	if err := yaml.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("not an EncryptionConfiguration: %w", err)
+	}
+	if raw.Kind != "EncryptionConfiguration" {
+		return nil, fmt.Errorf("kind %q, not EncryptionConfiguration", raw.Kind)
+	}
+	out := &EncryptionConfig{}
+	for _, r := range raw.Resources {
+		e := EncryptionEntry{Resources: r.Resources}
+		for _, p := range r.Providers {
+			for typ, body := range p {
+				var spec struct {
+					Name       string `json:"name"`
+					APIVersion string `json:"apiVersion"`
+					Keys       []struct {
+						Name   string `json:"name"`
+						Secret string `json:"secret"`
+					} `json:"keys"`
+				}
+				if err := yaml.Unmarshal(body, &spec); err != nil {
+					return nil, fmt.Errorf("provider %s: %w", typ, err)
+				}
+				pr := EncryptionProvider{Type: typ}
+				for _, k := range spec.Keys {
+					sum := sha256.Sum256([]byte(k.Secret))
+					pr.Keys = append(pr.Keys, EncryptionKey{Name: k.Name, Hash: hex.EncodeToString(sum[:8])})
+				}
+				if typ == "kms" {
+					v := spec.APIVersion
+					if v == "" {
+						v = "v1"
+					}
+					pr.Keys = append(pr.Keys, EncryptionKey{Name: v + ":" + spec.Name})
+				}
+				e.Providers = append(e.Providers, pr)
+			}
+		}
+		out.Resources = append(out.Resources, e)
+	}
+	return out, nil
+}
+
+// json2RawMessage keeps a provider's body for a second decode.
+type json2RawMessage []byte
+
+func (m *json2RawMessage) UnmarshalJSON(b []byte) error { *m = append((*m)[:0], b...); return nil }
+
+// entryFor is the config's entry for resource ("secrets"): an exact name
+// first, then the wildcards that cover it.
+func (c *EncryptionConfig) entryFor(resource string) *EncryptionEntry {
+	for _, want := range []string{resource, "*.", "*.*"} {
+		for i, e := range c.Resources {
+			for _, r := range e.Resources {
+				if r == want {
+					return &c.Resources[i]
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// holds is the key named by stored ("aescbc:key1"), when the entry has it.
+func (e *EncryptionEntry) holds(stored string) (EncryptionKey, bool) {
+	typ, name, _ := strings.Cut(stored, ":")
+	for _, p := range e.Providers {
+		if p.Type != typ {
+			continue
+		}
+		for _, k := range p.Keys {
+			if k.Name == name {
+				return k, true
+			}
+		}
+	}
+	return EncryptionKey{}, false
+}
+
+// encrypts says whether the entry writes encrypted values.
+func (e *EncryptionEntry) encrypts() bool {
+	return e != nil && len(e.Providers) > 0 && e.Providers[0].Type != "identity"
+}
+
+// storedAs is how a value is stored: "aescbc:key1", "kms:v2:name", or ""
+// for plain text.
+func storedAs(v []byte) string {
+	rest, ok := bytes.CutPrefix(v, []byte("k8s:enc:"))
+	if !ok {
+		return ""
+	}
+	parts := strings.SplitN(string(rest[:min(len(rest), 300)]), ":", 4)
+	if len(parts) < 3 {
+		return "unknown"
+	}
+	if parts[0] == "kms" {
+		return "kms:" + parts[1] + ":" + parts[2]
+	}
+	return parts[0] + ":" + parts[2]
+}
+
+// readStored counts the values of each resource by how they are stored,
+// walking them a page at a time; only their prefixes are kept.
+func readStored(ctx context.Context, p keyspace.Pager, resources []string, e *EncryptionFacts) error {
+	e.Stored, e.PlainExamples = map[string]map[string]int{}, map[string][]string{}
+	live := &keyspace.Live{Client: p, Serializable: true}
+	for _, res := range resources {
+		prefix := "/registry/" + res + "/"
+		counts := map[string]int{}
+		_, err := live.Walk(ctx, keyspace.Query{Key: prefix, Prefix: true, Detail: keyspace.Values}, func(pg keyspace.Page) error {
+			for _, kv := range pg.Entries {
+				how := storedAs(kv.Value)
+				counts[how]++
+				if how == "" && len(e.PlainExamples[res]) < 3 {
+					e.PlainExamples[res] = append(e.PlainExamples[res], strings.TrimPrefix(string(kv.Key), prefix))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("read %s: %w", prefix, err)
+		}
+		e.Stored[res] = counts
+	}
+	return nil
+}
+
+// resourcesToRead are secrets and every core resource a config names.
+func resourcesToRead(cfgs map[string]*EncryptionConfig) []string {
+	set := map[string]bool{"secrets": true}
+	for _, c := range cfgs {
+		for _, e := range c.Resources {
+			for _, r := range e.Resources {
+				if r != "" && !strings.Contains(r, ".") && r != "*" {
+					set[r] = true
+				}
+			}
+		}
+	}
+	var out []string
+	for r := range set {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// readEncryption reads the API servers' configs on their nodes and the
+// stored values.
+func readEncryption(ctx context.Context, src Sources, clients []Client, f *Facts) {
+	e := &EncryptionFacts{Configs: map[string]*EncryptionConfig{}, ConfigErrs: map[string]error{}}
+	f.Encryption = e
+	if src.APIServers == nil {
+		e.ServersErr = errors.New("the API servers' pods cannot be read here")
+		return
+	}
+	e.Servers, e.ServersErr = src.APIServers(ctx)
+	if e.ServersErr != nil {
+		return
+	}
+	for _, s := range e.Servers {
+		if s.EncryptionConfig == "" {
+			continue
+		}
+		if src.Nodes == nil {
+			e.ConfigErrs[s.Node] = errors.New("files on the node cannot be read here")
+			continue
+		}
+		rep, err := src.Nodes.Read(ctx, s.Node, []string{s.EncryptionConfig}, nil)
+		if err == nil {
+			err = rep.FileErrs[s.EncryptionConfig]
+		}
+		if err != nil {
+			e.ConfigErrs[s.Node] = err
+			continue
+		}
+		c, err := ParseEncryptionConfig(rep.Files[s.EncryptionConfig])
+		clear(rep.Files[s.EncryptionConfig]) // the keys, read to be hashed, go at once
+		if err != nil {
+			e.ConfigErrs[s.Node] = fmt.Errorf("%s: %w", s.EncryptionConfig, err)
+			continue
+		}
+		e.Configs[s.Node] = c
+	}
+	for _, c := range clients {
+		if p, ok := c.(keyspace.Pager); ok {
+			e.StoredErr = readStored(ctx, p, resourcesToRead(e.Configs), e)
+			return
+		}
+	}
+	e.StoredErr = errors.New("no member answered")
+}
+
+// checkEncryption: every key the stored values name is in every API
+// server's config, with the same secret; what a config encrypts is not
+// stored in plain text; without encryption at rest, Secrets are plain
+// text in every snapshot.
+func checkEncryption(fs *Facts) []Result {
+	e := fs.Encryption
+	switch {
+	case e == nil:
+		return []Result{notChecked("", errors.New("not read"))}
+	case e.ServersErr != nil:
+		return []Result{notChecked("", e.ServersErr)}
+	case e.StoredErr != nil:
+		return []Result{notChecked("", e.StoredErr)}
+	}
+	var f findings
+	nodes := make([]string, 0, len(e.Servers))
+	without := []string{}
+	for _, s := range e.Servers {
+		nodes = append(nodes, s.Node)
+		if s.EncryptionConfig == "" {
+			without = append(without, s.Node)
+		}
+	}
+	for _, n := range nodes {
+		if err := e.ConfigErrs[n]; err != nil {
+			f.add(NotChecked, fmt.Sprintf("node %s's encryption config could not be read (%s)", n, hint.OneLine(err.Error())), "")
+		}
+	}
+	if len(without) == len(nodes) {
+		plain := e.Stored["secrets"][""]
+		if plain == 0 {
+			return []Result{ok("", "no encryption at rest, and no Secret is stored")}
+		}
+		return []Result{res("", Warn, "turn on encryption at rest (kube-apiserver --encryption-provider-config; https://kubernetes.io/docs/tasks/administer-cluster/encrypt-data/), then rewrite the Secrets",
+			"no API server encrypts at rest: %d Secrets are plain text in etcd, and in every snapshot of it", plain)}
+	}
+	if len(without) > 0 {
+		f.add(Fail, fmt.Sprintf("the API servers on %s have no --encryption-provider-config while the others encrypt: they cannot read the encrypted values", strings.Join(without, ",")),
+			"give every API server the same encryption config")
+	}
+	var summary []string
+	for _, res := range sortedKeys(e.Stored) {
+		counts := e.Stored[res]
+		var parts []string
+		for _, how := range sortedKeys(counts) {
+			n := counts[how]
+			if how == "" {
+				parts = append(parts, fmt.Sprintf("%d plain", n))
+				continue
+			}
+			parts = append(parts, fmt.Sprintf("%d %s", n, how))
+			var hashes []string
+			for _, node := range nodes {
+				c := e.Configs[node]
+				if c == nil {
+					continue
+				}
+				entry := c.entryFor(res)
+				k, held := EncryptionKey{}, false
+				if entry != nil {
+					k, held = entry.holds(how)
+				}
+				if !held {
+					f.add(Fail, fmt.Sprintf("%d %s are stored with %s, which node %s's encryption config lacks: its API server cannot read them", n, res, how, node),
+						"put the key back into that node's encryption config (kept after a rotation until every value is rewritten)")
+				} else if k.Hash != "" && !slices.Contains(hashes, k.Hash) {
+					hashes = append(hashes, k.Hash)
+				}
+			}
+			if len(hashes) > 1 {
+				f.add(Fail, fmt.Sprintf("key %s differs between the nodes' encryption configs: a value one API server writes, another cannot read", how),
+					"give every API server the same encryption config")
+			}
+		}
+		summary = append(summary, res+": "+strings.Join(parts, ", "))
+		if plain := counts[""]; plain > 0 {
+			for _, node := range nodes {
+				if c := e.Configs[node]; c != nil && c.entryFor(res).encrypts() {
+					f.add(Warn, fmt.Sprintf("%d %s are still stored in plain text (%s ...), though the config encrypts them", plain, res, strings.Join(e.PlainExamples[res], ", ")),
+						fmt.Sprintf("rewrite them: kubectl get %s -A -o json | kubectl replace -f -", res))
+					break
+				}
+			}
+		}
+	}
+	stored := "values stored as " + strings.Join(summary, "; ")
+	if f.worst == "" || f.worst == OK {
+		return []Result{ok("", "%s; every key they use is in every node's encryption config", stored)}
+	}
+	return []Result{res("", f.worst, strings.Join(f.fixes, "; "), "%s (%s)", strings.Join(f.what, "; "), stored)}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
