@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
@@ -41,6 +43,9 @@ type Config struct {
 	Context           string
 	KubernetesVersion func() string
 	Now               func() time.Time
+	// APIServers lists the kube-apiservers, whose encryption at rest the
+	// snapshot depends on (nil: not asked).
+	APIServers func(ctx context.Context) ([]discovery.APIServer, error)
 }
 
 // Result is a saved snapshot.
@@ -86,10 +91,36 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 	}
 	out.Meta = cfg.metadata(c, stream.used(), res, start)
 	out.Meta.StorageVersion = stream.version
+	out.Meta.EncryptionAtRest = encryptionAtRest(ctx, cfg)
 	if err := snapshot.WriteMetadata(snapshot.MetadataPath(cfg.File), out.Meta); err != nil {
 		return out, fmt.Errorf("snapshot saved at %s, but its metadata was not: %w", cfg.File, err)
 	}
 	return out, nil
+}
+
+// encryptionAtRest lists the API servers that encrypt at rest, and warns
+// that the snapshot's encrypted values need their keys.
+func encryptionAtRest(ctx context.Context, cfg Config) []snapshot.EncryptionAtRest {
+	if cfg.APIServers == nil {
+		return nil
+	}
+	servers, err := cfg.APIServers(ctx)
+	if err != nil {
+		cfg.notify("Warning: whether the API servers encrypt at rest is not known (%v): if they do, this snapshot's Secrets need their keys", err)
+		return nil
+	}
+	var out []snapshot.EncryptionAtRest
+	var where []string
+	for _, s := range servers {
+		if s.EncryptionConfig != "" {
+			out = append(out, snapshot.EncryptionAtRest{Node: s.Node, Config: s.EncryptionConfig})
+			where = append(where, s.Node+":"+s.EncryptionConfig)
+		}
+	}
+	if len(out) > 0 {
+		cfg.notify("Warning: the API servers encrypt at rest (%s): the values they encrypted in this snapshot are unreadable without those keys, every key since rotated away included. Keep a copy of that file with the snapshot; kubectl etcd check --only security.encryption names the keys in use", strings.Join(where, ", "))
+	}
+	return out
 }
 
 // Check refuses a FILE target that is taken, before anything else runs.

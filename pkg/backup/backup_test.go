@@ -132,3 +132,34 @@ func TestStalledPath(t *testing.T) {
 		t.Error("a StallError is not ErrStalled")
 	}
 }
+
+// TestEncryptionAtRestWarns: a snapshot of a cluster whose API servers
+// encrypt at rest says that its values need their keys, and records
+// where the configs are; without encryption it says nothing.
+func TestEncryptionAtRestWarns(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		servers []discovery.APIServer
+		err     error
+		want    string
+		records int
+	}{
+		{name: "encrypted", servers: []discovery.APIServer{{Node: "cp1", EncryptionConfig: "/etc/kubernetes/enc.yaml"}, {Node: "cp2", EncryptionConfig: "/etc/kubernetes/enc.yaml"}},
+			want: "encrypt at rest (cp1:/etc/kubernetes/enc.yaml, cp2:/etc/kubernetes/enc.yaml)", records: 2},
+		{name: "plain", servers: []discovery.APIServer{{Node: "cp1"}}},
+		{name: "not known", err: errors.New("pods is forbidden"), want: "not known (pods is forbidden)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var notes []string
+			cfg := Config{Notify: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) },
+				APIServers: func(context.Context) ([]discovery.APIServer, error) { return tt.servers, tt.err }}
+			got := encryptionAtRest(context.Background(), cfg)
+			if len(got) != tt.records {
+				t.Errorf("recorded %v, want %d", got, tt.records)
+			}
+			if tt.want == "" && len(notes) > 0 || tt.want != "" && (len(notes) != 1 || !strings.Contains(notes[0], tt.want)) {
+				t.Errorf("notes %q, want %q", notes, tt.want)
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
 )
 
@@ -238,29 +239,16 @@ func readEncryption(ctx context.Context, src Sources, clients []Client, f *Facts
 	if e.ServersErr != nil {
 		return
 	}
-	for _, s := range e.Servers {
-		if s.EncryptionConfig == "" {
-			continue
+	configs := make([]*EncryptionConfig, len(e.Servers))
+	errs := make([]error, len(e.Servers))
+	par.Each(len(e.Servers), func(i int) { configs[i], errs[i] = readEncryptionConfig(ctx, src.Nodes, e.Servers[i]) })
+	for i, s := range e.Servers {
+		switch {
+		case errs[i] != nil:
+			e.ConfigErrs[s.Node] = errs[i]
+		case configs[i] != nil:
+			e.Configs[s.Node] = configs[i]
 		}
-		if src.Nodes == nil {
-			e.ConfigErrs[s.Node] = errors.New("files on the node cannot be read here")
-			continue
-		}
-		rep, err := src.Nodes.Read(ctx, s.Node, []string{s.EncryptionConfig}, nil)
-		if err == nil {
-			err = rep.FileErrs[s.EncryptionConfig]
-		}
-		if err != nil {
-			e.ConfigErrs[s.Node] = err
-			continue
-		}
-		c, err := ParseEncryptionConfig(rep.Files[s.EncryptionConfig])
-		clear(rep.Files[s.EncryptionConfig]) // the keys, read to be hashed, go at once
-		if err != nil {
-			e.ConfigErrs[s.Node] = fmt.Errorf("%s: %w", s.EncryptionConfig, err)
-			continue
-		}
-		e.Configs[s.Node] = c
 	}
 	for _, c := range clients {
 		if p, ok := c.(keyspace.Pager); ok {
@@ -269,6 +257,30 @@ func readEncryption(ctx context.Context, src Sources, clients []Client, f *Facts
 		}
 	}
 	e.StoredErr = errors.New("no member answered")
+}
+
+// readEncryptionConfig reads and parses s's encryption config on its
+// node; nil without one.
+func readEncryptionConfig(ctx context.Context, nodes NodeReader, s discovery.APIServer) (*EncryptionConfig, error) {
+	if s.EncryptionConfig == "" {
+		return nil, nil
+	}
+	if nodes == nil {
+		return nil, errors.New("files on the node cannot be read here")
+	}
+	rep, err := nodes.Read(ctx, s.Node, []string{s.EncryptionConfig}, nil)
+	if err == nil {
+		err = rep.FileErrs[s.EncryptionConfig]
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := ParseEncryptionConfig(rep.Files[s.EncryptionConfig])
+	clear(rep.Files[s.EncryptionConfig]) // the keys, read to be hashed, go at once
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", s.EncryptionConfig, err)
+	}
+	return c, nil
 }
 
 // checkEncryption: every key the stored values name is in every API

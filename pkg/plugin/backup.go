@@ -17,6 +17,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/backup"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -150,6 +151,9 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 		Context:           o.ContextName(),
 		KubernetesVersion: o.kubernetesVersion,
 		Now:               o.now,
+		APIServers: func(ctx context.Context) ([]discovery.APIServer, error) {
+			return discovery.APIServers(ctx, o.Client, o.Namespace)
+		},
 	})
 	if err != nil {
 		return err

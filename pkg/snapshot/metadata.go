@@ -31,6 +31,15 @@ type Metadata struct {
 	SnapshotSHA256    string           `json:"snapshotSHA256"`
 	Encrypted         bool             `json:"encrypted"`
 	Members           []MetadataMember `json:"members"`
+	// EncryptionAtRest lists the API servers that encrypted values with
+	// their own keys: those values need that config to be read.
+	EncryptionAtRest []EncryptionAtRest `json:"encryptionAtRest,omitempty"`
+}
+
+// EncryptionAtRest is one API server's --encryption-provider-config.
+type EncryptionAtRest struct {
+	Node   string `json:"node"`
+	Config string `json:"config"`
 }
 
 // MetadataMember is one member of the cluster when the snapshot was taken,

@@ -59,6 +59,7 @@ var Scenarios = []Scenario{
 	{Name: "TestCtrlC", Family: ReadOnly},
 	{Name: "TestCheckClean", Family: ReadOnly},
 	{Name: "TestCheckPeerCertNearExpiry", Family: Manifest},
+	{Name: "TestCheckEncryptionAtRest", Family: Manifest, Pair: "1.33/1"},
 	{Name: "TestMetricsMatchesRawScrape", Family: ReadOnly},
 	{Name: "TestPluginIsDiscoveredByKubectl", Family: ReadOnly, Smoke: true},
 	{Name: "TestMembers", Family: ReadOnly, Smoke: true},
