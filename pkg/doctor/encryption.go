@@ -3,17 +3,14 @@ package doctor
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/encryptionconfig"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
@@ -34,7 +31,7 @@ type EncryptionFacts struct {
 	ServersErr error
 	// Configs is each node's config, by node; ConfigErrs why one could
 	// not be read.
-	Configs    map[string]*EncryptionConfig
+	Configs    map[string]*encryptionconfig.Config
 	ConfigErrs map[string]error
 	// Stored counts, per resource, its values by how they are stored:
 	// "aescbc:key1", "kms:v2:name", or "" for plain text. PlainExamples
@@ -42,125 +39,6 @@ type EncryptionFacts struct {
 	Stored        map[string]map[string]int
 	PlainExamples map[string][]string
 	StoredErr     error
-}
-
-// EncryptionConfig is an EncryptionConfiguration with each key's secret
-// replaced by its sha256.
-type EncryptionConfig struct {
-	Resources []EncryptionEntry
-}
-
-// EncryptionEntry is one resources entry: the providers in order.
-type EncryptionEntry struct {
-	Resources []string
-	Providers []EncryptionProvider
-}
-
-// EncryptionProvider is one provider and the keys it holds.
-type EncryptionProvider struct {
-	Type string // aescbc, aesgcm, secretbox, kms, identity
-	// Keys are key names (kms: its name, with the API version), each with
-	// the sha256 of its secret.
-	Keys []EncryptionKey
-}
-
-// EncryptionKey is a key's name and the sha256 of its secret, never the
-// secret.
-type EncryptionKey struct {
-	Name, Hash string
-}
-
-// ParseEncryptionConfig reads an EncryptionConfiguration, keeping of each
-// secret only its sha256.
-func ParseEncryptionConfig(b []byte) (*EncryptionConfig, error) {
-	var raw struct {
-		Kind      string `json:"kind"`
-		Resources []struct {
-			Resources []string                     `json:"resources"`
-			Providers []map[string]json2RawMessage `json:"providers"`
-		} `json:"resources"`
-	}
-	if err := yaml.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("not an EncryptionConfiguration: %w", err)
-	}
-	if raw.Kind != "EncryptionConfiguration" {
-		return nil, fmt.Errorf("kind %q, not EncryptionConfiguration", raw.Kind)
-	}
-	out := &EncryptionConfig{}
-	for _, r := range raw.Resources {
-		e := EncryptionEntry{Resources: r.Resources}
-		for _, p := range r.Providers {
-			for typ, body := range p {
-				var spec struct {
-					Name       string `json:"name"`
-					APIVersion string `json:"apiVersion"`
-					Keys       []struct {
-						Name   string `json:"name"`
-						Secret string `json:"secret"`
-					} `json:"keys"`
-				}
-				if err := yaml.Unmarshal(body, &spec); err != nil {
-					return nil, fmt.Errorf("provider %s: %w", typ, err)
-				}
-				pr := EncryptionProvider{Type: typ}
-				for _, k := range spec.Keys {
-					sum := sha256.Sum256([]byte(k.Secret))
-					pr.Keys = append(pr.Keys, EncryptionKey{Name: k.Name, Hash: hex.EncodeToString(sum[:8])})
-				}
-				if typ == "kms" {
-					v := spec.APIVersion
-					if v == "" {
-						v = "v1"
-					}
-					pr.Keys = append(pr.Keys, EncryptionKey{Name: v + ":" + spec.Name})
-				}
-				e.Providers = append(e.Providers, pr)
-			}
-		}
-		out.Resources = append(out.Resources, e)
-	}
-	return out, nil
-}
-
-// json2RawMessage keeps a provider's body for a second decode.
-type json2RawMessage []byte
-
-func (m *json2RawMessage) UnmarshalJSON(b []byte) error { *m = append((*m)[:0], b...); return nil }
-
-// entryFor is the config's entry for resource ("secrets"): an exact name
-// first, then the wildcards that cover it.
-func (c *EncryptionConfig) entryFor(resource string) *EncryptionEntry {
-	for _, want := range []string{resource, "*.", "*.*"} {
-		for i, e := range c.Resources {
-			for _, r := range e.Resources {
-				if r == want {
-					return &c.Resources[i]
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// holds is the key named by stored ("aescbc:key1"), when the entry has it.
-func (e *EncryptionEntry) holds(stored string) (EncryptionKey, bool) {
-	typ, name, _ := strings.Cut(stored, ":")
-	for _, p := range e.Providers {
-		if p.Type != typ {
-			continue
-		}
-		for _, k := range p.Keys {
-			if k.Name == name {
-				return k, true
-			}
-		}
-	}
-	return EncryptionKey{}, false
-}
-
-// encrypts says whether the entry writes encrypted values.
-func (e *EncryptionEntry) encrypts() bool {
-	return e != nil && len(e.Providers) > 0 && e.Providers[0].Type != "identity"
 }
 
 // storedAs is how a value is stored: "aescbc:key1", "kms:v2:name", or ""
@@ -207,7 +85,7 @@ func readStored(ctx context.Context, p keyspace.Pager, resources []string, e *En
 }
 
 // resourcesToRead are secrets and every core resource a config names.
-func resourcesToRead(cfgs map[string]*EncryptionConfig) []string {
+func resourcesToRead(cfgs map[string]*encryptionconfig.Config) []string {
 	set := map[string]bool{"secrets": true}
 	for _, c := range cfgs {
 		for _, e := range c.Resources {
@@ -229,7 +107,7 @@ func resourcesToRead(cfgs map[string]*EncryptionConfig) []string {
 // readEncryption reads the API servers' configs on their nodes and the
 // stored values.
 func readEncryption(ctx context.Context, src Sources, clients []Client, f *Facts) {
-	e := &EncryptionFacts{Configs: map[string]*EncryptionConfig{}, ConfigErrs: map[string]error{}}
+	e := &EncryptionFacts{Configs: map[string]*encryptionconfig.Config{}, ConfigErrs: map[string]error{}}
 	f.Encryption = e
 	if src.APIServers == nil {
 		e.ServersErr = errors.New("the API servers' pods cannot be read here")
@@ -239,7 +117,7 @@ func readEncryption(ctx context.Context, src Sources, clients []Client, f *Facts
 	if e.ServersErr != nil {
 		return
 	}
-	configs := make([]*EncryptionConfig, len(e.Servers))
+	configs := make([]*encryptionconfig.Config, len(e.Servers))
 	errs := make([]error, len(e.Servers))
 	par.Each(len(e.Servers), func(i int) { configs[i], errs[i] = readEncryptionConfig(ctx, src.Nodes, e.Servers[i]) })
 	for i, s := range e.Servers {
@@ -261,7 +139,7 @@ func readEncryption(ctx context.Context, src Sources, clients []Client, f *Facts
 
 // readEncryptionConfig reads and parses s's encryption config on its
 // node; nil without one.
-func readEncryptionConfig(ctx context.Context, nodes NodeReader, s discovery.APIServer) (*EncryptionConfig, error) {
+func readEncryptionConfig(ctx context.Context, nodes NodeReader, s discovery.APIServer) (*encryptionconfig.Config, error) {
 	if s.EncryptionConfig == "" {
 		return nil, nil
 	}
@@ -275,7 +153,7 @@ func readEncryptionConfig(ctx context.Context, nodes NodeReader, s discovery.API
 	if err != nil {
 		return nil, err
 	}
-	c, err := ParseEncryptionConfig(rep.Files[s.EncryptionConfig])
+	c, err := encryptionconfig.Parse(rep.Files[s.EncryptionConfig])
 	clear(rep.Files[s.EncryptionConfig]) // the keys, read to be hashed, go at once
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.EncryptionConfig, err)
@@ -340,10 +218,10 @@ func checkEncryption(fs *Facts) []Result {
 				if c == nil {
 					continue
 				}
-				entry := c.entryFor(res)
-				k, held := EncryptionKey{}, false
+				entry := c.EntryFor(res)
+				k, held := encryptionconfig.Key{}, false
 				if entry != nil {
-					k, held = entry.holds(how)
+					k, held = entry.Holds(how)
 				}
 				if !held {
 					f.add(Fail, fmt.Sprintf("%d %s are stored with %s, which node %s's encryption config lacks: its API server cannot read them", n, res, how, node),
@@ -360,7 +238,7 @@ func checkEncryption(fs *Facts) []Result {
 		summary = append(summary, res+": "+strings.Join(parts, ", "))
 		if plain := counts[""]; plain > 0 {
 			for _, node := range nodes {
-				if c := e.Configs[node]; c != nil && c.entryFor(res).encrypts() {
+				if c := e.Configs[node]; c != nil && c.EntryFor(res).Encrypts() {
 					f.add(Warn, fmt.Sprintf("%d %s are still stored in plain text (%s ...), though the config encrypts them", plain, res, strings.Join(e.PlainExamples[res], ", ")),
 						fmt.Sprintf("rewrite them: kubectl get %s -A -o json | kubectl replace -f -", res))
 					break

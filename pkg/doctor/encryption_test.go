@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/encryptionconfig"
 )
 
 const encConfig = `apiVersion: apiserver.config.k8s.io/v1
@@ -29,32 +30,6 @@ resources:
       - identity: {}
 `
 
-func TestParseEncryptionConfig(t *testing.T) {
-	c, err := ParseEncryptionConfig([]byte(encConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := c.entryFor("secrets")
-	if !e.encrypts() || len(e.Providers) != 2 || e.Providers[0].Type != "aescbc" || len(e.Providers[0].Keys) != 2 {
-		t.Fatalf("secrets' entry: %+v", e)
-	}
-	k, ok := e.holds("aescbc:key1")
-	if !ok || k.Hash == "" || strings.Contains(k.Hash, "Zmlyc3Q") {
-		t.Errorf("key1: %+v %v", k, ok)
-	}
-	if _, ok := e.holds("secretbox:key1"); ok {
-		t.Error("secretbox:key1 held by an aescbc entry")
-	}
-	if k, ok := c.entryFor("leases").holds("kms:v2:vault"); !ok || k.Hash != "" {
-		t.Errorf("kms through *.*: %+v %v", k, ok)
-	}
-	for _, bad := range []string{"kind: Pod", "{{{"} {
-		if _, err := ParseEncryptionConfig([]byte(bad)); err == nil {
-			t.Errorf("%q parsed", bad)
-		}
-	}
-}
-
 func TestStoredAs(t *testing.T) {
 	for in, want := range map[string]string{
 		"k8s:enc:aescbc:v1:key1:\x01\x02":     "aescbc:key1",
@@ -71,18 +46,18 @@ func TestStoredAs(t *testing.T) {
 }
 
 func TestEncryptionRule(t *testing.T) {
-	cfg, err := ParseEncryptionConfig([]byte(encConfig))
+	cfg, err := encryptionconfig.Parse([]byte(encConfig))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotated, _ := ParseEncryptionConfig([]byte(strings.Replace(encConfig, "            - name: key1\n              secret: Zmlyc3Qga2V5IHNlY3JldCBvZiAzMiBieXRlcyEhIQ==\n", "", 1)))
-	other, _ := ParseEncryptionConfig([]byte(strings.Replace(encConfig, "Zmlyc3Qga2V5", "b3RoZXIga2V5", 1)))
+	rotated, _ := encryptionconfig.Parse([]byte(strings.Replace(encConfig, "            - name: key1\n              secret: Zmlyc3Qga2V5IHNlY3JldCBvZiAzMiBieXRlcyEhIQ==\n", "", 1)))
+	other, _ := encryptionconfig.Parse([]byte(strings.Replace(encConfig, "Zmlyc3Qga2V5", "b3RoZXIga2V5", 1)))
 	servers := func(path string) []discovery.APIServer {
 		return []discovery.APIServer{{Node: "cp1", EncryptionConfig: path}, {Node: "cp2", EncryptionConfig: path}}
 	}
 	enc := func(edit func(e *EncryptionFacts)) func(f *Facts) {
 		return func(f *Facts) {
-			e := &EncryptionFacts{Servers: servers("/etc/kubernetes/enc.yaml"), Configs: map[string]*EncryptionConfig{"cp1": cfg, "cp2": cfg}, ConfigErrs: map[string]error{},
+			e := &EncryptionFacts{Servers: servers("/etc/kubernetes/enc.yaml"), Configs: map[string]*encryptionconfig.Config{"cp1": cfg, "cp2": cfg}, ConfigErrs: map[string]error{},
 				Stored: map[string]map[string]int{"secrets": {"aescbc:key1": 10, "aescbc:key2": 2}, "configmaps": {"aescbc:key2": 4}}}
 			if edit != nil {
 				edit(e)

@@ -1,0 +1,63 @@
+package encryptionconfig
+
+import (
+	"strings"
+	"testing"
+)
+
+const config = `apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [secrets, configmaps]
+    providers:
+      - aescbc:
+          keys:
+            - name: key2
+              secret: c2Vjb25kIGtleSBzZWNyZXQgb2YgMzIgYnl0ZXMhIQ==
+            - name: key1
+              secret: Zmlyc3Qga2V5IHNlY3JldCBvZiAzMiBieXRlcyEhIQ==
+      - identity: {}
+  - resources: ["*.*"]
+    providers:
+      - kms:
+          apiVersion: v2
+          name: vault
+          endpoint: unix:///run/kms.sock
+      - identity: {}
+`
+
+func TestParse(t *testing.T) {
+	c, err := Parse([]byte(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.EntryFor("secrets")
+	if !e.Encrypts() || len(e.Providers) != 2 || e.Providers[0].Type != "aescbc" || len(e.Providers[0].Keys) != 2 {
+		t.Fatalf("secrets' entry: %+v", e)
+	}
+	k, ok := e.Holds("aescbc:key1")
+	if !ok || k.Hash == "" || strings.Contains(k.Hash, "Zmlyc3Q") {
+		t.Errorf("key1: %+v %v", k, ok)
+	}
+	if _, ok := e.Holds("secretbox:key1"); ok {
+		t.Error("secretbox:key1 held by an aescbc entry")
+	}
+	if k, ok := c.EntryFor("leases").Holds("kms:v2:vault"); !ok || k.Hash != "" {
+		t.Errorf("kms through *.*: %+v %v", k, ok)
+	}
+	for _, bad := range []string{"kind: Pod", "{{{"} {
+		if _, err := Parse([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}
+
+func TestNames(t *testing.T) {
+	c, err := Parse([]byte(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(c.Names(), " "); got != "aescbc:key2 aescbc:key1 kms:v2:vault" {
+		t.Errorf("names %q", got)
+	}
+}
