@@ -46,6 +46,10 @@ type Config struct {
 	// APIServers lists the kube-apiservers, whose encryption at rest the
 	// snapshot depends on (nil: not asked).
 	APIServers func(ctx context.Context) ([]discovery.APIServer, error)
+	// Bundle, when set, makes FILE a DR bundle: the snapshot with every
+	// control-plane node's PKI, manifests and encryption config, and the
+	// cluster's kubeadm ConfigMaps; only ever written encrypted.
+	Bundle *BundleSource
 }
 
 // Result is a saved snapshot.
@@ -60,9 +64,23 @@ type Result struct {
 // exclusively, FILE and FILE.json checked) before the cluster is touched,
 // so a second backup to the same name fails at once.
 func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
+	if cfg.Bundle != nil && cfg.Encrypt == nil {
+		return nil, fmt.Errorf("a bundle holds the cluster's CA and service-account keys, so it is only ever written age-encrypted: give --recipient or --recipients-file")
+	}
 	sink, err := claim(cfg)
 	if err != nil {
 		return nil, err
+	}
+	var bundle *snapshot.BundleSummary
+	if cfg.Bundle != nil {
+		idx, files, err := gatherBundle(ctx, *cfg.Bundle, cfg.notify)
+		if err != nil {
+			sink.Abort()
+			return nil, fmt.Errorf("bundle not written: %w", err)
+		}
+		idx.Created, idx.Context = cfg.now().UTC(), cfg.Context
+		cfg.Encrypt = snapshot.BundleEncrypter(cfg.Encrypt, idx, files)
+		bundle = &snapshot.BundleSummary{Files: len(files), EncryptionKeys: idx.EncryptionKeys}
 	}
 	c, order, err := sources(ctx, sess, cfg.Member)
 	if err != nil {
@@ -92,6 +110,7 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 	out.Meta = cfg.metadata(c, stream.used(), res, start)
 	out.Meta.StorageVersion = stream.version
 	out.Meta.EncryptionAtRest = encryptionAtRest(ctx, cfg)
+	out.Meta.Bundle = bundle
 	if err := snapshot.WriteMetadata(snapshot.MetadataPath(cfg.File), out.Meta); err != nil {
 		return out, fmt.Errorf("snapshot saved at %s, but its metadata was not: %w", cfg.File, err)
 	}

@@ -5,13 +5,18 @@
 package nodefacts
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"path"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/bounded"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -73,4 +78,62 @@ func (n *NodeFiles) Read(ctx context.Context, node string, files, dirs []string)
 		return nil, err
 	}
 	return rep, nil
+}
+
+// maxTree bounds what ReadTrees reads from one node: kubeadm's PKI and
+// manifests are tens of KiB.
+const maxTree = 32 << 20
+
+// ReadTrees reads every regular file under dirs, and the files given, on
+// node, into memory, by node path, through a ProfileFiles pod that mounts
+// them read-only (the image's tar packs them). Nothing is written on the
+// node or on this machine's disk.
+func (n *NodeFiles) ReadTrees(ctx context.Context, node string, dirs, files []string) (map[string][]byte, error) {
+	mounts := nodepod.FileMounts(files...)
+	args := []string{"tar", "-cf", "-", "-C", nodepod.HostPrefix}
+	for _, d := range dirs {
+		mounts = append(mounts, nodepod.HostMount{HostPath: d, ReadOnly: true, Type: corev1.HostPathDirectory})
+		args = append(args, strings.TrimPrefix(path.Clean(d), "/"))
+	}
+	for _, f := range files {
+		args = append(args, strings.TrimPrefix(path.Clean(f), "/"))
+	}
+	spec := nodepod.Spec{
+		Purpose: "bundle", Node: node, Namespace: n.Namespace, Image: n.Image,
+		Profile: nodepod.ProfileFiles, Mounts: mounts, Lifetime: 120, StartTimeout: nodeStartTimeout,
+	}
+	out := map[string][]byte{}
+	err := n.Runner.Run(ctx, spec, func(ctx context.Context, p *nodepod.Pod) error {
+		buf := bounded.New(maxTree)
+		var errb bytes.Buffer
+		err := p.Exec(ctx, args, nil, buf, &errb)
+		if buf.Exceeded() {
+			return fmt.Errorf("%s on node %s hold more than %d bytes: not a kubeadm control plane's files", strings.Join(dirs, ", "), node, maxTree)
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s on node %s: %w %s (the helper image needs tar)", strings.Join(append(dirs, files...), ", "), node, err, strings.TrimSpace(errb.String()))
+		}
+		tr := tar.NewReader(bytes.NewReader(buf.Bytes()))
+		for {
+			h, err := tr.Next()
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("the files read on node %s: %w", node, err)
+			}
+			if h.Typeflag != tar.TypeReg {
+				continue // dirs; kubeadm writes no links there
+			}
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				return err
+			}
+			out["/"+path.Clean(h.Name)] = b
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

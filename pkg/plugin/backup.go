@@ -14,10 +14,14 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/kubectl/pkg/util/templates"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/backup"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -45,6 +49,9 @@ var backupExample = templates.Examples(`
 	# Encrypt for an age recipient
 	kubectl etcd backup etcd.db.age --encrypt --recipient age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq
 
+	# A DR bundle: the snapshot, every control-plane node's PKI, manifests and encryption config
+	kubectl etcd backup --bundle --recipient age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq
+
 	# Stream to another program; the exit status says whether it verified
 	kubectl etcd backup - | aws s3 cp - s3://bucket/etcd.db`)
 
@@ -57,6 +64,7 @@ type BackupOptions struct {
 	StallTimeout time.Duration
 	Quiet        bool
 	Encrypt      bool
+	Bundle       bool
 	ageRecipients
 
 	now func() time.Time
@@ -80,6 +88,7 @@ func NewCmdBackup(g *GlobalOptions) *cobra.Command {
 	f.DurationVar(&o.StallTimeout, "stall-timeout", 30*time.Second, "Fail an attempt whose stream sends nothing for this long, and retry it (0 waits forever).")
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "Print no progress.")
 	f.BoolVar(&o.Encrypt, "encrypt", false, "Encrypt the snapshot with age for the recipients given.")
+	f.BoolVar(&o.Bundle, "bundle", false, "Write a DR bundle: the snapshot with each control-plane node's PKI, static pod manifests and API server encryption config, and the kubeadm-config and kubelet-config ConfigMaps, read by node pods into memory. It holds keys, so it needs age recipients.")
 	o.ageRecipients.addFlags(f)
 	_ = cmd.RegisterFlagCompletionFunc("member", completeMembers(g))
 	return cmd
@@ -102,6 +111,9 @@ func (o *BackupOptions) Complete(args []string) error {
 	}
 	if o.File == "" {
 		o.File = DefaultSnapshotName(o.ContextName(), o.now(), o.Encrypt)
+		if o.Bundle {
+			o.File = strings.TrimSuffix(strings.TrimSuffix(o.File, ".age"), ".db") + ".bundle.age"
+		}
 	}
 	return nil
 }
@@ -110,6 +122,12 @@ func (o *BackupOptions) Complete(args []string) error {
 func (o *BackupOptions) Validate() error {
 	if o.Retries < 0 {
 		return fmt.Errorf("--retries must be 0 or more")
+	}
+	if o.Bundle && !o.Encrypt {
+		return fmt.Errorf("--bundle needs --recipient or --recipients-file: a bundle holds the cluster's CA and service-account keys (and the encryption-at-rest keys), so it is only ever written age-encrypted, never in plain text")
+	}
+	if o.Bundle && o.File == "-" {
+		return fmt.Errorf("--bundle writes a file: give FILE, not -")
 	}
 	if o.Encrypt && len(o.Recipients)+len(o.RecipientFiles) == 0 {
 		return fmt.Errorf("--encrypt needs at least one --recipient or --recipients-file")
@@ -151,9 +169,8 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 		Context:           o.ContextName(),
 		KubernetesVersion: o.kubernetesVersion,
 		Now:               o.now,
-		APIServers: func(ctx context.Context) ([]discovery.APIServer, error) {
-			return discovery.APIServers(ctx, o.Client, o.Namespace)
-		},
+		APIServers:        o.apiServers,
+		Bundle:            o.bundleSource(ctx),
 	})
 	if err != nil {
 		return err
@@ -168,6 +185,49 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 		o.File, printers.Bytes(res.Save.Size), res.Meta.Revision, res.Meta.Member, took, printers.Bytes(rate), res.Save.FileSHA256)
 	fmt.Fprintln(o.Out, o.File)
 	return nil
+}
+
+func (o *BackupOptions) apiServers(ctx context.Context) ([]discovery.APIServer, error) {
+	return discovery.APIServers(ctx, o.Client, o.Namespace)
+}
+
+// bundleSource is where --bundle reads its files: the etcd pods' nodes,
+// through node pods, and the ConfigMaps through the API.
+func (o *BackupOptions) bundleSource(ctx context.Context) *backup.BundleSource {
+	if !o.Bundle {
+		return nil
+	}
+	var nodes []string
+	if pods, err := o.Members(ctx); err == nil {
+		for _, p := range pods {
+			nodes = append(nodes, p.Node)
+		}
+	}
+	files := &nodefacts.NodeFiles{Runner: o.Runner(), Namespace: o.helperNamespace(), Image: o.Image}
+	return &backup.BundleSource{Nodes: nodes, APIServers: o.apiServers, ReadTrees: files.ReadTrees, ConfigMaps: o.kubeadmConfigMaps}
+}
+
+// kubeadmConfigMaps are kubeadm's kubeadm-config and kubelet-config, as
+// YAML without the server's bookkeeping.
+func (o *BackupOptions) kubeadmConfigMaps(ctx context.Context) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, name := range []string{"kubeadm-config", "kubelet-config"} {
+		cm, err := o.Client.CoreV1().ConfigMaps("kube-system").Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, discovery.ExplainAPIError(err, "get", "configmaps", "kube-system")
+		}
+		cm.ManagedFields, cm.ResourceVersion, cm.UID = nil, "", ""
+		cm.APIVersion, cm.Kind = "v1", "ConfigMap"
+		b, err := yaml.Marshal(cm)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = b
+	}
+	return out, nil
 }
 
 func (o *BackupOptions) kubernetesVersion() string {

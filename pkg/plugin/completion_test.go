@@ -54,6 +54,7 @@ func TestDynamicCompletion(t *testing.T) {
 			want: []string{
 				"alarm\tList and disarm etcd alarms",
 				"backup\tSave a verified etcd snapshot to this machine",
+				"bundle\tLay out a DR bundle's files for rebuilding a node (no cluster needed)",
 				"check\tCheck topology, versions, consistency, security, capacity, performance and backups",
 				"compact\tCompact the history up to a revision (for emergencies)",
 				"completion\tPrint the shell completion code for bash, zsh, fish or PowerShell",

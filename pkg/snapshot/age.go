@@ -108,8 +108,66 @@ func openTee(path string, ids []age.Identity, tee io.Writer) (io.ReadCloser, boo
 		f.Close()
 		return nil, true, fmt.Errorf("decrypting %s: %w", path, err)
 	}
+	plain, _, err := skipBundle(dr, false)
+	if err != nil {
+		f.Close()
+		return nil, true, fmt.Errorf("%s: %w", path, err)
+	}
 	// Drain what decryption leaves unread so that tee sees the whole file.
-	return readCloser{io.MultiReader(dr, drain{r}), f}, true, nil
+	return readCloser{io.MultiReader(plain, drain{r}), f}, true, nil
+}
+
+// skipBundle reads a bundle's files (checked, and kept with keep) when
+// the plain stream starts with them, and returns the snapshot after them;
+// a plain snapshot comes back as it is, with a nil Bundle.
+func skipBundle(r io.Reader, keep bool) (io.Reader, *Bundle, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if !isBundle(br) {
+		return br, nil, nil
+	}
+	b, err := ReadBundle(br, keep)
+	if err != nil {
+		return nil, nil, err
+	}
+	return br, b, nil
+}
+
+// OpenBundle opens an encrypted bundle, its files read, checked and kept
+// in memory, the returned reader at its snapshot.
+func OpenBundle(path string, ids []age.Identity) (*Bundle, io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	enc, r, err := IsEncrypted(f)
+	if err != nil || !enc {
+		f.Close()
+		if err == nil {
+			err = fmt.Errorf("%s is not age-encrypted, so it is no bundle (a bundle is only ever written encrypted)", path)
+		}
+		return nil, nil, err
+	}
+	if len(ids) == 0 {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s is encrypted with age; pass --identity with a key file that can decrypt it", path)
+	}
+	if strings.HasPrefix(peekString(r), armor.Header) {
+		r = armor.NewReader(r)
+	}
+	dr, err := age.Decrypt(r, ids...)
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("decrypting %s: %w", path, err)
+	}
+	plain, b, err := skipBundle(dr, true)
+	if err == nil && b == nil {
+		err = fmt.Errorf("it is a snapshot, not a bundle (written by backup without --bundle)")
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, readCloser{plain, f}, nil
 }
 
 // drain reads r to its end and then reports EOF.

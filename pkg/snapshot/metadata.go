@@ -34,6 +34,15 @@ type Metadata struct {
 	// EncryptionAtRest lists the API servers that encrypted values with
 	// their own keys: those values need that config to be read.
 	EncryptionAtRest []EncryptionAtRest `json:"encryptionAtRest,omitempty"`
+	// Bundle is set when the file is a DR bundle.
+	Bundle *BundleSummary `json:"bundle,omitempty"`
+}
+
+// BundleSummary says what a bundle holds beside the snapshot.
+type BundleSummary struct {
+	Files int `json:"files"`
+	// EncryptionKeys are the key names each node's encryption config holds.
+	EncryptionKeys map[string][]string `json:"encryptionKeys,omitempty"`
 }
 
 // EncryptionAtRest is one API server's --encryption-provider-config.

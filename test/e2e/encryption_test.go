@@ -124,6 +124,13 @@ func TestCheckEncryptionAtRest(t *testing.T) {
 	if meta, err := os.ReadFile(file + ".json"); err != nil || !strings.Contains(string(meta), `"encryptionAtRest"`) {
 		t.Errorf("FILE.json does not record the encryption at rest: %v\n%s", err, meta)
 	}
+	// A bundle records the key names it holds.
+	_, recipient := ageKey(t, t.TempDir())
+	bundle := filepath.Join(t.TempDir(), "enc.bundle.age")
+	mustSucceed(t, kubectl(t, "etcd", "backup", bundle, "--bundle", "--recipient", recipient, "-q"))
+	if meta, err := os.ReadFile(bundle + ".json"); err != nil || !strings.Contains(string(meta), `"aescbc:key1"`) {
+		t.Errorf("the bundle's FILE.json does not name the key it holds: %v\n%s", err, meta)
+	}
 
 	mustSucceed(t, runFor(t, 2*time.Minute, "sh", "-c", "kubectl get secrets -A -o json | kubectl replace -f - >/dev/null"))
 	found(`"severity": "ok"`, "every key they use is in every node's encryption config")

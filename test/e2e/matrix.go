@@ -73,6 +73,7 @@ var Scenarios = []Scenario{
 	{Name: "TestSnapshotExportBringsBackNamespace", Family: ReadOnly},
 	{Name: "TestConcurrentBackupsOneFile", Family: ReadOnly},
 	{Name: "TestInspectEncryptedLeavesNoPlaintext", Family: ReadOnly},
+	{Name: "TestBackupBundle", Family: ReadOnly},
 	{Name: "TestSignalsLeaveNoPod", Family: ReadOnly},
 	{Name: "TestHelperNamespaceRestricted", Family: ReadOnly},
 	{Name: "TestPortForwardBackupOneHelperPod", Family: ReadOnly},
