@@ -80,9 +80,17 @@ func Open(path string, ids []age.Identity) (io.ReadCloser, bool, error) {
 // openTee is Open, with every byte read from the file also written to
 // tee when it is not nil.
 func openTee(path string, ids []age.Identity, tee io.Writer) (io.ReadCloser, bool, error) {
+	rc, enc, _, err := openFile(path, ids, tee, false)
+	return rc, enc, err
+}
+
+// openFile opens a snapshot or a bundle, decrypting it when it is an age
+// file; a bundle's files are read and checked (kept, with keep), and the
+// reader returned is at the snapshot.
+func openFile(path string, ids []age.Identity, tee io.Writer, keep bool) (io.ReadCloser, bool, *Bundle, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	var src io.Reader = f
 	if tee != nil {
@@ -91,14 +99,14 @@ func openTee(path string, ids []age.Identity, tee io.Writer) (io.ReadCloser, boo
 	enc, r, err := IsEncrypted(src)
 	if err != nil {
 		f.Close()
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	if !enc {
-		return readCloser{r, f}, false, nil
+		return readCloser{r, f}, false, nil, nil
 	}
 	if len(ids) == 0 {
 		f.Close()
-		return nil, true, fmt.Errorf("%s is encrypted with age; pass --identity with a key file that can decrypt it", path)
+		return nil, true, nil, fmt.Errorf("%s is encrypted with age; pass --identity with a key file that can decrypt it", path)
 	}
 	if strings.HasPrefix(peekString(r), armor.Header) {
 		r = armor.NewReader(r)
@@ -106,15 +114,15 @@ func openTee(path string, ids []age.Identity, tee io.Writer) (io.ReadCloser, boo
 	dr, err := age.Decrypt(r, ids...)
 	if err != nil {
 		f.Close()
-		return nil, true, fmt.Errorf("decrypting %s: %w", path, err)
+		return nil, true, nil, fmt.Errorf("decrypting %s: %w", path, err)
 	}
-	plain, _, err := skipBundle(dr, false)
+	plain, b, err := skipBundle(dr, keep)
 	if err != nil {
 		f.Close()
-		return nil, true, fmt.Errorf("%s: %w", path, err)
+		return nil, true, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	// Drain what decryption leaves unread so that tee sees the whole file.
-	return readCloser{io.MultiReader(plain, drain{r}), f}, true, nil
+	return readCloser{io.MultiReader(plain, drain{r}), f}, true, b, nil
 }
 
 // skipBundle reads a bundle's files (checked, and kept with keep) when
@@ -135,39 +143,15 @@ func skipBundle(r io.Reader, keep bool) (io.Reader, *Bundle, error) {
 // OpenBundle opens an encrypted bundle, its files read, checked and kept
 // in memory, the returned reader at its snapshot.
 func OpenBundle(path string, ids []age.Identity) (*Bundle, io.ReadCloser, error) {
-	f, err := os.Open(path)
+	rc, enc, b, err := openFile(path, ids, nil, true)
+	if err == nil && (!enc || b == nil) {
+		rc.Close()
+		err = fmt.Errorf("%s is a snapshot, not a bundle (a bundle is written by backup --bundle, always age-encrypted)", path)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
-	enc, r, err := IsEncrypted(f)
-	if err != nil || !enc {
-		f.Close()
-		if err == nil {
-			err = fmt.Errorf("%s is not age-encrypted, so it is no bundle (a bundle is only ever written encrypted)", path)
-		}
-		return nil, nil, err
-	}
-	if len(ids) == 0 {
-		f.Close()
-		return nil, nil, fmt.Errorf("%s is encrypted with age; pass --identity with a key file that can decrypt it", path)
-	}
-	if strings.HasPrefix(peekString(r), armor.Header) {
-		r = armor.NewReader(r)
-	}
-	dr, err := age.Decrypt(r, ids...)
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("decrypting %s: %w", path, err)
-	}
-	plain, b, err := skipBundle(dr, true)
-	if err == nil && b == nil {
-		err = fmt.Errorf("it is a snapshot, not a bundle (written by backup without --bundle)")
-	}
-	if err != nil {
-		f.Close()
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, readCloser{plain, f}, nil
+	return b, rc, nil
 }
 
 // drain reads r to its end and then reports EOF.

@@ -67,7 +67,7 @@ func TestBundleRoundTrip(t *testing.T) {
 	}
 	plain := filepath.Join(t.TempDir(), "plain.db")
 	os.WriteFile(plain, snap, 0o600)
-	if _, _, err := OpenBundle(plain, ids); err == nil || !strings.Contains(err.Error(), "not age-encrypted") {
+	if _, _, err := OpenBundle(plain, ids); err == nil || !strings.Contains(err.Error(), "a snapshot, not a bundle") {
 		t.Errorf("a plain snapshot as a bundle: %v", err)
 	}
 }
