@@ -68,6 +68,17 @@ func pointAPIServers(t *testing.T, nodes []string, path string) {
 		})
 	}
 	settled(t, 4*time.Minute)
+	helperPodsStart(t)
+}
+
+// helperPodsStart waits until a node pod starts again: after its API
+// server restarts, a local-mode kubelet can take a while to start new
+// pods, past the helper pods' 30 s.
+func helperPodsStart(t *testing.T) {
+	t.Helper()
+	waitFor(t, 3*time.Minute, func() bool {
+		return runQuiet(t, "kubectl", "etcd", "backup", filepath.Join(t.TempDir(), "probe.db"), "-q").code == 0
+	})
 }
 
 // TestCheckEncryptionAtRest turns encryption at rest on in every API
