@@ -90,6 +90,7 @@ func gatherBundle(ctx context.Context, src BundleSource, notify func(string, ...
 			return idx, nil, fmt.Errorf("node %s: its API server's encryption config %s was not read", node, c)
 		}
 	}
+	nodeFiles := len(out)
 	cms, err := src.ConfigMaps(ctx)
 	if err != nil {
 		return idx, nil, err
@@ -101,6 +102,6 @@ func gatherBundle(ctx context.Context, src BundleSource, notify func(string, ...
 	for _, k := range idx.EncryptionKeys {
 		keys += len(k)
 	}
-	notify("Bundling %d files from %d node(s) (PKI, static pod manifests, %d encryption key name(s)) and %d ConfigMap(s), held in memory", len(out), len(nodes), keys, len(cms))
+	notify("Bundling %d files from %d node(s) (PKI, static pod manifests, %d encryption key name(s)) and %d ConfigMap(s), held in memory", nodeFiles, len(nodes), keys, len(cms))
 	return idx, out, nil
 }

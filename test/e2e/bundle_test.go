@@ -43,7 +43,7 @@ func TestBackupBundle(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "only ever written age-encrypted") {
 		t.Errorf("a bundle without a recipient: exit %d:\n%s", r.code, r.stderr)
 	}
-	r = mustSucceed(t, kubectl(t, "etcd", "backup", file, "--bundle", "--recipient", recipient, "-q"))
+	r = mustSucceed(t, kubectl(t, "etcd", "backup", file, "--bundle", "--recipient", recipient))
 	if !strings.Contains(r.stderr, "Bundling") {
 		t.Errorf("backup --bundle does not say what it bundles:\n%s", r.stderr)
 	}
