@@ -61,6 +61,9 @@ func RestoreSteps(s *agentapi.RestoreSpec, restored []byte, env RestoreEnv) []St
 		env.move("stop etcd", in(agentapi.EtcdManifest), out(agentapi.EtcdManifest)),
 		etcdGone,
 	)
+	if s.EncryptionConfig != nil {
+		steps = append(steps, encryptionConfigStep(s, env))
+	}
 	if env.Barrier != nil {
 		// Once the barrier says commit, the other members swap: a failure of
 		// this node's own swap must then not roll it back alone.
@@ -93,6 +96,68 @@ func RestoreSteps(s *agentapi.RestoreSpec, restored []byte, env RestoreEnv) []St
 		steps = append(steps, st)
 	}
 	return steps
+}
+
+// encryptionConfigStep puts the bundle's encryption config (staged in the
+// journal dir) where kube-apiserver reads it, the node's own moved aside
+// into the journal dir (or, where it had none, a marker saying so); the
+// API server is stopped. Its undo puts the node's own back. Every file is
+// kept: the keys a value needs may be in either.
+func encryptionConfigStep(s *agentapi.RestoreSpec, env RestoreEnv) Step {
+	e := s.EncryptionConfig
+	live, staged, aside := under(env.Root, e.Path), under(env.Root, e.Staged), under(env.Root, s.EncryptionConfigAside())
+	absent := aside + ".absent"
+	return Step{
+		Name:   "put the bundle's encryption config back",
+		Moves:  []agentapi.Move{{From: e.Path, To: s.EncryptionConfigAside()}, {From: e.Staged, To: e.Path}},
+		Detail: "the keys the restored Secrets were written with, from the bundle; the node's own config is kept in the journal dir",
+		Do: func(context.Context) error {
+			_, asideErr := os.Lstat(aside)
+			_, absentErr := os.Lstat(absent)
+			if got, err := agentapi.FileSHA256(live); err == nil && got == e.SHA256 {
+				if asideErr != nil && absentErr != nil {
+					// The node had the bundle's file already: the staged copy
+					// of its keys is not needed.
+					if err := os.Remove(staged); err != nil && !errors.Is(err, os.ErrNotExist) {
+						return err
+					}
+				}
+				return nil
+			}
+			if got, err := agentapi.FileSHA256(staged); err != nil || got != e.SHA256 {
+				return fmt.Errorf("the bundle's encryption config staged at %s is not the one planned (sha256 %q, want %s, %v): nothing was changed; restore again", e.Staged, got, e.SHA256, err)
+			}
+			if _, err := os.Lstat(live); err == nil {
+				if err := MoveAside(live, aside); err != nil {
+					return err
+				}
+			} else if errors.Is(err, os.ErrNotExist) && asideErr != nil {
+				if err := osFiles.mkdirAll(filepath.Dir(absent)); err != nil {
+					return err
+				}
+				if err := WriteFileNew(absent, nil, 0o600); err != nil {
+					return err
+				}
+			}
+			return MoveAside(staged, live)
+		},
+		Undo: func(context.Context) error {
+			_, asideErr := os.Lstat(aside)
+			_, absentErr := os.Lstat(absent)
+			if asideErr != nil && absentErr != nil {
+				return nil // nothing was moved
+			}
+			if got, err := agentapi.FileSHA256(live); err == nil && got == e.SHA256 {
+				if err := MoveAside(live, staged); err != nil {
+					return err
+				}
+			}
+			if asideErr == nil {
+				return MoveAside(aside, live)
+			}
+			return os.Remove(absent)
+		},
+	}
 }
 
 func component(manifest string) string { return manifest[:len(manifest)-len(path.Ext(manifest))] }

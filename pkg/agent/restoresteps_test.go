@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
@@ -244,4 +246,85 @@ func TestSyncRestoredData(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEncryptionConfigStep puts a bundle's encryption config in place on
+// a node that had another, none, or the same, and takes it back: every
+// file is kept, a resumed Do changes nothing more, and a staged file that
+// is not the planned one is refused with nothing changed.
+func TestEncryptionConfigStep(t *testing.T) {
+	bundle := []byte("kind: EncryptionConfiguration # the bundle's\n")
+	sum := sha256Hex(bundle)
+	for _, tt := range []struct {
+		name string
+		own  []byte // the node's config; nil: none
+	}{
+		{"another config", []byte("kind: EncryptionConfiguration # rotated\n")},
+		{"none", nil},
+		{"the same", bundle},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			s := restoreSpec()
+			s.EncryptionConfig = &agentapi.EncryptionConfigSwap{Path: "/etc/kubernetes/enc/enc.yaml", Staged: s.JournalDir + "/encryption-config", SHA256: sum}
+			if err := s.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			live, staged := filepath.Join(root, s.EncryptionConfig.Path), filepath.Join(root, s.EncryptionConfig.Staged)
+			os.MkdirAll(filepath.Dir(live), 0o700)
+			os.MkdirAll(filepath.Dir(staged), 0o700)
+			os.WriteFile(staged, bundle, 0o600)
+			if tt.own != nil {
+				os.WriteFile(live, tt.own, 0o600)
+			}
+			st := encryptionConfigStep(s, RestoreEnv{Root: root})
+			for i := 0; i < 2; i++ { // a resumed Do changes nothing more
+				if err := st.Do(context.Background()); err != nil {
+					t.Fatalf("do %d: %v", i, err)
+				}
+			}
+			if got, _ := os.ReadFile(live); string(got) != string(bundle) {
+				t.Errorf("in place: %q", got)
+			}
+			if _, err := os.Stat(staged); err == nil {
+				t.Error("the staged copy of the keys is left in the journal dir")
+			}
+			if tt.own != nil && string(tt.own) != string(bundle) {
+				if got, _ := os.ReadFile(filepath.Join(root, s.EncryptionConfigAside())); string(got) != string(tt.own) {
+					t.Errorf("the node's own config was not kept: %q", got)
+				}
+			}
+			if err := st.Undo(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(live)
+			switch {
+			case tt.own == nil && !os.IsNotExist(err):
+				t.Errorf("after the undo, a node that had none has %q (%v)", got, err)
+			case tt.own != nil && string(got) != string(tt.own):
+				t.Errorf("after the undo: %q, want the node's own", got)
+			}
+		})
+	}
+	t.Run("a staged file that is not the planned one", func(t *testing.T) {
+		root := t.TempDir()
+		s := restoreSpec()
+		s.EncryptionConfig = &agentapi.EncryptionConfigSwap{Path: "/etc/kubernetes/enc.yaml", Staged: s.JournalDir + "/encryption-config", SHA256: sum}
+		live, staged := filepath.Join(root, s.EncryptionConfig.Path), filepath.Join(root, s.EncryptionConfig.Staged)
+		os.MkdirAll(filepath.Dir(staged), 0o700)
+		os.MkdirAll(filepath.Dir(live), 0o700)
+		os.WriteFile(staged, []byte("other"), 0o600)
+		os.WriteFile(live, []byte("own"), 0o600)
+		if err := encryptionConfigStep(s, RestoreEnv{Root: root}).Do(context.Background()); err == nil || !strings.Contains(err.Error(), "not the one planned") {
+			t.Errorf("err %v", err)
+		}
+		if got, _ := os.ReadFile(live); string(got) != "own" {
+			t.Errorf("the node's config changed: %q", got)
+		}
+	})
+}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }

@@ -112,6 +112,28 @@ type RestoreSpec struct {
 	PeerCertFile string `json:"peerCertFile,omitempty"`
 	PeerKeyFile  string `json:"peerKeyFile,omitempty"`
 	PeerCAFile   string `json:"peerCAFile,omitempty"`
+	// EncryptionConfig, when set, puts a bundle's encryption config back
+	// where the node's kube-apiserver reads it, while it is stopped.
+	EncryptionConfig *EncryptionConfigSwap `json:"encryptionConfig,omitempty"`
+}
+
+// EncryptionConfigSwap is the API server's encryption config a restore
+// from a bundle puts back: the plugin stages the bundle's file (0600) in
+// the journal dir; the agent moves the node's own file aside, into the
+// journal dir, and the staged one into place.
+type EncryptionConfigSwap struct {
+	// Path is the node path the kube-apiserver manifest names.
+	Path string `json:"path"`
+	// Staged is where the plugin put the bundle's file, and SHA256 its
+	// sha256.
+	Staged string `json:"staged"`
+	SHA256 string `json:"sha256"`
+}
+
+// EncryptionConfigAside is where a restore keeps the node's own
+// encryption config while the bundle's is in place.
+func (s *RestoreSpec) EncryptionConfigAside() string {
+	return path.Join(s.JournalDir, "encryption", path.Base(s.EncryptionConfig.Path)+".before")
 }
 
 // ControlPlaneManifests are stopped before etcd and started after it; the
@@ -166,6 +188,22 @@ func (s *RestoreSpec) Validate() error {
 		}
 	default:
 		return fmt.Errorf("afterSwapFailure %q is neither %q nor %q", s.AfterSwapFailure, AfterSwapStay, AfterSwapRollback)
+	}
+	if e := s.EncryptionConfig; e != nil {
+		for name, p := range map[string]string{"encryptionConfig.path": e.Path, "encryptionConfig.staged": e.Staged} {
+			if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+				return fmt.Errorf("restore spec %s %q must be a clean absolute node path", name, p)
+			}
+		}
+		if !strings.HasPrefix(e.Staged, s.JournalDir+"/") {
+			return fmt.Errorf("restore spec encryptionConfig.staged %s is not in the journal dir %s", e.Staged, s.JournalDir)
+		}
+		if strings.HasPrefix(e.Path, s.StaticPodDir+"/") {
+			return fmt.Errorf("the encryption config %s is in the static pod dir %s, where the kubelet would take it for a pod", e.Path, s.StaticPodDir)
+		}
+		if len(e.SHA256) != 64 {
+			return fmt.Errorf("restore spec encryptionConfig.sha256 %q is not a sha256", e.SHA256)
+		}
 	}
 	if s.Barrier != nil {
 		return s.Barrier.validate(s.Member)
