@@ -12,6 +12,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/restore"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
@@ -158,7 +159,10 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	// Members are discovered afresh on each call: the pods change while
 	// the control plane restarts.
 	d := restore.Deps{Client: o.Client, Exec: o.Executor, Reads: o.TransportFor(etcd.Reads), Members: o.Session().Discover,
-		StaticPodDir: restore.KubeletStaticPodDir(o.Client), Clients: o.TransportFor(etcd.ClientAPI)}
+		StaticPodDir: restore.KubeletStaticPodDir(o.Client), Clients: o.TransportFor(etcd.ClientAPI),
+		APIServers: func(ctx context.Context) ([]discovery.APIServer, error) {
+			return discovery.APIServers(ctx, o.Client, o.Namespace)
+		}}
 	ctxName := o.ContextName()
 	cfg := restore.Config{
 		File: o.File, Identities: o.ids, Force: o.Force, NoBumpRevision: o.NoBumpRevision, SkipHashCheck: o.SkipHashCheck, DryRun: o.DryRun,

@@ -169,8 +169,17 @@ func parseDF(s string) ([]dfRow, error) {
 func (r *run) stageSnapshot(ctx context.Context, n *node) error {
 	src := io.NewSectionReader(r.pre.plain.File, 0, r.pre.plain.Size)
 	n.staged = true
-	_, err := n.pod.Upload(ctx, src, host(n.m.StagedSnapshot))
-	return err
+	if _, err := n.pod.Upload(ctx, src, host(n.m.StagedSnapshot)); err != nil {
+		return err
+	}
+	if e := n.m.EncryptionConfig; e != nil {
+		// Its keys stay 0600 in the 0700 journal dir until the agent's
+		// step moves the file into place.
+		if _, err := n.pod.Upload(ctx, bytes.NewReader(e.Data), host(e.Staged)); err != nil {
+			return fmt.Errorf("stage the bundle's encryption config: %w", err)
+		}
+	}
+	return nil
 }
 
 // unstage removes the staged snapshot (the decrypted plaintext of an
@@ -287,6 +296,9 @@ func (p *Plan) AgentSpec(m MemberPlan) agentapi.RestoreSpec {
 	s := agentapi.RestoreSpec{ID: p.ID, Node: m.Node, Member: m.Name, StaticPodDir: m.StaticPodDir,
 		JournalDir: m.JournalDir, OldDataDir: m.OldDataDir, NewDataDir: m.NewDataDir, AgentImage: m.Image,
 		HealthyTimeout: agentapi.Duration(p.HealthyTimeout)}
+	if e := m.EncryptionConfig; e != nil {
+		s.EncryptionConfig = &agentapi.EncryptionConfigSwap{Path: e.Path, Staged: e.Staged, SHA256: e.SHA256}
+	}
 	var peers []agentapi.Peer
 	for _, o := range p.Members {
 		if o.Name != m.Name {

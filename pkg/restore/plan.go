@@ -89,6 +89,19 @@ type Options struct {
 	FromMetadata bool
 	// HealthyTimeout goes into each agent's spec (see Config).
 	HealthyTimeout time.Duration
+	// EncryptionConfigs are, by node, the encryption configs a bundle
+	// puts back (Staged is filled by the plan).
+	EncryptionConfigs map[string]*EncryptionConfigPlan
+}
+
+// EncryptionConfigPlan is a bundle's encryption config for one node: where
+// its kube-apiserver reads it, where the plugin stages it, its sha256, and
+// its content, held in memory and never printed.
+type EncryptionConfigPlan struct {
+	Path   string `json:"path"`
+	Staged string `json:"staged"`
+	SHA256 string `json:"sha256"`
+	Data   []byte `json:"-"`
 }
 
 // Plan is what the user confirms and the agents carry out.
@@ -134,6 +147,9 @@ type MemberPlan struct {
 	RestoreArgv  []string
 	RestoreFlags []string
 	Steps        []string
+	// EncryptionConfig is the bundle's encryption config the agent puts
+	// back; nil for a snapshot, or a node the bundle holds none for.
+	EncryptionConfig *EncryptionConfigPlan `json:"encryptionConfig,omitempty"`
 }
 
 // NewPlan builds the plan, refusing what the restore cannot do safely.
@@ -270,6 +286,11 @@ func (p *Plan) memberPlan(m discovery.Member, o Options) (MemberPlan, error) {
 		return MemberPlan{}, fmt.Errorf("node %s: the journal dir %s is inside the kubelet's static pod dir %s, which would start every file kept there as a pod", m.Node, mp.JournalDir, mp.StaticPodDir)
 	}
 	mp.StagedSnapshot = path.Join(mp.JournalDir, "snapshot.db")
+	if e := o.EncryptionConfigs[m.Node]; e != nil {
+		c := *e
+		c.Staged = path.Join(mp.JournalDir, "encryption-config")
+		mp.EncryptionConfig = &c
+	}
 	mp.RestoreFlags = []string{
 		"--name=" + m.Name,
 		"--initial-cluster=" + p.InitialCluster,

@@ -2,6 +2,8 @@ package restore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -62,11 +64,49 @@ func (pre *preflighted) check(ctx context.Context, d Deps, cfg Config) error {
 		nodes = append(nodes, m.Node)
 	}
 	dirs, warnings := staticPodDirs(ctx, d.StaticPodDir, nodes)
-	pre.plan, err = NewPlan(pre.members, snap, pre.live, Options{Time: cfg.Now(), Force: cfg.Force, NoBumpRevision: cfg.NoBumpRevision, StaticPodDirs: dirs, HealthyTimeout: cfg.HealthyTimeout})
+	enc, encWarnings := bundleEncryptionConfigs(ctx, d, pre.plain.Bundle, nodes)
+	pre.plan, err = NewPlan(pre.members, snap, pre.live, Options{Time: cfg.Now(), Force: cfg.Force, NoBumpRevision: cfg.NoBumpRevision, StaticPodDirs: dirs, HealthyTimeout: cfg.HealthyTimeout,
+		EncryptionConfigs: enc})
 	if err == nil {
-		pre.plan.Warnings = append(pre.plan.Warnings, warnings...)
+		pre.plan.Warnings = append(append(pre.plan.Warnings, warnings...), encWarnings...)
 	}
 	return err
+}
+
+// bundleEncryptionConfigs are, by node, the encryption configs a bundle
+// holds, each to go where the node's kube-apiserver reads its config now
+// (else where the bundle read it).
+func bundleEncryptionConfigs(ctx context.Context, d Deps, b *snapshot.Bundle, nodes []string) (map[string]*EncryptionConfigPlan, []string) {
+	if b == nil {
+		return nil, nil
+	}
+	current := map[string]string{}
+	var warnings []string
+	if d.APIServers != nil {
+		servers, err := d.APIServers(ctx)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("the API servers' encryption config paths could not be read (%v): the bundle's go where the bundle read them", err))
+		}
+		for _, s := range servers {
+			current[s.Node] = s.EncryptionConfig
+		}
+	}
+	out := map[string]*EncryptionConfigPlan{}
+	for _, n := range nodes {
+		src, data, ok := b.EncryptionConfig(n)
+		if !ok {
+			continue
+		}
+		p := src
+		if c, known := current[n]; known && c != "" {
+			p = c
+		} else if known {
+			warnings = append(warnings, fmt.Sprintf("node %s's kube-apiserver reads no encryption config now: the bundle's goes to %s, where it read one when backed up; add --encryption-provider-config=%s to its manifest, or the restored encrypted values stay unreadable", n, src, src))
+		}
+		sum := sha256.Sum256(data)
+		out[n] = &EncryptionConfigPlan{Path: p, SHA256: hex.EncodeToString(sum[:]), Data: data}
+	}
+	return out, warnings
 }
 
 // openSnapshot verifies the file; with SkipHashCheck it also takes a

@@ -35,6 +35,9 @@ type Deps struct {
 	// Clients reads keys and hashes to check the result; nil skips that
 	// check with a warning.
 	Clients etcd.Transport
+	// APIServers lists the kube-apiservers, for where a bundle's
+	// encryption config goes (nil: where the bundle read it).
+	APIServers func(ctx context.Context) ([]discovery.APIServer, error)
 }
 
 // Config is one `kubectl etcd restore`.

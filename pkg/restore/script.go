@@ -66,6 +66,10 @@ func Scripts(ctx context.Context, d Deps, cfg Config) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b := plain.Bundle; b != nil && len(b.Index.EncryptionKeys) > 0 {
+		// A script dir is on this machine's disk: the keys do not go there.
+		p.Warnings = append(p.Warnings, "the scripts do not put the bundle's encryption config back (its keys would sit in the script dir): lay it out with `kubectl etcd bundle extract FILE --node NODE --to DIR` and copy encryption/ where each kube-apiserver reads it before running the scripts")
+	}
 	agents, err := agentclient.ForScript(cfg.AgentDir)
 	if err != nil {
 		return nil, err

@@ -291,3 +291,16 @@ func (b *Bundle) Extract(node, dir string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// EncryptionConfig is node's API server encryption config in the bundle:
+// the node path it was read at and its content; ok is false when the
+// bundle holds none for node.
+func (b *Bundle) EncryptionConfig(node string) (source string, data []byte, ok bool) {
+	prefix := "nodes/" + node + "/encryption/"
+	for _, f := range b.Index.Files {
+		if strings.HasPrefix(f.Path, prefix) {
+			return f.Source, b.Files[f.Path], true
+		}
+	}
+	return "", nil, false
+}

@@ -28,7 +28,10 @@ type PlainFile struct {
 	// Raw is set for a member database copied from a data dir (copy-db),
 	// which DecryptAny accepts: no trailer vouches for it, and it is not
 	// a consistent snapshot.
-	Raw    bool
+	Raw bool
+	// Bundle is set when the file is a DR bundle: its files, checked and
+	// held in memory.
+	Bundle *Bundle
 	remove string
 }
 
@@ -61,7 +64,7 @@ func DecryptAny(path string, ids []age.Identity, dir string) (*PlainFile, error)
 
 func decrypt(path string, ids []age.Identity, dir string, allowRaw bool) (*PlainFile, error) {
 	fh := sha256.New()
-	rc, enc, err := openTee(path, ids, fh)
+	rc, enc, bundle, err := openFile(path, ids, fh, true)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +100,7 @@ func decrypt(path string, ids []age.Identity, dir string, allowRaw bool) (*Plain
 		p.Close()
 		return nil, err
 	}
-	p.Encrypted, p.Size, p.FileSHA256 = true, tw.Size(), hex.EncodeToString(fh.Sum(nil))
+	p.Encrypted, p.Size, p.FileSHA256, p.Bundle = true, tw.Size(), hex.EncodeToString(fh.Sum(nil)), bundle
 	return p, nil
 }
 
