@@ -52,6 +52,16 @@ func writeNodeFile(t *testing.T, node, path, content string) {
 // plane has settled.
 func pointAPIServers(t *testing.T, nodes []string, path string) {
 	t.Helper()
+	pointAPIServersOnly(t, nodes, path)
+	settled(t, 4*time.Minute)
+	helperPodsStart(t)
+}
+
+// pointAPIServersOnly is pointAPIServers without waiting for the control
+// plane to settle: an API server that cannot decrypt the Secrets it
+// stores never reports ready.
+func pointAPIServersOnly(t *testing.T, nodes []string, path string) {
+	t.Helper()
 	for _, n := range nodes {
 		script := `/--encryption-provider-config=/d`
 		if path != "" {
@@ -67,8 +77,6 @@ func pointAPIServers(t *testing.T, nodes []string, path string) {
 			return r.code == 0 && (path == "" && !strings.Contains(r.stdout, "--encryption-provider-config") || path != "" && has)
 		})
 	}
-	settled(t, 4*time.Minute)
-	helperPodsStart(t)
 }
 
 // helperPodsStart waits until a node pod starts again: after its API
@@ -152,5 +160,55 @@ func TestCheckEncryptionAtRest(t *testing.T) {
 	writeNodeFile(t, far, on, encryptionConfig("aescbc:key2="+newKey(t), "identity"))
 	found(`"severity": "fail"`, "which node "+far+"'s encryption config lacks")
 	writeNodeFile(t, far, on, encryptionConfig("aescbc:key1="+key1, "identity"))
+	noHelperPods(t)
+}
+
+// TestRestoreBundleBringsBackKeys: with encryption at rest on, a Secret
+// written and a bundle taken, the key is rotated away (a new config
+// without it, the API server restarted on it): the Secret cannot be read.
+// A restore from the bundle puts the bundle's config back where the API
+// server reads it, and the Secret reads again.
+func TestRestoreBundleBringsBackKeys(t *testing.T) {
+	scenario(t)
+	all := nodeNames(t)
+	dir := t.TempDir()
+	key, recipient := ageKey(t, dir)
+	key1 := newKey(t)
+	kubectl(t, "delete", "secret", "e2e-enc-bundle", "--ignore-not-found")
+	on, rotated, off := "/etc/kubernetes/pki/e2e-encryption.yaml", "/etc/kubernetes/pki/e2e-rotated.yaml", "/etc/kubernetes/pki/e2e-decryption.yaml"
+	for _, n := range all {
+		writeNodeFile(t, n, on, encryptionConfig("aescbc:key1="+key1, "identity"))
+		writeNodeFile(t, n, rotated, encryptionConfig("aescbc:key2="+newKey(t), "identity"))
+		writeNodeFile(t, n, off, encryptionConfig("identity", "aescbc:key1="+key1))
+	}
+	t.Cleanup(func() {
+		for _, n := range all { // the restore put key1 where the API server reads
+			writeNodeFile(t, n, rotated, encryptionConfig("identity", "aescbc:key1="+key1))
+		}
+		pointAPIServers(t, all, off)
+		mustSucceed(t, runFor(t, 2*time.Minute, "sh", "-c", "kubectl get secrets -A -o json | kubectl replace -f - >/dev/null"))
+		pointAPIServers(t, all, "")
+		kubectl(t, "delete", "secret", "e2e-enc-bundle", "--ignore-not-found")
+		for _, n := range all {
+			nodeExec(t, n, "rm", "-f", on, rotated, off)
+		}
+	})
+	pointAPIServers(t, all, on)
+	mustSucceed(t, kubectl(t, "create", "secret", "generic", "e2e-enc-bundle", "--from-literal=k=v"))
+	bundle := filepath.Join(dir, "etcd.bundle.age")
+	mustSucceed(t, kubectl(t, "etcd", "backup", bundle, "--bundle", "--recipient", recipient))
+
+	pointAPIServersOnly(t, all, rotated)
+	waitFor(t, 2*time.Minute, func() bool {
+		r := runQuiet(t, "kubectl", "get", "secret", "e2e-enc-bundle", "--request-timeout=10s")
+		return r.code != 0 && (strings.Contains(r.stderr, "transform") || strings.Contains(r.stderr, "decrypt") || strings.Contains(r.stderr, "Internal error"))
+	})
+	r := mustSucceed(t, kubectl(t, restoreCmd(bundle, "--identity", key, "--yes")...))
+	if !strings.Contains(r.stdout+r.stderr, "put the bundle's encryption config back") {
+		t.Errorf("the plan does not put the bundle's encryption config back:\n%s%s", r.stdout, r.stderr)
+	}
+	restartKubelets(t, r.stdout)
+	helperPodsStart(t)
+	mustSucceed(t, kubectl(t, "get", "secret", "e2e-enc-bundle"))
 	noHelperPods(t)
 }

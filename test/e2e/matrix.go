@@ -60,6 +60,7 @@ var Scenarios = []Scenario{
 	{Name: "TestCheckClean", Family: ReadOnly},
 	{Name: "TestCheckPeerCertNearExpiry", Family: Manifest},
 	{Name: "TestCheckEncryptionAtRest", Family: Manifest, Pair: "1.33/1"},
+	{Name: "TestRestoreBundleBringsBackKeys", Family: Restore, Pair: "1.33/1"},
 	{Name: "TestMetricsMatchesRawScrape", Family: ReadOnly},
 	{Name: "TestPluginIsDiscoveredByKubectl", Family: ReadOnly, Smoke: true},
 	{Name: "TestMembers", Family: ReadOnly, Smoke: true},
