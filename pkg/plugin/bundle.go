@@ -37,7 +37,7 @@ type BundleExtractOptions struct {
 	*GlobalOptions
 	File, To, Node string
 	Identities     []string
-	Yes            bool
+	Yes, DryRun    bool
 }
 
 func newCmdBundleExtract(g *GlobalOptions) *cobra.Command {
@@ -63,6 +63,7 @@ func newCmdBundleExtract(g *GlobalOptions) *cobra.Command {
 	f.StringVar(&o.Node, "node", "", "The node whose files to write (default: the only one the bundle holds).")
 	f.StringSliceVarP(&o.Identities, "identity", "i", nil, "age identity file that decrypts the bundle; repeatable.")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "Write the keys without asking (needed without a terminal).")
+	f.BoolVar(&o.DryRun, "dry-run", false, "List the files it would write, and write nothing.")
 	return cmd
 }
 
@@ -94,12 +95,23 @@ func (o *BundleExtractOptions) Run(context.Context) error {
 		return err
 	}
 	rc.Close()
-	nodes := b.BundleNodes()
+	nodes := b.Index.Nodes()
 	if o.Node == "" {
 		if len(nodes) != 1 {
 			return fmt.Errorf("the bundle holds the files of %d nodes (%s): pick one with --node", len(nodes), strings.Join(nodes, ", "))
 		}
 		o.Node = nodes[0]
+	}
+	if o.DryRun {
+		plan, err := b.ExtractPlan(o.Node)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(o.ErrOut, "Would write %d files of node %s into %s (0600, dirs 0700); dry run, nothing written\n", len(plan), o.Node, o.To)
+		for _, p := range plan {
+			fmt.Fprintln(o.Out, p)
+		}
+		return nil
 	}
 	q := fmt.Sprintf("Write node %s's keys (the cluster CA, the etcd CA, the service-account key%s) into %s?", o.Node, keysNote(b, o.Node), o.To)
 	if err := confirm.Ask(o.In, o.ErrOut, o.StdinIsTerminal(), o.Yes, confirm.YesNo(q), confirm.Yes...); err != nil {

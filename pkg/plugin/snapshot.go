@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
@@ -137,13 +138,17 @@ func (o *SnapshotVerifyOptions) Run() error {
 	}
 	bad := 0
 	for _, f := range o.Files {
-		size, sum, err := snapshot.Verify(f, ids)
+		v, err := snapshot.Verify(f, ids)
 		if err != nil {
 			bad++
 			fmt.Fprintf(o.Out, "%s: FAILED: %v\n", f, err)
 			continue
 		}
-		fmt.Fprintf(o.Out, "%s: OK (%s, sha256 %s)\n", f, printers.Bytes(size), sum)
+		what := ""
+		if v.Bundle != nil {
+			what = fmt.Sprintf("bundle of %s, its %d files checked against its index; snapshot ", strings.Join(v.Bundle.Nodes(), ", "), len(v.Bundle.Files))
+		}
+		fmt.Fprintf(o.Out, "%s: OK (%s%s, sha256 %s)\n", f, what, printers.Bytes(v.Size), v.FileSHA256)
 	}
 	if bad > 0 {
 		return fmt.Errorf("%d of %d snapshots failed verification", bad, len(o.Files))

@@ -225,11 +225,11 @@ func BundleEncrypter(enc func(io.Writer) (io.WriteCloser, error), idx BundleInde
 	}
 }
 
-// BundleNodes are the nodes a bundle holds files of.
-func (b *Bundle) BundleNodes() []string {
+// Nodes are the nodes a bundle holds files of.
+func (i BundleIndex) Nodes() []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, f := range b.Index.Files {
+	for _, f := range i.Files {
 		if f.Node != "" && !seen[f.Node] {
 			seen[f.Node] = true
 			out = append(out, f.Node)
@@ -239,22 +239,12 @@ func (b *Bundle) BundleNodes() []string {
 	return out
 }
 
-// Extract lays out node's files under dir (new or empty) for rebuilding
-// that node: pki/ as kubeadm expects /etc/kubernetes/pki, manifests/,
-// encryption/, and the cluster's ConfigMaps; every file 0600, every dir
-// 0700. The snapshot is not written. It returns the files written.
-func (b *Bundle) Extract(node, dir string) ([]string, error) {
-	if !slices.Contains(b.BundleNodes(), node) {
-		return nil, fmt.Errorf("the bundle holds no file of node %q; it holds %s", node, strings.Join(b.BundleNodes(), ", "))
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
-	}
-	if ents, err := os.ReadDir(dir); err != nil || len(ents) > 0 {
-		if err == nil {
-			err = fmt.Errorf("%s is not empty: give a new or empty dir, so that no file there is overwritten", dir)
-		}
-		return nil, err
+// ExtractPlan is what Extract writes for node: each file's path under
+// the dir, in the bundle's order. A node the bundle does not hold, or a
+// hostile path in its index, is an error.
+func (b *Bundle) ExtractPlan(node string) ([]string, error) {
+	if !slices.Contains(b.Index.Nodes(), node) {
+		return nil, fmt.Errorf("the bundle holds no file of node %q; it holds %s", node, strings.Join(b.Index.Nodes(), ", "))
 	}
 	prefix := "nodes/" + node + "/"
 	var out []string
@@ -267,8 +257,46 @@ func (b *Bundle) Extract(node, dir string) ([]string, error) {
 			continue
 		}
 		if err := checkBundlePath(rel); err != nil {
-			return out, err
+			return nil, err
 		}
+		out = append(out, rel)
+	}
+	return out, nil
+}
+
+// extractSource is the bundle path that rel, in node's plan, comes from.
+func extractSource(node, rel string, b *Bundle) string {
+	if p := "nodes/" + node + "/" + rel; hasKey(b.Files, p) {
+		return p
+	}
+	return "cluster/" + rel
+}
+
+func hasKey(m map[string][]byte, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// Extract lays out node's files under dir (new or empty) for rebuilding
+// that node: pki/ as kubeadm expects /etc/kubernetes/pki, manifests/,
+// encryption/, and the cluster's ConfigMaps; every file 0600, every dir
+// 0700. The snapshot is not written. It returns the files written.
+func (b *Bundle) Extract(node, dir string) ([]string, error) {
+	plan, err := b.ExtractPlan(node)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	if ents, err := os.ReadDir(dir); err != nil || len(ents) > 0 {
+		if err == nil {
+			err = fmt.Errorf("%s is not empty: give a new or empty dir, so that no file there is overwritten", dir)
+		}
+		return nil, err
+	}
+	var out []string
+	for _, rel := range plan {
 		dst := filepath.Join(dir, filepath.FromSlash(rel))
 		if err := os.MkdirAll(filepath.Dir(dst), 0o700); err != nil {
 			return out, err
@@ -277,7 +305,7 @@ func (b *Bundle) Extract(node, dir string) ([]string, error) {
 		if err != nil {
 			return out, err
 		}
-		_, err = fh.Write(b.Files[f.Path])
+		_, err = fh.Write(b.Files[extractSource(node, rel, b)])
 		if err == nil {
 			err = fh.Sync()
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,9 +41,12 @@ func TestBundleRoundTrip(t *testing.T) {
 		t.Fatal("the bundle holds plain text")
 	}
 	ids := []age.Identity{id}
-	size, sha, err := Verify(path, ids)
-	if err != nil || size != int64(len(snap)) || sha != res.FileSHA256 {
-		t.Fatalf("verify: size %d (want %d), sha %s (want %s): %v", size, len(snap), sha, res.FileSHA256, err)
+	v, err := Verify(path, ids)
+	if err != nil || v.Size != int64(len(snap)) || v.FileSHA256 != res.FileSHA256 {
+		t.Fatalf("verify: size %d (want %d), sha %s (want %s): %v", v.Size, len(snap), v.FileSHA256, res.FileSHA256, err)
+	}
+	if v.Bundle == nil || len(v.Bundle.Files) != len(bundleFiles()) {
+		t.Errorf("verify does not name the bundle's files: %+v", v.Bundle)
 	}
 	p, err := Decrypt(path, ids, "")
 	if err != nil {
@@ -136,16 +140,26 @@ func TestBundleExtract(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(b.BundleNodes(), ","); got != "cp1,cp2" {
+	if got := strings.Join(b.Index.Nodes(), ","); got != "cp1,cp2" {
 		t.Errorf("nodes %s", got)
 	}
 	dir := filepath.Join(t.TempDir(), "cp1")
+	plan, err := b.ExtractPlan("cp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the plan touched the dir: %v", err)
+	}
 	out, err := b.Extract("cp1", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := strings.Join(out, " "); got != "kubeadm-config.yaml manifests/etcd.yaml pki/ca.key" {
 		t.Errorf("written %s", got)
+	}
+	if !slices.Equal(plan, out) {
+		t.Errorf("planned %v, wrote %v", plan, out)
 	}
 	var all []string
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {

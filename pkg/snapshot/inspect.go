@@ -40,20 +40,35 @@ type Report struct {
 	Raw bool `json:"raw,omitempty"`
 }
 
-// Verify checks a snapshot file (decrypting it if needed) and returns the
-// plain size and the file's sha256.
-func Verify(path string, ids []age.Identity) (size int64, fileSHA string, err error) {
+// Verified is what Verify found in a good file.
+type Verified struct {
+	// Size is the plain snapshot's size; FileSHA256 the file's own.
+	Size       int64
+	FileSHA256 string
+	// Bundle is the bundle's index when the file is one (its files each
+	// checked against it); nil for a snapshot.
+	Bundle *BundleIndex
+}
+
+// Verify checks a snapshot or bundle file (decrypting it if needed): a
+// bundle's files against its index, then the snapshot against its
+// sha256 trailer.
+func Verify(path string, ids []age.Identity) (Verified, error) {
 	fh := sha256.New()
-	rc, _, err := openTee(path, ids, fh)
+	rc, _, b, err := openFile(path, ids, fh, false)
 	if err != nil {
-		return 0, "", err
+		return Verified{}, err
 	}
 	defer rc.Close()
-	size, err = VerifyReader(rc)
-	if err != nil {
-		return size, "", err
+	v := Verified{}
+	if b != nil {
+		v.Bundle = &b.Index
 	}
-	return size, hex.EncodeToString(fh.Sum(nil)), nil
+	if v.Size, err = VerifyReader(rc); err != nil {
+		return v, err
+	}
+	v.FileSHA256 = hex.EncodeToString(fh.Sum(nil))
+	return v, nil
 }
 
 // Analyze reads a plain (decrypted) snapshot as etcdutl snapshot status

@@ -130,7 +130,7 @@ func TestConcurrentSavesToOneFile(t *testing.T) {
 			if firstErr != nil {
 				t.Fatalf("first save: %v", firstErr)
 			}
-			if _, _, err := Verify(path, tc.ids); err != nil {
+			if _, err := Verify(path, tc.ids); err != nil {
 				t.Errorf("the saved file: %v", err)
 			}
 			if _, err := os.Lstat(path + ".part"); err == nil {

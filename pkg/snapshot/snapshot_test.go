@@ -339,7 +339,7 @@ func TestVerifyFileErrors(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if _, _, err := Verify(write(name, tc.b), nil); !errors.Is(err, tc.want) {
+			if _, err := Verify(write(name, tc.b), nil); !errors.Is(err, tc.want) {
 				t.Errorf("err = %v, want %v", err, tc.want)
 			}
 		})

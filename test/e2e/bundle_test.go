@@ -50,7 +50,10 @@ func TestBackupBundle(t *testing.T) {
 	if meta, _ := os.ReadFile(file + ".json"); !strings.Contains(string(meta), `"bundle"`) {
 		t.Errorf("FILE.json does not say it is a bundle:\n%s", meta)
 	}
-	mustSucceed(t, kubectl(t, "etcd", "snapshot", "verify", file, "--identity", key))
+	r = mustSucceed(t, kubectl(t, "etcd", "snapshot", "verify", file, "--identity", key))
+	if !strings.Contains(r.stdout, "OK (bundle of ") {
+		t.Errorf("snapshot verify does not say the file is a bundle:\n%s", r.stdout)
+	}
 	mustSucceed(t, kubectl(t, "etcd", "snapshot", "inspect", file, "--identity", key))
 
 	node := nodeNames(t)[0]
@@ -59,7 +62,14 @@ func TestBackupBundle(t *testing.T) {
 	if nodes > 1 && (r.code == 0 || !strings.Contains(r.stderr, "--node")) {
 		t.Errorf("extract from a bundle of %d nodes without --node: exit %d:\n%s", nodes, r.code, r.stderr)
 	}
-	mustSucceed(t, kubectl(t, "etcd", "bundle", "extract", file, "--identity", key, "--node", node, "--to", to, "--yes"))
+	dry := mustSucceed(t, kubectl(t, "etcd", "bundle", "extract", file, "--identity", key, "--node", node, "--to", to, "--dry-run"))
+	if _, err := os.Stat(to); !os.IsNotExist(err) {
+		t.Errorf("extract --dry-run made %s: %v", to, err)
+	}
+	wrote := mustSucceed(t, kubectl(t, "etcd", "bundle", "extract", file, "--identity", key, "--node", node, "--to", to, "--yes"))
+	if dry.stdout != wrote.stdout || !strings.Contains(wrote.stdout, "pki/ca.key") {
+		t.Errorf("extract --dry-run listed\n%s\nextract wrote\n%s", dry.stdout, wrote.stdout)
+	}
 	var got []string
 	err := filepath.WalkDir(to, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
