@@ -26,6 +26,11 @@ type RecoverConfig struct {
 	ID string
 	// StaticPodDir is the kubelet's static pod dir on the nodes.
 	StaticPodDir string
+	// Healthy asks the API which etcd members answer healthy; an error
+	// when it cannot tell (the API down, as with a quorum lost). Any
+	// healthy member means the cluster has a quorum, and the recovery is
+	// refused. Nil asks nothing.
+	Healthy func() ([]string, error)
 }
 
 // SurveyScript is the file name of the survey's node script.
@@ -78,6 +83,9 @@ func Recover(cfg RecoverConfig) (*RecoverResult, error) {
 	}
 	surveys, err := loadSurveys(cfg.ScriptDir)
 	if err != nil {
+		return nil, err
+	}
+	if err := refuseQuorum(cfg); err != nil {
 		return nil, err
 	}
 	if len(surveys) == 0 {
@@ -148,6 +156,26 @@ func Recover(cfg RecoverConfig) (*RecoverResult, error) {
 	}
 	cfg.Notef("  then: kubectl etcd health (the API serves again once the survivor's etcd does)")
 	return res, nil
+}
+
+// refuseQuorum refuses a recovery when the API answers and a member is
+// healthy: etcd's health needs a quorum, and a forced new cluster would
+// throw away the others for nothing.
+func refuseQuorum(cfg RecoverConfig) error {
+	if cfg.Healthy == nil {
+		return nil
+	}
+	healthy, err := cfg.Healthy()
+	switch {
+	case err != nil:
+		cfg.Notef("The API does not answer (%v), as with a quorum lost: the recovery goes on through node scripts.", err)
+		return nil
+	case len(healthy) > 0:
+		return hint.Permanent(fmt.Errorf("the cluster has a quorum: member %s answers healthy through the API", strings.Join(healthy, ", ")),
+			"there is nothing to recover: a member whose data is lost is `kubectl etcd member replace MEMBER`; kubectl etcd health shows the others")
+	}
+	cfg.Notef("The API answers, and no etcd member is healthy: the recovery goes on through node scripts.")
+	return nil
 }
 
 func printRecoverPlan(cfg RecoverConfig, res *RecoverResult, scripts []nodeScript) {

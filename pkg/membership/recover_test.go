@@ -3,6 +3,7 @@ package membership_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/change"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/membership"
 )
@@ -122,7 +124,8 @@ func TestRecoverScripts(t *testing.T) {
 	os.WriteFile(filepath.Join(agents, agentclient.Name+"-linux-"+arch), b, 0o755)
 	dir := filepath.Join(t.TempDir(), "recover")
 	var log bytes.Buffer
-	cfg := membership.RecoverConfig{Options: change.Options{Log: &log, Now: func() time.Time { return t0 }}, ScriptDir: dir, AgentDir: agents, ID: "R1"}
+	cfg := membership.RecoverConfig{Options: change.Options{Log: &log, Now: func() time.Time { return t0 }}, ScriptDir: dir, AgentDir: agents, ID: "R1",
+		Healthy: func() ([]string, error) { return nil, errors.New("dial tcp 10.0.0.1:6443: connect: connection refused") }}
 
 	res, err := membership.Recover(cfg)
 	if err != nil {
@@ -191,4 +194,20 @@ func TestRecoverScripts(t *testing.T) {
 		t.Errorf("a second plan in the same dir: %v", err)
 	}
 	golden.Assert(t, "recover-plan", []byte(strings.ReplaceAll(log.String(), dir, "DIR")))
+}
+
+// TestRecoverRefusesAQuorum: a member that answers healthy through the API
+// means a quorum, and neither round writes anything.
+func TestRecoverRefusesAQuorum(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "recover")
+	var log bytes.Buffer
+	cfg := membership.RecoverConfig{Options: change.Options{Log: &log, Now: func() time.Time { return t0 }}, ScriptDir: dir, ID: "R1",
+		Healthy: func() ([]string, error) { return []string{"cp1"}, nil }}
+	_, err := membership.Recover(cfg)
+	if err == nil || !strings.Contains(err.Error(), "has a quorum: member cp1 answers healthy") || !strings.Contains(hint.Of(err), "member replace") {
+		t.Errorf("a cluster with a quorum: %v (hint %q)", err, hint.Of(err))
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("a refused recovery wrote %s: %v", dir, err)
+	}
 }

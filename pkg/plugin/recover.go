@@ -3,10 +3,13 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/kubectl/pkg/util/templates"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/confirm"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/membership"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
@@ -51,9 +54,11 @@ func NewCmdRecover(g *GlobalOptions) *cobra.Command {
 			   node it moves the old data aside (kept) and joins the survivor as a
 			   learner, promoted once in sync, as member replace does.
 
-			Refused when a survey answered healthy (the cluster has a quorum: replace
-			the dead members instead), when the surveys are of two clusters, and when no
-			voter has data (restore a snapshot instead).`),
+			Each round first asks the API, for 15s at most, whether an etcd member is
+			healthy: with a quorum lost it cannot tell, and the round goes on. Refused
+			when a member answers healthy there or in a survey (the cluster has a
+			quorum: replace the dead members instead), when the surveys are of two
+			clusters, and when no voter has data (restore a snapshot instead).`),
 		Example: templates.Examples(`
 			# Round 1: the survey script
 			kubectl etcd recover --script-dir ./recover
@@ -75,7 +80,8 @@ func NewCmdRecover(g *GlobalOptions) *cobra.Command {
 	return cmd
 }
 
-// Complete needs no cluster: the API does not serve without etcd.
+// Complete needs no cluster: the API does not serve without etcd (Run
+// asks it only whether a member is healthy).
 func (o *RecoverOptions) Complete() error {
 	if o.AgentDir == "" {
 		o.AgentDir = defaultAgentDir()
@@ -93,11 +99,38 @@ func (o *RecoverOptions) Validate() error {
 
 // Run writes the survey script, or ranks the surveys and writes the
 // recovery's scripts.
-func (o *RecoverOptions) Run(context.Context) error {
+func (o *RecoverOptions) Run(ctx context.Context) error {
 	opts := o.options()
 	opts.Confirm = func(q string) error {
 		return confirm.Ask(o.In, o.ErrOut, o.StdinIsTerminal(), o.Yes, confirm.YesNo(q), confirm.Yes...)
 	}
-	res, err := membership.Recover(membership.RecoverConfig{Options: opts, ScriptDir: o.ScriptDir, AgentDir: o.AgentDir, ID: o.ID, StaticPodDir: o.StaticPodDir})
+	res, err := membership.Recover(membership.RecoverConfig{Options: opts, ScriptDir: o.ScriptDir, AgentDir: o.AgentDir, ID: o.ID, StaticPodDir: o.StaticPodDir,
+		Healthy: func() ([]string, error) { return o.healthy(ctx) }})
 	return printThen(&o.ClusterReadOptions, res, printers.RecoverTable, err)
+}
+
+// healthyWait bounds the API's answer on the members' health: with a
+// quorum lost the API server waits on etcd for a minute.
+const healthyWait = 15 * time.Second
+
+// healthy is which members answer healthy through the API; an error when
+// the API (or etcd behind it) cannot tell.
+func (o *RecoverOptions) healthy(ctx context.Context) ([]string, error) {
+	if err := o.GlobalOptions.Complete(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, healthyWait)
+	defer cancel()
+	pods, err := o.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v, _ := cluster.Health(ctx, o.TransportFor(etcd.Reads), pods)
+	var names []string
+	for _, h := range v {
+		if h.Healthy {
+			names = append(names, h.Name)
+		}
+	}
+	return names, nil
 }

@@ -42,6 +42,13 @@ func TestRecoverAfterQuorumLoss(t *testing.T) {
 	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-recover-first", "--from-literal=k=v"))
 	defer kubectl(t, "delete", "configmap", "e2e-recover-first", "e2e-recover-last", "e2e-recover-after", "--ignore-not-found")
 	settled(t, 2*time.Minute)
+	early := filepath.Join(t.TempDir(), "early")
+	if r := kubectl(t, "etcd", "recover", "--script-dir", early); r.code == 0 || !strings.Contains(r.stderr, "has a quorum") {
+		t.Errorf("recover on a cluster with its quorum: exit %d:\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(early); !os.IsNotExist(err) {
+		t.Errorf("a refused recover wrote %s: %v", early, err)
+	}
 	// The leader knows the commit index first; a follower learns it with
 	// the next heartbeat.
 	kubectl(t, "etcd", "move-leader", survivor, "--yes")
@@ -57,8 +64,8 @@ func TestRecoverAfterQuorumLoss(t *testing.T) {
 
 	dir := filepath.Join(t.TempDir(), "recover")
 	r := mustSucceed(t, kubectl(t, "etcd", "recover", "--script-dir", dir, "-o", "json"))
-	if !strings.Contains(r.stderr, "sh recover/survey.sh > recover/survey-$(hostname).json") {
-		t.Errorf("round 1 does not say how to run the survey:\n%s", r.stderr)
+	if !strings.Contains(r.stderr, "sh recover/survey.sh > recover/survey-$(hostname).json") || !strings.Contains(r.stderr, "the recovery goes on through node scripts") {
+		t.Errorf("round 1 does not say that the API cannot tell, or how to run the survey:\n%s", r.stderr)
 	}
 	for _, n := range all {
 		s := runFor(t, 2*time.Minute, "bash", filepath.Join(root, "hack/cluster/node-exec.sh"), n, "sh", filepath.Join(dir, "survey.sh"))
