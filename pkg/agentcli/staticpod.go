@@ -99,9 +99,15 @@ func (o *options) staticPodFile(spec agentapi.AgentPodSpec, sub string) string {
 	return filepath.Join(o.root, filepath.FromSlash(path.Join(spec.StaticPodDir, spec.PodFile(sub))))
 }
 
-// printStarted prints where the agent runs, for the plugin to read.
+// printStarted prints where the agent runs, for the plugin to read; to
+// a person following the steps (--follow, in a node script), in words.
 func (o *options) printStarted(pid int) error {
 	node := path.Join(o.journalRoot, o.id)
+	if o.follow {
+		_, err := fmt.Fprintf(o.stderr, "The agent runs %s %s; its journal is %s and its log %s. Following its steps:\n",
+			o.op, o.id, path.Join(node, agentapi.JournalFile), path.Join(node, agentapi.LogFile))
+		return err
+	}
 	b, err := json.Marshal(agentapi.Started{PID: pid, Journal: path.Join(node, agentapi.JournalFile), Log: path.Join(node, agentapi.LogFile), NotBefore: o.notBefore})
 	if err != nil {
 		return err

@@ -251,3 +251,21 @@ func TestStaticPodThatNeverStarts(t *testing.T) {
 		t.Errorf("tree changed (-before +after):\n%s", d)
 	}
 }
+
+// printStarted gives the plugin its JSON, and a person following the
+// steps in a node script a sentence instead.
+func TestPrintStarted(t *testing.T) {
+	for _, follow := range []bool{false, true} {
+		var out, errb strings.Builder
+		o := &options{op: agentapi.RecoverOperation, journalRoot: "/var/lib/kubectl-etcd/recover", id: "R1", follow: follow, stdout: &out, stderr: &errb}
+		if err := o.printStarted(42); err != nil {
+			t.Fatal(err)
+		}
+		if follow && (out.Len() != 0 || !strings.Contains(errb.String(), "The agent runs recover R1; its journal is /var/lib/kubectl-etcd/recover/R1/")) {
+			t.Errorf("--follow printed %q and %q", out.String(), errb.String())
+		}
+		if !follow && (!strings.Contains(out.String(), `{"pid":42,"journal":"/var/lib/kubectl-etcd/recover/R1/`) || errb.Len() != 0) {
+			t.Errorf("without --follow printed %q and %q", out.String(), errb.String())
+		}
+	}
+}
