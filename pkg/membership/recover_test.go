@@ -125,7 +125,9 @@ func TestRecoverScripts(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "recover")
 	var log bytes.Buffer
 	cfg := membership.RecoverConfig{Options: change.Options{Log: &log, Now: func() time.Time { return t0 }}, ScriptDir: dir, AgentDir: agents, ID: "R1",
-		Healthy: func() ([]string, error) { return nil, errors.New("dial tcp 10.0.0.1:6443: connect: connection refused") }}
+		Healthy: func() ([]string, error) {
+			return nil, errors.New("dial tcp 10.0.0.1:6443: connect: connection refused")
+		}}
 
 	res, err := membership.Recover(cfg)
 	if err != nil {
