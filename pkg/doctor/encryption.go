@@ -12,8 +12,8 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/encryptionconfig"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/keyspace"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
 )
 
 // Encryption at rest, as the API servers do it: each resource's values
@@ -104,29 +104,23 @@ func resourcesToRead(cfgs map[string]*encryptionconfig.Config) []string {
 	return out
 }
 
-// readEncryption reads the API servers' configs on their nodes and the
-// stored values.
-func readEncryption(ctx context.Context, src Sources, clients []Client, f *Facts) {
+// listAPIServers lists the API servers, whose encryption configs
+// readNodes then reads.
+func listAPIServers(ctx context.Context, src Sources) *EncryptionFacts {
 	e := &EncryptionFacts{Configs: map[string]*encryptionconfig.Config{}, ConfigErrs: map[string]error{}}
-	f.Encryption = e
 	if src.APIServers == nil {
 		e.ServersErr = errors.New("the API servers' pods cannot be read here")
-		return
+		return e
 	}
 	e.Servers, e.ServersErr = src.APIServers(ctx)
+	return e
+}
+
+// readEncryptionStored counts how the values of the resources the
+// configs name are stored.
+func readEncryptionStored(ctx context.Context, clients []Client, e *EncryptionFacts) {
 	if e.ServersErr != nil {
 		return
-	}
-	configs := make([]*encryptionconfig.Config, len(e.Servers))
-	errs := make([]error, len(e.Servers))
-	par.Each(len(e.Servers), func(i int) { configs[i], errs[i] = readEncryptionConfig(ctx, src.Nodes, e.Servers[i]) })
-	for i, s := range e.Servers {
-		switch {
-		case errs[i] != nil:
-			e.ConfigErrs[s.Node] = errs[i]
-		case configs[i] != nil:
-			e.Configs[s.Node] = configs[i]
-		}
 	}
 	for _, c := range clients {
 		if p, ok := c.(keyspace.Pager); ok {
@@ -137,26 +131,21 @@ func readEncryption(ctx context.Context, src Sources, clients []Client, f *Facts
 	e.StoredErr = errors.New("no member answered")
 }
 
-// readEncryptionConfig reads and parses s's encryption config on its
-// node; nil without one.
-func readEncryptionConfig(ctx context.Context, nodes NodeReader, s discovery.APIServer) (*encryptionconfig.Config, error) {
-	if s.EncryptionConfig == "" {
-		return nil, nil
-	}
-	if nodes == nil {
-		return nil, errors.New("files on the node cannot be read here")
-	}
-	rep, err := nodes.Read(ctx, s.Node, []string{s.EncryptionConfig}, nil)
+// parseEncryptionConfig parses the encryption config at path from a
+// node's report, and clears and drops its bytes: the keys, read to be
+// hashed, go at once.
+func parseEncryptionConfig(path string, rep *nodefacts.NodeReport, err error) (*encryptionconfig.Config, error) {
 	if err == nil {
-		err = rep.FileErrs[s.EncryptionConfig]
+		err = rep.FileErrs[path]
 	}
 	if err != nil {
 		return nil, err
 	}
-	c, err := encryptionconfig.Parse(rep.Files[s.EncryptionConfig])
-	clear(rep.Files[s.EncryptionConfig]) // the keys, read to be hashed, go at once
+	c, err := encryptionconfig.Parse(rep.Files[path])
+	clear(rep.Files[path])
+	delete(rep.Files, path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.EncryptionConfig, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/encryptionconfig"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
@@ -111,11 +112,21 @@ func Gather(ctx context.Context, src Sources, pods []discovery.Member, cfg Confi
 			go func() { defer wg.Done(); g() }()
 		}
 	}
-	run(cfg.wants("security.cert-expiry") || cfg.wants("security.data-dir"), func() { readNodes(ctx, src.Nodes, f, cfg) })
+	if cfg.wants("security.encryption") {
+		f.Encryption = listAPIServers(ctx, src)
+	}
+	// One node pod per node reads the certificates, the data dirs and the
+	// API server's encryption config; the stored values are walked once
+	// the configs say which resources to read.
+	run(cfg.wants("security.cert-expiry") || cfg.wants("security.data-dir") || f.Encryption != nil, func() {
+		readNodes(ctx, src.Nodes, f, cfg)
+		if f.Encryption != nil {
+			readEncryptionStored(ctx, clients, f.Encryption)
+		}
+	})
 	run(cfg.wants("consistency.readyz"), func() { readReadyz(ctx, src.HTTP, f) })
 	run(cfg.wants("performance.leader-changes"), func() { readElections(ctx, src.Logs, f) })
 	run(cfg.wantsArea(AreaPerformance) || cfg.wants("capacity.compaction"), func() { readMetrics(ctx, src.HTTP, clients, f, cfg) })
-	run(cfg.wants("security.encryption"), func() { readEncryption(ctx, src, clients, f) })
 	if cfg.BackupDir != "" && cfg.wantsArea(AreaBackups) {
 		f.Backup = ReadBackupDir(cfg.BackupDir)
 	}
@@ -144,23 +155,43 @@ func fromModel(c *cluster.Cluster, f *Facts, at time.Time) []Client {
 	return clients
 }
 
-// readNodes reads each node once, for all its members: the certificate
-// files (never the keys) and the data dirs.
+// readNodes reads each node once, for all its members and its API
+// server: the certificate files (never the keys), the data dirs, and the
+// encryption config (parsed, its keys kept only as hashes).
 func readNodes(ctx context.Context, r NodeReader, f *Facts, cfg Config) {
+	byNode := map[string][]*MemberFacts{}
+	var nodes []string
+	add := func(n string) {
+		if _, ok := byNode[n]; !ok {
+			nodes = append(nodes, n)
+			byNode[n] = nil
+		}
+	}
+	for _, m := range f.Members {
+		add(m.Pod.Node)
+		byNode[m.Pod.Node] = append(byNode[m.Pod.Node], m)
+	}
+	encConfig := map[string]string{} // node: its API server's config
+	if e := f.Encryption; e != nil {
+		for _, s := range e.Servers {
+			if s.EncryptionConfig != "" {
+				add(s.Node)
+				encConfig[s.Node] = s.EncryptionConfig
+			}
+		}
+	}
 	if r == nil {
+		err := errors.New("files on the node cannot be read here")
 		for _, m := range f.Members {
-			m.NodeErr = errors.New("files on the node cannot be read here")
+			m.NodeErr = err
+		}
+		for n := range encConfig {
+			f.Encryption.ConfigErrs[n] = err
 		}
 		return
 	}
-	byNode := map[string][]*MemberFacts{}
-	var nodes []string
-	for _, m := range f.Members {
-		if byNode[m.Pod.Node] == nil {
-			nodes = append(nodes, m.Pod.Node)
-		}
-		byNode[m.Pod.Node] = append(byNode[m.Pod.Node], m)
-	}
+	configs := make([]*encryptionconfig.Config, len(nodes))
+	configErrs := make([]error, len(nodes))
 	par.Each(len(nodes), func(i int) {
 		ms := byNode[nodes[i]]
 		var files, dirs []string
@@ -174,6 +205,10 @@ func readNodes(ctx context.Context, r NodeReader, f *Facts, cfg Config) {
 				dirs = append(dirs, m.Pod.DataDir)
 			}
 		}
+		enc := encConfig[nodes[i]]
+		if enc != "" {
+			files = append(files, enc)
+		}
 		if len(files) == 0 && len(dirs) == 0 {
 			for _, m := range ms {
 				m.Node = &nodefacts.NodeReport{}
@@ -181,10 +216,21 @@ func readNodes(ctx context.Context, r NodeReader, f *Facts, cfg Config) {
 			return
 		}
 		rep, err := r.Read(ctx, nodes[i], files, dirs)
+		if enc != "" {
+			configs[i], configErrs[i] = parseEncryptionConfig(enc, rep, err)
+		}
 		for _, m := range ms {
 			m.Node, m.NodeErr = rep, err
 		}
 	})
+	for i, n := range nodes {
+		switch {
+		case configErrs[i] != nil:
+			f.Encryption.ConfigErrs[n] = configErrs[i]
+		case configs[i] != nil:
+			f.Encryption.Configs[n] = configs[i]
+		}
+	}
 }
 
 func readReadyz(ctx context.Context, g HTTPGetter, f *Facts) {

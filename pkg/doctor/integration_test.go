@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
 )
 
 // allOK wants every result of each check id, and at least one, ok.
@@ -104,6 +107,53 @@ func TestIntegrationCheck(t *testing.T) {
 		}
 		if rs := find(rep, "performance.wal-fsync", c.Members[0].Name); len(rs) != 1 || !strings.Contains(rs[0].Found, "in the window") {
 			t.Errorf("wal-fsync should come from the window: %+v", rs)
+		}
+	})
+
+	t.Run("one read per node: certificates and the encryption config", func(t *testing.T) {
+		cfgFile := filepath.Join(t.TempDir(), "enc.yaml")
+		os.WriteFile(cfgFile, []byte(`apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [secrets]
+    providers:
+      - aescbc:
+          keys:
+            - name: key1
+              secret: Zmlyc3Qga2V5IHNlY3JldCBvZiAzMiBieXRlcyEhIQ==
+      - identity: {}
+`), 0o600)
+		if _, err := cli.Put(context.Background(), "/registry/secrets/default/s1", "k8s:enc:aescbc:v1:key1:\x00ciphertext"); err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Delete(context.Background(), "/registry/secrets/default/s1")
+		var servers []discovery.APIServer
+		for _, p := range c.Pods() {
+			servers = append(servers, discovery.APIServer{Node: p.Node, Pod: "kube-apiserver-" + p.Node, EncryptionConfig: cfgFile})
+		}
+		nodes := &countingNodes{reads: map[string]int{}}
+		src := src
+		src.Nodes = nodes
+		src.APIServers = func(context.Context) ([]discovery.APIServer, error) { return servers, nil }
+		rep, err := doctor.Check(context.Background(), src, c.Pods(), doctor.Config{Selection: doctor.Selection{Only: []string{"security.cert-expiry", "security.encryption"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rs := find(rep, "security.encryption", ""); len(rs) != 1 || rs[0].Severity != doctor.OK || !strings.Contains(rs[0].Found, "1 aescbc:key1") {
+			t.Errorf("security.encryption: %+v", rs)
+		}
+		if len(nodes.reads) != len(c.Pods()) {
+			t.Errorf("nodes read: %v", nodes.reads)
+		}
+		for n, k := range nodes.reads {
+			if k != 1 {
+				t.Errorf("node %s read %d times, not once", n, k)
+			}
+		}
+		for _, r := range nodes.reports {
+			if b, ok := r.Files[cfgFile]; ok {
+				t.Errorf("the report keeps the encryption config's bytes: %q", b)
+			}
 		}
 	})
 
@@ -209,4 +259,21 @@ func (noHelperPod) Name() string                                      { return "
 func (noHelperPod) Prepare(context.Context, []discovery.Member) error { return errNoHelperPod }
 func (noHelperPod) Client(context.Context, discovery.Member) (etcd.Client, error) {
 	return nil, errNoHelperPod
+}
+
+// countingNodes is etcdtest.NodeFiles, counting the reads of each node and
+// keeping the reports.
+type countingNodes struct {
+	mu      sync.Mutex
+	reads   map[string]int
+	reports []*nodefacts.NodeReport
+}
+
+func (c *countingNodes) Read(ctx context.Context, node string, files, dirs []string) (*nodefacts.NodeReport, error) {
+	rep, err := etcdtest.NodeFiles{}.Read(ctx, node, files, dirs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads[node]++
+	c.reports = append(c.reports, rep)
+	return rep, err
 }
