@@ -12,6 +12,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -71,9 +72,13 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.APIServers != nil {
+		// The bundle and FILE.json's encryptionAtRest read one listing.
+		cfg.APIServers = onceAPIServers(cfg.APIServers)
+	}
 	var bundle *snapshot.BundleSummary
 	if cfg.Bundle != nil {
-		idx, files, err := gatherBundle(ctx, *cfg.Bundle, cfg.notify)
+		idx, files, err := gatherBundle(ctx, *cfg.Bundle, cfg.APIServers, cfg.notify)
 		if err != nil {
 			sink.Abort()
 			return nil, fmt.Errorf("bundle not written: %w", err)
@@ -115,6 +120,19 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 		return out, fmt.Errorf("snapshot saved at %s, but its metadata was not: %w", cfg.File, err)
 	}
 	return out, nil
+}
+
+// onceAPIServers is list, listing only once.
+func onceAPIServers(list func(context.Context) ([]discovery.APIServer, error)) func(context.Context) ([]discovery.APIServer, error) {
+	var (
+		once    sync.Once
+		servers []discovery.APIServer
+		err     error
+	)
+	return func(ctx context.Context) ([]discovery.APIServer, error) {
+		once.Do(func() { servers, err = list(ctx) })
+		return servers, err
+	}
 }
 
 // encryptionAtRest lists the API servers that encrypt at rest, and warns

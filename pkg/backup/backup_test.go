@@ -163,3 +163,24 @@ func TestEncryptionAtRestWarns(t *testing.T) {
 		})
 	}
 }
+
+// TestOnceAPIServers: the bundle and FILE.json's encryptionAtRest share
+// one listing of the API servers.
+func TestOnceAPIServers(t *testing.T) {
+	calls := 0
+	list := onceAPIServers(func(context.Context) ([]discovery.APIServer, error) {
+		calls++
+		return []discovery.APIServer{{Node: "cp1", EncryptionConfig: "/etc/kubernetes/enc.yaml"}}, nil
+	})
+	cfg := Config{Notify: func(string, ...any) {}, APIServers: list}
+	if got := encryptionAtRest(context.Background(), cfg); len(got) != 1 {
+		t.Errorf("recorded %v", got)
+	}
+	src := BundleSource{ConfigMaps: func(context.Context) (map[string][]byte, error) { return nil, nil }}
+	if _, _, err := gatherBundle(context.Background(), src, list, func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 {
+		t.Errorf("the API servers were listed %d times, not once", calls)
+	}
+}

@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -20,8 +21,6 @@ type BundleSource struct {
 	// PKIDir and StaticPodDir are kubeadm's (default /etc/kubernetes/pki
 	// and /etc/kubernetes/manifests).
 	PKIDir, StaticPodDir string
-	// APIServers lists the kube-apiservers, for their encryption config.
-	APIServers func(ctx context.Context) ([]discovery.APIServer, error)
 	// ReadTrees reads the regular files under dirs, and files, on node,
 	// into memory by node path.
 	ReadTrees func(ctx context.Context, node string, dirs, files []string) (map[string][]byte, error)
@@ -33,8 +32,9 @@ type BundleSource struct {
 // gatherBundle reads every node's PKI, static pod manifests and the API
 // server's encryption config, and the cluster's ConfigMaps, into memory.
 // A node that cannot be read fails the bundle: a bundle missing a node's
-// keys would not rebuild it.
-func gatherBundle(ctx context.Context, src BundleSource, notify func(string, ...any)) (snapshot.BundleIndex, []snapshot.BundleFile, error) {
+// keys would not rebuild it. apiServers lists the kube-apiservers, for
+// their encryption config.
+func gatherBundle(ctx context.Context, src BundleSource, apiServers func(context.Context) ([]discovery.APIServer, error), notify func(string, ...any)) (snapshot.BundleIndex, []snapshot.BundleFile, error) {
 	idx := snapshot.BundleIndex{EncryptionKeys: map[string][]string{}}
 	pki, static := src.PKIDir, src.StaticPodDir
 	if pki == "" {
@@ -43,7 +43,10 @@ func gatherBundle(ctx context.Context, src BundleSource, notify func(string, ...
 	if static == "" {
 		static = "/etc/kubernetes/manifests"
 	}
-	servers, err := src.APIServers(ctx)
+	if apiServers == nil {
+		return idx, nil, errors.New("the API servers cannot be listed here, for their encryption config")
+	}
+	servers, err := apiServers(ctx)
 	if err != nil {
 		return idx, nil, fmt.Errorf("list the API servers, for their encryption config: %w", err)
 	}

@@ -30,10 +30,10 @@ func TestGatherBundle(t *testing.T) {
 		"cp1": {"/etc/kubernetes/pki/ca.key": []byte("k1"), "/etc/kubernetes/pki/etcd/ca.crt": []byte("c"), "/etc/kubernetes/manifests/etcd.yaml": []byte("m"), "/etc/kubernetes/enc.yaml": []byte(encYAML)},
 		"cp2": {"/etc/kubernetes/pki/ca.key": []byte("k2")},
 	}
+	servers := func(context.Context) ([]discovery.APIServer, error) {
+		return []discovery.APIServer{{Node: "cp1", EncryptionConfig: "/etc/kubernetes/enc.yaml"}, {Node: "cp2"}}, nil
+	}
 	src := BundleSource{Nodes: []string{"cp2", "cp1"},
-		APIServers: func(context.Context) ([]discovery.APIServer, error) {
-			return []discovery.APIServer{{Node: "cp1", EncryptionConfig: "/etc/kubernetes/enc.yaml"}, {Node: "cp2"}}, nil
-		},
 		ReadTrees: func(_ context.Context, node string, dirs, files []string) (map[string][]byte, error) {
 			if strings.Join(dirs, ",") != "/etc/kubernetes/pki,/etc/kubernetes/manifests" {
 				t.Errorf("dirs %v", dirs)
@@ -48,7 +48,7 @@ func TestGatherBundle(t *testing.T) {
 		},
 	}
 	var notes []string
-	idx, files, err := gatherBundle(context.Background(), src, func(f string, a ...any) { notes = append(notes, f) })
+	idx, files, err := gatherBundle(context.Background(), src, servers, func(f string, a ...any) { notes = append(notes, f) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestGatherBundle(t *testing.T) {
 		t.Errorf("key names %v", idx.EncryptionKeys)
 	}
 	src.Nodes = append(src.Nodes, "cp3")
-	if _, _, err := gatherBundle(context.Background(), src, func(string, ...any) {}); err == nil || !strings.Contains(err.Error(), "node cp3: node pod did not start") {
+	if _, _, err := gatherBundle(context.Background(), src, servers, func(string, ...any) {}); err == nil || !strings.Contains(err.Error(), "node cp3: node pod did not start") {
 		t.Errorf("a node that cannot be read: %v", err)
 	}
 }

@@ -204,7 +204,7 @@ func (o *BackupOptions) bundleSource(ctx context.Context) *backup.BundleSource {
 		}
 	}
 	files := &nodefacts.NodeFiles{Runner: o.Runner(), Namespace: o.helperNamespace(), Image: o.Image}
-	return &backup.BundleSource{Nodes: nodes, APIServers: o.apiServers, ReadTrees: files.ReadTrees, ConfigMaps: o.kubeadmConfigMaps}
+	return &backup.BundleSource{Nodes: nodes, ReadTrees: files.ReadTrees, ConfigMaps: o.kubeadmConfigMaps}
 }
 
 // kubeadmConfigMaps are kubeadm's kubeadm-config and kubelet-config, as
