@@ -29,25 +29,10 @@ func PrepareRecover(root string, s *agentapi.RecoverSpec) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if _, err := os.Lstat(under(root, path.Join(s.JournalDir, agentapi.JournalFile))); err == nil {
-		return fmt.Errorf("recover %s already has a journal in %s: resume it; a second recovery never starts on top", s.ID, s.JournalDir)
-	}
-	if err := refuseUnfinishedAny(root, s.JournalDir, s.ID); err != nil {
-		return err
-	}
-	src, err := os.ReadFile(under(root, path.Join(s.StaticPodDir, agentapi.EtcdManifest)))
-	if err != nil {
-		return fmt.Errorf("read etcd's manifest: %w: a recovery needs etcd's manifest where the kubelet runs it; put it back there, then retry", err)
-	}
-	m, err := manifest.ReadMember(src)
+	src, m, err := memberOp{op: "recover", id: s.ID, journalDir: s.JournalDir, staticPodDir: s.StaticPodDir, member: s.Member,
+		again: "survey the nodes again", walDir: "a recovery copies the data dir's member/ only"}.prepare(root)
 	if err != nil {
 		return err
-	}
-	if m.Name != s.Member {
-		return fmt.Errorf("etcd's manifest on this node runs member %q, the plan expects %q: survey the nodes again", m.Name, s.Member)
-	}
-	if m.WALDir != "" {
-		return fmt.Errorf("etcd's manifest sets a WAL dir of its own (%s): a recovery copies the data dir's member/ only; remove --wal-dir (kubeadm does not set it), or recover by hand", m.WALDir)
 	}
 	s.DataDir = path.Clean(m.DataDir)
 	if s.EtcdAddrs, s.MetricsURL, err = etcdAddrs(m); err != nil {

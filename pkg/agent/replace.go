@@ -51,25 +51,10 @@ func PrepareReplace(root string, s *agentapi.ReplaceSpec) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if _, err := os.Lstat(under(root, path.Join(s.JournalDir, agentapi.JournalFile))); err == nil {
-		return fmt.Errorf("replace %s already has a journal in %s: resume it; a second replace never starts on top", s.ID, s.JournalDir)
-	}
-	if err := refuseUnfinishedAny(root, s.JournalDir, s.ID); err != nil {
-		return err
-	}
-	src, err := os.ReadFile(under(root, path.Join(s.StaticPodDir, agentapi.EtcdManifest)))
-	if err != nil {
-		return fmt.Errorf("read etcd's manifest: %w: is %s the kubelet's static pod dir? A replace needs etcd's manifest where the kubelet runs it; put it back there (it may be crash-looping), then retry", err, s.StaticPodDir)
-	}
-	m, err := manifest.ReadMember(src)
+	src, m, err := memberOp{op: "replace", id: s.ID, journalDir: s.JournalDir, staticPodDir: s.StaticPodDir, member: s.Member,
+		again: "plan the replace again", walDir: "a replace moves the data dir's member/ aside and would leave that WAL behind"}.prepare(root)
 	if err != nil {
 		return err
-	}
-	if m.Name != s.Member {
-		return fmt.Errorf("etcd's manifest on this node runs member %q, the plan expects %q: plan the replace again", m.Name, s.Member)
-	}
-	if m.WALDir != "" {
-		return fmt.Errorf("etcd's manifest sets a WAL dir of its own (%s): a replace moves the data dir's member/ aside and would leave that WAL behind; remove --wal-dir (kubeadm does not set it), or replace by hand", m.WALDir)
 	}
 	if len(m.InitialAdvertisePeerURLs) == 0 {
 		return fmt.Errorf("etcd's manifest has no --initial-advertise-peer-urls: the new member joins with the old one's peer URL, which kubeadm sets there")
@@ -370,4 +355,40 @@ func PlanReplace(spec *agentapi.ReplaceSpec) []PlannedStep {
 		out = append(out, PlannedStep{Name: st.Name, Detail: st.Detail, Moves: st.Moves, PointOfNoReturn: st.PointOfNoReturn})
 	}
 	return out
+}
+
+// memberOp is what preparing a replace and a recovery share: op's own
+// words, and where its journal and etcd's manifest are.
+type memberOp struct {
+	op, id, journalDir, staticPodDir, member string
+	// again is what to do when the node runs another member; walDir why
+	// a WAL dir of etcd's own is refused.
+	again, walDir string
+}
+
+// prepare checks that no journal of the op's id is there yet and no
+// other operation is unfinished on the node, then reads etcd's manifest,
+// which must run the op's member with no WAL dir of its own.
+func (p memberOp) prepare(root string) ([]byte, *manifest.Member, error) {
+	if _, err := os.Lstat(under(root, path.Join(p.journalDir, agentapi.JournalFile))); err == nil {
+		return nil, nil, fmt.Errorf("%s %s already has a journal in %s: resume it; a second %s never starts on top", p.op, p.id, p.journalDir, p.op)
+	}
+	if err := refuseUnfinishedAny(root, p.journalDir, p.id); err != nil {
+		return nil, nil, err
+	}
+	src, err := os.ReadFile(under(root, path.Join(p.staticPodDir, agentapi.EtcdManifest)))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read etcd's manifest: %w: is %s the kubelet's static pod dir? A %s needs etcd's manifest where the kubelet runs it; put it back there (it may be crash-looping), then retry", err, p.staticPodDir, p.op)
+	}
+	m, err := manifest.ReadMember(src)
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Name != p.member {
+		return nil, nil, fmt.Errorf("etcd's manifest on this node runs member %q, the plan expects %q: %s", m.Name, p.member, p.again)
+	}
+	if m.WALDir != "" {
+		return nil, nil, fmt.Errorf("etcd's manifest sets a WAL dir of its own (%s): %s; remove --wal-dir (kubeadm does not set it), or %s by hand", m.WALDir, p.walDir, p.op)
+	}
+	return src, m, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -390,5 +391,38 @@ func TestPrepareReplaceRefusesBesideARestore(t *testing.T) {
 	spec.ID, spec.JournalDir = "20260102T000000Z", "/var/lib/kubectl-etcd/replace/20260102T000000Z"
 	if err := PrepareReplace(root, spec); err == nil || !strings.Contains(err.Error(), "20260101T000000Z") {
 		t.Fatalf("PrepareReplace beside an unfinished restore: %v", err)
+	}
+}
+
+// TestMemberOpPrepareRefuses: what a replace and a recovery both check
+// on the node before anything stops, each refusal in the op's words.
+func TestMemberOpPrepareRefuses(t *testing.T) {
+	for _, tt := range []struct {
+		name, want string
+		edit       func(root string, p *memberOp)
+	}{
+		{"another member's manifest", `runs member "cp3", the plan expects "cp9": survey the nodes again`, func(_ string, p *memberOp) { p.member = "cp9" }},
+		{"no manifest", "A recover needs etcd's manifest", func(root string, _ *memberOp) {
+			os.Remove(filepath.Join(root, "etc/kubernetes/manifests/etcd.yaml"))
+		}},
+		{"a WAL dir of its own", "a recovery copies the data dir's member/ only; remove --wal-dir (kubeadm does not set it), or recover by hand", func(root string, _ *memberOp) {
+			f := filepath.Join(root, "etc/kubernetes/manifests/etcd.yaml")
+			b, _ := os.ReadFile(f)
+			os.WriteFile(f, []byte(strings.Replace(string(b), "    - --data-dir=/var/lib/etcd\n", "    - --data-dir=/var/lib/etcd\n    - --wal-dir=/wal\n", 1)), 0o600)
+		}},
+		{"a journal of the same id", "recover R1 already has a journal", func(root string, p *memberOp) {
+			os.MkdirAll(under(root, p.journalDir), 0o700)
+			os.WriteFile(under(root, path.Join(p.journalDir, agentapi.JournalFile)), []byte("{}"), 0o600)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			root, _ := fakeReplaceNode(t)
+			p := memberOp{op: "recover", id: "R1", journalDir: "/var/lib/kubectl-etcd/recover/R1", staticPodDir: "/etc/kubernetes/manifests", member: "cp3",
+				again: "survey the nodes again", walDir: "a recovery copies the data dir's member/ only"}
+			tt.edit(root, &p)
+			if _, _, err := p.prepare(root); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -3,7 +3,6 @@ package agentapi
 import (
 	"fmt"
 	"path"
-	"strings"
 	"time"
 )
 
@@ -144,28 +143,11 @@ func (s *RecoverSpec) Validate() error {
 	if s.PollInterval == 0 {
 		s.PollInterval = Duration(time.Second)
 	}
-	if s.ID == "" || s.Member == "" {
-		return fmt.Errorf("the recover spec needs an id and a member name")
-	}
-	if strings.ContainsAny(s.ID, "/. ") {
-		return fmt.Errorf("recover id %q must be a single path element such as 20260102T030405Z", s.ID)
-	}
-	for name, p := range map[string]string{"staticPodDir": s.StaticPodDir, "journalDir": s.JournalDir} {
-		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
-			return fmt.Errorf("recover spec %s %q must be a clean absolute node path", name, p)
-		}
-	}
-	if strings.HasPrefix(s.JournalDir+"/", s.StaticPodDir+"/") {
-		return fmt.Errorf("journal dir %s is inside the static pod dir %s: choose one outside it", s.JournalDir, s.StaticPodDir)
-	}
-	if path.Base(s.JournalDir) != s.ID {
-		return fmt.Errorf("journal dir %s must end in the recover id %s", s.JournalDir, s.ID)
+	if err := validateMemberOp(RecoverOperation, s.ID, s.Member, s.StaticPodDir, s.JournalDir, s.DataDir); err != nil {
+		return err
 	}
 	if s.Expect.MemberID == "" || s.Expect.WAL == nil {
 		return fmt.Errorf("the recover spec has no survey of the member to start from: survey its node first")
-	}
-	if s.DataDir != "" && (!path.IsAbs(s.DataDir) || path.Clean(s.DataDir) != s.DataDir || s.DataDir == "/") {
-		return fmt.Errorf("recover spec dataDir %q must be a clean absolute node path", s.DataDir)
 	}
 	return nil
 }

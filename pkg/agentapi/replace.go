@@ -79,22 +79,8 @@ func (s *ReplaceSpec) withDefaults() {
 // Validate checks the spec as the plugin wrote it.
 func (s *ReplaceSpec) Validate() error {
 	s.withDefaults()
-	if s.ID == "" || s.Member == "" {
-		return fmt.Errorf("the replace spec needs an id and a member name")
-	}
-	if strings.ContainsAny(s.ID, "/. ") {
-		return fmt.Errorf("replace id %q must be a single path element such as 20260102T030405Z", s.ID)
-	}
-	for name, p := range map[string]string{"staticPodDir": s.StaticPodDir, "journalDir": s.JournalDir} {
-		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
-			return fmt.Errorf("replace spec %s %q must be a clean absolute node path", name, p)
-		}
-	}
-	if strings.HasPrefix(s.JournalDir+"/", s.StaticPodDir+"/") {
-		return fmt.Errorf("journal dir %s is inside the static pod dir %s: choose one outside it", s.JournalDir, s.StaticPodDir)
-	}
-	if path.Base(s.JournalDir) != s.ID {
-		return fmt.Errorf("journal dir %s must end in the replace id %s", s.JournalDir, s.ID)
+	if err := validateMemberOp(ReplaceOperation, s.ID, s.Member, s.StaticPodDir, s.JournalDir, s.DataDir); err != nil {
+		return err
 	}
 	if len(s.Endpoints) == 0 {
 		return fmt.Errorf("the replace spec names no other member to ask: a replace needs the rest of the cluster")
@@ -103,9 +89,6 @@ func (s *ReplaceSpec) Validate() error {
 		if u, err := url.Parse(e); err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
 			return fmt.Errorf("replace spec endpoint %q is not a client URL such as https://10.0.0.2:2379", e)
 		}
-	}
-	if s.DataDir != "" && (!path.IsAbs(s.DataDir) || path.Clean(s.DataDir) != s.DataDir || s.DataDir == "/") {
-		return fmt.Errorf("replace spec dataDir %q must be a clean absolute node path", s.DataDir)
 	}
 	return nil
 }
@@ -134,3 +117,32 @@ func AsideDataDir(dataDir, id string) string {
 
 // JournalRoot is the node dir of an operation's journals.
 func JournalRoot(operation string) string { return "/var/lib/kubectl-etcd/" + operation }
+
+// validateMemberOp checks what the specs of op (replace, recover) share:
+// an id and a member, the id a single path element, the journal dir
+// named after it and outside the static pod dir, and clean absolute
+// node paths.
+func validateMemberOp(op, id, member, staticPodDir, journalDir, dataDir string) error {
+	if id == "" || member == "" {
+		return fmt.Errorf("the %s spec needs an id and a member name", op)
+	}
+	if strings.ContainsAny(id, "/. ") {
+		return fmt.Errorf("%s id %q must be a single path element such as 20260102T030405Z", op, id)
+	}
+	paths := []struct{ name, p string }{{"staticPodDir", staticPodDir}, {"journalDir", journalDir}, {"dataDir", dataDir}}
+	for _, np := range paths {
+		if np.name == "dataDir" && np.p == "" {
+			continue
+		}
+		if !path.IsAbs(np.p) || path.Clean(np.p) != np.p || np.p == "/" {
+			return fmt.Errorf("%s spec %s %q must be a clean absolute node path", op, np.name, np.p)
+		}
+	}
+	if strings.HasPrefix(journalDir+"/", staticPodDir+"/") {
+		return fmt.Errorf("journal dir %s is inside the static pod dir %s: choose one outside it", journalDir, staticPodDir)
+	}
+	if path.Base(journalDir) != id {
+		return fmt.Errorf("journal dir %s must end in the %s id %s", journalDir, op, id)
+	}
+	return nil
+}

@@ -63,3 +63,43 @@ func TestRestoredDataDir(t *testing.T) {
 		}
 	}
 }
+
+// Replace and recover specs share their checks of the id, the member and
+// the node paths; each names its operation, and keeps its own checks.
+func TestMemberOpSpecValidate(t *testing.T) {
+	const id = "20260102T030405Z"
+	replace := func(edit func(*ReplaceSpec)) func() error {
+		s := &ReplaceSpec{ID: id, Member: "cp1", StaticPodDir: "/etc/kubernetes/manifests", JournalDir: "/var/lib/kubectl-etcd/replace/" + id, Endpoints: []string{"https://10.0.0.2:2379"}}
+		edit(s)
+		return s.Validate
+	}
+	recover := func(edit func(*RecoverSpec)) func() error {
+		s := &RecoverSpec{ID: id, Member: "cp1", StaticPodDir: "/etc/kubernetes/manifests", JournalDir: "/var/lib/kubectl-etcd/recover/" + id,
+			Expect: Survey{MemberID: "a1", WAL: &WALState{}}}
+		edit(s)
+		return s.Validate
+	}
+	for _, tt := range []struct {
+		name, want string
+		validate   func() error
+	}{
+		{"a valid replace", "", replace(func(*ReplaceSpec) {})},
+		{"a valid recover", "", recover(func(*RecoverSpec) {})},
+		{"replace: no member", "the replace spec needs an id and a member name", replace(func(s *ReplaceSpec) { s.Member = "" })},
+		{"recover: id with a dot", `recover id "a.b" must be a single path element`, recover(func(s *RecoverSpec) { s.ID = "a.b" })},
+		{"replace: relative static pod dir", `replace spec staticPodDir "manifests"`, replace(func(s *ReplaceSpec) { s.StaticPodDir = "manifests" })},
+		{"recover: data dir /", `recover spec dataDir "/"`, recover(func(s *RecoverSpec) { s.DataDir = "/" })},
+		{"replace: unclean data dir", `replace spec dataDir "/var/lib/../etcd"`, replace(func(s *ReplaceSpec) { s.DataDir = "/var/lib/../etcd" })},
+		{"recover: journal in the static pod dir", "inside the static pod dir", recover(func(s *RecoverSpec) { s.JournalDir = "/etc/kubernetes/manifests/" + id })},
+		{"replace: journal not named after the id", "must end in the replace id", replace(func(s *ReplaceSpec) { s.JournalDir = "/var/lib/kubectl-etcd/replace/other" })},
+		{"replace: no endpoint", "names no other member", replace(func(s *ReplaceSpec) { s.Endpoints = nil })},
+		{"recover: no survey", "no survey of the member", recover(func(s *RecoverSpec) { s.Expect.WAL = nil })},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.validate()
+			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+}

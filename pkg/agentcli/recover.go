@@ -15,27 +15,11 @@ import (
 
 // recoverCommand wires `recover sub`; nil for an unknown sub.
 func (o *options) recoverCommand(fs *flag.FlagSet, sub string) func(context.Context) error {
-	switch sub {
-	case "survey":
+	if sub == "survey" {
 		fs.StringVar(&o.staticPodDir, "static-pod-dir", "/etc/kubernetes/manifests", "the kubelet's static pod dir, which holds etcd's manifest")
 		return o.survey
-	case "start":
-		fs.StringVar(&o.specFile, "spec", "", "the recover spec (JSON), or - for stdin")
-		fs.BoolVar(&o.follow, "follow", false, "follow the steps until the recovery ends, as `recover wait` does")
-		o.handoverTimeoutFlag(fs)
-		o.waitFlags(fs)
-		o.nodeLockWait = defaultNodeLockWait
-		return o.recoverStart
-	case "run":
-		o.handoverFlags(fs)
-		return o.recoverRun
-	case "status":
-		return o.opStatus
-	case "wait":
-		o.waitFlags(fs)
-		return o.wait
 	}
-	return nil
+	return o.stepsCommand(fs, sub, o.recoverStart, o.recoverRun)
 }
 
 // survey prints this node's etcd as read offline.

@@ -17,17 +17,23 @@ import (
 
 // replaceCommand wires `replace sub`; nil for an unknown sub.
 func (o *options) replaceCommand(fs *flag.FlagSet, sub string) func(context.Context) error {
+	return o.stepsCommand(fs, sub, o.replaceStart, o.replaceRun)
+}
+
+// stepsCommand wires the subs of an operation run by the agent's steps
+// under a journal (o.op): start and run as given, status and wait.
+func (o *options) stepsCommand(fs *flag.FlagSet, sub string, start, run func(context.Context) error) func(context.Context) error {
 	switch sub {
 	case "start":
-		fs.StringVar(&o.specFile, "spec", "", "the replace spec (JSON), or - for stdin")
-		fs.BoolVar(&o.follow, "follow", false, "follow the steps until the replace ends, as `replace wait` does")
+		fs.StringVar(&o.specFile, "spec", "", "the "+o.op+" spec (JSON), or - for stdin")
+		fs.BoolVar(&o.follow, "follow", false, "follow the steps until the "+o.op+" ends, as `"+o.op+" wait` does")
 		o.handoverTimeoutFlag(fs)
 		o.waitFlags(fs)
 		o.nodeLockWait = defaultNodeLockWait
-		return o.replaceStart
+		return start
 	case "run":
 		o.handoverFlags(fs)
-		return o.replaceRun
+		return run
 	case "status":
 		return o.opStatus
 	case "wait":
