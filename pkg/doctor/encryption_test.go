@@ -2,6 +2,7 @@ package doctor
 
 import (
 	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -9,26 +10,16 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/encryptionconfig"
 )
 
-const encConfig = `apiVersion: apiserver.config.k8s.io/v1
-kind: EncryptionConfiguration
-resources:
-  - resources: [secrets, configmaps]
-    providers:
-      - aescbc:
-          keys:
-            - name: key2
-              secret: c2Vjb25kIGtleSBzZWNyZXQgb2YgMzIgYnl0ZXMhIQ==
-            - name: key1
-              secret: Zmlyc3Qga2V5IHNlY3JldCBvZiAzMiBieXRlcyEhIQ==
-      - identity: {}
-  - resources: ["*.*"]
-    providers:
-      - kms:
-          apiVersion: v2
-          name: vault
-          endpoint: unix:///run/kms.sock
-      - identity: {}
-`
+// encConfig is encryptionconfig's fixture: two aescbc keys for secrets
+// and configmaps, kms for the rest.
+func encConfig(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../encryptionconfig/testdata/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 func TestStoredAs(t *testing.T) {
 	for in, want := range map[string]string{
@@ -46,12 +37,12 @@ func TestStoredAs(t *testing.T) {
 }
 
 func TestEncryptionRule(t *testing.T) {
-	cfg, err := encryptionconfig.Parse([]byte(encConfig))
+	cfg, err := encryptionconfig.Parse([]byte(encConfig(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rotated, _ := encryptionconfig.Parse([]byte(strings.Replace(encConfig, "            - name: key1\n              secret: Zmlyc3Qga2V5IHNlY3JldCBvZiAzMiBieXRlcyEhIQ==\n", "", 1)))
-	other, _ := encryptionconfig.Parse([]byte(strings.Replace(encConfig, "Zmlyc3Qga2V5", "b3RoZXIga2V5", 1)))
+	rotated, _ := encryptionconfig.Parse([]byte(strings.Replace(encConfig(t), "            - name: key1\n              secret: Zmlyc3Qga2V5IHNlY3JldCBvZiAzMiBieXRlcyEhIQ==\n", "", 1)))
+	other, _ := encryptionconfig.Parse([]byte(strings.Replace(encConfig(t), "Zmlyc3Qga2V5", "b3RoZXIga2V5", 1)))
 	servers := func(path string) []discovery.APIServer {
 		return []discovery.APIServer{{Node: "cp1", EncryptionConfig: path}, {Node: "cp2", EncryptionConfig: path}}
 	}

@@ -1,33 +1,23 @@
 package encryptionconfig
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
 
-const config = `apiVersion: apiserver.config.k8s.io/v1
-kind: EncryptionConfiguration
-resources:
-  - resources: [secrets, configmaps]
-    providers:
-      - aescbc:
-          keys:
-            - name: key2
-              secret: c2Vjb25kIGtleSBzZWNyZXQgb2YgMzIgYnl0ZXMhIQ==
-            - name: key1
-              secret: Zmlyc3Qga2V5IHNlY3JldCBvZiAzMiBieXRlcyEhIQ==
-      - identity: {}
-  - resources: ["*.*"]
-    providers:
-      - kms:
-          apiVersion: v2
-          name: vault
-          endpoint: unix:///run/kms.sock
-      - identity: {}
-`
+// config is the fixture the doctor's tests read too.
+func config(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/config.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 func TestParse(t *testing.T) {
-	c, err := Parse([]byte(config))
+	c, err := Parse([]byte(config(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +43,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestNames(t *testing.T) {
-	c, err := Parse([]byte(config))
+	c, err := Parse([]byte(config(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
