@@ -102,17 +102,21 @@ func (o *BundleExtractOptions) Run(context.Context) error {
 		}
 		o.Node = nodes[0]
 	}
+	plan, err := b.ExtractPlan(o.Node)
+	if err != nil {
+		return err
+	}
+	if err := snapshot.CheckExtractDir(o.To); err != nil {
+		return err
+	}
 	if o.DryRun {
-		plan, err := b.ExtractPlan(o.Node)
-		if err != nil {
-			return err
-		}
 		fmt.Fprintf(o.ErrOut, "Would write %d files of node %s into %s (0600, dirs 0700); dry run, nothing written\n", len(plan), o.Node, o.To)
 		for _, p := range plan {
 			fmt.Fprintln(o.Out, p)
 		}
 		return nil
 	}
+	fmt.Fprintf(o.ErrOut, "Extract: %d files of node %s into %s, 0600 in 0700 dirs (--dry-run lists them); the snapshot is not written\n", len(plan), o.Node, o.To)
 	q := fmt.Sprintf("Write node %s's keys (the cluster CA, the etcd CA, the service-account key%s) into %s?", o.Node, keysNote(b, o.Node), o.To)
 	if err := confirm.Ask(o.In, o.ErrOut, o.StdinIsTerminal(), o.Yes, confirm.YesNo(q), confirm.Yes...); err != nil {
 		return err

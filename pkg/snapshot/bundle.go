@@ -272,6 +272,21 @@ func extractSource(node, rel string, b *Bundle) string {
 	return "cluster/" + rel
 }
 
+// CheckExtractDir refuses a dir Extract cannot write into: one that is
+// not empty (no file there is overwritten) or is not a dir.
+func CheckExtractDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	switch {
+	case os.IsNotExist(err):
+		return nil
+	case err != nil:
+		return err
+	case len(ents) > 0:
+		return fmt.Errorf("%s is not empty: give a new or empty dir, so that no file there is overwritten", dir)
+	}
+	return nil
+}
+
 func hasKey(m map[string][]byte, k string) bool {
 	_, ok := m[k]
 	return ok
@@ -286,13 +301,10 @@ func (b *Bundle) Extract(node, dir string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := CheckExtractDir(dir); err != nil {
 		return nil, err
 	}
-	if ents, err := os.ReadDir(dir); err != nil || len(ents) > 0 {
-		if err == nil {
-			err = fmt.Errorf("%s is not empty: give a new or empty dir, so that no file there is overwritten", dir)
-		}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	var out []string

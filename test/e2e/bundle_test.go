@@ -70,6 +70,9 @@ func TestBackupBundle(t *testing.T) {
 	if dry.stdout != wrote.stdout || !strings.Contains(wrote.stdout, "pki/ca.key") {
 		t.Errorf("extract --dry-run listed\n%s\nextract wrote\n%s", dry.stdout, wrote.stdout)
 	}
+	if r := kubectl(t, "etcd", "bundle", "extract", file, "--identity", key, "--node", node, "--to", to); r.code == 0 || !strings.Contains(r.stderr, "is not empty") {
+		t.Errorf("extract into a full dir is not refused before the question: exit %d:\n%s", r.code, r.stderr)
+	}
 	var got []string
 	err := filepath.WalkDir(to, func(p string, d os.DirEntry, err error) error {
 		if err != nil {
