@@ -42,18 +42,26 @@ func TestPlanGolden(t *testing.T) {
 		n       int
 		version string
 		live    Live
+		// enc: a bundle's encryption config for cp1.
+		enc bool
 	}{
-		{1, "3.5.35", Live{}},
-		{3, "3.7.0", Live{ClusterID: "c0ffee", Revision: 9000, MaxRaftIndex: 12000}},
-		{5, "3.6.8", Live{ClusterID: "c0ffee", Revision: 1_000_009_000, MaxRaftIndex: 12000}},
+		{n: 1, version: "3.5.35"},
+		{n: 3, version: "3.7.0", live: Live{ClusterID: "c0ffee", Revision: 9000, MaxRaftIndex: 12000}},
+		{n: 5, version: "3.6.8", live: Live{ClusterID: "c0ffee", Revision: 1_000_009_000, MaxRaftIndex: 12000}},
+		{n: 1, version: "3.6.8", enc: true},
 	} {
 		name := fmt.Sprintf("%d-members-%s", tt.n, tt.version)
+		opts := Options{Time: when}
+		if tt.enc {
+			name += "-bundle"
+			opts.EncryptionConfigs = map[string]*EncryptionConfigPlan{"cp1": {Path: "/etc/kubernetes/enc/enc.yaml", SHA256: "cd34", Data: []byte("keys")}}
+		}
 		t.Run(name, func(t *testing.T) {
 			var names []string
 			for i := 1; i <= tt.n; i++ {
 				names = append(names, fmt.Sprintf("cp%d", i))
 			}
-			p, err := NewPlan(members(tt.n, tt.version), snap(&Metadata{ClusterID: "c0ffee", Revision: 5000, MemberNames: names}), tt.live, Options{Time: when})
+			p, err := NewPlan(members(tt.n, tt.version), snap(&Metadata{ClusterID: "c0ffee", Revision: 5000, MemberNames: names}), tt.live, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -40,11 +40,15 @@ func agentSteps(spec *agentapi.RestoreSpec) []string {
 	marked := false
 	for _, st := range agent.PlanRestore(spec) {
 		line := st.Name
-		for _, mv := range st.Moves {
+		for i, mv := range st.Moves {
+			sep := ": "
+			if i > 0 {
+				sep = ", then "
+			}
 			if mv.From != "" {
-				line += fmt.Sprintf(": move %s to %s", mv.From, mv.To)
+				line += fmt.Sprintf("%smove %s to %s", sep, mv.From, mv.To)
 			} else {
-				line += ": write " + mv.To
+				line += sep + "write " + mv.To
 			}
 		}
 		if st.Detail != "" {
