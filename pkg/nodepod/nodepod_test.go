@@ -393,6 +393,39 @@ func TestStartCancelledDuringWaitLeavesNoPod(t *testing.T) {
 	}
 }
 
+// A pod slow to start is reported while the runner waits for it.
+func TestStartReportsASlowPod(t *testing.T) {
+	defer func(d time.Duration) { startProgressEvery = d }(startProgressEvery)
+	startProgressEvery = 50 * time.Millisecond
+	cs := clusterWith(t, true, pending)
+	var log syncBuffer
+	r := &Runner{Client: cs, Exec: &recExec{}, Log: &log, StartTimeout: 300 * time.Millisecond}
+	if _, err := r.Start(context.Background(), Spec{Purpose: "stage", Node: "n1", Namespace: "kube-system", Profile: ProfileNode}); err == nil {
+		t.Fatal("a pod that never starts started")
+	}
+	if got := log.String(); !strings.Contains(got, "still waiting for pod kube-system/") || !strings.Contains(got, "to start on node n1 after") {
+		t.Errorf("log = %q, want a line on the slow pod", got)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the runner's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 func TestStartExecDelete(t *testing.T) {
 	cs := clusterWith(t, true, running)
 	ex := &recExec{}

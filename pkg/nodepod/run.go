@@ -297,6 +297,9 @@ func (r *Runner) checkNode(ctx context.Context, name string) error {
 	return nil
 }
 
+// startProgressEvery is how often a pod slow to start is reported.
+var startProgressEvery = 15 * time.Second
+
 func (r *Runner) waitRunning(ctx context.Context, pod *corev1.Pod, spec Spec) error {
 	timeout := r.StartTimeout
 	if spec.StartTimeout > 0 {
@@ -316,8 +319,13 @@ func (r *Runner) waitRunning(ctx context.Context, pod *corev1.Pod, spec Spec) er
 	}
 	defer w.Stop()
 	last := pod
+	started := time.Now()
+	tick := time.NewTicker(startProgressEvery)
+	defer tick.Stop()
 	for {
 		select {
+		case <-tick.C:
+			r.logf("still waiting for pod %s/%s to start on node %s after %s (%s)", pod.Namespace, pod.Name, spec.Node, time.Since(started).Round(time.Second), describe(last))
 		case <-ctx.Done():
 			if ctx.Err() == context.DeadlineExceeded {
 				return hint.With(fmt.Errorf("helper pod %s/%s did not start on node %s within %s (%s)",
