@@ -59,6 +59,16 @@ type Gateway struct {
 
 // NewGateway reads etcd's client TLS files (node paths under root).
 func NewGateway(root string, endpoints []string, certFile, keyFile, caFile string) (*Gateway, error) {
+	cfg, err := clientTLS(root, certFile, keyFile, caFile)
+	if err != nil {
+		return nil, err
+	}
+	tr := &http.Transport{TLSClientConfig: cfg}
+	return &Gateway{Endpoints: endpoints, Client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
+}
+
+// clientTLS reads etcd's client TLS files (node paths under root).
+func clientTLS(root, certFile, keyFile, caFile string) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(under(root, certFile), under(root, keyFile))
 	if err != nil {
 		return nil, fmt.Errorf("etcd's client certificate: %w", err)
@@ -71,8 +81,7 @@ func NewGateway(root string, endpoints []string, certFile, keyFile, caFile strin
 	if !pool.AppendCertsFromPEM(ca) {
 		return nil, fmt.Errorf("etcd's CA %s holds no PEM certificate", caFile)
 	}
-	tr := &http.Transport{TLSClientConfig: &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}}
-	return &Gateway{Endpoints: endpoints, Client: &http.Client{Transport: tr, Timeout: 10 * time.Second}}, nil
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // gwError is the gateway's error body.

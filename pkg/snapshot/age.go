@@ -10,6 +10,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Recipients parses age recipients given on the command line and in
@@ -80,17 +81,32 @@ func Open(path string, ids []age.Identity) (io.ReadCloser, bool, error) {
 // openTee is Open, with every byte read from the file also written to
 // tee when it is not nil.
 func openTee(path string, ids []age.Identity, tee io.Writer) (io.ReadCloser, bool, error) {
-	rc, enc, _, err := openFile(path, ids, tee, false)
-	return rc, enc, err
+	o, err := openFile(path, ids, tee, false)
+	if err != nil {
+		return nil, o.Encrypted, err
+	}
+	return o, o.Encrypted, nil
+}
+
+// opened is a snapshot or bundle file opened for reading: the reader is
+// at the plain snapshot.
+type opened struct {
+	io.ReadCloser
+	// Encrypted: an age file; Compressed: the snapshot is zstd-compressed
+	// (inside the encryption, when both).
+	Encrypted, Compressed bool
+	// Bundle is a bundle's files (nil for a snapshot).
+	Bundle *Bundle
 }
 
 // openFile opens a snapshot or a bundle, decrypting it when it is an age
-// file; a bundle's files are read and checked (kept, with keep), and the
-// reader returned is at the snapshot.
-func openFile(path string, ids []age.Identity, tee io.Writer, keep bool) (io.ReadCloser, bool, *Bundle, error) {
+// file and decompressing its snapshot when that is zstd; a bundle's files
+// are read and checked (kept, with keep), and the reader returned is at
+// the snapshot.
+func openFile(path string, ids []age.Identity, tee io.Writer, keep bool) (opened, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, false, nil, err
+		return opened{}, err
 	}
 	var src io.Reader = f
 	if tee != nil {
@@ -99,14 +115,21 @@ func openFile(path string, ids []age.Identity, tee io.Writer, keep bool) (io.Rea
 	enc, r, err := IsEncrypted(src)
 	if err != nil {
 		f.Close()
-		return nil, false, nil, err
+		return opened{}, err
 	}
 	if !enc {
-		return readCloser{r, f}, false, nil, nil
+		plain, zipped, err := decompressed(r)
+		if err != nil {
+			f.Close()
+			return opened{}, fmt.Errorf("%s: %w", path, err)
+		}
+		// Drain what decompression leaves unread so that tee sees the
+		// whole file.
+		return opened{ReadCloser: readCloser{io.MultiReader(plain, drain{r}), f}, Compressed: zipped}, nil
 	}
 	if len(ids) == 0 {
 		f.Close()
-		return nil, true, nil, fmt.Errorf("%s is encrypted with age; pass --identity with a key file that can decrypt it", path)
+		return opened{Encrypted: true}, fmt.Errorf("%s is encrypted with age; pass --identity with a key file that can decrypt it", path)
 	}
 	if strings.HasPrefix(peekString(r), armor.Header) {
 		r = armor.NewReader(r)
@@ -114,15 +137,53 @@ func openFile(path string, ids []age.Identity, tee io.Writer, keep bool) (io.Rea
 	dr, err := age.Decrypt(r, ids...)
 	if err != nil {
 		f.Close()
-		return nil, true, nil, fmt.Errorf("decrypting %s: %w", path, err)
+		return opened{Encrypted: true}, fmt.Errorf("decrypting %s: %w", path, err)
 	}
 	plain, b, err := skipBundle(dr, keep)
-	if err != nil {
-		f.Close()
-		return nil, true, nil, fmt.Errorf("%s: %w", path, err)
+	if err == nil {
+		var zipped bool
+		if plain, zipped, err = decompressed(plain); err == nil {
+			// Drain what decryption leaves unread so that tee sees the
+			// whole file.
+			return opened{ReadCloser: readCloser{io.MultiReader(plain, drain{dr}, drain{r}), f}, Encrypted: true, Compressed: zipped, Bundle: b}, nil
+		}
 	}
-	// Drain what decryption leaves unread so that tee sees the whole file.
-	return readCloser{io.MultiReader(plain, drain{r}), f}, true, b, nil
+	f.Close()
+	return opened{Encrypted: true}, fmt.Errorf("%s: %w", path, err)
+}
+
+// zstdMagic starts every zstd frame.
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// decompressed is r decompressed when it starts with a zstd frame, or r
+// as it is. A bbolt database starts with a page header, never the magic.
+func decompressed(r io.Reader) (io.Reader, bool, error) {
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
+	head, err := br.Peek(len(zstdMagic))
+	if err != nil || !bytes.Equal(head, zstdMagic) {
+		return br, false, nil
+	}
+	zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		return nil, false, err
+	}
+	return zstdReader{zr}, true, nil
+}
+
+// zstdReader reads a zstd stream, the decoder released at its end.
+type zstdReader struct{ d *zstd.Decoder }
+
+func (z zstdReader) Read(p []byte) (int, error) {
+	n, err := z.d.Read(p)
+	if err == io.EOF {
+		z.d.Close()
+	} else if err != nil {
+		err = fmt.Errorf("the snapshot's zstd stream is truncated or corrupt: %w", err)
+	}
+	return n, err
 }
 
 // skipBundle reads a bundle's files (checked, and kept with keep) when
@@ -143,15 +204,15 @@ func skipBundle(r io.Reader, keep bool) (io.Reader, *Bundle, error) {
 // OpenBundle opens an encrypted bundle, its files read, checked and kept
 // in memory, the returned reader at its snapshot.
 func OpenBundle(path string, ids []age.Identity) (*Bundle, io.ReadCloser, error) {
-	rc, enc, b, err := openFile(path, ids, nil, true)
-	if err == nil && (!enc || b == nil) {
-		rc.Close()
+	o, err := openFile(path, ids, nil, true)
+	if err == nil && (!o.Encrypted || o.Bundle == nil) {
+		o.Close()
 		err = fmt.Errorf("%s is a snapshot, not a bundle (a bundle is written by backup --bundle, always age-encrypted)", path)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	return b, rc, nil
+	return o.Bundle, o, nil
 }
 
 // drain reads r to its end and then reports EOF.

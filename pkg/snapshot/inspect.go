@@ -48,6 +48,8 @@ type Verified struct {
 	// Bundle is the bundle's index when the file is one (its files each
 	// checked against it); nil for a snapshot.
 	Bundle *BundleIndex
+	// Compressed: the snapshot is zstd-compressed in the file.
+	Compressed bool
 }
 
 // Verify checks a snapshot or bundle file (decrypting it if needed): a
@@ -55,16 +57,16 @@ type Verified struct {
 // sha256 trailer.
 func Verify(path string, ids []age.Identity) (Verified, error) {
 	fh := sha256.New()
-	rc, _, b, err := openFile(path, ids, fh, false)
+	o, err := openFile(path, ids, fh, false)
 	if err != nil {
 		return Verified{}, err
 	}
-	defer rc.Close()
-	v := Verified{}
-	if b != nil {
-		v.Bundle = &b.Index
+	defer o.Close()
+	v := Verified{Compressed: o.Compressed}
+	if o.Bundle != nil {
+		v.Bundle = &o.Bundle.Index
 	}
-	if v.Size, err = VerifyReader(rc); err != nil {
+	if v.Size, err = VerifyReader(o); err != nil {
 		return v, err
 	}
 	v.FileSHA256 = hex.EncodeToString(fh.Sum(nil))

@@ -18,8 +18,9 @@ type PlainFile struct {
 	// Path opens the same bytes by name, for bbolt (/proc/self/fd/N for
 	// a memfd).
 	Path string
-	// Encrypted tells whether the file as stored is encrypted.
-	Encrypted bool
+	// Encrypted tells whether the file as stored is encrypted;
+	// Compressed whether its snapshot is zstd-compressed.
+	Encrypted, Compressed bool
 	// InMemory is set when no byte of the plaintext went to a disk.
 	InMemory bool
 	// Size is the plain size; FileSHA256 the sha256 of the file as stored.
@@ -51,7 +52,8 @@ func (p *PlainFile) Close() error {
 // it goes to memory only: an anonymous memfd on Linux (memory and swap,
 // never a file). With dir set, or where no memfd exists, it is written to
 // a private file in dir, removed on Close; without dir there it is an
-// error. A plain file is verified and read where it is.
+// error. A plain file is verified and read where it is; a compressed
+// one is decompressed as an encrypted one is decrypted.
 func Decrypt(path string, ids []age.Identity, dir string) (*PlainFile, error) {
 	return decrypt(path, ids, dir, false)
 }
@@ -64,12 +66,12 @@ func DecryptAny(path string, ids []age.Identity, dir string) (*PlainFile, error)
 
 func decrypt(path string, ids []age.Identity, dir string, allowRaw bool) (*PlainFile, error) {
 	fh := sha256.New()
-	rc, enc, bundle, err := openFile(path, ids, fh, true)
+	rc, err := openFile(path, ids, fh, true)
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	if !enc {
+	if !rc.Encrypted && !rc.Compressed {
 		size, err := VerifyReader(rc)
 		raw := allowRaw && IsRaw(err, size)
 		if err != nil && !raw {
@@ -100,7 +102,7 @@ func decrypt(path string, ids []age.Identity, dir string, allowRaw bool) (*Plain
 		p.Close()
 		return nil, err
 	}
-	p.Encrypted, p.Size, p.FileSHA256, p.Bundle = true, tw.Size(), hex.EncodeToString(fh.Sum(nil)), bundle
+	p.Encrypted, p.Compressed, p.Size, p.FileSHA256, p.Bundle = rc.Encrypted, rc.Compressed, tw.Size(), hex.EncodeToString(fh.Sum(nil)), rc.Bundle
 	return p, nil
 }
 

@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// A node-side snapshot: taken from the member next to the agent over the
+// node's loopback, with etcd's gRPC client (its JSON gateway streams a
+// snapshot four times slower: base64 in JSON), and written out in large
+// writes as it arrives, optionally zstd-compressed, so that the bytes
+// leave the node in few, large frames and, compressed, fewer of them.
+
+// SnapshotSource is the member to snapshot and etcd's client TLS (node
+// paths under Root).
+type SnapshotSource struct {
+	Root                      string
+	Endpoint                  string
+	CertFile, KeyFile, CAFile string
+}
+
+// Compression is how the stream is written: "" (as etcd sends it) or
+// CompressZstd.
+const CompressZstd = "zstd"
+
+// SnapshotStats is what a node-side snapshot read and wrote.
+type SnapshotStats struct {
+	// Read is the snapshot's size as etcd sent it; Written what went out.
+	Read, Written int64
+	// Version is etcd's storage version of the snapshot ("" before 3.6).
+	Version string
+	Took    time.Duration
+}
+
+// streamBuffer is the size of the writes out of the agent: a snapshot
+// arrives in 32 KiB messages, and every write is a frame on the way to
+// the workstation.
+const streamBuffer = 1 << 20
+
+// StreamSnapshot writes src's snapshot to w as it arrives, compressed
+// with compression. It checks nothing of the bytes: the sha256 trailer
+// is checked where they land.
+func StreamSnapshot(ctx context.Context, src SnapshotSource, compression string, w io.Writer) (SnapshotStats, error) {
+	start := time.Now()
+	if compression != "" && compression != CompressZstd {
+		return SnapshotStats{}, fmt.Errorf("unknown compression %q: want zstd or none", compression)
+	}
+	tlsCfg, err := clientTLS(src.Root, src.CertFile, src.KeyFile, src.CAFile)
+	if err != nil {
+		return SnapshotStats{}, err
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{src.Endpoint}, TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return SnapshotStats{}, fmt.Errorf("etcd at %s: %w", src.Endpoint, err)
+	}
+	defer cli.Close()
+	resp, err := cli.SnapshotWithVersion(ctx)
+	if err != nil {
+		return SnapshotStats{}, fmt.Errorf("snapshot of etcd at %s: %w", src.Endpoint, err)
+	}
+	defer resp.Snapshot.Close()
+	out := &countingWriter{w: w}
+	bw := bufio.NewWriterSize(out, streamBuffer)
+	var dst io.Writer = bw
+	var zw *zstd.Encoder
+	if compression == CompressZstd {
+		// The fastest level: the node's CPU is the control plane's, and
+		// the stream must keep up with etcd.
+		if zw, err = zstd.NewWriter(bw, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)); err != nil {
+			return SnapshotStats{}, err
+		}
+		dst = zw
+	}
+	read, err := io.Copy(dst, resp.Snapshot)
+	if err == nil && zw != nil {
+		err = zw.Close()
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	st := SnapshotStats{Read: read, Written: out.n, Version: resp.Version, Took: time.Since(start)}
+	if err != nil {
+		return st, fmt.Errorf("snapshot of etcd at %s, after %d bytes: %w", src.Endpoint, read, err)
+	}
+	return st, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
