@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -56,6 +57,17 @@ func StreamSnapshot(ctx context.Context, src SnapshotSource, compression string,
 	if err != nil {
 		return SnapshotStats{}, err
 	}
+	// etcd's client waits for a member to come up; a snapshot of one that
+	// is not listening fails at once instead.
+	addr, err := dialAddr(src.Endpoint)
+	if err != nil {
+		return SnapshotStats{}, err
+	}
+	conn, err := (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return SnapshotStats{}, fmt.Errorf("snapshot of etcd at %s: it does not answer on this node (%w): is the member running?", src.Endpoint, err)
+	}
+	conn.Close()
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{src.Endpoint}, TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return SnapshotStats{}, fmt.Errorf("etcd at %s: %w", src.Endpoint, err)

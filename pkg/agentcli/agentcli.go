@@ -57,6 +57,9 @@ const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
                                       the most advanced survivor of a lost quorum: check the node, write
                                       the journal, start etcd once with --force-new-cluster, in a static pod
   recover run|status|wait             as for replace
+  snapshot         --endpoint URL --cert F --key F --cacert F [--compress zstd]
+                                      stream the member's snapshot to stdout as it arrives, in 1 MiB
+                                      writes (zstd: compressed); its sizes and version go to stderr
   version
 
 Every path is a node path under --root (default /; the helper pod passes /host).
@@ -83,8 +86,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		_, err := fmt.Fprintf(stdout, "kubectl-etcd-agent %s (commit %s, built %s)\n", version.Version, version.Commit, version.Date)
 		return err
 	}
+	if len(args) > 0 && args[0] == "snapshot" {
+		return snapshotCommand(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) < 2 || args[0] != agentapi.RestoreOperation && args[0] != agentapi.ReplaceOperation && args[0] != agentapi.RecoverOperation {
-		return fmt.Errorf("%w: want `restore start|run|status|wait|rollback`, `replace start|run|status|wait`, `recover survey|start|run|status|wait` or `version`", errUsage)
+		return fmt.Errorf("%w: want `restore start|run|status|wait|rollback`, `replace start|run|status|wait`, `recover survey|start|run|status|wait`, `snapshot` or `version`", errUsage)
 	}
 	o := &options{op: args[0], stdin: stdin, stdout: stdout, stderr: stderr}
 	fs := flag.NewFlagSet("kubectl-etcd-agent "+args[0]+" "+args[1], flag.ContinueOnError)
