@@ -2,6 +2,9 @@ package snapshot
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"path/filepath"
@@ -96,5 +99,99 @@ func TestCompressedSnapshots(t *testing.T) {
 				t.Errorf("Open read %d bytes, not the snapshot's %d", len(got), len(snap))
 			}
 		})
+	}
+}
+
+// Save of a zstd source writes the compressed bytes as they come (then
+// encrypted, when asked), checks the decompressed snapshot's trailer, and
+// reads its revision from them; a corrupt snapshot inside good zstd is
+// refused, and a cut stream is retried from the start.
+func TestSaveCompressed(t *testing.T) {
+	snap := snapshotBytes(t)
+	z := zstdBytes(t, snap)
+	plainPath := filepath.Join(t.TempDir(), "plain.db")
+	os.WriteFile(plainPath, snap, 0o600)
+	wantRev, err := Revision(plainPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := append([]byte{}, snap...)
+	flipped[100] ^= 1
+	for _, tt := range []struct {
+		name    string
+		src     Source
+		encrypt bool
+		want    string
+	}{
+		{name: "compressed", src: source(z)},
+		{name: "compressed then encrypted", src: source(z), encrypt: true},
+		{name: "a cut stream, retried", src: cutOnce(z, len(z)/3)},
+		{name: "a corrupt snapshot in good zstd", src: source(zstdBytes(t, flipped)), want: "sha256"},
+		{name: "not zstd", src: source(snap), want: "the compressed stream (zstd)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "etcd.db.zst")
+			opts := Options{Compressed: true, Retries: 1}
+			if tt.encrypt {
+				opts.Encrypt = Encrypter([]age.Recipient{id.Recipient()})
+			}
+			var progressed int64
+			opts.Progress = func(r io.Reader) io.Reader { // per attempt
+				progressed = 0
+				return &countingReader{r: r, n: &progressed}
+			}
+			res, err := Save(context.Background(), tt.src, &FileSink{Path: path}, opts)
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("got %v, want an error naming %q", err, tt.want)
+				}
+				if _, serr := os.Stat(path); !os.IsNotExist(serr) {
+					t.Errorf("a refused snapshot left %s", path)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			file, _ := os.ReadFile(path)
+			if !tt.encrypt && !bytes.Equal(file, z) {
+				t.Errorf("the file holds %d bytes, not the %d compressed ones", len(file), len(z))
+			}
+			sum := sha256.Sum256(file)
+			if res.Size != int64(len(snap)) || res.FileSHA256 != hex.EncodeToString(sum[:]) || res.Revision != wantRev || progressed != int64(len(snap)) {
+				t.Errorf("result %+v (progress %d); want size %d, revision %d", res, progressed, len(snap), wantRev)
+			}
+			v, err := Verify(path, []age.Identity{id})
+			if err != nil || !v.Compressed || v.FileSHA256 != res.FileSHA256 {
+				t.Errorf("verify: %+v, %v", v, err)
+			}
+		})
+	}
+}
+
+type countingReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+// cutOnce is a source whose first stream breaks after n bytes.
+func cutOnce(b []byte, n int) Source {
+	calls := 0
+	return func(context.Context) (io.ReadCloser, error) {
+		calls++
+		if calls == 1 {
+			return io.NopCloser(&cutReader{r: bytes.NewReader(b), n: n}), nil
+		}
+		return io.NopCloser(bytes.NewReader(b)), nil
 	}
 }

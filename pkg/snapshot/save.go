@@ -10,6 +10,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
@@ -78,6 +80,11 @@ type Options struct {
 	// Settle, when set, is called with the size and sha256 of the bytes
 	// received before they are committed; an error discards them.
 	Settle func(size int64, sha256 string) error
+	// Compressed: the source sends the snapshot zstd-compressed. The
+	// bytes are written as they come (encrypted, with Encrypt), and a
+	// decompressed copy is what the trailer check, the revision and
+	// Progress see.
+	Compressed bool
 }
 
 // Result describes a saved snapshot.
@@ -91,8 +98,8 @@ type Result struct {
 	Attempts   int
 	// Revision is the snapshot's revision, read from the plaintext as it
 	// streamed (what Revision(path) gives for the plain file); set only
-	// when encrypted, where no plain file exists to read it from. Zero
-	// with RevisionErr when it could not be read.
+	// when encrypted or compressed, where no plain file exists to read it
+	// from. Zero with RevisionErr when it could not be read.
 	Revision    int64
 	RevisionErr error
 }
@@ -156,13 +163,15 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 	}
 	defer rc.Close()
 	// A plain file's checksum comes from the trailer check's own hash;
-	// only ciphertext needs a second one.
+	// only ciphertext, or compressed bytes, need a second one.
 	dst := io.Writer(sinkWriter{out})
 	var fileHash hash.Hash
-	var enc io.WriteCloser
-	if opts.Encrypt != nil {
+	if opts.Encrypt != nil || opts.Compressed {
 		fileHash = sha256.New()
 		dst = sinkWriter{io.MultiWriter(out, fileHash)}
+	}
+	var enc io.WriteCloser
+	if opts.Encrypt != nil {
 		if enc, err = opts.Encrypt(dst); err != nil {
 			return nil, err
 		}
@@ -170,16 +179,23 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 	}
 	tw := NewTrailerWriter()
 	r := wd.reader(rc)
-	if opts.Progress != nil {
-		r = opts.Progress(r)
-	}
-	plain := io.MultiWriter(dst, tw)
 	var rw *RevisionWriter
-	if enc != nil {
+	if enc != nil || opts.Compressed {
+		// No plain file will be there to read the revision from.
 		rw = NewRevisionWriter()
-		plain = io.MultiWriter(dst, tw, rw)
 	}
-	_, err = io.Copy(plain, r)
+	if opts.Compressed {
+		err = copyCompressed(dst, r, tw, rw, opts.Progress)
+	} else {
+		if opts.Progress != nil {
+			r = opts.Progress(r)
+		}
+		plain := io.MultiWriter(dst, tw)
+		if rw != nil {
+			plain = io.MultiWriter(dst, tw, rw)
+		}
+		_, err = io.Copy(plain, r)
+	}
 	wd.stop()
 	if err != nil {
 		if errors.Is(err, errSink) {
@@ -221,6 +237,49 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 		res.Revision, res.RevisionErr = rw.Revision()
 	}
 	return res, nil
+}
+
+// copyCompressed writes the compressed stream r to dst as it comes, and
+// its decompressed bytes to the trailer check tw and the revision reader
+// rw (through progress, when set).
+func copyCompressed(dst io.Writer, r io.Reader, tw *TrailerWriter, rw *RevisionWriter, progress func(io.Reader) io.Reader) error {
+	// The decoder may not pass on a write error as it is: it is kept.
+	w := &recordingWriter{w: dst}
+	tee := io.TeeReader(r, w)
+	zr, err := zstd.NewReader(tee, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	if err != nil {
+		return err
+	}
+	defer zr.Close()
+	var plain io.Reader = zr
+	if progress != nil {
+		plain = progress(plain)
+	}
+	_, err = io.Copy(io.MultiWriter(tw, rw), plain)
+	if err == nil {
+		// Whatever follows the last frame is the file's too.
+		_, err = io.Copy(io.Discard, tee)
+	}
+	switch {
+	case w.err != nil:
+		return w.err
+	case err != nil:
+		return fmt.Errorf("the compressed stream (zstd): %w", err)
+	}
+	return nil
+}
+
+type recordingWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (r *recordingWriter) Write(p []byte) (int, error) {
+	n, err := r.w.Write(p)
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // watchdog cancels an attempt's context with ErrStalled when no byte
