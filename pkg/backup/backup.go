@@ -51,6 +51,9 @@ type Config struct {
 	// control-plane node's PKI, manifests and encryption config, and the
 	// cluster's kubeadm ConfigMaps; only ever written encrypted.
 	Bundle *BundleSource
+	// Via is ViaStream (the default) or ViaNode, which Node serves.
+	Via  string
+	Node *NodeSource
 }
 
 // Result is a saved snapshot.
@@ -87,18 +90,27 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 		cfg.Encrypt = snapshot.BundleEncrypter(cfg.Encrypt, idx, files)
 		bundle = &snapshot.BundleSummary{Files: len(files), EncryptionKeys: idx.EncryptionKeys}
 	}
-	c, order, err := sources(ctx, sess, cfg.Member)
+	viaNode := cfg.Via == ViaNode
+	if viaNode && cfg.Node == nil {
+		sink.Abort()
+		return nil, fmt.Errorf("a node-side snapshot needs node pods, which this backup cannot start")
+	}
+	c, order, err := sources(ctx, sess, cfg.Member, !viaNode)
 	if err != nil {
 		sink.Abort()
 		return nil, err
 	}
-	stream := &rotatingStream{transport: sess.Transport(etcd.ClientAPI), members: order, notify: cfg.notify}
+	var stream snapshotStream = &rotatingStream{transport: sess.Transport(etcd.ClientAPI), members: order, notify: cfg.notify}
+	if viaNode {
+		stream = &nodeStream{src: *cfg.Node, members: order, notify: cfg.notify}
+	}
 	defer stream.close()
 	opts := snapshot.Options{
 		Retries:      cfg.Retries,
 		StallTimeout: cfg.StallTimeout,
 		Encrypt:      cfg.Encrypt,
 		Notify:       cfg.notify,
+		Compressed:   viaNode && cfg.Node.Compress != "",
 	}
 	if cfg.Progress != nil {
 		opts.Progress = cfg.Progress(order[0].Status.DBSize)
@@ -106,14 +118,21 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 	start := cfg.now()
 	res, err := snapshot.Save(ctx, stream.open, sink, opts)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot not saved: %w", stalledPath(err, stream.next))
+		if rs, ok := stream.(*rotatingStream); ok {
+			err = stalledPath(err, rs.next)
+		}
+		return nil, fmt.Errorf("snapshot not saved: %w", err)
 	}
 	out := &Result{Save: res, Took: cfg.now().Sub(start)}
 	if cfg.File == "-" {
 		return out, nil
 	}
 	out.Meta = cfg.metadata(c, stream.used(), res, start)
-	out.Meta.StorageVersion = stream.version
+	out.Meta.StorageVersion = stream.storageVersion()
+	out.Meta.Via = ViaStream
+	if viaNode {
+		out.Meta.Via, out.Meta.Compression = ViaNode, cfg.Node.Compress
+	}
 	out.Meta.EncryptionAtRest = encryptionAtRest(ctx, cfg)
 	out.Meta.Bundle = bundle
 	if err := snapshot.WriteMetadata(snapshot.MetadataPath(cfg.File), out.Meta); err != nil {
@@ -183,15 +202,19 @@ func claim(cfg Config) (snapshot.Sink, error) {
 // snapshot: the chosen one first, then the other healthy members, newest
 // data first. With want set only that member serves. The clients are
 // closed: each attempt dials its own.
-func sources(ctx context.Context, sess *etcd.Session, want string) (*cluster.Cluster, []*cluster.Member, error) {
+func sources(ctx context.Context, sess *etcd.Session, want string, forward bool) (*cluster.Cluster, []*cluster.Member, error) {
 	pods, err := sess.Members(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	// Reading the TLS material takes a helper pod; it starts while the
-	// members are asked for their status.
+	// Reading the TLS material for the port-forward takes a helper pod; it
+	// starts while the members are asked for their status.
 	prefetch := make(chan error, 1)
-	go func() { prefetch <- sess.Forward.Prepare(ctx, pods) }()
+	if forward {
+		go func() { prefetch <- sess.Forward.Prepare(ctx, pods) }()
+	} else {
+		prefetch <- nil
+	}
 	c := cluster.Read(ctx, sess.Transport(etcd.Reads), pods)
 	c.Close()
 	if err := <-prefetch; err != nil {
@@ -219,6 +242,15 @@ func applied(m *cluster.Member) uint64 {
 		return 0
 	}
 	return m.Status.RaftAppliedIndex
+}
+
+// snapshotStream opens a snapshot's bytes per attempt.
+type snapshotStream interface {
+	open(ctx context.Context) (io.ReadCloser, error)
+	// used is the member the saved snapshot came from.
+	used() *cluster.Member
+	storageVersion() string
+	close()
 }
 
 // rotatingStream opens a fresh port-forward and snapshot stream per
@@ -258,8 +290,9 @@ func (s *rotatingStream) open(ctx context.Context) (io.ReadCloser, error) {
 	return st, nil
 }
 
-// used is the member the saved snapshot came from.
 func (s *rotatingStream) used() *cluster.Member { return s.members[s.current] }
+
+func (s *rotatingStream) storageVersion() string { return s.version }
 
 func (s *rotatingStream) close() {
 	if s.conn != nil {
@@ -325,7 +358,7 @@ func (c *Config) metadata(cl *cluster.Cluster, src *cluster.Member, res *snapsho
 	// read from the plain file, or for an encrypted one from the plaintext
 	// as it streamed; none rather than a wrong one.
 	switch {
-	case c.Encrypt == nil:
+	case c.Encrypt == nil && !(c.Via == ViaNode && c.Node.Compress != ""):
 		if rev, err := snapshot.Revision(c.File); err == nil {
 			meta.Revision = rev
 		}

@@ -117,6 +117,9 @@ type Spec struct {
 	// ProfileFiles pod, whose root and host mounts are read-only, can
 	// still be handed a program to run.
 	Scratch bool
+	// HostNetwork puts a ProfileFiles pod in the host's network, to reach
+	// a member's loopback listener (a ProfileNode pod always is).
+	HostNetwork bool
 }
 
 // Build returns the pod for spec. The container only sleeps: work is done
@@ -173,6 +176,7 @@ func Build(s Spec) *corev1.Pod {
 	default:
 		// It reads and nothing else: every host mount is read-only,
 		// whatever the spec says.
+		pod.Spec.HostNetwork = s.HostNetwork
 		mounts = make([]HostMount, len(s.Mounts))
 		for i, m := range s.Mounts {
 			m.ReadOnly = true

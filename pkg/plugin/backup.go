@@ -19,6 +19,7 @@ import (
 	"k8s.io/kubectl/pkg/util/templates"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/backup"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
@@ -65,6 +66,9 @@ type BackupOptions struct {
 	Quiet        bool
 	Encrypt      bool
 	Bundle       bool
+	Via          string
+	Compress     string
+	AgentDir     string
 	ageRecipients
 
 	now func() time.Time
@@ -89,8 +93,13 @@ func NewCmdBackup(g *GlobalOptions) *cobra.Command {
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "Print no progress.")
 	f.BoolVar(&o.Encrypt, "encrypt", false, "Encrypt the snapshot with age for the recipients given.")
 	f.BoolVar(&o.Bundle, "bundle", false, "Write a DR bundle: the snapshot with each control-plane node's PKI, static pod manifests and API server encryption config, and the kubeadm-config and kubelet-config ConfigMaps, read by node pods into memory. It holds keys, so it needs age recipients.")
+	f.StringVar(&o.Via, "via", backup.ViaStream, "How the snapshot leaves the member: stream (etcd's snapshot stream, read here through a port-forward) or node (the node agent takes it on the member's node over loopback and streams it here through one exec, in large writes).")
+	f.StringVar(&o.Compress, "compress", "", "With --via node: zstd compresses the snapshot on the node, so fewer bytes cross the API server; the file holds it compressed (inside the encryption), and inspect, verify, restore and get --snapshot read it as it is.")
+	f.StringVar(&o.AgentDir, "agent-dir", "", "With --via node: directory holding kubectl-etcd-agent-linux-<arch> (default: beside this executable, symlinks resolved, as krew installs it).")
 	o.ageRecipients.addFlags(f)
 	_ = cmd.RegisterFlagCompletionFunc("member", completeMembers(g))
+	_ = cmd.RegisterFlagCompletionFunc("via", cobra.FixedCompletions([]string{backup.ViaStream, backup.ViaNode}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("compress", cobra.FixedCompletions([]string{"zstd"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -103,6 +112,9 @@ func (o *BackupOptions) Complete(args []string) error {
 		o.Encrypt = true
 	}
 	o.QuietPods = o.Quiet
+	if o.AgentDir == "" {
+		o.AgentDir = defaultAgentDir()
+	}
 	if err := o.ageRecipients.complete(); err != nil {
 		return err
 	}
@@ -134,6 +146,14 @@ func (o *BackupOptions) Validate() error {
 	}
 	if o.StallTimeout < 0 {
 		return fmt.Errorf("--stall-timeout must be 0 (wait forever) or more")
+	}
+	switch {
+	case o.Via != backup.ViaStream && o.Via != backup.ViaNode:
+		return fmt.Errorf("--via %q: want stream or node", o.Via)
+	case o.Compress != "" && o.Compress != "zstd":
+		return fmt.Errorf("--compress %q: want zstd", o.Compress)
+	case o.Compress != "" && o.Via != backup.ViaNode:
+		return fmt.Errorf("--compress compresses on the node: it needs --via node")
 	}
 	return backup.Check(o.File)
 }
@@ -171,6 +191,8 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 		Now:               o.now,
 		APIServers:        o.apiServers,
 		Bundle:            o.bundleSource(ctx),
+		Via:               o.Via,
+		Node:              o.nodeSource(),
 	})
 	if err != nil {
 		return err
@@ -185,6 +207,18 @@ func (o *BackupOptions) Run(ctx context.Context) error {
 		o.File, printers.Bytes(res.Save.Size), res.Meta.Revision, res.Meta.Member, took, printers.Bytes(rate), res.Save.FileSHA256)
 	fmt.Fprintln(o.Out, o.File)
 	return nil
+}
+
+// nodeSource is what --via node starts on the member's node.
+func (o *BackupOptions) nodeSource() *backup.NodeSource {
+	if o.Via != backup.ViaNode {
+		return nil
+	}
+	return &backup.NodeSource{Runner: o.Runner(), Namespace: o.helperNamespace(), Image: o.Image, Compress: o.Compress,
+		Agent: func(ctx context.Context, node string) (agentclient.Binary, error) {
+			bins, err := agentclient.ForNodes(ctx, o.Client, o.AgentDir, []string{node})
+			return bins[node], err
+		}}
 }
 
 func (o *BackupOptions) apiServers(ctx context.Context) ([]discovery.APIServer, error) {

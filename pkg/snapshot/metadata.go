@@ -15,22 +15,28 @@ import (
 // Metadata is written beside a snapshot as FILE.json by backup; restore
 // plans from it. IDs are hex strings.
 type Metadata struct {
-	File              string           `json:"file"`
-	ClusterID         string           `json:"clusterID"`
-	Member            string           `json:"member"`
-	MemberID          string           `json:"memberID"`
-	Node              string           `json:"node,omitempty"`
-	Revision          int64            `json:"revision"`
-	EtcdVersion       string           `json:"etcdVersion"`
-	StorageVersion    string           `json:"storageVersion,omitempty"`
-	KubernetesVersion string           `json:"kubernetesVersion,omitempty"`
-	Context           string           `json:"context,omitempty"`
-	Time              time.Time        `json:"time"`
-	Size              int64            `json:"size"`
-	SHA256            string           `json:"sha256"`
-	SnapshotSHA256    string           `json:"snapshotSHA256"`
-	Encrypted         bool             `json:"encrypted"`
-	Members           []MetadataMember `json:"members"`
+	File              string    `json:"file"`
+	ClusterID         string    `json:"clusterID"`
+	Member            string    `json:"member"`
+	MemberID          string    `json:"memberID"`
+	Node              string    `json:"node,omitempty"`
+	Revision          int64     `json:"revision"`
+	EtcdVersion       string    `json:"etcdVersion"`
+	StorageVersion    string    `json:"storageVersion,omitempty"`
+	KubernetesVersion string    `json:"kubernetesVersion,omitempty"`
+	Context           string    `json:"context,omitempty"`
+	Time              time.Time `json:"time"`
+	Size              int64     `json:"size"`
+	SHA256            string    `json:"sha256"`
+	SnapshotSHA256    string    `json:"snapshotSHA256"`
+	Encrypted         bool      `json:"encrypted"`
+	// Via is how the snapshot's bytes left the member: "stream" (etcd's
+	// snapshot stream read here) or "node" (taken by the node agent on the
+	// member's node); Compression how the file holds it ("zstd", inside
+	// the encryption when both).
+	Via         string           `json:"via,omitempty"`
+	Compression string           `json:"compression,omitempty"`
+	Members     []MetadataMember `json:"members"`
 	// EncryptionAtRest lists the API servers that encrypted values with
 	// their own keys: those values need that config to be read.
 	EncryptionAtRest []EncryptionAtRest `json:"encryptionAtRest,omitempty"`
