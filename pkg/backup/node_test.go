@@ -19,7 +19,7 @@ import (
 func TestNodeSnapshotPod(t *testing.T) {
 	m := &cluster.Member{Pod: discovery.Member{Pod: "etcd-cp1", Node: "cp1", Name: "cp1",
 		ListenClientURLs: []string{"https://127.0.0.1:2379", "https://10.0.0.1:2379"},
-		Client: discovery.TLSFiles{CertFile: "/etc/kubernetes/pki/etcd/server.crt", KeyFile: "/etc/kubernetes/pki/etcd/server.key", TrustedCAFile: "/etc/kubernetes/pki/etcd/ca.crt"}}}
+		Client:           discovery.TLSFiles{CertFile: "/etc/kubernetes/pki/etcd/server.crt", KeyFile: "/etc/kubernetes/pki/etcd/server.key", TrustedCAFile: "/etc/kubernetes/pki/etcd/ca.crt"}}}
 	pod := nodepod.Build(nodePodSpec(NodeSource{Namespace: "kube-system", Image: "toolbox:1"}, m))
 	b, err := yaml.Marshal(pod)
 	if err != nil {
