@@ -75,6 +75,7 @@ var Scenarios = []Scenario{
 	{Name: "TestConcurrentBackupsOneFile", Family: ReadOnly},
 	{Name: "TestInspectEncryptedLeavesNoPlaintext", Family: ReadOnly},
 	{Name: "TestBackupBundle", Family: ReadOnly},
+	{Name: "TestBackupViaNode", Family: ReadOnly},
 	{Name: "TestSignalsLeaveNoPod", Family: ReadOnly},
 	{Name: "TestHelperNamespaceRestricted", Family: ReadOnly},
 	{Name: "TestPortForwardBackupOneHelperPod", Family: ReadOnly},

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -132,7 +133,10 @@ func setUpRestore(t *testing.T, backupArgs ...string) (file string, before statu
 	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-restore-a", "e2e-restore-b", "--ignore-not-found"))
 	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-restore-a", "--from-literal=k=a"))
 	file = filepath.Join(t.TempDir(), "etcd.db")
-	if len(backupArgs) > 0 {
+	if slices.Contains(backupArgs, "--compress") {
+		file += ".zst"
+	}
+	if slices.Contains(backupArgs, "--recipient") {
 		file += ".age"
 	}
 	mustSucceed(t, kubectl(t, append([]string{"etcd", "backup", file}, backupArgs...)...))
@@ -190,7 +194,8 @@ func checkRestored(t *testing.T, before status, out string) (id string) {
 // The whole story: restore, check, roll back, check.
 func TestRestoreThenRollback(t *testing.T) {
 	scenario(t)
-	file, before := setUpRestore(t)
+	// A snapshot taken on the node and compressed there restores as any.
+	file, before := setUpRestore(t, "--via", "node", "--compress", "zstd")
 	r := mustSucceed(t, kubectl(t, restoreCmd(file, "--yes")...))
 	id := checkRestored(t, before, r.stdout)
 	// The node pods deleted as the API server went away are gone once it
