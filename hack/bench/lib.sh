@@ -12,6 +12,8 @@ command -v /usr/bin/time >/dev/null || { echo "bench: installing GNU time"; apt-
 BENCH_BIN="$(mktemp -d)"
 trap 'rm -rf "$BENCH_BIN"' EXIT
 go build -o "$BENCH_BIN/kubectl-etcd" ./cmd/kubectl-etcd
+# backup --via node uploads the agent found beside the plugin.
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BENCH_BIN/kubectl-etcd-agent" ./cmd/kubectl-etcd-agent
 ln -s "$HC_KUBECTL" "$BENCH_BIN/kubectl"
 export PATH="$BENCH_BIN:$PATH" KUBECONFIG="$HC_KUBECONFIG" KUBECTL_ETCD_IMAGE="$HC_TOOLBOX_IMAGE"
 NODE1="${HC_NODE_NAMES%% *}"
@@ -53,16 +55,18 @@ nodectl() { hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}"
 db_mib() { nodectl endpoint status -w json | jq '.[0].Status.dbSize / 1048576 | floor'; }
 
 # load_etcd SIZE_MIB DIR: puts 1 MB values under /bench/ until etcd's
-# database holds at least SIZE_MIB MiB.
+# database holds at least SIZE_MIB MiB. Each value is its own random
+# bytes in base64: no two alike, so that compression gains only what
+# base64 wastes, never a copy of a value it saw (real objects compress
+# better than this).
 load_etcd() {
   local have n
   have=$(db_mib)
   if [ "$have" -lt "$1" ]; then
     echo "loading etcd from $have MiB to $1 MiB"
-    head -c 750000 /dev/urandom | base64 -w0 >"$2/value" # 1,000,000 bytes
     n=$(( $1 - have + 8 ))
     hack/cluster/node-exec.sh "$NODE1" bash -c \
-      "for i in \$(seq 1 $n); do $HC_ETCDCTL ${ETCDCTL_TLS[*]} put /bench/\$i <'$2/value' >/dev/null || exit 1; done"
+      "for i in \$(seq 1 $n); do head -c 750000 /dev/urandom | base64 -w0 | $HC_ETCDCTL ${ETCDCTL_TLS[*]} put /bench/\$i >/dev/null || exit 1; done"
   fi
 }
 
