@@ -6,18 +6,17 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap"
 )
 
 // A node-side snapshot: taken from the member next to the agent over the
-// node's loopback, with etcd's gRPC client (its JSON gateway streams a
-// snapshot four times slower: base64 in JSON), and written out in large
-// writes as it arrives, optionally zstd-compressed, so that the bytes
-// leave the node in few, large frames and, compressed, fewer of them.
+// node's loopback, as a gRPC stream (grpcsnap.go), and written out in
+// large writes as it arrives, optionally zstd-compressed, so that the
+// bytes leave the node in few, large frames and, compressed, fewer of
+// them.
 
 // SnapshotSource is the member to snapshot and etcd's client TLS (node
 // paths under Root).
@@ -68,16 +67,13 @@ func StreamSnapshot(ctx context.Context, src SnapshotSource, compression string,
 		return SnapshotStats{}, fmt.Errorf("snapshot of etcd at %s: it does not answer on this node (%w): is the member running?", src.Endpoint, err)
 	}
 	conn.Close()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{src.Endpoint}, TLS: tlsCfg, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		return SnapshotStats{}, fmt.Errorf("etcd at %s: %w", src.Endpoint, err)
-	}
-	defer cli.Close()
-	resp, err := cli.SnapshotWithVersion(ctx)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}}
+	defer hc.CloseIdleConnections()
+	snap, err := grpcSnapshot(ctx, hc, src.Endpoint)
 	if err != nil {
 		return SnapshotStats{}, fmt.Errorf("snapshot of etcd at %s: %w", src.Endpoint, err)
 	}
-	defer resp.Snapshot.Close()
+	defer snap.Close()
 	out := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(out, streamBuffer)
 	var dst io.Writer = bw
@@ -90,14 +86,14 @@ func StreamSnapshot(ctx context.Context, src SnapshotSource, compression string,
 		}
 		dst = zw
 	}
-	read, err := io.Copy(dst, resp.Snapshot)
+	read, err := io.Copy(dst, snap)
 	if err == nil && zw != nil {
 		err = zw.Close()
 	}
 	if err == nil {
 		err = bw.Flush()
 	}
-	st := SnapshotStats{Read: read, Written: out.n, Version: resp.Version, Took: time.Since(start)}
+	st := SnapshotStats{Read: read, Written: out.n, Version: snap.version, Took: time.Since(start)}
 	if err != nil {
 		return st, fmt.Errorf("snapshot of etcd at %s, after %d bytes: %w", src.Endpoint, read, err)
 	}
