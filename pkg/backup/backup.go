@@ -102,7 +102,15 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 	}
 	var stream snapshotStream = &rotatingStream{transport: sess.Transport(etcd.ClientAPI), members: order, notify: cfg.notify}
 	if viaNode {
-		stream = &nodeStream{src: *cfg.Node, members: order, notify: cfg.notify}
+		ns := &nodeStream{src: *cfg.Node, members: order, notify: cfg.notify}
+		defer ns.close()
+		// The first node's pod starts before the stall timeout runs: a pod
+		// has its own start timeout, and a slow start is not a stall.
+		if _, _, err := ns.podFor(ctx, order[0]); err != nil {
+			sink.Abort()
+			return nil, err
+		}
+		stream = ns
 	}
 	defer stream.close()
 	opts := snapshot.Options{
