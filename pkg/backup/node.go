@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
@@ -86,9 +87,6 @@ func (s *nodeStream) open(ctx context.Context) (io.ReadCloser, error) {
 	s.current = s.next % len(s.members)
 	s.next++
 	m := s.members[s.current]
-	if m.Pod.Client.CertFile == "" || m.Pod.Client.KeyFile == "" || m.Pod.Client.TrustedCAFile == "" {
-		return nil, fmt.Errorf("member %s's pod names no client certificate, key and CA (--cert-file, --key-file, --trusted-ca-file): a node-side snapshot needs them; use --via stream", m.Pod.Name)
-	}
 	verb := "Taking"
 	if snapshot.AttemptOf(ctx).N > 1 {
 		verb = "Retrying: taking"
@@ -130,6 +128,10 @@ func (s *nodeStream) podFor(ctx context.Context, m *cluster.Member) (*nodepod.Po
 	node := m.Pod.Node
 	if p := s.pods[node]; p != nil {
 		return p, s.agents[node], nil
+	}
+	if m.Pod.Client.CertFile == "" || m.Pod.Client.KeyFile == "" || m.Pod.Client.TrustedCAFile == "" {
+		return nil, agentclient.Binary{}, hint.Permanent(fmt.Errorf("member %s's pod names no client certificate, key and CA (--cert-file, --key-file, --trusted-ca-file), which a node-side snapshot reads", m.Pod.Name),
+			"use --via stream")
 	}
 	a, err := s.src.Agent(ctx, node)
 	if err != nil {
