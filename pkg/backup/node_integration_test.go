@@ -143,7 +143,9 @@ func TestIntegrationNodeStream(t *testing.T) {
 		ms := []*cluster.Member{&down, members[1]}
 		cs := runningPods(t, down.Pod.Node, members[1].Pod.Node)
 		src := NodeSource{Runner: &nodepod.Runner{Client: cs, Exec: &agentExec{}, StartTimeout: 5 * time.Second}, Namespace: "kube-system",
-			Agent: func(context.Context, string) (agentclient.Binary, error) { return agentclient.Binary{Path: self, SHA256: "0123"}, nil }}
+			Agent: func(context.Context, string) (agentclient.Binary, error) {
+				return agentclient.Binary{Path: self, SHA256: "0123"}, nil
+			}}
 		s := &nodeStream{src: src, members: ms, notify: func(string, ...any) {}}
 		path := filepath.Join(t.TempDir(), "etcd.db")
 		var retried []string
