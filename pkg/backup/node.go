@@ -95,8 +95,11 @@ func (s *nodeStream) open(ctx context.Context) (io.ReadCloser, error) {
 	if s.src.Compress != "" {
 		how = s.src.Compress + "-compressed"
 	}
-	s.notify("%s a snapshot on node %s from member %s (%s), DB size %s, streamed %s", verb, m.Pod.Node, m.Pod.Name, cluster.HexOrEmpty(m.ID),
-		humanize.IBytes(uint64(max(m.Status.DBSize, 0))), how)
+	size := "unknown"
+	if m.Status != nil {
+		size = humanize.IBytes(uint64(max(m.Status.DBSize, 0)))
+	}
+	s.notify("%s a snapshot on node %s from member %s (%s), DB size %s, streamed %s", verb, m.Pod.Node, m.Pod.Name, cluster.HexOrEmpty(m.ID), size, how)
 	pod, agent, err := s.podFor(ctx, m)
 	if err != nil {
 		return nil, err

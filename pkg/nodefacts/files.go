@@ -98,9 +98,12 @@ func (n *NodeFiles) ReadTrees(ctx context.Context, node string, dirs, files []st
 	for _, f := range files {
 		args = append(args, strings.TrimPrefix(path.Clean(f), "/"))
 	}
+	// No short start timeout here: a bundle needs every node, and no
+	// other node would serve instead (the runner's default applies, with
+	// a line every 15 s while it waits).
 	spec := nodepod.Spec{
 		Purpose: "bundle", Node: node, Namespace: n.Namespace, Image: n.Image,
-		Profile: nodepod.ProfileFiles, Mounts: mounts, Lifetime: 120, StartTimeout: nodeStartTimeout,
+		Profile: nodepod.ProfileFiles, Mounts: mounts, Lifetime: 300,
 	}
 	out := map[string][]byte{}
 	err := n.Runner.Run(ctx, spec, func(ctx context.Context, p *nodepod.Pod) error {

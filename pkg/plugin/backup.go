@@ -148,7 +148,7 @@ func (o *BackupOptions) Validate() error {
 		return fmt.Errorf("--stall-timeout must be 0 (wait forever) or more")
 	}
 	switch {
-	case o.Via != backup.ViaStream && o.Via != backup.ViaNode:
+	case o.Via != "" && o.Via != backup.ViaStream && o.Via != backup.ViaNode:
 		return fmt.Errorf("--via %q: want stream or node", o.Via)
 	case o.Compress != "" && o.Compress != "zstd":
 		return fmt.Errorf("--compress %q: want zstd", o.Compress)

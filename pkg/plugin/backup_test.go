@@ -38,6 +38,10 @@ func TestBackupValidate(t *testing.T) {
 		{"encrypt without recipient", BackupOptions{File: "-", Encrypt: true}, "--recipient"},
 		{"negative retries", BackupOptions{File: "-", Retries: -1}, "--retries"},
 		{"stdout", BackupOptions{File: "-"}, ""},
+		{"an unknown way", BackupOptions{File: "-", Via: "ssh"}, `--via "ssh": want stream or node`},
+		{"compression on the stream", BackupOptions{File: "-", Via: "stream", Compress: "zstd"}, "it needs --via node"},
+		{"an unknown compression", BackupOptions{File: "-", Via: "node", Compress: "gzip"}, `--compress "gzip": want zstd`},
+		{"node-side, compressed, to stdout", BackupOptions{File: "-", Via: "node", Compress: "zstd"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

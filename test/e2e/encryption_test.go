@@ -84,9 +84,23 @@ func pointAPIServersOnly(t *testing.T, nodes []string, path string) {
 // pods, past the helper pods' 30 s.
 func helperPodsStart(t *testing.T) {
 	t.Helper()
-	waitFor(t, 3*time.Minute, func() bool {
-		return runQuiet(t, "kubectl", "etcd", "backup", filepath.Join(t.TempDir(), "probe.db"), "-q").code == 0
-	})
+	// Every node's kubelet, since a bundle reads every node; a backup
+	// starts a pod on one.
+	for _, n := range nodeNames(t) {
+		name := "e2e-probe-" + n
+		waitFor(t, 3*time.Minute, func() bool {
+			runQuiet(t, "kubectl", "-n", "kube-system", "delete", "pod", name, "--ignore-not-found", "--wait=false")
+			if runQuiet(t, "kubectl", "-n", "kube-system", "run", name, "--image", env["HC_TOOLBOX_IMAGE"], "--image-pull-policy", "Never",
+				"--restart", "Never", "--labels", "app.kubernetes.io/managed-by=kubectl-etcd",
+				"--overrides", `{"spec":{"nodeName":"`+n+`","tolerations":[{"operator":"Exists"}]}}`, "--", "true").code != 0 {
+				return false
+			}
+			ok := runQuiet(t, "kubectl", "-n", "kube-system", "wait", "pod/"+name, "--for=jsonpath={.status.phase}=Succeeded", "--timeout=20s").code == 0
+			runQuiet(t, "kubectl", "-n", "kube-system", "delete", "pod", name, "--ignore-not-found", "--wait=false")
+			return ok
+		})
+	}
+	noHelperPods(t)
 }
 
 // TestCheckEncryptionAtRest turns encryption at rest on in every API

@@ -1,0 +1,159 @@
+package backup
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentcli"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+)
+
+// agentExec plays a node pod for the node-side snapshot: the agent's
+// upload and chmod, and the agent itself, run here in-process with the
+// pod's /host paths mapped to this machine's.
+type agentExec struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (a *agentExec) Exec(ctx context.Context, _ exec.PodRef, cmd []string, in io.Reader, stdout, stderr io.Writer) error {
+	a.mu.Lock()
+	a.cmds = append(a.cmds, strings.Join(cmd, " "))
+	a.mu.Unlock()
+	switch {
+	case cmd[0] == "sh" && strings.Contains(cmd[2], "sha256sum \"$1\" 2>/dev/null || true"):
+		return nil // no agent installed on the node
+	case cmd[0] == "sh" && strings.Contains(cmd[2], "cat >"):
+		h := sha256.New()
+		io.Copy(h, in)
+		fmt.Fprintf(stdout, "%s  %s\n", hex.EncodeToString(h.Sum(nil)), cmd[4])
+		return nil
+	case cmd[0] == "chmod":
+		return nil
+	case strings.HasPrefix(cmd[0], nodepod.ScratchDir+"/") && cmd[1] == "snapshot":
+		args := append([]string{}, cmd[1:]...)
+		for i, a := range args {
+			args[i] = strings.TrimPrefix(a, nodepod.HostPrefix)
+		}
+		if code := agentcli.Main(ctx, args, nil, stdout, stderr); code != 0 {
+			return fmt.Errorf("command terminated with exit code %d", code)
+		}
+		return nil
+	}
+	return fmt.Errorf("unexpected command %q", cmd)
+}
+
+func runningPods(t *testing.T, nodes ...string) *fake.Clientset {
+	var objs []runtime.Object
+	for _, n := range nodes {
+		objs = append(objs, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n},
+			Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}})
+	}
+	cs := fake.NewClientset(objs...)
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			pod.Status.Phase = corev1.PodRunning
+			_, _ = cs.CoreV1().Pods(pod.Namespace).UpdateStatus(context.Background(), pod, metav1.UpdateOptions{})
+		}()
+		return false, nil, nil
+	})
+	return cs
+}
+
+// TestIntegrationNodeStream takes node-side snapshots of a real TLS
+// member, as etcd sends them and zstd-compressed, through node pods that
+// the agent runs in: each file saved is the snapshot (trailer checked),
+// the agent is staged once per node, and every pod is deleted after.
+func TestIntegrationNodeStream(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts a real etcd cluster")
+	}
+	c := etcdtest.Start(t, 3)
+	cli := c.Client(t)
+	for i := range 200 {
+		if _, err := cli.Put(context.Background(), fmt.Sprintf("/registry/configmaps/default/cm%d", i), strings.Repeat("v", 3000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var members []*cluster.Member
+	for _, p := range c.Pods() {
+		members = append(members, &cluster.Member{Pod: p, Status: nil})
+	}
+	self, _ := os.Executable()
+	for _, compress := range []string{"", "zstd"} {
+		t.Run("compress="+compress, func(t *testing.T) {
+			cs := runningPods(t, members[0].Pod.Node, members[1].Pod.Node, members[2].Pod.Node)
+			ex := &agentExec{}
+			src := NodeSource{Runner: &nodepod.Runner{Client: cs, Exec: ex, StartTimeout: 5 * time.Second}, Namespace: "kube-system", Compress: compress,
+				Agent: func(context.Context, string) (agentclient.Binary, error) {
+					return agentclient.Binary{Path: self, SHA256: "0123"}, nil
+				}}
+			var notes []string
+			s := &nodeStream{src: src, members: members, notify: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }}
+			path := filepath.Join(t.TempDir(), "etcd.db")
+			res, err := snapshot.Save(context.Background(), s.open, &snapshot.FileSink{Path: path}, snapshot.Options{Compressed: compress != ""})
+			s.close()
+			if err != nil {
+				t.Fatalf("%v\n%s", err, strings.Join(ex.cmds, "\n"))
+			}
+			v, err := snapshot.Verify(path, nil)
+			if err != nil || v.Size != res.Size || v.Compressed != (compress != "") {
+				t.Errorf("the saved file: %+v, %v (save %+v)", v, err, res)
+			}
+			if s.streamed == nil || s.streamed.Read != res.Size || s.streamed.Compression != compress {
+				t.Errorf("the agent reported %+v; the snapshot has %d bytes", s.streamed, res.Size)
+			}
+			if len(notes) != 1 || !strings.Contains(notes[0], "Taking a snapshot on node "+members[0].Pod.Node) {
+				t.Errorf("notes %q", notes)
+			}
+			pods, _ := cs.CoreV1().Pods("kube-system").List(context.Background(), metav1.ListOptions{})
+			if len(pods.Items) != 0 {
+				t.Errorf("%d pods left", len(pods.Items))
+			}
+		})
+	}
+
+	// A member that is down: the attempt fails at once and the next
+	// member serves.
+	t.Run("the first member down", func(t *testing.T) {
+		down := *members[0]
+		down.Pod.ListenClientURLs = []string{"https://127.0.0.1:1"}
+		ms := []*cluster.Member{&down, members[1]}
+		cs := runningPods(t, down.Pod.Node, members[1].Pod.Node)
+		src := NodeSource{Runner: &nodepod.Runner{Client: cs, Exec: &agentExec{}, StartTimeout: 5 * time.Second}, Namespace: "kube-system",
+			Agent: func(context.Context, string) (agentclient.Binary, error) {
+				return agentclient.Binary{Path: self, SHA256: "0123"}, nil
+			}}
+		s := &nodeStream{src: src, members: ms, notify: func(string, ...any) {}}
+		path := filepath.Join(t.TempDir(), "etcd.db")
+		var retried []string
+		_, err := snapshot.Save(context.Background(), s.open, &snapshot.FileSink{Path: path}, snapshot.Options{Retries: 1,
+			Notify: func(f string, a ...any) { retried = append(retried, fmt.Sprintf(f, a...)) }})
+		s.close()
+		if err != nil || s.used() != members[1] || len(retried) != 1 || !strings.Contains(retried[0], "does not answer on this node") {
+			t.Errorf("err %v, used %s, retries %q", err, s.used().Pod.Name, retried)
+		}
+	})
+}
