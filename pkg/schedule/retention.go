@@ -61,8 +61,8 @@ func Taken(schedule, name string) (time.Time, bool) {
 // Rule is what a schedule keeps: the newest Count snapshots, and every
 // one younger than MaxAge. Zero in both keeps everything.
 type Rule struct {
-	Count  int
-	MaxAge time.Duration
+	Count  int           `json:"count,omitempty"`
+	MaxAge time.Duration `json:"maxAge,omitempty"`
 }
 
 // String says the rule as schedule list prints it.
