@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -43,7 +44,7 @@ func TestGRPCSnapshot(t *testing.T) {
 			w.Write(frame([]byte("world"), "3.6.0"))
 			w.Header().Set("Grpc-Status", "0")
 		}},
-		{name: "refused at once", fail: "gRPC status 7): permission denied", serve: func(w http.ResponseWriter) {
+		{name: "refused at once", fail: "gRPC status 7: permission denied", serve: func(w http.ResponseWriter) {
 			w.Header().Set("Grpc-Status", "7")
 			w.Header().Set("Grpc-Message", "permission%20denied")
 		}},
@@ -89,5 +90,42 @@ func TestGRPCSnapshot(t *testing.T) {
 				t.Errorf("got %q (version %q), %v; want %q", got, r.version, err, tt.want)
 			}
 		})
+	}
+}
+
+// A member that cannot answer now (unavailable, no leader) sends the call
+// to the next endpoint; a refusal is etcd's answer, and final.
+func TestGRPCAnyEndpoint(t *testing.T) {
+	serve := func(status, msg string, calls *int) *httptest.Server {
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			*calls++
+			w.Header().Set("Trailer", "Grpc-Status, Grpc-Message")
+			if status == "0" {
+				var m []byte
+				m = protowire.AppendTag(m, 2, protowire.BytesType)
+				m = protowire.AppendBytes(m, protowire.AppendString(protowire.AppendTag(protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 42), 2, protowire.BytesType), "cp1"))
+				head := make([]byte, 5)
+				binary.BigEndian.PutUint32(head[1:], uint32(len(m)))
+				w.Write(append(head, m...))
+			}
+			w.Header().Set("Grpc-Status", status)
+			w.Header().Set("Grpc-Message", msg)
+		}))
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	var a, b, c, d int
+	down, refusing, good := serve("14", "connection refused", &a), serve("9", "etcdserver: member not found", &b), serve("0", "", &c)
+	leaderless := serve("2", "etcdserver: no leader", &d)
+	g := &GRPC{Endpoints: []string{down.URL, leaderless.URL, good.URL}, Client: good.Client()}
+	ms, err := g.List(context.Background())
+	if err != nil || len(ms) != 1 || ms[0].ID != 42 || ms[0].Name != "cp1" || a != 1 || d != 1 || c != 1 {
+		t.Errorf("list past an unavailable and a leaderless member: %+v, %v (calls %d %d %d)", ms, err, a, d, c)
+	}
+	g.Endpoints = []string{refusing.URL, good.URL}
+	if err := g.Remove(context.Background(), 42); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "member not found") || c != 1 {
+		t.Errorf("a refusal: %v (the next endpoint asked %d times)", err, c-1)
 	}
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"net"
 	"os"
 	"path/filepath"
@@ -149,7 +150,7 @@ func TestIntegrationRecover(t *testing.T) {
 	if got, _ := os.ReadFile(file); strings.Contains(string(got), "force-new-cluster") || !strings.Contains(string(got), agentapi.RecoveredAnnotation+": "+spec.ID) {
 		t.Errorf("etcd's manifest after the recovery:\n%s", got)
 	}
-	gw, err := NewGateway("/", []string{m0.ClientURL}, c.PKI.CertFile, c.PKI.KeyFile, c.PKI.CAFile)
+	gw, err := NewGRPC("/", []string{m0.ClientURL}, c.PKI.CertFile, c.PKI.KeyFile, c.PKI.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,11 +183,8 @@ func TestIntegrationRecover(t *testing.T) {
 			t.Errorf("member %s is still a learner", m.Name)
 		}
 	}
-	var rng struct {
-		Count string `json:"count"`
-	}
-	gw1 := &Gateway{Endpoints: []string{m1.ClientURL}, Client: gw.Client}
-	if err := gw1.call(ctx, m1.ClientURL, "kv/range", map[string]any{"key": "L3JlZ2lzdHJ5L2NvbmZpZ21hcHMvZGVmYXVsdC9sYXN0", "serializable": true}, &rng); err != nil || rng.Count != "1" {
-		t.Errorf("the key written last, read from the rejoined member: count %q, %v", rng.Count, err)
+	resp, err := c.EndpointClient(t, m1.ClientURL).Get(ctx, "/registry/configmaps/default/last", clientv3.WithSerializable())
+	if err != nil || resp.Count != 1 {
+		t.Errorf("the key written last, read from the rejoined member: count %v, %v", resp, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"net"
 	"os"
 	"path"
@@ -132,7 +133,7 @@ func TestIntegrationReplaceSteps(t *testing.T) {
 	if err := PrepareReplace("/", spec); err != nil {
 		t.Fatal(err)
 	}
-	gw, err := NewGateway("/", spec.Endpoints, spec.CertFile, spec.KeyFile, spec.CAFile)
+	gw, err := NewGRPC("/", spec.Endpoints, spec.CertFile, spec.KeyFile, spec.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,16 +178,14 @@ func TestIntegrationReplaceSteps(t *testing.T) {
 	if !strings.Contains(string(got), "--initial-cluster-state=existing") || strings.Count(string(got), "https://127.0.0.1") < 3 {
 		t.Errorf("the new manifest:\n%s", got)
 	}
-	gw3 := &Gateway{Endpoints: []string{m.ClientURL}, Client: gw.Client}
+	gw3 := &GRPC{Endpoints: []string{m.ClientURL}, Client: gw.Client}
 	st, err := gw3.Status(ctx, m.ClientURL)
 	if err != nil || st.RaftIndex == 0 {
 		t.Fatalf("status of the new member: %+v %v", st, err)
 	}
-	var rng struct {
-		Count string `json:"count"`
-	}
-	if err := gw3.call(ctx, m.ClientURL, "kv/range", map[string]any{"key": "L3JlZ2lzdHJ5L2NvbmZpZ21hcHMvZGVmYXVsdC9iZWZvcmU=", "serializable": true}, &rng); err != nil || rng.Count != "1" {
-		t.Errorf("the key written before, read from the new member: count %q, %v", rng.Count, err)
+	resp, err := c.EndpointClient(t, m.ClientURL).Get(ctx, "/registry/configmaps/default/before", clientv3.WithSerializable())
+	if err != nil || resp.Count != 1 {
+		t.Errorf("the key written before, read from the new member: count %v, %v", resp, err)
 	}
 }
 

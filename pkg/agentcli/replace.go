@@ -161,7 +161,7 @@ func (o *options) replaceRun(ctx context.Context) error {
 		if err != nil {
 			return nil, nil, err
 		}
-		gw, err := agent.NewGateway(o.root, spec.Endpoints, spec.CertFile, spec.KeyFile, spec.CAFile)
+		gw, err := agent.NewGRPC(o.root, spec.Endpoints, spec.CertFile, spec.KeyFile, spec.CAFile)
 		if err != nil {
 			return nil, nil, err
 		}

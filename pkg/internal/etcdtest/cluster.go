@@ -248,11 +248,17 @@ func (c *Cluster) Material(t testing.TB) *etcd.Material {
 // of the test.
 func (c *Cluster) Client(t testing.TB) *clientv3.Client {
 	t.Helper()
+	return c.EndpointClient(t, c.Endpoints()...)
+}
+
+// EndpointClient is a client/v3 client to the given client URLs only.
+func (c *Cluster) EndpointClient(t testing.TB, endpoints ...string) *clientv3.Client {
+	t.Helper()
 	tlsCfg, err := c.Material(t).ClientConfig([]string{"127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), TLS: tlsCfg, DialTimeout: 30 * time.Second, Logger: zap.NewNop()})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, TLS: tlsCfg, DialTimeout: 30 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,13 +9,13 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 )
 
-// TestIntegrationGateway drives a real TLS cluster through etcd's JSON
-// gateway: list, status, remove, add a learner, promote it.
-func TestIntegrationGateway(t *testing.T) {
+// TestIntegrationMembersGRPC drives a real TLS cluster through the
+// agent's gRPC calls: list, status, remove, add a learner, promote it.
+func TestIntegrationMembersGRPC(t *testing.T) {
 	c := etcdtest.Start(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	g, err := NewGateway("/", c.Endpoints(), c.PKI.CertFile, c.PKI.KeyFile, c.PKI.CAFile)
+	g, err := NewGRPC("/", c.Endpoints(), c.PKI.CertFile, c.PKI.KeyFile, c.PKI.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestIntegrationGateway(t *testing.T) {
 	if err := g.Remove(ctx, oldID); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.Remove(ctx, oldID); !errors.Is(err, ErrGateway) {
+	if err := g.Remove(ctx, oldID); !errors.Is(err, ErrRefused) {
 		t.Fatalf("a second remove: %v, want a refusal from etcd", err)
 	}
 	nm := c.NewMember(old.Name)
