@@ -73,12 +73,12 @@ func (r Rule) String() string {
 	case r.MaxAge == 0:
 		return fmt.Sprintf("keep the newest %d", r.Count)
 	case r.Count == 0:
-		return fmt.Sprintf("keep %s", age(r.MaxAge))
+		return fmt.Sprintf("keep %s", ageText(r.MaxAge))
 	}
-	return fmt.Sprintf("keep the newest %d, and all of %s", r.Count, age(r.MaxAge))
+	return fmt.Sprintf("keep the newest %d, and all of %s", r.Count, ageText(r.MaxAge))
 }
 
-func age(d time.Duration) string {
+func ageText(d time.Duration) string {
 	if d%(24*time.Hour) == 0 {
 		return fmt.Sprintf("the last %dd", d/(24*time.Hour))
 	}
