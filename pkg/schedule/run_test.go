@@ -87,7 +87,9 @@ func TestRunOnce(t *testing.T) {
 		t.Errorf("a failed run changed the dir: %v", after)
 	}
 	// A snapshot that cannot be taken: said as it is.
-	deps.Snapshot = func(context.Context, io.Writer) error { return errors.New("etcd at https://127.0.0.1:2379 does not answer") }
+	deps.Snapshot = func(context.Context, io.Writer) error {
+		return errors.New("etcd at https://127.0.0.1:2379 does not answer")
+	}
 	if out, err = RunOnce(context.Background(), c, deps); err == nil || !strings.Contains(out.Error, "does not answer") {
 		t.Errorf("no snapshot: %+v, %v", out, err)
 	}
