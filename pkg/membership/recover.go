@@ -171,7 +171,11 @@ func refuseQuorum(cfg RecoverConfig) error {
 		cfg.Notef("The API does not answer (%v), as with a quorum lost: the recovery goes on through node scripts.", err)
 		return nil
 	case len(healthy) > 0:
-		return hint.Permanent(fmt.Errorf("the cluster has a quorum: member %s answers healthy through the API", strings.Join(healthy, ", ")),
+		who := "member " + healthy[0] + " answers"
+		if len(healthy) > 1 {
+			who = "members " + strings.Join(healthy, ", ") + " answer"
+		}
+		return hint.Permanent(fmt.Errorf("the cluster has a quorum: %s healthy through the API", who),
 			"there is nothing to recover: a member whose data is lost is `kubectl etcd member replace MEMBER`; kubectl etcd health shows the others")
 	}
 	cfg.Notef("The API answers, and no etcd member is healthy: the recovery goes on through node scripts.")

@@ -209,6 +209,10 @@ func TestRecoverRefusesAQuorum(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "has a quorum: member cp1 answers healthy") || !strings.Contains(hint.Of(err), "member replace") {
 		t.Errorf("a cluster with a quorum: %v (hint %q)", err, hint.Of(err))
 	}
+	cfg.Healthy = func() ([]string, error) { return []string{"cp1", "cp2"}, nil }
+	if _, err := membership.Recover(cfg); err == nil || !strings.Contains(err.Error(), "has a quorum: members cp1, cp2 answer healthy") {
+		t.Errorf("a cluster with a quorum: %v", err)
+	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("a refused recovery wrote %s: %v", dir, err)
 	}

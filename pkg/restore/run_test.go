@@ -20,8 +20,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
@@ -682,5 +684,20 @@ func TestStartFailureSaysWhetherTheOthersHold(t *testing.T) {
 				t.Errorf("no node-local rollback commands in:\n%s", out)
 			}
 		})
+	}
+}
+
+// While the API server starts again it refuses everyone until its
+// authorizer has read RBAC: the wait says so, not "RBAC denied".
+func TestWaitSaysAStartingAPIServerRefuses(t *testing.T) {
+	forbidden := discovery.ExplainAPIError(apierrors.NewForbidden(schema.GroupResource{Resource: "pods"}, "", errors.New("user cannot list")), "list", "pods", "kube-system")
+	r := &run{d: Deps{Members: func(context.Context) ([]discovery.Member, error) { return nil, forbidden }}}
+	w := &waitState{note: func(string) {}}
+	if msg, _ := r.probe(context.Background(), nil, w); !strings.Contains(msg, "RBAC denied") {
+		t.Errorf("before the API server went away: %q", msg)
+	}
+	w.apiGone = true
+	if msg, _ := r.probe(context.Background(), nil, w); !strings.Contains(msg, "starting: it refuses requests until it has read the cluster's RBAC") {
+		t.Errorf("once it went away: %q", msg)
 	}
 }

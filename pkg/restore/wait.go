@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
@@ -71,9 +72,15 @@ type waitState struct {
 func (r *run) probe(ctx context.Context, ms []MemberPlan, w *waitState) (string, bool) {
 	pods, err := r.d.Members(ctx)
 	if err != nil {
+		wasGone := w.apiGone
 		if !w.apiGone {
 			w.apiGone, w.up = true, false
 			w.note("the API server has stopped")
+		}
+		if wasGone && apierrors.IsForbidden(err) {
+			// A starting API server refuses everyone until its authorizer
+			// has read the cluster's RBAC.
+			return "waiting for the API server (starting: it refuses requests until it has read the cluster's RBAC)", false
 		}
 		return "waiting for the API server (" + firstLine(err) + ")", false
 	}
