@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Loads the local cluster's etcd to at least SIZE_MIB (default 512) MiB with
-# 1 MiB values under /bench/, then times `kubectl etcd backup` (its
+# Loads the local cluster's etcd to at least SIZE_MIB (default 512) MiB of
+# values under /bench/ (BENCH_DATA=random, the default, or objects: see
+# lib.sh), then times `kubectl etcd backup` (its
 # default stream, and --via node, plain and --compress zstd) against
 # `etcdctl snapshot save` run inside the node's network namespace against
 # 127.0.0.1:2379, and against the same etcdctl on this machine through
@@ -62,7 +63,7 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 kill "$pf_pid" "$rawpf_pid" 2>/dev/null || true
 p=$(median "$d/plugin" 1); n=$(median "$d/node" 1); tn=$(median "$d/tunnel" 1); raw=$(median "$d/raw" 1); rawpf=$(median "$d/rawpf" 1); rss=$(maxcol "$d/plugin" 2)
-echo "backup benchmark: $ROUNDS rounds, DB $size MiB, flavour $HC_FLAVOUR, $(echo "$HC_NODE_NAMES" | wc -w) node(s)"
+echo "backup benchmark: $ROUNDS rounds, DB $size MiB of $BENCH_DATA values, flavour $HC_FLAVOUR, $(echo "$HC_NODE_NAMES" | wc -w) node(s)"
 printf '  etcdctl snapshot save on the node (127.0.0.1:2379)  median %6.2f s\n' "$n"
 printf '  etcdctl here through kubectl port-forward            median %6.2f s\n' "$tn"
 printf '  raw bytes, as many, through kubectl port-forward     median %6.2f s\n' "$rawpf"

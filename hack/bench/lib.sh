@@ -14,6 +14,7 @@ trap 'rm -rf "$BENCH_BIN"' EXIT
 go build -o "$BENCH_BIN/kubectl-etcd" ./cmd/kubectl-etcd
 # backup --via node uploads the agent found beside the plugin.
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$BENCH_BIN/kubectl-etcd-agent" ./cmd/kubectl-etcd-agent
+CGO_ENABLED=0 go build -o "$BENCH_BIN/loadetcd" ./hack/bench/loadetcd
 ln -s "$HC_KUBECTL" "$BENCH_BIN/kubectl"
 export PATH="$BENCH_BIN:$PATH" KUBECONFIG="$HC_KUBECONFIG" KUBECTL_ETCD_IMAGE="$HC_TOOLBOX_IMAGE"
 NODE1="${HC_NODE_NAMES%% *}"
@@ -54,19 +55,19 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 nodectl() { hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" "$@"; }
 db_mib() { nodectl endpoint status -w json | jq '.[0].Status.dbSize / 1048576 | floor'; }
 
-# load_etcd SIZE_MIB DIR: puts 1 MB values under /bench/ until etcd's
-# database holds at least SIZE_MIB MiB. Each value is its own random
-# bytes in base64: no two alike, so that compression gains only what
-# base64 wastes, never a copy of a value it saw (real objects compress
-# better than this).
+# load_etcd SIZE_MIB DIR: puts values under /bench/ until etcd's database
+# holds at least SIZE_MIB MiB, shaped as BENCH_DATA says (loadetcd):
+# random (the default: each value its own random bytes in base64, so that
+# compression gains only what base64 wastes) or objects (ConfigMaps and
+# Secrets as a cluster stores them, from a fixed seed).
+BENCH_DATA="${BENCH_DATA:-random}"
 load_etcd() {
-  local have n
+  local have
   have=$(db_mib)
   if [ "$have" -lt "$1" ]; then
-    echo "loading etcd from $have MiB to $1 MiB"
-    n=$(( $1 - have + 8 ))
-    hack/cluster/node-exec.sh "$NODE1" bash -c \
-      "for i in \$(seq 1 $n); do head -c 750000 /dev/urandom | base64 -w0 | $HC_ETCDCTL ${ETCDCTL_TLS[*]} put /bench/\$i >/dev/null || exit 1; done"
+    echo "loading etcd from $have MiB to $1 MiB ($BENCH_DATA)"
+    hack/cluster/node-exec.sh "$NODE1" "$BENCH_BIN/loadetcd" --shape "$BENCH_DATA" --mib "$1" \
+      --cacert /etc/kubernetes/pki/etcd/ca.crt --cert /etc/kubernetes/pki/etcd/server.crt --key /etc/kubernetes/pki/etcd/server.key
   fi
 }
 

@@ -56,17 +56,9 @@ func StreamSnapshot(ctx context.Context, src SnapshotSource, compression string,
 	if err != nil {
 		return SnapshotStats{}, err
 	}
-	// etcd's client waits for a member to come up; a snapshot of one that
-	// is not listening fails at once instead.
-	addr, err := dialAddr(src.Endpoint)
-	if err != nil {
+	if err := src.Reachable(ctx); err != nil {
 		return SnapshotStats{}, err
 	}
-	conn, err := (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return SnapshotStats{}, fmt.Errorf("snapshot of etcd at %s: it does not answer on this node (%w): is the member running?", src.Endpoint, err)
-	}
-	conn.Close()
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true}}
 	defer hc.CloseIdleConnections()
 	snap, err := grpcSnapshot(ctx, hc, src.Endpoint)
@@ -96,6 +88,55 @@ func StreamSnapshot(ctx context.Context, src SnapshotSource, compression string,
 	st := SnapshotStats{Read: read, Written: out.n, Version: snap.version, Took: time.Since(start)}
 	if err != nil {
 		return st, fmt.Errorf("snapshot of etcd at %s, after %d bytes: %w", src.Endpoint, read, err)
+	}
+	return st, nil
+}
+
+// Reachable fails at once when the member does not answer at Endpoint,
+// where etcd's client would wait for it to come up.
+func (src SnapshotSource) Reachable(ctx context.Context) error {
+	addr, err := dialAddr(src.Endpoint)
+	if err != nil {
+		return err
+	}
+	conn, err := (&net.Dialer{Timeout: 3 * time.Second}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("snapshot of etcd at %s: it does not answer from here (%w): is the member running, and listening there?", src.Endpoint, err)
+	}
+	return conn.Close()
+}
+
+// ServeSnapshot streams src's snapshot, as StreamSnapshot does, to the
+// first connection ln accepts within wait, and accepts no other: ln
+// listens on the loopback of a pod of its own, which only a
+// port-forward reaches. The snapshot starts once the reader is there.
+func ServeSnapshot(ctx context.Context, src SnapshotSource, compression string, ln net.Listener, wait time.Duration) (SnapshotStats, error) {
+	defer ln.Close()
+	if tl, ok := ln.(*net.TCPListener); ok {
+		_ = tl.SetDeadline(time.Now().Add(wait))
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	conn, err := ln.Accept()
+	stop()
+	ln.Close()
+	if err != nil {
+		if ctx.Err() != nil {
+			return SnapshotStats{}, ctx.Err()
+		}
+		return SnapshotStats{}, fmt.Errorf("nobody connected to %s within %s to read the snapshot: %w", ln.Addr(), wait, err)
+	}
+	defer conn.Close()
+	// A reader gone (Ctrl-C on the workstation) ends the copy at once.
+	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stopConn()
+	st, err := StreamSnapshot(ctx, src, compression, conn)
+	if err != nil {
+		return st, err
+	}
+	if tc, ok := conn.(*net.TCPConn); ok {
+		if err := tc.CloseWrite(); err != nil {
+			return st, fmt.Errorf("ending the snapshot's stream: %w", err)
+		}
 	}
 	return st, nil
 }

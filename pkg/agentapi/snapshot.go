@@ -12,3 +12,9 @@ type SnapshotStreamed struct {
 	Compression string `json:"compression,omitempty"`
 	Millis      int64  `json:"millis"`
 }
+
+// SnapshotListening is the line `kubectl-etcd-agent snapshot --listen`
+// prints on stderr once it accepts the connection the snapshot goes to.
+type SnapshotListening struct {
+	Listening string `json:"listening"`
+}

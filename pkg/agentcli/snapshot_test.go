@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/syncbuf"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
@@ -78,10 +80,12 @@ func TestIntegrationSnapshot(t *testing.T) {
 		name, want string
 		args       []string
 	}{
-		{"no such member", "snapshot of etcd at https://127.0.0.1:1: it does not answer on this node", []string{"snapshot", "--endpoint", "https://127.0.0.1:1", "--cert", c.PKI.CertFile, "--key", c.PKI.KeyFile, "--cacert", c.PKI.CAFile}},
+		{"no such member", "snapshot of etcd at https://127.0.0.1:1: it does not answer from here", []string{"snapshot", "--endpoint", "https://127.0.0.1:1", "--cert", c.PKI.CertFile, "--key", c.PKI.KeyFile, "--cacert", c.PKI.CAFile}},
 		{"no certificate", "etcd's client certificate", []string{"snapshot", "--endpoint", m.ClientURL, "--cert", "/nonexistent.crt", "--key", c.PKI.KeyFile, "--cacert", c.PKI.CAFile}},
 		{"unknown compression", `unknown compression "gzip"`, append(append([]string{}, args...), "--compress", "gzip")},
 		{"no endpoint", "snapshot needs --endpoint", []string{"snapshot", "--cert", c.PKI.CertFile}},
+		{"nobody reads", "nobody connected to 127.0.0.1:", append(append([]string{}, args...), "--listen", "127.0.0.1:0", "--accept-timeout", "300ms")},
+		{"listening, no such member", "it does not answer from here", []string{"snapshot", "--listen", "127.0.0.1:0", "--endpoint", "https://127.0.0.1:1", "--cert", c.PKI.CertFile, "--key", c.PKI.KeyFile, "--cacert", c.PKI.CAFile}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errb bytes.Buffer
@@ -94,5 +98,65 @@ func TestIntegrationSnapshot(t *testing.T) {
 				t.Errorf("exit %d, stdout %d bytes, stderr %q; want an error naming %q", code, out.Len(), errb.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestIntegrationServeSnapshot serves a real TLS member's snapshot to one
+// connection, as a port-forward reads it: the agent says where it
+// listens, the bytes are a whole snapshot, a second reader finds nobody
+// listening, and the last line counts what went out.
+func TestIntegrationServeSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test: starts a real etcd cluster")
+	}
+	c := etcdtest.Start(t, 1)
+	if _, err := c.Client(t).Put(context.Background(), "/registry/configmaps/default/a", strings.Repeat("data ", 2000)); err != nil {
+		t.Fatal(err)
+	}
+	m := c.Members[0]
+	var stdout, stderr syncbuf.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(context.Background(), []string{"snapshot", "--listen", "127.0.0.1:0", "--compress", "zstd",
+			"--endpoint", m.ClientURL, "--cert", c.PKI.CertFile, "--key", c.PKI.KeyFile, "--cacert", c.PKI.CAFile}, nil, &stdout, &stderr)
+	}()
+	var listening agentapi.SnapshotListening
+	for deadline := time.Now().Add(10 * time.Second); listening.Listening == ""; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening line on stderr: %q", stderr.String())
+		}
+		if line, _, ok := strings.Cut(stderr.String(), "\n"); ok {
+			if err := json.Unmarshal([]byte(line), &listening); err != nil {
+				t.Fatalf("stderr %q: %v", line, err)
+			}
+		}
+	}
+	conn, err := net.Dial("tcp", listening.Listening)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if _, err := net.Dial("tcp", listening.Listening); err == nil {
+		t.Error("a second connection was accepted: the snapshot goes to one reader")
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	var st agentapi.SnapshotStreamed
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &st); err != nil || st.Written != int64(len(got)) || stdout.String() != "" {
+		t.Fatalf("last line %q (%v) against %d bytes read; stdout %d bytes", lines[len(lines)-1], err, len(got), len(stdout.String()))
+	}
+	zr, err := zstd.NewReader(bytes.NewReader(got))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	if size, err := snapshot.VerifyReader(zr); err != nil || size != st.Read {
+		t.Fatalf("the served snapshot: %d bytes (stderr says %d): %v", size, st.Read, err)
 	}
 }

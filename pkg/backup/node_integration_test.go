@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,7 +33,8 @@ import (
 
 // agentExec plays a node pod for the node-side snapshot: the agent's
 // upload and chmod, and the agent itself, run here in-process with the
-// pod's /host paths mapped to this machine's.
+// pod's /host paths mapped to this machine's, and a node's address
+// (nodeHost) mapped to this machine's loopback, where the members run.
 type agentExec struct {
 	mu   sync.Mutex
 	cmds []string
@@ -53,7 +57,7 @@ func (a *agentExec) Exec(ctx context.Context, _ exec.PodRef, cmd []string, in io
 	case strings.HasPrefix(cmd[0], nodepod.ScratchDir+"/") && cmd[1] == "snapshot":
 		args := append([]string{}, cmd[1:]...)
 		for i, a := range args {
-			args[i] = strings.TrimPrefix(a, nodepod.HostPrefix)
+			args[i] = strings.Replace(strings.TrimPrefix(a, nodepod.HostPrefix), nodeHost, "127.0.0.1", 1)
 		}
 		if code := agentcli.Main(ctx, args, nil, stdout, stderr); code != 0 {
 			return fmt.Errorf("command terminated with exit code %d", code)
@@ -61,6 +65,31 @@ func (a *agentExec) Exec(ctx context.Context, _ exec.PodRef, cmd []string, in io
 		return nil
 	}
 	return fmt.Errorf("unexpected command %q", cmd)
+}
+
+// nodeHost stands for a node's address in the members' client URLs.
+const nodeHost = "node.test"
+
+// onNodes is members as their pods would list them on nodes with an
+// address: listening on the loopback and on nodeHost.
+func onNodes(c *etcdtest.Cluster) []*cluster.Member {
+	var members []*cluster.Member
+	for _, p := range c.Pods() {
+		p.ListenClientURLs = append(p.ListenClientURLs, strings.Replace(p.LocalClientURL(), "127.0.0.1", nodeHost, 1))
+		members = append(members, &cluster.Member{Pod: p})
+	}
+	return members
+}
+
+// loopbackForwarder forwards to this machine's loopback, where the agent
+// listens as it would on its pod's.
+type loopbackForwarder struct{ forwards atomic.Int32 }
+
+func (f *loopbackForwarder) Forward(_ context.Context, _ exec.PodRef, port int) (exec.DialFunc, func(), error) {
+	f.forwards.Add(1)
+	return func(ctx context.Context) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	}, func() {}, nil
 }
 
 func runningPods(t *testing.T, nodes ...string) *fake.Clientset {
@@ -97,16 +126,13 @@ func TestIntegrationNodeStream(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var members []*cluster.Member
-	for _, p := range c.Pods() {
-		members = append(members, &cluster.Member{Pod: p, Status: nil})
-	}
+	members := onNodes(c)
 	self, _ := os.Executable()
 	for _, compress := range []string{"", "zstd"} {
 		t.Run("compress="+compress, func(t *testing.T) {
 			cs := runningPods(t, members[0].Pod.Node, members[1].Pod.Node, members[2].Pod.Node)
-			ex := &agentExec{}
-			src := NodeSource{Runner: &nodepod.Runner{Client: cs, Exec: ex, StartTimeout: 5 * time.Second}, Namespace: "kube-system", Compress: compress,
+			ex, fwd := &agentExec{}, &loopbackForwarder{}
+			src := NodeSource{Runner: &nodepod.Runner{Client: cs, Exec: ex, StartTimeout: 5 * time.Second}, Forward: fwd, Namespace: "kube-system", Compress: compress,
 				Agent: func(context.Context, string) (agentclient.Binary, error) {
 					return agentclient.Binary{Path: self, SHA256: "0123"}, nil
 				}}
@@ -125,6 +151,9 @@ func TestIntegrationNodeStream(t *testing.T) {
 			if s.streamed == nil || s.streamed.Read != res.Size || s.streamed.Compression != compress {
 				t.Errorf("the agent reported %+v; the snapshot has %d bytes", s.streamed, res.Size)
 			}
+			if fwd.forwards.Load() != 1 {
+				t.Errorf("%d port-forwards for one snapshot", fwd.forwards.Load())
+			}
 			if len(notes) != 1 || !strings.Contains(notes[0], "Taking a snapshot on node "+members[0].Pod.Node) {
 				t.Errorf("notes %q", notes)
 			}
@@ -139,10 +168,10 @@ func TestIntegrationNodeStream(t *testing.T) {
 	// member serves.
 	t.Run("the first member down", func(t *testing.T) {
 		down := *members[0]
-		down.Pod.ListenClientURLs = []string{"https://127.0.0.1:1"}
+		down.Pod.ListenClientURLs = []string{"https://" + nodeHost + ":1"}
 		ms := []*cluster.Member{&down, members[1]}
 		cs := runningPods(t, down.Pod.Node, members[1].Pod.Node)
-		src := NodeSource{Runner: &nodepod.Runner{Client: cs, Exec: &agentExec{}, StartTimeout: 5 * time.Second}, Namespace: "kube-system",
+		src := NodeSource{Runner: &nodepod.Runner{Client: cs, Exec: &agentExec{}, StartTimeout: 5 * time.Second}, Forward: &loopbackForwarder{}, Namespace: "kube-system",
 			Agent: func(context.Context, string) (agentclient.Binary, error) {
 				return agentclient.Binary{Path: self, SHA256: "0123"}, nil
 			}}
@@ -152,7 +181,7 @@ func TestIntegrationNodeStream(t *testing.T) {
 		_, err := snapshot.Save(context.Background(), s.open, &snapshot.FileSink{Path: path}, snapshot.Options{Retries: 1,
 			Notify: func(f string, a ...any) { retried = append(retried, fmt.Sprintf(f, a...)) }})
 		s.close()
-		if err != nil || s.used() != members[1] || len(retried) != 1 || !strings.Contains(retried[0], "does not answer on this node") {
+		if err != nil || s.used() != members[1] || len(retried) != 1 || !strings.Contains(retried[0], "does not answer from here") {
 			t.Errorf("err %v, used %s, retries %q", err, s.used().Pod.Name, retried)
 		}
 	})

@@ -1,21 +1,26 @@
 package backup
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
 // The pod of a node-side snapshot reads etcd's client certificate, key
-// and CA, each alone and read-only, and the installed agents, in the
+// and CA, each alone and read-only, and the installed agents, outside the
 // host's network; it is not privileged and carries the managed-by label.
-// The agent asks the member's loopback listener with those files.
+// The agent listens on the pod's loopback and asks the member at the
+// node's address with those files.
 func TestNodeSnapshotPod(t *testing.T) {
 	m := &cluster.Member{Pod: discovery.Member{Pod: "etcd-cp1", Node: "cp1", Name: "cp1",
 		ListenClientURLs: []string{"https://127.0.0.1:2379", "https://10.0.0.1:2379"},
@@ -27,7 +32,7 @@ func TestNodeSnapshotPod(t *testing.T) {
 	}
 	golden.Assert(t, "node-snapshot-pod", []byte(strings.ReplaceAll(string(b), pod.Name, "NAME")))
 	c := pod.Spec.Containers[0]
-	if !pod.Spec.HostNetwork || *c.SecurityContext.Privileged || !*c.SecurityContext.ReadOnlyRootFilesystem || pod.Labels[nodepod.ManagedByLabel] != nodepod.ManagedByValue {
+	if pod.Spec.HostNetwork || *c.SecurityContext.Privileged || !*c.SecurityContext.ReadOnlyRootFilesystem || pod.Labels[nodepod.ManagedByLabel] != nodepod.ManagedByValue {
 		t.Errorf("the pod is not the least it needs: %+v", pod.Spec)
 	}
 	for _, vm := range c.VolumeMounts {
@@ -36,7 +41,38 @@ func TestNodeSnapshotPod(t *testing.T) {
 		}
 	}
 	args := strings.Join(snapshotArgs("/scratch/agent", m, "zstd"), " ")
-	if want := "/scratch/agent snapshot --endpoint https://127.0.0.1:2379 --cert /host/etc/kubernetes/pki/etcd/server.crt --key /host/etc/kubernetes/pki/etcd/server.key --cacert /host/etc/kubernetes/pki/etcd/ca.crt --compress zstd"; args != want {
+	if want := "/scratch/agent snapshot --listen 127.0.0.1:0 --endpoint https://10.0.0.1:2379 --cert /host/etc/kubernetes/pki/etcd/server.crt --key /host/etc/kubernetes/pki/etcd/server.key --cacert /host/etc/kubernetes/pki/etcd/ca.crt --compress zstd"; args != want {
 		t.Errorf("agent args\n%s\nwant\n%s", args, want)
+	}
+}
+
+// A member the node path cannot serve is refused before any pod starts,
+// with --via stream as the way out.
+func TestNodeSnapshotRefusals(t *testing.T) {
+	tls := discovery.TLSFiles{CertFile: "/pki/server.crt", KeyFile: "/pki/server.key", TrustedCAFile: "/pki/ca.crt"}
+	for _, tt := range []struct {
+		name   string
+		member discovery.Member
+		want   string
+	}{
+		{"no client TLS", discovery.Member{Pod: "etcd-cp1", Name: "cp1", Node: "cp1", ListenClientURLs: []string{"http://10.0.0.1:2379"}},
+			"member cp1's pod names no client certificate, key and CA"},
+		{"loopback only", discovery.Member{Pod: "etcd-cp1", Name: "cp1", Node: "cp1", ListenClientURLs: []string{"https://127.0.0.1:2379"}, AdvertiseClientURLs: []string{"https://10.0.0.1:2379"}, Client: tls},
+			"member cp1 listens for clients only on its node's loopback (https://127.0.0.1:2379)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := fake.NewClientset()
+			s := &nodeStream{src: NodeSource{Runner: &nodepod.Runner{Client: cs}, Agent: func(context.Context, string) (agentclient.Binary, error) {
+				t.Fatal("the agent was looked up")
+				return agentclient.Binary{}, nil
+			}}}
+			_, _, err := s.podFor(context.Background(), &cluster.Member{Pod: tt.member})
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(hint.Of(err), "--via stream") {
+				t.Fatalf("err %v (hint %q); want %q and --via stream", err, hint.Of(err), tt.want)
+			}
+			if len(cs.Actions()) != 0 {
+				t.Errorf("the API was called: %v", cs.Actions())
+			}
+		})
 	}
 }

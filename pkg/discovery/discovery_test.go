@@ -232,3 +232,23 @@ func TestDiscoverMirrorPods(t *testing.T) {
 		})
 	}
 }
+
+func TestNodeClientURL(t *testing.T) {
+	for _, tt := range []struct {
+		name              string
+		listen, advertise []string
+		want              string
+	}{
+		{"kubeadm", []string{"https://127.0.0.1:2379", "https://10.0.0.1:2379"}, []string{"https://10.0.0.1:2379"}, "https://10.0.0.1:2379"},
+		{"every address", []string{"https://0.0.0.0:2379"}, []string{"https://127.0.0.1:2379", "https://10.0.0.1:2379"}, "https://10.0.0.1:2379"},
+		{"loopback only", []string{"https://127.0.0.1:2379", "https://[::1]:2379", "https://localhost:2379"}, []string{"https://10.0.0.1:2379"}, ""},
+		{"nothing", nil, nil, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m := Member{ListenClientURLs: tt.listen, AdvertiseClientURLs: tt.advertise}
+			if got := m.NodeClientURL(); got != tt.want {
+				t.Errorf("NodeClientURL() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

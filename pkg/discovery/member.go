@@ -83,6 +83,39 @@ func (m *Member) LocalClientURL() string {
 	return "https://127.0.0.1:2379"
 }
 
+// NodeClientURL is the client URL a pod on the member's node reaches it
+// at from outside the host's network: the first listen URL on an address
+// of the node, else, when etcd listens on every address, the first
+// advertised URL that is not a loopback. It is "" when etcd listens for
+// clients on the node's loopback only.
+func (m *Member) NodeClientURL() string {
+	wildcard := false
+	for _, u := range m.ListenClientURLs {
+		switch h := hostOf(u); {
+		case h == "0.0.0.0" || h == "::" || h == "":
+			wildcard = true
+		case !isLoopback(h):
+			return u
+		}
+	}
+	if wildcard {
+		for _, u := range m.AdvertiseClientURLs {
+			if h := hostOf(u); h != "" && !isLoopback(h) {
+				return u
+			}
+		}
+	}
+	return ""
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // ClientPort is the TCP port of LocalClientURL (2379 when it has none).
 func (m *Member) ClientPort() int {
 	u, err := url.Parse(m.LocalClientURL())

@@ -111,18 +111,11 @@ func TestIntegrationCheck(t *testing.T) {
 	})
 
 	t.Run("one read per node: certificates and the encryption config", func(t *testing.T) {
-		cfgFile := filepath.Join(t.TempDir(), "enc.yaml")
-		os.WriteFile(cfgFile, []byte(`apiVersion: apiserver.config.k8s.io/v1
-kind: EncryptionConfiguration
-resources:
-  - resources: [secrets]
-    providers:
-      - aescbc:
-          keys:
-            - name: key1
-              secret: Zmlyc3Qga2V5IHNlY3JldCBvZiAzMiBieXRlcyEhIQ==
-      - identity: {}
-`), 0o600)
+		// encryptionconfig's fixture: key2 and key1 for secrets, kms for the rest.
+		cfgFile, err := filepath.Abs("../encryptionconfig/testdata/config.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, err := cli.Put(context.Background(), "/registry/secrets/default/s1", "k8s:enc:aescbc:v1:key1:\x00ciphertext"); err != nil {
 			t.Fatal(err)
 		}

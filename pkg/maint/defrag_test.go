@@ -15,6 +15,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/syncbuf"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/maint"
 )
 
@@ -348,7 +349,7 @@ func TestDefragHints(t *testing.T) {
 // how long.
 func TestDefragProgress(t *testing.T) {
 	fc := clustertest.New(2, gib, gib/4)
-	var log lockedBuffer
+	var log syncbuf.Buffer
 	// Each member's defragmentation lasts until its progress line is out:
 	// on a loaded machine a fixed sleep may end before the first tick.
 	fc.OnDefragment = func(name string) {
@@ -370,25 +371,6 @@ func TestDefragProgress(t *testing.T) {
 			t.Errorf("log has no %q:\n%s", want, log.String())
 		}
 	}
-}
-
-// lockedBuffer is a log that a test reads while the progress goroutine
-// writes it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestDefragInterrupted: Ctrl-C during a member's defragmentation says

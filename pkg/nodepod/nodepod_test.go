@@ -25,6 +25,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/syncbuf"
 )
 
 func pinSuffix(t *testing.T) {
@@ -398,7 +399,7 @@ func TestStartReportsASlowPod(t *testing.T) {
 	defer func(d time.Duration) { startProgressEvery = d }(startProgressEvery)
 	startProgressEvery = 50 * time.Millisecond
 	cs := clusterWith(t, true, pending)
-	var log syncBuffer
+	var log syncbuf.Buffer
 	r := &Runner{Client: cs, Exec: &recExec{}, Log: &log, StartTimeout: 300 * time.Millisecond}
 	if _, err := r.Start(context.Background(), Spec{Purpose: "stage", Node: "n1", Namespace: "kube-system", Profile: ProfileNode}); err == nil {
 		t.Fatal("a pod that never starts started")
@@ -406,24 +407,6 @@ func TestStartReportsASlowPod(t *testing.T) {
 	if got := log.String(); !strings.Contains(got, "still waiting for pod kube-system/") || !strings.Contains(got, "to start on node n1 after") {
 		t.Errorf("log = %q, want a line on the slow pod", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the runner's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestStartExecDelete(t *testing.T) {

@@ -93,7 +93,7 @@ func NewCmdBackup(g *GlobalOptions) *cobra.Command {
 	f.BoolVarP(&o.Quiet, "quiet", "q", false, "Print no progress.")
 	f.BoolVar(&o.Encrypt, "encrypt", false, "Encrypt the snapshot with age for the recipients given.")
 	f.BoolVar(&o.Bundle, "bundle", false, "Write a DR bundle: the snapshot with each control-plane node's PKI, static pod manifests and API server encryption config, and the kubeadm-config and kubelet-config ConfigMaps, read by node pods into memory. It holds keys, so it needs age recipients.")
-	f.StringVar(&o.Via, "via", backup.ViaStream, "How the snapshot leaves the member: stream (etcd's snapshot stream, read here through a port-forward) or node (the node agent takes it on the member's node over loopback and streams it here through one exec, in large writes).")
+	f.StringVar(&o.Via, "via", backup.ViaStream, "How the snapshot leaves the member: stream (etcd's snapshot stream, read here through a port-forward) or node (the node agent takes it on the member's node and serves it here through one port-forward, in large writes).")
 	f.StringVar(&o.Compress, "compress", "", "With --via node: zstd compresses the snapshot on the node, so fewer bytes cross the API server; the file holds it compressed (inside the encryption), and inspect, verify, restore and get --snapshot read it as it is.")
 	f.StringVar(&o.AgentDir, "agent-dir", "", "With --via node: directory holding kubectl-etcd-agent-linux-<arch> (default: beside this executable, symlinks resolved, as krew installs it).")
 	o.ageRecipients.addFlags(f)
@@ -214,7 +214,7 @@ func (o *BackupOptions) nodeSource() *backup.NodeSource {
 	if o.Via != backup.ViaNode {
 		return nil
 	}
-	return &backup.NodeSource{Runner: o.Runner(), Namespace: o.helperNamespace(), Image: o.Image, Compress: o.Compress,
+	return &backup.NodeSource{Runner: o.Runner(), Forward: o.Forwarder, Namespace: o.helperNamespace(), Image: o.Image, Compress: o.Compress,
 		Agent: func(ctx context.Context, node string) (agentclient.Binary, error) {
 			bins, err := agentclient.ForNodes(ctx, o.Client, o.AgentDir, []string{node})
 			return bins[node], err

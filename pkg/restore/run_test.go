@@ -34,6 +34,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/syncbuf"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
@@ -279,7 +280,7 @@ type fixture struct {
 	ex  *recExec
 	fe  *fakeEtcd
 	cfg Config
-	out *syncBuffer
+	out *syncbuf.Buffer
 }
 
 func newFixture(t *testing.T, n int, version string) *fixture {
@@ -289,7 +290,7 @@ func newFixture(t *testing.T, n int, version string) *fixture {
 		ms[i].NodeReady = ptrTo(true)
 	}
 	os.WriteFile(filepath.Join(dir, agentclient.Name), []byte("agent"), 0o755)
-	f := &fixture{ex: &recExec{}, fe: &fakeEtcd{ms: ms, downFor: 2}, out: &syncBuffer{}}
+	f := &fixture{ex: &recExec{}, fe: &fakeEtcd{ms: ms, downFor: 2}, out: &syncbuf.Buffer{}}
 	f.ex.started = func() { f.fe.mu.Lock(); f.fe.restored = true; f.fe.mu.Unlock() }
 	f.cs = fakeAPI(t, ms, "")
 	f.ex.nodeOf = func(pod string) string {
@@ -305,24 +306,6 @@ func newFixture(t *testing.T, n int, version string) *fixture {
 }
 
 func ptrTo[T any](v T) *T { return &v }
-
-// syncBuffer is Out and ErrOut at once: the nodes' goroutines write to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func (f *fixture) deps() Deps {
 	return Deps{Client: f.cs, Exec: f.ex, Members: f.fe.members, Reads: f.fe}

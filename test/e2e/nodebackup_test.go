@@ -67,7 +67,8 @@ func TestBackupViaNode(t *testing.T) {
 
 	// Ctrl-C once the snapshot's pod exists: no pod and no file. On the
 	// node the agent writes nothing: it goes to its pod's scratch dir (an
-	// emptyDir, gone with the pod), and the snapshot to stdout.
+	// emptyDir, gone with the pod), and serves the snapshot to the one
+	// port-forward, from memory.
 	cut := filepath.Join(dir, "cut.db")
 	cmd := newCmd("kubectl", "etcd", "backup", cut, "--via", "node", "--compress", "zstd")
 	if err := cmd.Start(); err != nil {
