@@ -43,6 +43,7 @@ func TestPrinters(t *testing.T) {
 		"compact":     {compact, CompactTable(compact)},
 		"check":       {checkReport, CheckTable(checkReport)},
 		"metrics":     {metricsRows, MetricsTable(metricsRows)},
+		"schedules":   {schedules, ScheduleTable(schedules, scheduleNow)},
 	}
 	for name, tc := range tables {
 		for _, format := range []string{Table, Wide, JSON, YAML} {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -16,8 +17,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/version"
 )
 
 // Config is one schedule, as installed: everything its runs need, in a
@@ -113,9 +116,43 @@ func (d Dest) String() string {
 	return s
 }
 
-// Validate checks the schedule before anything is installed.
+// Arg is the destination as --to names it.
+func (d Dest) Arg() string {
+	switch d.Kind {
+	case DestNode:
+		return "node:" + d.Path
+	case DestPVC:
+		return "pvc:" + d.Claim
+	}
+	return "s3://" + d.Bucket + "/" + d.Prefix
+}
+
+// ImageRepo is where the project's image is published, tagged with each
+// release's version.
+const ImageRepo = "ghcr.io/kubectl-etcd/kubectl-etcd"
+
+// DefaultImage is the image of this plugin's own version.
+func DefaultImage() string { return ImageRepo + ":" + version.Version }
+
+// Validate checks the schedule before anything is installed: its
+// settings, and the member's files the job reads.
 func (c Config) Validate() error {
+	if err := c.CheckSettings(); err != nil {
+		return err
+	}
+	if c.Endpoint == "" || c.CertFile == "" || c.KeyFile == "" || c.CAFile == "" {
+		return fmt.Errorf("etcd's pod names no client URL, certificate, key and CA, which the schedule's pod reads")
+	}
+	return nil
+}
+
+// CheckSettings checks what the user chose: all but the member's
+// endpoint and files, which come from the etcd pods.
+func (c Config) CheckSettings() error {
 	if err := CheckName(c.Name); err != nil {
+		return err
+	}
+	if err := c.checkSchedule(); err != nil {
 		return err
 	}
 	switch {
@@ -123,16 +160,40 @@ func (c Config) Validate() error {
 		return fmt.Errorf("the schedule needs a namespace")
 	case len(c.Recipients) == 0:
 		return fmt.Errorf("a schedule writes only age-encrypted snapshots, and keeps no key in the cluster: give --recipient or --recipients-file")
-	case len(strings.Fields(c.Schedule)) != 5 && !strings.HasPrefix(c.Schedule, "@"):
-		return fmt.Errorf("--schedule %q: want five cron fields, such as \"0 */6 * * *\", or @hourly, @daily", c.Schedule)
+	case c.Dest.Kind != DestNode && c.Dest.Kind != DestPVC && c.Dest.Kind != DestS3:
+		return fmt.Errorf("destination kind %q: want node, pvc or s3", c.Dest.Kind)
+	case c.Keep.Count < 0 || c.Keep.MaxAge < 0:
+		return fmt.Errorf("retention %+v: neither a count nor an age is negative", c.Keep)
 	case c.Dest.Kind == DestS3 && c.Dest.Secret == "":
 		return fmt.Errorf("an S3 destination needs --s3-secret: a Secret in %s with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", c.Namespace)
 	case c.Image == "":
 		return fmt.Errorf("the schedule needs an image")
-	case c.CertFile == "" || c.KeyFile == "" || c.CAFile == "":
-		return fmt.Errorf("etcd's pod names no client certificate, key and CA, which the schedule's pod reads")
 	}
 	return nil
+}
+
+// checkSchedule parses the schedule as the CronJob controller does.
+func (c Config) checkSchedule() error {
+	if len(strings.Fields(c.Schedule)) != 5 && !strings.HasPrefix(c.Schedule, "@") {
+		return fmt.Errorf("--schedule %q: want five cron fields, such as \"0 */6 * * *\", or @hourly, @daily", c.Schedule)
+	}
+	if _, err := cron.ParseStandard(c.Schedule); err != nil {
+		return fmt.Errorf("--schedule %q: %w", c.Schedule, err)
+	}
+	return nil
+}
+
+// TimeZone is the CronJob's: a schedule's times are UTC's, whatever
+// the controller's local time is.
+const TimeZone = "Etc/UTC"
+
+// Next is when the schedule runs next after now, in UTC.
+func (c Config) Next(now time.Time) (time.Time, error) {
+	s, err := cron.ParseStandard(c.Schedule)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return s.Next(now.UTC()), nil
 }
 
 // Labels marks every object a schedule installs.
@@ -143,16 +204,28 @@ func (c Config) Labels() map[string]string {
 // ScheduleLabel names the schedule an object belongs to.
 const ScheduleLabel = "kubectl-etcd.io/schedule"
 
-// ObjectName is the name of the schedule's objects (CronJob, ConfigMap,
-// ServiceAccount, Role, RoleBinding, Lease).
+// Selector selects the objects of schedule name, or of every schedule
+// when name is "".
+func Selector(name string) string {
+	s := agentapi.ManagedByLabel + "=" + agentapi.ManagedByValue + "," + ScheduleLabel
+	if name != "" {
+		s += "=" + name
+	}
+	return s
+}
+
+// ObjectName is the name of the schedule's objects (ConfigMap,
+// ServiceAccount, Role, RoleBinding, Lease, CronJob).
 func (c Config) ObjectName() string { return "kubectl-etcd-backup-" + c.Name }
 
 // ConfigFile is where the job's pod reads the Config.
 const ConfigFile = "/etc/kubectl-etcd/schedule.json"
 
 // Render is what `schedule backup` installs, in the order to apply it:
-// the ConfigMap, the ServiceAccount and what it may do (its own Lease,
-// where each run records itself), and the CronJob.
+// the ConfigMap, the ServiceAccount and what it may do, the Lease where
+// each run records itself, and the CronJob. The Lease is installed, not
+// created by the job, so that the job may touch nothing but it: RBAC
+// cannot narrow create to one name.
 func Render(c Config) ([]runtime.Object, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -168,15 +241,19 @@ func Render(c Config) ([]runtime.Object, error) {
 	sa := &corev1.ServiceAccount{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "ServiceAccount"}, ObjectMeta: meta()}
 	role := &rbacv1.Role{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "Role"}, ObjectMeta: meta(),
 		Rules: []rbacv1.PolicyRule{
-			// Only its own Lease: get and update it; create it the first time.
+			// Its own Lease, to record each run; nothing else.
 			{APIGroups: []string{coordinationv1.GroupName}, Resources: []string{"leases"}, ResourceNames: []string{name}, Verbs: []string{"get", "update"}},
-			{APIGroups: []string{coordinationv1.GroupName}, Resources: []string{"leases"}, Verbs: []string{"create"}},
 		}}
 	binding := &rbacv1.RoleBinding{TypeMeta: metav1.TypeMeta{APIVersion: "rbac.authorization.k8s.io/v1", Kind: "RoleBinding"}, ObjectMeta: meta(),
 		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
 		Subjects: []rbacv1.Subject{{Kind: "ServiceAccount", Name: name, Namespace: c.Namespace}}}
-	return []runtime.Object{cm, sa, role, binding, cronJob(c, meta(), labels)}, nil
+	lease := &coordinationv1.Lease{TypeMeta: metav1.TypeMeta{APIVersion: "coordination.k8s.io/v1", Kind: "Lease"}, ObjectMeta: meta()}
+	return []runtime.Object{cm, sa, role, binding, lease, cronJob(c, meta(), labels)}, nil
 }
+
+// HostRoot is where the node's files appear in the job's pod: each of
+// etcd's client files at HostRoot + its node path.
+const HostRoot = "/host"
 
 // jobDeadline bounds one run: a snapshot of etcd's largest database
 // (8 GiB) takes minutes, not half an hour.
@@ -192,7 +269,7 @@ func cronJob(c Config, meta metav1.ObjectMeta, labels map[string]string) *batchv
 	var vms []corev1.VolumeMount
 	for _, f := range files {
 		vols = append(vols, corev1.Volume{Name: f.name, VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: f.host, Type: ptr.To(corev1.HostPathFile)}}})
-		vms = append(vms, corev1.VolumeMount{Name: f.name, MountPath: "/host" + f.host, ReadOnly: true})
+		vms = append(vms, corev1.VolumeMount{Name: f.name, MountPath: HostRoot + f.host, ReadOnly: true})
 	}
 	vols = append(vols, corev1.Volume{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: name}}}},
 		corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{SizeLimit: ptr.To(resource.MustParse("64Mi"))}}})
@@ -207,7 +284,7 @@ func cronJob(c Config, meta metav1.ObjectMeta, labels map[string]string) *batchv
 	}
 	var env []corev1.EnvVar
 	if c.Dest.Kind == DestS3 {
-		for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		for _, k := range []string{EnvAccessKeyID, EnvSecretAccessKey} {
 			env = append(env, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 				LocalObjectReference: corev1.LocalObjectReference{Name: c.Dest.Secret}, Key: k}}})
 		}
@@ -250,6 +327,7 @@ func cronJob(c Config, meta metav1.ObjectMeta, labels map[string]string) *batchv
 		ObjectMeta: meta,
 		Spec: batchv1.CronJobSpec{
 			Schedule:                   c.Schedule,
+			TimeZone:                   ptr.To(TimeZone),
 			ConcurrencyPolicy:          batchv1.ForbidConcurrent,
 			SuccessfulJobsHistoryLimit: ptr.To[int32](3),
 			FailedJobsHistoryLimit:     ptr.To[int32](3),
@@ -266,4 +344,28 @@ func cronJob(c Config, meta metav1.ObjectMeta, labels map[string]string) *batchv
 			},
 		},
 	}
+}
+
+// YAML is objs as one YAML document each, for GitOps (kubectl apply -f
+// and kustomize read it as it is).
+func YAML(objs []runtime.Object) ([]byte, error) {
+	var docs []string
+	for _, o := range objs {
+		b, err := yaml.Marshal(o)
+		if err != nil {
+			return nil, err
+		}
+		docs = append(docs, string(b))
+	}
+	return []byte(strings.Join(docs, "---\n")), nil
+}
+
+// JSON is objs as a v1 List, as kubectl prints several objects.
+func JSON(objs []runtime.Object) ([]byte, error) {
+	list := metav1.List{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "List"}}
+	for _, o := range objs {
+		list.Items = append(list.Items, runtime.RawExtension{Object: o})
+	}
+	b, err := json.MarshalIndent(list, "", "    ")
+	return append(b, '\n'), err
 }

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 )
 
@@ -32,17 +30,13 @@ func TestRender(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var docs []string
-			for _, o := range objs {
-				b, err := yaml.Marshal(o)
-				if err != nil {
-					t.Fatal(err)
-				}
-				docs = append(docs, string(b))
+			b, err := YAML(objs)
+			if err != nil {
+				t.Fatal(err)
 			}
-			out := strings.Join(docs, "---\n")
-			golden.Assert(t, "schedule-"+name, []byte(out))
-			if strings.Contains(out, "privileged: true") || strings.Count(out, "app.kubernetes.io/managed-by: kubectl-etcd") < 5 || strings.Contains(out, "AGE-SECRET-KEY") {
+			golden.Assert(t, "schedule-"+name, b)
+			out := string(b)
+			if strings.Contains(out, "privileged: true") || strings.Count(out, "app.kubernetes.io/managed-by: kubectl-etcd") < 6 || strings.Contains(out, "AGE-SECRET-KEY") {
 				t.Errorf("not least privilege, not labelled, or a key in the cluster:\n%s", out)
 			}
 		})

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -87,8 +88,8 @@ func ageText(d time.Duration) string {
 
 // Object is a file or object at a destination.
 type Object struct {
-	Name string
-	Size int64
+	Name string `json:"name"`
+	Size int64  `json:"size"`
 }
 
 // Plan is what retention does at a destination: the schedule's snapshots
@@ -129,4 +130,18 @@ func (r Rule) Apply(schedule string, objs []Object, now time.Time) Plan {
 	}
 	sort.Strings(p.NotOurs)
 	return p
+}
+
+// ParseAge reads --max-age: a count of days (30d) or a Go duration
+// (36h, 90m).
+func ParseAge(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d, nil
+	}
+	return 0, fmt.Errorf("--max-age %q: want a positive age in days or hours, such as 30d or 36h", s)
 }

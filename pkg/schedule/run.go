@@ -71,7 +71,10 @@ type Outcome struct {
 	Revision int64     `json:"revision,omitempty"`
 	Took     string    `json:"took"`
 	Removed  []string  `json:"removed,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	// Kept is the schedule's snapshots at the destination after the
+	// retention, newest first; nil when the retention did not run.
+	Kept  []Object `json:"kept,omitempty"`
+	Error string   `json:"error,omitempty"`
 }
 
 // RunDeps are what a run reaches.
@@ -121,6 +124,7 @@ func RunOnce(ctx context.Context, c Config, d RunDeps) (Outcome, error) {
 		}
 		out.Removed = append(out.Removed, o.Name)
 	}
+	out.Kept = plan.Keep
 	d.Log("Retention (%s): %d kept, %d removed, %d files there not this schedule's, left alone", c.Keep, len(plan.Keep), len(out.Removed), len(plan.NotOurs))
 	out.Took = d.Now().Sub(start).Round(time.Millisecond).String()
 	return out, nil

@@ -18,11 +18,15 @@ import (
 func Recipients(keys []string, files []string) ([]age.Recipient, error) {
 	var out []age.Recipient
 	for _, k := range keys {
-		r, err := age.ParseX25519Recipient(strings.TrimSpace(k))
+		// One key, as a recipients file's line: X25519 or post-quantum.
+		rs, err := age.ParseRecipients(strings.NewReader(strings.TrimSpace(k)))
+		if err == nil && (len(rs) != 1 || strings.ContainsAny(k, "\n#")) {
+			err = fmt.Errorf("not one key")
+		}
 		if err != nil {
 			return nil, fmt.Errorf("--recipient %q: %w (want an age public key, age1...)", k, err)
 		}
-		out = append(out, r)
+		out = append(out, rs[0])
 	}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
@@ -34,6 +38,20 @@ func Recipients(keys []string, files []string) ([]age.Recipient, error) {
 			return nil, fmt.Errorf("--recipients-file %s: %w", f, err)
 		}
 		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// RecipientKeys are rs as the public keys Recipients reads: a schedule
+// keeps them in its config, where its job reads them back.
+func RecipientKeys(rs []age.Recipient) ([]string, error) {
+	out := make([]string, 0, len(rs))
+	for _, r := range rs {
+		s, ok := r.(fmt.Stringer)
+		if !ok {
+			return nil, fmt.Errorf("an age recipient of type %T has no public key to write down", r)
+		}
+		out = append(out, s.String())
 	}
 	return out, nil
 }

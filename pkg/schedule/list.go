@@ -1,0 +1,83 @@
+package schedule
+
+import (
+	"context"
+	"path"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+)
+
+// Status is an installed schedule as `schedule list` shows it: its
+// CronJob, its config and the record of its runs.
+type Status struct {
+	Name      string `json:"name"`
+	Namespace string `json:"namespace"`
+	Schedule  string `json:"schedule"`
+	Suspended bool   `json:"suspended,omitempty"`
+	// Destination is as --to names it; Retention as Rule.String says it.
+	Destination string `json:"destination,omitempty"`
+	Retention   string `json:"retention,omitempty"`
+	Image       string `json:"image,omitempty"`
+	Record      Record `json:"record"`
+	// Problem is what could not be read: the config or the record.
+	Problem string `json:"problem,omitempty"`
+}
+
+// List reads the schedules installed in ns ("" for every namespace):
+// three lists, of the CronJobs, ConfigMaps and Leases kubectl etcd
+// labelled as a schedule's.
+func List(ctx context.Context, cs kubernetes.Interface, ns string) ([]Status, error) {
+	sel := metav1.ListOptions{LabelSelector: Selector("")}
+	where := ns
+	if where == "" {
+		where = "any namespace"
+	}
+	jobs, err := cs.BatchV1().CronJobs(ns).List(ctx, sel)
+	if err != nil {
+		return nil, discovery.ExplainAPIError(err, "list", "cronjobs", where)
+	}
+	cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, sel)
+	if err != nil {
+		return nil, discovery.ExplainAPIError(err, "list", "configmaps", where)
+	}
+	leases, err := cs.CoordinationV1().Leases(ns).List(ctx, sel)
+	if err != nil {
+		return nil, discovery.ExplainAPIError(err, "list", "leases", where)
+	}
+	key := func(m metav1.ObjectMeta) string { return m.Namespace + "/" + m.Name }
+	configs := map[string]string{}
+	for _, cm := range cms.Items {
+		configs[key(cm.ObjectMeta)] = cm.Data[path.Base(ConfigFile)]
+	}
+	out := []Status{}
+	for _, j := range jobs.Items {
+		s := Status{Name: j.Labels[ScheduleLabel], Namespace: j.Namespace, Schedule: j.Spec.Schedule, Suspended: j.Spec.Suspend != nil && *j.Spec.Suspend}
+		var problems []string
+		if c, err := ParseConfig([]byte(configs[key(j.ObjectMeta)])); err != nil {
+			problems = append(problems, err.Error())
+		} else {
+			s.Destination, s.Retention, s.Image = c.Dest.Arg(), c.Keep.String(), c.Image
+		}
+		for i := range leases.Items {
+			if key(leases.Items[i].ObjectMeta) == key(j.ObjectMeta) {
+				if s.Record, err = ReadRecord(&leases.Items[i]); err != nil {
+					problems = append(problems, err.Error())
+				}
+			}
+		}
+		s.Problem = strings.Join(problems, "; ")
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Namespace != out[j].Namespace {
+			return out[i].Namespace < out[j].Namespace
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out, nil
+}
