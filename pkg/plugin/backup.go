@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -276,6 +277,7 @@ func (o *BackupOptions) kubernetesVersion() string {
 type ageRecipients struct {
 	Recipients     []string
 	RecipientFiles []string
+	recipients     []age.Recipient
 	encrypt        func(io.Writer) (io.WriteCloser, error)
 }
 
@@ -293,7 +295,7 @@ func (a *ageRecipients) complete() error {
 	if err != nil {
 		return err
 	}
-	a.encrypt = snapshot.Encrypter(rs)
+	a.recipients, a.encrypt = rs, snapshot.Encrypter(rs)
 	return nil
 }
 

@@ -70,6 +70,7 @@ func TestDynamicCompletion(t *testing.T) {
 				"move-leader\tHand the leadership to another member",
 				"recover\tRecover a cluster that lost its quorum from its most advanced survivor, nothing committed lost",
 				"restore\tRestore etcd from a snapshot on every control-plane node",
+				"schedule\tTake encrypted etcd backups on a schedule, in the cluster",
 				"snapshot\tInspect, verify and export from snapshot files on this machine (no cluster needed)",
 				"status\tShow the status of every etcd member",
 				"usage\tShow what fills the database: keys, bytes and history per resource",

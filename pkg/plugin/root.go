@@ -84,6 +84,7 @@ func NewCmdEtcdWithOptions(g *GlobalOptions) *cobra.Command {
 		NewCmdHealth(g),
 		NewCmdStatus(g),
 		NewCmdBackup(g),
+		NewCmdSchedule(g),
 		NewCmdBundle(g),
 		NewCmdCopyDB(g),
 		NewCmdSnapshot(g),

@@ -1,11 +1,13 @@
 package schedule
 
 import (
+	"cmp"
 	"context"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -54,6 +56,10 @@ func List(ctx context.Context, cs kubernetes.Interface, ns string) ([]Status, er
 	for _, cm := range cms.Items {
 		configs[key(cm.ObjectMeta)] = cm.Data[path.Base(ConfigFile)]
 	}
+	records := map[string]*coordinationv1.Lease{}
+	for i := range leases.Items {
+		records[key(leases.Items[i].ObjectMeta)] = &leases.Items[i]
+	}
 	out := []Status{}
 	for _, j := range jobs.Items {
 		s := Status{Name: j.Labels[ScheduleLabel], Namespace: j.Namespace, Schedule: j.Spec.Schedule, Suspended: j.Spec.Suspend != nil && *j.Spec.Suspend}
@@ -63,21 +69,16 @@ func List(ctx context.Context, cs kubernetes.Interface, ns string) ([]Status, er
 		} else {
 			s.Destination, s.Retention, s.Image = c.Dest.Arg(), c.Keep.String(), c.Image
 		}
-		for i := range leases.Items {
-			if key(leases.Items[i].ObjectMeta) == key(j.ObjectMeta) {
-				if s.Record, err = ReadRecord(&leases.Items[i]); err != nil {
-					problems = append(problems, err.Error())
-				}
+		if lease := records[key(j.ObjectMeta)]; lease != nil {
+			if s.Record, err = ReadRecord(lease); err != nil {
+				problems = append(problems, err.Error())
 			}
 		}
 		s.Problem = strings.Join(problems, "; ")
 		out = append(out, s)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Namespace != out[j].Namespace {
-			return out[i].Namespace < out[j].Namespace
-		}
-		return out[i].Name < out[j].Name
+	slices.SortFunc(out, func(a, b Status) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
 	return out, nil
 }
