@@ -255,9 +255,13 @@ func Render(c Config) ([]runtime.Object, error) {
 // etcd's client files at HostRoot + its node path.
 const HostRoot = "/host"
 
-// jobDeadline bounds one run: a snapshot of etcd's largest database
-// (8 GiB) takes minutes, not half an hour.
-const jobDeadline = 30 * time.Minute
+// JobDeadline bounds one run (its Job's activeDeadlineSeconds): a
+// snapshot of etcd's largest database (8 GiB) takes minutes, not half an
+// hour.
+const JobDeadline = 30 * time.Minute
+
+// ControlPlaneLabel marks the nodes a schedule's pod may run on.
+const ControlPlaneLabel = "node-role.kubernetes.io/control-plane"
 
 func cronJob(c Config, meta metav1.ObjectMeta, labels map[string]string) *batchv1.CronJob {
 	name := c.ObjectName()
@@ -296,8 +300,8 @@ func cronJob(c Config, meta metav1.ObjectMeta, labels map[string]string) *batchv
 		// control-plane node, with the same certificate paths.
 		HostNetwork:  true,
 		DNSPolicy:    corev1.DNSClusterFirstWithHostNet,
-		NodeSelector: map[string]string{"node-role.kubernetes.io/control-plane": ""},
-		Tolerations:  []corev1.Toleration{{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+		NodeSelector: map[string]string{ControlPlaneLabel: ""},
+		Tolerations:  []corev1.Toleration{{Key: ControlPlaneLabel, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
 		Containers: []corev1.Container{{
 			Name:            "backup",
 			Image:           c.Image,
@@ -335,7 +339,7 @@ func cronJob(c Config, meta metav1.ObjectMeta, labels map[string]string) *batchv
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: batchv1.JobSpec{
 					BackoffLimit:          ptr.To[int32](1),
-					ActiveDeadlineSeconds: ptr.To(int64(jobDeadline.Seconds())),
+					ActiveDeadlineSeconds: ptr.To(int64(JobDeadline.Seconds())),
 					Template: corev1.PodTemplateSpec{
 						ObjectMeta: metav1.ObjectMeta{Labels: labels},
 						Spec:       pod,
