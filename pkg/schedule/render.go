@@ -72,25 +72,25 @@ const (
 // DestMount is where a node dir or a PVC appears in the job's pod.
 const DestMount = "/backups"
 
-// ParseDest reads --to: node:/DIR, pvc:CLAIM or s3://BUCKET[/PREFIX].
+// ParseDest reads a destination (--to, DEST): node:/DIR, pvc:CLAIM or s3://BUCKET[/PREFIX].
 func ParseDest(s string) (Dest, error) {
 	switch {
 	case strings.HasPrefix(s, "node:"):
 		p := strings.TrimPrefix(s, "node:")
 		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
-			return Dest{}, fmt.Errorf("--to %s: the node dir must be a clean absolute path other than /, such as node:/var/lib/etcd-backups", s)
+			return Dest{}, fmt.Errorf("destination %s: the node dir must be a clean absolute path other than /, such as node:/var/lib/etcd-backups", s)
 		}
 		return Dest{Kind: DestNode, Path: p}, nil
 	case strings.HasPrefix(s, "pvc:"):
 		c := strings.TrimPrefix(s, "pvc:")
 		if c == "" || strings.ContainsAny(c, "/ ") {
-			return Dest{}, fmt.Errorf("--to %s: name a PersistentVolumeClaim in the schedule's namespace, such as pvc:etcd-backups", s)
+			return Dest{}, fmt.Errorf("destination %s: name a PersistentVolumeClaim in the schedule's namespace, such as pvc:etcd-backups", s)
 		}
 		return Dest{Kind: DestPVC, Claim: c}, nil
 	case strings.HasPrefix(s, "s3://"):
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
-			return Dest{}, fmt.Errorf("--to %s: want s3://BUCKET or s3://BUCKET/PREFIX", s)
+			return Dest{}, fmt.Errorf("destination %s: want s3://BUCKET or s3://BUCKET/PREFIX", s)
 		}
 		prefix := strings.Trim(u.Path, "/")
 		if prefix != "" {
@@ -98,7 +98,7 @@ func ParseDest(s string) (Dest, error) {
 		}
 		return Dest{Kind: DestS3, Bucket: u.Host, Prefix: prefix}, nil
 	}
-	return Dest{}, fmt.Errorf("--to %q: want node:/DIR, pvc:CLAIM or s3://BUCKET[/PREFIX]", s)
+	return Dest{}, fmt.Errorf("destination %q: want node:/DIR, pvc:CLAIM or s3://BUCKET[/PREFIX]", s)
 }
 
 // String says where the schedule writes.
