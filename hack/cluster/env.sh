@@ -69,6 +69,10 @@ export HC_REGISTRY=registry.k8s.io
 export HC_ETCD_IMAGE="$HC_REGISTRY/etcd:$ETCD_TAG"
 export HC_PAUSE_IMAGE="$HC_REGISTRY/pause:$PAUSE_TAG"
 export HC_TOOLBOX_IMAGE="hackcluster.local/toolbox:1"
+# The plugin's image, as the release builds it, from this checkout: what a
+# schedule's CronJob runs in the tests (--backup-image). Not loaded by
+# up.sh: load-plugin-image.sh builds and imports it, again after a change.
+export HC_PLUGIN_IMAGE="hackcluster.local/kubectl-etcd:dev"
 # Image tarballs (docker-archive) of this flavour.
 hc_image_files() {
   local c
@@ -84,6 +88,11 @@ hc_image_files() {
 export HC_BRIDGE=hcmbr0
 export HC_BRIDGE_IP=10.250.1.1
 export HC_NODE_PREFIX=hc-cp
+# The Service network; its first address is the kubernetes Service's,
+# which each node's host network leads to the node's API server (up.sh:
+# there is no kube-proxy).
+export HC_SERVICE_SUBNET=10.96.0.0/12
+export HC_API_SERVICE_IP=10.96.0.1
 hc_node_name() { echo "hc-cp$1"; }
 hc_node_ip() { echo "10.250.1.1$1"; }
 hc_node_netns() { echo "hc-n$1"; }

@@ -106,6 +106,13 @@ hc_nsenter() { # i cmd...
   nsenter -t "$p" -m -n -u -- "$@"
 }
 
+# Imports a docker-archive image into node i's containerd, in the k8s.io
+# namespace the kubelet's CRI reads (up.sh, load-plugin-image.sh).
+hc_import_image() { # i tarball
+  hc_nsenter "$1" ctr -a /run/containerd/containerd.sock -n k8s.io images import "$2" >>"$HC_LOG_DIR/n$1/import.log" 2>&1 \
+    || hc_die "node $1: importing $2 failed (see $HC_LOG_DIR/n$1/import.log)"
+}
+
 hc_stop_pid() { # name i [timeout]: TERM, wait, KILL
   local p t="${3:-10}" n=0
   p="$(hc_pid "$1" "$2")" || { rm -f "$HC_PID_DIR/$1-n$2"; return 0; }

@@ -24,7 +24,7 @@ HC_UP_TIMEOUT="${HC_UP_TIMEOUT:-300}"
 
 for b in kubeadm kubelet kubectl; do [ -x "$HC_K8S_BIN/$b" ] || hc_die "$HC_K8S_BIN/$b missing: run HC_FLAVOUR=$HC_FLAVOUR hack/cluster/build.sh"; done
 while read -r f; do [ -f "$f" ] || hc_die "$f missing: run HC_FLAVOUR=$HC_FLAVOUR hack/cluster/build.sh"; done < <(hc_image_files)
-for c in containerd ctr runc nsenter unshare ip jq /usr/lib/cni/bridge; do command -v "$c" >/dev/null || hc_die "$c missing: run hack/cluster/prereqs.sh"; done
+for c in containerd ctr runc nsenter unshare ip iptables jq /usr/lib/cni/bridge; do command -v "$c" >/dev/null || hc_die "$c missing: run hack/cluster/prereqs.sh"; done
 
 hc_log "cleanup of earlier runs"
 t="$(hc_now)"; hc_cleanup; T_CLEAN="$(hc_since "$t")"
@@ -168,7 +168,7 @@ kubernetesVersion: $K8S_VERSION
 controlPlaneEndpoint: $IP1:6443
 networking:
   podSubnet: 10.244.0.0/16
-  serviceSubnet: 10.96.0.0/12
+  serviceSubnet: $HC_SERVICE_SUBNET
 etcd:
   local:
     imageTag: "$ETCD_TAG"
@@ -237,6 +237,13 @@ setup_netns() { # i (serially: iproute2 sets up /run/netns on first use)
   ip -n "$ns" link set eth0 up
   ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1
   ip netns exec "$ns" sysctl -qw net.bridge.bridge-nf-call-iptables=1 2>/dev/null || true
+  # No kube-proxy: what it would do for the kubernetes Service alone, for
+  # the host network. A pod there that uses its in-cluster config (a
+  # schedule's job records its runs so) reaches $HC_API_SERVICE_IP:443,
+  # which leads to this node's API server. The route first: without one
+  # the connect fails before the DNAT is looked at.
+  ip -n "$ns" route add "$HC_API_SERVICE_IP/32" dev eth0
+  ip netns exec "$ns" iptables -w -t nat -A OUTPUT -d "$HC_API_SERVICE_IP/32" -p tcp --dport 443 -j DNAT --to-destination "$ip:6443"
   hc_cgroup_create "$i"
 }
 
@@ -258,10 +265,7 @@ start_node() { # i: holder, containerd, images, kubelet
     sleep 0.2; n=$((n + 1)); [ "$n" -lt 150 ] || hc_die "node $i: containerd did not start (see $HC_LOG_DIR/n$i/containerd.log)"
   done
   local f
-  while read -r f; do
-    hc_nsenter "$i" ctr -a /run/containerd/containerd.sock -n k8s.io images import "$f" >>"$HC_LOG_DIR/n$i/import.log" 2>&1 \
-      || hc_die "node $i: importing $f failed (see $HC_LOG_DIR/n$i/import.log)"
-  done < <(hc_image_files)
+  while read -r f; do hc_import_image "$i" "$f"; done < <(hc_image_files)
   hc_spawn "$i" kubelet "$HC_LOG_DIR/n$i/kubelet.log" \
     nsenter -t "$hp" -m -n -u -- "$HC_RUN_DIR/n$i/kubelet.sh"
   hc_log "node $i ($(hc_node_name "$i") $ip): netns, containerd and images ready in $(hc_since "$t0") s"

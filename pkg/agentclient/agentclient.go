@@ -75,11 +75,8 @@ func Stage(ctx context.Context, p *nodepod.Pod, a Binary) (Binary, error) {
 	}
 	defer f.Close()
 	dst := path.Join(nodepod.ScratchDir, a.SHA256)
-	if _, err := p.Upload(ctx, f, dst); err != nil {
+	if _, err := p.UploadExecutable(ctx, f, dst); err != nil {
 		return a, err
-	}
-	if err := p.Exec(ctx, []string{"chmod", "0500", dst}, nil, io.Discard, io.Discard); err != nil {
-		return a, fmt.Errorf("make the agent runnable: %w", err)
 	}
 	a.Exe = dst
 	return a, nil

@@ -3,13 +3,16 @@ package backup
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dustin/go-humanize"
 	corev1 "k8s.io/api/core/v1"
@@ -118,31 +121,27 @@ func (s *nodeStream) open(ctx context.Context) (io.ReadCloser, error) {
 		return nil, err
 	}
 	actx, cancel := context.WithCancel(ctx)
-	r := &servedSnapshot{node: m.Pod.Node, cancel: cancel, done: make(chan error, 1), onStreamed: func(st *agentapi.SnapshotStreamed) {
-		s.streamed, s.version = st, st.Version
-	}}
+	r := &servedSnapshot{node: m.Pod.Node, cancel: cancel, ended: make(chan struct{})}
 	r.stderr.listening = make(chan string, 1)
 	s.streamed = nil
-	go func() {
-		r.done <- pod.Exec(actx, snapshotArgs(agent.Exe, m, s.src.Compress), nil, io.Discard, &r.stderr)
-	}()
+	done := make(chan error, 1)
+	go func() { done <- pod.Exec(actx, snapshotArgs(agent.Exe, m, s.src.Compress), nil, io.Discard, &r.stderr) }()
 	var addr string
 	select {
 	case addr = <-r.stderr.listening:
-	case err := <-r.done:
+	case err := <-done:
 		cancel()
 		return nil, r.agentError(err)
 	case <-actx.Done():
 		cancel()
 		return nil, actx.Err()
 	}
-	_, port, err := net.SplitHostPort(addr)
-	n, perr := strconv.Atoi(port)
-	if err != nil || perr != nil {
+	port, err := listenPort(addr)
+	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("the agent on node %s listens at %q, not an address with a port", m.Pod.Node, addr)
+		return nil, fmt.Errorf("the agent on node %s: %w", m.Pod.Node, err)
 	}
-	dial, stop, err := s.src.Forward.Forward(actx, pod.Ref, n)
+	dial, stop, err := s.src.Forward.Forward(actx, pod.Ref, port)
 	if err != nil {
 		cancel()
 		return nil, err
@@ -152,51 +151,100 @@ func (s *nodeStream) open(ctx context.Context) (io.ReadCloser, error) {
 		r.Close()
 		return nil, fmt.Errorf("port-forward to the agent on node %s: %w", m.Pod.Node, err)
 	}
+	go r.watch(done, func(st *agentapi.SnapshotStreamed) { s.streamed, s.version = st, st.Version })
 	return r, nil
 }
 
+// listenPort is the port of the agent's {"listening":ADDR} line.
+func listenPort(addr string) (int, error) {
+	_, port, err := net.SplitHostPort(addr)
+	n, perr := strconv.Atoi(port)
+	if err != nil || perr != nil || n <= 0 {
+		return 0, fmt.Errorf("it listens at %q, not an address with a port", addr)
+	}
+	return n, nil
+}
+
 // servedSnapshot is the snapshot the agent serves: the bytes from the
-// forwarded connection, whose end counts only once the agent has exited
-// and said it wrote as many.
+// forwarded connection, which end once the agent has exited and said it
+// wrote as many. The agent's word ends the stream, not the connection's
+// close: containerd holds a forwarded connection open for a second after
+// the pod's side closed it, waiting for the other side.
 type servedSnapshot struct {
-	node       string
-	conn       net.Conn
-	stop       func()
-	cancel     context.CancelFunc
-	done       chan error
-	stderr     agentLines
-	n          int64
-	onStreamed func(*agentapi.SnapshotStreamed)
-	end        error // once the connection has ended
+	node   string
+	conn   net.Conn
+	stop   func()
+	cancel context.CancelFunc
+	stderr agentLines
+	ended  chan struct{} // closed once watch has read the agent's end
+	last   error         // what Read returns from now on
+
+	mu      sync.Mutex
+	n       int64 // bytes read
+	end     error // the agent's error, or io.EOF once it exited well
+	written int64 // what it said it wrote
+}
+
+// watch waits for the agent to exit and reads its last line. Once every
+// byte it wrote is here, or it failed, a Read blocked on the connection
+// is woken.
+func (r *servedSnapshot) watch(done <-chan error, streamed func(*agentapi.SnapshotStreamed)) {
+	end := r.agentError(<-done)
+	var st agentapi.SnapshotStreamed
+	if end == nil {
+		if err := json.Unmarshal([]byte(lastLine(r.stderr.String())), &st); err != nil {
+			end = fmt.Errorf("the agent's snapshot on node %s ended without saying what it wrote (%v)", r.node, err)
+		} else {
+			end = io.EOF
+			streamed(&st)
+		}
+	}
+	r.mu.Lock()
+	r.end, r.written = end, st.Written
+	wake := end != io.EOF || r.n >= r.written
+	r.mu.Unlock()
+	close(r.ended)
+	if wake {
+		_ = r.conn.SetReadDeadline(time.Now())
+	}
 }
 
 func (r *servedSnapshot) Read(p []byte) (int, error) {
-	if r.end != nil {
-		return 0, r.end
+	if r.last != nil {
+		return 0, r.last
 	}
 	n, err := r.conn.Read(p)
+	r.mu.Lock()
 	r.n += int64(n)
-	if err != io.EOF {
+	all := r.end == io.EOF && r.n >= r.written
+	r.mu.Unlock()
+	switch {
+	case err == nil:
+		if all {
+			r.last = r.result()
+		}
+		return n, nil
+	case err == io.EOF || errors.Is(err, os.ErrDeadlineExceeded):
+		// The connection's end, or watch's wake-up: the agent says.
+		<-r.ended
+		r.last = r.result()
+		return n, r.last
+	default:
 		return n, err
 	}
-	r.end = r.ended()
-	return n, r.end
 }
 
-// ended is what the end of the connection means: the agent's error, or
-// io.EOF once it said it wrote as many bytes as arrived.
-func (r *servedSnapshot) ended() error {
-	if err := r.agentError(<-r.done); err != nil {
-		return err
+// result is the stream's end once the agent has exited: io.EOF when the
+// bytes that arrived are those it wrote.
+func (r *servedSnapshot) result() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.end != io.EOF {
+		return r.end
 	}
-	var st agentapi.SnapshotStreamed
-	if jerr := json.Unmarshal([]byte(lastLine(r.stderr.String())), &st); jerr != nil {
-		return fmt.Errorf("the agent's snapshot on node %s ended without saying what it wrote (%v)", r.node, jerr)
+	if r.n != r.written {
+		return fmt.Errorf("the agent's snapshot on node %s: %d bytes arrived of the %d it wrote", r.node, r.n, r.written)
 	}
-	if st.Written != r.n {
-		return fmt.Errorf("the agent's snapshot on node %s: %d bytes arrived of the %d it wrote", r.node, r.n, st.Written)
-	}
-	r.onStreamed(&st)
 	return io.EOF
 }
 

@@ -2,12 +2,17 @@ package backup
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
@@ -72,6 +77,68 @@ func TestNodeSnapshotRefusals(t *testing.T) {
 			}
 			if len(cs.Actions()) != 0 {
 				t.Errorf("the API was called: %v", cs.Actions())
+			}
+		})
+	}
+}
+
+// The agent's word ends a served snapshot, not the connection: containerd
+// holds the connection open after the pod's side closed it, so a stream
+// whose bytes are all here ends as soon as the agent has exited, and an
+// agent that failed fails it at once. Fewer bytes than it wrote are
+// waited for until the connection ends, then an error.
+func TestServedSnapshotEnds(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		send    string
+		stderr  string
+		exitErr error
+		want    string // "" for io.EOF after send
+		closed  bool   // the connection ends after send
+	}{
+		{"every byte", "snapshot bytes", `{"listening":"127.0.0.1:1"}` + "\n" + `{"read":14,"written":14}` + "\n", nil, "", false},
+		{"bytes missing", "snap", `{"read":14,"written":14}` + "\n", nil, "4 bytes arrived of the 14 it wrote", true},
+		{"agent failed", "snap", "error: etcd went away\n", errors.New("command terminated with exit code 1"), "etcd went away", false},
+		{"no last line", "snap", "", nil, "ended without saying what it wrote", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			here, there := net.Pipe()
+			defer there.Close() // open until the test ends, as containerd holds it
+			r := &servedSnapshot{node: "cp1", conn: here, cancel: func() {}, ended: make(chan struct{})}
+			r.stderr.listening = make(chan string, 1)
+			r.stderr.Write([]byte(tt.stderr))
+			done := make(chan error, 1)
+			var streamed *agentapi.SnapshotStreamed
+			go r.watch(done, func(st *agentapi.SnapshotStreamed) { streamed = st })
+			go func() {
+				there.Write([]byte(tt.send))
+				done <- tt.exitErr
+				if tt.closed {
+					there.Close()
+				}
+			}()
+			got := make(chan struct {
+				b   []byte
+				err error
+			}, 1)
+			go func() {
+				b, err := io.ReadAll(r)
+				got <- struct {
+					b   []byte
+					err error
+				}{b, err}
+			}()
+			select {
+			case res := <-got:
+				if tt.want == "" {
+					if res.err != nil || string(res.b) != tt.send || streamed == nil || streamed.Written != int64(len(tt.send)) {
+						t.Errorf("read %q, %v, streamed %+v", res.b, res.err, streamed)
+					}
+				} else if res.err == nil || !strings.Contains(res.err.Error(), tt.want) {
+					t.Errorf("read %q, err %v; want %q", res.b, res.err, tt.want)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("the read waited for the connection to close")
 			}
 		})
 	}

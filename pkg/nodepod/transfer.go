@@ -17,9 +17,20 @@ import (
 // process closes stdout (containerd #13934), so a bare `cat > f` would
 // truncate, and only a digest proves the file whole.
 func (p *Pod) Upload(ctx context.Context, r io.Reader, dst string) (string, error) {
+	return p.upload(ctx, r, dst, `umask 077 && cat > "$1" && sync "$1" 2>/dev/null; sha256sum "$1"`)
+}
+
+// UploadExecutable is Upload for a program that runs in the pod: it
+// becomes 0500, in the same exec, and is not synced, since it lives in
+// the pod's scratch dir and goes with it.
+func (p *Pod) UploadExecutable(ctx context.Context, r io.Reader, dst string) (string, error) {
+	return p.upload(ctx, r, dst, `umask 077 && cat > "$1" && chmod 0500 "$1"; sha256sum "$1"`)
+}
+
+func (p *Pod) upload(ctx context.Context, r io.Reader, dst, script string) (string, error) {
 	h := sha256.New()
 	var out, errb bytes.Buffer
-	cmd := []string{"sh", "-c", `umask 077 && cat > "$1" && sync "$1" 2>/dev/null; sha256sum "$1"`, "upload", dst}
+	cmd := []string{"sh", "-c", script, "upload", dst}
 	if err := p.Exec(ctx, cmd, io.TeeReader(r, h), &out, &errb); err != nil {
 		return "", fmt.Errorf("uploading to %s on node %s: %w %s", dst, p.Node, err, strings.TrimSpace(errb.String()))
 	}

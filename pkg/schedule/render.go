@@ -131,8 +131,14 @@ func (d Dest) Arg() string {
 // release's version.
 const ImageRepo = "ghcr.io/kubectl-etcd/kubectl-etcd"
 
-// DefaultImage is the image of this plugin's own version.
-func DefaultImage() string { return ImageRepo + ":" + version.Version }
+// DefaultImage is the image of this plugin's own version: the release
+// tags it with the version as the tag was pushed (v0.4.0), with _ for
+// the + of a snapshot's build metadata, which a tag cannot hold
+// (.goreleaser.yaml's dockers_v2 does the same).
+func DefaultImage() string { return ImageRepo + ":" + ImageTag(version.Version) }
+
+// ImageTag is the image tag of a plugin version.
+func ImageTag(v string) string { return strings.ReplaceAll(v, "+", "_") }
 
 // Validate checks the schedule before anything is installed: its
 // settings, and the member's files the job reads.

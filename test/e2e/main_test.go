@@ -69,9 +69,11 @@ func setup() (int, error) {
 		return 1, err
 	}
 	// The node agent goes next to the plugin, where restore finds it, as
-	// a release archive lays them out.
+	// a release archive lays them out. Both built as the release builds
+	// them (static, -trimpath, -s -w): the schedule's scenario runs this
+	// very plugin in its image (hack/cluster/load-plugin-image.sh).
 	for _, b := range []struct{ out, pkg string }{{"kubectl-etcd", "./cmd/kubectl-etcd"}, {"kubectl-etcd-agent", "./cmd/kubectl-etcd-agent"}} {
-		build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(binDir, b.out), b.pkg)
+		build := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", filepath.Join(binDir, b.out), b.pkg)
 		build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := build.CombinedOutput(); err != nil {
 			return 1, fmt.Errorf("building %s: %v\n%s", b.pkg, err, out)
@@ -227,7 +229,7 @@ func clusterEnv() (map[string]string, error) {
 			m[k] = v
 		}
 	}
-	for _, k := range []string{"HC_KUBECTL", "HC_KUBECONFIG", "HC_ETCDUTL", "HC_TOOLBOX_IMAGE", "ETCD_VERSION"} {
+	for _, k := range []string{"HC_KUBECTL", "HC_KUBECONFIG", "HC_ETCDUTL", "HC_TOOLBOX_IMAGE", "HC_PLUGIN_IMAGE", "HC_API_SERVICE_IP", "ETCD_VERSION"} {
 		if m[k] == "" {
 			return nil, fmt.Errorf("hack/cluster/env.sh does not set %s", k)
 		}

@@ -79,6 +79,9 @@ var Scenarios = []Scenario{
 	{Name: "TestSignalsLeaveNoPod", Family: ReadOnly},
 	{Name: "TestHelperNamespaceRestricted", Family: ReadOnly},
 	{Name: "TestPortForwardBackupOneHelperPod", Family: ReadOnly},
+	// Installs a schedule in a namespace of its own and removes it; on
+	// three nodes its job may run on a node other than the S3 server's.
+	{Name: "TestScheduleToS3", Family: ReadOnly, MinNodes: 1},
 	{Name: "TestFrozenMember", Family: Fault, MinNodes: 3},
 	{Name: "TestNotReadyNode", Family: Fault, Pair: "1.33/1"},
 	{Name: "TestMaintenance", Family: ReadOnly},
