@@ -39,7 +39,7 @@ import (
 // and reads back what it left: the retention kept the newest two of its
 // files, each decrypts with the schedule's age identity and verifies, the
 // record in its Lease and schedule list say the newest, snapshot list and
-// get read the bucket from here and check finds the schedule fresh, no
+// get read the bucket from here and check names its newest backup, no
 // pod or output shows the secret key, and --uninstall removes the schedule's objects
 // and none of its backups.
 func TestScheduleToS3(t *testing.T) {
@@ -91,7 +91,8 @@ func TestScheduleToS3(t *testing.T) {
 // browseBackups reads the bucket as an operator would from the
 // workstation: snapshot list, newest first, each file verified through
 // its decryption; snapshot get of the newest, 0600 and the bucket's very
-// bytes, which verifies; and check's finding on the schedule, fresh.
+// bytes, which verifies; and check's finding on the schedule: suspended
+// (as the test left it), its newest backup named.
 func browseBackups(t *testing.T, gw *nodeS3, ns, secret, bucket, dir, key, older, newest string) string {
 	t.Helper()
 	dest := "s3://" + bucket + "/e2e"
@@ -141,8 +142,10 @@ func browseBackups(t *testing.T, gw *nodeS3, ns, secret, bucket, dir, key, older
 	for _, x := range rep.Results {
 		if x.ID() == "backups.schedules" && strings.Contains(x.Found, ns+"/e2e") {
 			found = true
-			if x.Severity != doctor.OK {
-				t.Errorf("check backups.schedules: %s %s (fix: %s)", x.Severity, x.Found, x.Fix)
+			// The test suspended the CronJob (its runs are started by
+			// hand): check says so, and still names the newest backup.
+			if x.Severity != doctor.Warn || !strings.Contains(x.Found, "suspended") || !strings.Contains(x.Found, newest) {
+				t.Errorf("check backups.schedules: %s %s (fix: %s); want a warning that it is suspended, naming %s", x.Severity, x.Found, x.Fix, newest)
 			}
 		}
 	}
