@@ -32,7 +32,7 @@
 # Every unit test bounds time generously enough to pass on a loaded
 # machine. The suite stops at the first failure of either chain.
 #
-# versitygw, the S3 server that the integration tests (pkg/internal/s3test)
+# versitygw, the S3 server that the integration tests (internal/s3test)
 # and the schedule's e2e scenario start, is a third background step, from
 # the first second: `go install` of the pinned version when no versitygw
 # of that version is found where s3test looks, into the tools dir
@@ -60,7 +60,7 @@ else
   PAIRS="${E2E_PAIRS:-1.33/1 1.37/3}"
 fi
 FLAVOURS="$(for p in $PAIRS; do echo "${p%/*}"; done | awk '!seen[$0]++' | tr '\n' ' ')"
-# The versitygw the tests start: pinned as pkg/internal/s3test.Install
+# The versitygw the tests start: pinned as internal/s3test.Install
 # says. A VERSITYGW of your own is used as it is.
 VERSITYGW_PKG=github.com/versity/versitygw/cmd/versitygw
 VERSITYGW_VERSION=v1.8.0

@@ -29,6 +29,8 @@ load_etcd "$SIZE_MIB" "$d"
 size=$(db_mib)
 echo "DB size: $size MiB"
 certs="$HC_STATE_DIR/nodes/n1/etc-kubernetes/pki/etcd"
+# A run just before may have left it terminating.
+kubectl -n kube-system delete pod "$rawpod" --ignore-not-found --timeout=120s >/dev/null
 kubectl -n kube-system run "$rawpod" --image "$HC_TOOLBOX_IMAGE" --image-pull-policy Never --restart Never \
   --labels app.kubernetes.io/managed-by=kubectl-etcd --overrides "{\"spec\":{\"nodeName\":\"$NODE1\"}}" \
   -- nc -ll -p 9000 -e dd if=/dev/zero bs=1M count="$size" >/dev/null

@@ -17,7 +17,7 @@ import (
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/nodetest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/s3test"
+	"github.com/kubectl-etcd/kubectl-etcd/internal/s3test"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/snapshottest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/schedule"
 )

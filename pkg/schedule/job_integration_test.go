@@ -14,8 +14,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/s3test"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/s3test"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/klauspost/compress/zstd"
 
-	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/s3test"
+	"github.com/kubectl-etcd/kubectl-etcd/internal/s3test"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/snapshottest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )

@@ -30,6 +30,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/s3test"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 )
 
@@ -602,38 +603,17 @@ func (g *nodeS3) launch(t *testing.T, bin, node, addr, data, log string) error {
 	return nil
 }
 
-// versitygw finds the server as pkg/internal/s3test.Binary does, which
-// test/e2e cannot import: $VERSITYGW, PATH, ~/go/bin, GOPATH's bin.
-// hack/test.sh installs it. Without it the test fails, never skips: the
-// schedule's S3 destination is tested against a cluster nowhere else.
+// versitygw finds the server where the integration tests do
+// (s3test.Binary); hack/test.sh installs it. Without it the test fails,
+// never skips: the schedule's S3 destination is tested against a
+// cluster nowhere else.
 func versitygw(t *testing.T) string {
 	t.Helper()
-	const install = "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
-	if p := os.Getenv("VERSITYGW"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("VERSITYGW=%s: %v; build it with\n\t%s", p, err, install)
-		}
-		return p
+	p, err := s3test.Binary()
+	if err != nil {
+		t.Fatalf("%v; build it with\n\t%s\nor point VERSITYGW at it", err, s3test.Install)
 	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	var tried []string
-	if home, err := os.UserHomeDir(); err == nil {
-		tried = append(tried, filepath.Join(home, "go", "bin", "versitygw"))
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, d := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			tried = append(tried, filepath.Join(d, "bin", "versitygw"))
-		}
-	}
-	for _, p := range tried {
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-			return p
-		}
-	}
-	t.Fatalf("no versitygw: not in $VERSITYGW, PATH, or %s; build it with\n\t%s\nor point VERSITYGW at it", strings.Join(tried, ", "), install)
-	return ""
+	return p
 }
 
 func (g *nodeS3) createBucket(t *testing.T, bucket string) {
