@@ -15,9 +15,9 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/kubectl-etcd/kubectl-etcd/internal/s3test"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/nodetest"
-	"github.com/kubectl-etcd/kubectl-etcd/internal/s3test"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/snapshottest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/schedule"
 )
