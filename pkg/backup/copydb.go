@@ -130,7 +130,7 @@ func CopyDB(ctx context.Context, rn *nodepod.Runner, pods []discovery.Member, cf
 			opts.Progress = cfg.Progress(size)
 		}
 		opts.Settle = func(got int64, sum string) error {
-			after, err := fileSHA256(ctx, p, in)
+			after, err := p.SHA256(ctx, in)
 			if err != nil {
 				return err
 			}
@@ -141,7 +141,7 @@ func CopyDB(ctx context.Context, rn *nodepod.Runner, pods []discovery.Member, cf
 			res.DBSHA256 = after
 			return nil
 		}
-		src := func(ctx context.Context) (io.ReadCloser, error) { return streamFile(ctx, p, in, cfg.Node), nil }
+		src := func(ctx context.Context) (io.ReadCloser, error) { return streamFile(ctx, p, in), nil }
 		saved, err := snapshot.Save(ctx, src, sink, opts)
 		if err != nil {
 			return err
@@ -242,29 +242,10 @@ func lockedSize(ctx context.Context, p *nodepod.Pod, file, node string) (int64, 
 	return strconv.ParseInt(strings.TrimSpace(out.String()), 10, 64)
 }
 
-// fileSHA256 is the sha256 of the file on the node.
-func fileSHA256(ctx context.Context, p *nodepod.Pod, file string) (string, error) {
-	var out, errb bytes.Buffer
-	if err := p.Exec(ctx, []string{"sha256sum", file}, nil, &out, &errb); err != nil {
-		return "", fmt.Errorf("hashing %s on node %s: %w %s", file, p.Node, err, strings.TrimSpace(errb.String()))
-	}
-	sum, _, _ := strings.Cut(strings.TrimSpace(out.String()), " ")
-	return sum, nil
-}
-
 // streamFile streams the file from the node, under a shared flock when
 // the image has one (busybox builds differ); the sha256 compared after
 // the copy catches a change either way.
-func streamFile(ctx context.Context, p *nodepod.Pod, file, node string) io.ReadCloser {
-	pr, pw := io.Pipe()
-	go func() {
-		var errb bytes.Buffer
-		script := `if command -v flock >/dev/null; then exec flock -n -s "$1" cat "$1"; fi; exec cat "$1"`
-		err := p.Exec(ctx, []string{"sh", "-c", script, "copydb", file}, nil, pw, &errb)
-		if err != nil {
-			err = fmt.Errorf("streaming %s from node %s: %w %s", file, node, err, strings.TrimSpace(errb.String()))
-		}
-		pw.CloseWithError(err)
-	}()
-	return pr
+func streamFile(ctx context.Context, p *nodepod.Pod, file string) io.ReadCloser {
+	script := `if command -v flock >/dev/null; then exec flock -n -s "$1" cat "$1"; fi; exec cat "$1"`
+	return p.Stream(ctx, "streaming "+file, []string{"sh", "-c", script, "copydb", file})
 }

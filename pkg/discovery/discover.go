@@ -134,9 +134,14 @@ func NodeIsReady(n *corev1.Node) bool {
 }
 
 // ExplainAPIError adds what to do to the API errors users meet most.
-// Denials are permanent: retrying them only repeats them.
+// Denials are permanent: retrying them only repeats them. ns "" is every
+// namespace, or a resource outside namespaces (nodes).
 func ExplainAPIError(err error, verb, resource, ns string) error {
 	switch {
+	case apierrors.IsForbidden(err) && ns == "":
+		return hint.Permanent(fmt.Errorf("RBAC denied: you cannot %s %s across the cluster (%w)", verb, resource, err),
+			"Ask a cluster admin for a ClusterRole that allows verb %q on %q, or use a context with more rights (check: kubectl auth can-i %s %s --all-namespaces)",
+			verb, resource, verb, resource)
 	case apierrors.IsForbidden(err):
 		return hint.Permanent(fmt.Errorf("RBAC denied: you cannot %s %s in namespace %q (%w)", verb, resource, ns, err),
 			"Ask a cluster admin for a Role in %s that allows verb %q on %q, or use a context with more rights (check: kubectl auth can-i %s %s -n %s)",
@@ -146,6 +151,8 @@ func ExplainAPIError(err error, verb, resource, ns string) error {
 			"Check that the kubeconfig points at the right cluster (kubectl config current-context; --kubeconfig, --context)")
 	case apierrors.IsUnauthorized(err):
 		return hint.Permanent(fmt.Errorf("the API server rejected your credentials (%w)", err), "refresh them or pick another --context")
+	case ns == "":
+		return fmt.Errorf("cannot %s %s across the cluster: %w", verb, resource, err)
 	default:
 		return fmt.Errorf("cannot %s %s in namespace %q: %w", verb, resource, ns, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/schedule"
 )
 
 // Facts are what the rules judge. Gather fills them from the cluster;
@@ -26,6 +27,8 @@ type Facts struct {
 	HashErr      error
 	// Backup is what --backup-dir holds; nil without the flag.
 	Backup *BackupFacts
+	// Schedules are the scheduled backups; nil when not read.
+	Schedules *ScheduleFacts
 	// Encryption is what the API servers encrypt with and how the values
 	// are stored; nil when not read.
 	Encryption *EncryptionFacts
@@ -73,6 +76,13 @@ type BackupFacts struct {
 	VerifyErr    error
 	Unverifiable string
 	Err          error
+}
+
+// ScheduleFacts are the schedules installed in the cluster, with the
+// record of their runs, or why they could not be listed.
+type ScheduleFacts struct {
+	List []schedule.Status
+	Err  error
 }
 
 func (f *Facts) leader() *MemberFacts {

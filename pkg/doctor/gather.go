@@ -16,6 +16,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/par"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/metrics"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodefacts"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/schedule"
 )
 
 // Client is what check needs of one member: a read-only part of
@@ -48,6 +49,9 @@ type Sources struct {
 	// APIServers lists the kube-apiservers and their encryption config
 	// (nil: encryption at rest is not checked).
 	APIServers func(ctx context.Context) ([]discovery.APIServer, error)
+	// Schedules lists the scheduled backups and their records (nil: they
+	// are not checked).
+	Schedules func(ctx context.Context) ([]schedule.Status, error)
 }
 
 // Every transport's client serves the checks.
@@ -127,6 +131,7 @@ func Gather(ctx context.Context, src Sources, pods []discovery.Member, cfg Confi
 	run(cfg.wants("consistency.readyz"), func() { readReadyz(ctx, src.HTTP, f) })
 	run(cfg.wants("performance.leader-changes"), func() { readElections(ctx, src.Logs, f) })
 	run(cfg.wantsArea(AreaPerformance) || cfg.wants("capacity.compaction"), func() { readMetrics(ctx, src.HTTP, clients, f, cfg) })
+	run(cfg.wants("backups.schedules"), func() { f.Schedules = readSchedules(ctx, src) })
 	if cfg.BackupDir != "" && cfg.wantsArea(AreaBackups) {
 		f.Backup = ReadBackupDir(cfg.BackupDir)
 	}

@@ -47,6 +47,7 @@ var rules = []rule{
 	{"performance.slow-applies", checkSlowApplies},
 	{"performance.peer-rtt", checkPeerRTT},
 	{"performance.proposals", checkProposals},
+	{"backups.schedules", checkSchedules},
 	{"backups.newest", checkBackupAge},
 	{"backups.verify", checkBackupVerify},
 }

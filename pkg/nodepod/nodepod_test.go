@@ -627,3 +627,35 @@ func TestCompleteDeletesOnEveryPath(t *testing.T) {
 		})
 	}
 }
+
+// A host path the kubelet cannot mount leaves the pod Pending with
+// nothing in its status: the kubelet's FailedMount event says why, and
+// Start fails on it at once, with ErrHostPath, instead of timing out.
+func TestStartFailsOnAMissingHostPath(t *testing.T) {
+	defer func(d time.Duration) { mountCheckEvery = d }(mountCheckEvery)
+	mountCheckEvery = 10 * time.Millisecond
+	cs := clusterWith(t, true, pending)
+	cs.PrependReactor("create", "pods", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		pod := a.(k8stesting.CreateAction).GetObject().(*corev1.Pod)
+		ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: pod.Name + ".1", Namespace: pod.Namespace}, Reason: "FailedMount",
+			InvolvedObject: corev1.ObjectReference{Kind: "Pod", Name: pod.Name, Namespace: pod.Namespace},
+			Message:        `MountVolume.SetUp failed for volume "host-0" : hostPath type check failed: /var/lib/etcd-backups is not a directory`}
+		// The tracker, not the clientset, which a reactor holds.
+		if err := cs.Tracker().Create(corev1.SchemeGroupVersion.WithResource("events"), ev, pod.Namespace); err != nil {
+			t.Error(err)
+		}
+		return false, nil, nil
+	})
+	r := &Runner{Client: cs, Exec: &recExec{}, StartTimeout: startTimeout}
+	start := time.Now()
+	_, err := r.Start(context.Background(), Spec{Purpose: "backups", Node: "n1", Namespace: "kube-system", Mounts: []HostMount{{HostPath: "/var/lib/etcd-backups"}}})
+	if !errors.Is(err, ErrHostPath) || !strings.Contains(err.Error(), "/var/lib/etcd-backups is not a directory") || !hint.IsPermanent(err) {
+		t.Fatalf("err = %v, want ErrHostPath naming the dir", err)
+	}
+	if took := time.Since(start); took > startTimeout/2 {
+		t.Errorf("took %s: it waited for the timeout", took)
+	}
+	if n := leftovers(t, cs); n != 0 {
+		t.Errorf("%d helper pods left behind", n)
+	}
+}

@@ -322,8 +322,14 @@ func (r *Runner) waitRunning(ctx context.Context, pod *corev1.Pod, spec Spec) er
 	started := time.Now()
 	tick := time.NewTicker(startProgressEvery)
 	defer tick.Stop()
+	mounts := time.NewTicker(mountCheckEvery)
+	defer mounts.Stop()
 	for {
 		select {
+		case <-mounts.C:
+			if err := r.hostPathFailure(ctx, pod); err != nil {
+				return err
+			}
 		case <-tick.C:
 			r.logf("still waiting for pod %s/%s to start on node %s after %s (%s)", pod.Namespace, pod.Name, spec.Node, time.Since(started).Round(time.Second), describe(last))
 		case <-ctx.Done():
@@ -354,6 +360,34 @@ func (r *Runner) waitRunning(ctx context.Context, pod *corev1.Pod, spec Spec) er
 			}
 		}
 	}
+}
+
+// mountCheckEvery is how often the events of a pod that has not started
+// are read for a host path the kubelet cannot mount: the pod stays
+// Pending then, and its status says nothing of why.
+var mountCheckEvery = 2 * time.Second
+
+// ErrHostPath is the error of a pod one of whose host paths is not on its
+// node, or not of the type it mounts.
+var ErrHostPath = errors.New("a host path it mounts is missing on the node")
+
+// hostPathFailure is ErrHostPath, with the kubelet's words, when an event
+// says the kubelet cannot mount one of pod's host paths; events that
+// cannot be read say nothing.
+func (r *Runner) hostPathFailure(ctx context.Context, pod *corev1.Pod) error {
+	sel := fields.Set{"involvedObject.name": pod.Name, "reason": "FailedMount"}.AsSelector().String()
+	evs, err := r.Client.CoreV1().Events(pod.Namespace).List(ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		return nil
+	}
+	for _, e := range evs.Items {
+		_, why, found := strings.Cut(e.Message, "hostPath type check failed: ")
+		if e.InvolvedObject.Name == pod.Name && e.Reason == "FailedMount" && found {
+			return hint.Permanent(fmt.Errorf("helper pod %s/%s cannot start on node %s: %w: %s", pod.Namespace, pod.Name, pod.Spec.NodeName, ErrHostPath, why),
+				"check the path on node %s", pod.Spec.NodeName)
+		}
+	}
+	return nil
 }
 
 // podStarted reports whether the pod runs, or why it never will.

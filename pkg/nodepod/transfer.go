@@ -41,3 +41,29 @@ func (p *Pod) upload(ctx context.Context, r io.Reader, dst, script string) (stri
 	}
 	return want, nil
 }
+
+// Stream runs cmd in the pod and returns its standard output as it
+// comes: at its end the error says how cmd, doing what, failed, with its
+// standard error. Closing the reader early stops cmd.
+func (p *Pod) Stream(ctx context.Context, what string, cmd []string) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		var errb bytes.Buffer
+		err := p.Exec(ctx, cmd, nil, pw, &errb)
+		if err != nil {
+			err = fmt.Errorf("%s on node %s: %w %s", what, p.Node, err, strings.TrimSpace(errb.String()))
+		}
+		pw.CloseWithError(err)
+	}()
+	return pr
+}
+
+// SHA256 is the sha256 of file in the pod, which sha256sum reads there.
+func (p *Pod) SHA256(ctx context.Context, file string) (string, error) {
+	var out, errb bytes.Buffer
+	if err := p.Exec(ctx, []string{"sha256sum", file}, nil, &out, &errb); err != nil {
+		return "", fmt.Errorf("hashing %s on node %s: %w %s", file, p.Node, err, strings.TrimSpace(errb.String()))
+	}
+	sum, _, _ := strings.Cut(strings.TrimSpace(out.String()), " ")
+	return sum, nil
+}

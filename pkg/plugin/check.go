@@ -14,6 +14,7 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/schedule"
 )
 
 var checkLong = longDesc(`
@@ -40,8 +41,14 @@ var checkLong = longDesc(`
 	commit p99 against etcd's hardware guide, leader changes in the last hour
 	(the elections each member's log records, else etcd's counter), slow applies,
 	has_leader, peer round trip, failed and pending proposals.
-	backups (with --backup-dir): the age of the newest snapshot there, and
-	whether it verifies.
+	backups: each schedule kubectl etcd schedule backup installed (in every
+	namespace), by the record its runs keep in its Lease: a warning when it is
+	suspended, never succeeded, or its newest backup is older than twice the
+	gap between its runs around now, plus the job's 30-minute deadline (a
+	nightly schedule warns once its backup is 48h30m old: one missed run
+	passes, two do not); with no schedule at all, a warning, unless
+	--backup-dir is given. With --backup-dir: the age of the newest snapshot
+	there, and whether it verifies.
 
 	check speaks etcd's client API over a port-forward; when no helper pod can
 	start (under a NOSPACE alarm the API server creates none) it reads the
@@ -60,6 +67,9 @@ var checkExample = templates.Examples(`
 
 	# Fail on warnings too, and check the backups kept in a directory
 	kubectl etcd check --strict --backup-dir /var/backups/etcd
+
+	# Only the backups: the schedules' records, and the newest snapshot in a directory
+	kubectl etcd check --only backups --backup-dir /var/backups/etcd
 
 	# Only the certificates and the quota, as JSON
 	kubectl etcd check --only security.cert-expiry,capacity.quota -o json
@@ -138,7 +148,8 @@ func (o *CheckOptions) Run(ctx context.Context) error {
 		Logs: discovery.PodLogs{Client: o.Client},
 		APIServers: func(ctx context.Context) ([]discovery.APIServer, error) {
 			return discovery.APIServers(ctx, o.Client, o.Namespace)
-		}}
+		},
+		Schedules: func(ctx context.Context) ([]schedule.Status, error) { return schedule.List(ctx, o.Client, "") }}
 	cfg := doctor.Config{Selection: o.selection(), Window: o.Window, BackupDir: o.BackupDir, Now: o.Now, Log: o.ErrOut}
 	rep, err := doctor.Check(ctx, src, pods, cfg)
 	if err != nil {

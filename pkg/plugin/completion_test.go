@@ -71,7 +71,7 @@ func TestDynamicCompletion(t *testing.T) {
 				"recover\tRecover a cluster that lost its quorum from its most advanced survivor, nothing committed lost",
 				"restore\tRestore etcd from a snapshot on every control-plane node",
 				"schedule\tTake encrypted etcd backups on a schedule, in the cluster",
-				"snapshot\tInspect, verify and export from snapshot files on this machine (no cluster needed)",
+				"snapshot\tInspect, verify and export snapshot files on this machine; list and fetch a schedule's backups",
 				"status\tShow the status of every etcd member",
 				"usage\tShow what fills the database: keys, bytes and history per resource",
 				"version\tPrint the version of kubectl-etcd",

@@ -13,17 +13,23 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
-// NewCmdSnapshot returns the snapshot command group (local files only).
+// NewCmdSnapshot returns the snapshot command group.
 func NewCmdSnapshot(g *GlobalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot",
-		Short: "Inspect, verify and export from snapshot files on this machine (no cluster needed)",
+		Short: "Inspect, verify and export snapshot files on this machine; list and fetch a schedule's backups",
+		Long: longDesc(`
+			inspect, verify and export read snapshot files on this machine, with no
+			cluster. list and get read the backups at a schedule's destination: a dir
+			on the control-plane nodes, or S3.`),
 		Example: templates.Examples(`
 			kubectl etcd snapshot inspect etcd.db
 			kubectl etcd snapshot verify etcd.db
-			kubectl etcd snapshot export etcd.db --namespace prod`),
+			kubectl etcd snapshot export etcd.db --namespace prod
+			kubectl etcd snapshot list node:/var/lib/etcd-backups
+			kubectl etcd snapshot get node:/var/lib/etcd-backups nightly-20261207T020000Z.db.zst.age`),
 	}
-	cmd.AddCommand(NewCmdSnapshotInspect(g), NewCmdSnapshotVerify(g), NewCmdSnapshotExport(g))
+	cmd.AddCommand(NewCmdSnapshotInspect(g), NewCmdSnapshotVerify(g), NewCmdSnapshotExport(g), NewCmdSnapshotList(g), NewCmdSnapshotGet(g))
 	return cmd
 }
 

@@ -44,6 +44,7 @@ func TestPrinters(t *testing.T) {
 		"check":       {checkReport, CheckTable(checkReport)},
 		"metrics":     {metricsRows, MetricsTable(metricsRows)},
 		"schedules":   {schedules, ScheduleTable(schedules, scheduleNow)},
+		"backups":     {backups, BackupsTable(backups, scheduleNow, true, true)},
 	}
 	for name, tc := range tables {
 		for _, format := range []string{Table, Wide, JSON, YAML} {

@@ -20,3 +20,12 @@ var schedules = []schedule.Status{
 			Kept: []schedule.Object{{Name: "nightly-20261207T020000Z.db.zst.age", Size: 5 << 20}}}},
 	{Name: "new", Namespace: "kube-system", Schedule: "30 3 * * 0", Suspended: true, Problem: "the schedule's config: unexpected end of JSON input"},
 }
+
+var backups = []schedule.Backup{
+	{Name: "nightly-20261207T020000Z.db.zst.age", Schedule: "nightly", Taken: time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC), Size: 5 << 20, Node: "hc-cp1",
+		Verified: &schedule.Verification{Content: true, SHA256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}},
+	{Name: "nightly-20261206T020000Z.db.zst.age", Schedule: "nightly", Taken: time.Date(2026, 12, 6, 2, 0, 0, 0, time.UTC), Size: 5 << 20, Node: "hc-cp2",
+		Verified: &schedule.Verification{SHA256: "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"}},
+	{Name: "manual.db", Taken: time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC), Size: 21 << 20, Node: "hc-cp1",
+		Verified: &schedule.Verification{Error: "1048576 bytes arrived of the 22020096 listed: the transfer was cut, which a read of the node's file over exec can do"}},
+}

@@ -6,6 +6,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -21,6 +22,8 @@ type Status struct {
 	Namespace string `json:"namespace"`
 	Schedule  string `json:"schedule"`
 	Suspended bool   `json:"suspended,omitempty"`
+	// Created is when its CronJob was.
+	Created time.Time `json:"created,omitzero"`
 	// Destination is as --to names it; Retention as Rule.String says it.
 	Destination string `json:"destination,omitempty"`
 	Retention   string `json:"retention,omitempty"`
@@ -35,21 +38,17 @@ type Status struct {
 // labelled as a schedule's.
 func List(ctx context.Context, cs kubernetes.Interface, ns string) ([]Status, error) {
 	sel := metav1.ListOptions{LabelSelector: Selector("")}
-	where := ns
-	if where == "" {
-		where = "any namespace"
-	}
 	jobs, err := cs.BatchV1().CronJobs(ns).List(ctx, sel)
 	if err != nil {
-		return nil, discovery.ExplainAPIError(err, "list", "cronjobs", where)
+		return nil, discovery.ExplainAPIError(err, "list", "cronjobs", ns)
 	}
 	cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, sel)
 	if err != nil {
-		return nil, discovery.ExplainAPIError(err, "list", "configmaps", where)
+		return nil, discovery.ExplainAPIError(err, "list", "configmaps", ns)
 	}
 	leases, err := cs.CoordinationV1().Leases(ns).List(ctx, sel)
 	if err != nil {
-		return nil, discovery.ExplainAPIError(err, "list", "leases", where)
+		return nil, discovery.ExplainAPIError(err, "list", "leases", ns)
 	}
 	key := func(m metav1.ObjectMeta) string { return m.Namespace + "/" + m.Name }
 	configs := map[string]string{}
@@ -62,7 +61,8 @@ func List(ctx context.Context, cs kubernetes.Interface, ns string) ([]Status, er
 	}
 	out := []Status{}
 	for _, j := range jobs.Items {
-		s := Status{Name: j.Labels[ScheduleLabel], Namespace: j.Namespace, Schedule: j.Spec.Schedule, Suspended: j.Spec.Suspend != nil && *j.Spec.Suspend}
+		s := Status{Name: j.Labels[ScheduleLabel], Namespace: j.Namespace, Schedule: j.Spec.Schedule, Suspended: j.Spec.Suspend != nil && *j.Spec.Suspend,
+			Created: j.CreationTimestamp.Time}
 		var problems []string
 		if c, err := ParseConfig([]byte(configs[key(j.ObjectMeta)])); err != nil {
 			problems = append(problems, err.Error())

@@ -96,22 +96,47 @@ func Preflight(ctx context.Context, cs kubernetes.Interface, c Config, strict bo
 
 // checkSecret checks that S3's Secret is there with both keys, non-empty.
 func checkSecret(ctx context.Context, cs kubernetes.Interface, ns, name string, missing func(error) error) error {
+	_, _, err := S3Credentials(ctx, cs, ns, name)
+	var gone *noSecret
+	if errors.As(err, &gone) {
+		return missing(err)
+	}
+	return err
+}
+
+// S3Credentials reads the access key id and secret key in S3's Secret
+// ns/name, both non-empty. The caller keeps them in memory only and
+// prints neither.
+func S3Credentials(ctx context.Context, cs kubernetes.Interface, ns, name string) (keyID, secretKey string, err error) {
 	create := fmt.Sprintf("kubectl -n %s create secret generic %s --from-literal=%s=... --from-literal=%s=...", ns, name, EnvAccessKeyID, EnvSecretAccessKey)
 	s, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return missing(hint.Permanent(fmt.Errorf("secret %s is not in namespace %s", name, ns), "create it with the S3 credentials: %s", create))
+		return "", "", hint.Permanent(&noSecret{ns, name}, "create it with the S3 credentials: %s", create)
 	}
 	if err != nil {
-		return discovery.ExplainAPIError(err, "get", "secrets", ns)
+		return "", "", discovery.ExplainAPIError(err, "get", "secrets", ns)
+	}
+	key := func(k string) string {
+		if v := s.Data[k]; len(v) > 0 {
+			return string(v)
+		}
+		return s.StringData[k]
 	}
 	var errs []error
 	for _, k := range []string{EnvAccessKeyID, EnvSecretAccessKey} {
-		if len(s.Data[k]) == 0 && s.StringData[k] == "" {
+		if key(k) == "" {
 			errs = append(errs, fmt.Errorf("secret %s/%s has no key %s, or it is empty", ns, name, k))
 		}
 	}
 	if len(errs) > 0 {
-		return hint.Permanent(errors.Join(errs...), "the schedule's pod reads the S3 credentials from keys %s and %s of that Secret: %s", EnvAccessKeyID, EnvSecretAccessKey, create)
+		return "", "", hint.Permanent(errors.Join(errs...), "the schedule's pod reads the S3 credentials from keys %s and %s of that Secret: %s", EnvAccessKeyID, EnvSecretAccessKey, create)
 	}
-	return nil
+	return key(EnvAccessKeyID), key(EnvSecretAccessKey), nil
+}
+
+// noSecret is the error of a Secret that is not there.
+type noSecret struct{ ns, name string }
+
+func (e *noSecret) Error() string {
+	return fmt.Sprintf("secret %s is not in namespace %s", e.name, e.ns)
 }

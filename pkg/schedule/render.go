@@ -72,25 +72,25 @@ const (
 // DestMount is where a node dir or a PVC appears in the job's pod.
 const DestMount = "/backups"
 
-// ParseDest reads --to: node:/DIR, pvc:CLAIM or s3://BUCKET[/PREFIX].
+// ParseDest reads a destination (--to, DEST): node:/DIR, pvc:CLAIM or s3://BUCKET[/PREFIX].
 func ParseDest(s string) (Dest, error) {
 	switch {
 	case strings.HasPrefix(s, "node:"):
 		p := strings.TrimPrefix(s, "node:")
 		if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
-			return Dest{}, fmt.Errorf("--to %s: the node dir must be a clean absolute path other than /, such as node:/var/lib/etcd-backups", s)
+			return Dest{}, fmt.Errorf("destination %s: the node dir must be a clean absolute path other than /, such as node:/var/lib/etcd-backups", s)
 		}
 		return Dest{Kind: DestNode, Path: p}, nil
 	case strings.HasPrefix(s, "pvc:"):
 		c := strings.TrimPrefix(s, "pvc:")
 		if c == "" || strings.ContainsAny(c, "/ ") {
-			return Dest{}, fmt.Errorf("--to %s: name a PersistentVolumeClaim in the schedule's namespace, such as pvc:etcd-backups", s)
+			return Dest{}, fmt.Errorf("destination %s: name a PersistentVolumeClaim in the schedule's namespace, such as pvc:etcd-backups", s)
 		}
 		return Dest{Kind: DestPVC, Claim: c}, nil
 	case strings.HasPrefix(s, "s3://"):
 		u, err := url.Parse(s)
 		if err != nil || u.Host == "" {
-			return Dest{}, fmt.Errorf("--to %s: want s3://BUCKET or s3://BUCKET/PREFIX", s)
+			return Dest{}, fmt.Errorf("destination %s: want s3://BUCKET or s3://BUCKET/PREFIX", s)
 		}
 		prefix := strings.Trim(u.Path, "/")
 		if prefix != "" {
@@ -98,7 +98,7 @@ func ParseDest(s string) (Dest, error) {
 		}
 		return Dest{Kind: DestS3, Bucket: u.Host, Prefix: prefix}, nil
 	}
-	return Dest{}, fmt.Errorf("--to %q: want node:/DIR, pvc:CLAIM or s3://BUCKET[/PREFIX]", s)
+	return Dest{}, fmt.Errorf("destination %q: want node:/DIR, pvc:CLAIM or s3://BUCKET[/PREFIX]", s)
 }
 
 // String says where the schedule writes.
@@ -261,9 +261,13 @@ func Render(c Config) ([]runtime.Object, error) {
 // etcd's client files at HostRoot + its node path.
 const HostRoot = "/host"
 
-// jobDeadline bounds one run: a snapshot of etcd's largest database
-// (8 GiB) takes minutes, not half an hour.
-const jobDeadline = 30 * time.Minute
+// JobDeadline bounds one run (its Job's activeDeadlineSeconds): a
+// snapshot of etcd's largest database (8 GiB) takes minutes, not half an
+// hour.
+const JobDeadline = 30 * time.Minute
+
+// ControlPlaneLabel marks the nodes a schedule's pod may run on.
+const ControlPlaneLabel = "node-role.kubernetes.io/control-plane"
 
 func cronJob(c Config, meta metav1.ObjectMeta, labels map[string]string) *batchv1.CronJob {
 	name := c.ObjectName()
@@ -302,8 +306,8 @@ func cronJob(c Config, meta metav1.ObjectMeta, labels map[string]string) *batchv
 		// control-plane node, with the same certificate paths.
 		HostNetwork:  true,
 		DNSPolicy:    corev1.DNSClusterFirstWithHostNet,
-		NodeSelector: map[string]string{"node-role.kubernetes.io/control-plane": ""},
-		Tolerations:  []corev1.Toleration{{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
+		NodeSelector: map[string]string{ControlPlaneLabel: ""},
+		Tolerations:  []corev1.Toleration{{Key: ControlPlaneLabel, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}},
 		Containers: []corev1.Container{{
 			Name:            "backup",
 			Image:           c.Image,
@@ -341,7 +345,7 @@ func cronJob(c Config, meta metav1.ObjectMeta, labels map[string]string) *batchv
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: batchv1.JobSpec{
 					BackoffLimit:          ptr.To[int32](1),
-					ActiveDeadlineSeconds: ptr.To(int64(jobDeadline.Seconds())),
+					ActiveDeadlineSeconds: ptr.To(int64(JobDeadline.Seconds())),
 					Template: corev1.PodTemplateSpec{
 						ObjectMeta: metav1.ObjectMeta{Labels: labels},
 						Spec:       pod,

@@ -44,19 +44,23 @@ func FileName(schedule string, t time.Time) string {
 // Taken is when the schedule took the snapshot named name, and whether
 // the name is one the schedule writes at all.
 func Taken(schedule, name string) (time.Time, bool) {
-	rest, ok := strings.CutPrefix(name, schedule+"-")
-	if !ok {
-		return time.Time{}, false
+	s, t, ok := ParseFileName(name)
+	return t, ok && s == schedule
+}
+
+// ParseFileName is the schedule and the time in a name FileName made,
+// and whether name is one.
+func ParseFileName(name string) (schedule string, taken time.Time, ok bool) {
+	stem, ok := strings.CutSuffix(name, Ext)
+	cut := len(stem) - len(timeLayout) - 1
+	if !ok || cut < 1 || stem[cut] != '-' || CheckName(stem[:cut]) != nil {
+		return "", time.Time{}, false
 	}
-	stamp, ok := strings.CutSuffix(rest, Ext)
-	if !ok || len(stamp) != len(timeLayout) {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(timeLayout, stamp)
+	t, err := time.Parse(timeLayout, stem[cut+1:])
 	if err != nil {
-		return time.Time{}, false
+		return "", time.Time{}, false
 	}
-	return t, true
+	return stem[:cut], t, true
 }
 
 // Rule is what a schedule keeps: the newest Count snapshots, and every
@@ -90,6 +94,9 @@ func ageText(d time.Duration) string {
 type Object struct {
 	Name string `json:"name"`
 	Size int64  `json:"size"`
+	// Modified is when the destination says it was last written; not
+	// recorded: a schedule's names say when it took them.
+	Modified time.Time `json:"-"`
 }
 
 // Plan is what retention does at a destination: the schedule's snapshots

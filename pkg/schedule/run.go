@@ -50,7 +50,7 @@ func (d Dir) List(context.Context) ([]Object, error) {
 		if err != nil {
 			continue
 		}
-		out = append(out, Object{Name: e.Name(), Size: info.Size()})
+		out = append(out, Object{Name: e.Name(), Size: info.Size(), Modified: info.ModTime()})
 	}
 	return out, nil
 }

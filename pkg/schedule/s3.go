@@ -62,6 +62,9 @@ type S3Config struct {
 	// AccessKeyID and SecretAccessKey are static credentials. The
 	// secret key is never printed, in an error or anywhere else.
 	AccessKeyID, SecretAccessKey string
+	// CredentialsFrom says where they come from, for errors: "the
+	// schedule's Secret" when empty.
+	CredentialsFrom string
 	// CABundle is PEM certificates that an https endpoint's certificate
 	// chains to, trusted beside the system's.
 	CABundle []byte
@@ -76,9 +79,11 @@ type S3Config struct {
 // versitygw, Ceph...), addressed path-style when an endpoint is given.
 type S3 struct {
 	endpoint, region, bucket, prefix string
-	partSize                         int
-	client                           *s3.Client
-	notify                           func(format string, args ...any)
+	// creds says where the credentials come from.
+	creds    string
+	partSize int
+	client   *s3.Client
+	notify   func(format string, args ...any)
 	// pageSize, when set, is how many keys a listing asks for at once.
 	pageSize int32
 }
@@ -89,16 +94,19 @@ func NewS3(c S3Config) (*S3, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.CredentialsFrom == "" {
+		c.CredentialsFrom = "the schedule's Secret"
+	}
 	switch {
 	case c.Bucket == "" || strings.ContainsAny(c.Bucket, "/ "):
 		return nil, hint.Permanent(fmt.Errorf("S3 bucket %q", c.Bucket), "name the bucket as in s3://BUCKET/PREFIX")
 	case c.AccessKeyID == "" || c.SecretAccessKey == "":
 		return nil, hint.Permanent(errors.New("no S3 credentials"),
-			"the schedule's Secret must hold AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, both non-empty")
+			"%s must hold %s and %s, both non-empty", c.CredentialsFrom, EnvAccessKeyID, EnvSecretAccessKey)
 	case c.PartSize != 0 && c.PartSize < minPartSize:
 		return nil, fmt.Errorf("S3 part size %d: S3 refuses parts below 5 MiB but the last", c.PartSize)
 	}
-	s := &S3{endpoint: c.Endpoint, region: c.Region, bucket: c.Bucket, prefix: prefix, partSize: c.PartSize, notify: c.Notify}
+	s := &S3{endpoint: c.Endpoint, region: c.Region, bucket: c.Bucket, prefix: prefix, creds: c.CredentialsFrom, partSize: c.PartSize, notify: c.Notify}
 	if s.partSize == 0 {
 		s.partSize = DefaultPartSize
 	}
@@ -117,7 +125,7 @@ func NewS3(c S3Config) (*S3, error) {
 		Region:     s.region,
 		HTTPClient: httpClient,
 		Credentials: aws.CredentialsProviderFunc(func(context.Context) (aws.Credentials, error) {
-			return aws.Credentials{AccessKeyID: key, SecretAccessKey: secret, Source: "the schedule's Secret"}, nil
+			return aws.Credentials{AccessKeyID: key, SecretAccessKey: secret, Source: s.creds}, nil
 		}),
 		// The parts' payload is signed with its sha256, which the storage
 		// checks; the SDK's newer streamed checksums are what many
@@ -253,10 +261,23 @@ func (s *S3) List(ctx context.Context) ([]Object, error) {
 			if !ok || name == "" || strings.Contains(name, "/") {
 				continue
 			}
-			out = append(out, Object{Name: name, Size: aws.ToInt64(o.Size)})
+			out = append(out, Object{Name: name, Size: aws.ToInt64(o.Size), Modified: aws.ToTime(o.LastModified)})
 		}
 	}
 	return out, nil
+}
+
+// Open streams the object name, a file List listed.
+func (s *S3) Open(ctx context.Context, name string) (io.ReadCloser, error) {
+	if err := checkObjectName(name); err != nil {
+		return nil, err
+	}
+	key := s.prefix + name
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &key})
+	if err != nil {
+		return nil, s.explain("reading "+s.url(key), err)
+	}
+	return out.Body, nil
 }
 
 // Remove implements Destination.
@@ -304,7 +325,7 @@ func (s *S3) explain(doing string, err error) error {
 	if errors.As(err, &api) {
 		code = api.ErrorCode()
 	}
-	creds := "check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the schedule's Secret"
+	creds := fmt.Sprintf("check %s and %s in %s", EnvAccessKeyID, EnvSecretAccessKey, s.creds)
 	switch {
 	case errors.Is(err, context.Canceled):
 		return say("canceled")

@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -126,36 +127,44 @@ func openFile(path string, ids []age.Identity, tee io.Writer, keep bool) (opened
 	if err != nil {
 		return opened{}, err
 	}
-	var src io.Reader = f
+	o, err := openStream(f, path, ids, tee, keep)
+	if err != nil {
+		f.Close()
+		return o, err
+	}
+	o.ReadCloser = readCloser{o.ReadCloser, f}
+	return o, nil
+}
+
+// openStream is openFile of the bytes of a file named name as they come
+// from src, which it does not close. At the reader's end every byte of
+// src has been read, and written to tee when it is not nil.
+func openStream(src io.Reader, name string, ids []age.Identity, tee io.Writer, keep bool) (opened, error) {
 	if tee != nil {
-		src = io.TeeReader(f, tee)
+		src = io.TeeReader(src, tee)
 	}
 	enc, r, err := IsEncrypted(src)
 	if err != nil {
-		f.Close()
 		return opened{}, err
 	}
 	if !enc {
 		plain, zipped, err := decompressed(r)
 		if err != nil {
-			f.Close()
-			return opened{}, fmt.Errorf("%s: %w", path, err)
+			return opened{}, fmt.Errorf("%s: %w", name, err)
 		}
 		// Drain what decompression leaves unread so that tee sees the
 		// whole file.
-		return opened{ReadCloser: readCloser{io.MultiReader(plain, drain{r}), f}, Compressed: zipped}, nil
+		return opened{ReadCloser: io.NopCloser(io.MultiReader(plain, drain{r})), Compressed: zipped}, nil
 	}
 	if len(ids) == 0 {
-		f.Close()
-		return opened{Encrypted: true}, fmt.Errorf("%s is encrypted with age; pass --identity with a key file that can decrypt it", path)
+		return opened{Encrypted: true}, fmt.Errorf("%s is encrypted with age; pass --identity with a key file that can decrypt it", name)
 	}
 	if strings.HasPrefix(peekString(r), armor.Header) {
 		r = armor.NewReader(r)
 	}
 	dr, err := age.Decrypt(r, ids...)
 	if err != nil {
-		f.Close()
-		return opened{Encrypted: true}, fmt.Errorf("decrypting %s: %w", path, err)
+		return opened{Encrypted: true}, fmt.Errorf("decrypting %s: %w", name, err)
 	}
 	plain, b, err := skipBundle(dr, keep)
 	if err == nil {
@@ -163,12 +172,37 @@ func openFile(path string, ids []age.Identity, tee io.Writer, keep bool) (opened
 		if plain, zipped, err = decompressed(plain); err == nil {
 			// Drain what decryption leaves unread so that tee sees the
 			// whole file.
-			return opened{ReadCloser: readCloser{io.MultiReader(plain, drain{dr}, drain{r}), f}, Encrypted: true, Compressed: zipped, Bundle: b}, nil
+			return opened{ReadCloser: io.NopCloser(io.MultiReader(plain, drain{dr}, drain{r})), Encrypted: true, Compressed: zipped, Bundle: b}, nil
 		}
 	}
-	f.Close()
-	return opened{Encrypted: true}, fmt.Errorf("%s: %w", path, err)
+	return opened{Encrypted: true}, fmt.Errorf("%s: %w", name, err)
 }
+
+// readAgeHeader reads an age file's header from r, which needs no key,
+// and then the rest of r: the header's recipient stanzas are well-formed
+// (its MAC, which only a key can check, is not), and its types are
+// returned.
+func readAgeHeader(r io.Reader) ([]string, error) {
+	if strings.HasPrefix(peekString(r), armor.Header) {
+		r = armor.NewReader(r)
+	}
+	// Decrypt parses the whole header before it asks the identities;
+	// one that declines every stanza stops it there.
+	_, err := age.Decrypt(r, declineAll{})
+	var nomatch *age.NoIdentityMatchError
+	if !errors.As(err, &nomatch) {
+		return nil, fmt.Errorf("not a readable age file: %w", err)
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return nil, err
+	}
+	return nomatch.StanzaTypes, nil
+}
+
+// declineAll is an age identity that unwraps no stanza.
+type declineAll struct{}
+
+func (declineAll) Unwrap([]*age.Stanza) ([]byte, error) { return nil, age.ErrIncorrectIdentity }
 
 // zstdMagic starts every zstd frame.
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}

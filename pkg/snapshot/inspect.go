@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash/crc32"
+	"io"
+	"os"
 	"strings"
 
 	"filippo.io/age"
@@ -42,35 +44,84 @@ type Report struct {
 
 // Verified is what Verify found in a good file.
 type Verified struct {
-	// Size is the plain snapshot's size; FileSHA256 the file's own.
+	// Size is the plain snapshot's size; FileSHA256 and FileSize the
+	// file's own.
 	Size       int64
 	FileSHA256 string
+	FileSize   int64
 	// Bundle is the bundle's index when the file is one (its files each
 	// checked against it); nil for a snapshot.
 	Bundle *BundleIndex
 	// Compressed: the snapshot is zstd-compressed in the file.
 	Compressed bool
+	// HeaderOnly: an age file read by VerifyStream without an identity.
+	// Its header is well-formed; its content was not checked. Recipients
+	// are the types of the header's stanzas (X25519...).
+	HeaderOnly bool
+	Recipients []string
 }
 
 // Verify checks a snapshot or bundle file (decrypting it if needed): a
 // bundle's files against its index, then the snapshot against its
 // sha256 trailer.
 func Verify(path string, ids []age.Identity) (Verified, error) {
-	fh := sha256.New()
-	o, err := openFile(path, ids, fh, false)
+	f, err := os.Open(path)
 	if err != nil {
 		return Verified{}, err
 	}
-	defer o.Close()
+	defer f.Close()
+	return verify(f, path, ids, false)
+}
+
+// VerifyStream is Verify of the bytes of a file named name as they come
+// from r, a download, all of which it reads and, when copyTo is not nil,
+// writes there as they come: a write that fails ends it with its error.
+// Unlike Verify it takes an age file without identities, and then checks
+// its header only.
+func VerifyStream(r io.Reader, name string, ids []age.Identity, copyTo io.Writer) (Verified, error) {
+	if copyTo == nil {
+		return verify(r, name, ids, true)
+	}
+	w := &recordingWriter{w: copyTo}
+	v, err := verify(io.TeeReader(r, w), name, ids, true)
+	if w.err != nil {
+		return v, fmt.Errorf("%w: %w", errSink, w.err)
+	}
+	return v, err
+}
+
+func verify(r io.Reader, name string, ids []age.Identity, headerOnly bool) (Verified, error) {
+	fh := sha256.New()
+	file := &countWriter{w: fh}
+	enc, br, err := IsEncrypted(io.TeeReader(r, file))
+	if err != nil {
+		return Verified{}, err
+	}
+	var v Verified
+	if enc && len(ids) == 0 && headerOnly {
+		v.HeaderOnly = true
+		v.Recipients, err = readAgeHeader(br)
+	} else {
+		v, err = verifyOpened(openStream(br, name, ids, nil, false))
+	}
+	if err != nil {
+		return v, err
+	}
+	v.FileSHA256, v.FileSize = hex.EncodeToString(fh.Sum(nil)), file.n
+	return v, nil
+}
+
+// verifyOpened reads what openStream opened to its end and checks it.
+func verifyOpened(o opened, err error) (Verified, error) {
+	if err != nil {
+		return Verified{}, err
+	}
 	v := Verified{Compressed: o.Compressed}
 	if o.Bundle != nil {
 		v.Bundle = &o.Bundle.Index
 	}
-	if v.Size, err = VerifyReader(o); err != nil {
-		return v, err
-	}
-	v.FileSHA256 = hex.EncodeToString(fh.Sum(nil))
-	return v, nil
+	v.Size, err = VerifyReader(o)
+	return v, err
 }
 
 // Analyze reads a plain (decrypted) snapshot as etcdutl snapshot status

@@ -31,6 +31,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/kubectl-etcd/kubectl-etcd/internal/s3test"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/doctor"
 )
 
 // TestScheduleToS3 installs a schedule of backups to S3 (versitygw in the
@@ -38,8 +39,9 @@ import (
 // runs this checkout's plugin in its image, runs it three times by hand,
 // and reads back what it left: the retention kept the newest two of its
 // files, each decrypts with the schedule's age identity and verifies, the
-// record in its Lease and schedule list say the newest, no pod or output
-// shows the secret key, and --uninstall removes the schedule's objects
+// record in its Lease and schedule list say the newest, snapshot list and
+// get read the bucket from here and check names its newest backup, no
+// pod or output shows the secret key, and --uninstall removes the schedule's objects
 // and none of its backups.
 func TestScheduleToS3(t *testing.T) {
 	scenario(t)
@@ -72,6 +74,7 @@ func TestScheduleToS3(t *testing.T) {
 	size := readBackups(t, gw, bucket, dir, key, []string{older, newest}, rec)
 	checkRecord(t, rec, newest, older, size)
 	said.WriteString(checkList(t, ns, name, bucket, newest))
+	said.WriteString(browseBackups(t, gw, ns, secret, bucket, dir, key, older, newest))
 
 	said.WriteString(uninstallSchedule(t, ns, name, obj))
 	if after := gw.list(t, bucket, "e2e/"); !slices.Equal(after, keys) {
@@ -86,6 +89,73 @@ func TestScheduleToS3(t *testing.T) {
 // --dry-run=client -o yaml, which must print a CronJob of the image and
 // install nothing, then for real, and suspends the CronJob. It returns
 // what both printed.
+// browseBackups reads the bucket as an operator would from the
+// workstation: snapshot list, newest first, each file verified through
+// its decryption; snapshot get of the newest, 0600 and the bucket's very
+// bytes, which verifies; and check's finding on the schedule: suspended
+// (as the test left it), its newest backup named.
+func browseBackups(t *testing.T, gw *nodeS3, ns, secret, bucket, dir, key, older, newest string) string {
+	t.Helper()
+	dest := "s3://" + bucket + "/e2e"
+	s3 := []string{"--s3-endpoint", gw.endpoint, "--s3-secret", secret, "-n", ns}
+	var said strings.Builder
+	r := mustSucceed(t, kubectl(t, append([]string{"etcd", "snapshot", "list", dest, "--verify", "--identity", key, "-o", "json"}, s3...)...))
+	said.WriteString(r.stdout + r.stderr)
+	var list []struct {
+		Name, Schedule string
+		Size           int64
+		Verified       *struct{ Content bool }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		t.Fatalf("snapshot list -o json: %v\n%s", err, r.stdout)
+	}
+	if len(list) != 2 || list[0].Name != newest || list[1].Name != older {
+		t.Errorf("snapshot list %s: %+v; want %s, then %s", dest, list, newest, older)
+	}
+	for _, b := range list {
+		if b.Schedule != "e2e" || b.Size <= 0 || b.Verified == nil || !b.Verified.Content {
+			t.Errorf("snapshot list --verify: %+v; want the schedule e2e's file, its content verified", b)
+		}
+	}
+	table := mustSucceed(t, kubectl(t, append([]string{"etcd", "snapshot", "list", dest}, s3...)...))
+	said.WriteString(table.stdout + table.stderr)
+	if !strings.Contains(table.stdout, newest) || !strings.Contains(table.stdout, "NAME") {
+		t.Errorf("snapshot list table:\n%s", table.stdout)
+	}
+
+	file := filepath.Join(dir, "got-"+newest)
+	g := mustSucceed(t, kubectl(t, append([]string{"etcd", "snapshot", "get", dest, newest, file}, s3...)...))
+	said.WriteString(g.stdout + g.stderr)
+	got, err := os.ReadFile(file)
+	if st, serr := os.Stat(file); err != nil || serr != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("snapshot get wrote %s: %v %v %v", file, st, err, serr)
+	}
+	if want := gw.get(t, bucket, "e2e/"+newest); !bytes.Equal(got, want) {
+		t.Errorf("snapshot get: %d bytes, the bucket holds %d", len(got), len(want))
+	}
+	mustSucceed(t, kubectl(t, "etcd", "snapshot", "verify", file, "--identity", key))
+	if r := kubectl(t, append([]string{"etcd", "snapshot", "get", dest, newest, file}, s3...)...); r.code == 0 {
+		t.Errorf("snapshot get over an existing file succeeded:\n%s%s", r.stdout, r.stderr)
+	}
+
+	rep, _ := runCheck(t, "--only", "backups")
+	found := false
+	for _, x := range rep.Results {
+		if x.ID() == "backups.schedules" && strings.Contains(x.Found, ns+"/e2e") {
+			found = true
+			// The test suspended the CronJob (its runs are started by
+			// hand): check says so, and still names the newest backup.
+			if x.Severity != doctor.Warn || !strings.Contains(x.Found, "suspended") || !strings.Contains(x.Found, newest) {
+				t.Errorf("check backups.schedules: %s %s (fix: %s); want a warning that it is suspended, naming %s", x.Severity, x.Found, x.Fix, newest)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("check --only backups says nothing of schedule %s/e2e: %+v", ns, rep.Results)
+	}
+	return said.String()
+}
+
 func installSchedule(t *testing.T, ns, obj string, install ...string) string {
 	t.Helper()
 	r := mustSucceed(t, kubectl(t, append(install, "--dry-run=client", "-o", "yaml")...))

@@ -7,6 +7,7 @@
 package snapshottest
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
+	"github.com/klauspost/compress/zstd"
 	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
@@ -126,4 +129,32 @@ func revKey(rev int64, tombstone bool) []byte {
 		k = append(k, 't')
 	}
 	return k
+}
+
+// Sealed is a small snapshot as a schedule keeps it, zstd-compressed then
+// age-encrypted for r, and the snapshot itself.
+func Sealed(t testing.TB, r age.Recipient) (file, plain []byte) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "snap.db")
+	Write(t, p, Snapshot{Ops: []Op{Put("/registry/configmaps/default/a", 3000)}})
+	plain, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var z, out bytes.Buffer
+	zw, err := zstd.NewWriter(&z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(plain)
+	zw.Close()
+	w, err := age.Encrypt(&out, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(z.Bytes())
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes(), plain
 }
