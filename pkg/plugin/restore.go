@@ -14,7 +14,9 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/printers"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/restore"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/schedule"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
@@ -42,6 +44,12 @@ var restoreLong = longDesc(`
 	Afterwards restart the kubelet on every node (the summary lists them): its
 	informers hold what they saw before the restore.
 
+	--from DEST takes the snapshot NAME from a schedule's destination
+	(node:/DIR or s3://BUCKET/PREFIX, as kubectl etcd snapshot list shows it):
+	it is copied, still encrypted, into a new 0700 directory in the system's
+	temporary directory, verified with --identity, restored from there and
+	removed after; the destination keeps it.
+
 	When the API server cannot act (etcd lost its quorum), --script-dir DIR
 	writes one script per node instead, with the agents and the snapshot:
 	copy DIR to every control-plane node and run each script there as root.
@@ -56,6 +64,10 @@ var restoreExample = templates.Examples(`
 
 	# An encrypted snapshot, without a terminal
 	kubectl etcd restore etcd.db.age --identity key.txt --yes
+
+	# Last night's scheduled backup, from the control-plane nodes' backup dir
+	kubectl etcd snapshot list node:/var/lib/etcd-backups
+	kubectl etcd restore nightly-20261207T020000Z.db.zst.age --from node:/var/lib/etcd-backups --identity key.txt
 
 	# The API server cannot act (etcd lost quorum): one script per node, to run there
 	kubectl etcd restore etcd.db --script-dir ./restore-scripts
@@ -84,15 +96,17 @@ type RestoreOptions struct {
 	ScriptDir      string
 	AgentDir       string
 	HealthyTimeout time.Duration
+	From           string
 
-	ids []age.Identity
+	dest backupDest
+	ids  []age.Identity
 }
 
 // NewCmdRestore returns the restore command.
 func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	o := &RestoreOptions{GlobalOptions: g}
 	cmd := &cobra.Command{
-		Use:     "restore FILE | --status | --rollback | --resume",
+		Use:     "restore FILE | NAME --from DEST | --status | --rollback | --resume",
 		Short:   "Restore etcd from a snapshot on every control-plane node",
 		Long:    restoreLong,
 		Example: restoreExample,
@@ -112,6 +126,8 @@ func NewCmdRestore(g *GlobalOptions) *cobra.Command {
 	f.StringVar(&o.ID, "id", "", "The restore that --status, --rollback or --resume is about (default: all, or the unfinished one).")
 	f.StringVar(&o.ScriptDir, "script-dir", "", "Write one shell script per control-plane node into this empty dir instead of restoring, for when the API server cannot act (lost quorum): run each on its node as root.")
 	f.DurationVar(&o.HealthyTimeout, "healthy-timeout", 5*time.Minute, "How long each node waits for its restored member to be healthy once etcd runs on the restored data; past it the node reports a failure, and a single member rolls back by itself.")
+	f.StringVar(&o.From, "from", "", "Take the snapshot NAME from this schedule's destination, node:/DIR or s3://BUCKET/PREFIX, as kubectl etcd snapshot list shows it.")
+	o.dest.addPlaceFlags(f)
 	f.StringVar(&o.AgentDir, "agent-dir", "", "Directory holding kubectl-etcd-agent-linux-<arch> (default: beside this executable, symlinks resolved, as krew installs it).")
 	return cmd
 }
@@ -131,6 +147,12 @@ func (o *RestoreOptions) Complete(args []string) error {
 	if o.AgentDir == "" {
 		o.AgentDir = defaultAgentDir()
 	}
+	if o.From != "" {
+		o.dest.Identities = o.Identities
+		if err := o.dest.complete(o.GlobalOptions, o.From); err != nil {
+			return err
+		}
+	}
 	return o.GlobalOptions.Complete()
 }
 
@@ -144,12 +166,20 @@ func (o *RestoreOptions) Validate() error {
 		return fmt.Errorf("--status, --rollback and --resume exclude each other")
 	case journals && o.File != "":
 		return fmt.Errorf("--status, --rollback and --resume take no FILE")
+	case !journals && o.File == "" && o.From != "":
+		return fmt.Errorf("--from %s needs the NAME of a snapshot there: kubectl etcd snapshot list %s shows them", o.From, o.From)
 	case !journals && o.File == "":
 		return fmt.Errorf("restore needs a snapshot FILE, or --status, --rollback or --resume")
+	case o.From != "" && journals:
+		return fmt.Errorf("--from is where a restore's snapshot is: it goes with NAME, not --status, --rollback or --resume")
+	case o.From == "" && len(o.dest.Nodes)+len(o.dest.S3Endpoint+o.dest.S3Region+o.dest.S3Secret) > 0:
+		return fmt.Errorf("--node, --s3-endpoint, --s3-region and --s3-secret say how to reach --from DEST, which is not given")
 	case o.ID != "" && !journals:
 		return fmt.Errorf("--id is for --status, --rollback and --resume")
 	case o.HealthyTimeout < 10*time.Second:
 		return fmt.Errorf("--healthy-timeout %s is too short for an etcd to start on its data: give it 10s or more", o.HealthyTimeout)
+	case o.From != "":
+		return o.dest.validate()
 	}
 	return nil
 }
@@ -163,6 +193,16 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 		APIServers: func(ctx context.Context) ([]discovery.APIServer, error) {
 			return discovery.APIServers(ctx, o.Client, o.Namespace)
 		}}
+	if o.From != "" {
+		got, done, err := schedule.FetchForRestore(ctx, o.dest.deps(), schedule.GetConfig{Browse: o.dest.browse, Name: o.File}, os.TempDir())
+		if err != nil {
+			return err
+		}
+		defer done()
+		fmt.Fprintf(o.ErrOut, "Copied %s from %s (%s, sha256 %s, %s) to restore from; it is removed afterwards.\n",
+			got.Name, got.From, printers.Bytes(got.Size), got.Verified.SHA256, fetchedChecked(got))
+		o.File = got.File
+	}
 	ctxName := o.ContextName()
 	cfg := restore.Config{
 		File: o.File, Identities: o.ids, Force: o.Force, NoBumpRevision: o.NoBumpRevision, SkipHashCheck: o.SkipHashCheck, DryRun: o.DryRun,
@@ -184,6 +224,14 @@ func (o *RestoreOptions) Run(ctx context.Context) error {
 	}
 	_, err := restore.Run(ctx, d, cfg)
 	return err
+}
+
+// fetchedChecked says what was checked of a copy from a destination.
+func fetchedChecked(got *schedule.Got) string {
+	if got.Verified.Content {
+		return "decrypted and checked against etcd's sha256 trailer"
+	}
+	return "its age header read; the preflight decrypts and checks it"
 }
 
 // defaultAgentDir is where this executable's release put the node

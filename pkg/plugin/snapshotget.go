@@ -14,7 +14,8 @@ import (
 var snapshotGetLong = longDesc(`
 	Copy the backup NAME at a destination (as snapshot list shows it) to FILE on
 	this machine (default: NAME in the current directory), and print FILE: for
-	a restore, run kubectl etcd restore FILE after.
+	a restore, run kubectl etcd restore FILE after (or restore from DEST in one
+	step: kubectl etcd restore NAME --from DEST).
 
 	It is written as backup writes a snapshot: into FILE.part, created 0600
 	and exclusively, then fsynced and renamed to FILE, never over an existing

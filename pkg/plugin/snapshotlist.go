@@ -118,11 +118,16 @@ type backupDest struct {
 }
 
 func (d *backupDest) addFlags(f *pflag.FlagSet) {
+	d.addPlaceFlags(f)
+	f.StringSliceVarP(&d.Identities, "identity", "i", nil, "age identity file that decrypts the backups, to verify them as they stream; repeatable.")
+}
+
+// addPlaceFlags adds the flags that say how to reach DEST.
+func (d *backupDest) addPlaceFlags(f *pflag.FlagSet) {
 	f.StringSliceVar(&d.Nodes, "node", nil, "With node:/DIR: the node whose dir to read; repeatable (default: every control-plane node).")
 	f.StringVar(&d.S3Endpoint, "s3-endpoint", "", "With s3://: the storage's URL, such as https://minio.example:9000 (default: AWS, by --s3-region).")
 	f.StringVar(&d.S3Region, "s3-region", "", "With s3://: its region (default us-east-1).")
 	f.StringVar(&d.S3Secret, "s3-secret", "", "With s3://: the Secret, in -n's namespace, whose keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are read into memory (default: those environment variables).")
-	f.StringSliceVarP(&d.Identities, "identity", "i", nil, "age identity file that decrypts the backups, to verify them as they stream; repeatable.")
 }
 
 // complete reads DEST and the identities, and builds the clients.

@@ -130,6 +130,41 @@ func TestSnapshotGet(t *testing.T) {
 	}
 }
 
+// restore --from copies the file from the destination into a directory
+// of its own, verified, restores from there and removes the copy
+// afterwards, whether the restore went on or not: this cluster has no
+// etcd pods, so the restore's preflight stops it after the copy.
+func TestRestoreFrom(t *testing.T) {
+	n, _, key := backupNodes(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	name := schedule.FileName("nightly", scheduleNow.Add(-34*time.Hour))
+	_, errOut, err := runNodes(t, n, "restore", name, "--from", "node:"+backupDir, "--identity", key, "--dry-run", "--agent-dir", t.TempDir())
+	if err == nil {
+		t.Fatalf("a restore on a cluster without etcd pods went on:\n%s", errOut)
+	}
+	want := "Copied " + name + " from node:/var/lib/etcd-backups on node hc-cp2 ("
+	if !strings.Contains(errOut, want) || !strings.Contains(errOut, "decrypted and checked against etcd's sha256 trailer") {
+		t.Errorf("stderr %q, want %q", errOut, want)
+	}
+	if strings.Contains(err.Error(), "no file") || strings.Contains(err.Error(), "not kept") {
+		t.Errorf("the copy failed: %v", err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the copy was left in %s: %v", tmp, left)
+	}
+	_, _, err = runNodes(t, n, "restore", "missing.db.age", "--from", "node:"+backupDir, "--identity", key, "--dry-run")
+	if err == nil || !strings.Contains(err.Error(), "no file missing.db.age in node:/var/lib/etcd-backups") {
+		t.Errorf("a missing name: err = %v", err)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("a failed copy left %v in %s", left, tmp)
+	}
+	if l := n.Leftovers(t); l != 0 {
+		t.Errorf("%d node pods left", l)
+	}
+}
+
 // Against S3 the keys come from the environment, with no cluster at all,
 // or from a Secret read through the API.
 func TestSnapshotListGetS3(t *testing.T) {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -393,4 +395,27 @@ func controlPlaneNodes(ctx context.Context, cs kubernetes.Interface) ([]string, 
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// FetchForRestore copies the file Name from the destination into a new
+// directory of its own (0700) under tmp, verified as GetBackup verifies,
+// for a restore to read: the file is a schedule's, age-encrypted, and the
+// restore decrypts it in memory. done removes the copy and its directory;
+// the destination keeps the file.
+func FetchForRestore(ctx context.Context, deps BrowseDeps, c GetConfig, tmp string) (got *Got, done func(), err error) {
+	if err := checkObjectName(c.Name); err != nil {
+		return nil, func() {}, err
+	}
+	dir, err := os.MkdirTemp(tmp, "kubectl-etcd-restore-")
+	if err != nil {
+		return nil, func() {}, fmt.Errorf("a directory for the copy of %s: %w", c.Name, err)
+	}
+	done = func() { _ = os.RemoveAll(dir) }
+	c.File = filepath.Join(dir, c.Name)
+	got, err = GetBackup(ctx, deps, c)
+	if err != nil {
+		done()
+		return nil, func() {}, err
+	}
+	return got, done, nil
 }

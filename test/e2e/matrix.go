@@ -104,6 +104,7 @@ var Scenarios = []Scenario{
 	{Name: "TestRestoreThenRollback", Family: Restore, Pair: "1.33/1"},
 	{Name: "TestRestoreRollsBackByItself", Family: Restore, MaxNodes: 1, Pair: "1.33/1"}, // a single member rolls back by itself
 	{Name: "TestRestoreSurvivesKilledPlugin", Family: Restore, Pair: "1.37/3"},
+	{Name: "TestRestoreFromSchedule", Family: Restore, Pair: "1.37/3"},
 }
 
 // Lookup finds a scenario by its test name.

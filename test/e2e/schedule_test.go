@@ -695,3 +695,54 @@ func tailFile(file string) string {
 	}
 	return string(b)
 }
+
+// A schedule's snapshot restores straight from its destination: a
+// schedule that keeps its backups in a dir on the control-plane nodes runs
+// once, and restore NAME --from node:DIR finds the file on whichever node
+// ran the job, copies it (still encrypted) into a dir of its own in
+// TMPDIR, restores it, and removes the copy; the node keeps its file.
+func TestRestoreFromSchedule(t *testing.T) {
+	scenario(t)
+	apiServiceReachable(t)
+	loadPluginImage(t)
+	key, recipient := ageKey(t, t.TempDir())
+	const ns, name = "e2e-restore-from", "e2e-restore"
+	const backups = "/var/lib/kubectl-etcd-e2e-backups"
+	obj := "kubectl-etcd-backup-" + name
+	t.Cleanup(func() {
+		for _, n := range nodeNames(t) {
+			nodeExec(t, n, "rm", "-rf", backups)
+		}
+	})
+	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-restore-a", "e2e-restore-b", "--ignore-not-found"))
+	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-restore-a", "--from-literal=k=a"))
+	testNamespace(t, ns)
+	installSchedule(t, ns, obj, "etcd", "schedule", "backup", name, "--schedule", "0 3 * * *",
+		"--to", "node:"+backups, "--recipient", recipient, "--keep", "2", "--schedule-namespace", ns, "--backup-image", env["HC_PLUGIN_IMAGE"])
+	files, _ := runByHand(t, ns, name, 1)
+	// The schedule's objects are in the snapshot, suspended: removed now,
+	// they come back with the restore, and are removed again after it.
+	uninstallSchedule(t, ns, name, obj)
+	mustSucceed(t, kubectl(t, "create", "configmap", "e2e-restore-b", "--from-literal=k=b"))
+	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-restore-a"))
+	before, _ := getStatus(t)
+
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	r := mustSucceed(t, kubectl(t, restoreCmd(files[0], "--from", "node:"+backups, "--identity", key, "--yes")...))
+	if !strings.Contains(r.stderr, "Copied "+files[0]+" from node:"+backups+" on node ") || !strings.Contains(r.stderr, "decrypted and checked against etcd's sha256 trailer") {
+		t.Errorf("restore --from does not say what it copied and checked:\n%s", r.stderr)
+	}
+	checkRestored(t, before, r.stdout)
+	restartKubelets(t, r.stdout)
+	if left, err := os.ReadDir(tmp); err != nil || len(left) != 0 {
+		t.Errorf("restore --from left its copy in TMPDIR: %v %v", left, err)
+	}
+	list := mustSucceed(t, kubectl(t, "etcd", "snapshot", "list", "node:"+backups))
+	if !strings.Contains(list.stdout, files[0]) {
+		t.Errorf("the node no longer lists %s after the restore:\n%s", files[0], list.stdout)
+	}
+	uninstallSchedule(t, ns, name, obj)
+	mustSucceed(t, kubectl(t, "delete", "configmap", "e2e-restore-a", "--ignore-not-found"))
+	noHelperPods(t)
+}
