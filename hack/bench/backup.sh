@@ -2,7 +2,7 @@
 # Loads the local cluster's etcd to at least SIZE_MIB (default 512) MiB of
 # values under /bench/ (BENCH_DATA=random, the default, or objects: see
 # lib.sh), then times `kubectl etcd backup` (its
-# default stream, and --via node, plain and --compress zstd) against
+# default stream, and --via node, plain and --compress s2 and zstd) against
 # `etcdctl snapshot save` run inside the node's network namespace against
 # 127.0.0.1:2379, and against the same etcdctl on this machine through
 # `kubectl port-forward` (the tunnel every remote tool has to use),
@@ -49,19 +49,21 @@ for r in $(seq 1 "$ROUNDS"); do
   timed "$d/tunnel" "${TUNNEL[@]}" "$d/t$r.db"
   timed "$d/raw" "${RAW[@]}"
   cpu_timed "$d/rawpf" "${RAWPF[@]}"
-  if [ $((r % 2)) = 1 ]; then
-    cpu_timed "$d/plugin" kubectl etcd backup -q "$d/p$r.db"
-    cpu_timed "$d/vianode" kubectl etcd backup -q --via node --member "$NODE1" "$d/v$r.db"
-    cpu_timed "$d/zstd" kubectl etcd backup -q --via node --compress zstd --member "$NODE1" "$d/z$r.db"
-    timed "$d/node" hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" snapshot save "$d/n$r.db"
-  else
-    timed "$d/node" hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" snapshot save "$d/n$r.db"
-    cpu_timed "$d/zstd" kubectl etcd backup -q --via node --compress zstd --member "$NODE1" "$d/z$r.db"
-    cpu_timed "$d/vianode" kubectl etcd backup -q --via node --member "$NODE1" "$d/v$r.db"
-    cpu_timed "$d/plugin" kubectl etcd backup -q "$d/p$r.db"
-  fi
-  zsize=$(stat -c %s "$d/z$r.db")
-  rm -f "$d"/p$r.db* "$d"/n$r.db* "$d"/t$r.db* "$d"/v$r.db* "$d"/z$r.db*
+  # The plugin's runs and etcdctl on the node, in one order on odd rounds
+  # and the other on even ones.
+  runs=(plugin vianode s2 zstd node)
+  [ $((r % 2)) = 1 ] || runs=(node zstd s2 vianode plugin)
+  for run in "${runs[@]}"; do
+    case "$run" in
+      plugin) cpu_timed "$d/plugin" kubectl etcd backup -q "$d/p$r.db" ;;
+      vianode) cpu_timed "$d/vianode" kubectl etcd backup -q --via node --member "$NODE1" "$d/v$r.db" ;;
+      s2) cpu_timed "$d/s2" kubectl etcd backup -q --via node --compress s2 --member "$NODE1" "$d/s$r.db" ;;
+      zstd) cpu_timed "$d/zstd" kubectl etcd backup -q --via node --compress zstd --member "$NODE1" "$d/z$r.db" ;;
+      node) timed "$d/node" hack/cluster/node-exec.sh "$NODE1" "$HC_ETCDCTL" "${ETCDCTL_TLS[@]}" snapshot save "$d/n$r.db" ;;
+    esac
+  done
+  zsize=$(stat -c %s "$d/z$r.db"); s2size=$(stat -c %s "$d/s$r.db")
+  rm -f "$d"/p$r.db* "$d"/n$r.db* "$d"/t$r.db* "$d"/v$r.db* "$d"/z$r.db* "$d"/s$r.db*
 done
 kill "$pf_pid" "$rawpf_pid" 2>/dev/null || true
 p=$(median "$d/plugin" 1); n=$(median "$d/node" 1); tn=$(median "$d/tunnel" 1); raw=$(median "$d/raw" 1); rawpf=$(median "$d/rawpf" 1); rss=$(maxcol "$d/plugin" 2)
@@ -72,9 +74,11 @@ printf '  raw bytes, as many, through kubectl port-forward     median %6.2f s\n'
 printf '  raw bytes, as many, through kubectl exec             median %6.2f s\n' "$raw"
 printf '  kubectl etcd backup from this machine                median %6.2f s\n' "$p"
 printf '  kubectl etcd backup --via node                       median %6.2f s\n' "$(median "$d/vianode" 1)"
+printf '  kubectl etcd backup --via node --compress s2         median %6.2f s (file %d MiB)\n' "$(median "$d/s2" 1)" $(( s2size / 1048576 ))
 printf '  kubectl etcd backup --via node --compress zstd       median %6.2f s (file %d MiB)\n' "$(median "$d/zstd" 1)" $(( zsize / 1048576 ))
-printf '  ratio --via node/node-local %.2f, --via node --compress zstd/node-local %.2f (target <= 1.25); peak RSS %d and %d MiB (target <= 64)\n' \
-  "$(ratio "$(median "$d/vianode" 1)" "$n")" "$(ratio "$(median "$d/zstd" 1)" "$n")" $(( $(maxcol "$d/vianode" 2) / 1024 )) $(( $(maxcol "$d/zstd" 2) / 1024 ))
+printf '  ratio to node-local (target <= 1.25): --via node %.2f, s2 %.2f, zstd %.2f; peak RSS (target <= 64): %d, %d and %d MiB\n' \
+  "$(ratio "$(median "$d/vianode" 1)" "$n")" "$(ratio "$(median "$d/s2" 1)" "$n")" "$(ratio "$(median "$d/zstd" 1)" "$n")" \
+  $(( $(maxcol "$d/vianode" 2) / 1024 )) $(( $(maxcol "$d/s2" 2) / 1024 )) $(( $(maxcol "$d/zstd" 2) / 1024 ))
 printf '  ratio plugin/node-local %.2f (target <= 1.3); plugin/port-forward+etcdctl %.2f; plugin peak RSS %d MiB (target < 100)\n' \
   "$(ratio "$p" "$n")" "$(ratio "$p" "$tn")" $(( rss / 1024 ))
 printf '  floor: raw bytes / node-local snapshot %.2f by port-forward, %.2f by exec; plugin / raw port-forward %.2f\n' \

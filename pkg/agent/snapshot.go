@@ -9,12 +9,12 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/compression"
 )
 
 // A node-side snapshot: taken from the member next to the agent over the
 // node's loopback, as a gRPC stream (grpcsnap.go), and written out in
-// large writes as it arrives, optionally zstd-compressed, so that the
+// large writes as it arrives, optionally compressed, so that the
 // bytes leave the node in few, large frames and, compressed, fewer of
 // them.
 
@@ -25,10 +25,6 @@ type SnapshotSource struct {
 	Endpoint                  string
 	CertFile, KeyFile, CAFile string
 }
-
-// Compression is how the stream is written: "" (as etcd sends it) or
-// CompressZstd.
-const CompressZstd = "zstd"
 
 // SnapshotStats is what a node-side snapshot read and wrote.
 type SnapshotStats struct {
@@ -45,12 +41,12 @@ type SnapshotStats struct {
 const streamBuffer = 1 << 20
 
 // StreamSnapshot writes src's snapshot to w as it arrives, compressed
-// with compression. It checks nothing of the bytes: the sha256 trailer
-// is checked where they land.
-func StreamSnapshot(ctx context.Context, src SnapshotSource, compression string, w io.Writer) (SnapshotStats, error) {
+// with compress ("" for none, or one of compression.Names). It checks
+// nothing of the bytes: the sha256 trailer is checked where they land.
+func StreamSnapshot(ctx context.Context, src SnapshotSource, compress string, w io.Writer) (SnapshotStats, error) {
 	start := time.Now()
-	if compression != "" && compression != CompressZstd {
-		return SnapshotStats{}, fmt.Errorf("unknown compression %q: want zstd or none", compression)
+	if err := compression.Check(compress); err != nil {
+		return SnapshotStats{}, err
 	}
 	tlsCfg, err := clientTLS(src.Root, src.CertFile, src.KeyFile, src.CAFile)
 	if err != nil {
@@ -68,18 +64,12 @@ func StreamSnapshot(ctx context.Context, src SnapshotSource, compression string,
 	defer snap.Close()
 	out := &countingWriter{w: w}
 	bw := bufio.NewWriterSize(out, streamBuffer)
-	var dst io.Writer = bw
-	var zw *zstd.Encoder
-	if compression == CompressZstd {
-		// The fastest level: the node's CPU is the control plane's, and
-		// the stream must keep up with etcd.
-		if zw, err = zstd.NewWriter(bw, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)); err != nil {
-			return SnapshotStats{}, err
-		}
-		dst = zw
+	zw, err := compression.NewWriter(compress, bw)
+	if err != nil {
+		return SnapshotStats{}, err
 	}
-	read, err := io.Copy(dst, snap)
-	if err == nil && zw != nil {
+	read, err := io.Copy(zw, snap)
+	if err == nil {
 		err = zw.Close()
 	}
 	if err == nil {
@@ -110,7 +100,7 @@ func (src SnapshotSource) Reachable(ctx context.Context) error {
 // first connection ln accepts within wait, and accepts no other: ln
 // listens on the loopback of a pod of its own, which only a
 // port-forward reaches. The snapshot starts once the reader is there.
-func ServeSnapshot(ctx context.Context, src SnapshotSource, compression string, ln net.Listener, wait time.Duration) (SnapshotStats, error) {
+func ServeSnapshot(ctx context.Context, src SnapshotSource, compress string, ln net.Listener, wait time.Duration) (SnapshotStats, error) {
 	defer ln.Close()
 	if tl, ok := ln.(*net.TCPListener); ok {
 		_ = tl.SetDeadline(time.Now().Add(wait))
@@ -129,7 +119,7 @@ func ServeSnapshot(ctx context.Context, src SnapshotSource, compression string, 
 	// A reader gone (Ctrl-C on the workstation) ends the copy at once.
 	stopConn := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stopConn()
-	st, err := StreamSnapshot(ctx, src, compression, conn)
+	st, err := StreamSnapshot(ctx, src, compress, conn)
 	if err != nil {
 		return st, err
 	}

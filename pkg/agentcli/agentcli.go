@@ -57,10 +57,10 @@ const usage = `kubectl-etcd-agent: the node side of kubectl etcd.
                                       the most advanced survivor of a lost quorum: check the node, write
                                       the journal, start etcd once with --force-new-cluster, in a static pod
   recover run|status|wait             as for replace
-  snapshot         --endpoint URL --cert F --key F --cacert F [--compress zstd]
+  snapshot         --endpoint URL --cert F --key F --cacert F [--compress s2|zstd]
                    [--listen ADDR [--accept-timeout D]]
                                       stream the member's snapshot to stdout as it arrives, in 1 MiB
-                                      writes (zstd: compressed); its sizes and version go to stderr
+                                      writes (compressed with --compress); its sizes and version go to stderr
                                       (--listen: to the first connection on ADDR, a pod's loopback that
                                       a port-forward reaches, after a {"listening":ADDR} line on stderr)
   version

@@ -26,7 +26,7 @@ func snapshotCommand(ctx context.Context, args []string, stdout, stderr io.Write
 	fs.StringVar(&src.CertFile, "cert", "", "etcd's client certificate (a node path)")
 	fs.StringVar(&src.KeyFile, "key", "", "its key")
 	fs.StringVar(&src.CAFile, "cacert", "", "etcd's CA")
-	fs.StringVar(&compress, "compress", "", "zstd, or empty for the snapshot as etcd sends it")
+	fs.StringVar(&compress, "compress", "", "s2 or zstd, or empty for the snapshot as etcd sends it")
 	fs.StringVar(&listen, "listen", "", "serve the snapshot to the first connection on this address (a pod's loopback, which a port-forward reaches), not on stdout")
 	fs.DurationVar(&wait, "accept-timeout", time.Minute, "with --listen, how long to wait for the connection")
 	if err := fs.Parse(args); err != nil {

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/etcdtest"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/syncbuf"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/compression"
 )
 
 // TestIntegrationSnapshot streams a real TLS member's snapshot, as etcd
@@ -36,7 +36,7 @@ func TestIntegrationSnapshot(t *testing.T) {
 	m := c.Members[1]
 	args := []string{"snapshot", "--endpoint", m.ClientURL, "--cert", c.PKI.CertFile, "--key", c.PKI.KeyFile, "--cacert", c.PKI.CAFile}
 	var sizes []int64
-	for _, compress := range []string{"", "zstd"} {
+	for _, compress := range []string{"", "zstd", "s2"} {
 		t.Run("compress="+compress, func(t *testing.T) {
 			var out, errb bytes.Buffer
 			a := args
@@ -55,14 +55,14 @@ func TestIntegrationSnapshot(t *testing.T) {
 			}
 			var plain io.Reader = &out
 			if compress != "" {
-				zr, err := zstd.NewReader(&out)
+				zr, err := compression.NewReader(compress, &out)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer zr.Close()
 				plain = zr
 				if st.Written*2 > st.Read {
-					t.Errorf("zstd wrote %d of %d bytes: repeated text compresses far better", st.Written, st.Read)
+					t.Errorf("%s wrote %d of %d bytes: repeated text compresses far better", compress, st.Written, st.Read)
 				}
 			}
 			size, err := snapshot.VerifyReader(plain)
@@ -151,7 +151,7 @@ func TestIntegrationServeSnapshot(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &st); err != nil || st.Written != int64(len(got)) || stdout.String() != "" {
 		t.Fatalf("last line %q (%v) against %d bytes read; stdout %d bytes", lines[len(lines)-1], err, len(got), len(stdout.String()))
 	}
-	zr, err := zstd.NewReader(bytes.NewReader(got))
+	zr, err := compression.NewReader(compression.Zstd, bytes.NewReader(got))
 	if err != nil {
 		t.Fatal(err)
 	}

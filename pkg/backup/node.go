@@ -44,7 +44,8 @@ type NodeSource struct {
 	Namespace, Image string
 	// Agent is the node agent for a node's architecture.
 	Agent func(ctx context.Context, node string) (agentclient.Binary, error)
-	// Compress is "" or "zstd": how the bytes cross the API server.
+	// Compress is "" or one of compression.Names: how the bytes cross the
+	// API server.
 	Compress string
 }
 

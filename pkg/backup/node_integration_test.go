@@ -112,7 +112,7 @@ func runningPods(t *testing.T, nodes ...string) *fake.Clientset {
 }
 
 // TestIntegrationNodeStream takes node-side snapshots of a real TLS
-// member, as etcd sends them and zstd-compressed, through node pods that
+// member, as etcd sends them and compressed (zstd, s2), through node pods that
 // the agent runs in: each file saved is the snapshot (trailer checked),
 // the agent is staged once per node, and every pod is deleted after.
 func TestIntegrationNodeStream(t *testing.T) {
@@ -128,7 +128,7 @@ func TestIntegrationNodeStream(t *testing.T) {
 	}
 	members := onNodes(c)
 	self, _ := os.Executable()
-	for _, compress := range []string{"", "zstd"} {
+	for _, compress := range []string{"", "zstd", "s2"} {
 		t.Run("compress="+compress, func(t *testing.T) {
 			cs := runningPods(t, members[0].Pod.Node, members[1].Pod.Node, members[2].Pod.Node)
 			ex, fwd := &agentExec{}, &loopbackForwarder{}

@@ -40,7 +40,7 @@ func TestBackupValidate(t *testing.T) {
 		{"stdout", BackupOptions{File: "-"}, ""},
 		{"an unknown way", BackupOptions{File: "-", Via: "ssh"}, `--via "ssh": want stream or node`},
 		{"compression on the stream", BackupOptions{File: "-", Via: "stream", Compress: "zstd"}, "it needs --via node"},
-		{"an unknown compression", BackupOptions{File: "-", Via: "node", Compress: "gzip"}, `--compress "gzip": want zstd`},
+		{"an unknown compression", BackupOptions{File: "-", Via: "node", Compress: "gzip"}, `--compress "gzip": want s2 or zstd`},
 		{"node-side, compressed, to stdout", BackupOptions{File: "-", Via: "node", Compress: "zstd"}, ""},
 	}
 	for _, tc := range tests {

@@ -11,6 +11,7 @@ import (
 	coordinationv1client "k8s.io/client-go/kubernetes/typed/coordination/v1"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agent"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/compression"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/snapshot"
 )
 
@@ -74,7 +75,7 @@ func (j Job) deps(c Config) (RunDeps, error) {
 	src := agent.SnapshotSource{Root: j.Root, Endpoint: c.Endpoint, CertFile: c.CertFile, KeyFile: c.KeyFile, CAFile: c.CAFile}
 	take := func(ctx context.Context, w io.Writer) error {
 		j.Log("Taking a snapshot of etcd at %s, zstd-compressed, encrypted for %d recipient(s), to %s", c.Endpoint, len(rs), dest)
-		_, err := agent.StreamSnapshot(ctx, src, agent.CompressZstd, w)
+		_, err := agent.StreamSnapshot(ctx, src, compression.Zstd, w)
 		return err
 	}
 	return RunDeps{Snapshot: take, Encrypt: snapshot.Encrypter(rs), Dest: dest, Now: j.Now, Log: j.Log}, nil

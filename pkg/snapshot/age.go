@@ -11,7 +11,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
-	"github.com/klauspost/compress/zstd"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/compression"
 )
 
 // Recipients parses age recipients given on the command line and in
@@ -111,15 +112,15 @@ func openTee(path string, ids []age.Identity, tee io.Writer) (io.ReadCloser, boo
 // at the plain snapshot.
 type opened struct {
 	io.ReadCloser
-	// Encrypted: an age file; Compressed: the snapshot is zstd-compressed
-	// (inside the encryption, when both).
+	// Encrypted: an age file; Compressed: the snapshot is compressed, zstd
+	// or s2 (inside the encryption, when both).
 	Encrypted, Compressed bool
 	// Bundle is a bundle's files (nil for a snapshot).
 	Bundle *Bundle
 }
 
 // openFile opens a snapshot or a bundle, decrypting it when it is an age
-// file and decompressing its snapshot when that is zstd; a bundle's files
+// file and decompressing its snapshot when that is compressed; a bundle's files
 // are read and checked (kept, with keep), and the reader returned is at
 // the snapshot.
 func openFile(path string, ids []age.Identity, tee io.Writer, keep bool) (opened, error) {
@@ -204,38 +205,22 @@ type declineAll struct{}
 
 func (declineAll) Unwrap([]*age.Stanza) ([]byte, error) { return nil, age.ErrIncorrectIdentity }
 
-// zstdMagic starts every zstd frame.
-var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
-
-// decompressed is r decompressed when it starts with a zstd frame, or r
-// as it is. A bbolt database starts with a page header, never the magic.
+// decompressed is r decompressed when it starts with a compressed stream
+// (compression.Detect), or r as it is.
 func decompressed(r io.Reader) (io.Reader, bool, error) {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 64<<10)
 	}
-	head, err := br.Peek(len(zstdMagic))
-	if err != nil || !bytes.Equal(head, zstdMagic) {
-		return br, false, nil
+	name, err := compression.Detect(br)
+	if err != nil || name == "" {
+		return br, false, err
 	}
-	zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	zr, err := compression.NewReader(name, br)
 	if err != nil {
 		return nil, false, err
 	}
-	return zstdReader{zr}, true, nil
-}
-
-// zstdReader reads a zstd stream, the decoder released at its end.
-type zstdReader struct{ d *zstd.Decoder }
-
-func (z zstdReader) Read(p []byte) (int, error) {
-	n, err := z.d.Read(p)
-	if err == io.EOF {
-		z.d.Close()
-	} else if err != nil {
-		err = fmt.Errorf("the snapshot's zstd stream is truncated or corrupt: %w", err)
-	}
-	return n, err
+	return zr, true, nil
 }
 
 // skipBundle reads a bundle's files (checked, and kept with keep) when

@@ -12,13 +12,16 @@ import (
 	"testing"
 
 	"filippo.io/age"
-	"github.com/klauspost/compress/zstd"
+
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/compression"
 )
 
-func zstdBytes(t *testing.T, b []byte) []byte {
+func zstdBytes(t *testing.T, b []byte) []byte { return compressed(t, compression.Zstd, b) }
+
+func compressed(t *testing.T, name string, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	w, err := compression.NewWriter(name, &buf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +66,9 @@ func TestCompressedSnapshots(t *testing.T) {
 		{name: "zstd then age", file: ageBytes(t, id.Recipient(), z), encrypted: true},
 		{name: "truncated zstd", file: z[:len(z)/2], wantText: "zstd stream is truncated or corrupt"},
 		{name: "corrupt zstd", file: bad, wantText: "zstd stream is truncated or corrupt"},
+		{name: "s2", file: compressed(t, compression.S2, snap)},
+		{name: "s2 then age", file: ageBytes(t, id.Recipient(), compressed(t, compression.S2, snap)), encrypted: true},
+		{name: "truncated s2", file: compressed(t, compression.S2, snap)[:len(z)/2], wantText: "s2 stream is truncated or corrupt"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "-"))
@@ -121,17 +127,21 @@ func TestSaveCompressed(t *testing.T) {
 	}
 	flipped := append([]byte{}, snap...)
 	flipped[100] ^= 1
+	s2 := compressed(t, compression.S2, snap)
 	for _, tt := range []struct {
 		name    string
 		src     Source
 		encrypt bool
 		want    string
+		file    []byte // the file written, when not encrypted
 	}{
-		{name: "compressed", src: source(z)},
+		{name: "compressed", src: source(z), file: z},
 		{name: "compressed then encrypted", src: source(z), encrypt: true},
-		{name: "a cut stream, retried", src: cutOnce(z, len(z)/3)},
+		{name: "a cut stream, retried", src: cutOnce(z, len(z)/3), file: z},
 		{name: "a corrupt snapshot in good zstd", src: source(zstdBytes(t, flipped)), want: "sha256"},
-		{name: "not zstd", src: source(snap), want: "the compressed stream (zstd)"},
+		{name: "s2", src: source(s2), file: s2},
+		{name: "a corrupt snapshot in good s2", src: source(compressed(t, compression.S2, flipped)), want: "sha256"},
+		{name: "not compressed", src: source(snap), want: "the stream is not compressed as asked (neither s2 nor zstd)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "etcd.db.zst")
@@ -158,8 +168,8 @@ func TestSaveCompressed(t *testing.T) {
 				t.Fatal(err)
 			}
 			file, _ := os.ReadFile(path)
-			if !tt.encrypt && !bytes.Equal(file, z) {
-				t.Errorf("the file holds %d bytes, not the %d compressed ones", len(file), len(z))
+			if !tt.encrypt && !bytes.Equal(file, tt.file) {
+				t.Errorf("the file holds %d bytes, not the %d compressed ones", len(file), len(tt.file))
 			}
 			sum := sha256.Sum256(file)
 			if res.Size != int64(len(snap)) || res.FileSHA256 != hex.EncodeToString(sum[:]) || res.Revision != wantRev || progressed != int64(len(snap)) {

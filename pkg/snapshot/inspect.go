@@ -52,7 +52,7 @@ type Verified struct {
 	// Bundle is the bundle's index when the file is one (its files each
 	// checked against it); nil for a snapshot.
 	Bundle *BundleIndex
-	// Compressed: the snapshot is zstd-compressed in the file.
+	// Compressed: the snapshot is compressed (zstd or s2) in the file.
 	Compressed bool
 	// HeaderOnly: an age file read by VerifyStream without an identity.
 	// Its header is well-formed; its content was not checked. Recipients

@@ -32,8 +32,8 @@ type Metadata struct {
 	Encrypted         bool      `json:"encrypted"`
 	// Via is how the snapshot's bytes left the member: "stream" (etcd's
 	// snapshot stream read here) or "node" (taken by the node agent on the
-	// member's node); Compression how the file holds it ("zstd", inside
-	// the encryption when both).
+	// member's node); Compression how the file holds it ("zstd" or "s2",
+	// inside the encryption when both).
 	Via         string           `json:"via,omitempty"`
 	Compression string           `json:"compression,omitempty"`
 	Members     []MetadataMember `json:"members"`

@@ -19,7 +19,7 @@ type PlainFile struct {
 	// a memfd).
 	Path string
 	// Encrypted tells whether the file as stored is encrypted;
-	// Compressed whether its snapshot is zstd-compressed.
+	// Compressed whether its snapshot is compressed (zstd or s2).
 	Encrypted, Compressed bool
 	// InMemory is set when no byte of the plaintext went to a disk.
 	InMemory bool

@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,10 +9,10 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/compression"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 )
 
@@ -245,8 +246,15 @@ func saveOnce(ctx context.Context, src Source, sink Sink, opts Options) (*Result
 func copyCompressed(dst io.Writer, r io.Reader, tw *TrailerWriter, rw *RevisionWriter, progress func(io.Reader) io.Reader) error {
 	// The decoder may not pass on a write error as it is: it is kept.
 	w := &recordingWriter{w: dst}
-	tee := io.TeeReader(r, w)
-	zr, err := zstd.NewReader(tee, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+	tee := bufio.NewReaderSize(io.TeeReader(r, w), 64<<10)
+	name, err := compression.Detect(tee)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		return fmt.Errorf("the stream is not compressed as asked (neither %s)", strings.Join(compression.Names, " nor "))
+	}
+	zr, err := compression.NewReader(name, tee)
 	if err != nil {
 		return err
 	}
@@ -264,7 +272,7 @@ func copyCompressed(dst io.Writer, r io.Reader, tw *TrailerWriter, rw *RevisionW
 	case w.err != nil:
 		return w.err
 	case err != nil:
-		return fmt.Errorf("the compressed stream (zstd): %w", err)
+		return fmt.Errorf("the compressed stream (%s): %w", name, err)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,11 +14,12 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
 // TestBackupViaNode takes snapshots on the member's node: as etcd sends
-// them, zstd-compressed, and compressed then encrypted. Each is a snapshot
+// them, zstd- and s2-compressed, and compressed then encrypted. Each is a snapshot
 // etcdutl reads (the compressed one once decompressed here), inspect,
 // verify and get --snapshot read the compressed files as they are,
 // FILE.json says how the file was written, and Ctrl-C mid-stream leaves
@@ -43,7 +45,7 @@ func TestBackupViaNode(t *testing.T) {
 		t.Errorf("FILE.json %+v", meta)
 	}
 	dec := filepath.Join(dir, "decompressed.db")
-	unzstd(t, zst, dec)
+	decompress(t, "zstd", zst, dec)
 	if st, _ := os.Stat(zst); st == nil || st.Size() >= meta.Size {
 		t.Errorf("the compressed file is not smaller than the %d-byte snapshot: %v", meta.Size, st)
 	}
@@ -53,14 +55,23 @@ func TestBackupViaNode(t *testing.T) {
 	}
 	mustSucceed(t, kubectl(t, "etcd", "get", "namespaces/default", "--snapshot", zst, "-o", "json"))
 
+	s2f := filepath.Join(dir, "node.db.s2")
+	mustSucceed(t, kubectl(t, "etcd", "backup", s2f, "--via", "node", "--compress", "s2"))
+	if meta = nodeBackupMeta(t, s2f); meta.Compression != "s2" {
+		t.Errorf("FILE.json %+v", meta)
+	}
+	decS2 := filepath.Join(dir, "decompressed-s2.db")
+	decompress(t, "s2", s2f, decS2)
+	etcdutlAgrees(t, s2f, decS2)
+
 	id, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := filepath.Join(dir, "key.txt")
 	os.WriteFile(key, []byte(id.String()+"\n"), 0o600)
-	both := filepath.Join(dir, "node.db.zst.age")
-	mustSucceed(t, kubectl(t, "etcd", "backup", both, "--via", "node", "--compress", "zstd", "--recipient", id.Recipient().String()))
+	both := filepath.Join(dir, "node.db.s2.age")
+	mustSucceed(t, kubectl(t, "etcd", "backup", both, "--via", "node", "--compress", "s2", "--recipient", id.Recipient().String()))
 	mustSucceed(t, kubectl(t, "etcd", "snapshot", "verify", both, "--identity", key))
 	mustSucceed(t, kubectl(t, "etcd", "snapshot", "inspect", both, "--identity", key))
 	noHelperPods(t)
@@ -128,24 +139,30 @@ func etcdutlAgrees(t *testing.T, file, plain string) {
 	}
 }
 
-func unzstd(t *testing.T, src, dst string) {
+// decompress writes src, compressed with name (zstd or s2), to dst, with
+// the compression library itself.
+func decompress(t *testing.T, name, src, dst string) {
 	t.Helper()
 	in, err := os.Open(src)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer in.Close()
-	zr, err := zstd.NewReader(in)
-	if err != nil {
-		t.Fatal(err)
+	var zr io.Reader = s2.NewReader(in)
+	if name == "zstd" {
+		d, err := zstd.NewReader(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		zr = d
 	}
-	defer zr.Close()
 	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	if _, err := zr.WriteTo(out); err != nil {
+	if _, err := io.Copy(out, zr); err != nil {
 		t.Fatal(err)
 	}
 }
