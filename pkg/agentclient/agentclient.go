@@ -82,6 +82,34 @@ func Stage(ctx context.Context, p *nodepod.Pod, a Binary) (Binary, error) {
 	return a, nil
 }
 
+// stageRun receives the agent on standard input into $1 (in a pod's
+// scratch dir), checks it against the sha256 $2 before anything runs it,
+// makes it runnable, and runs it with the arguments after those two. A
+// copy an earlier attempt left (0500) is replaced.
+const stageRun = `umask 077
+rm -f "$1"
+cat > "$1" || exit 97
+sum=$(sha256sum "$1") || exit 97
+if [ "${sum%% *}" != "$2" ]; then
+	echo "error: the agent arrived damaged in $1: sha256 ${sum%% *} there, $2 sent" >&2
+	exit 97
+fi
+chmod 0500 "$1" || exit 97
+exe=$1
+shift 2
+exec "$exe" "$@"`
+
+// StagedRun is the command that stages a in a pod's scratch dir from
+// the exec's standard input, which must be a's file, and runs it there
+// with args, in one exec: an agent's first command in a pod costs one
+// round trip, not three (check, upload, run). staged is a once there:
+// later commands in that pod run staged.Exe as it is.
+func StagedRun(a Binary, args ...string) (cmd []string, staged Binary) {
+	staged = a
+	staged.Exe = path.Join(nodepod.ScratchDir, a.SHA256)
+	return append([]string{"sh", "-c", stageRun, "stage", staged.Exe, a.SHA256}, args...), staged
+}
+
 // Find finds the agent for a node of arch in dir: the per-architecture
 // name first, then the plain one (a local build). An
 // unknown arch ("") takes only the plain one: a release's per-arch agent

@@ -95,15 +95,26 @@ func Run(ctx context.Context, sess *etcd.Session, cfg Config) (*Result, error) {
 		sink.Abort()
 		return nil, fmt.Errorf("a node-side snapshot needs node pods, which this backup cannot start")
 	}
+	var ns *nodeStream
+	prestarted := func() (string, error) { return "", nil }
+	if viaNode {
+		ns = &nodeStream{src: *cfg.Node, notify: cfg.notify}
+		defer ns.close()
+		prestarted = ns.prestart(ctx, sess, cfg.Member)
+	}
 	c, order, err := sources(ctx, sess, cfg.Member, !viaNode)
+	node, perr := prestarted()
 	if err != nil {
 		sink.Abort()
 		return nil, err
 	}
 	var stream snapshotStream = &rotatingStream{transport: sess.Transport(etcd.ClientAPI), members: order, notify: cfg.notify}
 	if viaNode {
-		ns := &nodeStream{src: *cfg.Node, members: order, notify: cfg.notify}
-		defer ns.close()
+		ns.members = order
+		if perr != nil && node == order[0].Pod.Node {
+			sink.Abort()
+			return nil, perr
+		}
 		// The first node's pod starts before the stall timeout runs: a pod
 		// has its own start timeout, and a slow start is not a stall.
 		if _, _, err := ns.podFor(ctx, order[0]); err != nil {

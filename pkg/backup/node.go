@@ -15,11 +15,12 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
-	corev1 "k8s.io/api/core/v1"
 
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentapi"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/exec"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
@@ -54,14 +55,14 @@ const PurposeNodeSnapshot = "snapshot"
 
 // nodePodSpec is the pod the agent serves a snapshot from on m's node:
 // it reads etcd's client certificate, key and CA (each mounted alone,
-// read-only) and the installed agents, and nothing else of the node. It
+// read-only), and nothing else of the node; the agent comes with the
+// first command (agentclient.StagedRun) into its scratch dir. It
 // is not in the host's network: the agent listens on the pod's own
 // loopback, which only a port-forward reaches, and reaches the member at
 // the node's address.
 func nodePodSpec(src NodeSource, m *cluster.Member) nodepod.Spec {
 	tls := m.Pod.Client
 	mounts := nodepod.FileMounts(tls.CertFile, tls.KeyFile, tls.TrustedCAFile)
-	mounts = append(mounts, nodepod.HostMount{HostPath: agentclient.BinDir, Type: corev1.HostPathDirectoryOrCreate})
 	return nodepod.Spec{Purpose: PurposeNodeSnapshot, Node: m.Pod.Node, Namespace: src.Namespace, Image: src.Image,
 		Profile: nodepod.ProfileFiles, Mounts: mounts, Scratch: true}
 }
@@ -70,11 +71,11 @@ func nodePodSpec(src NodeSource, m *cluster.Member) nodepod.Spec {
 // a port of the kernel's choosing, which the agent says.
 const snapshotListen = "127.0.0.1:0"
 
-// snapshotArgs is the agent's command line in that pod.
-func snapshotArgs(exe string, m *cluster.Member, compress string) []string {
+// snapshotArgs are the agent's arguments in that pod.
+func snapshotArgs(m *cluster.Member, compress string) []string {
 	tls := m.Pod.Client
 	host := func(p string) string { return nodepod.HostPrefix + path.Clean(p) }
-	args := []string{exe, "snapshot", "--listen", snapshotListen, "--endpoint", m.Pod.NodeClientURL(),
+	args := []string{"snapshot", "--listen", snapshotListen, "--endpoint", m.Pod.NodeClientURL(),
 		"--cert", host(tls.CertFile), "--key", host(tls.KeyFile), "--cacert", host(tls.TrustedCAFile)}
 	if compress != "" {
 		args = append(args, "--compress", compress)
@@ -83,8 +84,8 @@ func snapshotArgs(exe string, m *cluster.Member, compress string) []string {
 }
 
 // nodeStream opens a node-side snapshot per attempt, moving to the next
-// member after a failure, as rotatingStream does; each node's pod and
-// staged agent serve every attempt there.
+// member after a failure, as rotatingStream does; each node's pod serves
+// every attempt there, the agent staged by the first.
 type nodeStream struct {
 	src     NodeSource
 	members []*cluster.Member
@@ -121,15 +122,29 @@ func (s *nodeStream) open(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	cmd := append([]string{agent.Exe}, snapshotArgs(m, s.src.Compress)...)
+	var stdin io.ReadCloser = io.NopCloser(strings.NewReader(""))
+	if agent.Exe == "" {
+		// Not staged in this pod yet: it comes on the exec's stdin.
+		if stdin, err = os.Open(agent.Path); err != nil {
+			return nil, err
+		}
+		cmd, agent = agentclient.StagedRun(agent, snapshotArgs(m, s.src.Compress)...)
+	}
 	actx, cancel := context.WithCancel(ctx)
 	r := &servedSnapshot{node: m.Pod.Node, cancel: cancel, ended: make(chan struct{})}
 	r.stderr.listening = make(chan string, 1)
 	s.streamed = nil
 	done := make(chan error, 1)
-	go func() { done <- pod.Exec(actx, snapshotArgs(agent.Exe, m, s.src.Compress), nil, io.Discard, &r.stderr) }()
+	go func() {
+		defer stdin.Close()
+		done <- pod.Exec(actx, cmd, stdin, io.Discard, &r.stderr)
+	}()
 	var addr string
 	select {
 	case addr = <-r.stderr.listening:
+		// It runs: staged for the next attempt on this node.
+		s.agents[m.Pod.Node] = agent
 	case err := <-done:
 		cancel()
 		return nil, r.agentError(err)
@@ -304,7 +319,37 @@ func (a *agentLines) String() string {
 	return a.b.String()
 }
 
-// podFor starts m's node's pod and stages the agent there, once.
+// prestart starts the pod of the member the snapshot will most likely
+// come from while the members are asked for their status: the one asked
+// for by name, pod or node, or the only one. wait returns once that start
+// is over, with its node and error; a start that does not serve (the
+// choice fell elsewhere) costs a pod, deleted with the others.
+func (s *nodeStream) prestart(ctx context.Context, sess *etcd.Session, want string) (wait func() (string, error)) {
+	none := func() (string, error) { return "", nil }
+	pods, err := sess.Members(ctx)
+	if err != nil {
+		return none
+	}
+	var likely []discovery.Member
+	for _, p := range pods {
+		if want == "" || etcd.Names(want, p.Name, p.Node, p.Pod, 0) {
+			likely = append(likely, p)
+		}
+	}
+	if len(likely) != 1 {
+		return none
+	}
+	m := &cluster.Member{Pod: likely[0]}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.podFor(ctx, m)
+		done <- err
+	}()
+	return func() (string, error) { return m.Pod.Node, <-done }
+}
+
+// podFor starts m's node's pod, once, and returns it with the agent for
+// its node: staged there (Exe set) once an attempt ran it.
 func (s *nodeStream) podFor(ctx context.Context, m *cluster.Member) (*nodepod.Pod, agentclient.Binary, error) {
 	node := m.Pod.Node
 	if p := s.pods[node]; p != nil {
@@ -322,6 +367,7 @@ func (s *nodeStream) podFor(ctx context.Context, m *cluster.Member) (*nodepod.Po
 	if err != nil {
 		return nil, a, err
 	}
+	a.Exe = ""
 	p, err := s.src.Runner.Start(ctx, nodePodSpec(s.src, m))
 	if err != nil {
 		return nil, a, err
@@ -329,11 +375,7 @@ func (s *nodeStream) podFor(ctx context.Context, m *cluster.Member) (*nodepod.Po
 	if s.pods == nil {
 		s.pods, s.agents = map[string]*nodepod.Pod{}, map[string]agentclient.Binary{}
 	}
-	s.pods[node] = p
-	if a, err = agentclient.Stage(ctx, p, a); err != nil {
-		return nil, a, fmt.Errorf("the node agent on node %s: %w", node, err)
-	}
-	s.agents[node] = a
+	s.pods[node], s.agents[node] = p, a
 	return p, a, nil
 }
 

@@ -44,18 +44,21 @@ func (a *agentExec) Exec(ctx context.Context, _ exec.PodRef, cmd []string, in io
 	a.mu.Lock()
 	a.cmds = append(a.cmds, strings.Join(cmd, " "))
 	a.mu.Unlock()
+	var args []string
 	switch {
-	case cmd[0] == "sh" && strings.Contains(cmd[2], "sha256sum \"$1\" 2>/dev/null || true"):
-		return nil // no agent installed on the node
-	case cmd[0] == "sh" && strings.Contains(cmd[2], "cat >"):
+	case cmd[0] == "sh" && strings.Contains(cmd[2], `exec "$exe" "$@"`):
+		// The agent staged from stdin, checked, then run (StagedRun).
 		h := sha256.New()
 		io.Copy(h, in)
-		fmt.Fprintf(stdout, "%s  %s\n", hex.EncodeToString(h.Sum(nil)), cmd[4])
-		return nil
-	case cmd[0] == "chmod":
-		return nil
-	case strings.HasPrefix(cmd[0], nodepod.ScratchDir+"/") && cmd[1] == "snapshot":
-		args := append([]string{}, cmd[1:]...)
+		if sum := hex.EncodeToString(h.Sum(nil)); sum != cmd[5] {
+			fmt.Fprintf(stderr, "error: the agent arrived damaged in %s: sha256 %s there, %s sent\n", cmd[4], sum, cmd[5])
+			return fmt.Errorf("command terminated with exit code 97")
+		}
+		args = append(args, cmd[6:]...)
+	case strings.HasPrefix(cmd[0], nodepod.ScratchDir+"/"):
+		args = append(args, cmd[1:]...)
+	}
+	if len(args) > 0 && args[0] == "snapshot" {
 		for i, a := range args {
 			args[i] = strings.Replace(strings.TrimPrefix(a, nodepod.HostPrefix), nodeHost, "127.0.0.1", 1)
 		}
@@ -127,14 +130,21 @@ func TestIntegrationNodeStream(t *testing.T) {
 		}
 	}
 	members := onNodes(c)
+	// The test binary plays the agent: its sha256 is what the staging
+	// checks before it runs.
 	self, _ := os.Executable()
+	exe, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	selfAgent := agentclient.Binary{Path: self, SHA256: fmt.Sprintf("%x", sha256.Sum256(exe))}
 	for _, compress := range []string{"", "zstd", "s2"} {
 		t.Run("compress="+compress, func(t *testing.T) {
 			cs := runningPods(t, members[0].Pod.Node, members[1].Pod.Node, members[2].Pod.Node)
 			ex, fwd := &agentExec{}, &loopbackForwarder{}
 			src := NodeSource{Runner: &nodepod.Runner{Client: cs, Exec: ex, StartTimeout: 5 * time.Second}, Forward: fwd, Namespace: "kube-system", Compress: compress,
 				Agent: func(context.Context, string) (agentclient.Binary, error) {
-					return agentclient.Binary{Path: self, SHA256: "0123"}, nil
+					return selfAgent, nil
 				}}
 			var notes []string
 			s := &nodeStream{src: src, members: members, notify: func(f string, a ...any) { notes = append(notes, fmt.Sprintf(f, a...)) }}
@@ -153,6 +163,10 @@ func TestIntegrationNodeStream(t *testing.T) {
 			}
 			if fwd.forwards.Load() != 1 {
 				t.Errorf("%d port-forwards for one snapshot", fwd.forwards.Load())
+			}
+			// One exec: the agent staged and run in one round trip.
+			if len(ex.cmds) != 1 || !strings.HasPrefix(ex.cmds[0], "sh -c ") || !strings.Contains(ex.cmds[0], " stage /scratch/"+selfAgent.SHA256+" "+selfAgent.SHA256+" snapshot --listen") {
+				t.Errorf("the execs: %q", ex.cmds)
 			}
 			if len(notes) != 1 || !strings.Contains(notes[0], "Taking a snapshot on node "+members[0].Pod.Node) {
 				t.Errorf("notes %q", notes)
@@ -173,7 +187,7 @@ func TestIntegrationNodeStream(t *testing.T) {
 		cs := runningPods(t, down.Pod.Node, members[1].Pod.Node)
 		src := NodeSource{Runner: &nodepod.Runner{Client: cs, Exec: &agentExec{}, StartTimeout: 5 * time.Second}, Forward: &loopbackForwarder{}, Namespace: "kube-system",
 			Agent: func(context.Context, string) (agentclient.Binary, error) {
-				return agentclient.Binary{Path: self, SHA256: "0123"}, nil
+				return selfAgent, nil
 			}}
 		s := &nodeStream{src: src, members: ms, notify: func(string, ...any) {}}
 		path := filepath.Join(t.TempDir(), "etcd.db")

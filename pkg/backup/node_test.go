@@ -16,13 +16,14 @@ import (
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/agentclient"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/cluster"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/discovery"
+	"github.com/kubectl-etcd/kubectl-etcd/pkg/etcd"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/hint"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/internal/golden"
 	"github.com/kubectl-etcd/kubectl-etcd/pkg/nodepod"
 )
 
 // The pod of a node-side snapshot reads etcd's client certificate, key
-// and CA, each alone and read-only, and the installed agents, outside the
+// and CA, each alone and read-only, and nothing else of the node, outside the
 // host's network; it is not privileged and carries the managed-by label.
 // The agent listens on the pod's loopback and asks the member at the
 // node's address with those files.
@@ -45,8 +46,8 @@ func TestNodeSnapshotPod(t *testing.T) {
 			t.Errorf("%s is mounted writable", vm.MountPath)
 		}
 	}
-	args := strings.Join(snapshotArgs("/scratch/agent", m, "zstd"), " ")
-	if want := "/scratch/agent snapshot --listen 127.0.0.1:0 --endpoint https://10.0.0.1:2379 --cert /host/etc/kubernetes/pki/etcd/server.crt --key /host/etc/kubernetes/pki/etcd/server.key --cacert /host/etc/kubernetes/pki/etcd/ca.crt --compress zstd"; args != want {
+	args := strings.Join(snapshotArgs(m, "zstd"), " ")
+	if want := "snapshot --listen 127.0.0.1:0 --endpoint https://10.0.0.1:2379 --cert /host/etc/kubernetes/pki/etcd/server.crt --key /host/etc/kubernetes/pki/etcd/server.key --cacert /host/etc/kubernetes/pki/etcd/ca.crt --compress zstd"; args != want {
 		t.Errorf("agent args\n%s\nwant\n%s", args, want)
 	}
 }
@@ -139,6 +140,55 @@ func TestServedSnapshotEnds(t *testing.T) {
 				}
 			case <-time.After(5 * time.Second):
 				t.Fatal("the read waited for the connection to close")
+			}
+		})
+	}
+}
+
+// The pod of the member the snapshot will most likely come from starts
+// while the members are asked for their status: the one named by
+// --member, or the only one; with a choice still open, none does, and a
+// failed start is the start's error, on its node.
+func TestNodePrestart(t *testing.T) {
+	tls := discovery.TLSFiles{CertFile: "/pki/server.crt", KeyFile: "/pki/server.key", TrustedCAFile: "/pki/ca.crt"}
+	member := func(n string) discovery.Member {
+		return discovery.Member{Pod: "etcd-" + n, Name: n, Node: n, ListenClientURLs: []string{"https://10.0.0.1:2379"}, Client: tls}
+	}
+	three := []discovery.Member{member("cp1"), member("cp2"), member("cp3")}
+	loopback := member("cp1")
+	loopback.ListenClientURLs = []string{"https://127.0.0.1:2379"}
+	for _, tt := range []struct {
+		name     string
+		pods     []discovery.Member
+		want     string
+		node     string // the node whose pod starts; "" for none
+		startErr string
+	}{
+		{"one member", three[:1], "", "cp1", ""},
+		{"--member by name", three, "cp2", "cp2", ""},
+		{"--member by pod", three, "etcd-cp3", "cp3", ""},
+		{"a choice to make", three, "", "", ""},
+		{"--member by ID", three, "8e9e05c52164694d", "", ""},
+		{"a start that fails", []discovery.Member{loopback}, "", "cp1", "listens for clients only on its node's loopback"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cs := fake.NewClientset()
+			var asked []string
+			s := &nodeStream{src: NodeSource{Runner: &nodepod.Runner{Client: cs}, Agent: func(_ context.Context, node string) (agentclient.Binary, error) {
+				asked = append(asked, node)
+				return agentclient.Binary{}, errors.New("no agent here")
+			}}}
+			sess := &etcd.Session{Discover: func(context.Context) ([]discovery.Member, error) { return tt.pods, nil }}
+			node, err := s.prestart(context.Background(), sess, tt.want)()
+			switch {
+			case tt.node == "" && (node != "" || err != nil || len(asked) != 0):
+				t.Errorf("started on %q (%v), agent looked up for %q", node, err, asked)
+			case tt.node != "" && node != tt.node:
+				t.Errorf("started on %q, want %q", node, tt.node)
+			case tt.startErr != "" && (err == nil || !strings.Contains(err.Error(), tt.startErr)):
+				t.Errorf("err %v, want %q", err, tt.startErr)
+			case tt.node != "" && tt.startErr == "" && (len(asked) != 1 || asked[0] != tt.node || err == nil || !strings.Contains(err.Error(), "no agent here")):
+				t.Errorf("agent looked up for %q, err %v", asked, err)
 			}
 		})
 	}
