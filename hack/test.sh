@@ -281,8 +281,11 @@ up_pair() { # flavour nodes
 run_pair() { # flavour nodes
   local f="$1" n="$2" log="$REPORT/e2e-$1-$2.log" status
   # TestMain checks the cluster again and fails, never skips, when it is
-  # not the one asked for or not healthy.
-  E2E_MATRIX="$MATRIX" E2E_FLAVOUR="$f" E2E_NODES="$n" go test -tags e2e -count=1 -parallel 4 -timeout 40m -v ./test/e2e 2>&1 |
+  # not the one asked for or not healthy. A pair's pass of the full
+  # matrix runs every scenario there: 1.33/3 took 42 minutes.
+  local limit=40m
+  [ "$MATRIX" = full ] && limit=75m
+  E2E_MATRIX="$MATRIX" E2E_FLAVOUR="$f" E2E_NODES="$n" go test -tags e2e -count=1 -parallel 4 -timeout "$limit" -v ./test/e2e 2>&1 |
     tee "$log" | grep --line-buffered -E '^(=== RUN|\s*--- |PASS|FAIL|ok |e2e:)'
   status=${PIPESTATUS[0]}
   if [ "$status" -ne 0 ]; then
