@@ -8,6 +8,7 @@ package agentclient
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -130,6 +131,10 @@ func Find(dir, arch string, unknown error) (string, error) {
 		p := filepath.Join(dir, n)
 		tried = append(tried, p)
 		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			if dynamicELF(p) {
+				return "", hint.Permanent(fmt.Errorf("the node agent %s is linked dynamically (built with cgo): a node pod has no loader to run it", p),
+					"build it static: CGO_ENABLED=0 GOOS=linux GOARCH=%s go build -o %s ./cmd/kubectl-etcd-agent", cmp.Or(arch, "<arch>"), p)
+			}
 			return p, nil
 		}
 	}

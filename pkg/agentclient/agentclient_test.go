@@ -38,6 +38,30 @@ func TestFindAgentNeedsADir(t *testing.T) {
 	}
 }
 
+// An agent built with cgo cannot run in a node pod's minimal image (it
+// would fail there with "not found"): it is refused here, by name.
+func TestFindAgentRefusesADynamicOne(t *testing.T) {
+	dynamic, err := os.ReadFile("/bin/sh") // linked dynamically on Debian
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, Name+"-linux-amd64")
+	if err := os.WriteFile(p, dynamic, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if !dynamicELF(p) {
+		t.Fatalf("/bin/sh is linked statically here: no dynamic executable to test with")
+	}
+	_, err = Find(dir, "amd64", nil)
+	if err == nil || !strings.Contains(err.Error(), "the node agent "+p+" is linked dynamically") || !strings.Contains(hint.Of(err), "CGO_ENABLED=0") {
+		t.Errorf("err = %v (hint %q)", err, hint.Of(err))
+	}
+	if dynamicELF(filepath.Join(dir, "none")) || dynamicELF("agentclient.go") {
+		t.Error("a missing file or a text file counts as dynamic")
+	}
+}
+
 func TestFindAgent(t *testing.T) {
 	release := []string{"kubectl-etcd-agent-linux-amd64", "kubectl-etcd-agent-linux-arm64"}
 	unknown := errors.New("nodes is forbidden")

@@ -41,6 +41,22 @@ func ForScript(dir string) ([]ArchBinary, error) {
 	return out, nil
 }
 
+// dynamicELF says whether p is an ELF executable that needs a dynamic
+// loader; anything else (not ELF, unreadable) is not.
+func dynamicELF(p string) bool {
+	f, err := elf.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for _, prog := range f.Progs {
+		if prog.Type == elf.PT_INTERP {
+			return true
+		}
+	}
+	return false
+}
+
 // ELFArch is the GOARCH of a linux executable.
 func ELFArch(p string) (string, error) {
 	f, err := elf.Open(p)
