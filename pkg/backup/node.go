@@ -122,14 +122,15 @@ func (s *nodeStream) open(ctx context.Context) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := append([]string{agent.Exe}, snapshotArgs(m, s.src.Compress)...)
+	args := snapshotArgs(m, s.src.Compress)
+	cmd := append([]string{agent.Exe}, args...)
 	var stdin io.ReadCloser = io.NopCloser(strings.NewReader(""))
 	if agent.Exe == "" {
 		// Not staged in this pod yet: it comes on the exec's stdin.
 		if stdin, err = os.Open(agent.Path); err != nil {
 			return nil, err
 		}
-		cmd, agent = agentclient.StagedRun(agent, snapshotArgs(m, s.src.Compress)...)
+		cmd, agent = agentclient.StagedRun(agent, args...)
 	}
 	actx, cancel := context.WithCancel(ctx)
 	r := &servedSnapshot{node: m.Pod.Node, cancel: cancel, ended: make(chan struct{})}
